@@ -1,0 +1,5 @@
+import sys
+
+from astroexplore.cli import main
+
+sys.exit(main())

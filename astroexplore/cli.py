@@ -1,0 +1,195 @@
+"""The ``astroexplore`` command line.
+
+Each sub-command is a thin shell over the library (everything here a script can do too).
+Heavy modules are imported inside the handlers so ``astroexplore --help`` is instant.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DEFAULT_DEMO_DIR = Path("data") / "demo"
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from astroexplore.catalogue import describe_catalogue, load_catalogue
+    from astroexplore.errors import CatalogueError, SchemaError
+
+    try:
+        cat = load_catalogue(args.path, ids=args.ids, id_column=args.id_column,
+                             embedding_prefix=args.embedding_prefix, posteriors=args.posteriors)
+    except (CatalogueError, SchemaError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(describe_catalogue(cat))
+    return 0
+
+
+def _cmd_make_demo(args: argparse.Namespace) -> int:
+    from astroexplore.demo import make_demo_catalogue
+
+    path = make_demo_catalogue(args.out_dir, n=args.n, seed=args.seed)
+    print(f"demo catalogue written to {path}")
+    return 0
+
+
+def _cmd_labels(args: argparse.Namespace) -> int:
+    from astroexplore.errors import LabelError
+    from astroexplore.labels import LabelStore
+
+    valid_ids = None
+    if getattr(args, "catalogue", None):
+        from astroexplore.catalogue import load_catalogue
+
+        valid_ids = load_catalogue(args.catalogue).ids
+    store = LabelStore(args.store, valid_ids=valid_ids)
+    try:
+        if args.labels_command == "export":
+            out = Path(args.out)
+            if out.suffix.lower() == ".parquet":
+                store.export_parquet(out)
+            else:
+                store.export_csv(out)
+            print(f"exported {store.count()} labelled galaxies to {out}")
+        else:
+            n = store.import_csv(args.csv, user=args.user)
+            print(f"imported {n} labels from {args.csv} into {args.store}")
+    except LabelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _serve(path: Path, args: argparse.Namespace) -> int:
+    try:
+        from astroexplore.ui.serve import serve
+    except ImportError as err:  # pragma: no cover - only before the UI exists
+        print(f"The app is not available in this installation ({err}).", file=sys.stderr)
+        return 2
+    serve(path, port=args.port, address=args.address, show=args.show,
+          labels=args.labels, user=args.user)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from astroexplore.demo import demo_catalogue_path, make_demo_catalogue
+
+    path = demo_catalogue_path(args.dir)
+    if not path.exists():
+        print(f"generating the demo survey ({args.n} galaxies) in {args.dir} ...")
+        path = make_demo_catalogue(args.dir, n=args.n, seed=args.seed)
+    return _serve(path, args)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    return _serve(Path(args.path), args)
+
+
+def _cmd_scores(args: argparse.Namespace) -> int:
+    from astroexplore.catalogue import load_catalogue
+    from astroexplore.detectors import compute_scores
+
+    cat = load_catalogue(args.path)
+    for method in args.method:
+        scores = compute_scores(cat, method, seed=args.seed, cache=True)
+        print(f"{method}: cached {len(scores.raw)} scores in {cat.cache_dir}")
+    return 0
+
+
+def _cmd_project(args: argparse.Namespace) -> int:
+    from astroexplore.catalogue import load_catalogue
+    from astroexplore.projection import compute_umap, projection
+
+    cat = load_catalogue(args.path)
+    if args.method == "umap":
+        compute_umap(cat, progress=True)
+    else:
+        projection(cat, method="pca")
+    print(f"{args.method} projection cached in {cat.cache_dir}")
+    return 0
+
+
+def _add_serve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=5006, help="port to serve on (default 5006)")
+    p.add_argument("--address", default="localhost",
+                   help="address to bind (default localhost; use 0.0.0.0 to share on a network)")
+    p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.add_argument("--labels", default=None,
+                   help="SQLite label store (default: <catalogue>.labels.sqlite beside the catalogue)")
+    p.add_argument("--user", default=None, help="user name for labels (default: ask in the app)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="astroexplore", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a catalogue and print a summary (non-zero exit on error)")
+    p.add_argument("path", help="catalogue: .parquet, .csv, .npy (with --ids) or Zoobot .h5")
+    p.add_argument("--ids", help="table holding the ids for a .npy embedding file")
+    p.add_argument("--id-column", help="name of the id column (default: detected)")
+    p.add_argument("--embedding-prefix", help="prefix of the embedding columns (default: detected)")
+    p.add_argument("--posteriors", help="table of morphology posteriors to join on the id")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("make-demo", help="generate the synthetic demo survey")
+    p.add_argument("out_dir")
+    p.add_argument("--n", type=int, default=20000, help="number of galaxies (default 20000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_make_demo)
+
+    p = sub.add_parser("labels", help="export or import labels")
+    lsub = p.add_subparsers(dest="labels_command", required=True)
+    e = lsub.add_parser("export", help="write every current label to CSV or Parquet")
+    e.add_argument("store", help="SQLite label store")
+    e.add_argument("out", help="output .csv or .parquet")
+    e.set_defaults(func=_cmd_labels)
+    i = lsub.add_parser("import", help="read labels from CSV (ours, or Astronomaly's ml_scores.csv)")
+    i.add_argument("store")
+    i.add_argument("csv")
+    i.add_argument("--user", default=None, help="user name for rows that have none")
+    i.add_argument("--catalogue", default=None, help="reject ids not in this catalogue")
+    i.set_defaults(func=_cmd_labels)
+
+    p = sub.add_parser("demo", help="generate the demo survey if needed and serve the app")
+    p.add_argument("--dir", default=str(DEFAULT_DEMO_DIR), help=f"demo folder (default {DEFAULT_DEMO_DIR})")
+    p.add_argument("--n", type=int, default=20000)
+    p.add_argument("--seed", type=int, default=0)
+    _add_serve_options(p)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("serve", help="serve the app on a catalogue")
+    p.add_argument("path")
+    _add_serve_options(p)
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("scores", help="compute and cache unsupervised anomaly scores")
+    p.add_argument("path")
+    p.add_argument("--method", nargs="+", default=["isolation_forest"],
+                   choices=["isolation_forest", "lof", "knn"])
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_scores)
+
+    p = sub.add_parser("project", help="compute and cache the 2-D map projection (UMAP is slow: offline)")
+    p.add_argument("path")
+    p.add_argument("--method", choices=["umap", "pca"], default="umap")
+    p.set_defaults(func=_cmd_project)
+
+    p = sub.add_parser("embed", help="train or load an encoder and embed a folder of images")
+    try:
+        from astroexplore.encoder.cli import add_arguments, run
+    except ImportError:
+        p.set_defaults(func=lambda a: (print("embed is not available yet", file=sys.stderr), 2)[1])
+    else:
+        add_arguments(p)
+        p.set_defaults(func=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Error types that say where the problem is, so a user can act on them."""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return " Did you mean 'X'?" for the closest of ``choices`` to ``name``, or "".
+
+    >>> did_you_mean("RA", ["ra", "dec"])
+    " Did you mean 'ra'?"
+    """
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    if name.lower() in lowered:
+        return f" Did you mean '{lowered[name.lower()]}'?"
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+class CatalogueError(ValueError):
+    """A catalogue file is unreadable or holds bad values.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and, where possible, what to do.
+    file : str or None
+        The file the problem is in.
+    column : str or None
+        The column the problem is in.
+    rows : sequence of int or None
+        0-based row numbers of the offending rows (all of them; the message shows the first).
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, column: str | None = None,
+                 rows: Sequence[int] | None = None):
+        self.file = None if file is None else str(file)
+        self.column = column
+        self.rows = None if rows is None else list(rows)
+        prefix = f"{self.file}: " if self.file else ""
+        super().__init__(prefix + message)
+
+
+class LabelError(ValueError):
+    """A label cannot be stored: unknown galaxy id, a score outside 0-5, a bad import row."""
+
+
+class SchemaError(ValueError):
+    """A decision-tree schema is malformed or does not match a catalogue."""
