@@ -35,29 +35,34 @@ def _cmd_make_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_labels(args: argparse.Namespace) -> int:
-    from astroexplore.errors import LabelError
+    from astroexplore.errors import CatalogueError, LabelError
     from astroexplore.labels import LabelStore
 
-    valid_ids = None
-    if getattr(args, "catalogue", None):
-        from astroexplore.catalogue import load_catalogue
-
-        valid_ids = load_catalogue(args.catalogue).ids
-    store = LabelStore(args.store, valid_ids=valid_ids)
     try:
-        if args.labels_command == "export":
-            out = Path(args.out)
-            if out.suffix.lower() == ".parquet":
-                store.export_parquet(out)
-            else:
-                store.export_csv(out)
-            print(f"exported {store.count()} labelled galaxies to {out}")
-        else:
-            n = store.import_csv(args.csv, user=args.user)
-            print(f"imported {n} labels from {args.csv} into {args.store}")
-    except LabelError as err:
+        valid_ids = None
+        if getattr(args, "catalogue", None):
+            from astroexplore.catalogue import load_catalogue
+
+            valid_ids = load_catalogue(args.catalogue).ids
+        store = LabelStore(args.store, valid_ids=valid_ids)
+    except (CatalogueError, LabelError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    with store:
+        try:
+            if args.labels_command == "export":
+                out = Path(args.out)
+                if out.suffix.lower() == ".parquet":
+                    store.export_parquet(out)
+                else:
+                    store.export_csv(out)
+                print(f"exported {store.count()} labelled galaxies to {out}")
+            else:
+                n = store.import_csv(args.csv, user=args.user)
+                print(f"imported {n} labels from {args.csv} into {args.store}")
+        except LabelError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -1,0 +1,918 @@
+"""Interest labels: an append-only, crash-safe SQLite store, one file per project.
+
+Every label an astronomer gives is an *event* appended to the ``events`` table and never changed
+or deleted (triggers forbid it). Undo appends an ``"undo"`` event that cancels the user's latest
+still-effective label. The current label of each (galaxy, user) pair is derived from the history
+by the ``current_labels`` view. A call that adds a label returns only after the transaction is
+committed with ``synchronous=FULL`` in WAL mode, so an acknowledged label survives a crash, and
+several processes can write to one store at once (``BEGIN IMMEDIATE``, a busy timeout, retries).
+
+Scores are ints 0-5 (:data:`astroexplore.constants.SCORES`); **higher = more interesting**.
+
+>>> import tempfile, pathlib
+>>> from astroexplore.labels import LabelStore
+>>> with tempfile.TemporaryDirectory() as folder:
+...     with LabelStore(pathlib.Path(folder) / "survey.labels.sqlite") as store:
+...         event = store.add("J1200+0100", 4, user="ada", tags=["Ring"])
+>>> event.score, event.tags
+(4, ('#ring',))
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import numbers
+import os
+import random
+import re
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from astroexplore.constants import ID_COLUMN, MAX_SCORE, MIN_SCORE
+from astroexplore.errors import LabelError, did_you_mean
+
+if TYPE_CHECKING:  # pandas is imported lazily: writers (and the CLI) start faster without it
+    import pandas as pd
+
+__all__ = ["LabelEvent", "LabelStore", "default_store_path", "normalise_tag", "SCHEMA_VERSION"]
+
+#: Schema version kept in ``PRAGMA user_version``.
+SCHEMA_VERSION = 1
+#: ``PRAGMA application_id`` marking an astroexplore label store (ASCII "AXLB").
+APPLICATION_ID = 0x41584C42
+#: Seconds a write waits for other writers before giving up.
+WRITE_TIMEOUT_S = 60.0
+# SQLite's own busy handler sleeps ever longer (up to 100 ms), so a writer in a tight loop keeps
+# the lock while the others sleep; a short busy timeout plus our jittered retries (_retry) is
+# fairer and about twice as fast with 4 writers.
+_BUSY_TIMEOUT_MS = 2
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_TAG_RE = re.compile(r"#[a-z0-9][a-z0-9_-]{0,63}")
+_LATEST_COLUMNS = [ID_COLUMN, "score", "user", "timestamp", "tags", "note"]
+_HISTORY_COLUMNS = ["event_id", "kind", ID_COLUMN, "score", "user", "timestamp", "tags", "note",
+                    "undoes"]
+_HOW = ("mean", "max", "min", "median")
+_ASTRONOMALY_VALUE_COLUMNS = {"score", "trained_score", "human_label", "acquisition"}
+
+_SCHEMA = f"""
+CREATE TABLE events (
+    event_id  INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind      TEXT NOT NULL CHECK (kind IN ('label', 'undo')),
+    galaxy_id TEXT NOT NULL,
+    score     INTEGER CHECK (score BETWEEN {MIN_SCORE} AND {MAX_SCORE}),
+    user      TEXT NOT NULL CHECK (length(user) > 0),
+    timestamp TEXT NOT NULL,
+    tags      TEXT NOT NULL DEFAULT '[]',
+    note      TEXT,
+    undoes    INTEGER REFERENCES events (event_id),
+    CHECK ((kind = 'label' AND score IS NOT NULL AND undoes IS NULL)
+        OR (kind = 'undo' AND score IS NULL AND undoes IS NOT NULL))
+);
+CREATE INDEX events_galaxy_user ON events (galaxy_id, user);
+CREATE INDEX events_user ON events (user, event_id);
+CREATE UNIQUE INDEX events_undoes ON events (undoes) WHERE undoes IS NOT NULL;
+CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'label events are append-only'); END;
+CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'label events are append-only'); END;
+CREATE VIEW effective_labels AS
+    SELECT * FROM events AS e
+    WHERE e.kind = 'label'
+      AND NOT EXISTS (SELECT 1 FROM events AS u WHERE u.undoes = e.event_id);
+-- one row per (galaxy, user): SQLite takes the bare columns from the row holding MAX(event_id)
+CREATE VIEW current_labels AS
+    SELECT MAX(event_id) AS event_id, galaxy_id, score, user, timestamp, tags, note
+    FROM effective_labels GROUP BY galaxy_id, user;
+PRAGMA application_id = {APPLICATION_ID};
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+
+@dataclass(frozen=True)
+class LabelEvent:
+    """One row of a store's history.
+
+    Parameters
+    ----------
+    event_id : int
+        Position in the history (increasing, never reused).
+    galaxy_id : str
+        The galaxy labelled (for an undo: the galaxy whose label was cancelled).
+    score : int or None
+        Interest 0-5, higher = more interesting; None for an undo.
+    user : str
+        Who gave (or undid) the label.
+    timestamp : datetime
+        When, timezone-aware UTC.
+    tags : tuple of str
+        Normalised tags such as ``"#ring"``.
+    note : str or None
+        Free text.
+    kind : str
+        ``"label"`` or ``"undo"``.
+    undoes : int or None
+        For an undo, the ``event_id`` of the label it cancels.
+    """
+
+    event_id: int
+    galaxy_id: str
+    score: int | None
+    user: str
+    timestamp: datetime
+    tags: tuple[str, ...] = ()
+    note: str | None = None
+    kind: str = "label"
+    undoes: int | None = None
+
+
+@dataclass(frozen=True)
+class _Record:
+    """A validated label, ready to insert."""
+
+    galaxy_id: str
+    score: int
+    user: str
+    timestamp: str
+    tags: tuple[str, ...]
+    note: str | None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def default_store_path(catalogue_path: str | os.PathLike) -> Path:
+    """Return the default label store of a catalogue: ``<stem>.labels.sqlite`` beside it.
+
+    Parameters
+    ----------
+    catalogue_path : str or path-like
+        The catalogue's main table.
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> default_store_path("surveys/decals.parquet").as_posix()
+    'surveys/decals.labels.sqlite'
+    """
+    path = Path(catalogue_path)
+    return path.with_name(f"{path.stem}.labels.sqlite")
+
+
+def normalise_tag(tag: str) -> str:
+    """Return ``tag`` lower-cased with one leading ``#``; LabelError if it has other characters.
+
+    Tags are ``#`` followed by 1-64 of ``a-z``, ``0-9``, ``_`` and ``-`` (starting with a letter
+    or digit).
+
+    Examples
+    --------
+    >>> normalise_tag(" Merger ")
+    '#merger'
+    >>> normalise_tag("#tidal-tail")
+    '#tidal-tail'
+    """
+    if not isinstance(tag, str):
+        raise LabelError(f"tag {tag!r} is not a string")
+    text = tag.strip().lower()
+    text = text if text.startswith("#") else "#" + text
+    if not _TAG_RE.fullmatch(text):
+        raise LabelError(f"tag {tag!r} is not valid: use '#' then letters, digits, '_' or '-' "
+                         "(at most 64), e.g. '#ring'")
+    return text
+
+
+def _normalise_tags(tags: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Normalise a tag list (or one string of tags split on spaces/commas), dropping repeats."""
+    if tags is None:
+        return ()
+    if isinstance(tags, str):
+        tags = [t for t in re.split(r"[\s,;]+", tags) if t]
+    return tuple(dict.fromkeys(normalise_tag(t) for t in tags))
+
+
+def _check_score(score: Any, galaxy_id: str) -> int:
+    """Return ``score`` as an int 0-5 (integral floats accepted); LabelError otherwise."""
+    if isinstance(score, bool) or not isinstance(score, numbers.Real):
+        raise LabelError(f"score {score!r} for galaxy {galaxy_id!r} is not a number: "
+                         f"give an int {MIN_SCORE}-{MAX_SCORE}")
+    if not isinstance(score, numbers.Integral):
+        if not float(score).is_integer():
+            raise LabelError(f"score {score!r} for galaxy {galaxy_id!r} is not a whole number: "
+                             f"give an int {MIN_SCORE}-{MAX_SCORE}")
+    value = int(score)
+    if not MIN_SCORE <= value <= MAX_SCORE:
+        raise LabelError(f"score {value} for galaxy {galaxy_id!r} is outside "
+                         f"{MIN_SCORE}-{MAX_SCORE}")
+    return value
+
+
+def _check_user(user: Any) -> str:
+    """Return the stripped user name; LabelError if it is not a non-empty string."""
+    if not isinstance(user, str) or not user.strip():
+        raise LabelError(f"user name must be a non-empty string, got {user!r}")
+    return user.strip()
+
+
+def _check_note(note: Any) -> str | None:
+    if note is None:
+        return None
+    if not isinstance(note, str):
+        raise LabelError(f"note must be a string or None, got {type(note).__name__}")
+    return note if note.strip() else None
+
+
+def _sentence(err: Exception) -> str:
+    """The message of ``err`` ending with a full stop (or its own ? or !)."""
+    text = str(err)
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _parse_timestamp(value: Any) -> str:
+    """Return an ISO 8601 UTC string for a datetime or ISO string (naive = UTC)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise LabelError(f"timestamp {value!r} is not ISO 8601 "
+                             "(e.g. 2026-11-26T21:03:17+00:00)") from None
+    if not isinstance(value, datetime):
+        raise LabelError(f"timestamp {value!r} is not a datetime or ISO 8601 string")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class LabelStore:
+    """Every interest label of a project, in one SQLite file that never loses a committed label.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The store file; created (with its folder) if missing. An existing file that is not an
+        astroexplore label store raises :class:`~astroexplore.errors.LabelError` and is left
+        untouched.
+    valid_ids : iterable of str, optional
+        Galaxy ids that may be labelled (usually ``catalogue.ids``); None accepts any id.
+
+    Notes
+    -----
+    Safe to share between threads (one connection behind a lock) and between processes (WAL,
+    ``BEGIN IMMEDIATE``, busy timeout and retries). Scores: ints 0-5, higher = more interesting.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "demo.labels.sqlite"
+    >>> store = LabelStore(path, valid_ids=["a", "b", "c"])
+    >>> _ = store.add("a", 5, user="ada", tags="#merger")
+    >>> _ = store.add("b", 2, user="ada")
+    >>> _ = store.add("a", 3, user="bo")
+    >>> store.scores().to_dict()
+    {'a': 4.0, 'b': 2.0}
+    >>> store.undo("ada").galaxy_id
+    'b'
+    >>> store.labelled_ids(), store.tagged("merger")
+    (['a'], ['a'])
+    >>> store.close(); folder.cleanup()
+    """
+
+    def __init__(self, path: str | os.PathLike, *, valid_ids: Iterable[str] | None = None):
+        self.path = Path(path)
+        self.valid_ids = None if valid_ids is None else frozenset(str(i) for i in valid_ids)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = _open(self.path)
+
+    # -- lifecycle
+
+    def close(self) -> None:
+        """Close the connection (idempotent); committed labels are already on disk."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> LabelStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LabelStore({str(self.path)!r})"
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise LabelError(f"{self.path}: the label store is closed")
+            yield self._conn
+
+    def _write(self, work):
+        """Run ``work(conn)`` in one ``BEGIN IMMEDIATE`` transaction, retrying while busy."""
+        with self._connection() as conn:
+            deadline = time.monotonic() + WRITE_TIMEOUT_S
+            _retry(lambda: conn.execute("BEGIN IMMEDIATE"), deadline, self.path)
+            try:
+                result = work(conn)
+                _retry(lambda: conn.execute("COMMIT"), deadline, self.path)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+    # -- writing
+
+    def add(self, galaxy_id: str, score: int, *, user: str = "anonymous",
+            tags: str | Iterable[str] = (), note: str | None = None) -> LabelEvent:
+        """Append a label and return it once it is committed to disk.
+
+        Parameters
+        ----------
+        galaxy_id : str
+            Galaxy id (must be in ``valid_ids`` when the store has them).
+        score : int
+            Interest 0-5, higher = more interesting. Integral floats (``2.0``) are accepted;
+            ``2.5``, strings and bools raise :class:`~astroexplore.errors.LabelError`.
+        user : str, default "anonymous"
+            Non-empty user name.
+        tags : str or iterable of str, optional
+            Free tags such as ``"#ring"``; lower-cased, ``#`` added. A string is split on spaces.
+        note : str, optional
+            Free text.
+
+        Returns
+        -------
+        LabelEvent
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> store = LabelStore(pathlib.Path(folder.name) / "s.sqlite")
+        >>> store.add("g1", 2.0, tags=["Ring", "#ring"]).tags
+        ('#ring',)
+        >>> store.add("g1", 7)
+        Traceback (most recent call last):
+        ...
+        astroexplore.errors.LabelError: score 7 for galaxy 'g1' is outside 0-5
+        >>> store.close(); folder.cleanup()
+        """
+        record = self._record(galaxy_id, score, user=user, tags=tags, note=note)
+        event_id = self._write(lambda conn: _insert(conn, [record])[0])
+        return _event_from_record(event_id, record)
+
+    def add_many(self, rows: Iterable[Mapping[str, Any] | tuple], *,
+                 user: str = "anonymous") -> int:
+        """Append many labels in one transaction: all of them, or none if any row is bad.
+
+        Parameters
+        ----------
+        rows : iterable of mapping or tuple
+            Mappings with ``"id"`` (or ``"galaxy_id"``) and ``"score"``, optionally ``"user"``,
+            ``"tags"``, ``"note"`` and ``"timestamp"`` (ISO 8601 or datetime; default now); or
+            ``(galaxy_id, score)`` pairs.
+        user : str, default "anonymous"
+            User for rows that name none.
+
+        Returns
+        -------
+        int
+            Number of labels added.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> store = LabelStore(pathlib.Path(folder.name) / "s.sqlite")
+        >>> store.add_many([("g1", 1), {"id": "g2", "score": 4, "tags": "#lens"}], user="ada")
+        2
+        >>> store.close(); folder.cleanup()
+        """
+        records = []
+        for i, row in enumerate(rows):
+            try:
+                records.append(self._record_from_row(row, user))
+            except LabelError as err:
+                raise LabelError(f"row {i}: {_sentence(err)} Nothing was added.") from None
+        return self._insert_records(records)
+
+    def undo(self, user: str) -> LabelEvent | None:
+        """Cancel ``user``'s latest still-effective label by appending an undo event.
+
+        Calling it twice cancels the two latest labels. The cancelled label stays in
+        :meth:`history`; a galaxy's current label falls back to the user's previous one.
+
+        Parameters
+        ----------
+        user : str
+            Whose label to undo.
+
+        Returns
+        -------
+        LabelEvent or None
+            The undo event (``kind="undo"``, ``undoes`` = the cancelled ``event_id``), or None
+            when the user has no label left to undo.
+        """
+        user = _check_user(user)
+
+        def work(conn: sqlite3.Connection) -> LabelEvent | None:
+            row = conn.execute(
+                "SELECT event_id, galaxy_id FROM effective_labels WHERE user = ? "
+                "ORDER BY event_id DESC LIMIT 1", (user,)).fetchone()
+            if row is None:
+                return None
+            stamp = _now()
+            cur = conn.execute(
+                "INSERT INTO events (kind, galaxy_id, user, timestamp, undoes) "
+                "VALUES ('undo', ?, ?, ?, ?)", (row[1], user, stamp, row[0]))
+            return LabelEvent(cur.lastrowid, row[1], None, user, datetime.fromisoformat(stamp),
+                              kind="undo", undoes=row[0])
+
+        return self._write(work)
+
+    def _record(self, galaxy_id: Any, score: Any, *, user: Any, tags: Any = (),
+                note: Any = None, timestamp: Any = None, hint: bool = True) -> _Record:
+        """Validate one label (id, score, user, tags, note, timestamp)."""
+        galaxy_id = self._check_id(galaxy_id, hint=hint)
+        return _Record(galaxy_id, _check_score(score, galaxy_id), _check_user(user),
+                       _now() if timestamp is None else _parse_timestamp(timestamp),
+                       _normalise_tags(tags), _check_note(note))
+
+    def _record_from_row(self, row: Mapping[str, Any] | tuple, user: str) -> _Record:
+        if isinstance(row, Mapping):
+            galaxy_id = row.get(ID_COLUMN, row.get("galaxy_id"))
+            return self._record(galaxy_id, row.get("score"), user=row.get("user") or user,
+                                tags=row.get("tags") or (), note=row.get("note"),
+                                timestamp=row.get("timestamp"))
+        if isinstance(row, tuple) and len(row) == 2:
+            return self._record(row[0], row[1], user=user)
+        raise LabelError(f"expected a mapping or a (galaxy_id, score) pair, got {row!r}")
+
+    def _check_id(self, galaxy_id: Any, *, hint: bool = True) -> str:
+        if isinstance(galaxy_id, numbers.Integral) and not isinstance(galaxy_id, bool):
+            galaxy_id = str(galaxy_id)
+        if not isinstance(galaxy_id, str) or not galaxy_id.strip():
+            raise LabelError(f"galaxy id must be a non-empty string, got {galaxy_id!r}")
+        if self.valid_ids is not None and galaxy_id not in self.valid_ids:
+            close = (did_you_mean(galaxy_id, self.valid_ids)
+                     if hint and len(self.valid_ids) <= 20_000 else "")
+            raise LabelError(f"galaxy id {galaxy_id!r} is not in the catalogue.{close}")
+        return galaxy_id
+
+    def _insert_records(self, records: list[_Record]) -> int:
+        if records:
+            self._write(lambda conn: _insert(conn, records))
+        return len(records)
+
+    # -- reading
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._connection() as conn:
+            deadline = time.monotonic() + WRITE_TIMEOUT_S
+            return _retry(lambda: conn.execute(sql, params).fetchall(), deadline, self.path)
+
+    def _current(self, user: str | None = None) -> list[tuple]:
+        where, params = self._user_filter(user)
+        return self._query("SELECT galaxy_id, score, user, timestamp, tags, note, event_id "
+                           f"FROM current_labels {where} ORDER BY event_id", params)
+
+    def latest(self, user: str | None = None) -> pd.DataFrame:
+        """Return the current label of each (galaxy, user) pair.
+
+        Parameters
+        ----------
+        user : str, optional
+            Only this user's labels.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``id`` (str), ``score`` (int64, 0-5, higher = more interesting), ``user``
+            (str), ``timestamp`` (datetime64, UTC), ``tags`` (tuple of str), ``note`` (str or
+            None) and ``event_id`` (int64); one row per (galaxy, user), oldest label first.
+        """
+        rows = self._current(user)
+        frame = _frame(rows, [*_LATEST_COLUMNS, "event_id"])
+        return frame.astype({"score": "int64", "event_id": "int64"})
+
+    def history(self) -> pd.DataFrame:
+        """Return every event, labels and undos, in the order they were written.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``event_id``, ``kind`` ("label" or "undo"), ``id``, ``score`` (nullable
+            Int64; missing for undos), ``user``, ``timestamp`` (datetime64, UTC), ``tags``,
+            ``note`` and ``undoes`` (nullable Int64: the event an undo cancels).
+        """
+        rows = self._query("SELECT event_id, kind, galaxy_id, score, user, timestamp, tags, "
+                           "note, undoes FROM events ORDER BY event_id")
+        frame = _frame(rows, _HISTORY_COLUMNS)
+        return frame.astype({"event_id": "int64", "score": "Int64", "undoes": "Int64"})
+
+    def scores(self, user: str | None = None, how: str = "mean") -> pd.Series:
+        """Return one interest score per labelled galaxy.
+
+        Parameters
+        ----------
+        user : str, optional
+            Only this user's current labels; by default every user's.
+        how : {"mean", "max", "min", "median"}, default "mean"
+            How to combine the users' current scores of one galaxy.
+
+        Returns
+        -------
+        Series
+            float64 score 0-5 (higher = more interesting), index ``id`` (galaxy ids, sorted).
+        """
+        if how not in _HOW:
+            raise ValueError(f"how must be one of {_HOW}, got {how!r}")
+        import pandas as pd
+
+        rows = self._current(user)
+        frame = pd.DataFrame([r[:2] for r in rows], columns=[ID_COLUMN, "score"])
+        series = frame.groupby(ID_COLUMN)["score"].agg(how).astype("float64")
+        return series.rename("score")
+
+    def labelled_ids(self, user: str | None = None) -> list[str]:
+        """Return the sorted ids of galaxies with a current label (by ``user``, or by anyone)."""
+        where, params = self._user_filter(user)
+        rows = self._query(f"SELECT DISTINCT galaxy_id FROM effective_labels {where} "
+                           "ORDER BY galaxy_id", params)
+        return [r[0] for r in rows]
+
+    def count(self, user: str | None = None) -> int:
+        """Return how many galaxies have a current label (by ``user``, or by anyone)."""
+        where, params = self._user_filter(user)
+        rows = self._query(f"SELECT COUNT(DISTINCT galaxy_id) FROM effective_labels {where}",
+                           params)
+        return int(rows[0][0])
+
+    def tagged(self, tag: str) -> list[str]:
+        """Return the sorted ids whose current label (by any user) carries ``tag``.
+
+        ``tag`` is normalised like the tags of :meth:`add` (``"Ring"`` finds ``"#ring"``).
+        """
+        quoted = json.dumps(normalise_tag(tag))  # tags are stored as a JSON list of strings
+        rows = self._query("SELECT DISTINCT galaxy_id FROM current_labels "
+                           "WHERE instr(tags, ?) > 0 ORDER BY galaxy_id", (quoted,))
+        return [r[0] for r in rows]
+
+    def tags(self) -> list[str]:
+        """Return the sorted tags carried by current labels."""
+        rows = self._query("SELECT DISTINCT tags FROM current_labels WHERE tags != '[]'")
+        return sorted({t for r in rows for t in json.loads(r[0])})
+
+    @staticmethod
+    def _user_filter(user: str | None) -> tuple[str, tuple]:
+        return ("", ()) if user is None else ("WHERE user = ?", (_check_user(user),))
+
+    # -- import and export
+
+    def import_csv(self, path: str | os.PathLike, *, user: str | None = None) -> int:
+        """Import labels from a CSV file in one transaction: every row, or nothing.
+
+        Two formats are recognised by their header:
+
+        - ours (:meth:`export_csv`): ``id``, ``score`` and optionally ``user``, ``timestamp``,
+          ``tags`` (space-separated) and ``note``;
+        - Astronomaly's ``ml_scores.csv``: the first column holds the ids (its index), and
+          ``human_label`` the score, where -1 (or empty) means unlabelled and is skipped; other
+          columns (``score``, ``trained_score``, ...) are ignored.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The CSV file.
+        user : str, optional
+            User for rows that name none (default "anonymous").
+
+        Returns
+        -------
+        int
+            Number of labels imported.
+
+        Raises
+        ------
+        LabelError
+            Naming the file and the line of the first bad row (unknown id, bad score, ...);
+            nothing is imported.
+        """
+        path = Path(path)
+        records = self._read_csv(path, "anonymous" if user is None else _check_user(user))
+        return self._insert_records(records)
+
+    def _read_csv(self, path: Path, user: str) -> list[_Record]:
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as fh:
+                reader = csv.reader(fh)
+                header = next(reader, None)
+                if header is None:
+                    raise LabelError(f"{path}: the file is empty")
+                parse = _csv_parser(path, header)
+                return self._parse_rows(path, reader, parse, user)
+        except (OSError, UnicodeDecodeError, csv.Error) as err:
+            raise LabelError(f"{path}: cannot read labels ({err})") from None
+
+    def _parse_rows(self, path: Path, reader, parse, user: str) -> list[_Record]:
+        records, bad = [], []
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            try:
+                fields = parse(row)
+                if fields is not None:
+                    fields.setdefault("user", user)
+                    records.append(self._record(**fields, hint=not bad))
+            except LabelError as err:
+                bad.append((reader.line_num, err))
+        if bad:
+            line, err = bad[0]
+            raise LabelError(f"{path}: line {line}: {_sentence(err)} {len(bad)} bad row(s) in "
+                             "all; nothing was imported.")
+        return records
+
+    def export_csv(self, path: str | os.PathLike) -> Path:
+        """Write every current label to CSV (the format :meth:`import_csv` reads back).
+
+        Columns ``id, score, user, timestamp`` (ISO 8601 UTC), ``tags`` (space-separated) and
+        ``note``; one row per (galaxy, user). The file is replaced atomically.
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
+        path = Path(path)
+        frame = self.latest()[_LATEST_COLUMNS].copy()
+        frame["timestamp"] = [t.isoformat() for t in frame["timestamp"]]
+        frame["tags"] = [" ".join(t) for t in frame["tags"]]
+        with _atomic_output(path) as tmp:
+            frame.to_csv(tmp, index=False)
+        return path
+
+    def export_parquet(self, path: str | os.PathLike) -> Path:
+        """Write every current label to Parquet, one row per (galaxy, user).
+
+        Columns ``id`` (string), ``score`` (int8), ``user`` (string), ``timestamp``
+        (timestamp[us, UTC]), ``tags`` (list<string>) and ``note`` (string, nullable). The file
+        is replaced atomically.
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        rows = self._current()
+        schema = pa.schema([(ID_COLUMN, pa.string()), ("score", pa.int8()), ("user", pa.string()),
+                            ("timestamp", pa.timestamp("us", tz="UTC")),
+                            ("tags", pa.list_(pa.string())), ("note", pa.string())])
+        columns = [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                   [datetime.fromisoformat(r[3]) for r in rows],
+                   [list(_tags_from_json(r[4])) for r in rows], [r[5] for r in rows]]
+        table = pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, schema)],
+                                     schema=schema)
+        with _atomic_output(path) as tmp:
+            pq.write_table(table, tmp)
+        return path
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    """Open (creating if new) a label store, refusing, untouched, any other file."""
+    _check_file_kind(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    try:
+        deadline = time.monotonic() + WRITE_TIMEOUT_S
+        new = _identify(conn, path, deadline)
+        _retry(lambda: conn.execute("PRAGMA journal_mode = WAL"), deadline, path)
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if new:
+            _initialise(conn, path, deadline)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _check_file_kind(path: Path) -> None:
+    """LabelError if ``path`` exists and is not a (possibly empty) SQLite file."""
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise LabelError(f"{path}: not a file; give the path of a label store (.sqlite)")
+    with path.open("rb") as fh:
+        head = fh.read(len(_SQLITE_MAGIC))
+    if head and head != _SQLITE_MAGIC:
+        raise LabelError(f"{path}: not an astroexplore label store (not a SQLite database); "
+                         "the file was left untouched")
+
+
+def _identify(conn: sqlite3.Connection, path: Path, deadline: float) -> bool:
+    """Return True for a new (empty) database, False for one of ours; LabelError otherwise."""
+    try:
+        app_id, version, n_objects = _retry(lambda: _header(conn), deadline, path)
+    except sqlite3.DatabaseError as err:
+        raise LabelError(f"{path}: not a readable label store ({err}); "
+                         "the file was left untouched") from None
+    if app_id == APPLICATION_ID:
+        if version > SCHEMA_VERSION:
+            raise LabelError(f"{path}: label store schema version {version} is newer than this "
+                             f"astroexplore supports ({SCHEMA_VERSION}); upgrade astroexplore")
+        return False
+    if app_id == 0 and version == 0 and n_objects == 0:
+        return True
+    raise LabelError(f"{path}: a SQLite database but not an astroexplore label store; "
+                     "the file was left untouched")
+
+
+def _header(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """(application_id, user_version, number of schema objects), read in one snapshot."""
+    return conn.execute(
+        "SELECT a.application_id, v.user_version, (SELECT COUNT(*) FROM sqlite_master) "
+        "FROM pragma_application_id() AS a, pragma_user_version() AS v").fetchone()
+
+
+def _initialise(conn: sqlite3.Connection, path: Path, deadline: float) -> None:
+    """Create the schema, unless another process did so first."""
+    _retry(lambda: conn.execute("BEGIN IMMEDIATE"), deadline, path)
+    try:
+        app_id, _, n_objects = _header(conn)
+        if app_id != APPLICATION_ID:
+            if n_objects:
+                raise LabelError(f"{path}: another program wrote to the new file while it was "
+                                 "being made a label store; it was left untouched")
+            for statement in _split_sql(_SCHEMA):
+                conn.execute(statement)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a script into statements (sqlite3.complete_statement keeps triggers whole)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
+
+
+def _is_busy(err: sqlite3.OperationalError) -> bool:
+    text = str(err).lower()
+    return "locked" in text or "busy" in text
+
+
+def _retry(action, deadline: float, path: Path):
+    """Run ``action`` until it does not fail with "database is locked/busy" or time runs out."""
+    delay = 0.001
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as err:
+            if not _is_busy(err) or time.monotonic() > deadline:
+                if _is_busy(err):
+                    raise LabelError(f"{path}: the store stayed locked by other writers for "
+                                     f"{WRITE_TIMEOUT_S:.0f} s") from err
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 1.5, 0.02)
+
+
+def _insert(conn: sqlite3.Connection, records: list[_Record]) -> list[int]:
+    """Insert label records inside the caller's transaction; return their event ids."""
+    sql = ("INSERT INTO events (kind, galaxy_id, score, user, timestamp, tags, note) "
+           "VALUES ('label', ?, ?, ?, ?, ?, ?)")
+    ids = []
+    for r in records:
+        cur = conn.execute(sql, (r.galaxy_id, r.score, r.user, r.timestamp,
+                                 json.dumps(list(r.tags)), r.note))
+        ids.append(cur.lastrowid)
+    return ids
+
+
+def _event_from_record(event_id: int, r: _Record) -> LabelEvent:
+    return LabelEvent(event_id, r.galaxy_id, r.score, r.user, datetime.fromisoformat(r.timestamp),
+                      r.tags, r.note)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tags_from_json(text: str) -> tuple[str, ...]:
+    """Stored tags (a JSON list) as a tuple; cached, as a few tag sets repeat over many rows."""
+    return tuple(json.loads(text))
+
+
+def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
+    """Build a DataFrame from store rows: UTC timestamps, tags as tuples, notes None if absent."""
+    import pandas as pd
+
+    data = dict(zip(columns, map(list, zip(*rows)))) if rows else {c: [] for c in columns}
+    data["tags"] = pd.Series([_tags_from_json(t) for t in data["tags"]], dtype=object)
+    data["note"] = pd.Series(data["note"], dtype=object)
+    data["timestamp"] = pd.to_datetime(pd.Series(data["timestamp"], dtype=object), utc=True,
+                                       format="ISO8601").astype("datetime64[us, UTC]")
+    for name in (ID_COLUMN, "user", "kind"):
+        if name in data:
+            data[name] = pd.Series(data[name], dtype="str")
+    return pd.DataFrame(data, columns=columns)
+
+
+def _csv_parser(path: Path, header: list[str]):
+    """Return a function turning one CSV row into ``LabelStore._record`` keyword arguments."""
+    names = [h.strip() for h in header]
+    if "human_label" in names:
+        id_at = names.index(ID_COLUMN) if ID_COLUMN in names else 0
+        if names[id_at] in _ASTRONOMALY_VALUE_COLUMNS:
+            raise LabelError(f"{path}: Astronomaly-style file without an id column: its first "
+                             f"column is {names[id_at]!r}, not the index of object ids")
+        return _astronomaly_row(id_at, names.index("human_label"))
+    for required in (ID_COLUMN, "score"):
+        if required not in names:
+            raise LabelError(f"{path}: no column {required!r} (expected our export format with "
+                             f"id, score[, user, timestamp, tags, note] or Astronomaly's "
+                             f"ml_scores.csv with human_label).{did_you_mean(required, names)}")
+    at = {name: names.index(name) for name in _LATEST_COLUMNS if name in names}
+    return _own_row(at)
+
+
+def _cell(row: list[str], i: int) -> str:
+    return row[i].strip() if i < len(row) else ""
+
+
+def _csv_score(text: str) -> float | str:
+    """A CSV score cell as a number (validated later), or the text if it is not one."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _astronomaly_row(id_at: int, label_at: int):
+    def parse(row: list[str]) -> dict | None:
+        label = _cell(row, label_at)
+        if label == "" or _csv_score(label) == -1:
+            return None
+        return {"galaxy_id": _cell(row, id_at), "score": _csv_score(label)}
+    return parse
+
+
+def _own_row(at: dict[str, int]):
+    def parse(row: list[str]) -> dict:
+        cells = {name: _cell(row, i) for name, i in at.items()}
+        fields = {"galaxy_id": cells[ID_COLUMN], "score": _csv_score(cells["score"]),
+                  "tags": cells.get("tags", ""), "note": cells.get("note") or None}
+        if cells.get("user"):
+            fields["user"] = cells["user"]
+        if cells.get("timestamp"):
+            fields["timestamp"] = cells["timestamp"]
+        return fields
+    return parse
+
+
+@contextmanager
+def _atomic_output(path: Path) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; move it over ``path`` only on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
