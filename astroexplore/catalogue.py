@@ -1,0 +1,1163 @@
+"""Galaxy catalogues: one row per galaxy, an id, an embedding vector and optional metadata.
+
+:func:`load_catalogue` reads Parquet, CSV, ``.npy`` (+ a table of ids) and Zoobot prediction
+HDF5 files into a validated, read-only :class:`Catalogue`; :func:`save_catalogue` writes one back
+as Parquet (embedding as a ``fixed_size_list<float32>`` column). Every problem in the input raises
+:class:`~astroexplore.errors.CatalogueError` naming the file, the column and the first offending
+row; rows are never dropped silently.
+
+Examples
+--------
+>>> import numpy as np
+>>> cat = Catalogue.from_arrays(np.eye(3, 2), ids=["a", "b", "c"])
+>>> cat.n_galaxies, cat.n_features, cat.index_of("b")
+(3, 2, 1)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from astroexplore.errors import CatalogueError, did_you_mean
+
+#: Id column names tried in order (case-insensitive) when ``id_column`` is not given.
+ID_CANDIDATES = ("id", "id_str", "objid", "dr8_id", "iauname", "galaxy_id")
+#: Image column names tried in order (case-insensitive) when ``image_column`` is not given.
+IMAGE_CANDIDATES = ("image", "image_path", "image_url", "file_loc", "file", "filename",
+                    "local_path", "jpg_loc", "png_loc", "url")
+#: Column prefixes that hold 2-D map projections, never taken as embeddings by auto-detection.
+PROJECTION_PREFIXES = ("umap_", "pca_", "tsne_", "proj_")
+#: Names preferred for a list-typed embedding column.
+LIST_CANDIDATES = ("embedding", "embeddings", "features", "representation")
+#: Parquet schema-metadata key holding :attr:`Catalogue.metadata` as JSON.
+METADATA_KEY = b"astroexplore"
+#: Rows per Parquet row group written by save_catalogue (bounds memory when reading back).
+ROW_GROUP_SIZE = 1 << 17
+#: Tolerance on vote fractions (float round-off just outside [0, 1] is accepted).
+FRACTION_TOLERANCE = 1e-6
+
+_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv",
+             ".npy": "npy", ".h5": "hdf5", ".hdf5": "hdf5"}
+_KIND_NAMES = {"parquet": "Parquet", "csv": "CSV", "npy": ".npy", "hdf5": "HDF5"}
+_CHECK_BLOCK = 1 << 17  # rows per block when scanning embeddings for NaN/inf
+_STACK_BLOCK = 1 << 13  # rows per block when stacking scalar columns (fits in cache)
+_COLUMN_GROUP = 8  # scalar embedding columns decoded from Parquet at a time
+_SHOWN = 8  # names shown in messages listing ids or columns
+
+
+# ----------------------------------------------------------------------------- messages
+def _short_list(items: Sequence[Any], n: int = _SHOWN) -> str:
+    shown = ", ".join(repr(str(x)) for x in list(items)[:n])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
+def _rows_error(problem: str, rows: Sequence[int] | np.ndarray, *, file: str | None,
+                column: str | None, ids: Sequence[Any] | None = None,
+                detail: str = "") -> CatalogueError:
+    """A CatalogueError "k rows have <problem> in '<column>' (first: row r, id 'x'<detail>)."."""
+    rows = np.asarray(rows, dtype=np.int64).ravel()
+    first = int(rows[0])
+    where = f"row {first}"
+    if ids is not None and first < len(ids):
+        where += f", id '{_id_at(ids, first)}'"
+    noun = "1 row has" if len(rows) == 1 else f"{len(rows)} rows have"
+    place = f" in '{column}'" if column else ""
+    return CatalogueError(f"{noun} {problem}{place} (first: {where}{detail}).",
+                          file=file, column=column, rows=rows.tolist())
+
+
+def _show(value: Any) -> str:
+    """repr of a cell value as plain Python (``1.2``, not ``np.float64(1.2)``)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _empty_error(file: str | None) -> CatalogueError:
+    return CatalogueError("the catalogue has no galaxies (0 rows).", file=file)
+
+
+# ----------------------------------------------------------------------------- the dataclass
+@dataclass(frozen=True, eq=False)
+class Catalogue:
+    """A validated galaxy catalogue: a metadata table and an embedding matrix, row-aligned.
+
+    Build one with :func:`load_catalogue` or :meth:`from_arrays` (both validate); the plain
+    constructor only checks shapes and makes the embeddings a read-only float32 view.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per galaxy with a RangeIndex; column ``"id"`` (str, unique) first; optional
+        ``"ra"``/``"dec"`` (float64, degrees ICRS), ``"image"`` (str: path relative to the
+        catalogue's folder, absolute path or URL), posterior columns (``*_fraction``, float in
+        [0, 1], NaN where the question was unlikely to be asked) and any other metadata.
+    embeddings : ndarray of shape (n_galaxies, n_features), float32
+        C-contiguous; stored as a read-only view.
+    path : Path or None
+        The file the main table came from (for caches and relative image paths).
+    schema : Schema or None
+        Galaxy Zoo decision tree matching the posterior columns.
+    metadata : dict
+        Free JSON-able dict (encoder name/params, ``"image_template"``, ...).
+
+    Examples
+    --------
+    >>> cat = Catalogue.from_arrays(np.zeros((2, 3)), table=pd.DataFrame({"ra": [1.0, 2.0],
+    ...                             "dec": [0.0, 5.0]}))
+    >>> cat.ids.tolist(), cat.has_coordinates, cat.embeddings.flags.writeable
+    (['0', '1'], True, False)
+    """
+
+    table: pd.DataFrame
+    embeddings: np.ndarray
+    path: Path | None = None
+    schema: Any = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        emb = np.ascontiguousarray(self.embeddings, dtype=np.float32)
+        if emb.ndim != 2:
+            raise CatalogueError(f"embeddings must be 2-D (n_galaxies, n_features), got shape "
+                                 f"{emb.shape}.", file=self._file)
+        view = emb.view()
+        view.flags.writeable = False
+        object.__setattr__(self, "embeddings", view)
+        table = self.table
+        if not isinstance(table.index, pd.RangeIndex) or table.index.start != 0:
+            table = table.reset_index(drop=True)
+            object.__setattr__(self, "table", table)
+        if len(table.columns) == 0 or table.columns[0] != "id":
+            raise CatalogueError("the table's first column must be 'id'.", file=self._file,
+                                 column="id")
+        if len(table) != emb.shape[0]:
+            raise CatalogueError(f"the table has {len(table)} rows but the embeddings have "
+                                 f"{emb.shape[0]}.", file=self._file)
+        if self.path is not None:
+            object.__setattr__(self, "path", Path(self.path))
+        object.__setattr__(self, "metadata", dict(self.metadata or {}))
+
+    # ------------------------------------------------------------------ basic properties
+    @property
+    def _file(self) -> str | None:
+        return None if self.path is None else str(self.path)
+
+    @cached_property
+    def ids(self) -> np.ndarray:
+        """ndarray of shape (n_galaxies,), object (str): the galaxy ids, in row order."""
+        return self.table["id"].to_numpy(dtype=object)
+
+    @property
+    def n_galaxies(self) -> int:
+        """Number of galaxies (rows)."""
+        return int(self.embeddings.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        """Embedding dimension."""
+        return int(self.embeddings.shape[1])
+
+    @property
+    def ra(self) -> np.ndarray | None:
+        """ndarray of shape (n_galaxies,), float64, degrees; None without coordinates."""
+        return self.table["ra"].to_numpy(dtype=np.float64) if "ra" in self.table else None
+
+    @property
+    def dec(self) -> np.ndarray | None:
+        """ndarray of shape (n_galaxies,), float64, degrees; None without coordinates."""
+        return self.table["dec"].to_numpy(dtype=np.float64) if "dec" in self.table else None
+
+    @property
+    def has_coordinates(self) -> bool:
+        """True when the table has both ``ra`` and ``dec``."""
+        return "ra" in self.table and "dec" in self.table
+
+    def __len__(self) -> int:
+        return self.n_galaxies
+
+    def __repr__(self) -> str:
+        return (f"Catalogue({self.n_galaxies} galaxies x {self.n_features} features, "
+                f"path={self._file!r})")
+
+    # ------------------------------------------------------------------ id look-ups
+    @cached_property
+    def _id_index(self) -> pd.Index:
+        return pd.Index(self.ids)
+
+    def _unknown_id(self, galaxy_id: Any) -> KeyError:
+        text = str(galaxy_id)
+        variants = [text.strip(), text.lower(), text.upper(), text.removesuffix(".0")]
+        hint = next((f" Did you mean '{v}'?" for v in variants
+                     if v != text and v in self._id_index), "")
+        if not hint and self.n_galaxies <= 20000:
+            hint = did_you_mean(text, self.ids)
+        where = self.path.name if self.path is not None else "the catalogue"
+        return KeyError(f"galaxy id '{text}' is not in {where}.{hint}")
+
+    def index_of(self, galaxy_id: str) -> int:
+        """Row number of one galaxy (O(1) after the first call).
+
+        Raises
+        ------
+        KeyError
+            If the id is unknown; the message suggests a close id where there is one.
+
+        Examples
+        --------
+        >>> Catalogue.from_arrays(np.ones((2, 1)), ids=["x", "y"]).index_of("y")
+        1
+        """
+        try:
+            loc = self._id_index.get_loc(str(galaxy_id))
+        except KeyError:
+            raise self._unknown_id(galaxy_id) from None
+        return int(loc)
+
+    def indices_of(self, ids: Iterable[str]) -> np.ndarray:
+        """Row numbers of several galaxies, ndarray of shape (len(ids),), int64.
+
+        Raises
+        ------
+        KeyError
+            Naming the first unknown id and how many are unknown.
+        """
+        wanted = np.asarray([str(i) for i in ids], dtype=object)
+        rows = self._id_index.get_indexer(wanted)
+        missing = np.flatnonzero(rows < 0)
+        if len(missing):
+            err = self._unknown_id(wanted[missing[0]])
+            raise KeyError(f"{len(missing)} of {len(wanted)} ids are unknown; "
+                           f"first: {err.args[0]}")
+        return rows.astype(np.int64)
+
+    # ------------------------------------------------------------------ images
+    def image_reference(self, i: int) -> str | None:
+        """Where galaxy ``i``'s image is: an absolute path or a URL, or None.
+
+        The ``image`` column wins (relative paths resolve against the catalogue's folder); else
+        ``metadata["image_template"]`` is filled with ``{ra}``, ``{dec}``, ``{id}`` or any other
+        column of the row, e.g.
+        ``"https://www.legacysurvey.org/viewer/jpeg-cutout?ra={ra}&dec={dec}&layer=ls-dr10"``.
+
+        Parameters
+        ----------
+        i : int
+            Row number.
+
+        Examples
+        --------
+        >>> cat = Catalogue.from_arrays(np.ones((1, 2)), ids=["g1"],
+        ...     table=pd.DataFrame({"ra": [10.5], "dec": [-2.25]}),
+        ...     metadata={"image_template": "https://x.org/cut?ra={ra}&dec={dec}&id={id}"})
+        >>> cat.image_reference(0)
+        'https://x.org/cut?ra=10.5&dec=-2.25&id=g1'
+        """
+        ref = self.table["image"].iat[i] if "image" in self.table else None
+        if isinstance(ref, str) and ref.strip():
+            return self._resolve_image(ref.strip(), i)
+        template = self.metadata.get("image_template")
+        return self._fill_template(template, i) if template else None
+
+    def _resolve_image(self, ref: str, i: int) -> str:
+        if "://" in ref or ref.startswith("data:"):
+            return self._fill_template(ref, i) if "{" in ref else ref
+        p = Path(ref).expanduser()
+        return str(p if p.is_absolute() else self.image_root / p)
+
+    @property
+    def image_root(self) -> Path:
+        """Folder relative image paths resolve against: ``metadata["image_root"]`` if set (e.g.
+        the folder of the ids table of a ``.npy`` catalogue), else the catalogue's folder."""
+        if self.metadata.get("image_root"):
+            return Path(self.metadata["image_root"])
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    def _fill_template(self, template: str, i: int) -> str:
+        try:
+            return template.format_map(_RowValues(self.table, i))
+        except KeyError as err:
+            raise CatalogueError(f"image template {template!r} needs column {err.args[0]!r}, "
+                                 "which the catalogue lacks.", file=self._file,
+                                 column=str(err.args[0])) from None
+
+    # ------------------------------------------------------------------ caching
+    @cached_property
+    def fingerprint(self) -> str:
+        """Cheap stable hash (n, d, path, mtime, a sample of ids and rows): a cache key, 16 hex."""
+        h = hashlib.sha1()
+        mtime = self.path.stat().st_mtime_ns if self.path is not None and self.path.exists() else 0
+        h.update(f"{self.n_galaxies}x{self.n_features}|{self.path}|{mtime}".encode())
+        if self.n_galaxies:
+            sample = np.unique(np.linspace(0, self.n_galaxies - 1, 64).astype(np.int64))
+            h.update("\0".join(self.ids[sample]).encode())
+            h.update(np.ascontiguousarray(self.embeddings[sample]).tobytes())
+        return h.hexdigest()[:16]
+
+    @cached_property
+    def cache_dir(self) -> Path:
+        """Folder for derived data: ``<stem>.astroexplore/`` beside the file (created lazily);
+        ``<tmp>/astroexplore-<fingerprint>/`` for in-memory catalogues."""
+        if self.path is not None:
+            name = self.path.name.removesuffix(".gz")
+            d = self.path.parent / f"{Path(name).stem}.astroexplore"
+        else:
+            d = Path(tempfile.gettempdir()) / f"astroexplore-{self.fingerprint}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    # ------------------------------------------------------------------ derived catalogues
+    def subset(self, mask_or_indices: np.ndarray | Sequence[int]) -> Catalogue:
+        """A new catalogue with the selected rows (same path, schema and metadata).
+
+        Parameters
+        ----------
+        mask_or_indices : ndarray of bool, shape (n_galaxies,), or sequence of int
+            Rows to keep, in the order given. An empty selection gives an empty catalogue.
+
+        Examples
+        --------
+        >>> cat = Catalogue.from_arrays(np.arange(6.0).reshape(3, 2))
+        >>> cat.subset([2, 0]).ids.tolist()
+        ['2', '0']
+        """
+        sel = np.asarray(mask_or_indices)
+        if sel.dtype == bool:
+            if sel.shape != (self.n_galaxies,):
+                raise ValueError(f"mask has shape {sel.shape}, expected ({self.n_galaxies},).")
+            sel = np.flatnonzero(sel)
+        sel = sel.astype(np.int64, copy=False).ravel()
+        return Catalogue(self.table.iloc[sel].reset_index(drop=True),
+                         np.ascontiguousarray(self.embeddings[sel]), self.path, self.schema,
+                         dict(self.metadata))
+
+    @classmethod
+    def from_arrays(cls, embeddings: Any, ids: Sequence[Any] | None = None,
+                    table: pd.DataFrame | None = None, schema: Any = None,
+                    metadata: dict | None = None) -> Catalogue:
+        """Validating constructor for in-memory data (tests, scripts).
+
+        Parameters
+        ----------
+        embeddings : array-like of shape (n_galaxies, n_features)
+            Numeric, finite; converted to float32.
+        ids : sequence, optional
+            Galaxy ids (converted to str); default ``table["id"]`` or ``"0" .. "n-1"``.
+        table : DataFrame, optional
+            Extra columns (``ra``, ``dec``, ``image``, posteriors, ...), row-aligned.
+        schema : Schema, "auto" or None
+            ``"auto"`` detects it from the columns.
+        metadata : dict, optional
+
+        Raises
+        ------
+        CatalogueError
+            Empty catalogue, bad ids, NaN/inf embeddings, coordinates or fractions out of range.
+        """
+        emb = _as_float32_matrix(np.asarray(embeddings), None)
+        n = emb.shape[0]
+        df = pd.DataFrame(index=pd.RangeIndex(n)) if table is None else \
+            table.reset_index(drop=True).copy()
+        if ids is None:
+            ids = df["id"].to_numpy() if "id" in df else np.arange(n)
+        ids = _ids_from_sequence(ids)
+        if len(df) != n or len(ids) != n:
+            raise CatalogueError(f"{n} embedding rows but {len(df)} table rows and {len(ids)} "
+                                 "ids.", column="id")
+        _check_ids(ids, "id", None)
+        _check_embeddings(emb, None, None, ids)
+        df = df.drop(columns="id", errors="ignore")
+        df.insert(0, "id", ids.to_pandas())
+        df = _validate_columns(df, None)
+        return cls(df, emb, None, _resolve_schema(schema, df.columns), dict(metadata or {}))
+
+
+class _RowValues(dict):
+    """Mapping for ``str.format_map``: id/ra/dec and every other column of one row."""
+
+    def __init__(self, table: pd.DataFrame, i: int):
+        super().__init__()
+        self._table, self._i = table, i
+
+    def __missing__(self, key: str) -> Any:
+        if key not in self._table.columns:
+            raise KeyError(key)
+        value = self._table[key].iat[self._i]
+        return value.item() if hasattr(value, "item") else value
+
+
+# ----------------------------------------------------------------------------- ids
+def _id_text(x: Any) -> str | None:
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return None
+    return x.decode("utf-8") if isinstance(x, bytes) else str(x)
+
+
+def _ids_from_sequence(ids: Any) -> pa.Array:
+    """Ids from any sequence as an Arrow string array (ints keep exact digits; nulls stay null)."""
+    if isinstance(ids, (pa.Array, pa.ChunkedArray)):
+        return _ids_from_arrow(ids)
+    arr = np.asarray(ids)
+    if arr.dtype.kind in "iuf":
+        return _ids_from_arrow(pa.array(arr, from_pandas=True))
+    return pa.array([_id_text(x) for x in arr.tolist()], type=pa.string())
+
+
+def _ids_from_arrow(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """An Arrow id column as one string array; nulls stay null (caught by :func:`_check_ids`).
+
+    Integers are cast exactly (int64 objids keep every digit, never via float); integral floats
+    go via int64.
+    """
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks else pa.array([], col.type)
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    if pa.types.is_floating(col.type):
+        filled = pc.fill_null(col, 0.0).to_numpy(zero_copy_only=False)
+        if np.all(np.isfinite(filled) & (filled == np.round(filled))):
+            col = pc.cast(col, pa.int64())
+    if not pa.types.is_string(col.type):
+        col = pc.cast(col, pa.string())
+    return col
+
+
+def _id_at(ids: Any, row: int) -> Any:
+    value = ids[row]
+    return value.as_py() if isinstance(value, pa.Scalar) else value
+
+
+def _check_ids(ids: pa.Array, column: str, file: str | None) -> None:
+    """Raise on missing (null, empty or blank) or duplicate ids (vectorised in Arrow)."""
+    blank = pc.or_kleene(pc.equal(ids, ""), pc.utf8_is_space(ids))  # bit masks, no string copy
+    missing = pc.fill_null(pc.or_kleene(ids.is_null(), blank), False)
+    if pc.any(missing).as_py():
+        rows = np.flatnonzero(missing.to_numpy(zero_copy_only=False))
+        raise _rows_error("a missing (null or empty) id", rows, file=file, column=column)
+    if len(pc.unique(ids)) != len(ids):
+        values = ids.to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(pd.Index(values).duplicated())
+        first = int(np.flatnonzero(values == values[rows[0]])[0])
+        raise _rows_error("a duplicate id", rows, file=file, column=column, ids=values,
+                          detail=f", same as row {first}")
+
+
+def _find_id_column(names: Sequence[str], id_column: str | None, file: str) -> str:
+    """The id column among ``names``: ``id_column`` if given, else the first of ID_CANDIDATES."""
+    if id_column is not None:
+        if id_column not in names:
+            raise CatalogueError(f"id column '{id_column}' not found.{did_you_mean(id_column, names)}"
+                                 f" Columns: {_short_list(names, 20)}.", file=file,
+                                 column=id_column)
+        return id_column
+    lowered = {n.lower(): n for n in reversed(list(names))}
+    for cand in ID_CANDIDATES:
+        if cand in lowered:
+            return lowered[cand]
+    raise CatalogueError(f"no id column found (looked for {', '.join(ID_CANDIDATES)}). Columns: "
+                         f"{_short_list(names, 20)}. Pass id_column= (--id-column).", file=file)
+
+
+# ----------------------------------------------------------------------------- reading files
+def _file_kind(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return _SUFFIXES[suffix]
+    raise CatalogueError(f"unsupported file type '{path.suffix or path.name}'; use .parquet, "
+                         ".csv, .csv.gz, .npy (with ids=) or a Zoobot .h5/.hdf5.", file=str(path))
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise CatalogueError("file not found.", file=str(path))
+    if path.is_dir():
+        raise CatalogueError("is a folder, not a catalogue file.", file=str(path))
+
+
+@contextmanager
+def _reading(path: Path, kind: str) -> Iterator[None]:
+    """Turn pyarrow/OS read failures into CatalogueError naming the file."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as err:
+        raise CatalogueError(f"cannot read as {_KIND_NAMES[kind]}: {err}", file=str(path)) from None
+
+
+class _TableFile:
+    """An open Parquet or CSV table: its Arrow schema, id column and column-wise reads.
+
+    Parquet is read lazily (footer first; embedding columns row group by row group so memory
+    stays near one copy of the matrix); CSV is read whole, its id column as text (exact ids).
+    """
+
+    def __init__(self, path: str | Path, id_column: str | None, *, strict: bool = True):
+        self.path = Path(path)
+        self.file = str(self.path)
+        _check_exists(self.path)
+        self.kind = _file_kind(self.path)
+        if self.kind not in ("parquet", "csv"):
+            raise CatalogueError(f"expected a .parquet or .csv table here, not "
+                                 f"'{self.path.suffix}'.", file=self.file)
+        with _reading(self.path, self.kind):
+            if self.kind == "parquet":
+                self._parquet = pq.ParquetFile(self.path, pre_buffer=False)
+                self.schema = self._parquet.schema_arrow
+                names = self.schema.names
+            else:
+                with pacsv.open_csv(self.path) as reader:
+                    names = reader.schema.names
+            if not strict and id_column not in names:
+                id_column = None
+            self.id_column = _find_id_column(names, id_column, self.file)
+            if self.kind == "csv":
+                convert = pacsv.ConvertOptions(column_types={self.id_column: pa.string()})
+                self._table = pacsv.read_csv(self.path, convert_options=convert)
+                self.schema = self._table.schema
+        if self.num_rows == 0:
+            raise _empty_error(self.file)
+
+    @property
+    def num_rows(self) -> int:
+        return self._parquet.metadata.num_rows if self.kind == "parquet" else self._table.num_rows
+
+    @property
+    def num_blocks(self) -> int:
+        return self._parquet.num_row_groups if self.kind == "parquet" else 1
+
+    def read(self, columns: Sequence[str]) -> pa.Table:
+        """The given columns, whole."""
+        with _reading(self.path, self.kind):
+            if self.kind == "parquet":
+                return self._parquet.read(columns=list(columns))
+            return self._table.select(list(columns))
+
+    def blocks(self, columns: Sequence[str]) -> Iterator[pa.Table]:
+        """The given columns, one Parquet row group (or the whole CSV) at a time."""
+        for i in range(self.num_blocks):
+            with _reading(self.path, self.kind):
+                block = (self._parquet.read_row_group(i, columns=list(columns))
+                         if self.kind == "parquet" else self._table.select(list(columns)))
+            yield block
+
+    def ids(self, table: pa.Table) -> pa.Array:
+        """The validated str ids of ``table`` (read from this file)."""
+        ids = _ids_from_arrow(table.column(self.id_column))
+        _check_ids(ids, self.id_column, self.file)
+        return ids
+
+    def stored_metadata(self) -> dict:
+        """``Catalogue.metadata`` saved by :func:`save_catalogue` ({} if none)."""
+        raw = (self.schema.metadata or {}).get(METADATA_KEY)
+        return json.loads(raw) if raw else {}
+
+
+def _metadata_frame(table: pa.Table, id_col: str, ids: pa.Array) -> pd.DataFrame:
+    """The non-embedding columns as pandas, with "id" (str) first."""
+    rest = table.drop_columns([id_col]) if id_col in table.column_names else table
+    if "id" in rest.column_names:  # a different column was chosen as the id: keep the old one
+        rest = rest.rename_columns(["id_original" if c == "id" else c for c in rest.column_names])
+    return rest.add_column(0, "id", ids).to_pandas()
+
+
+def _read_id_table(path: str | Path, id_column: str | None, *,
+                   strict: bool = True) -> tuple[pd.DataFrame, str]:
+    """A whole Parquet/CSV table as pandas with validated "id" first: (table, source id column).
+
+    With ``strict=False`` an ``id_column`` the table lacks is ignored (auto-detection instead).
+    """
+    tf = _TableFile(path, id_column, strict=strict)
+    table = tf.read(tf.schema.names)
+    return _metadata_frame(table, tf.id_column, tf.ids(table)), tf.id_column
+
+
+# ----------------------------------------------------------------------------- embeddings
+def _is_numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+
+
+def _prefix_columns(names: Sequence[str], prefix: str, file: str) -> list[str]:
+    """Columns ``<prefix><int>`` sorted numerically; raise on gaps or a missing ``<prefix>0``."""
+    pattern = re.compile(re.escape(prefix) + r"(\d+)")
+    found = sorted((int(m.group(1)), n) for n in names if (m := pattern.fullmatch(n)))
+    if not found:
+        raise CatalogueError(f"no embedding columns '{prefix}0', '{prefix}1', ... found. Columns: "
+                             f"{_short_list(names, 20)}.", file=file, column=f"{prefix}0")
+    numbers = [k for k, _ in found]
+    if numbers != list(range(len(numbers))):
+        missing = next(k for k in range(numbers[-1] + 1) if k not in set(numbers))
+        raise CatalogueError(f"embedding columns '{prefix}*' are not consecutive from 0: "
+                             f"'{prefix}{missing}' is missing (found {len(found)} columns up to "
+                             f"'{found[-1][1]}').", file=file, column=f"{prefix}{missing}")
+    return [n for _, n in found]
+
+
+def _detect_prefix(names: Sequence[str], file: str) -> str:
+    """The prefix of the largest group of ``<prefix><int>`` columns that starts at 0."""
+    groups: dict[str, set[int]] = {}
+    for n in names:
+        m = re.fullmatch(r"(.*\D)(\d+)", n)
+        if m and m.group(1) not in PROJECTION_PREFIXES:
+            groups.setdefault(m.group(1), set()).add(int(m.group(2)))
+    groups = {p: ks for p, ks in groups.items() if 0 in ks and len(ks) >= 2}
+    if not groups:
+        raise CatalogueError(
+            f"no embedding columns found. Columns: {_short_list(names, 20)}. Pass "
+            "--embedding-prefix (embedding_prefix=, e.g. 'feat_pca_' for feat_pca_0, "
+            "feat_pca_1, ...), embedding_columns=, or store a list column named 'embedding'.",
+            file=file)
+    ranked = sorted(groups, key=lambda p: len(groups[p]), reverse=True)
+    if len(ranked) > 1 and len(groups[ranked[0]]) == len(groups[ranked[1]]):
+        raise CatalogueError(f"several column groups could be the embedding ({_short_list(ranked)}"
+                             "); pass --embedding-prefix (embedding_prefix=).", file=file)
+    return ranked[0]
+
+
+def _list_column(schema: pa.Schema) -> str | None:
+    """The list-typed embedding column: one named like LIST_CANDIDATES, else the only one."""
+    lists = [f.name for f in schema if _is_list(f.type)]
+    for cand in LIST_CANDIDATES:
+        named = [n for n in lists if n.lower() == cand]
+        if named:
+            return named[0]
+    return lists[0] if len(lists) == 1 else None
+
+
+def _embedding_names(schema: pa.Schema, file: str, columns: Sequence[str] | None,
+                     prefix: str | None) -> list[str]:
+    """Which columns hold the embedding (one list column, or several scalar columns)."""
+    names = schema.names
+    if columns is not None:
+        for c in columns:
+            if c not in names:
+                raise CatalogueError(f"embedding column '{c}' not found."
+                                     f"{did_you_mean(c, names)}", file=file, column=c)
+        return list(columns)
+    if prefix is not None:
+        return _prefix_columns(names, prefix, file)
+    listed = _list_column(schema)
+    return [listed] if listed else _prefix_columns(names, _detect_prefix(names, file), file)
+
+
+def _non_numeric_error(col: pa.ChunkedArray, name: str, file: str | None, ids: Any,
+                       offset: int) -> CatalogueError:
+    values = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
+    bad = np.flatnonzero(pd.to_numeric(values, errors="coerce").isna() & values.notna())
+    if not len(bad):
+        return CatalogueError(f"column '{name}' has type {col.type}, not a number.", file=file,
+                              column=name)
+    return _rows_error(f"a non-numeric value ({col.type})", bad + offset, file=file, column=name,
+                       ids=ids, detail=f", value {_show(values.iat[bad[0]])}")
+
+
+def _stack_columns(table: pa.Table, names: Sequence[str], file: str, ids: Any,
+                   out: np.ndarray, offset: int = 0) -> None:
+    """Write scalar columns into ``out`` (view of shape (table.num_rows, len(names)), float32).
+
+    Filled in row blocks that fit in cache (10x faster than writing whole strided columns);
+    nulls become NaN (caught by :func:`_check_embeddings`).
+    """
+    columns = []
+    for name in names:
+        col = table.column(name)
+        if not _is_numeric(col.type):
+            raise _non_numeric_error(col, name, file, ids, offset)
+        columns.append(col.to_numpy())
+    for start in range(0, table.num_rows, _STACK_BLOCK):
+        block = out[start:start + _STACK_BLOCK]
+        for j, values in enumerate(columns):
+            block[:, j] = values[start:start + _STACK_BLOCK]
+
+
+def _from_list_column(col: pa.ChunkedArray, name: str, file: str, ids: Any,
+                      offset: int = 0) -> np.ndarray:
+    """A list / fixed-size-list column as (n, d) float32 (zero-copy when float32 and one chunk)."""
+    arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    if arr.null_count:
+        rows = np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))
+        raise _rows_error("a null embedding", rows + offset, file=file, column=name, ids=ids)
+    if pa.types.is_fixed_size_list(arr.type):
+        d = arr.type.list_size
+    else:
+        lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+        d = int(lengths[0])
+        ragged = np.flatnonzero(lengths != d)
+        if len(ragged):
+            raise _rows_error(f"an embedding whose length differs from row {offset}'s ({d})",
+                              ragged + offset, file=file, column=name, ids=ids,
+                              detail=f", length {lengths[ragged[0]]}")
+    values = arr.flatten()
+    if not _is_numeric(values.type):
+        raise CatalogueError(f"list column '{name}' holds {values.type}, not numbers.",
+                             file=file, column=name)
+    flat = values.to_numpy(zero_copy_only=False)  # nulls -> NaN, caught by _check_embeddings
+    return _as_float32_matrix(flat.reshape(len(arr), d), file)
+
+
+def _read_list_embeddings(tf: _TableFile, name: str, ids: pa.Array) -> np.ndarray:
+    """A list column as (n, d) float32, row group by row group.
+
+    A single row group is returned as is (zero-copy from Arrow for float32 values); several are
+    copied once into a preallocated matrix, so peak memory is about one matrix plus a row group.
+    """
+    out, row = None, 0
+    for block in tf.blocks([name]):
+        part = _from_list_column(block.column(0), name, tf.file, ids, row)
+        if tf.num_blocks == 1:
+            return part
+        if out is None:
+            out = np.empty((tf.num_rows, part.shape[1]), dtype=np.float32)
+        elif part.shape[1] != out.shape[1]:
+            raise _rows_error(f"an embedding whose length differs from row 0's ({out.shape[1]})",
+                              [row], file=tf.file, column=name, ids=ids,
+                              detail=f", length {part.shape[1]}")
+        out[row:row + len(part)] = part
+        row += len(part)
+    return out
+
+
+def _read_embeddings(tf: _TableFile, names: Sequence[str], ids: pa.Array) -> np.ndarray:
+    """The embedding as one (n, d) float32 C-contiguous matrix.
+
+    Scalar columns are decoded a few at a time (per row group) straight into the preallocated
+    matrix, so peak memory is about one matrix plus a few decoded columns.
+    """
+    if len(names) == 1 and _is_list(tf.schema.field(names[0]).type):
+        return _read_list_embeddings(tf, names[0], ids)
+    out = np.empty((tf.num_rows, len(names)), dtype=np.float32)
+    for j in range(0, len(names), _COLUMN_GROUP):
+        group = names[j:j + _COLUMN_GROUP]
+        row = 0
+        for block in tf.blocks(group):
+            rows = block.num_rows
+            _stack_columns(block, group, tf.file, ids, out[row:row + rows, j:j + len(group)], row)
+            row += rows
+    return out
+
+
+def _as_float32_matrix(x: np.ndarray, file: str | None) -> np.ndarray:
+    """``x`` as 2-D C-contiguous float32 (no copy when it already is)."""
+    if x.dtype.kind not in "iuf":
+        raise CatalogueError(f"embeddings must be numbers, got dtype {x.dtype}.", file=file)
+    if x.ndim != 2:
+        raise CatalogueError(f"embeddings must be 2-D (n_galaxies, n_features), got shape "
+                             f"{x.shape}.", file=file)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _check_embeddings(emb: np.ndarray, names: Sequence[str] | None, file: str | None,
+                      ids: Any) -> None:
+    """Raise on an empty matrix, no features or any NaN/inf (scanned in blocks: little memory)."""
+    if emb.shape[0] == 0:
+        raise _empty_error(file)
+    if emb.shape[1] == 0:
+        raise CatalogueError("the embeddings have 0 features.", file=file)
+    bad = [start + np.flatnonzero(~np.isfinite(emb[start:start + _CHECK_BLOCK]).all(axis=1))
+           for start in range(0, emb.shape[0], _CHECK_BLOCK)]
+    bad = np.concatenate(bad)
+    if len(bad):
+        j = int(np.flatnonzero(~np.isfinite(emb[bad[0]]))[0])
+        if names is None or len(names) == 0:
+            column = f"embedding[{j}]"
+        elif len(names) == emb.shape[1]:
+            column = names[j]
+        else:
+            column = f"{names[0]}[{j}]"
+        raise _rows_error("NaN or infinite embedding values", bad, file=file, column=column,
+                          ids=ids, detail=f", value {emb[bad[0], j]}")
+
+
+# ----------------------------------------------------------------------------- other columns
+def _numeric_column(df: pd.DataFrame, name: str, file: str | None) -> np.ndarray:
+    values = df[name]
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = np.flatnonzero(numeric.isna().to_numpy() & values.notna().to_numpy())
+    if len(bad):
+        raise _rows_error("a non-numeric value", bad, file=file, column=name,
+                          ids=df["id"].to_numpy(), detail=f", value {_show(values.iat[bad[0]])}")
+    return numeric.to_numpy(dtype=np.float64)
+
+
+def _rename_case_insensitive(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    if name in df.columns:
+        return df
+    match = [c for c in df.columns if str(c).lower() == name]
+    return df.rename(columns={match[0]: name}) if len(match) == 1 else df
+
+
+def _check_range(df: pd.DataFrame, name: str, file: str | None, ok: np.ndarray,
+                 what: str) -> None:
+    if not ok.all():
+        bad = np.flatnonzero(~ok)
+        raise _rows_error(what, bad, file=file, column=name, ids=df["id"].to_numpy(),
+                          detail=f", value {_show(df[name].iat[bad[0]])}")
+
+
+def _validate_coordinates(df: pd.DataFrame, file: str | None) -> pd.DataFrame:
+    """Rename RA/Dec columns to ``ra``/``dec`` (float64) and check their ranges."""
+    for name in ("ra", "dec"):
+        df = _rename_case_insensitive(df, name)
+    if "ra" in df:
+        ra = _numeric_column(df, "ra", file)
+        _check_range(df, "ra", file, (ra >= 0) & (ra < 360), "an ra outside [0, 360) degrees")
+        df["ra"] = ra
+    if "dec" in df:
+        dec = _numeric_column(df, "dec", file)
+        _check_range(df, "dec", file, (dec >= -90) & (dec <= 90),
+                     "a dec outside [-90, 90] degrees")
+        df["dec"] = dec
+    return df
+
+
+def _is_fraction_column(name: Any) -> bool:
+    return str(name).endswith(("_fraction", "_fraction_lo", "_fraction_hi"))
+
+
+def _validate_fractions(df: pd.DataFrame, file: str | None) -> None:
+    """Posterior columns (``*_fraction``, ``*_fraction_lo/_hi``) in [0, 1]; NaN allowed."""
+    tol = FRACTION_TOLERANCE
+    for name in filter(_is_fraction_column, df.columns):
+        v = _numeric_column(df, name, file)
+        ok = np.isnan(v) | ((v >= -tol) & (v <= 1 + tol))
+        _check_range(df, name, file, ok, "a vote fraction outside [0, 1]")
+
+
+def _validate_columns(df: pd.DataFrame, file: str | None) -> pd.DataFrame:
+    """Check coordinates and fractions; return the table with ``ra``/``dec`` normalised."""
+    df = _validate_coordinates(df, file)
+    _validate_fractions(df, file)
+    return df
+
+
+def _normalise_image(df: pd.DataFrame, image_column: str | None, file: str,
+                     metadata: dict) -> pd.DataFrame:
+    """Rename the image column (given, or the first of IMAGE_CANDIDATES) to ``image``."""
+    if image_column is None:
+        if "image" in df.columns:
+            return df
+        lowered = {str(c).lower(): c for c in df.columns}
+        image_column = next((lowered[c] for c in IMAGE_CANDIDATES if c in lowered), None)
+        if image_column is None:
+            return df
+    elif image_column not in df.columns:
+        raise CatalogueError(f"image column '{image_column}' not found."
+                             f"{did_you_mean(image_column, map(str, df.columns))}", file=file,
+                             column=image_column)
+    if image_column != "image":
+        df = df.drop(columns="image", errors="ignore").rename(columns={image_column: "image"})
+        metadata.setdefault("image_column", image_column)
+    return df
+
+
+def _resolve_schema(schema: Any, columns: Iterable[str]) -> Any:
+    """``"auto"`` -> astroexplore.schemas.detect_schema(columns) (None if unavailable)."""
+    if isinstance(schema, str) and schema == "auto":
+        try:
+            from astroexplore.schemas import detect_schema
+        except ImportError:
+            return None
+        return detect_schema(list(map(str, columns)))
+    return schema
+
+
+# ----------------------------------------------------------------------------- loaders
+def _load_table(path: Path, id_column: str | None, embedding_columns: Sequence[str] | None,
+                embedding_prefix: str | None) -> tuple[pd.DataFrame, np.ndarray, dict]:
+    """A Parquet/CSV catalogue: (metadata table, embeddings, stored metadata)."""
+    tf = _TableFile(path, id_column)
+    names = _embedding_names(tf.schema, tf.file, embedding_columns, embedding_prefix)
+    table = tf.read([c for c in tf.schema.names if c not in names])
+    ids = tf.ids(table)
+    _release_arrow_memory()  # decode buffers go back to the OS before the matrix is allocated
+    emb = _read_embeddings(tf, names, ids)
+    _check_embeddings(emb, names, tf.file, ids)
+    return _metadata_frame(table, tf.id_column, ids), emb, tf.stored_metadata()
+
+
+def _release_arrow_memory() -> None:
+    """Ask Arrow's allocator to return freed buffers to the OS (it keeps them by default)."""
+    pa.default_memory_pool().release_unused()
+
+
+def _load_npy(path: Path, ids: Any, id_column: str | None,
+              ) -> tuple[pd.DataFrame, np.ndarray, dict]:
+    """A ``.npy`` matrix plus ids: a table path (its other columns become metadata) or a list."""
+    file = str(path)
+    try:
+        emb = _as_float32_matrix(np.load(path, allow_pickle=False), file)
+    except (OSError, ValueError) as err:
+        raise CatalogueError(f"cannot read as .npy: {err}", file=file) from None
+    meta = {}
+    if isinstance(ids, (str, Path)):
+        df, id_col = _read_id_table(ids, id_column)
+        id_file = str(ids)
+        meta["image_root"] = str(Path(ids).resolve().parent)  # images listed beside the ids
+    else:
+        values = _ids_from_sequence(np.arange(emb.shape[0]) if ids is None else ids)
+        _check_ids(values, "id", file)
+        df, id_file, id_col = pd.DataFrame({"id": values.to_pandas()}), "ids", "id"
+    if len(df) != emb.shape[0]:
+        first = min(len(df), emb.shape[0])
+        raise CatalogueError(f"{emb.shape[0]} embedding rows but {len(df)} ids in {id_file} "
+                             f"(first unmatched: row {first}).", file=file, column=id_col,
+                             rows=[first])
+    _check_embeddings(emb, None, file, df["id"].to_numpy())
+    return df, emb, meta
+
+
+def _load_zoobot_h5(path: Path) -> tuple[pd.DataFrame, np.ndarray, dict]:
+    """Zoobot predictions: the expected vote fractions serve as the embedding."""
+    from astroexplore.zoobot import read_zoobot_predictions
+
+    df = read_zoobot_predictions(path)
+    cols = [c for c in df.columns if str(c).endswith("_fraction")]
+    emb = np.ascontiguousarray(df[cols].to_numpy(dtype=np.float32))
+    _check_embeddings(emb, cols, str(path), df["id"].to_numpy())
+    return df, emb, {"embedding": "zoobot_vote_fractions"}
+
+
+def _read_posteriors(posteriors: str | Path | pd.DataFrame,
+                     id_column: str | None) -> tuple[pd.DataFrame, str]:
+    """A posteriors table as pandas with "id" first, validated: (table, file name)."""
+    if isinstance(posteriors, pd.DataFrame):
+        df = posteriors.reset_index(drop=True).copy()
+        ids = _ids_from_sequence(df.pop("id").to_numpy())
+        _check_ids(ids, "id", "posteriors")
+        df.insert(0, "id", ids.to_pandas())
+        return _validate_columns(df, "posteriors"), "posteriors"
+    path = Path(posteriors)
+    file = str(path)
+    _check_exists(path)
+    if _file_kind(path) == "hdf5":
+        from astroexplore.zoobot import read_zoobot_predictions
+
+        df = read_zoobot_predictions(path)
+    else:
+        df, _ = _read_id_table(path, id_column, strict=False)
+    return _validate_columns(df, file), file
+
+
+def _join_posteriors(df: pd.DataFrame, posteriors: Any, id_column: str | None,
+                     file: str) -> pd.DataFrame:
+    """Join a posteriors table on "id"; every id must be on both sides (never drop rows)."""
+    post, post_file = _read_posteriors(posteriors, id_column)
+    order = pd.Index(post["id"]).get_indexer(df["id"])
+    missing = np.flatnonzero(order < 0)
+    if len(missing):
+        raise _rows_error(f"an id with no row in {post_file}", missing, file=file, column="id",
+                          ids=df["id"].to_numpy())
+    extra = np.flatnonzero(~post["id"].isin(df["id"]).to_numpy())
+    if len(extra):
+        raise _rows_error(f"an id that is not in {file}", extra, file=post_file, column="id",
+                          ids=post["id"].to_numpy())
+    post = post.iloc[order].reset_index(drop=True).drop(columns="id")
+    for name in [c for c in post.columns if c in df.columns]:
+        if not _same_values(df[name], post[name]):
+            raise CatalogueError(f"column '{name}' is in both {file} and {post_file} with "
+                                 "different values; rename one.", file=post_file, column=name)
+        post = post.drop(columns=name)
+    return pd.concat([df, post], axis=1)
+
+
+def _same_values(a: pd.Series, b: pd.Series) -> bool:
+    if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
+        return bool(np.allclose(a.to_numpy(float), b.to_numpy(float), equal_nan=True))
+    return bool((a.astype(str).to_numpy() == b.astype(str).to_numpy()).all())
+
+
+def load_catalogue(path: str | Path, *, ids: Any = None, id_column: str | None = None,
+                   embedding_columns: Sequence[str] | None = None,
+                   embedding_prefix: str | None = None, posteriors: Any = None,
+                   schema: Any = "auto", image_column: str | None = None,
+                   image_template: str | None = None) -> Catalogue:
+    """Read and validate a galaxy catalogue.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.parquet``/``.csv``/``.csv.gz`` table with an id column and the embedding as prefix
+        columns (``feat_pca_0 .. feat_pca_39``: detected) or one list column (``embedding``);
+        ``.npy`` matrix (n_galaxies, n_features) with ``ids=``; or a Zoobot predictions
+        ``.h5``/``.hdf5`` (its expected vote fractions become the embedding).
+    ids : str, Path or sequence, optional
+        For ``.npy``: a table holding the ids (its other columns, e.g. ra/dec, are kept) or the
+        ids themselves; default ``"0" .. "n-1"``.
+    id_column : str, optional
+        Id column name; default the first of :data:`ID_CANDIDATES` (case-insensitive).
+        Ids become str with every digit kept.
+    embedding_columns : sequence of str, optional
+        Explicit embedding columns, in order.
+    embedding_prefix : str, optional
+        Use the columns ``<prefix>0, <prefix>1, ...`` (sorted numerically, no gaps).
+    posteriors : str, Path or DataFrame, optional
+        Table of morphology posteriors (Parquet, CSV or Zoobot ``.h5``) joined on the id; every
+        id must be present on both sides.
+    schema : "auto", Schema or None
+        Decision tree; ``"auto"`` uses :func:`astroexplore.schemas.detect_schema`.
+    image_column : str, optional
+        Column of image paths/URLs (renamed ``image``); default detected
+        (:data:`IMAGE_CANDIDATES`).
+    image_template : str, optional
+        URL template filled from ``{ra}``, ``{dec}``, ``{id}``; stored in
+        ``metadata["image_template"]``.
+
+    Returns
+    -------
+    Catalogue
+
+    Raises
+    ------
+    CatalogueError
+        Unreadable/missing/unsupported file, missing or duplicate ids, NaN/inf or non-numeric
+        embedding values, ragged lengths, ra/dec or fractions out of range, ids missing from
+        one side of the join, no embedding columns found.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> _ = pd.DataFrame({"objid": [1237648720693755918, 2], "feat_0": [0.1, 0.2],
+    ...                   "feat_1": [1.0, 2.0]}).to_csv(os.path.join(d, "c.csv"), index=False)
+    >>> cat = load_catalogue(os.path.join(d, "c.csv"))
+    >>> cat.ids.tolist(), cat.embeddings.shape, cat.embeddings.dtype
+    (['1237648720693755918', '2'], (2, 2), dtype('float32'))
+    """
+    path = Path(path)
+    file = str(path)
+    kind = _file_kind(path)
+    _check_exists(path)
+    if ids is not None and kind != "npy":
+        raise CatalogueError("ids= is only for .npy embeddings; this table has its own id "
+                             "column (use id_column= to choose it).", file=file)
+    if kind == "npy":
+        df, emb, meta = _load_npy(path, ids, id_column)
+    elif kind == "hdf5":
+        df, emb, meta = _load_zoobot_h5(path)
+    else:
+        df, emb, meta = _load_table(path, id_column, embedding_columns, embedding_prefix)
+    df = _validate_columns(df, file)
+    if posteriors is not None:
+        df = _join_posteriors(df, posteriors, id_column, file)
+    df = _normalise_image(df, image_column, file, meta)
+    if image_template is not None:
+        meta["image_template"] = image_template
+    _release_arrow_memory()
+    return Catalogue(df, emb, path, _resolve_schema(schema, df.columns), meta)
+
+
+def save_catalogue(catalogue: Catalogue, path: str | Path) -> Path:
+    """Write a catalogue as Parquet: table columns + ``embedding`` fixed_size_list<float32>[d].
+
+    ``catalogue.metadata`` is stored as JSON under the schema-metadata key ``b"astroexplore"``;
+    :func:`load_catalogue` restores it.
+
+    Parameters
+    ----------
+    catalogue : Catalogue
+    path : str or Path
+        Output ``.parquet`` file (parent folders are created).
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> cat = Catalogue.from_arrays(np.ones((2, 3)), metadata={"encoder": "demo"})
+    >>> out = save_catalogue(cat, os.path.join(tempfile.mkdtemp(), "cat.parquet"))
+    >>> back = load_catalogue(out)
+    >>> back.metadata, back.embeddings.shape
+    ({'encoder': 'demo'}, (2, 3))
+    """
+    path = Path(path)
+    if "embedding" in catalogue.table.columns:
+        raise CatalogueError("the table already has a column 'embedding'; rename it before "
+                             "saving.", file=str(path), column="embedding")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = dict(catalogue.metadata)
+    if "image" in catalogue.table and path.resolve().parent != catalogue.image_root.resolve():
+        metadata["image_root"] = str(catalogue.image_root.resolve())  # keep relative images valid
+    table = pa.Table.from_pandas(catalogue.table, preserve_index=False)
+    emb = np.ascontiguousarray(catalogue.embeddings, dtype=np.float32)
+    values = pa.array(emb.reshape(-1))
+    table = table.append_column(
+        "embedding", pa.FixedSizeListArray.from_arrays(values, emb.shape[1]))
+    meta = dict(table.schema.metadata or {})
+    meta[METADATA_KEY] = json.dumps(metadata).encode()
+    pq.write_table(table.replace_schema_metadata(meta), path, row_group_size=ROW_GROUP_SIZE)
+    return path
+
+
+# ----------------------------------------------------------------------------- summary
+def _range_text(values: np.ndarray) -> str:
+    return f"{np.nanmin(values):.3f} .. {np.nanmax(values):.3f}"
+
+
+def describe_catalogue(cat: Catalogue) -> str:
+    """Multi-line summary for ``astroexplore validate``.
+
+    Parameters
+    ----------
+    cat : Catalogue
+
+    Returns
+    -------
+    str
+        File, galaxy and feature counts, the id/ra/dec/image columns found, the schema, how many
+        posterior columns, other columns and metadata keys, one per line.
+
+    Examples
+    --------
+    >>> print(describe_catalogue(Catalogue.from_arrays(np.ones((2, 3)))).splitlines()[1])
+    galaxies:     2
+    """
+    t = cat.table
+    fractions = [c for c in t.columns if str(c).endswith("_fraction")]
+    known = {"id", "ra", "dec", "image", *fractions} | {
+        c for c in t.columns if _is_fraction_column(c)}
+    other = [str(c) for c in t.columns if c not in known]
+    lines = [
+        f"catalogue:    {cat.path if cat.path is not None else '(in memory)'}",
+        f"galaxies:     {cat.n_galaxies:,}",
+        f"features:     {cat.n_features} ({cat.embeddings.dtype})",
+        "ids:          'id' (unique, e.g. " + _short_list(cat.ids[:3], 3) + ")",
+    ]
+    if cat.has_coordinates:
+        lines.append(f"coordinates:  ra {_range_text(cat.ra)} deg, dec {_range_text(cat.dec)} deg")
+    else:
+        lines.append("coordinates:  none (no ra/dec columns)")
+    if "image" in t:
+        lines.append(f"images:       column 'image' (e.g. {cat.image_reference(0)})")
+    elif cat.metadata.get("image_template"):
+        lines.append(f"images:       template {cat.metadata['image_template']}")
+    else:
+        lines.append("images:       none")
+    schema_name = getattr(cat.schema, "name", None)
+    lines.append(f"schema:       {schema_name or 'none detected'}")
+    if fractions:
+        n_nan = int(t[fractions].isna().to_numpy().any(axis=1).sum())
+        lines.append(f"posteriors:   {len(fractions)} fraction columns ({n_nan:,} galaxies with "
+                     "NaN: question not asked)")
+    else:
+        lines.append("posteriors:   none")
+    lines.append(f"other columns: {_short_list(other, 12) if other else 'none'}")
+    meta_keys = sorted(cat.metadata)
+    lines.append(f"metadata:     {', '.join(meta_keys) if meta_keys else 'none'}")
+    return "\n".join(lines)

@@ -1,0 +1,470 @@
+"""Loading, validating and saving catalogues (astroexplore.catalogue)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from astroexplore.catalogue import Catalogue, describe_catalogue, load_catalogue, save_catalogue
+from astroexplore.errors import CatalogueError
+
+N, D = 30, 40
+FRACTIONS = ["smooth-or-featured_smooth", "smooth-or-featured_featured-or-disk",
+             "smooth-or-featured_artifact", "has-spiral-arms_yes", "has-spiral-arms_no"]
+
+
+def zoobot_frame(n=N, d=D, seed=0) -> pd.DataFrame:
+    """A Zoobot-style catalogue: id_str, ra, dec, feat_pca_0..d-1, fractions with NaNs."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"id_str": [f"{300000 + i}_{i}" for i in range(n)],
+                       "ra": rng.uniform(0, 360, n), "dec": rng.uniform(-90, 90, n)})
+    feats = rng.normal(size=(n, d)).astype(np.float32)
+    for j in range(d):
+        df[f"feat_pca_{j}"] = feats[:, j]
+    sf = rng.dirichlet([1, 1, 1], n)
+    for j, c in enumerate(FRACTIONS[:3]):
+        df[f"{c}_fraction"] = sf[:, j]
+    arms = rng.uniform(0, 1, n)
+    arms[::4] = np.nan  # question unlikely to be asked
+    df["has-spiral-arms_yes_fraction"] = arms
+    df["has-spiral-arms_no_fraction"] = 1 - arms
+    return df
+
+
+def feats_of(df: pd.DataFrame, prefix="feat_pca_") -> np.ndarray:
+    cols = sorted((c for c in df.columns if c.startswith(prefix)),
+                  key=lambda c: int(c[len(prefix):]))
+    return df[cols].to_numpy(np.float32)
+
+
+@pytest.fixture
+def zoobot_parquet(tmp_path) -> Path:
+    path = tmp_path / "zoobot_catalogue.parquet"
+    zoobot_frame().to_parquet(path, index=False)
+    return path
+
+
+def write_csv(tmp_path, df, name="cat.csv") -> Path:
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    return path
+
+
+# ----------------------------------------------------------------------------- formats
+def test_zoobot_catalogue_parquet(zoobot_parquet):
+    cat = load_catalogue(zoobot_parquet)
+    df = zoobot_frame()
+    assert cat.n_galaxies == N and cat.n_features == D
+    np.testing.assert_array_equal(cat.embeddings, feats_of(df))
+    assert cat.embeddings.dtype == np.float32 and cat.embeddings.flags.c_contiguous
+    assert not cat.embeddings.flags.writeable
+    assert list(cat.table.columns[:3]) == ["id", "ra", "dec"]
+    assert isinstance(cat.table.index, pd.RangeIndex)
+    assert not any(c.startswith("feat_pca_") for c in cat.table.columns)
+    assert cat.ids.tolist() == df["id_str"].tolist()
+    assert cat.table["has-spiral-arms_yes_fraction"].isna().sum() == 8  # NaN kept
+    np.testing.assert_allclose(cat.ra, df["ra"])
+    assert cat.has_coordinates and cat.path == zoobot_parquet
+
+
+def test_schema_detected(zoobot_parquet):
+    pytest.importorskip("astroexplore.schemas")
+    assert load_catalogue(zoobot_parquet).schema.name == "GZ DECaLS"
+    assert load_catalogue(zoobot_parquet, schema=None).schema is None
+
+
+def test_prefix_columns_sorted_numerically_csv(tmp_path):
+    df = zoobot_frame(d=12).rename(columns=lambda c: c.replace("feat_pca_", "feat_"))
+    shuffled = ["id_str"] + [f"feat_{j}" for j in (10, 2, 0, 11, 1, 3, 4, 5, 6, 7, 8, 9)]
+    path = write_csv(tmp_path, df[shuffled + ["ra", "dec"]])
+    cat = load_catalogue(path)
+    np.testing.assert_allclose(cat.embeddings, feats_of(df, "feat_"), rtol=1e-6)
+
+
+def test_int64_objids_keep_every_digit(tmp_path):
+    objids = [1237648720693755918, 1237648720693755919, 9007199254740993]  # > 2**53
+    df = pd.DataFrame({"objid": objids, "feat_0": [1.0, 2.0, 3.0], "feat_1": [0.0, 0.0, 1.0]})
+    for path in (write_csv(tmp_path, df), tmp_path / "cat.parquet"):
+        df.to_parquet(tmp_path / "cat.parquet", index=False)
+        assert load_catalogue(path).ids.tolist() == [str(i) for i in objids]
+
+
+def test_csv_ids_keep_leading_zeros(tmp_path):
+    path = write_csv(tmp_path, pd.DataFrame({"ID": ["007", "010"], "feat_0": [1, 2],
+                                             "feat_1": [3, 4]}))
+    assert load_catalogue(path).ids.tolist() == ["007", "010"]
+
+
+def test_explicit_id_column_and_embedding_columns(tmp_path):
+    df = zoobot_frame(d=3)
+    path = write_csv(tmp_path, df.assign(name=[f"g{i}" for i in range(N)]))
+    cat = load_catalogue(path, id_column="name", embedding_columns=["feat_pca_2", "feat_pca_0"])
+    assert cat.ids[0] == "g0"
+    np.testing.assert_allclose(cat.embeddings[:, 0], df["feat_pca_2"], rtol=1e-6)
+    assert "id_str" in cat.table.columns  # the unused id candidate stays as metadata
+
+
+def test_fixed_size_list_parquet(tmp_path):
+    feats = np.random.default_rng(1).normal(size=(N, 8)).astype(np.float32)
+    table = pa.table({"id": [f"g{i}" for i in range(N)],
+                      "embedding": pa.FixedSizeListArray.from_arrays(pa.array(feats.ravel()), 8)})
+    pq.write_table(table, tmp_path / "fsl.parquet")
+    cat = load_catalogue(tmp_path / "fsl.parquet")
+    np.testing.assert_array_equal(cat.embeddings, feats)
+    assert list(cat.table.columns) == ["id"]
+
+
+def test_variable_list_column_float64(tmp_path):
+    feats = np.random.default_rng(2).normal(size=(N, 5))
+    pd.DataFrame({"galaxy_id": range(N), "emb": list(feats)}).to_parquet(tmp_path / "l.parquet")
+    cat = load_catalogue(tmp_path / "l.parquet")
+    np.testing.assert_allclose(cat.embeddings, feats.astype(np.float32))
+    assert cat.ids[:2].tolist() == ["0", "1"]
+
+
+def test_many_row_groups(tmp_path):
+    df = zoobot_frame(n=45, d=20)
+    df.to_parquet(tmp_path / "groups.parquet", index=False, row_group_size=10)
+    cat = load_catalogue(tmp_path / "groups.parquet")
+    np.testing.assert_array_equal(cat.embeddings, feats_of(df))
+    assert cat.embeddings.flags.c_contiguous
+    save_catalogue(cat, tmp_path / "saved.parquet")
+    feats = feats_of(df)
+    table = pa.table({"id": df["id_str"],
+                      "embedding": pa.FixedSizeListArray.from_arrays(pa.array(feats.ravel()), 20)})
+    pq.write_table(table, tmp_path / "fsl.parquet", row_group_size=7)
+    np.testing.assert_array_equal(load_catalogue(tmp_path / "fsl.parquet").embeddings, feats)
+
+
+def test_errors_in_later_row_groups_name_the_global_row(tmp_path):
+    df = zoobot_frame(n=45, d=20)
+    df.loc[23, "feat_pca_13"] = np.nan
+    df.to_parquet(tmp_path / "nan.parquet", index=False, row_group_size=10)
+    with pytest.raises(CatalogueError, match=r"'feat_pca_13' \(first: row 23, id '300023_23'") as err:
+        load_catalogue(tmp_path / "nan.parquet")
+    assert err.value.rows == [23]
+    lists = [[1.0, 2.0, 3.0]] * 17 + [[1.0, 2.0]] + [[1.0, 2.0, 3.0]] * 5
+    pq.write_table(pa.table({"id": [f"g{i}" for i in range(23)], "embedding": lists}),
+                   tmp_path / "ragged.parquet", row_group_size=5)
+    with pytest.raises(CatalogueError, match=r"length differs.*\(first: row 17, id 'g17', "
+                       r"length 2\)") as err:
+        load_catalogue(tmp_path / "ragged.parquet")
+    assert err.value.rows == [17]
+
+
+def test_ids_option_only_for_npy(zoobot_parquet):
+    with pytest.raises(CatalogueError, match=r"ids= is only for \.npy"):
+        load_catalogue(zoobot_parquet, ids=["a"])
+
+
+def test_npy_with_ids_table(tmp_path):
+    df = zoobot_frame()
+    np.save(tmp_path / "emb.npy", feats_of(df))
+    write_csv(tmp_path, df[["id_str", "ra", "dec"]], "ids.csv")
+    cat = load_catalogue(tmp_path / "emb.npy", ids=tmp_path / "ids.csv")
+    np.testing.assert_array_equal(cat.embeddings, feats_of(df))
+    assert cat.ids.tolist() == df["id_str"].tolist() and cat.has_coordinates
+
+
+def test_npy_with_id_list_or_none(tmp_path):
+    np.save(tmp_path / "emb.npy", np.ones((3, 2), dtype=np.float64))
+    assert load_catalogue(tmp_path / "emb.npy", ids=["a", "b", "c"]).ids.tolist() == ["a", "b", "c"]
+    cat = load_catalogue(tmp_path / "emb.npy")
+    assert cat.ids.tolist() == ["0", "1", "2"] and cat.embeddings.dtype == np.float32
+
+
+def test_join_posteriors_parquet_in_other_order(tmp_path, zoobot_parquet):
+    df = zoobot_frame()
+    emb_only = df[["id_str", "ra", "dec"] + [c for c in df if c.startswith("feat_pca_")]]
+    path = tmp_path / "emb.parquet"
+    emb_only.to_parquet(path, index=False)
+    post = df[["id_str", "ra"] + [c for c in df if c.endswith("_fraction")]].iloc[::-1]
+    post.to_parquet(tmp_path / "post.parquet", index=False)
+    cat = load_catalogue(path, posteriors=tmp_path / "post.parquet")
+    np.testing.assert_allclose(cat.table["smooth-or-featured_smooth_fraction"],
+                               df["smooth-or-featured_smooth_fraction"])
+    assert list(cat.table.columns).count("ra") == 1
+
+
+def test_join_zoobot_h5_posteriors(tmp_path, zoobot_parquet):
+    df = zoobot_frame()
+    alpha = np.random.default_rng(3).uniform(1, 10, size=(N, 2, 4)).astype(np.float32)
+    with h5py.File(tmp_path / "preds.hdf5", "w") as f:
+        f.create_dataset("predictions", data=alpha[::-1])
+        f.create_dataset("id_str", data=[s.encode() for s in df["id_str"][::-1]])
+        f.create_dataset("label_cols", data=[b"bar_yes", b"bar_no"])
+    cat = load_catalogue(zoobot_parquet, posteriors=tmp_path / "preds.hdf5")
+    frac = (alpha / alpha.sum(axis=1, keepdims=True)).mean(axis=2)
+    np.testing.assert_allclose(cat.table["bar_yes_fraction"], frac[:, 0], rtol=1e-5)
+    assert "bar_no_fraction_hi" in cat.table
+
+
+@pytest.mark.parametrize("side", ["catalogue", "posteriors"])
+def test_join_ids_missing_on_one_side(tmp_path, zoobot_parquet, side):
+    df = zoobot_frame()
+    post = df[["id_str", "smooth-or-featured_smooth_fraction"]].rename(
+        columns={"smooth-or-featured_smooth_fraction": "bar_no_fraction"})
+    if side == "catalogue":
+        post = post.drop(index=[5, 9])
+        pattern = r"zoobot_catalogue\.parquet: 2 rows have an id with no row in .*post\.csv.*" \
+                  r"row 5, id '300005_5'"
+        rows = [5, 9]
+    else:
+        post = pd.concat([post, pd.DataFrame({"id_str": ["stray"], "bar_no_fraction": [0.1]})])
+        pattern = r"post\.csv: 1 row has an id that is not in .*row 30, id 'stray'"
+        rows = [30]
+    write_csv(tmp_path, post, "post.csv")
+    with pytest.raises(CatalogueError, match=pattern) as err:
+        load_catalogue(zoobot_parquet, posteriors=tmp_path / "post.csv")
+    assert err.value.column == "id" and err.value.rows == rows
+
+
+def test_save_load_round_trip(tmp_path, zoobot_parquet):
+    cat = load_catalogue(zoobot_parquet, image_template="https://x/cut?ra={ra}&dec={dec}")
+    meta = dict(cat.metadata, encoder={"name": "zoobot", "dim": 40})
+    cat = Catalogue(cat.table, cat.embeddings, cat.path, cat.schema, meta)
+    out = save_catalogue(cat, tmp_path / "out" / "saved.parquet")
+    assert pq.read_schema(out).field("embedding").type == pa.list_(pa.float32(), D)
+    back = load_catalogue(out)
+    np.testing.assert_array_equal(back.embeddings, cat.embeddings)
+    pd.testing.assert_frame_equal(back.table, cat.table)
+    assert back.metadata == meta
+    assert back.image_reference(0).startswith("https://x/cut?ra=")
+
+
+# ----------------------------------------------------------------------------- Catalogue API
+@pytest.fixture
+def small(tmp_path) -> Catalogue:
+    df = pd.DataFrame({"id": ["a1", "b2", "c3"], "ra": [10.0, 20.0, 30.0],
+                       "dec": [-1.0, 0.0, 1.0],
+                       "image": ["imgs/a1.jpg", "https://e.org/b2.png", None]})
+    path = tmp_path / "small.csv"
+    df.assign(feat_0=[1.0, 2.0, 3.0], feat_1=[0.0, 1.0, 0.0]).to_csv(path, index=False)
+    return load_catalogue(path, image_template="https://ls/cut?ra={ra}&dec={dec}&id={id}")
+
+
+def test_index_of_and_hints(small):
+    assert small.index_of("b2") == 1
+    np.testing.assert_array_equal(small.indices_of(["c3", "a1"]), [2, 0])
+    with pytest.raises(KeyError, match=r"'B2' is not in small\.csv\. Did you mean 'b2'"):
+        small.index_of("B2")
+    with pytest.raises(KeyError, match=r"1 of 2 ids are unknown.*'zz'"):
+        small.indices_of(["a1", "zz"])
+
+
+def test_image_reference(small, tmp_path):
+    assert small.image_reference(0) == str(tmp_path / "imgs" / "a1.jpg")
+    assert small.image_reference(1) == "https://e.org/b2.png"
+    assert small.image_reference(2) == "https://ls/cut?ra=30.0&dec=1.0&id=c3"
+    no_template = Catalogue(small.table, small.embeddings, small.path, None, {})
+    assert no_template.image_reference(2) is None
+
+
+def test_image_column_detected_and_renamed(tmp_path):
+    path = write_csv(tmp_path, pd.DataFrame({"iauname": ["J1", "J2"], "file_loc": ["x.jpg", "y.jpg"],
+                                             "feat_0": [1, 2], "feat_1": [2, 1]}))
+    cat = load_catalogue(path)
+    assert "image" in cat.table and cat.metadata["image_column"] == "file_loc"
+    assert cat.image_reference(1) == str(tmp_path / "y.jpg")
+
+
+def test_fingerprint_cache_dir_subset(small, tmp_path):
+    assert small.fingerprint == load_catalogue(small.path).fingerprint
+    sub = small.subset(np.array([False, True, True]))
+    assert sub.ids.tolist() == ["b2", "c3"] and sub.fingerprint != small.fingerprint
+    assert sub.embeddings.flags.c_contiguous and not sub.embeddings.flags.writeable
+    assert small.subset([2, 0]).ids.tolist() == ["c3", "a1"]
+    assert small.cache_dir == tmp_path / "small.astroexplore" and small.cache_dir.is_dir()
+    mem = Catalogue.from_arrays(np.ones((2, 2)))
+    assert mem.cache_dir.is_dir() and mem.fingerprint in mem.cache_dir.name
+
+
+def test_from_arrays_validates():
+    cat = Catalogue.from_arrays(np.arange(6).reshape(3, 2), ids=[10, 11, 12])
+    assert cat.ids.tolist() == ["10", "11", "12"] and cat.embeddings.dtype == np.float32
+    with pytest.raises(CatalogueError, match="no galaxies"):
+        Catalogue.from_arrays(np.ones((0, 3)))
+    with pytest.raises(CatalogueError, match=r"1 row has NaN.*'embedding\[1\]'.*row 1, id '1'"):
+        Catalogue.from_arrays([[1.0, 2.0], [3.0, np.nan]])
+    with pytest.raises(CatalogueError, match="duplicate id"):
+        Catalogue.from_arrays(np.ones((2, 2)), ids=["x", "x"])
+    with pytest.raises(CatalogueError, match="dec outside"):
+        Catalogue.from_arrays(np.ones((1, 2)), table=pd.DataFrame({"ra": [1.0], "dec": [91.0]}))
+
+
+def test_describe(zoobot_parquet):
+    text = describe_catalogue(load_catalogue(zoobot_parquet))
+    assert "zoobot_catalogue.parquet" in text and "galaxies:     30" in text
+    assert "features:     40 (float32)" in text and "5 fraction columns (8 galaxies with NaN" in text
+
+
+# ----------------------------------------------------------------------------- errors
+def bad_csv(tmp_path, **changes) -> Path:
+    """A 6-galaxy CSV (id, ra, dec, feat_0..2, bar_no_fraction) with cells replaced."""
+    df = pd.DataFrame({"id": [f"g{i}" for i in range(6)], "ra": np.linspace(1, 300, 6),
+                       "dec": np.linspace(-80, 80, 6), "feat_0": np.arange(6.0),
+                       "feat_1": np.ones(6), "feat_2": np.zeros(6), "bar_no_fraction": 0.5})
+    df = df.astype(object)
+    for key, value in changes.items():
+        column, row = key.rsplit("__", 1)
+        df.loc[int(row), column] = value
+    return write_csv(tmp_path, df, "bad.csv")
+
+
+BAD_VALUES = [  # (cells to change, message after "bad.csv: ", column, rows)
+    ({"id__3": ""}, r"1 row has a missing \(null or empty\) id in 'id' \(first: row 3\)",
+     "id", [3]),
+    ({"id__4": "g1", "id__5": "g1"},
+     r"2 rows have a duplicate id in 'id' \(first: row 4, id 'g1', same as row 1\)",
+     "id", [4, 5]),
+    ({"feat_1__2": "nan"},
+     r"1 row has NaN or infinite embedding values in 'feat_1' \(first: row 2, id 'g2'",
+     "feat_1", [2]),
+    ({"feat_2__1": "inf", "feat_0__4": "-inf"},
+     r"2 rows have NaN.*'feat_2' \(first: row 1, id 'g1'", "feat_2", [1, 4]),
+    ({"feat_0__5": "abc"},
+     r"1 row has a non-numeric value .*'feat_0' \(first: row 5, id 'g5', value 'abc'\)",
+     "feat_0", [5]),
+    ({"ra__2": 360.0},
+     r"1 row has an ra outside \[0, 360\) degrees in 'ra' \(first: row 2, id 'g2', value 360.0\)",
+     "ra", [2]),
+    ({"dec__0": -90.5},
+     r"1 row has a dec outside \[-90, 90\] degrees in 'dec' \(first: row 0, id 'g0'",
+     "dec", [0]),
+    ({"bar_no_fraction__1": 1.2, "bar_no_fraction__3": -0.1},
+     (r"2 rows have a vote fraction outside \[0, 1\] in 'bar_no_fraction' "
+      r"\(first: row 1, id 'g1', value 1.2\)"),
+     "bar_no_fraction", [1, 3]),
+]
+
+
+@pytest.mark.parametrize(("changes", "pattern", "column", "rows"), BAD_VALUES)
+def test_bad_values(tmp_path, changes, pattern, column, rows):
+    with pytest.raises(CatalogueError, match=r"bad\.csv: " + pattern) as err:
+        load_catalogue(bad_csv(tmp_path, **changes))
+    assert err.value.column == column and err.value.rows == rows
+    assert err.value.file.endswith("bad.csv")
+
+
+def test_null_id_in_parquet(tmp_path):
+    pq.write_table(pa.table({"id": ["a", None, "c"], "feat_0": [1.0, 2, 3], "feat_1": [1.0, 2, 3]}),
+                   tmp_path / "n.parquet")
+    with pytest.raises(CatalogueError, match=r"n\.parquet: 1 row has a missing.*row 1") as err:
+        load_catalogue(tmp_path / "n.parquet")
+    assert err.value.rows == [1]
+
+
+def test_ragged_list_column(tmp_path):
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "embedding": [[1.0, 2.0], [1.0, 2.0], [3.0]]}),
+                   tmp_path / "ragged.parquet")
+    with pytest.raises(CatalogueError, match=r"ragged\.parquet: 1 row has an embedding whose "
+                       r"length differs from row 0's \(2\) in 'embedding' \(first: row 2, id 'c', "
+                       r"length 1\)") as err:
+        load_catalogue(tmp_path / "ragged.parquet")
+    assert err.value.column == "embedding" and err.value.rows == [2]
+
+
+def test_nan_inside_list_column(tmp_path):
+    pq.write_table(pa.table({"id": ["a", "b"], "embedding": [[1.0, 2.0], [1.0, None]]}),
+                   tmp_path / "l.parquet")
+    with pytest.raises(CatalogueError, match=r"NaN or infinite.*'embedding\[1\]'.*row 1, id 'b'"):
+        load_catalogue(tmp_path / "l.parquet")
+
+
+def test_npy_rows_mismatch(tmp_path):
+    np.save(tmp_path / "emb.npy", np.ones((5, 3), np.float32))
+    write_csv(tmp_path, pd.DataFrame({"id_str": ["a", "b", "c", "d"]}), "ids.csv")
+    with pytest.raises(CatalogueError, match=r"emb\.npy: 5 embedding rows but 4 ids in .*ids\.csv "
+                       r"\(first unmatched: row 4\)") as err:
+        load_catalogue(tmp_path / "emb.npy", ids=tmp_path / "ids.csv")
+    assert err.value.column == "id_str" and err.value.rows == [4]
+
+
+def test_prefix_gap(tmp_path):
+    path = write_csv(tmp_path, pd.DataFrame({"id": ["a"], "feat_0": [1.0], "feat_2": [2.0]}))
+    with pytest.raises(CatalogueError, match=r"cat\.csv: embedding columns 'feat_\*' are not "
+                       r"consecutive from 0: 'feat_1' is missing") as err:
+        load_catalogue(path)
+    assert err.value.column == "feat_1"
+
+
+def test_no_embedding_columns(tmp_path):
+    path = write_csv(tmp_path, pd.DataFrame({"id": ["a"], "ra": [1.0], "mag_r": [17.0]}))
+    with pytest.raises(CatalogueError, match=r"cat\.csv: no embedding columns found\. Columns: "
+                       r"'id', 'ra', 'mag_r'\. Pass --embedding-prefix"):
+        load_catalogue(path)
+    with pytest.raises(CatalogueError, match=r"no embedding columns 'emb_0'.*found") as err:
+        load_catalogue(path, embedding_prefix="emb_")
+    assert err.value.column == "emb_0"
+
+
+def test_unknown_id_column(tmp_path):
+    path = write_csv(tmp_path, pd.DataFrame({"objid": [1], "feat_0": [1.0], "feat_1": [2.0]}))
+    with pytest.raises(CatalogueError, match=r"cat\.csv: id column 'obj_id' not found\. Did you "
+                       r"mean 'objid'\?") as err:
+        load_catalogue(path, id_column="obj_id")
+    assert err.value.column == "obj_id"
+    nameless = write_csv(tmp_path, pd.DataFrame({"name": ["x"], "feat_0": [1.0]}), "noid.csv")
+    with pytest.raises(CatalogueError, match=r"noid\.csv: no id column found.*--id-column"):
+        load_catalogue(nameless)
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(CatalogueError, match=r"missing\.parquet: file not found"):
+        load_catalogue(tmp_path / "missing.parquet")
+    (tmp_path / "corrupt.parquet").write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(CatalogueError, match=r"corrupt\.parquet: cannot read as Parquet"):
+        load_catalogue(tmp_path / "corrupt.parquet")
+    (tmp_path / "cat.fits").write_bytes(b"SIMPLE")
+    with pytest.raises(CatalogueError, match=r"cat\.fits: unsupported file type '\.fits'"):
+        load_catalogue(tmp_path / "cat.fits")
+    (tmp_path / "bad.npy").write_bytes(b"nope")
+    with pytest.raises(CatalogueError, match=r"bad\.npy: cannot read as \.npy"):
+        load_catalogue(tmp_path / "bad.npy")
+
+
+def test_empty_table(tmp_path):
+    path = write_csv(tmp_path, pd.DataFrame({"id": [], "feat_0": [], "feat_1": []}))
+    with pytest.raises(CatalogueError, match=r"cat\.csv: the catalogue has no galaxies"):
+        load_catalogue(path)
+
+
+def test_unknown_image_column(tmp_path):
+    path = write_csv(tmp_path, pd.DataFrame({"id": ["a"], "file": ["x.jpg"], "feat_0": [1.0],
+                                             "feat_1": [1.0]}))
+    with pytest.raises(CatalogueError, match=r"image column 'files' not found\. Did you mean"):
+        load_catalogue(path, image_column="files")
+
+
+# ----------------------------------------------------------------------------- real data
+@pytest.mark.shared_data
+def test_real_desi_explorer(shared_data):
+    path = shared_data / "desi_explorer_50k" / "desi_50k_pca2.parquet"
+    cat = load_catalogue(path, embedding_prefix="pca_")
+    assert cat.n_galaxies == 50_000 and cat.n_features == 2
+    assert cat.ids[0] == "469505_1011" and cat.has_coordinates
+    assert "est_dr5_pixscale" in cat.table and "pca_0" not in cat.table
+    with pytest.raises(CatalogueError, match="--embedding-prefix"):
+        load_catalogue(path)  # 2-D projection columns are never taken as embeddings silently
+
+
+@pytest.mark.shared_data
+def test_real_decals_rings_with_made_up_embeddings(shared_data, tmp_path):
+    table = shared_data / "decals_rings" / "catalog.csv"
+    n = len(pd.read_csv(table))
+    np.save(tmp_path / "emb.npy", np.random.default_rng(0).normal(size=(n, 16)))
+    cat = load_catalogue(tmp_path / "emb.npy", ids=table)
+    assert cat.n_galaxies == n == 470 and cat.ids[0] == "J000411.19+020924.0"
+    # images are listed relative to the ids table: resolved against its folder, not the .npy's
+    assert cat.metadata["image_column"] == "file"
+    assert cat.table["image"].iat[0] == "images/J000411.19+020924.0.jpg"
+    assert Path(cat.image_reference(0)).is_file()
+    saved = load_catalogue(save_catalogue(cat, tmp_path / "elsewhere" / "rings.parquet"))
+    assert saved.image_reference(5) == cat.image_reference(5)
+    pytest.importorskip("astroexplore.schemas")
+    assert cat.schema is not None and cat.schema.name == "GZ DECaLS"

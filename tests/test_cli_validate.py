@@ -1,0 +1,60 @@
+"""``astroexplore validate``: summary on a good catalogue, an actionable error on a bad one."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from astroexplore.cli import main
+
+
+def write_catalogue(tmp_path: Path, *, bad: bool = False) -> Path:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"id_str": [f"g{i}" for i in range(20)], "ra": rng.uniform(0, 360, 20),
+                       "dec": rng.uniform(-90, 90, 20)})
+    for j in range(4):
+        df[f"feat_pca_{j}"] = rng.normal(size=20)
+    if bad:
+        df.loc[7, "feat_pca_2"] = np.nan
+    path = tmp_path / ("bad.parquet" if bad else "good.parquet")
+    df.to_parquet(path, index=False)
+    return path
+
+
+def test_validate_good(tmp_path, capsys):
+    assert main(["validate", str(write_catalogue(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "good.parquet" in out and "galaxies:     20" in out and "features:     4" in out
+
+
+def test_validate_bad(tmp_path, capsys):
+    assert main(["validate", str(write_catalogue(tmp_path, bad=True))]) != 0
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "bad.parquet" in err
+    assert "'feat_pca_2'" in err and "row 7, id 'g7'" in err
+
+
+def test_validate_options(tmp_path, capsys):
+    np.save(tmp_path / "emb.npy", np.ones((3, 2), np.float32))
+    pd.DataFrame({"name": ["a", "b", "c"]}).to_csv(tmp_path / "ids.csv", index=False)
+    args = ["validate", str(tmp_path / "emb.npy"), "--ids", str(tmp_path / "ids.csv")]
+    assert main(args + ["--id-column", "name"]) == 0
+    assert main(args + ["--id-column", "nmae"]) == 1
+    assert "Did you mean 'name'?" in capsys.readouterr().err
+
+
+def test_validate_subprocess(tmp_path):
+    exe = Path(sys.executable).with_name("astroexplore")
+    if not exe.exists():
+        pytest.skip(f"console script not installed beside {sys.executable}")
+    good = subprocess.run([str(exe), "validate", str(write_catalogue(tmp_path))],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert good.returncode == 0, good.stderr
+    assert "galaxies:     20" in good.stdout
+    bad = subprocess.run([str(exe), "validate", str(write_catalogue(tmp_path, bad=True))],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode != 0 and "feat_pca_2" in bad.stderr and bad.stdout == ""
