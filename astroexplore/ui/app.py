@@ -1,0 +1,146 @@
+"""The whole app: four tabs over one :class:`AppState`.
+
+>>> from astroexplore.ui.app import build_app            # doctest: +SKIP
+>>> build_app(explorer).servable()                       # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import panel as pn
+import param
+
+from astroexplore.ui.latent_map import MapView
+from astroexplore.ui.morphology import MorphologyView
+from astroexplore.ui.scoring import ScoringView
+from astroexplore.ui.similarity import SimilarityView
+from astroexplore.ui.state import AppState
+
+TITLE = "astroexplore"
+_EXTENSIONS_LOADED = False
+
+
+def load_extensions():
+    """``pn.extension`` + the HoloViews bokeh backend (apps and notebooks call this, never the
+    core at import time)."""
+    global _EXTENSIONS_LOADED
+    import holoviews as hv
+    if not _EXTENSIONS_LOADED:
+        pn.extension("tabulator", notifications=False)
+        hv.extension("bokeh", logo=False)
+        _EXTENSIONS_LOADED = True
+
+
+class ExplorerApp(pn.viewable.Viewer):
+    """Tabs (Scoring, Latent map, Morphology filter, Similarity search) plus a sidebar.
+
+    Only the scoring view is built with the page; the others are built the first time their
+    tab opens (or their attribute is read), which keeps a new session quick to appear.
+    """
+
+    state = param.ClassSelector(class_=AppState)
+
+    _VIEWS = (("scoring", ScoringView), ("map", MapView), ("morphology", MorphologyView),
+              ("similarity", SimilarityView))
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.state
+        self._views: dict[str, pn.viewable.Viewer] = {}
+        self._slots = [pn.Column(sizing_mode="stretch_width") for _ in self._VIEWS]
+        self.tabs = pn.Tabs(*zip(s.TABS, self._slots), dynamic=True, sizing_mode="stretch_width")
+        self.tabs.link(s, active="tab", bidirectional=True)
+        self._fill_tab()
+
+    def view(self, name: str) -> pn.viewable.Viewer:
+        """The view called ``name`` ("scoring", "map", "morphology", "similarity"), built once."""
+        if name not in self._views:
+            cls = dict(self._VIEWS)[name]
+            self._views[name] = cls(state=self.state)
+        return self._views[name]
+
+    @property
+    def scoring(self) -> ScoringView:
+        return self.view("scoring")
+
+    @property
+    def map(self) -> MapView:
+        return self.view("map")
+
+    @property
+    def morphology(self) -> MorphologyView:
+        return self.view("morphology")
+
+    @property
+    def similarity(self) -> SimilarityView:
+        return self.view("similarity")
+
+    @param.depends("state.tab", watch=True)
+    def _fill_tab(self):
+        """Side effect: put a tab's view into its slot the first time the tab is shown."""
+        k = min(max(int(self.state.tab), 0), len(self._slots) - 1)
+        slot = self._slots[k]
+        if not slot.objects:
+            slot.append(self.view(self._VIEWS[k][0]))
+
+    @param.depends("state.n_match", "state.n_labelled", "state.n_labelled_user")
+    def _summary(self):
+        s = self.state
+        n = s.catalogue.n_galaxies
+        flt = "" if s.n_match == n else f"  \nFilter: **{s.n_match:,}** of {n:,} match"
+        return pn.pane.Markdown(
+            f"**{n:,}** galaxies{flt}  \nLabelled: **{s.n_labelled:,}** (you: {s.n_labelled_user:,})",
+            sizing_mode="stretch_width")
+
+    def sidebar(self):
+        s = self.state
+        authenticated = bool(pn.state.user) and pn.state.user != "guest" and bool(pn.state.user_info)
+        user = pn.widgets.TextInput.from_param(s.param.user, label="Your name (stored with labels)",
+                                               disabled=authenticated, width=225)
+        path = getattr(s.catalogue, "path", None)
+        return [user, self._summary,
+                pn.pane.Markdown(f"Catalogue: `{path.name if path else 'in memory'}`",
+                                 styles={"color": "#666", "font-size": "12px"})]
+
+    def __panel__(self):
+        return pn.Row(pn.Column(*self.sidebar(), width=260), self.tabs, sizing_mode="stretch_width")
+
+
+def _as_state(explorer_or_state, user=None) -> AppState:
+    if isinstance(explorer_or_state, AppState):
+        if user:
+            explorer_or_state.user = user
+        return explorer_or_state
+    return AppState(explorer_or_state, **({"user": user} if user else {}))
+
+
+def build_app(explorer_or_state, *, template: bool = True, user: str | None = None,
+              title: str = TITLE):
+    """The app over an ``Explorer`` (or an existing :class:`AppState`).
+
+    Parameters
+    ----------
+    explorer_or_state : Explorer or AppState
+    template : bool, default True
+        True: a ``FastListTemplate`` page for ``panel serve``. False: a plain layout that
+        displays inline in Jupyter.
+    user : str, optional
+        Label author; default: ``pn.state.user`` when authenticated, else the state's user.
+    title : str
+
+    Returns
+    -------
+    pn.template.FastListTemplate or ExplorerApp
+        ``.state`` on either holds the :class:`AppState`.
+    """
+    load_extensions()
+    if user is None and pn.state.user and pn.state.user_info:
+        user = pn.state.user
+    state = _as_state(explorer_or_state, user=user)
+    app = ExplorerApp(state=state)
+    if not template:
+        return app
+    page = pn.template.FastListTemplate(
+        title=title, sidebar=app.sidebar(), main=[app.tabs], sidebar_width=260,
+        accent_base_color="#0072b5", header_background="#0b3d62", theme_toggle=False)
+    page.state = state
+    page.app = app
+    return page

@@ -1,0 +1,128 @@
+"""Galleries: a grid of clickable galaxy cards (PNG thumbnails as data URIs).
+
+One :class:`GalleryGrid` (a ``ReactiveHTML`` component) renders the whole grid in the browser, so
+a gallery of 48 galaxies is one Bokeh model, not 96 widgets. Clicking a card sends its row index
+back; :class:`Gallery` then opens that galaxy in the scoring view.
+"""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import panel as pn
+import param
+
+from astroexplore.ui.state import AppState, placeholder_uri
+
+
+class GalleryGrid(pn.reactive.ReactiveHTML):
+    """Grid of cards; ``items`` is a list of ``{"i", "id", "src", "caption"}`` dicts.
+
+    ``clicked`` is set to ``"<row index>|<click counter>"`` on each click (so clicking the same
+    card twice is two events).
+    """
+
+    items = param.List(default=[])
+    clicked = param.String(default="")
+    thumb_size = param.Integer(default=96)
+    fallback = param.String(default="", doc="Image shown when a thumbnail URL fails to load.")
+
+    _template = '<div id="grid" class="ae-grid" role="list"></div>'
+
+    _css = """
+    .ae-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(112px, 1fr));
+               gap: 8px; width: 100%; }
+    .ae-card { display: flex; flex-direction: column; align-items: center; gap: 2px;
+               border: 1px solid #d0d7de; border-radius: 6px; padding: 4px; background: #fff;
+               cursor: pointer; font: 11px/1.2 system-ui, sans-serif; color: #222; }
+    .ae-card:hover { border-color: #0072b5; box-shadow: 0 0 0 2px #0072b533; }
+    .ae-card img { width: 96px; height: 96px; object-fit: contain; background: #000;
+                   border-radius: 4px; }
+    .ae-card .ae-id { font-weight: 600; max-width: 104px; overflow: hidden; text-overflow: ellipsis;
+                      white-space: nowrap; }
+    .ae-card .ae-cap { color: #555; }
+    .ae-empty { color: #666; font: 13px system-ui, sans-serif; padding: 8px; }
+    """
+
+    _scripts = {
+        "render": "state.n = 0; self.items()",
+        "items": """
+        grid.innerHTML = '';
+        if (!data.items.length) {
+          const p = document.createElement('div');
+          p.className = 'ae-empty';
+          p.textContent = 'No galaxies to show.';
+          grid.appendChild(p);
+          return;
+        }
+        for (const it of data.items) {
+          const card = document.createElement('button');
+          card.className = 'ae-card';
+          card.type = 'button';
+          card.setAttribute('role', 'listitem');
+          card.setAttribute('aria-label', 'open galaxy ' + it.id);
+          card.title = 'Open ' + it.id + ' in the scoring view';
+          const img = document.createElement('img');
+          img.alt = 'galaxy ' + it.id;
+          img.onerror = () => { img.onerror = null; if (data.fallback) img.src = data.fallback; };
+          img.src = it.src;
+          const id = document.createElement('span'); id.className = 'ae-id'; id.textContent = it.id;
+          const cap = document.createElement('span'); cap.className = 'ae-cap'; cap.textContent = it.caption || '';
+          card.appendChild(img); card.appendChild(id); card.appendChild(cap);
+          card.addEventListener('click', () => { state.n += 1; data.clicked = it.i + '|' + state.n; });
+          grid.appendChild(card);
+        }
+        """,
+    }
+
+    def __init__(self, **params):
+        params.setdefault("stylesheets", [self._css])
+        super().__init__(**params)
+
+
+class Gallery(pn.viewable.Viewer):
+    """A titled gallery of galaxies; clicking one opens it in the scoring view.
+
+    Parameters
+    ----------
+    state : AppState
+    indices : array of int
+        Row indices to show (the first ``max_items``).
+    captions : list of str, optional
+        One short line under each thumbnail (distance, score, ...).
+    """
+
+    state = param.ClassSelector(class_=AppState)
+    indices = param.Array(default=None)
+    captions = param.List(default=None, allow_None=True)
+    title = param.String(default="")
+    max_items = param.Integer(default=48, bounds=(1, 500))
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._grid = GalleryGrid(sizing_mode="stretch_width", min_height=130, fallback=placeholder_uri(96))
+        self._grid.param.watch(self._on_click, "clicked")
+        self._title = pn.pane.Markdown(sizing_mode="stretch_width", margin=(0, 5))
+        self._update()
+
+    @param.depends("indices", "captions", "title", "max_items", watch=True)
+    def _update(self):
+        idx = np.asarray([] if self.indices is None else self.indices, dtype=np.int64)[: self.max_items]
+        res = self.state.resources
+        ids = self.state.catalogue.ids
+        caps = self.captions or []
+        items = []
+        for k, i in enumerate(idx):
+            items.append({"i": int(i), "id": str(ids[i]), "src": res.thumbnail_uri(int(i)),
+                          "caption": html.escape(str(caps[k])) if k < len(caps) else ""})
+        self._grid.items = items
+        self._title.object = f"**{html.escape(self.title)}**" if self.title else ""
+
+    def _on_click(self, event):
+        if not event.new:
+            return
+        i = int(str(event.new).split("|", 1)[0])
+        self.state.goto(i)
+
+    def __panel__(self):
+        return pn.Column(self._title, self._grid, sizing_mode="stretch_width")

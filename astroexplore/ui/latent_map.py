@@ -1,0 +1,255 @@
+"""Latent-space map: every galaxy in 2-D, rendered with datashader so millions stay interactive.
+
+The pipeline is built once per view: a ``DynamicMap`` of ``hv.Points`` (depends on the colour-by
+column and the filter mask) -> ``rasterize`` (re-aggregates only on zoom / pan / data change) with
+the colour map passed as a parameter reference, so changing it re-shades in the browser. The
+labelled galaxies are overlaid as ordinary points. A tap shows the nearest galaxies (KD-tree on
+the projection, shared by all sessions) and offers them as CSV; a box selection shows its galaxies.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+
+from astroexplore.constants import DETECTORS, RankingMethod
+from astroexplore.ui.gallery import Gallery
+from astroexplore.ui.state import AppState
+
+DENSITY = "density"
+LABELS = "your labels + others' (mean score)"
+N_NEAREST_CSV = 1000
+N_GALLERY = 48
+
+
+def _hv():
+    import holoviews as hv
+    return hv
+
+
+class MapView(pn.viewable.Viewer):
+    """Datashaded 2-D map of the catalogue with tap / box-select galleries."""
+
+    state = param.ClassSelector(class_=AppState)
+    color_by = param.Selector(default=DENSITY, objects=[DENSITY], label="Colour by")
+    cmap = param.Selector(default="fire", objects=["fire", "kbc", "viridis", "plasma", "gray"],
+                          label="Colour map")
+    width = param.Integer(default=640)
+    height = param.Integer(default=520)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        cat = self.state.catalogue
+        options = [DENSITY] + [m.value for m in DETECTORS] + [RankingMethod.PREDICTED_INTEREST.value, LABELS]
+        schema = getattr(cat, "schema", None)
+        if schema is not None:
+            options += [c for c in schema.columns if c in cat.table.columns]
+        self.param.color_by.objects = options
+        self._gallery = Gallery(state=self.state, title="Tap the map or box-select to see galaxies here.")
+        self._download = pn.widgets.FileDownload(
+            callback=self._nearest_csv, filename="nearest_1000.csv", color="primary",
+            label=f"Download CSV of the {N_NEAREST_CSV} galaxies closest to this point",
+            disabled=True, sizing_mode="stretch_width")
+        self._plot = None
+        self.state.param.watch(self._on_point, "map_point")
+        self.state.param.watch(self._on_selection, ["selection", "selection_title"])
+
+    # data ---------------------------------------------------------------------------------------
+    def _column(self, color_by: str) -> str | None:
+        """Name of the frame column to aggregate for ``color_by`` (None = density)."""
+        res = self.state.resources
+        if color_by == DENSITY:
+            return None
+        if color_by == LABELS:
+            scores = self.state.store.scores()
+            vals = np.full(self.state.catalogue.n_galaxies, np.nan, dtype=np.float32)
+            if len(scores):
+                idx = self.state.catalogue.indices_of(list(scores.index))
+                vals[idx] = scores.to_numpy(dtype=np.float32)
+            return res.ensure_column("label_score", vals)
+        if color_by in self.state.catalogue.table.columns:
+            col = "c_" + color_by
+            if col not in res.frame.columns:
+                res.ensure_column(col, self.state.catalogue.table[color_by].to_numpy(dtype=np.float32))
+            return col
+        col = "s_" + color_by
+        if color_by == RankingMethod.PREDICTED_INTEREST.value or col not in res.frame.columns:
+            sc = self.state.scores(color_by)
+            if sc is None:
+                return None
+            res.ensure_column(col, sc)
+        return col
+
+    def _points(self, color_by, mask, model_version):
+        hv = _hv()
+        col = self._column(color_by)
+        frame = self.state.resources.frame
+        cols = ["x", "y"] + ([col] if col else [])
+        data = frame[cols] if mask is None else frame.loc[mask, cols]
+        return hv.Points(data, kdims=["x", "y"], vdims=[col] if col else [])
+
+    def _aggregator(self, color_by):
+        import datashader as ds
+        col = None if color_by == DENSITY else self._column(color_by)
+        return ds.count() if col is None else ds.mean(col)
+
+    def _labelled(self, labels_version, mask):
+        hv = _hv()
+        st = self.state
+        scores = st.store.scores()
+        xy = st.resources.projection
+        if len(scores):
+            idx = st.catalogue.indices_of(list(scores.index))
+            keep = np.ones(len(idx), bool) if mask is None else mask[idx]
+            idx, sc = idx[keep], scores.to_numpy(dtype=float)[keep]
+        else:
+            idx, sc = np.zeros(0, int), np.zeros(0)
+        df = pd.DataFrame({"x": xy[idx, 0], "y": xy[idx, 1], "score": sc,
+                           "id": np.asarray(st.catalogue.ids)[idx].astype(str)})
+        return hv.Points(df, kdims=["x", "y"], vdims=["score", "id"]).opts(
+            color="score", cmap="RdYlBu_r", clim=(0, 5), size=7, line_color="white", line_width=0.8,
+            tools=["hover"], colorbar=False)
+
+    def _build_plot(self):
+        hv = _hv()
+        from holoviews.operation.datashader import dynspread, rasterize
+        st = self.state
+        points = hv.DynamicMap(pn.bind(self._points, self.param.color_by, st.param.mask,
+                                       st.param.model_version))
+        shaded = rasterize(points, aggregator=pn.bind(self._aggregator, self.param.color_by),
+                           width=self.width, height=self.height)
+        self._rasterized = shaded  # holds the RangeXY stream (zoom / pan re-aggregate)
+        shaded = dynspread(shaded, threshold=0.6, max_px=3).apply.opts(
+            cmap=self.param.cmap,
+            cnorm=pn.bind(lambda c: "eq_hist" if c == DENSITY else "linear", self.param.color_by))
+        shaded = shaded.opts(
+            width=self.width, height=self.height, tools=["tap", "box_select", "hover"],
+            active_tools=["wheel_zoom"], colorbar=True, xaxis=None, yaxis=None, bgcolor="#111",
+            title="", default_tools=["pan", "wheel_zoom", "reset", "save"])
+        labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask))
+        marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point))
+        self._tap = hv.streams.Tap(source=shaded, x=None, y=None)
+        self._bounds = hv.streams.BoundsXY(source=shaded, bounds=None)
+        self._tap.add_subscriber(self._tapped)
+        self._bounds.add_subscriber(self._boxed)
+        return pn.pane.HoloViews(shaded * labelled * marker, width=self.width + 80, height=self.height + 20,
+                                 linked_axes=False)
+
+    def _marker(self, point):
+        hv = _hv()
+        pts = [] if point is None else [tuple(point)]
+        return hv.Points(pts, kdims=["x", "y"]).opts(marker="x", size=16, color="cyan", line_width=3)
+
+    # stream subscribers: feed the state ---------------------------------------------------------------
+    def _tapped(self, x=None, y=None):
+        if x is None or y is None:
+            return
+        self.state.map_point = (float(x), float(y))
+
+    def _boxed(self, bounds=None):
+        if bounds is None:
+            return
+        x0, y0, x1, y1 = bounds
+        xy = self.state.resources.projection
+        inside = (xy[:, 0] >= min(x0, x1)) & (xy[:, 0] <= max(x0, x1)) & \
+                 (xy[:, 1] >= min(y0, y1)) & (xy[:, 1] <= max(y0, y1))
+        if self.state.mask is not None:
+            inside &= self.state.mask
+        idx = np.flatnonzero(inside)
+        sc = self.state.scores()
+        if sc is not None and len(idx):
+            idx = idx[np.argsort(-sc[idx], kind="stable")]
+        with param.parameterized.batch_call_watchers(self.state):
+            self.state.selection = idx
+            self.state.selection_title = (f"{len(idx):,} galaxies in the box"
+                                          + (f" (top {N_GALLERY} by {self.state.method})" if len(idx) > N_GALLERY else ""))
+
+    def nearest(self, k: int = N_GALLERY) -> np.ndarray:
+        """Row indices of the ``k`` galaxies nearest the last tap (after the filter)."""
+        if self.state.map_point is None:
+            return np.zeros(0, dtype=np.int64)
+        x, y = self.state.map_point
+        return self.state.resources.nearest_on_map(x, y, k, mask=self.state.mask)
+
+    def _on_point(self, event):
+        if event.new is None:
+            return
+        x, y = event.new
+        idx = self.nearest(N_GALLERY)
+        with param.parameterized.batch_call_watchers(self.state):
+            self.state.selection = idx
+            self.state.selection_title = f"{len(idx)} galaxies nearest to ({x:.2f}, {y:.2f}) on the map"
+        self._download.disabled = False
+
+    def _on_selection(self, *events):
+        self._gallery.param.update(indices=self.state.selection, title=self.state.selection_title)
+
+    def nearest_table(self, k: int = N_NEAREST_CSV) -> pd.DataFrame:
+        """Table (id, ra, dec, map x, y, map distance, scores) of the k galaxies nearest the tap."""
+        st = self.state
+        idx = self.nearest(k)
+        xy = st.resources.projection
+        cat = st.catalogue
+        df = pd.DataFrame({"id": np.asarray(cat.ids)[idx].astype(str)})
+        if cat.has_coordinates:
+            df["ra"], df["dec"] = cat.ra[idx], cat.dec[idx]
+        df["map_x"], df["map_y"] = xy[idx, 0], xy[idx, 1]
+        if st.map_point is not None:
+            df["map_distance"] = np.hypot(xy[idx, 0] - st.map_point[0], xy[idx, 1] - st.map_point[1])
+        sc = st.scores()
+        if sc is not None:
+            df[f"score_{st.method}"] = sc[idx]
+        return df
+
+    def _nearest_csv(self):
+        buf = io.StringIO()
+        self.nearest_table().to_csv(buf, index=False)
+        buf.seek(0)
+        return buf
+
+    def __panel__(self):
+        if self._plot is None:
+            self._plot = self._build_plot()
+        controls = pn.Row(pn.widgets.Select.from_param(self.param.color_by, width=260),
+                          pn.widgets.Select.from_param(self.param.cmap, width=120))
+        help_ = pn.pane.Markdown(
+            "Tap anywhere for the nearest galaxies; use the box-select tool for a region. "
+            "Labelled galaxies are the outlined dots (blue = 0 ... red = 5). Click a thumbnail to "
+            "score it.", styles={"color": "#555"}, sizing_mode="stretch_width")
+        return pn.Row(pn.Column(controls, self._plot, help_),
+                      pn.Column(self._download, self._gallery, sizing_mode="stretch_width",
+                                min_width=360),
+                      sizing_mode="stretch_width")
+
+
+_WARM_LOCK = __import__("threading").Lock()
+_WARMED = False
+
+
+def warm_datashader() -> float:
+    """Compile datashader's numba kernels (count, mean, dynspread) on a tiny map; seconds taken.
+
+    The first aggregation in a process JIT-compiles for several seconds; doing it once at server
+    start keeps the first map a user opens quick. Safe to call from a background thread.
+    """
+    global _WARMED
+    import time
+
+    with _WARM_LOCK:
+        if _WARMED:
+            return 0.0
+        t0 = time.perf_counter()
+        import datashader as ds
+        import holoviews as hv
+        from holoviews.operation.datashader import dynspread, rasterize
+        rng = np.random.default_rng(0)
+        df = pd.DataFrame({"x": rng.random(64, dtype=np.float32), "y": rng.random(64, dtype=np.float32),
+                           "v": rng.random(64, dtype=np.float32)})
+        for agg, vd in ((ds.count(), []), (ds.mean("v"), ["v"])):
+            el = rasterize(hv.Points(df, ["x", "y"], vd), aggregator=agg, dynamic=False, width=64, height=64)
+            dynspread(el, threshold=0.6, max_px=3, dynamic=False)
+        _WARMED = True
+        return time.perf_counter() - t0

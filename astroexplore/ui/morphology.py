@@ -1,0 +1,109 @@
+"""Morphology filter view: one answer + posterior range per question of the catalogue's schema.
+
+Questions whose parent answer is not yet required are disabled, with
+:meth:`MorphologyFilter.enabled`'s explanation beside them. The resulting filter goes to
+``state.filter``; the state turns it into a mask that the ranking, the map and the search use.
+"""
+from __future__ import annotations
+
+import html
+
+import panel as pn
+import param
+
+from astroexplore.ui.state import AppState
+
+ANY = "(any)"
+
+
+class QuestionControl(param.Parameterized):
+    """The condition on one question: which answer, and its vote-fraction range."""
+
+    answer = param.Selector(default=ANY, objects=[ANY])
+    fraction = param.Range(default=(0.5, 1.0), bounds=(0.0, 1.0), label="Vote fraction")
+
+    def __init__(self, question, **params):
+        super().__init__(**params)
+        self.question = question
+        names = {getattr(a, "label", None) or a.name: a.name for a in question.answers}
+        self.param.answer.objects = {ANY: ANY, **names}
+        self.param.answer.label = getattr(question, "label", None) or question.name
+
+
+class MorphologyView(pn.viewable.Viewer):
+    """Filter the catalogue by Galaxy Zoo answers; shows "X of Y galaxies match"."""
+
+    state = param.ClassSelector(class_=AppState)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._schema = getattr(self.state.catalogue, "schema", None)
+        self._controls: dict[str, QuestionControl] = {}
+        self._updating = False
+        if self._schema is not None:
+            for q in self._schema.questions:
+                if not all(a.column in self.state.catalogue.table.columns for a in q.answers):
+                    continue
+                c = QuestionControl(q)
+                c.param.watch(self._rebuild, ["answer", "fraction"])
+                self._controls[q.name] = c
+
+    def _rebuild(self, *events):
+        """Turn the controls into a MorphologyFilter (side effect: sets ``state.filter``)."""
+        if self._updating:
+            return
+        from astroexplore.filters import Condition, MorphologyFilter
+        flt = MorphologyFilter(self._schema)
+        self._updating = True
+        try:
+            for name, c in self._controls.items():  # schema order: parents before children
+                if c.answer == ANY:
+                    continue
+                if not flt.enabled(name)[0]:
+                    c.answer = ANY  # its parent condition was removed
+                    continue
+                lo, hi = c.fraction
+                flt = flt.with_condition(Condition(name, c.answer, float(lo), float(hi)))
+        finally:
+            self._updating = False
+        self.state.filter = flt if len(flt.conditions) else None
+
+    def clear(self, event=None):
+        self._updating = True
+        try:
+            for c in self._controls.values():
+                c.answer = ANY
+                c.fraction = (0.5, 1.0)
+        finally:
+            self._updating = False
+        self.state.filter = None
+
+    def _enabled(self, flt, name):
+        if flt is None:
+            from astroexplore.filters import MorphologyFilter
+            flt = MorphologyFilter(self._schema)
+        return flt.enabled(name)
+
+    @param.depends("state.n_match")
+    def _count(self):
+        n, total = self.state.n_match, self.state.catalogue.n_galaxies
+        return pn.pane.Markdown(f"### {n:,} of {total:,} galaxies match", margin=(0, 5))
+
+    def __panel__(self):
+        if self._schema is None or not self._controls:
+            return pn.pane.Markdown("This catalogue has no Galaxy Zoo posterior columns, so there "
+                                    "is nothing to filter on.")
+        s = self.state
+        rows = []
+        for name, c in self._controls.items():
+            off = pn.bind(lambda f, name=name: not self._enabled(f, name)[0], s.param.filter)
+            why = pn.bind(lambda f, name=name: "<span style='color:#8a6d3b;font-size:12px'>"
+                          + html.escape(self._enabled(f, name)[1]) + "</span>", s.param.filter)
+            rows.append(pn.Row(
+                pn.widgets.Select.from_param(c.param.answer, width=260, disabled=off),
+                pn.widgets.RangeSlider.from_param(c.param.fraction, step=0.05, width=220, disabled=off),
+                pn.pane.HTML(why, align="center", sizing_mode="stretch_width", min_width=200),
+                sizing_mode="stretch_width",
+            ))
+        clear = pn.widgets.Button(label="Clear filter", width=120, on_click=self.clear)
+        return pn.Column(pn.Row(self._count, clear), *rows, sizing_mode="stretch_width")

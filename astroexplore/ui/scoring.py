@@ -1,0 +1,286 @@
+"""Anomaly scoring view (after Astronomaly's): one large galaxy, scores 0-5, keys, retrain.
+
+Keys (when no text box has the focus): ``0``-``5`` store that score, left/right arrows move back and
+forward in the list.
+"""
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+import panel as pn
+import param
+
+from astroexplore.constants import SCORES, RankingMethod
+from astroexplore.ui.state import AppState, image_src, placeholder_uri
+
+SCORE_HINTS = {0: "artefact / nothing", 1: "boring", 2: "a little", 3: "interesting",
+               4: "very interesting", 5: "must follow up"}
+
+
+def legacy_survey_url(ra: float, dec: float, layer: str = "ls-dr10", zoom: int = 16) -> str:
+    """Legacy Survey sky viewer centred on (ra, dec) degrees.
+
+    >>> legacy_survey_url(150.1, 2.2)
+    'https://www.legacysurvey.org/viewer?ra=150.100000&dec=2.200000&layer=ls-dr10&zoom=16'
+    """
+    return f"https://www.legacysurvey.org/viewer?ra={ra:.6f}&dec={dec:.6f}&layer={layer}&zoom={zoom}"
+
+
+def simbad_url(ra: float, dec: float, radius_arcsec: float = 10) -> str:
+    """SIMBAD cone search around (ra, dec) degrees.
+
+    >>> simbad_url(150.1, -2.2)
+    'https://simbad.cds.unistra.fr/simbad/sim-coo?Coord=150.100000+-2.200000&Radius=10&Radius.unit=arcsec'
+    """
+    return (f"https://simbad.cds.unistra.fr/simbad/sim-coo?Coord={ra:.6f}+{dec:.6f}"
+            f"&Radius={radius_arcsec:g}&Radius.unit=arcsec")
+
+
+def vizier_url(ra: float, dec: float, radius_arcsec: float = 10) -> str:
+    """VizieR search of all catalogues around (ra, dec) degrees.
+
+    >>> vizier_url(150.1, 2.2)
+    'https://vizier.cds.unistra.fr/viz-bin/VizieR?-c=150.100000%20%2B2.200000&-c.rs=10'
+    """
+    from urllib.parse import quote
+    return f"https://vizier.cds.unistra.fr/viz-bin/VizieR?-c={quote(f'{ra:.6f} {dec:+.6f}')}&-c.rs={radius_arcsec:g}"
+
+
+class KeyListener(pn.reactive.ReactiveHTML):
+    """Invisible component forwarding key presses (0-5, arrows) on the page to Python.
+
+    Keys typed into a text box, select or editable cell are ignored. ``key`` becomes
+    ``"<key>|<counter>"`` on each press so repeated keys are separate events.
+    """
+
+    key = param.String(default="")
+    keys = param.List(default=[str(s) for s in SCORES] + ["ArrowLeft", "ArrowRight"])
+
+    _template = '<span id="listener" style="display:none"></span>'
+
+    _scripts = {
+        "render": """
+        state.n = 0;
+        state.handler = (e) => {
+          if (e.ctrlKey || e.metaKey || e.altKey) return;
+          const path = e.composedPath ? e.composedPath() : [e.target];
+          for (const el of path) {
+            if (!el || !el.tagName) continue;
+            const tag = el.tagName.toUpperCase();
+            if (tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || el.isContentEditable) return;
+          }
+          if (!data.keys.includes(e.key)) return;
+          e.preventDefault();
+          state.n += 1;
+          data.key = e.key + '|' + state.n;
+        };
+        document.addEventListener('keydown', state.handler);
+        """,
+        "remove": "document.removeEventListener('keydown', state.handler);",
+    }
+
+
+def _fmt(x, digits=3) -> str:
+    try:
+        xf = float(x)
+    except (TypeError, ValueError):
+        return html.escape(str(x))
+    if math.isnan(xf):
+        return "–"
+    return f"{xf:.{digits}f}"
+
+
+def posterior_bars_html(catalogue, i: int, max_questions: int = 12) -> str:
+    """HTML horizontal bars of the morphology posteriors of row ``i`` (like the Zoobot demo)."""
+    schema = getattr(catalogue, "schema", None)
+    table = catalogue.table
+    if schema is None:
+        return "<p class='ae-muted'>No morphology posteriors in this catalogue.</p>"
+    parts = []
+    not_asked = 0
+    for q in list(schema.questions)[:max_questions]:
+        rows = []
+        values = [float(table[a.column].iat[i]) if a.column in table.columns else math.nan
+                  for a in q.answers]
+        if all(math.isnan(v) for v in values):
+            not_asked += 1  # volunteers never reached this question for this galaxy
+            continue
+        for a, v in zip(q.answers, values):
+            if a.column not in table.columns:
+                continue
+            w = 0 if math.isnan(v) else max(0.0, min(1.0, v)) * 100
+            rows.append(
+                f"<div class='ae-bar-row'><span class='ae-bar-label'>{html.escape(a.name)}</span>"
+                f"<span class='ae-bar'><span style='width:{w:.0f}%'></span></span>"
+                f"<span class='ae-bar-val'>{_fmt(v, 2)}</span></div>")
+        if rows:
+            label = getattr(q, "label", None) or q.name
+            parts.append(f"<div class='ae-q'><div class='ae-q-label'>{html.escape(label)}</div>{''.join(rows)}</div>")
+    if not_asked and parts:
+        parts.append(f"<p class='ae-muted'>{not_asked} follow-up question(s) not asked for this galaxy.</p>")
+    return "".join(parts) or "<p class='ae-muted'>No morphology posteriors for this galaxy.</p>"
+
+
+CARD_CSS = """
+.ae-card-box { font: 13px/1.35 system-ui, sans-serif; }
+.ae-card-box h3 { margin: 0 0 4px 0; font-size: 16px; }
+.ae-card-box table { border-collapse: collapse; margin: 4px 0 8px 0; }
+.ae-card-box td { padding: 1px 8px 1px 0; }
+.ae-card-box a { margin-right: 10px; }
+.ae-muted { color: #666; }
+.ae-q { margin: 6px 0; }
+.ae-q-label { font-weight: 600; margin-bottom: 2px; }
+.ae-bar-row { display: flex; align-items: center; gap: 6px; }
+.ae-bar-label { width: 130px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.ae-bar { flex: 1; height: 10px; background: #eef1f4; border-radius: 3px; max-width: 180px; }
+.ae-bar > span { display: block; height: 100%; background: #3b7dd8; border-radius: 3px; }
+.ae-bar-val { width: 34px; text-align: right; color: #444; }
+"""
+
+
+class ScoringView(pn.viewable.Viewer):
+    """Score one galaxy at a time: image, 0-5 buttons and keys, list navigation, retrain."""
+
+    state = param.ClassSelector(class_=AppState)
+    zoom = param.Integer(default=100, bounds=(100, 400), step=25, label="Zoom (%)")
+    image_size = param.Integer(default=400, doc="Displayed image width in px at 100 %.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.state
+        self._keys = KeyListener()
+        self._keys.param.watch(self._on_key, "key")
+        self._buttons = []
+        for k in SCORES:
+            b = pn.widgets.Button(
+                label=str(k), width=56, height=40, description=SCORE_HINTS[k],
+                color=pn.bind(lambda cur, k=k: "primary" if cur == k else "light", s.param.current_score),
+            )
+            b.on_click(lambda e, k=k: self._label(k))
+            self._buttons.append(b)
+        self._back = pn.widgets.Button(label="◀ Back", width=90, on_click=lambda e: s.previous())
+        self._forward = pn.widgets.Button(label="Forward ▶", width=90, on_click=lambda e: s.next())
+        self._position = pn.widgets.IntInput.from_param(s.param.position, width=110)
+        self._search = pn.widgets.TextInput(placeholder="galaxy id", width=160, label="Search by id")
+        self._go = pn.widgets.Button(label="Go", width=50, align="end")
+        self._go.on_click(lambda e: s.goto_id(self._search.value))
+        self._search.param.watch(lambda e: s.goto_id(e.new) if e.new else None, "value")
+        self._undo = pn.widgets.Button(label="Undo last label", color="warning", width=140,
+                                       on_click=lambda e: s.undo())
+        self._retrain = pn.widgets.Button(label="Retrain", color="success", width=120,
+                                          disabled=s.param.retraining, on_click=lambda e: s.start_retrain())
+
+    # actions ------------------------------------------------------------------------------------
+    def _label(self, k: int):
+        try:
+            self.state.label(k)
+        except Exception as err:  # show, never crash the session
+            self.state.message = f"Could not store the label: {err}"
+
+    def _on_key(self, event):
+        key = str(event.new).split("|", 1)[0]
+        if self.state.tab != 0 or not key:
+            return
+        if key == "ArrowLeft":
+            self.state.previous()
+        elif key == "ArrowRight":
+            self.state.next()
+        elif key.isdigit() and int(key) in SCORES:
+            self._label(int(key))
+
+    # renderers ----------------------------------------------------------------------------------
+    @param.depends("state.current", "zoom")
+    def _image(self):
+        s = self.state
+        uri = image_src(s.catalogue, s.current)
+        fallback = placeholder_uri()
+        w = int(self.image_size * self.zoom / 100)
+        gid = html.escape(s.current_id)
+        return pn.pane.HTML(
+            f"<div style='width:{self.image_size}px;height:{self.image_size}px;overflow:auto;"
+            f"background:#000;border-radius:6px'>"
+            f"<img src='{html.escape(uri, quote=True)}' alt='galaxy {gid}' "
+            f"onerror=\"this.onerror=null;this.src='{fallback}'\" "
+            f"style='width:{w}px;height:{w}px;display:block;image-rendering:auto'></div>", width=self.image_size + 10, height=self.image_size + 10,
+            margin=(5, 5))
+
+    @param.depends("state.order", "state.position")
+    def _of_n(self):
+        n = 0 if self.state.order is None else len(self.state.order)
+        return pn.pane.Markdown(f"of **{n:,}**", align="center", margin=(18, 5, 0, 5))
+
+    @param.depends("state.current", "state.labels_version", "state.model_version", "state.method")
+    def _card(self):
+        s = self.state
+        cat, i = s.catalogue, s.current
+        gid = s.current_id
+        rows = []
+        ra = cat.ra[i] if cat.has_coordinates else None
+        dec = cat.dec[i] if cat.has_coordinates else None
+        links = ""
+        if ra is not None and not (math.isnan(ra) or math.isnan(dec)):
+            rows.append(("RA, Dec (deg)", f"{ra:.5f}, {dec:+.5f}"))
+            links = (f"<a href='{legacy_survey_url(ra, dec)}' target='_blank' rel='noopener'>Legacy Survey</a>"
+                     f"<a href='{simbad_url(ra, dec)}' target='_blank' rel='noopener'>SIMBAD</a>"
+                     f"<a href='{vizier_url(ra, dec)}' target='_blank' rel='noopener'>VizieR</a>")
+        sc = s.scores(s.method)
+        if sc is not None:
+            rows.append((f"score ({s.method})", _fmt(sc[i])))
+        if s.method != RankingMethod.ISOLATION_FOREST.value:
+            try:
+                an = s.explorer.anomaly_scores()
+                rows.append((f"anomaly ({an.method}, 0-5)", _fmt(an.scaled[i], 2)))
+            except Exception:
+                pass
+        pred = getattr(s.explorer, "predicted_interest", None)
+        if pred is not None:
+            mean, std = pred
+            rows.append(("predicted interest", f"{_fmt(mean[i], 2)} ± {_fmt(std[i], 2)}"))
+        mine = s.my_score(gid)
+        rows.append(("your score", "–" if mine is None else str(mine)))
+        table = "".join(f"<tr><td class='ae-muted'>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in rows)
+        body = (f"<div class='ae-card-box'><h3>{html.escape(gid)}</h3><table>{table}</table>"
+                f"<div>{links}</div><h4 style='margin:10px 0 2px 0'>Morphology (vote fractions)</h4>"
+                f"{posterior_bars_html(cat, i)}</div>")
+        return pn.pane.HTML(body, stylesheets=[CARD_CSS], sizing_mode="stretch_width")
+
+    @param.depends("state.n_labelled", "state.n_labelled_user", "state.message")
+    def _status(self):
+        s = self.state
+        return pn.pane.Markdown(
+            f"Labelled so far: **{s.n_labelled:,}** galaxies (you: {s.n_labelled_user:,})"
+            + (f"  \n{html.escape(s.message)}" if s.message else ""), sizing_mode="stretch_width")
+
+    @param.depends("state.retraining", "state.retrain_progress", "state.retrain_message")
+    def _retrain_status(self):
+        s = self.state
+        bar = pn.indicators.Progress(value=int(round(s.retrain_progress * 100)), max=100, width=160,
+                                     bar_color="success", visible=s.retraining, align="center")
+        return pn.Row(bar, pn.pane.Markdown(html.escape(s.retrain_message), margin=(0, 5)), align="center")
+
+    def __panel__(self):
+        s = self.state
+        controls = pn.Row(
+            pn.widgets.Select.from_param(s.param.method, width=200),
+            pn.widgets.Checkbox.from_param(s.param.unlabelled_first, align="end", margin=(5, 10, 14, 10)),
+            pn.Column(self._retrain, align="end"),
+            self._retrain_status,
+            sizing_mode="stretch_width",
+        )
+        nav = pn.Row(self._back, self._position, self._of_n, self._forward, pn.Spacer(width=20),
+                     self._search, self._go)
+        scores = pn.Column(
+            pn.pane.Markdown("### How interesting is this object?", margin=(0, 5)),
+            pn.Row(*self._buttons),
+            pn.Row(pn.widgets.TextInput.from_param(s.param.tags, placeholder="#ring #merger", width=220),
+                   pn.widgets.TextInput.from_param(s.param.note, placeholder="optional note", width=220),
+                   pn.Column(self._undo, align="end")),
+            pn.pane.Markdown("Keys: **0-5** score, **← →** previous / next.", styles={"color": "#666"},
+                             margin=(0, 5)),
+        )
+        left = pn.Column(nav, self._image, pn.widgets.IntSlider.from_param(self.param.zoom, width=300),
+                         scores, self._status, self._keys)
+        return pn.Column(controls, pn.Row(left, pn.Column(self._card, width=420)),
+                         sizing_mode="stretch_width")

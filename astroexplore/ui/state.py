@@ -1,0 +1,524 @@
+"""App state: one ``param.Parameterized`` per browser session, over a shared :class:`Explorer`.
+
+Views hold an :class:`AppState` and only render it; widgets come from its parameters. The heavy,
+read-only things that every session of one catalogue shares (2-D projection, its KD-tree, the
+similarity index, thumbnails) live in :class:`SharedResources`, built once per catalogue.
+"""
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import logging
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import param
+
+from astroexplore.constants import SCORES, RankingMethod
+
+log = logging.getLogger(__name__)
+
+#: One background worker for retraining, shared by every session of the process (2-core machines:
+#: two retrains at once would only slow each other down).
+_RETRAIN_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1,
+                                                          thread_name_prefix="astroexplore-retrain")
+
+RANKING_METHODS = [m.value for m in RankingMethod]
+
+
+def parse_tags(text: str) -> tuple[str, ...]:
+    """Split a tags box ("#ring, merger #lens") into normalised tags.
+
+    >>> parse_tags("#Ring, merger  #lens")
+    ('#ring', '#merger', '#lens')
+    """
+    out = []
+    for word in str(text or "").replace(",", " ").split():
+        word = word.strip().lower()
+        if not word:
+            continue
+        if not word.startswith("#"):
+            word = "#" + word
+        if word not in out:
+            out.append(word)
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Shared per-catalogue resources
+# --------------------------------------------------------------------------------------------
+class SharedResources:
+    """Read-only things every session of one catalogue shares, each built lazily once.
+
+    Parameters
+    ----------
+    catalogue : Catalogue
+        The catalogue; never copied.
+    """
+
+    def __init__(self, catalogue):
+        self.catalogue = catalogue
+        self._lock = threading.RLock()
+        self._projection = None
+        self._kdtree = None
+        self._index = None
+        self._frame = None
+        self._thumbs: OrderedDict[tuple[int, int], str] = OrderedDict()
+        self._thumb_lock = threading.Lock()
+
+    # 2-D map ---------------------------------------------------------------------------------
+    @property
+    def projection(self) -> np.ndarray:
+        """(n_galaxies, 2) float32 map coordinates (:func:`astroexplore.projection.projection`)."""
+        with self._lock:
+            if self._projection is None:
+                from astroexplore.projection import projection
+                self._projection = np.ascontiguousarray(projection(self.catalogue), dtype=np.float32)
+            return self._projection
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """DataFrame with columns ``x``, ``y`` (map coordinates) the map aggregates; other
+        colour-by columns are added to it lazily by :meth:`ensure_column`."""
+        with self._lock:
+            if self._frame is None:
+                xy = self.projection
+                self._frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]})
+            return self._frame
+
+    def ensure_column(self, name: str, values) -> str:
+        """Add ``values`` (n,) as float32 column ``name`` to :attr:`frame` (replacing it)."""
+        with self._lock:
+            self.frame[name] = np.asarray(values, dtype=np.float32)
+            return name
+
+    @property
+    def kdtree(self):
+        """scipy ``cKDTree`` over :attr:`projection` (nearest galaxies to a point on the map)."""
+        with self._lock:
+            if self._kdtree is None:
+                from scipy.spatial import cKDTree
+                self._kdtree = cKDTree(self.projection)
+            return self._kdtree
+
+    def nearest_on_map(self, x: float, y: float, k: int, mask: np.ndarray | None = None) -> np.ndarray:
+        """Row indices of the ``k`` galaxies closest to map point (x, y), nearest first.
+
+        Only rows where ``mask`` is True count (None = all).
+        """
+        n = self.catalogue.n_galaxies
+        if mask is not None:
+            n_ok = int(mask.sum())
+            if n_ok == 0:
+                return np.zeros(0, dtype=np.int64)
+            k = min(k, n_ok)
+            # over-ask in proportion to how much the filter removes; fall back to brute force.
+            ask = min(n, int(k * n / n_ok * 1.5) + 16)
+            if ask > 200_000:
+                idx = np.flatnonzero(mask)
+                d = np.hypot(self.projection[idx, 0] - x, self.projection[idx, 1] - y)
+                top = np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
+                return idx[top[np.argsort(d[top])]].astype(np.int64)
+        else:
+            k = min(k, n)
+            ask = k
+        _, idx = self.kdtree.query([x, y], k=max(ask, 1))
+        idx = np.atleast_1d(idx).astype(np.int64)
+        idx = idx[idx < n]
+        if mask is not None:
+            idx = idx[mask[idx]]
+        return idx[:k]
+
+    # similarity ------------------------------------------------------------------------------
+    @property
+    def index(self):
+        """:class:`astroexplore.search.SimilarityIndex` over the catalogue's embeddings."""
+        with self._lock:
+            if self._index is None:
+                from astroexplore.search import SimilarityIndex
+                self._index = SimilarityIndex.for_catalogue(self.catalogue)
+            return self._index
+
+    # thumbnails ------------------------------------------------------------------------------
+    def thumbnail_uri(self, i: int, size: int = 96) -> str:
+        """``data:image/png;base64,...`` thumbnail of galaxy row ``i`` (placeholder on failure)."""
+        key = (int(i), int(size))
+        with self._thumb_lock:
+            if key in self._thumbs:
+                self._thumbs.move_to_end(key)
+                return self._thumbs[key]
+        uri = image_src(self.catalogue, int(i), size=size)
+        with self._thumb_lock:
+            self._thumbs[key] = uri
+            while len(self._thumbs) > 4000:
+                self._thumbs.popitem(last=False)
+        return uri
+
+
+_RESOURCES: dict[int, SharedResources] = {}
+_RESOURCES_LOCK = threading.Lock()
+
+
+def resources_for(catalogue) -> SharedResources:
+    """The :class:`SharedResources` of ``catalogue`` (one per catalogue object per process)."""
+    with _RESOURCES_LOCK:
+        res = _RESOURCES.get(id(catalogue))
+        if res is None or res.catalogue is not catalogue:
+            res = _RESOURCES[id(catalogue)] = SharedResources(catalogue)
+        return res
+
+
+def image_url(catalogue, i: int) -> str | None:
+    """The http(s) URL of row ``i``'s image when it is remote (the browser loads it), else None."""
+    try:
+        ref = catalogue.image_reference(int(i))
+    except Exception:
+        return None
+    if isinstance(ref, str) and ref.lower().startswith(("http://", "https://")):
+        return ref
+    return None
+
+
+_PLACEHOLDER_URI: dict[int, str] = {}
+
+
+def placeholder_uri(size: int = 128) -> str:
+    """PNG data URI of :func:`astroexplore.images.placeholder` (cached)."""
+    if size not in _PLACEHOLDER_URI:
+        from astroexplore import images
+        _PLACEHOLDER_URI[size] = png_data_uri(images.placeholder(size))
+    return _PLACEHOLDER_URI[size]
+
+
+def image_src(catalogue, i: int, size: int | None = None) -> str:
+    """What an ``<img src>`` should show for row ``i``: a PNG data URI of the local image, the
+    image's URL when it is remote, or the placeholder when neither is available."""
+    from astroexplore import images
+    try:
+        img = images.image_for(catalogue, int(i))
+    except Exception as err:  # a broken file must never stop the app
+        log.warning("image of row %s failed to load: %s", i, err)
+        img = None
+    if img is not None:
+        return png_data_uri(img, size=size)
+    return image_url(catalogue, i) or placeholder_uri(size or 128)
+
+
+def galaxy_image(catalogue, i: int) -> np.ndarray:
+    """(H, W, 3) uint8 image of row ``i``; the placeholder when it is missing or unreadable."""
+    from astroexplore import images
+    try:
+        img = images.image_for(catalogue, int(i))
+    except Exception as err:  # a broken file must never stop the app
+        log.warning("image of row %s failed to load: %s", i, err)
+        img = None
+    if img is None:
+        return images.placeholder()
+    return img
+
+
+def png_data_uri(image: np.ndarray, size: int | None = None) -> str:
+    """PNG data URI of ``image`` (H, W, 3), optionally resized so its longer side is ``size``."""
+    from astroexplore import images
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        img = np.clip(img * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if size is not None and max(img.shape[:2]) != size:
+        from PIL import Image
+        pil = Image.fromarray(img)
+        scale = size / max(img.shape[:2])
+        pil = pil.resize((max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale))),
+                         Image.LANCZOS if scale < 1 else Image.NEAREST)
+        img = np.asarray(pil)
+    return "data:image/png;base64," + base64.b64encode(images.to_png_bytes(img)).decode("ascii")
+
+
+# --------------------------------------------------------------------------------------------
+# Session state
+# --------------------------------------------------------------------------------------------
+class AppState(param.Parameterized):
+    """Everything one browser session (or notebook) looks at, over a shared ``Explorer``.
+
+    The ranking order is recomputed when the method, "unlabelled first" or the filter changes,
+    and after a retrain; labelling does not re-sort, so the list stays where the user is.
+
+    Parameters
+    ----------
+    explorer : Explorer
+        The labelling session (catalogue, label store, detectors, interest head).
+    """
+
+    explorer = param.Parameter(doc="The Explorer (catalogue + label store + models).")
+    user = param.String(default="anonymous", doc="Name stored with each label.")
+    method = param.Selector(default=RankingMethod.COMBINED.value, objects=RANKING_METHODS,
+                            label="Scoring method to sort by")
+    unlabelled_first = param.Boolean(default=True, label="Show unlabelled first")
+    order = param.Array(default=None, doc="Row indices in ranking order (after the filter).")
+    position = param.Integer(default=0, bounds=(0, None), label="Index in list")
+    current = param.Integer(default=0, doc="Row index of the galaxy being scored.")
+    current_score = param.Integer(default=None, allow_None=True,
+                                  doc="This user's score of the current galaxy (None = unlabelled).")
+    tags = param.String(default="", label="Tags", doc="e.g. '#ring #merger'; stored with the label.")
+    note = param.String(default="", label="Note")
+    filter = param.Parameter(default=None, doc="astroexplore.filters.MorphologyFilter or None.")
+    mask = param.Array(default=None, doc="(n,) bool: galaxies passing the filter; None = all.")
+    n_match = param.Integer(default=0, doc="How many galaxies pass the filter.")
+    n_labelled = param.Integer(default=0, doc="Galaxies with a current label (all users).")
+    n_labelled_user = param.Integer(default=0, doc="Galaxies this user labelled.")
+    labels_version = param.Integer(default=0, doc="Bumped after each label / undo.")
+    model_version = param.Integer(default=0, doc="Bumped after each retrain.")
+    retraining = param.Boolean(default=False)
+    retrain_progress = param.Number(default=0.0, bounds=(0.0, 1.0))
+    retrain_message = param.String(default="")
+    message = param.String(default="", doc="Last status line (label stored, errors, ...).")
+    selection = param.Array(default=None, doc="Row indices shown in the map gallery.")
+    selection_title = param.String(default="")
+    map_point = param.Tuple(default=None, allow_None=True, length=2, doc="Last tap on the map.")
+    tab = param.Integer(default=0, doc="Active tab of the app.")
+
+    TABS = ("Scoring", "Latent map", "Morphology filter", "Similarity search")
+
+    def __init__(self, explorer, **params):
+        user = params.pop("user", None) or getattr(explorer, "user", None) or "anonymous"
+        super().__init__(explorer=explorer, user=user, **params)
+        self._lock = threading.RLock()
+        self._future: concurrent.futures.Future | None = None
+        self._progress_value = 0.0
+        self._poller = None
+        self._my_labels: dict[str, dict] = {}
+        self.n_match = self.catalogue.n_galaxies
+        self._sync_user()
+        self.refresh_order(keep_current=False)
+
+    # convenience ------------------------------------------------------------------------------
+    @property
+    def catalogue(self):
+        return self.explorer.catalogue
+
+    @property
+    def store(self):
+        return self.explorer.store
+
+    @property
+    def resources(self) -> SharedResources:
+        return resources_for(self.catalogue)
+
+    @property
+    def current_id(self) -> str:
+        return str(self.catalogue.ids[self.current])
+
+    def scores(self, method: str | None = None) -> np.ndarray | None:
+        """(n,) float scores of ``method`` (default: the sort method); None when unavailable."""
+        method = method or self.method
+        try:
+            return np.asarray(self.explorer.scores(method), dtype=float)
+        except Exception as err:
+            log.info("scores(%s) unavailable: %s", method, err)
+            return None
+
+    # user and their labels --------------------------------------------------------------------
+    @param.depends("user", watch=True)
+    def _sync_user(self):
+        user = (self.user or "").strip() or "anonymous"
+        if hasattr(self.explorer, "user"):
+            try:
+                self.explorer.user = user
+            except AttributeError:
+                pass
+        latest = self.store.latest(user=user)
+        self._my_labels = {str(r["id"]): {"score": int(r["score"]), "tags": r["tags"]}
+                           for r in latest.to_dict("records") if r["score"] is not None
+                           and not pd.isna(r["score"])}
+        self._update_counts()
+        self._sync_current()
+
+    def _update_counts(self):
+        self.n_labelled = int(self.store.count())
+        self.n_labelled_user = len(self._my_labels)
+
+    def my_score(self, galaxy_id: str) -> int | None:
+        """This user's current score of ``galaxy_id``, or None."""
+        rec = self._my_labels.get(str(galaxy_id))
+        return None if rec is None else rec["score"]
+
+    # ranking and navigation ----------------------------------------------------------------------
+    @param.depends("method", "unlabelled_first", "mask", watch=True)
+    def refresh_order(self, keep_current: bool = True):
+        """Recompute :attr:`order`; keep showing the current galaxy when it is still listed."""
+        t0 = time.perf_counter()
+        order = np.asarray(self.explorer.ranking(self.method, mask=self.mask,
+                                                 unlabelled_first=self.unlabelled_first), dtype=np.int64)
+        log.debug("ranking %s took %.3f s", self.method, time.perf_counter() - t0)
+        where = np.flatnonzero(order == self.current) if keep_current and len(order) else []
+        with param.parameterized.batch_call_watchers(self):
+            self.order = order
+            self.position = int(where[0]) if len(where) else 0
+        self._sync_position()
+
+    @param.depends("position", watch=True)
+    def _sync_position(self):
+        if self.order is None or len(self.order) == 0:
+            return
+        pos = min(max(int(self.position), 0), len(self.order) - 1)
+        if pos != self.position:
+            self.position = pos
+            return
+        self.current = int(self.order[pos])
+
+    @param.depends("current", watch=True)
+    def _sync_current(self):
+        rec = self._my_labels.get(self.current_id)
+        self.current_score = None if rec is None else rec["score"]
+        self.tags = " ".join(rec["tags"]) if rec and rec["tags"] else ""
+        self.note = ""
+
+    def next(self, step: int = 1):
+        """Move ``step`` places down the list (negative: back)."""
+        if self.order is None or len(self.order) == 0:
+            return
+        self.position = min(max(self.position + step, 0), len(self.order) - 1)
+
+    def previous(self):
+        self.next(-1)
+
+    def goto(self, i: int, *, switch_tab: bool = True):
+        """Show galaxy row ``i`` in the scoring view (its place in the list when listed)."""
+        i = int(i)
+        where = np.flatnonzero(self.order == i) if self.order is not None else []
+        with param.parameterized.batch_call_watchers(self):
+            if len(where):
+                self.position = int(where[0])
+            self.current = i
+        if switch_tab:
+            self.tab = 0
+
+    def goto_id(self, galaxy_id: str) -> bool:
+        """Show the galaxy with id ``galaxy_id``; False (and a message) when unknown."""
+        galaxy_id = str(galaxy_id).strip()
+        try:
+            i = self.catalogue.index_of(galaxy_id)
+        except KeyError:
+            self.message = f"No galaxy with id '{galaxy_id}' in this catalogue."
+            return False
+        self.goto(int(i))
+        self.message = f"Showing {galaxy_id}."
+        return True
+
+    # labelling --------------------------------------------------------------------------------
+    def label(self, score: int, galaxy: int | None = None):
+        """Store ``score`` (0-5) for the current galaxy (or row ``galaxy``) with the tags and note.
+
+        Returns after the label is committed to the store; only then does the view change.
+        """
+        if int(score) not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        i = self.current if galaxy is None else int(galaxy)
+        galaxy_id = str(self.catalogue.ids[i])
+        tags = parse_tags(self.tags)
+        event = self.explorer.label(galaxy_id, int(score), tags=tags, note=self.note or None)
+        self._my_labels[galaxy_id] = {"score": int(score), "tags": tuple(event.tags)}
+        with param.parameterized.batch_call_watchers(self):
+            if i == self.current:
+                self.current_score = int(score)
+            self._update_counts()
+            self.message = f"Stored {galaxy_id} = {int(score)}" + (f" {' '.join(event.tags)}" if event.tags else "")
+            self.labels_version += 1
+        return event
+
+    def undo(self):
+        """Cancel this user's last label (append-only undo in the store)."""
+        event = self.explorer.undo()
+        if event is None:
+            self.message = "Nothing to undo."
+            return None
+        self._sync_user()
+        with param.parameterized.batch_call_watchers(self):
+            self.message = f"Undid the last label ({event.galaxy_id})."
+            self.labels_version += 1
+        return event
+
+    # filter ------------------------------------------------------------------------------------
+    @param.depends("filter", watch=True)
+    def _apply_filter(self):
+        flt = self.filter
+        if flt is None or not getattr(flt, "conditions", ()):
+            mask, n_match = None, self.catalogue.n_galaxies
+        else:
+            mask = np.asarray(flt.mask(self.catalogue), dtype=bool)
+            n_match = int(mask.sum())
+        self.mask = mask  # re-sorts the list (refresh_order) before the count changes
+        self.n_match = n_match
+
+    # retraining ----------------------------------------------------------------------------------
+    def start_retrain(self, *, poll: bool = True) -> concurrent.futures.Future | None:
+        """Retrain the interest head in a background thread; the session keeps responding.
+
+        Progress goes to :attr:`retrain_progress`; :meth:`poll_retrain` (a periodic callback in a
+        served or notebook session) pulls the finished result into this session and re-sorts.
+        """
+        with self._lock:
+            if self._future is not None and not self._future.done():
+                return self._future
+            self._progress_value = 0.0
+            self._t_start = time.perf_counter()
+            self._future = _RETRAIN_EXECUTOR.submit(self.explorer.retrain, progress=self._on_progress)
+        self.retraining = True
+        self.retrain_progress = 0.0
+        self.retrain_message = "Retraining in the background; keep labelling."
+        if poll:
+            try:
+                import panel as pn
+                self._poller = pn.state.add_periodic_callback(self.poll_retrain, period=250)
+            except Exception as err:  # no event loop (plain script): the caller polls
+                log.info("no periodic callback for retrain polling: %s", err)
+                self._poller = None
+        return self._future
+
+    def _on_progress(self, fraction: float):  # called in the worker thread: plain attribute only
+        try:
+            self._progress_value = float(min(max(fraction, 0.0), 1.0))
+        except (TypeError, ValueError):
+            pass
+
+    def poll_retrain(self) -> bool:
+        """Pull progress / the finished retrain into the session; True once finished."""
+        fut = self._future
+        if fut is None:
+            return True
+        if not fut.done():
+            self.retrain_progress = self._progress_value
+            return False
+        self._future = None
+        if self._poller is not None:
+            try:
+                self._poller.stop()
+            except Exception:
+                pass
+            self._poller = None
+        try:
+            report = fut.result()
+        except Exception as err:
+            log.exception("retrain failed")
+            self.retraining = False
+            self.retrain_message = f"Retrain failed: {err}"
+            return True
+        seconds = time.perf_counter() - self._t_start
+        n = (report or {}).get("n_labels", self.n_labelled) if isinstance(report, dict) else self.n_labelled
+        with param.parameterized.batch_call_watchers(self):
+            self.retrain_progress = 1.0
+            self.retraining = False
+            self.model_version += 1
+            self.retrain_message = f"Retrained on {n} labels in {seconds:.1f} s; list re-sorted."
+        self.refresh_order(keep_current=False)
+        return True
+
+    def wait_retrain(self, timeout: float = 120.0) -> bool:
+        """Block until the retrain finishes and pull its result (tests, scripts)."""
+        fut = self._future
+        if fut is not None:
+            concurrent.futures.wait([fut], timeout=timeout)
+        return self.poll_retrain()

@@ -1,0 +1,289 @@
+"""App state and views without a browser: labels, navigation, filter, retrain, map, search."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pn = pytest.importorskip("panel")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from astroexplore.catalogue import load_catalogue
+    from astroexplore.demo import make_demo_catalogue
+    from astroexplore.labels import LabelStore
+
+    out = tmp_path_factory.mktemp("ui_state_demo")
+    path = make_demo_catalogue(out, n=300, seed=3, progress=False)
+    cat = load_catalogue(path)
+    return cat, out
+
+
+@pytest.fixture
+def state(demo, tmp_path):
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.state import AppState
+
+    cat, _ = demo
+    store = LabelStore(tmp_path / "labels.sqlite", valid_ids=cat.ids)
+    st = AppState(Explorer(cat, store, user="ada"))
+    yield st
+    store.close()
+
+
+def test_initial_state_shows_top_of_ranking(state):
+    assert state.order is not None and len(state.order) == state.catalogue.n_galaxies
+    assert state.position == 0
+    assert state.current == state.order[0]
+    assert state.current_score is None
+    assert state.user == "ada"
+
+
+def test_label_is_stored_before_state_changes(state):
+    gid = state.current_id
+    state.tags = "ring, #Merger"
+    event = state.label(4)
+    latest = state.store.latest(user="ada")
+    row = latest[latest["id"] == gid].iloc[0]
+    assert int(row["score"]) == 4
+    assert set(row["tags"]) == {"#ring", "#merger"}
+    assert event.galaxy_id == gid
+    assert state.current_score == 4
+    assert state.n_labelled == 1 and state.n_labelled_user == 1
+    assert state.labels_version == 1
+    assert gid in state.message
+
+
+def test_label_rejects_bad_score(state):
+    with pytest.raises(ValueError, match="score must be one of"):
+        state.label(7)
+
+
+def test_navigation_and_goto(state):
+    first = state.current
+    state.next()
+    assert state.position == 1 and state.current == state.order[1]
+    state.previous()
+    assert state.current == first
+    state.previous()  # stays at 0
+    assert state.position == 0
+    state.tab = 2
+    target = int(state.order[10])
+    state.goto(target)
+    assert state.current == target and state.position == 10 and state.tab == 0
+    assert state.goto_id(state.catalogue.ids[5])
+    assert state.current == 5
+    assert not state.goto_id("no-such-galaxy")
+    assert "No galaxy with id 'no-such-galaxy'" in state.message
+
+
+def test_undo_restores_previous_label(state):
+    gid = state.current_id
+    state.label(2)
+    state.label(5)
+    assert state.current_score == 5
+    state.undo()
+    assert state.store.count(user="ada") == 1
+    assert state.my_score(gid) == 2
+    assert state.current_score == 2
+
+
+def test_user_change_relabels_under_new_name(state):
+    state.label(3)
+    state.user = "grace"
+    assert state.explorer.user == "grace"
+    assert state.current_score is None  # grace has not scored it
+    state.label(1)
+    assert state.store.count(user="grace") == 1 and state.store.count(user="ada") == 1
+    assert state.n_labelled == 1  # one galaxy, two users
+
+
+def test_method_change_reorders(state):
+    before = state.order.copy()
+    state.method = "random"
+    assert not np.array_equal(before, state.order)
+    assert sorted(state.order) == sorted(before)
+
+
+def test_filter_mask_applies_to_ranking(state):
+    from astroexplore.filters import Condition, MorphologyFilter
+
+    flt = MorphologyFilter(state.catalogue.schema).with_condition(
+        Condition("smooth-or-featured", "featured-or-disk", 0.5))
+    state.filter = flt
+    expected = flt.mask(state.catalogue)
+    assert state.n_match == int(expected.sum()) < state.catalogue.n_galaxies
+    assert np.array_equal(state.mask, expected)
+    assert len(state.order) == state.n_match
+    assert expected[state.order].all()
+    state.filter = None
+    assert state.mask is None and state.n_match == state.catalogue.n_galaxies
+
+
+def test_retrain_in_background_then_resorts(state):
+    order = state.order.copy()
+    for j in range(8):
+        state.goto(int(order[j]))
+        state.label(5 if j % 2 else 0)
+    fut = state.start_retrain(poll=False)
+    assert state.retraining
+    # the session stays usable while it runs: label another galaxy meanwhile
+    state.goto(int(order[20]))
+    state.label(3)
+    assert state.wait_retrain(timeout=300)
+    assert fut.done() and not state.retraining
+    assert state.retrain_progress == 1.0
+    assert state.model_version == 1
+    assert "Retrained on" in state.retrain_message
+    assert state.explorer.predicted_interest is not None
+    assert not np.array_equal(order, state.order)
+    assert state.position == 0
+
+
+def test_morphology_view_disables_child_questions(state):
+    from astroexplore.ui.morphology import ANY, MorphologyView
+
+    view = MorphologyView(state=state)
+    assert not view._enabled(None, "has-spiral-arms")[0]
+    view._controls["smooth-or-featured"].answer = "featured-or-disk"
+    view._controls["disk-edge-on"].answer = "no"
+    assert view._enabled(state.filter, "has-spiral-arms")[0]
+    n_two = state.n_match
+    view._controls["has-spiral-arms"].answer = "yes"
+    assert state.n_match <= n_two
+    # removing the root condition drops the descendants too
+    view._controls["smooth-or-featured"].answer = ANY
+    assert view._controls["has-spiral-arms"].answer == ANY
+    assert state.filter is None and state.n_match == state.catalogue.n_galaxies
+
+
+def test_map_tap_nearest_and_csv(state):
+    from astroexplore.ui.latent_map import MapView
+
+    view = MapView(state=state)
+    xy = state.resources.projection
+    x, y = map(float, xy[17])
+    view._tapped(x=x, y=y)
+    assert state.map_point == (x, y)
+    assert state.selection[0] == 17
+    assert "nearest" in state.selection_title
+    table = pd.read_csv(view._nearest_csv())
+    assert len(table) == min(1000, state.catalogue.n_galaxies)
+    assert table["id"].iloc[0] == state.catalogue.ids[17]
+    assert table["map_distance"].is_monotonic_increasing
+    view._boxed(bounds=(x - 0.5, y - 0.5, x + 0.5, y + 0.5))
+    inside = ((np.abs(xy[:, 0] - x) <= 0.5) & (np.abs(xy[:, 1] - y) <= 0.5)).sum()
+    assert len(state.selection) == inside
+    assert f"{inside:,} galaxies in the box" in state.selection_title
+
+
+def test_map_nearest_respects_filter(state):
+    mask = np.zeros(state.catalogue.n_galaxies, bool)
+    mask[::3] = True
+    idx = state.resources.nearest_on_map(0.0, 0.0, 10, mask=mask)
+    assert len(idx) == 10 and mask[idx].all()
+    xy = state.resources.projection
+    d = np.hypot(xy[:, 0], xy[:, 1])
+    d[~mask] = np.inf
+    assert set(idx) == set(np.argsort(d)[:10])
+
+
+def test_gallery_click_opens_galaxy(state):
+    from astroexplore.ui.gallery import Gallery
+
+    g = Gallery(state=state, indices=np.array([42, 7]), captions=["a", "b"], title="t")
+    assert [it["i"] for it in g._grid.items] == [42, 7]
+    assert g._grid.items[0]["src"].startswith("data:image/png;base64,")
+    state.tab = 1
+    g._grid.clicked = "7|1"
+    assert state.current == 7 and state.tab == 0
+
+
+def test_similarity_by_position_and_tag(state):
+    from astroexplore.ui.similarity import FROM_POSITION, FROM_TAG, SimilarityView
+
+    view = SimilarityView(state=state)
+    cat = state.catalogue
+    view.mode = FROM_POSITION
+    view.position = f"{cat.ra[9]:.6f} {cat.dec[9]:.6f}"
+    res = view.search()
+    assert res.query_index == 9
+    assert cat.ids[9] in view.summary and 9 not in set(view.result_indices)
+    assert len(view.results) == view.k and view.warning == ""
+    assert list(view.results.columns[:4]) == ["id", "ra", "dec", "distance"]
+    csv = pd.read_csv(view._csv())
+    assert len(csv) == view.k
+    # far from any galaxy: a warning, still results
+    view.position = f"{(cat.ra[9] + 1.0) % 360:.6f} {cat.dec[9]:.6f}"
+    view.search()
+    assert "arcsec" in view.warning
+    # a tag as the query
+    state.goto(3)
+    state.tags = "#ring"  # after goto: the tags box shows the shown galaxy's tags
+    state.label(5)
+    view._refresh_tags()
+    view.mode = FROM_TAG
+    view.tag = "#ring"
+    view.search()
+    assert "#ring" in view.summary and 3 not in set(view.result_indices)
+
+
+def test_similarity_bad_input_is_a_warning(state):
+    from astroexplore.ui.similarity import FROM_URL, SimilarityView
+
+    view = SimilarityView(state=state, mode=FROM_URL, url="https://example.org/nothing")
+    assert view.search() is None
+    assert view.warning
+
+
+def test_image_failure_shows_placeholder(state, monkeypatch):
+    from astroexplore import images
+    from astroexplore.ui.state import galaxy_image
+
+    def boom(cat, i):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(images, "image_for", boom)
+    img = galaxy_image(state.catalogue, 0)
+    assert img.shape == images.placeholder().shape
+
+
+def test_build_app_inline_and_template(state):
+    from astroexplore.ui.app import ExplorerApp, build_app
+
+    app = build_app(state, template=False)
+    assert isinstance(app, ExplorerApp) and app.state is state
+    root = app.tabs.get_root()
+    assert root is not None
+    page = build_app(state)
+    assert page.state is state
+    app.tabs.active = 2
+    assert state.tab == 2
+    state.tab = 0
+    assert app.tabs.active == 0
+
+
+def test_link_helpers():
+    from astroexplore.ui.scoring import legacy_survey_url, simbad_url, vizier_url
+
+    assert "ra=10.000000&dec=-5.000000&layer=ls-dr10&zoom=16" in legacy_survey_url(10, -5)
+    assert "Coord=10.000000+-5.000000&Radius=10&Radius.unit=arcsec" in simbad_url(10, -5)
+    assert vizier_url(10, 5).startswith("https://vizier.cds.unistra.fr/viz-bin/VizieR?-c=")
+
+
+def test_image_src_local_remote_and_broken(state, monkeypatch):
+    from astroexplore import images
+    from astroexplore.catalogue import Catalogue
+    from astroexplore.ui.state import image_src, placeholder_uri
+
+    assert image_src(state.catalogue, 0).startswith("data:image/png;base64,")
+    remote = Catalogue.from_arrays(
+        np.ones((2, 3)), table=pd.DataFrame({"id": ["a", "b"], "ra": [10.0, 11.0], "dec": [1.0, 2.0]}),
+        metadata={"image_template": "https://example.org/cutout?ra={ra}&dec={dec}"})
+    assert image_src(remote, 1).startswith("https://example.org/cutout?ra=11")
+    monkeypatch.setattr(images, "image_for", lambda cat, i: (_ for _ in ()).throw(OSError("bad file")))
+    assert image_src(state.catalogue, 0) == placeholder_uri()

@@ -1,0 +1,171 @@
+"""Real-browser tests of the served app (Playwright + Debian chromium)."""
+from __future__ import annotations
+
+import csv
+import re
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ui
+
+
+def current_id(page) -> str:
+    return page.locator(".ae-card-box h3").first.inner_text().strip()
+
+
+def latest_score(store, galaxy_id, user):
+    df = store.latest(user=user)
+    row = df[df["id"] == galaxy_id]
+    return None if row.empty else int(row["score"].iloc[0])
+
+
+def set_user(page, name):
+    box = page.get_by_role("textbox", name="Your name (stored with labels)")
+    box.fill(name)
+    box.press("Enter")
+
+
+def test_label_by_button_and_by_key(ui_page, served, until, shot):
+    page, state = ui_page, ui_page.app_state
+    set_user(page, "button-tester")
+    until(lambda: state.user == "button-tester", what="user name to reach the session")
+    gid = current_id(page)
+    page.get_by_role("button", name="3", exact=True).click()
+    until(lambda: latest_score(served.store, gid, "button-tester") == 3, what="button label on disk")
+    page.get_by_text(f"Stored {gid} = 3").wait_for()
+    shot(page, "scoring")
+
+    # keys: 5 relabels, right arrow moves on, 1 labels the next one
+    page.locator(".ae-card-box h3").first.click()  # focus the page, not a text box
+    page.keyboard.press("5")
+    until(lambda: latest_score(served.store, gid, "button-tester") == 5, what="key label on disk")
+    page.get_by_text(f"Stored {gid} = 5").wait_for()
+    page.keyboard.press("ArrowRight")
+    page.locator(".ae-card-box h3", has_not_text=gid).first.wait_for()
+    nxt = current_id(page)
+    assert nxt != gid and state.position == 1
+    page.keyboard.press("1")
+    until(lambda: latest_score(served.store, nxt, "button-tester") == 1, what="second key label")
+    # typing a digit into the tags box must not label anything
+    tags = page.get_by_role("textbox", name="Tags")
+    tags.fill("#ring2")
+    assert latest_score(served.store, nxt, "button-tester") == 1
+    page.locator(".ae-card-box h3").first.click()  # leave the text box; keys work again
+    page.keyboard.press("ArrowLeft")
+    page.locator(".ae-card-box h3", has_text=gid).first.wait_for()
+    page.get_by_role("button", name="Undo last label").click()
+    page.get_by_text("Undid the last label").wait_for()
+    assert latest_score(served.store, nxt, "button-tester") is None
+
+
+def test_retrain_reorders_while_labelling_continues(ui_page, served, until, shot):
+    page, state = ui_page, ui_page.app_state
+    set_user(page, "retrain-tester")
+    until(lambda: state.user == "retrain-tester", what="user name")
+    truth = served.catalogue.table["truth_interest"].to_numpy()
+    page.locator(".ae-card-box h3").first.click()
+    for _ in range(8):  # label the first eight with the oracle's score, by key
+        gid = current_id(page)
+        score = int(truth[served.catalogue.index_of(gid)])
+        page.keyboard.press(str(score))
+        until(lambda: latest_score(served.store, gid, "retrain-tester") == score, what=f"label of {gid}")
+        page.keyboard.press("ArrowRight")
+        page.locator(".ae-card-box h3", has_not_text=gid).first.wait_for()
+    before = state.order.copy()
+    page.get_by_role("button", name="Retrain").click()
+    # the UI stays responsive: label one more galaxy while it trains
+    gid = current_id(page)
+    page.get_by_role("button", name="4", exact=True).click()
+    until(lambda: latest_score(served.store, gid, "retrain-tester") == 4, what="label during retrain")
+    page.get_by_text(re.compile(r"Retrained on \d+ labels")).wait_for(timeout=180_000)
+    page.mouse.move(5, 5)  # no tooltip over the buttons in the screenshot
+    shot(page, "scoring_after_retrain")
+    assert state.model_version == 1
+    assert not np.array_equal(before, state.order), "retraining did not change the order"
+    assert state.position == 0
+    page.locator(".ae-card-box h3", has_text=str(served.catalogue.ids[state.order[0]])).first.wait_for()
+
+
+def test_filter_reduces_count(ui_page, served, until, shot):
+    page, state = ui_page, ui_page.app_state
+    n = served.catalogue.n_galaxies
+    page.get_by_text("Morphology filter", exact=True).click()
+    page.get_by_text(f"{n:,} of {n:,} galaxies match").wait_for()
+    # a child question is disabled with the explanation until its parent answer is required
+    page.get_by_text(re.compile(r"to use this filter, require .*Smooth or featured")).first.wait_for()
+    page.get_by_role("combobox", name="Smooth or featured?").select_option(label="Featured or disk")
+    until(lambda: state.n_match < n and len(state.order) == state.n_match, what="filter to reach the state")
+    page.get_by_text(f"{state.n_match:,} of {n:,} galaxies match").wait_for()
+    assert 0 < state.n_match < n
+    assert len(state.order) == state.n_match
+    shot(page, "morphology_filter")
+
+
+def test_map_tap_gallery_download_and_open(ui_page, served, until, shot, tmp_path):
+    page, state = ui_page, ui_page.app_state
+    page.get_by_text("Latent map", exact=True).click()
+    canvas = page.locator(".bk-Canvas canvas, canvas").first
+    canvas.wait_for()
+    page.get_by_text("Tap anywhere for the nearest galaxies").wait_for()
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5)
+    page.get_by_text(re.compile(r"\d+ galaxies nearest to")).wait_for()
+    cards = page.get_by_role("listitem")
+    cards.first.wait_for()
+    assert cards.count() == 48
+    shot(page, "latent_map")
+    with page.expect_download() as dl:
+        page.get_by_text("Download CSV of the 1000 galaxies closest to this point").click()
+    path = tmp_path / "nearest.csv"
+    dl.value.save_as(path)
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == 1000
+    assert {"id", "ra", "dec", "map_distance"} <= set(rows[0])
+    dist = [float(r["map_distance"]) for r in rows]
+    assert dist == sorted(dist)
+    # clicking a thumbnail opens it in the scoring view
+    first_id = rows[0]["id"]
+    page.get_by_role("listitem", name=f"open galaxy {first_id}").click()
+    page.get_by_text("How interesting is this object?").wait_for()
+    page.locator(".ae-card-box h3", has_text=first_id).first.wait_for()
+    assert state.tab == 0 and state.current_id == first_id
+
+
+def test_map_box_select_gallery(ui_page, served, until, shot):
+    page, state = ui_page, ui_page.app_state
+    page.get_by_text("Latent map", exact=True).click()
+    canvas = page.locator("canvas").first
+    canvas.wait_for()
+    page.get_by_text("Tap anywhere for the nearest galaxies").wait_for()
+    page.locator("[title='Box Select']").first.click()
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + box["width"] * 0.5, y0 + box["height"] * 0.5, steps=8)
+    page.mouse.up()
+    page.get_by_text(re.compile(r"[\d,]+ galaxies in the box")).wait_for()
+    assert state.selection is not None and len(state.selection) > 0
+    page.get_by_role("listitem").first.wait_for()
+
+
+def test_similarity_search_by_radec(ui_page, served, until, shot):
+    page, state = ui_page, ui_page.app_state
+    cat = served.catalogue
+    page.get_by_text("Similarity search", exact=True).click()
+    page.get_by_role("button", name="RA / Dec").click()
+    box = page.get_by_role("textbox", name=re.compile("RA, Dec"))
+    box.fill(f"{cat.ra[11]:.6f} {cat.dec[11]:.6f}")
+    box.press("Enter")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_text(re.compile(rf"24 galaxies similar to {cat.ids[11]}")).first.wait_for()
+    page.get_by_role("listitem").first.wait_for()
+    assert page.get_by_role("listitem").count() == 24
+    page.get_by_text("distance").first.wait_for()  # the results table
+    shot(page, "similarity_search")
+    # far from every galaxy: a visible warning
+    box.fill(f"{(cat.ra[11] + 2) % 360:.6f} {cat.dec[11]:.6f}")
+    box.press("Enter")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_text(re.compile(r"arcsec from RA")).first.wait_for()
