@@ -1,0 +1,503 @@
+"""The session object the app, the scripts and the benchmarks share: rank, label, retrain.
+
+:class:`Explorer` holds the state (catalogue, label store, anomaly scores, the interest head and
+its predictions); the maths lives in :mod:`astroexplore.ranking`, :mod:`astroexplore.head` and
+:mod:`astroexplore.detectors`. :func:`run_loop` is the UI-free labelling loop whose "ask the
+human" step is a callback (the Panel app, a script, or a simulated oracle).
+
+Threading: a Panel app may run :meth:`Explorer.retrain` in a background thread while the user keeps
+labelling. ``retrain`` trains a *copy* of the head on a snapshot of the labels and swaps the new
+head and its predictions in under a lock in one assignment, so every ranking sees either the old or
+the new model, never a mix. Two retrains never overlap (a second waits for the first). Labels
+written during a retrain are kept in the store and used by the next one.
+"""
+from __future__ import annotations
+
+import copy
+import numbers
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from . import ranking as _rk
+from .constants import DETECTORS, MAX_SCORE, MIN_SCORE, RankingMethod
+from .errors import CatalogueError, LabelError, did_you_mean
+
+__all__ = ["Explorer", "run_loop", "check_method"]
+
+_METHODS = [m.value for m in RankingMethod]
+_HEAD_METHODS = {RankingMethod.PREDICTED_INTEREST, RankingMethod.COMBINED, RankingMethod.UCB,
+                 RankingMethod.EXPECTED_IMPROVEMENT, RankingMethod.UNCERTAINTY}
+
+
+def check_method(method) -> RankingMethod:
+    """Return ``method`` as a :class:`RankingMethod`; ValueError with a suggestion otherwise.
+
+    >>> check_method("ucb")
+    <RankingMethod.UCB: 'ucb'>
+    >>> check_method("combine")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown ranking method 'combine'. Choose one of: isolation_forest, lof, knn, random, predicted_interest, combined, ucb, expected_improvement, uncertainty. Did you mean 'combined'?
+    """
+    if isinstance(method, RankingMethod):
+        return method
+    try:
+        return RankingMethod(str(method))
+    except ValueError:
+        raise ValueError(f"Unknown ranking method {method!r}. Choose one of: {', '.join(_METHODS)}."
+                         f"{did_you_mean(str(method), _METHODS)}") from None
+
+
+def _check_score(score, galaxy_id) -> int:
+    if isinstance(score, bool) or not isinstance(score, numbers.Real):
+        raise LabelError(f"score {score!r} for galaxy {galaxy_id!r} is not a number: "
+                         f"give an int {MIN_SCORE}-{MAX_SCORE}")
+    if not isinstance(score, numbers.Integral) and not float(score).is_integer():
+        raise LabelError(f"score {score!r} for galaxy {galaxy_id!r} is not a whole number: "
+                         f"give an int {MIN_SCORE}-{MAX_SCORE}")
+    value = int(score)
+    if not MIN_SCORE <= value <= MAX_SCORE:
+        raise LabelError(f"score {value} for galaxy {galaxy_id!r} is outside {MIN_SCORE}-{MAX_SCORE}")
+    return value
+
+
+class Explorer:
+    """One user's exploration session over a catalogue: rankings, labels, the retrainable head.
+
+    Parameters
+    ----------
+    catalogue : Catalogue
+        Needs ``embeddings`` (n_galaxies, n_features) float32, ``ids``, ``indices_of``,
+        ``index_of``; ``cache_dir``/``fingerprint`` for cached anomaly scores.
+    store : LabelStore
+        Where labels go (and come from: other users' labels count too, see ``score_users``).
+    user : str, default "anonymous"
+        Who labels in this session.
+    detector : {"isolation_forest", "lof", "knn"}, default "isolation_forest"
+        The anomaly prior used by the learning rankings.
+    seed : int, default 0
+        Seeds the detector, the head and the "random" ranking: same seed, same rankings.
+    score_users : str or None, default None
+        Whose scores train the head: None = mean over all users, or one user's name.
+    head_params : dict, optional
+        Extra :class:`~astroexplore.head.InterestHead` parameters (``n_members``, ``hidden``,
+        ``epochs``, ``device``, ...).
+    prior_std, n0, explore : float, default 1.5, 5, 0.1
+        Blend parameters of :func:`astroexplore.ranking.posterior` / ``combined_scores``.
+    prior_power : float, default 2
+        :func:`astroexplore.ranking.prior_in_score_units`.
+    kappa : float, default 1.0
+        UCB exploration weight.
+    xi : float, default 0.01
+        Expected-improvement margin (score units).
+    prior_input : bool, default True
+        Give the head the anomaly prior as an extra input column, so it can learn how far the
+        anomaly score predicts this user's interest (measured on the thyroid discovery set:
+        63 vs 59 anomalies found in 100 greedy queries, mean of 3 seeds).
+    cache : bool, default True
+        Cache anomaly scores in ``catalogue.cache_dir``.
+
+    Notes
+    -----
+    Before the first :meth:`retrain` (or with no labels) every head-based method
+    (predicted_interest, combined, ucb, expected_improvement, uncertainty) ranks by the anomaly
+    prior, as Astronomaly's first screen does. Rows of ``scores("combined")`` and
+    ``scores("predicted_interest")`` for labelled galaxies hold the (mean) label itself.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> from astroexplore.catalogue import Catalogue
+    >>> from astroexplore.labels import LabelStore
+    >>> X = np.random.default_rng(0).normal(size=(300, 4)).astype("float32")
+    >>> cat = Catalogue.from_arrays(X)
+    >>> store = LabelStore(pathlib.Path(tempfile.mkdtemp()) / "labels.sqlite")
+    >>> ex = Explorer(cat, store, user="ada", detector="knn")
+    >>> batch = ex.next_batch(3)
+    >>> _ = [ex.label(cat.ids[i], 5) for i in batch]
+    >>> ex.retrain(progress=None)["n_labels"]
+    3
+    >>> int(ex.labelled_mask.sum()), ex.ranking("combined", unlabelled_first=True).shape
+    (3, (300,))
+    """
+
+    def __init__(self, catalogue, store, *, user: str = "anonymous",
+                 detector: str = "isolation_forest", seed: int = 0, score_users: str | None = None,
+                 head_params: dict | None = None, prior_std: float = 1.5, n0: float = 5.0,
+                 explore: float = 0.1, prior_power: float = 2.0, kappa: float = 1.0,
+                 xi: float = 0.01, prior_input: bool = True, cache: bool = True):
+        emb = getattr(catalogue, "embeddings", None)
+        if emb is None or np.ndim(emb) != 2 or emb.shape[0] == 0:
+            raise CatalogueError("The catalogue has no galaxies: nothing to explore. Load a "
+                                 "catalogue with at least one row of embeddings.")
+        if not isinstance(user, str) or not user.strip():
+            raise LabelError(f"user name must be a non-empty string, got {user!r}")
+        names = [str(d) for d in DETECTORS]
+        if str(detector) not in names:
+            raise ValueError(f"Unknown anomaly detector {detector!r}; choose one of {names}."
+                             f"{did_you_mean(str(detector), names)}")
+        self.catalogue = catalogue
+        self.store = store
+        self.user = user.strip()
+        self.detector = str(detector)
+        self.seed = int(seed)
+        self.score_users = score_users
+        self.head_params = dict(head_params or {})
+        self.prior_std = prior_std
+        self.n0 = n0
+        self.explore = explore
+        self.prior_power = prior_power
+        self.kappa = kappa
+        self.xi = xi
+        self.prior_input = bool(prior_input)
+        self.cache = cache
+        self._lock = threading.RLock()          # guards the swap of model state and caches
+        self._retrain_lock = threading.Lock()   # one retrain at a time
+        self._anomaly: dict[str, object] = {}
+        self._random: np.ndarray | None = None
+        self._stats: tuple[np.ndarray, np.ndarray] | None = None
+        # model state, swapped atomically as one tuple: (head, mean, std, n_labels)
+        self._model: tuple | None = None
+        self.last_report: dict | None = None
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def n_galaxies(self) -> int:
+        return int(self.catalogue.embeddings.shape[0])
+
+    def __repr__(self) -> str:
+        return (f"Explorer({self.n_galaxies} galaxies, user={self.user!r}, "
+                f"detector={self.detector!r}, seed={self.seed})")
+
+    def anomaly_scores(self, detector: str | None = None):
+        """The :class:`~astroexplore.detectors.AnomalyScores` of ``detector`` (default: the session's).
+
+        Computed once per detector (and cached on disk beside the catalogue).
+        """
+        from .detectors import compute_scores
+
+        name = str(detector or self.detector)
+        with self._lock:
+            if name not in self._anomaly:
+                self._anomaly[name] = compute_scores(self.catalogue, name, seed=self.seed,
+                                                     cache=self.cache)
+            return self._anomaly[name]
+
+    def _prior(self) -> np.ndarray:
+        with self._lock:
+            key = ("prior", self.detector, self.prior_power)
+            if key not in self._anomaly:
+                self._anomaly[key] = _rk.prior_in_score_units(
+                    self.anomaly_scores().scaled, power=self.prior_power)
+            return self._anomaly[key]
+
+    def _input_stats(self):
+        from .detectors import _column_stats
+
+        with self._lock:
+            if self._stats is None:
+                mean, std = _column_stats(self.catalogue.embeddings, 65_536)
+                self._stats = (mean.astype(np.float32), std.astype(np.float32))
+            return self._stats
+
+    # ------------------------------------------------------------------ labels
+    def _labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """Snapshot of the training labels: rows (m,) int64 and scores (m,) float64."""
+        series = self.store.scores(user=self.score_users)
+        if len(series) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        ids = [str(i) for i in series.index]
+        try:
+            rows = np.asarray(self.catalogue.indices_of(ids), dtype=np.int64)
+            y = series.to_numpy(dtype=np.float64)
+        except KeyError:  # labels for galaxies not in this catalogue (another file): skip them
+            keep, rows = [], []
+            for j, gid in enumerate(ids):
+                try:
+                    rows.append(self.catalogue.index_of(gid))
+                    keep.append(j)
+                except KeyError:
+                    pass
+            rows = np.asarray(rows, dtype=np.int64)
+            y = series.to_numpy(dtype=np.float64)[keep]
+        return rows, y
+
+    @property
+    def labelled_mask(self) -> np.ndarray:
+        """Galaxies with a current label, ndarray of shape (n_galaxies,), bool.
+
+        Labelled = scored by the users whose scores train the head (``score_users``; None = any
+        user) or by this session's user.
+        """
+        mask = np.zeros(self.n_galaxies, dtype=bool)
+        rows, _ = self._labels()
+        mask[rows] = True
+        if self.score_users is not None and self.score_users != self.user:
+            own = self.store.labelled_ids(user=self.user)
+            if own:
+                try:
+                    mask[self.catalogue.indices_of(own)] = True
+                except KeyError:
+                    for gid in own:
+                        try:
+                            mask[self.catalogue.index_of(gid)] = True
+                        except KeyError:
+                            pass
+        return mask
+
+    def label(self, galaxy_id, score, *, tags: Iterable[str] = (), note: str | None = None):
+        """Record this user's interest score (int 0-5) for one galaxy; returns the LabelEvent.
+
+        Raises
+        ------
+        LabelError
+            Unknown galaxy id (with a suggestion), or a score that is not a whole number 0-5.
+        """
+        try:
+            self.catalogue.index_of(str(galaxy_id))
+        except KeyError as err:
+            raise LabelError(str(err.args[0]) if err.args else f"unknown galaxy id {galaxy_id!r}") \
+                from None
+        value = _check_score(score, galaxy_id)
+        return self.store.add(str(galaxy_id), value, user=self.user, tags=tags, note=note)
+
+    def undo(self):
+        """Cancel this user's latest label; returns the undo event or None (nothing to undo)."""
+        return self.store.undo(self.user)
+
+    # ------------------------------------------------------------------ the head
+    def _new_head(self):
+        from .head import InterestHead
+
+        mean, std = self._input_stats()
+        if self.prior_input:
+            prior = self._prior()
+            mean = np.r_[mean, np.float32(prior.mean())].astype(np.float32)
+            std = np.r_[std, np.float32(max(float(prior.std()), 1e-3))].astype(np.float32)
+        params = {"seed": self.seed, "input_mean": mean, "input_scale": std, **self.head_params}
+        return InterestHead(**params)
+
+    def retrain(self, progress: Callable[[float], None] | None = None) -> dict:
+        """Retrain the interest head (warm start) on a snapshot of the labels and re-predict.
+
+        Parameters
+        ----------
+        progress : callable(float), optional
+            Called with the fraction done, 0-1 (training up to 0.8, prediction to 1).
+
+        Returns
+        -------
+        dict
+            ``n_labels``, ``seconds`` (total), ``fit_seconds``, ``predict_seconds``, ``device``,
+            ``epochs``, ``warm_start``, ``skipped`` (True with no labels: the model is cleared
+            and rankings fall back to the anomaly prior).
+        """
+        t0 = time.perf_counter()
+        with self._retrain_lock:
+            rows, y = self._labels()
+            if rows.size == 0:
+                with self._lock:
+                    self._model = None
+                report = {"n_labels": 0, "seconds": time.perf_counter() - t0, "fit_seconds": 0.0,
+                          "predict_seconds": 0.0, "device": None, "epochs": 0,
+                          "warm_start": False, "skipped": True}
+                self.last_report = report
+                if progress is not None:
+                    progress(1.0)
+                return report
+            with self._lock:
+                current = self._model
+            head = copy.deepcopy(current[0]) if current is not None else self._new_head()
+            emb = self.catalogue.embeddings
+            fit_progress = None if progress is None else (lambda f: progress(0.8 * f))
+            t1 = time.perf_counter()
+            side = self._prior() if self.prior_input else None
+            head.fit(emb[rows], y, side=None if side is None else side[rows], warm_start=True,
+                     progress=fit_progress)
+            t2 = time.perf_counter()
+            mean, std = head.predict(emb, side=side)
+            t3 = time.perf_counter()
+            with self._lock:
+                self._model = (head, mean, std, int(rows.size))
+            report = {"n_labels": int(rows.size), "seconds": t3 - t0, "fit_seconds": t2 - t1,
+                      "predict_seconds": t3 - t2, "device": head.device_,
+                      "epochs": head.last_fit_["epochs"], "warm_start": head.last_fit_["warm_start"],
+                      "skipped": False}
+            self.last_report = report
+            if progress is not None:
+                progress(1.0)
+            return report
+
+    @property
+    def predicted_interest(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(mean, std) of the head over all galaxies, each (n_galaxies,) float32; None before training."""
+        model = self._model
+        return None if model is None else (model[1], model[2])
+
+    @property
+    def head(self):
+        """The current :class:`~astroexplore.head.InterestHead` (None before the first retrain)."""
+        model = self._model
+        return None if model is None else model[0]
+
+    # ------------------------------------------------------------------ rankings
+    def scores(self, method="combined") -> np.ndarray:
+        """The value each ranking sorts by, ndarray of shape (n_galaxies,), higher first.
+
+        Detectors: rank-scaled anomaly score 0-5; random: seeded uniform; predicted_interest:
+        head mean; combined / ucb / expected_improvement / uncertainty: see
+        :mod:`astroexplore.ranking` (all fall back to the anomaly prior before the first retrain).
+        """
+        method = check_method(method)
+        if method.value in [str(d) for d in DETECTORS]:
+            return self.anomaly_scores(method.value).scaled
+        if method is RankingMethod.RANDOM:
+            with self._lock:
+                if self._random is None:
+                    self._random = _rk.random_scores(self.n_galaxies, self.seed)
+                return self._random
+        model = self._model  # one read: consistent head, mean, std, n
+        prior = self._prior()
+        if model is None:
+            return prior.copy()
+        _, mean, std, n_trained = model
+        rows, y = self._labels()
+        if method is RankingMethod.PREDICTED_INTEREST:
+            out = mean.copy()
+            out[rows] = y
+            return out
+        mu, sd = _rk.posterior(prior, mean, std, n_trained, prior_std=self.prior_std, n0=self.n0)
+        if method is RankingMethod.COMBINED:
+            out = mu + np.float32(self.explore) * sd
+            out[rows] = y
+            return out
+        if method is RankingMethod.UCB:
+            return _rk.ucb(mu, sd, self.kappa)
+        if method is RankingMethod.EXPECTED_IMPROVEMENT:
+            best = float(mu[rows].max()) if rows.size else float(mu.max())
+            return _rk.expected_improvement(mu, sd, best, self.xi)
+        return _rk.uncertainty(std)
+
+    def _check_mask(self, mask):
+        if mask is None:
+            return None
+        mask = np.asarray(mask)
+        if mask.shape != (self.n_galaxies,) or mask.dtype != bool:
+            raise ValueError(f"mask must be a boolean array of shape ({self.n_galaxies},) (one "
+                             f"entry per galaxy); got {mask.dtype} array of shape {mask.shape}.")
+        return mask
+
+    def ranking(self, method="combined", *, mask=None, unlabelled_first: bool = False) -> np.ndarray:
+        """Row indices by ``method``, best first; only rows where ``mask`` is True.
+
+        Returns
+        -------
+        ndarray of shape (n_selected,), int64
+        """
+        method = check_method(method)
+        mask = self._check_mask(mask)
+        scores = self.scores(method)
+        labelled = self.labelled_mask if unlabelled_first else None
+        return _rk.rank(scores, mask=mask, labelled=labelled, unlabelled_first=unlabelled_first)
+
+    def next_batch(self, n: int = 10, method="ucb", *, mask=None,
+                   min_distance: float | None = None) -> np.ndarray:
+        """The next ``n`` unlabelled galaxies to show: high ``method`` score, no near-duplicates.
+
+        Diversity: :func:`astroexplore.ranking.select_diverse` in standardised embedding space.
+
+        Returns
+        -------
+        ndarray of shape (<= n,), int64 row indices, best first (empty when all are labelled)
+        """
+        method = check_method(method)
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+            raise ValueError(f"n must be a non-negative int; got {n!r}.")
+        mask = self._check_mask(mask)
+        allowed = ~self.labelled_mask
+        if mask is not None:
+            allowed &= mask
+        scores = self.scores(method)
+        mean, std = self._input_stats()
+        emb = _Standardised(self.catalogue.embeddings, mean, std)
+        return _rk.select_diverse(scores, int(n), emb, allowed=allowed, min_distance=min_distance)
+
+
+class _Standardised:
+    """Row access to standardised embeddings without copying the whole matrix."""
+
+    def __init__(self, X, mean, std):
+        self.X, self.mean, self.inv = X, mean, 1.0 / std
+
+    def __getitem__(self, rows):
+        return (np.asarray(self.X[rows], dtype=np.float32) - self.mean) * self.inv
+
+
+def run_loop(explorer: Explorer, ask: Callable[[str], int | None], n_labels: int, *,
+             batch_size: int = 10, method="combined", mask=None, retrain: bool = True,
+             progress: Callable[[int, int], None] | None = None) -> list[tuple[str, int]]:
+    """UI-free labelling loop: show a batch, ask the human, store the labels, retrain, repeat.
+
+    Parameters
+    ----------
+    explorer : Explorer
+    ask : callable(galaxy_id: str) -> int or None
+        The human (app, script, simulated oracle): a score 0-5, or None to skip the galaxy
+        (it is not offered again in this loop).
+    n_labels : int
+        Labels to collect (fewer if the catalogue runs out).
+    batch_size : int, default 10
+        Galaxies per batch; the head is retrained after each batch.
+    method : str, default "combined"
+        Ranking method for :meth:`Explorer.next_batch` ("combined" found more anomalies than
+        "ucb" in the greedy discovery benchmark: thyroid 54 vs 49 of 73 in 100 queries).
+    mask : ndarray of shape (n_galaxies,), bool, optional
+        Only galaxies where True are offered.
+    retrain : bool, default True
+    progress : callable(done: int, total: int), optional
+
+    Returns
+    -------
+    list of (galaxy_id, score)
+        In the order labelled.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> from astroexplore.catalogue import Catalogue
+    >>> from astroexplore.labels import LabelStore
+    >>> cat = Catalogue.from_arrays(np.random.default_rng(1).normal(size=(200, 3)))
+    >>> ex = Explorer(cat, LabelStore(pathlib.Path(tempfile.mkdtemp()) / "l.sqlite"), detector="knn")
+    >>> got = run_loop(ex, lambda gid: 5 if int(gid) % 2 else 0, 6, batch_size=3)
+    >>> len(got), ex.store.count()
+    (6, 6)
+    """
+    check_method(method)
+    if isinstance(n_labels, bool) or not isinstance(n_labels, numbers.Integral) or n_labels < 0:
+        raise ValueError(f"n_labels must be a non-negative int; got {n_labels!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
+    mask = explorer._check_mask(mask)
+    offer = np.ones(explorer.n_galaxies, dtype=bool) if mask is None else mask.copy()
+    ids = explorer.catalogue.ids
+    done: list[tuple[str, int]] = []
+    while len(done) < n_labels:
+        batch = explorer.next_batch(min(batch_size, n_labels - len(done)), method, mask=offer)
+        if batch.size == 0:
+            break
+        for i in batch:
+            gid = str(ids[i])
+            score = ask(gid)
+            offer[i] = False
+            if score is None:
+                continue
+            explorer.label(gid, score)
+            done.append((gid, int(score)))
+            if progress is not None:
+                progress(len(done), n_labels)
+        if retrain:
+            explorer.retrain()
+    return done

@@ -1,0 +1,232 @@
+"""Explorer + run_loop over the real Catalogue and LabelStore."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from astroexplore.catalogue import Catalogue
+from astroexplore.constants import RankingMethod
+from astroexplore.errors import CatalogueError, LabelError
+from astroexplore.explorer import Explorer, run_loop
+from astroexplore.labels import LabelStore
+
+ALL_METHODS = [m.value for m in RankingMethod]
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    """4 well separated blobs of 150 in 8-d + a few outliers; blob 0 is "interesting"."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=5.0, size=(4, 8))
+    which = np.repeat(np.arange(4), 150)
+    X = centres[which] + rng.normal(size=(600, 8))
+    X = np.vstack([X, rng.normal(scale=12.0, size=(10, 8))]).astype(np.float32)
+    which = np.r_[which, np.full(10, -1)]
+    return Catalogue.from_arrays(X, ids=[f"g{i:04d}" for i in range(len(X))]), which
+
+
+@pytest.fixture
+def explorer(blobs, tmp_path):
+    cat, _ = blobs
+    store = LabelStore(tmp_path / "labels.sqlite", valid_ids=cat.ids)
+    return Explorer(cat, store, user="ada", detector="knn", seed=0, cache=False)
+
+
+def test_labels_move_similar_galaxies_up(explorer, blobs):
+    cat, which = blobs
+    before = explorer.ranking("combined")
+    pos_before = np.empty(len(before), int)
+    pos_before[before] = np.arange(len(before))
+    for i in range(0, 4):                    # 4 of blob 0 are interesting
+        explorer.label(cat.ids[i], 5)
+    for i in [150, 151, 300, 301, 450, 451, 600, 601]:  # others and two outliers are not
+        explorer.label(cat.ids[i], 0)
+    report = explorer.retrain()
+    assert report["n_labels"] == 12 and report["device"] in ("cpu", "cuda")
+    assert report["seconds"] > 0 and not report["skipped"]
+    after = explorer.ranking("combined", unlabelled_first=True)
+    pos_after = np.empty(len(after), int)
+    pos_after[after] = np.arange(len(after))
+    members = np.flatnonzero(which == 0)[4:]      # unlabelled members of blob 0
+    assert np.median(pos_after[members]) < np.median(pos_before[members]) - 100
+    # the 146 unlabelled members fill (almost) the top of the unlabelled ranking
+    assert np.isin(after[:140], members).mean() > 0.9
+    mean, std = explorer.predicted_interest
+    assert mean[members].mean() > 3 and mean[which == 1].mean() < 1.5
+    # next batch: unlabelled, from the interesting blob
+    batch = explorer.next_batch(5, "ucb")
+    assert not explorer.labelled_mask[batch].any()
+    assert (which[batch] == 0).mean() >= 0.6
+
+
+def test_before_training_head_methods_fall_back_to_prior(explorer):
+    prior_order = explorer.ranking("knn")
+    assert explorer.predicted_interest is None
+    for m in ("combined", "ucb", "predicted_interest"):
+        assert explorer.ranking(m)[:20].tolist() == prior_order[:20].tolist()
+    assert explorer.retrain()["skipped"] is True
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_every_method_gives_a_full_ranking(explorer, blobs, method):
+    cat, _ = blobs
+    explorer.label(cat.ids[0], 4)
+    explorer.label(cat.ids[200], 1)
+    explorer.retrain()
+    scores = explorer.scores(method)
+    order = explorer.ranking(method)
+    assert scores.shape == (cat.n_galaxies,) and np.isfinite(scores).all()
+    assert sorted(order.tolist()) == list(range(cat.n_galaxies))
+    assert (np.diff(scores[order]) <= 1e-6).all()
+
+
+def test_unlabelled_first_and_mask(explorer, blobs):
+    cat, which = blobs
+    for i in (0, 1, 160):
+        explorer.label(cat.ids[i], 5)
+    explorer.retrain()
+    order = explorer.ranking("combined", unlabelled_first=True)
+    lab = explorer.labelled_mask[order]
+    assert lab.sum() == 3 and lab[-3:].all()
+    mask = which == 1
+    masked = explorer.ranking("combined", mask=mask)
+    assert set(masked.tolist()) == set(np.flatnonzero(mask).tolist())
+    batch = explorer.next_batch(10, "combined", mask=mask)
+    assert mask[batch].all() and not explorer.labelled_mask[batch].any()
+    assert 160 not in explorer.ranking("combined", mask=mask, unlabelled_first=True)[:-1]
+
+
+def test_same_seed_same_ranking(blobs, tmp_path):
+    cat, _ = blobs
+    orders = []
+    for k in range(2):
+        store = LabelStore(tmp_path / f"s{k}.sqlite")
+        ex = Explorer(cat, store, detector="knn", seed=7, cache=False)
+        for i in (0, 1, 2, 200, 201, 400):
+            ex.label(cat.ids[i], 5 if i < 3 else 0)
+        ex.retrain()
+        ex.label(cat.ids[450], 1)
+        ex.retrain()                       # warm start too
+        orders.append((ex.ranking("combined"), ex.next_batch(8), ex.ranking("random")))
+    for a, b in zip(*orders):
+        assert a.tolist() == b.tolist()
+
+
+def test_warm_start_on_retrain(explorer, blobs):
+    cat, _ = blobs
+    explorer.label(cat.ids[0], 5)
+    first = explorer.retrain()
+    explorer.label(cat.ids[200], 0)
+    second = explorer.retrain()
+    assert first["warm_start"] is False and second["warm_start"] is True
+    assert second["epochs"] < first["epochs"]
+
+
+def test_undo_and_score_users(blobs, tmp_path):
+    cat, _ = blobs
+    store = LabelStore(tmp_path / "l.sqlite")
+    ada = Explorer(cat, store, user="ada", detector="knn", cache=False)
+    bob = Explorer(cat, store, user="bob", detector="knn", cache=False)
+    ada.label(cat.ids[0], 5)
+    bob.label(cat.ids[0], 1)
+    bob.label(cat.ids[1], 3)
+    assert ada.labelled_mask.sum() == 2            # mean of all users by default
+    ada.retrain()
+    assert ada.scores("combined")[0] == pytest.approx(3.0)  # labelled rows show the mean label
+    only_ada = Explorer(cat, store, user="ada", detector="knn", cache=False, score_users="ada")
+    assert only_ada.retrain()["n_labels"] == 1
+    only_bob = Explorer(cat, store, user="ada", detector="knn", cache=False, score_users="bob")
+    assert only_bob.labelled_mask.sum() == 2       # bob's two + ada's own (same galaxy 0)
+    assert bob.undo() is not None
+    assert bob.labelled_mask.sum() == 1
+    assert ada.undo() is not None and ada.undo() is None
+
+
+def test_run_loop_with_simulated_oracle(blobs, tmp_path):
+    cat, which = blobs
+    ex = Explorer(cat, LabelStore(tmp_path / "l.sqlite"), detector="knn", cache=False)
+    oracle = {gid: (5 if w == 0 else 0) for gid, w in zip(cat.ids, which)}
+    asked = []
+
+    def ask(gid):
+        asked.append(gid)
+        return None if len(asked) == 2 else oracle[gid]   # the 2nd galaxy is skipped
+
+    got = run_loop(ex, ask, 25, batch_size=5, method="ucb")
+    assert len(got) == 25 and len(set(g for g, _ in got)) == 25
+    assert asked[1] not in {g for g, _ in got}
+    assert ex.store.count() == 25 and ex.predicted_interest is not None
+    # it finds the interesting blob: most of the later labels are 5s
+    assert sum(s == 5 for _, s in got[10:]) >= 8
+
+
+def test_retrain_in_background_while_labelling(explorer, blobs):
+    cat, _ = blobs
+    for i in range(5):
+        explorer.label(cat.ids[i], 5)
+    errors = []
+
+    def work():
+        try:
+            explorer.retrain()
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for i in range(300, 310):                      # keep labelling and ranking meanwhile
+        explorer.label(cat.ids[i], 0)
+        assert len(explorer.ranking("combined")) == cat.n_galaxies
+    for t in threads:
+        t.join()
+    assert not errors and explorer.predicted_interest is not None
+    assert explorer.retrain()["n_labels"] == 15
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda ex: ex.label("nope", 3), LabelError, "galaxy id 'nope' is not in"),
+    (lambda ex: ex.label("g0001", 7), LabelError, "outside 0-5"),
+    (lambda ex: ex.label("g0001", 2.5), LabelError, "not a whole number"),
+    (lambda ex: ex.label("g0001", "3"), LabelError, "not a number"),
+    (lambda ex: ex.label("g0001", True), LabelError, "not a number"),
+    (lambda ex: ex.ranking("combine"), ValueError, "Did you mean 'combined'"),
+    (lambda ex: ex.scores("UCB"), ValueError, "Did you mean 'ucb'"),
+    (lambda ex: ex.next_batch(5, "expected_improvment"), ValueError, "Did you mean 'expected_improvement'"),
+    (lambda ex: ex.ranking("combined", mask=np.ones(3, bool)), ValueError, r"shape \(610,\)"),
+    (lambda ex: ex.next_batch(-1), ValueError, "non-negative"),
+    (lambda ex: run_loop(ex, lambda g: 0, 5, batch_size=0), ValueError, "batch_size"),
+])
+def test_clear_errors(explorer, call, error, match):
+    with pytest.raises(error, match=match):
+        call(explorer)
+    assert explorer.store.count() == 0
+
+
+def test_bad_constructor_arguments(blobs, tmp_path):
+    cat, _ = blobs
+    store = LabelStore(tmp_path / "l.sqlite")
+    empty = Catalogue(pd.DataFrame({"id": pd.Series([], dtype=object)}), np.zeros((0, 4), np.float32))
+    with pytest.raises(CatalogueError, match="no galaxies"):
+        Explorer(empty, store)
+    with pytest.raises(ValueError, match="Did you mean 'isolation_forest'"):
+        Explorer(cat, store, detector="isolation-forest")
+    with pytest.raises(LabelError, match="user name"):
+        Explorer(cat, store, user="  ")
+
+
+def test_next_batch_is_diverse_with_duplicates(tmp_path):
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(100, 6)).astype(np.float32)
+    base[:5] *= 6                                  # 5 strong anomalies ...
+    X = np.vstack([base] + [base[:5]] * 4)         # ... each present 5 times (exact duplicates)
+    cat = Catalogue.from_arrays(X, ids=[f"d{i}" for i in range(len(X))])
+    ex = Explorer(cat, LabelStore(tmp_path / "l.sqlite"), detector="isolation_forest", cache=False)
+    batch = ex.next_batch(8)
+    picked = X[batch]
+    d = np.sqrt(((picked[:, None] - picked[None]) ** 2).sum(-1))[np.triu_indices(8, 1)]
+    assert d.min() > 0.5
+    assert len({tuple(r) for r in picked}) == 8
