@@ -1,0 +1,38 @@
+"""Make your own galaxy embeddings: a small CNN trained on your cutouts (no downloads).
+
+- :func:`train_encoder` trains contrastively (SimCLR, galaxy-symmetric augmentations), on Galaxy Zoo
+  votes (Dirichlet-multinomial loss, as Zoobot) or both ("hybrid"); resumable checkpoints.
+- :class:`Encoder` embeds images (``embed``) and predicts vote posteriors with MC dropout;
+  :meth:`Encoder.from_module` wraps your own torch encoder; :func:`load_encoder` reads our checkpoints.
+- ``astroexplore embed IMAGES --out CATALOGUE`` does it all from the command line
+  (:mod:`astroexplore.encoder.cli`).
+
+torch is imported by the submodules, not here, so ``import astroexplore.encoder.cli`` stays light.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "train_encoder": "astroexplore.encoder.train",
+    "Encoder": "astroexplore.encoder.embed",
+    "load_encoder": "astroexplore.encoder.embed",
+    "GalaxyAugment": "astroexplore.encoder.augment",
+    "ConvEncoder": "astroexplore.encoder.model",
+    "dirichlet_multinomial_nll": "astroexplore.encoder.losses",
+    "nt_xent": "astroexplore.encoder.losses",
+    "ImageError": "astroexplore.encoder.data",
+}
+
+__all__ = ["ConvEncoder", "Encoder", "GalaxyAugment", "ImageError", "dirichlet_multinomial_nll",
+           "load_encoder", "nt_xent", "train_encoder"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'astroexplore.encoder' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,207 @@
+"""``astroexplore embed``: train (or load) an encoder on a folder of cutouts and write a catalogue.
+
+Usage::
+
+    astroexplore embed cutouts/ --out galaxies.parquet                 # contrastive, 10 epochs
+    astroexplore embed table.csv --out galaxies.parquet --mode hybrid  # vote columns -> hybrid
+    astroexplore embed cutouts/ --out more.parquet --encoder galaxies.encoder.pt   # reuse, no training
+
+``IMAGES`` is a folder of jpg/png/FITS cutouts (ids = file names without suffix) or a catalogue
+(.csv/.parquet) with an image column (``image``, ``file``, ``file_loc``, ``path``, ...; relative
+paths are relative to the catalogue) whose other columns are copied to the output; its
+``*_fraction`` columns (or a detected Galaxy Zoo schema) feed ``--mode hybrid``/``supervised``.
+
+The output catalogue holds ``embedding`` (the representation reduced by PCA to ``--pca``
+dimensions, what the app and detectors use), ``embedding_full`` (the full representation) and, for
+encoders with a vote head, predicted ``*_pred`` fractions with ``*_pred_std`` MC-dropout spread.
+Training checkpoints after every epoch (default ``<out stem>.encoder.pt`` beside the output) and
+resumes from it unless ``--no-resume``.
+
+This module imports torch only inside :func:`run` (the CLI builds its parser on every call).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+IMAGE_COLUMNS = ("image", "file", "file_loc", "filename", "path", "image_path", "jpg", "png_loc")
+ID_COLUMNS = ("id", "id_str", "objid", "iauname", "dr8_id", "galaxy_id", "name")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``embed`` arguments to ``parser`` (no heavy imports)."""
+    parser.add_argument("images", help="folder of jpg/png/FITS cutouts, or a .csv/.parquet table "
+                                       "with an image column")
+    parser.add_argument("--out", required=True, help="output catalogue (.parquet)")
+    parser.add_argument("--mode", choices=["auto", "contrastive", "supervised", "hybrid"], default="auto",
+                        help="training objective (default auto: hybrid when vote columns exist, "
+                             "else contrastive)")
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--checkpoint", default=None,
+                        help="checkpoint path (default <out stem>.encoder.pt beside --out)")
+    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                        help="continue from an existing checkpoint (default yes)")
+    parser.add_argument("--encoder", default=None,
+                        help="use this trained encoder checkpoint instead of training")
+    parser.add_argument("--pca", type=int, default=40,
+                        help="dimensions of the main 'embedding' column (PCA; 0 = no reduction)")
+    parser.add_argument("--image-size", type=int, default=64,
+                        help="images are centre-cropped to square and resized to this (default 64)")
+    parser.add_argument("--crop", type=float, default=1.0,
+                        help="keep the central fraction of each cutout before resizing "
+                             "(default 1; 0.5 suits SDSS GZ1-style cutouts with small galaxies)")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=False,
+                        help="average embeddings over the 8 rotations/flips by 90 degrees: exactly "
+                             "invariant to them, 8x slower (default no: on GZ1 it changed nothing)")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="leave out unreadable images (listed) instead of stopping")
+    parser.add_argument("--device", default=None, help="cuda / cpu (default: cuda when available)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bars")
+
+
+def _load_size(image_size: int, crop: float) -> int:
+    return round(image_size / crop)
+
+
+def _err(msg: str) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return 1
+
+
+def read_inputs(source: str | Path):
+    """Resolve ``IMAGES`` to (ids, image paths, table of extra columns).
+
+    Raises
+    ------
+    CatalogueError
+        No images / no image column / missing files are named with the file and column.
+    """
+    import pandas as pd
+
+    from astroexplore.encoder.data import list_image_files
+    from astroexplore.errors import CatalogueError, did_you_mean
+
+    source = Path(source)
+    if source.is_dir():
+        files = list_image_files(source)
+        if not files:
+            raise CatalogueError("no jpg/png/FITS images in this folder.", file=str(source))
+        ids = [f.name.split(".")[0] for f in files]
+        if len(set(ids)) != len(ids):
+            ids = [f.name for f in files]
+        table = pd.DataFrame({"id": ids, "image": [str(f.resolve()) for f in files]})
+        return table, files
+    if not source.is_file():
+        raise CatalogueError("not found: pass a folder of images or a .csv/.parquet table.", file=str(source))
+    suffix = source.suffix.lower()
+    if suffix == ".csv":
+        table = pd.read_csv(source)
+    elif suffix in (".parquet", ".pq"):
+        table = pd.read_parquet(source)
+    else:
+        raise CatalogueError("expected a folder, a .csv or a .parquet table.", file=str(source))
+    lowered = {c.lower(): c for c in table.columns}
+    img_col = next((lowered[c] for c in IMAGE_COLUMNS if c in lowered), None)
+    if img_col is None:
+        hint = did_you_mean("image", list(table.columns))
+        raise CatalogueError(f"no image column (one of {', '.join(IMAGE_COLUMNS)}).{hint}",
+                             file=str(source))
+    base = source.parent
+    files = [Path(p) if Path(p).is_absolute() else base / p for p in table[img_col].astype(str)]
+    id_col = next((lowered[c] for c in ID_COLUMNS if c in lowered), None)
+    ids = table[id_col].astype(str) if id_col else pd.Series([f.name.split(".")[0] for f in files])
+    out = table.drop(columns=[c for c in (id_col, "embedding") if c is not None and c in table.columns])
+    out.insert(0, "id", ids.to_numpy())
+    out[img_col] = [str(f.resolve()) for f in files]
+    if img_col != "image" and "image" not in out.columns:
+        out = out.rename(columns={img_col: "image"})
+    return out.reset_index(drop=True), files
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``astroexplore embed``; returns the exit status."""
+    import numpy as np
+
+    from astroexplore.catalogue import Catalogue, save_catalogue
+    from astroexplore.encoder.data import ImageError, load_images
+    from astroexplore.errors import CatalogueError
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".parquet":
+        return _err(f"{out}: --out must end in .parquet")
+    try:
+        table, files = read_inputs(args.images)
+        if not 0 < args.crop <= 1:
+            return _err(f"--crop must be a fraction in (0, 1], got {args.crop}")
+        # read at the size whose central crop is image_size; the encoder crops (and remembers it)
+        images, good, bad = load_images(files, _load_size(args.image_size, args.crop),
+                                        skip_bad=args.skip_bad, progress=args.progress)
+    except ImageError as err:
+        return _err(f"{err}\n(pass --skip-bad to leave unreadable images out)")
+    except CatalogueError as err:
+        return _err(str(err))
+    if bad:
+        print(f"warning: left out {len(bad)} unreadable image(s); first: {bad[0]}", file=sys.stderr)
+        table = table.iloc[good].reset_index(drop=True)
+    if len(images) < 2:
+        return _err(f"{args.images}: need at least 2 readable images, found {len(images)}")
+    vote_cols = [c for c in table.columns if str(c).endswith("_fraction")]
+    mode = args.mode
+    if mode == "auto":
+        mode = "hybrid" if vote_cols else "contrastive"
+    if mode != "contrastive" and not vote_cols and args.encoder is None:
+        return _err(f"{args.images}: --mode {mode} needs vote-fraction columns ('*_fraction'); "
+                    "none found (use --mode contrastive)")
+
+    from astroexplore.encoder.embed import load_encoder
+    from astroexplore.encoder.train import train_encoder
+
+    try:
+        if args.encoder:
+            encoder = load_encoder(args.encoder, device=args.device)
+            if (encoder.image_size, encoder.crop) != (args.image_size, args.crop):
+                print(f"using the encoder's image size {encoder.image_size} and crop {encoder.crop}",
+                      file=sys.stderr)
+                images = load_images([files[i] for i in good],
+                                     _load_size(encoder.image_size, encoder.crop))[0]
+        else:
+            ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.stem + ".encoder.pt")
+            print(f"training a {mode} encoder on {len(images)} images for {args.epochs} epochs "
+                  f"(checkpoint {ckpt})", file=sys.stderr)
+            encoder = train_encoder(images, mode=mode, votes=table[vote_cols] if mode != "contrastive" else None,
+                                    epochs=args.epochs, batch_size=args.batch_size,
+                                    image_size=args.image_size, crop=args.crop, device=args.device,
+                                    checkpoint=ckpt,
+                                    resume=args.resume, progress=args.progress, seed=args.seed)
+    except (ValueError, FileNotFoundError) as err:
+        return _err(str(err))
+
+    full = encoder.embed(images, tta=args.tta, progress=args.progress)
+    emb = full
+    info = {k: v for k, v in encoder.metadata.items() if k != "history"}
+    info.update({"tta": bool(args.tta), "full_column": "embedding_full", "full_dims": int(full.shape[1]),
+                 "n_components": int(full.shape[1])})
+    if args.pca and 0 < args.pca < full.shape[1]:
+        from sklearn.decomposition import PCA
+
+        k = min(args.pca, len(full) - 1)
+        pca = PCA(k, random_state=args.seed).fit(full)
+        emb = pca.transform(full).astype(np.float32)
+        info.update({"n_components": int(emb.shape[1]), "reduction": "pca",
+                     "pca_explained_variance": round(float(pca.explained_variance_ratio_.sum()), 4)})
+    meta = {"encoder": info}
+    if encoder.vote_head is not None:
+        mean, std = encoder.predict_posteriors(images)
+        for j, col in enumerate(encoder.vote_columns):
+            table[f"{col}_pred"] = mean[:, j]
+            table[f"{col}_pred_std"] = std[:, j]
+    table["embedding_full"] = list(full)
+    cat = Catalogue.from_arrays(emb, ids=table["id"].tolist(), table=table, schema=None, metadata=meta)
+    save_catalogue(cat, out)
+    print(f"wrote {out}: {len(emb)} galaxies, embedding {emb.shape[1]}-d "
+          f"(full {full.shape[1]}-d in 'embedding_full')")
+    return 0

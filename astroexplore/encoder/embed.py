@@ -1,0 +1,206 @@
+"""Embedding images with a trained encoder (ours or the user's own torch model).
+
+Protocol for your own encoder
+-----------------------------
+Any ``torch.nn.Module`` that maps a batch ``(B, 3, H, W)`` of float32 RGB images scaled to
+``[0, 1]`` (H = W = ``image_size``) to ``(B, d)`` features works::
+
+    enc = Encoder.from_module(my_module, image_size=224)
+    X = enc.embed(images)          # (n, d) float32
+
+Normalisation (ImageNet means, arcsinh stretches, ...) belongs inside your module. The module is
+put in ``eval()`` mode and run under ``torch.no_grad()`` on ``device`` (CUDA when available).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from astroexplore.encoder.augment import dihedral_views
+from astroexplore.encoder.data import as_image_tensor
+
+CHECKPOINT_FORMAT = "astroexplore-encoder"
+
+
+class Encoder:
+    """An image -> vector map with batching, device handling and optional vote posteriors.
+
+    Parameters
+    ----------
+    module : nn.Module
+        ``(B, 3, S, S)`` float in ``[0, 1]`` -> ``(B, d)``.
+    image_size : int
+        ``S``: images of another size are centre-cropped to square and resized (see
+        :mod:`astroexplore.encoder.data`).
+    crop : float
+        Central fraction of each image kept before resizing (1 = whole image).
+    vote_head : nn.Module or None
+        ``(B, d)`` -> ``(B, n_answers)`` Dirichlet concentrations (our hybrid/supervised models).
+    questions : list of list of int, optional
+        Answer indices of each question (for posteriors).
+    vote_columns : list of str, optional
+        Names of the vote-head outputs.
+    metadata : dict, optional
+        JSON-able description (training mode, epochs, ...), copied into catalogues.
+    device : str, optional
+        Default: CUDA when torch sees it, else CPU.
+
+    Examples
+    --------
+    >>> enc = Encoder.from_module(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4)), image_size=8)
+    >>> enc.embed(np.zeros((5, 8, 8, 3), np.uint8)).shape
+    (5, 4)
+    """
+
+    def __init__(self, module: nn.Module, image_size: int, *, crop: float = 1.0, vote_head: nn.Module | None = None,
+                 questions: Sequence[Sequence[int]] | None = None,
+                 vote_columns: Sequence[str] | None = None, metadata: dict | None = None,
+                 device: str | None = None):
+        from astroexplore.torch_utils import configure_threads, default_device
+
+        self.device = default_device(device)
+        if self.device == "cpu":
+            configure_threads()
+        self.module = module.to(self.device).eval()
+        self.image_size = int(image_size)
+        self.crop = float(crop)
+        self.vote_head = None if vote_head is None else vote_head.to(self.device).eval()
+        self.questions = [list(q) for q in questions] if questions else []
+        self.vote_columns = list(vote_columns) if vote_columns else []
+        self.metadata = dict(metadata or {})
+
+    @classmethod
+    def from_module(cls, module: nn.Module, image_size: int, *, crop: float = 1.0,
+                    device: str | None = None, name: str | None = None) -> Encoder:
+        """Wrap a user's encoder (see the module docstring for the protocol)."""
+        return cls(module, image_size, crop=crop, device=device,
+                   metadata={"name": name or type(module).__name__, "image_size": int(image_size),
+                             "crop": float(crop)})
+
+    # ------------------------------------------------------------------ embedding
+    def _batches(self, images, batch_size: int, progress: bool, desc: str):
+        from tqdm.auto import tqdm
+
+        x = as_image_tensor(images, self.image_size, progress=progress, crop=self.crop)
+        for start in tqdm(range(0, len(x), batch_size), desc=desc, disable=not progress, unit="batch"):
+            yield x[start:start + batch_size].to(self.device).float().div_(255.0)
+
+    @torch.no_grad()
+    def embed(self, images, batch_size: int = 256, *, tta: bool = False,
+              progress: bool = False) -> np.ndarray:
+        """Representation vectors for ``images``.
+
+        Parameters
+        ----------
+        images : array (n, H, W, 3) uint8 / float in [0, 1], tensor (n, 3, H, W), or list of paths
+        batch_size : int
+        tta : bool
+            Average the representation over the 8 exact square symmetries (4 rotations x flip):
+            exactly invariant to those, 8x slower.
+        progress : bool
+            tqdm bar over batches.
+
+        Returns
+        -------
+        ndarray of shape (n, d), float32
+        """
+        self.module.eval()
+        outs = []
+        for xb in self._batches(images, batch_size, progress, "embedding"):
+            if tta:
+                h = torch.stack([self.module(v) for v in dihedral_views(xb)]).mean(0)
+            else:
+                h = self.module(xb)
+            outs.append(h.float().cpu())
+        if not outs:
+            return np.zeros((0, self.representation_dim), np.float32)
+        return np.ascontiguousarray(torch.cat(outs).numpy(), dtype=np.float32)
+
+    @property
+    def representation_dim(self) -> int:
+        """``d``, found with one dummy forward pass (cached)."""
+        if not hasattr(self, "_dim"):
+            with torch.no_grad():
+                self.module.eval()
+                x = torch.zeros(2, 3, self.image_size, self.image_size, device=self.device)
+                self._dim = int(self.module(x).shape[1])
+        return self._dim
+
+    @torch.no_grad()
+    def predict_posteriors(self, images, *, n_samples: int = 10, batch_size: int = 256,
+                           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Expected vote fractions with MC-dropout spread (hybrid / supervised encoders).
+
+        Each of ``n_samples`` passes keeps the vote head's dropout on; a pass gives the expected
+        fraction ``alpha_i / sum(alpha)`` within each question.
+
+        Returns
+        -------
+        mean, std : ndarrays of shape (n, n_answers), float32
+            Mean and standard deviation over the passes; columns as :attr:`vote_columns`.
+        """
+        if self.vote_head is None:
+            raise ValueError("this encoder has no vote head: train it with mode='hybrid' or "
+                             "'supervised' and votes= to predict posteriors")
+        torch.manual_seed(seed)
+        self.module.eval()
+        self.vote_head.train()  # dropout on (the head has no batch norm)
+        means, stds = [], []
+        try:
+            for xb in self._batches(images, batch_size, False, "posteriors"):
+                h = self.module(xb)
+                samples = []
+                for _ in range(n_samples):
+                    alpha = self.vote_head(h)
+                    frac = torch.empty_like(alpha)
+                    for q in self.questions:
+                        a = alpha[:, q]
+                        frac[:, q] = a / a.sum(1, keepdim=True)
+                    samples.append(frac)
+                s = torch.stack(samples)
+                means.append(s.mean(0).cpu())
+                stds.append(s.std(0, unbiased=False).cpu())
+        finally:
+            self.vote_head.eval()
+        return torch.cat(means).numpy().astype(np.float32), torch.cat(stds).numpy().astype(np.float32)
+
+
+def load_encoder(path: str | Path, *, device: str | None = None) -> Encoder:
+    """Load an :class:`Encoder` from a checkpoint written by :func:`train_encoder`.
+
+    Raises
+    ------
+    ValueError
+        The file is not an astroexplore encoder checkpoint.
+    """
+    from astroexplore.encoder.model import GalaxyModel
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: encoder checkpoint not found")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not an astroexplore encoder checkpoint (for your own torch "
+                         "encoder use Encoder.from_module(module, image_size))")
+    cfg = state["config"]
+    model = GalaxyModel(**cfg["model"])
+    model.load_state_dict(state["model"])
+    return Encoder(model.encoder, cfg["image_size"], crop=cfg.get("crop", 1.0), vote_head=model.vote_head,
+                   questions=state.get("questions"), vote_columns=state.get("vote_columns"),
+                   metadata=encoder_metadata(state, path), device=device)
+
+
+def encoder_metadata(state: dict, path: str | Path | None = None) -> dict:
+    """JSON-able summary of a checkpoint (for catalogue metadata)."""
+    cfg = state["config"]
+    return {"name": "astroexplore.encoder.ConvEncoder", "mode": cfg["mode"], "image_size": cfg["image_size"],
+            "crop": cfg.get("crop", 1.0),
+            "epochs_trained": int(state["epoch"]), "representation_dim": cfg["model"]["representation_dim"],
+            "width": cfg["model"]["width"], "seed": cfg["seed"], "batch_size": cfg["batch_size"],
+            "vote_columns": list(state.get("vote_columns") or []),
+            "checkpoint": None if path is None else str(path),
+            "final_loss": (state["history"][-1]["loss"] if state.get("history") else None)}

@@ -1,0 +1,232 @@
+"""Training our encoder: contrastive (SimCLR), supervised (Zoobot vote loss) or both.
+
+Modes
+-----
+``"contrastive"``
+    NT-Xent between two galaxy-symmetric augmentations of each image (no labels needed).
+``"supervised"``
+    Dirichlet-multinomial loss on Galaxy Zoo votes (Walmsley et al. 2022), one augmented view.
+``"hybrid"``
+    Both: ``nt_xent + supervised_weight * mean DirMult NLL / n_questions``; galaxies without
+    votes (all NaN / 0) only feed the contrastive part.
+
+Checkpoints are written atomically after every epoch (model, optimiser, epoch, loss history,
+config). With ``resume=True`` an existing checkpoint continues from its last finished epoch; the
+data order and augmentations of each epoch come from ``seed`` and the epoch number, so an
+interrupted and resumed run follows the same trajectory as an uninterrupted one (on CPU).
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from astroexplore.encoder.augment import GalaxyAugment
+from astroexplore.encoder.data import as_image_tensor, vote_targets
+from astroexplore.encoder.embed import CHECKPOINT_FORMAT, Encoder, encoder_metadata
+from astroexplore.encoder.losses import dirichlet_multinomial_nll, nt_xent
+from astroexplore.encoder.model import GalaxyModel
+
+MODES = ("contrastive", "supervised", "hybrid")
+
+
+def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def _save_atomic(state: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, schema=None,
+                  epochs: int = 10, batch_size: int = 256, image_size: int = 64, crop: float = 1.0, lr: float = 2e-3,
+                  weight_decay: float = 1e-4, temperature: float = 0.2,
+                  supervised_weight: float = 1.0, votes_per_galaxy: float = 40.0,
+                  representation_dim: int = 128, width: int = 16, dropout: float = 0.2,
+                  augment: GalaxyAugment | None = None, device: str | None = None,
+                  checkpoint: str | Path | None = None, resume: bool = True,
+                  progress: bool = True, seed: int = 0,
+                  on_epoch_end: Callable[[dict], None] | None = None) -> Encoder:
+    """Train a small CNN encoder on galaxy cutouts and return it as an :class:`Encoder`.
+
+    Parameters
+    ----------
+    images_or_dataset : array (n, H, W, 3) uint8 / float in [0, 1], tensor (n, 3, H, W), or list of paths
+        Converted with the documented rules of :mod:`astroexplore.encoder.data`
+        (grey -> 3 channels, centre-crop to square, resize to ``image_size``).
+    crop : float
+        Keep only the central ``crop`` fraction of each (square) image before resizing; the
+        returned encoder applies the same crop when embedding.
+    mode : {"contrastive", "supervised", "hybrid"}
+    votes : DataFrame or ndarray (n, n_answers), optional
+        Vote counts or fractions per galaxy (needed by "supervised" and "hybrid"); see
+        :func:`astroexplore.encoder.data.vote_targets`.
+    schema : Schema, dict or list of index lists, optional
+        Question grouping of the vote columns (detected for DataFrames).
+    epochs : int
+        Total epochs (a resumed run trains only the missing ones).
+    batch_size, image_size, lr, weight_decay, temperature : training settings
+        (cosine learning-rate decay with a short warm-up).
+    supervised_weight : float
+        Weight of the vote loss in hybrid mode.
+    votes_per_galaxy : float
+        Nominal volunteers per galaxy when ``votes`` are fractions.
+    representation_dim, width, dropout : model size (see :class:`~astroexplore.encoder.model.ConvEncoder`).
+    augment : GalaxyAugment, optional
+    device : str, optional
+        Default: CUDA when torch sees it, else CPU (threads set by ``configure_threads``).
+    checkpoint : path, optional
+        Written after every epoch.
+    resume : bool
+        Continue from ``checkpoint`` if it exists (its settings must match).
+    progress : bool
+        tqdm bar per epoch.
+    seed : int
+    on_epoch_end : callable, optional
+        Called with the epoch's record ``{"epoch", "loss", "seconds", "cpu_seconds"}`` after its checkpoint is
+        written (progress reports; raising from it stops training, the checkpoint stays valid).
+
+    Notes
+    -----
+    The learning rate follows a cosine over ``epochs``; resuming with a larger ``epochs`` than
+    the interrupted run stretches the remaining schedule (the finished epochs are kept).
+
+    Returns
+    -------
+    Encoder
+        ``encoder.metadata["history"]`` holds the per-epoch mean loss and seconds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> imgs = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
+    >>> enc = train_encoder(imgs, epochs=1, batch_size=4, image_size=16, width=4,
+    ...                     representation_dim=8, progress=False, device="cpu")
+    >>> enc.embed(imgs).shape
+    (8, 8)
+    """
+    from tqdm.auto import tqdm
+
+    from astroexplore.torch_utils import configure_threads, default_device
+
+    if mode not in MODES:
+        raise ValueError(f"The 'mode' parameter of train_encoder must be one of {MODES}. Got {mode!r} instead.")
+    if int(epochs) < 0:
+        raise ValueError(f"The 'epochs' parameter must be >= 0. Got {epochs} instead.")
+    device = default_device(device)
+    if device == "cpu":
+        configure_threads()
+    x_all = as_image_tensor(images_or_dataset, image_size, progress=progress, crop=crop)
+    n = len(x_all)
+    if n < 2:
+        raise ValueError(f"need at least 2 images to train, got {n}")
+
+    counts = questions = vote_columns = None
+    if mode in ("supervised", "hybrid"):
+        if votes is None:
+            raise ValueError(f"mode={mode!r} needs votes= (vote counts or fractions per galaxy)")
+        counts, questions, vote_columns = vote_targets(votes, schema, votes_per_galaxy=votes_per_galaxy)
+        if len(counts) != n:
+            raise ValueError(f"votes has {len(counts)} rows but there are {n} images")
+        counts = torch.from_numpy(counts)
+
+    model_cfg = {"representation_dim": int(representation_dim), "width": int(width), "projection_dim": 128,
+                 "n_answers": 0 if counts is None else int(counts.shape[1]), "dropout": float(dropout)}
+    config = {"mode": mode, "image_size": int(image_size), "crop": float(crop), "batch_size": int(batch_size),
+              "lr": float(lr), "weight_decay": float(weight_decay), "temperature": float(temperature),
+              "supervised_weight": float(supervised_weight), "seed": int(seed), "model": model_cfg,
+              "n_images": int(n)}
+    torch.manual_seed(seed)
+    model = GalaxyModel(**model_cfg).to(device)
+    params = [p for name, p in model.named_parameters()
+              if mode != "supervised" or not name.startswith("projection")]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    start_epoch, history = 0, []
+    ckpt = None if checkpoint is None else Path(checkpoint)
+    if ckpt is not None and resume and ckpt.is_file():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{ckpt}: not an astroexplore encoder checkpoint")
+        old = state["config"]
+        for key in ("mode", "image_size", "crop", "model", "n_images"):
+            if old.get(key) != config[key]:
+                raise ValueError(f"{ckpt}: checkpoint was trained with {key}={old.get(key)!r}, "
+                                 f"this run asks for {config[key]!r}; pass resume=False (CLI: "
+                                 "--no-resume) to start again, or another checkpoint path")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start_epoch, history = int(state["epoch"]), list(state["history"])
+
+    aug = augment or GalaxyAugment()
+    bs = min(int(batch_size), n)
+    steps_per_epoch = n // bs if n % bs < 2 else n // bs + 1
+    total_steps = max(1, steps_per_epoch * int(epochs))
+    warmup = min(steps_per_epoch, max(1, total_steps // 10))
+    n_q = len(questions) if questions else 1
+
+    for epoch in range(start_epoch, int(epochs)):
+        model.train()
+        t0, c0 = time.perf_counter(), time.process_time()
+        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        perm = torch.randperm(n, generator=g)
+        batches = [perm[i:i + bs] for i in range(0, n, bs)]
+        if len(batches[-1]) < 2:
+            batches = batches[:-1]
+        losses = []
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, unit="batch",
+                   leave=False)
+        for j, idx in enumerate(bar):
+            step = epoch * steps_per_epoch + j
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(step, total_steps, lr, warmup)
+            xb = x_all[idx].to(device, non_blocking=True).float().div_(255.0)
+            b = len(idx)
+            if mode == "supervised":
+                h = model.encoder(aug(xb, generator=g))
+                kb = counts[idx].to(device)
+                loss = dirichlet_multinomial_nll(kb, model.vote_head(h), questions).mean() / n_q
+            else:
+                h = model.encoder(torch.cat([aug(xb, generator=g), aug(xb, generator=g)]))
+                z = model.projection(h)
+                loss = nt_xent(z[:b], z[b:], temperature)
+                if mode == "hybrid":
+                    kb = counts[idx].to(device).repeat(2, 1)
+                    sup = dirichlet_multinomial_nll(kb, model.vote_head(h), questions).mean() / n_q
+                    loss = loss + supervised_weight * sup
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
+                        "seconds": round(time.perf_counter() - t0, 2),
+                        "cpu_seconds": round(time.process_time() - c0, 2)})
+        if ckpt is not None:
+            _save_atomic({"format": CHECKPOINT_FORMAT, "version": 1, "config": config,
+                          "model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "epoch": epoch + 1, "history": history, "questions": questions,
+                          "vote_columns": vote_columns}, ckpt)
+        if on_epoch_end is not None:
+            on_epoch_end(dict(history[-1]))
+        if progress:
+            print(f"epoch {epoch + 1}/{epochs}: loss {history[-1]['loss']:.4f} "
+                  f"({history[-1]['seconds']:.1f} s)", flush=True)
+
+    model.eval()
+    state = {"config": config, "epoch": max(start_epoch, int(epochs)) if history else 0,
+             "history": history, "vote_columns": vote_columns}
+    meta = encoder_metadata(state, ckpt)
+    meta["history"] = history
+    return Encoder(model.encoder, image_size, crop=crop, vote_head=model.vote_head, questions=questions,
+                   vote_columns=vote_columns, metadata=meta, device=device)
