@@ -60,6 +60,7 @@ __all__ = [
     "compute_scores",
     "make_detector",
     "rank_scale",
+    "tree_depth_features",
 ]
 
 #: Version of the scoring code; part of the cache key so old caches are ignored after changes.
@@ -620,3 +621,97 @@ def compute_scores(catalogue, method: str = "isolation_forest", *, seed: int = 0
         except OSError:
             pass  # a read-only catalogue folder: scores still returned
     return AnomalyScores(method, raw, scaled, full)
+
+
+# --------------------------------------------------------------------------------------------
+# per-galaxy features for the interest head
+# --------------------------------------------------------------------------------------------
+def tree_depth_features(catalogue, *, n_trees: int = 32, max_samples: int = 256, seed: int = 0,
+                        cache: bool = True, max_fit_samples: int = _MAX_FIT_SAMPLES,
+                        chunk_size: int = _DEFAULT_CHUNK) -> np.ndarray:
+    """Per-tree isolation depth of every galaxy (AAD's representation), shape (n, n_trees) float32.
+
+    An isolation forest of ``n_trees`` trees (``max_samples`` points each, seeded by ``seed``) is
+    grown on the standardised embeddings (a subsample of at most ``max_fit_samples`` rows);
+    column ``t`` is ``-depth_t / c(max_samples)``, the negated normalised path length of the
+    galaxy in tree ``t`` (higher = isolated sooner = more anomalous; the mean over columns is the
+    isolation-forest score up to a monotone map). A linear model over these columns is what
+    AADForest (Das et al. 2017) re-weights from the labels; the
+    :class:`~astroexplore.explorer.Explorer` gives them to the interest head as extra inputs, so it
+    can learn *which* trees isolate the galaxies this user finds interesting.
+
+    Cost (measured on the shared 2-core machine, 1M x 40, 32 trees): 5.2 s, computed once per
+    catalogue and cached beside it like the anomaly scores (``tree_depth_<hash>_<fingerprint>.npy``,
+    n x n_trees float32: 128 MB for 1M galaxies at 32 trees).
+
+    Parameters
+    ----------
+    catalogue : Catalogue or ndarray of shape (n_galaxies, n_features)
+        A bare array is never cached.
+    n_trees : int, default 32
+    max_samples : int, default 256
+    seed : int, default 0
+    cache : bool, default True
+    max_fit_samples : int, default 200_000
+    chunk_size : int, default 65_536
+
+    Returns
+    -------
+    ndarray of shape (n_galaxies, n_trees), float32
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(300, 3)).astype("float32")
+    >>> X[5] = 9.0
+    >>> F = tree_depth_features(X, n_trees=8)
+    >>> F.shape, int(np.argmax(F.mean(axis=1)))
+    ((300, 8), 5)
+    """
+    from sklearn.ensemble import IsolationForest
+    from sklearn.ensemble._iforest import _average_path_length
+
+    _check_int("tree_depth_features", "n_trees", n_trees, 1)
+    _check_int("tree_depth_features", "max_samples", max_samples, 2)
+    X = catalogue if isinstance(catalogue, np.ndarray) else catalogue.embeddings
+    n = X.shape[0] if getattr(X, "ndim", 0) == 2 else 0
+    if n == 0:
+        raise ValueError("Cannot compute tree features: the catalogue has no galaxies.")
+    full = {"version": _SCORES_VERSION, "kind": "tree_depth", "seed": seed, "n_trees": n_trees,
+            "max_samples": max_samples, "max_fit_samples": max_fit_samples, "n": int(n)}
+    path = None
+    if cache and not isinstance(catalogue, np.ndarray):
+        path = _cache_path(catalogue, "tree_depth", full)
+        if path is not None:
+            path = path.with_name(path.name.replace("scores_tree_depth_", "tree_depth_", 1))
+    if path is not None and path.exists():
+        try:
+            arr = np.load(path)
+            if arr.shape == (n, n_trees):
+                return arr.astype(np.float32, copy=False)
+        except (OSError, ValueError):
+            pass  # unreadable cache: recompute and overwrite
+    rng = np.random.default_rng(seed)
+    fit_rows = (np.arange(n) if n <= max_fit_samples
+                else np.sort(rng.choice(n, size=max_fit_samples, replace=False)))
+    prep = _Preprocessor("standardise", X, fit_rows, chunk_size, seed)
+    ms = min(max_samples, n)
+    forest = IsolationForest(n_estimators=n_trees, max_samples=ms, random_state=seed).fit(
+        prep(X[fit_rows]))
+    norm = float(_average_path_length([ms])[0]) or 1.0
+    out = np.empty((n, n_trees), dtype=np.float32)
+    for start in range(0, n, chunk_size):
+        c = prep(X[start:start + chunk_size])
+        for t, (tree, feats) in enumerate(zip(forest.estimators_, forest.estimators_features_)):
+            leaves = tree.apply(c[:, feats], check_input=False)
+            out[start:start + chunk_size, t] = -(forest._decision_path_lengths[t][leaves]
+                                                 + forest._average_path_length_per_tree[t][leaves]
+                                                 - 1.0) / norm
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npy")
+            np.save(tmp, out)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only catalogue folder: features still returned
+    return out

@@ -28,6 +28,17 @@ from .errors import CatalogueError, LabelError, did_you_mean
 __all__ = ["Explorer", "run_loop", "check_method"]
 
 _METHODS = [m.value for m in RankingMethod]
+#: InterestHead parameters the Explorer uses unless ``head_params`` overrides them: 8 members of
+#: 20 hidden units instead of the head's own 5 x 32 -- the same 160 hidden units, so the same cost
+#: (warm retrain on 200 labels ~0.1 s; predicting 1M x 40 0.26-0.36 s vs 0.28-0.38 s for 5 x 32,
+#: one thread, bfloat16), but a wider ensemble whose spread is a better uncertainty for the
+#: posterior blend. Greedy discovery (``benchmarks/discovery.py``), ours:combined, mean
+#: found@budget, 5 x 32 -> 8 x 20 (seeds): mammography@300 158.0 -> 173.0 (0-2), thyroid@100
+#: 53.8 -> 55.2 (0-4), kddcup_sub 64.6 -> 66.2 (0-4), yeast 24.0 -> 25.3 (0-2), abalone
+#: 23.0 -> 22.7 (0-2), covtype_sub 19 -> 19 (@10 4.0 -> 6.5), non_anomalous_outliers 32 -> 32,
+#: demo 87.8 -> 86.9 (0-7; seed-to-seed sd ~3). 10 x 16 was close (mammography 169.5) but lost on
+#: kddcup_sub (62.2); 10 x 32 costs twice the prediction time.
+_HEAD_DEFAULTS = {"n_members": 8, "hidden": 20}
 _HEAD_METHODS = {RankingMethod.PREDICTED_INTEREST, RankingMethod.COMBINED, RankingMethod.UCB,
                  RankingMethod.EXPECTED_IMPROVEMENT, RankingMethod.UNCERTAINTY}
 
@@ -84,7 +95,8 @@ class Explorer:
         Whose scores train the head: None = mean over all users, or one user's name.
     head_params : dict, optional
         Extra :class:`~astroexplore.head.InterestHead` parameters (``n_members``, ``hidden``,
-        ``epochs``, ``device``, ...).
+        ``epochs``, ``device``, ...); the Explorer's own defaults are ``n_members=8,
+        hidden=20`` (see ``_HEAD_DEFAULTS``: more anomalies found at the same cost).
     prior_std, n0, explore : float, default 1.5, 5, 0.1
         Blend parameters of :func:`astroexplore.ranking.posterior` / ``combined_scores``.
     prior_power : float, default 2
@@ -97,8 +109,23 @@ class Explorer:
         Give the head the anomaly prior as an extra input column, so it can learn how far the
         anomaly score predicts this user's interest (measured on the thyroid discovery set:
         63 vs 59 anomalies found in 100 greedy queries, mean of 3 seeds).
+    tree_features : int, default 0
+        Also give the head the per-tree isolation depths of this many isolation trees
+        (:func:`astroexplore.detectors.tree_depth_features`, AADForest's representation), so it
+        can learn which trees isolate what this user finds interesting; 0 = off. Off by default
+        because it is not a uniform win (greedy discovery, ``combined``, found@budget, seeds 0-2
+        or 0-1, 32 trees vs off, measured with a 5 x 32 head): thyroid 60.3 vs 53.7 of 73
+        (100 trees: 64.0), yeast 24.7 vs 24.0, but mammography@300 142.5 vs 157.5 (@100 81.0 vs
+        75.5), abalone 21.0 vs 23.0, demo 84.0 vs 88.5 (@50 48.5 vs 45.5): the tree columns help
+        the first ~50 labels and on tabular sets whose anomalies sit in a few features, and
+        over-fit later (more weight decay, fewer tree-aware members, a linear-only tree part,
+        PCA to 16 columns and a larger ``n0`` did not remove the losses). With the default
+        8 x 20 head it did not even help thyroid (53.0 vs 57.0, seeds 0-1; mammography@300
+        147.0 vs 175.5, demo 80.5 vs 84.5). Kept as an option for experiments. Cost: 5.2 s and 128 MB once for 1M x 40 at 32 trees
+        (cached beside the catalogue); predicting 1M x (40 + 1 + 32) took 0.29-0.39 s vs
+        0.32-0.39 s without (one thread, bfloat16); 100 trees: 0.49-0.56 s and 400 MB.
     cache : bool, default True
-        Cache anomaly scores in ``catalogue.cache_dir``.
+        Cache anomaly scores (and the tree features) in ``catalogue.cache_dir``.
 
     Notes
     -----
@@ -128,13 +155,17 @@ class Explorer:
                  detector: str = "isolation_forest", seed: int = 0, score_users: str | None = None,
                  head_params: dict | None = None, prior_std: float = 1.5, n0: float = 5.0,
                  explore: float = 0.1, prior_power: float = 2.0, kappa: float = 1.0,
-                 xi: float = 0.01, prior_input: bool = True, cache: bool = True):
+                 xi: float = 0.01, prior_input: bool = True, tree_features: int = 0,
+                 cache: bool = True):
         emb = getattr(catalogue, "embeddings", None)
         if emb is None or np.ndim(emb) != 2 or emb.shape[0] == 0:
             raise CatalogueError("The catalogue has no galaxies: nothing to explore. Load a "
                                  "catalogue with at least one row of embeddings.")
         if not isinstance(user, str) or not user.strip():
             raise LabelError(f"user name must be a non-empty string, got {user!r}")
+        if (isinstance(tree_features, bool) or not isinstance(tree_features, numbers.Integral)
+                or tree_features < 0):
+            raise ValueError(f"tree_features must be a non-negative int; got {tree_features!r}.")
         names = [str(d) for d in DETECTORS]
         if str(detector) not in names:
             raise ValueError(f"Unknown anomaly detector {detector!r}; choose one of {names}."
@@ -153,12 +184,14 @@ class Explorer:
         self.kappa = kappa
         self.xi = xi
         self.prior_input = bool(prior_input)
+        self.tree_features = int(tree_features)
         self.cache = cache
         self._lock = threading.RLock()          # guards the swap of model state and caches
         self._retrain_lock = threading.Lock()   # one retrain at a time
         self._anomaly: dict[str, object] = {}
         self._random: np.ndarray | None = None
         self._stats: tuple[np.ndarray, np.ndarray] | None = None
+        self._side: tuple | None = None   # (columns (n, k) float32 or None, mean, std)
         # model state, swapped atomically as one tuple: (head, mean, std, n_labels)
         self._model: tuple | None = None
         self.last_report: dict | None = None
@@ -202,6 +235,42 @@ class Explorer:
                 mean, std = _column_stats(self.catalogue.embeddings, 65_536)
                 self._stats = (mean.astype(np.float32), std.astype(np.float32))
             return self._stats
+
+    def _side_columns(self):
+        """The head's extra inputs: (side (n, k) float32 or None, mean (k,), std (k,)).
+
+        Column 0 the anomaly prior (``prior_input``), then ``tree_features`` per-tree isolation
+        depths. Built once per session (the tree depths are cached on disk beside the catalogue).
+        """
+        from .detectors import _column_stats
+
+        with self._lock:
+            if self._side is None:
+                cols = []
+                if self.prior_input:
+                    cols.append(self._prior()[:, None])
+                if self.tree_features:
+                    from .detectors import tree_depth_features
+
+                    cols.append(tree_depth_features(self.catalogue, n_trees=self.tree_features,
+                                                    seed=self.seed, cache=self.cache))
+                if not cols:
+                    self._side = (None, np.zeros(0, np.float32), np.ones(0, np.float32))
+                else:
+                    side = (cols[0] if len(cols) == 1
+                            else np.concatenate(cols, axis=1)).astype(np.float32, copy=False)
+                    side = np.ascontiguousarray(side)
+                    stats = []
+                    if self.prior_input:  # the prior column: as before tree features existed
+                        prior = cols[0][:, 0]
+                        stats.append(([prior.mean()], [max(float(prior.std()), 1e-3)]))
+                    if self.tree_features:  # chunked float64, no (n, k) float64 copy
+                        m, sd = _column_stats(cols[-1], 65_536)
+                        stats.append((m, np.maximum(sd, 1e-3)))
+                    mean = np.concatenate([np.asarray(m, np.float32) for m, _ in stats])
+                    std = np.concatenate([np.asarray(sd, np.float32) for _, sd in stats])
+                    self._side = (side, mean, std)
+            return self._side
 
     # ------------------------------------------------------------------ labels
     def _labels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -273,11 +342,12 @@ class Explorer:
         from .head import InterestHead
 
         mean, std = self._input_stats()
-        if self.prior_input:
-            prior = self._prior()
-            mean = np.r_[mean, np.float32(prior.mean())].astype(np.float32)
-            std = np.r_[std, np.float32(max(float(prior.std()), 1e-3))].astype(np.float32)
-        params = {"seed": self.seed, "input_mean": mean, "input_scale": std, **self.head_params}
+        side, smean, sstd = self._side_columns()
+        if side is not None:
+            mean = np.r_[mean, smean].astype(np.float32)
+            std = np.r_[std, sstd].astype(np.float32)
+        params = {"seed": self.seed, "input_mean": mean, "input_scale": std, **_HEAD_DEFAULTS,
+                  **self.head_params}
         return InterestHead(**params)
 
     def retrain(self, progress: Callable[[float], None] | None = None) -> dict:
@@ -314,7 +384,7 @@ class Explorer:
             emb = self.catalogue.embeddings
             fit_progress = None if progress is None else (lambda f: progress(0.8 * f))
             t1 = time.perf_counter()
-            side = self._prior() if self.prior_input else None
+            side = self._side_columns()[0]
             head.fit(emb[rows], y, side=None if side is None else side[rows], warm_start=True,
                      progress=fit_progress)
             t2 = time.perf_counter()

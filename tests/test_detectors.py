@@ -8,7 +8,8 @@ from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
 
 from astroexplore.catalogue import Catalogue
 from astroexplore.detectors import (AnomalyScores, IsolationForestDetector, KNNDetector,
-                                    LOFDetector, compute_scores, make_detector, rank_scale)
+                                    LOFDetector, compute_scores, make_detector, rank_scale,
+                                    tree_depth_features)
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +132,24 @@ def test_cache_written_and_reused(tmp_path, planted, monkeypatch):
 def test_clear_errors(planted, call, match):
     with pytest.raises((ValueError, RuntimeError), match=match):
         call(planted)
+
+
+def test_tree_depth_features(planted, tmp_path, monkeypatch):
+    F = tree_depth_features(planted, n_trees=16, seed=0)
+    assert F.shape == (1000, 16) and F.dtype == np.float32 and np.isfinite(F).all()
+    assert (F < 0).all()                                    # negated path lengths
+    assert set(np.argsort(-F.mean(axis=1))[:5]) == set(range(5))  # the planted outliers
+    np.testing.assert_array_equal(F, tree_depth_features(planted, n_trees=16, seed=0))
+    # cached beside a catalogue, then read back
+    cat = Catalogue.from_arrays(planted)
+    monkeypatch.setattr(Catalogue, "cache_dir", tmp_path, raising=False)
+    first = tree_depth_features(cat, n_trees=16, seed=0)
+    files = list(tmp_path.glob("tree_depth_*.npy"))
+    assert len(files) == 1 and cat.fingerprint in files[0].name
+    arr = np.load(files[0])
+    arr[0, 0] = 7.0
+    np.save(files[0], arr)
+    assert tree_depth_features(cat, n_trees=16, seed=0)[0, 0] == 7.0
+    assert tree_depth_features(cat, n_trees=16, seed=0, cache=False)[0, 0] == first[0, 0]
+    with pytest.raises(ValueError, match="n_trees"):
+        tree_depth_features(planted, n_trees=0)

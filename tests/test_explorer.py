@@ -216,6 +216,23 @@ def test_bad_constructor_arguments(blobs, tmp_path):
         Explorer(cat, store, detector="isolation-forest")
     with pytest.raises(LabelError, match="user name"):
         Explorer(cat, store, user="  ")
+    with pytest.raises(ValueError, match="tree_features"):
+        Explorer(cat, store, tree_features=-1)
+
+
+@pytest.mark.parametrize("tree_features, prior_input", [(0, True), (8, True), (8, False), (0, False)])
+def test_head_side_inputs(blobs, tmp_path, tree_features, prior_input):
+    cat, which = blobs
+    ex = Explorer(cat, LabelStore(tmp_path / "l.sqlite"), detector="knn", cache=False,
+                  tree_features=tree_features, prior_input=prior_input)
+    for i in [0, 1, 2, 150, 300, 450]:
+        ex.label(cat.ids[i], 5 if which[i] == 0 else 0)
+    ex.retrain()
+    assert ex.head.n_side_ == tree_features + int(prior_input)
+    assert (ex.head.n_members, ex.head.hidden) == (8, 20)   # the Explorer's head defaults
+    mean, std = ex.predicted_interest
+    assert mean.shape == (cat.n_galaxies,) and np.isfinite(mean).all()
+    assert mean[which == 0].mean() > mean[which == 1].mean()
 
 
 def test_next_batch_is_diverse_with_duplicates(tmp_path):
@@ -230,3 +247,12 @@ def test_next_batch_is_diverse_with_duplicates(tmp_path):
     d = np.sqrt(((picked[:, None] - picked[None]) ** 2).sum(-1))[np.triu_indices(8, 1)]
     assert d.min() > 0.5
     assert len({tuple(r) for r in picked}) == 8
+
+
+def test_head_params_override_defaults(blobs, tmp_path):
+    cat, _ = blobs
+    ex = Explorer(cat, LabelStore(tmp_path / "l.sqlite"), detector="knn", cache=False,
+                  head_params={"n_members": 3, "hidden": 8, "epochs": 50})
+    ex.label(cat.ids[0], 5)
+    ex.retrain()
+    assert (ex.head.n_members, ex.head.hidden, ex.head.epochs) == (3, 8, 50)
