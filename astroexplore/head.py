@@ -116,9 +116,10 @@ class InterestHead:
 
     Parameters
     ----------
-    n_members : int, default 5
-        Ensemble size.
-    hidden : int, default 32
+    n_members : int, default 8
+        Ensemble size. 8 x 20 found more anomalies than 5 x 32 on the discovery benchmark
+        (mammography@300: 173 against 158, 3 seeds) at the same cost (160 hidden units in all).
+    hidden : int, default 20
         Hidden units per member.
     epochs : int, default 300
         Full-batch Adam steps for a cold start.
@@ -164,7 +165,7 @@ class InterestHead:
     ((100,), dtype('float32'), True)
     """
 
-    def __init__(self, *, n_members: int = 5, hidden: int = 32, epochs: int = 300,
+    def __init__(self, *, n_members: int = 8, hidden: int = 20, epochs: int = 300,
                  warm_epochs: int = 200, lr: float = 0.02, weight_decay: float = 1e-3,
                  balance: bool = True, max_balance: float = 10.0, bootstrap: bool = True,
                  input_mean=None, input_scale=None, precision: str = "auto", seed: int = 0,

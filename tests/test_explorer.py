@@ -229,7 +229,7 @@ def test_head_side_inputs(blobs, tmp_path, tree_features, prior_input):
         ex.label(cat.ids[i], 5 if which[i] == 0 else 0)
     ex.retrain()
     assert ex.head.n_side_ == tree_features + int(prior_input)
-    assert (ex.head.n_members, ex.head.hidden) == (8, 20)   # the Explorer's head defaults
+    assert (ex.head.n_members, ex.head.hidden) == (8, 20)   # the head defaults the Explorer uses
     mean, std = ex.predicted_interest
     assert mean.shape == (cat.n_galaxies,) and np.isfinite(mean).all()
     assert mean[which == 0].mean() > mean[which == 1].mean()
