@@ -37,6 +37,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from astroexplore import ranking
+
 __all__ = [
     "PEERS",
     "AADForestStrategy",
@@ -157,19 +159,13 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float, xi: flo
     """Expected improvement over ``best`` (maximisation) with trade-off ``xi``.
 
     ``EI = (mu - best - xi) * Phi(z) + sigma * phi(z)``, ``z = (mu - best - xi) / sigma``
-    (modAL's ``max_EI``, used by Walmsley et al. 2022 and Astronomaly's Protege).
+    (modAL's ``max_EI``, used by Walmsley et al. 2022 and Astronomaly's Protege). The same formula
+    as astroexplore's own acquisition, with the peers' default ``xi = 0.5``.
 
     >>> round(float(expected_improvement(np.array([1.0]), np.array([1.0]), 0.0, xi=0.0)[0]), 4)
     1.0833
     """
-    from scipy.special import ndtr
-    from scipy.stats import norm
-
-    mean = np.asarray(mean, dtype=np.float64)
-    std = np.maximum(np.asarray(std, dtype=np.float64), 1e-12)
-    imp = mean - best - xi
-    z = imp / std
-    return imp * ndtr(z) + std * norm.pdf(z)
+    return ranking.expected_improvement(mean, std, best, xi=xi)
 
 
 # ---------------------------------------------------------------------------------------
