@@ -23,6 +23,8 @@ with its own random generator (:func:`render_one`), which gives back the same pa
 """
 from __future__ import annotations
 
+import contextlib
+
 import os
 import sys
 import time
@@ -143,24 +145,16 @@ def render_images(population: pd.DataFrame, seed: int, size: int, out: np.ndarra
     pixels: list[np.ndarray] = []
     morph_feats: list[np.ndarray] = []
     workers = _workers(n)
-    if workers > 1:
-        import multiprocessing as mp
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            import multiprocessing as mp
 
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-        with ctx.Pool(workers) as pool:
-            results = pool.imap(_render_chunk, tasks)
-            for task, (p, imgs, pix, mor) in zip(tasks, results, strict=True):
-                s = task[1]
-                out[s:s + len(imgs)] = imgs
-                params += p
-                pixels.append(pix)
-                morph_feats.append(mor)
-                if progress:
-                    progress.step("rendered", s + len(imgs))
-    else:
-        for task in tasks:
+            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+            results = stack.enter_context(ctx.Pool(workers)).imap(_render_chunk, tasks)
+        else:
+            results = map(_render_chunk, tasks)
+        for task, (p, imgs, pix, mor) in zip(tasks, results, strict=True):
             s = task[1]
-            p, imgs, pix, mor = _render_chunk(task)
             out[s:s + len(imgs)] = imgs
             params += p
             pixels.append(pix)
