@@ -169,3 +169,50 @@ def test_similarity_search_by_radec(ui_page, served, until, shot):
     box.press("Enter")
     page.get_by_role("button", name="Search", exact=True).click()
     page.get_by_text(re.compile(r"arcsec from RA")).first.wait_for()
+
+
+def test_tag_a_galaxy_then_find_similar_by_tag(ui_page, served, until, shot):
+    """The astronomer's flow: tag a galaxy #ring while scoring, then query by that tag."""
+    page, state = ui_page, ui_page.app_state
+    set_user(page, "ring-tagger")
+    until(lambda: state.user == "ring-tagger", what="user name to reach the session")
+    gid = current_id(page)
+    tags = page.get_by_role("textbox", name="Tags")
+    tags.fill("#ring")
+    tags.press("Enter")
+    until(lambda: "#ring" in state.tags, what="tags box to reach the session")
+    page.get_by_role("button", name="4", exact=True).click()
+    until(lambda: gid in served.store.tagged("#ring"), what="tagged label on disk")
+
+    page.get_by_text("Similarity search", exact=True).click()
+    page.get_by_role("button", name="Tag", exact=True).click()
+    page.get_by_role("combobox", name="Tag").select_option(label="#ring")
+    page.get_by_role("button", name="Search", exact=True).click()
+    n_tagged = len(served.store.tagged("#ring"))
+    page.get_by_text(re.compile(rf"galaxies similar to the {n_tagged} tagged #ring")).first.wait_for()
+    page.get_by_role("listitem").first.wait_for()
+    assert page.get_by_role("listitem").count() >= 1
+    shot(page, "similarity_by_tag")
+
+
+def test_filter_barred_spirals(ui_page, served, until, shot):
+    """Spirals with bars: each child question unlocks once its parent answer is required."""
+    page, state = ui_page, ui_page.app_state
+    n = served.catalogue.n_galaxies
+    page.get_by_text("Morphology filter", exact=True).click()
+    page.get_by_text(f"{n:,} of {n:,} galaxies match").wait_for()
+    steps = [("Smooth or featured?", "Featured or disk"), ("Edge-on disk?", "No"),
+             ("Has spiral arms?", "Yes"), ("Bar?", "Strong")]
+    counts = []
+    for step, (question, answer) in enumerate(steps, start=1):
+        box = page.get_by_role("combobox", name=question)
+        until(box.is_enabled, what=f"{question} to be enabled")
+        box.select_option(label=answer)
+        until(lambda: state.filter is not None and len(state.filter) == step
+              and state.n_match == state.filter.count(served.catalogue.table)[0]
+              and len(state.order) == state.n_match, what=f"filter {question} = {answer} in the ranking")
+        counts.append(state.n_match)
+    assert counts == sorted(counts, reverse=True)  # each condition can only narrow the selection
+    assert 0 < counts[-1] < counts[0] < n
+    page.get_by_text(f"{counts[-1]:,} of {n:,} galaxies match").wait_for()
+    shot(page, "filter_barred_spirals")
