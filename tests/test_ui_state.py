@@ -181,6 +181,20 @@ def test_map_tap_nearest_and_csv(state):
     assert f"{inside:,} galaxies in the box" in state.selection_title
 
 
+def test_map_coloured_by_labels_follows_new_labels(state):
+    from astroexplore.ui.latent_map import LABELS, MapView
+
+    view = MapView(state=state)
+    state.label(2)                       # not coloured by labels: the map is left alone
+    assert view.labels_shown == 0
+    view.color_by = LABELS
+    gid = state.current_id
+    state.label(5)
+    assert view.labels_shown == 1         # the points DynamicMap depends on this parameter
+    col = view._column(LABELS)
+    assert view.state.resources.frame[col].iloc[state.catalogue.index_of(gid)] == 5
+
+
 def test_map_nearest_respects_filter(state):
     mask = np.zeros(state.catalogue.n_galaxies, bool)
     mask[::3] = True

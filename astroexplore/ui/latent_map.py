@@ -39,6 +39,9 @@ class MapView(pn.viewable.Viewer):
                           label="Colour map")
     width = param.Integer(default=640)
     height = param.Integer(default=520)
+    labels_shown = param.Integer(default=0, precedence=-1, doc="""
+        Bumped when labels change while the map is coloured by them, so only then does a new
+        label re-aggregate the map.""")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -55,6 +58,7 @@ class MapView(pn.viewable.Viewer):
             disabled=True, sizing_mode="stretch_width")
         self._plot = None
         self.state.param.watch(self._on_point, "map_point")
+        self.state.param.watch(self._on_labels, "labels_version")
         self.state.param.watch(self._on_selection, ["selection", "selection_title"])
 
     # data ---------------------------------------------------------------------------------------
@@ -83,7 +87,11 @@ class MapView(pn.viewable.Viewer):
             res.ensure_column(col, sc)
         return col
 
-    def _points(self, color_by, mask, model_version):
+    def _on_labels(self, _event=None):
+        if self.color_by == LABELS:
+            self.labels_shown += 1
+
+    def _points(self, color_by, mask, model_version, labels_shown=0):
         hv = _hv()
         col = self._column(color_by)
         frame = self.state.resources.frame
@@ -118,7 +126,7 @@ class MapView(pn.viewable.Viewer):
         from holoviews.operation.datashader import dynspread, rasterize
         st = self.state
         points = hv.DynamicMap(pn.bind(self._points, self.param.color_by, st.param.mask,
-                                       st.param.model_version))
+                                       st.param.model_version, self.param.labels_shown))
         shaded = rasterize(points, aggregator=pn.bind(self._aggregator, self.param.color_by),
                            width=self.width, height=self.height)
         self._rasterized = shaded  # holds the RangeXY stream (zoom / pan re-aggregate)
