@@ -101,12 +101,28 @@ def rank(scores, *, mask=None, labelled=None, unlabelled_first: bool = False) ->
         key[nan] = np.inf
     rows = np.flatnonzero(mask) if mask is not None else None
     sub = key if rows is None else key[rows]
-    order = np.argsort(sub, kind="stable")
+    order = _stable_argsort(sub)
     order = order if rows is None else rows[order]
     if unlabelled_first:
         lab = labelled[order]
         order = np.concatenate([order[~lab], order[lab]])
     return order.astype(np.int64, copy=False)
+
+
+def _stable_argsort(key: np.ndarray) -> np.ndarray:
+    """``np.argsort(key, kind="stable")`` for a NaN-free float key, about twice as fast at 1M rows.
+
+    Each float32 key is mapped to an order-preserving uint32 and packed above its row number into
+    one uint64, so an unstable sort of unique values gives the stable order (ties by row). Keys
+    that are not exactly float32 (float64) and arrays of 2**32 rows or more use numpy's argsort.
+    """
+    if key.dtype != np.float32 or key.size >= 2**32:
+        return np.argsort(key, kind="stable")
+    bits = (key + np.float32(0.0)).view(np.uint32)      # -0.0 + 0.0 = 0.0: they tie, as in numpy
+    sortable = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000)).astype(np.uint64)
+    packed = (sortable << np.uint64(32)) | np.arange(key.size, dtype=np.uint64)
+    packed.sort()
+    return (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
 
 
 def top_k(scores, k: int, *, allowed=None) -> np.ndarray:

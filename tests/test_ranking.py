@@ -103,3 +103,17 @@ def test_select_diverse_explicit_min_distance():
     X = np.array([[0.0], [0.5], [1.0], [3.0]])
     s = np.array([4.0, 3.0, 2.0, 1.0])
     assert R.select_diverse(s, 3, X, min_distance=0.75).tolist() == [0, 2, 3]
+
+
+def test_rank_fast_sort_matches_numpy_stable_argsort():
+    from astroexplore.ranking import _stable_argsort
+
+    rng = np.random.default_rng(3)
+    key = rng.normal(size=50_000).astype(np.float32)
+    key[::5] = 0.25                                       # many ties: order by row
+    key[1::97] = -0.0                                     # ties with 0.0, as in numpy
+    key[2::97] = 0.0
+    key[3::101] = np.inf
+    key[4::103] = -np.inf
+    assert np.array_equal(_stable_argsort(key), np.argsort(key, kind="stable"))
+    assert np.array_equal(_stable_argsort(key.astype(np.float64)), np.argsort(key, kind="stable"))
