@@ -424,9 +424,17 @@ class _ConiferestStrategy(Strategy):
         self.n_jobs = n_jobs
         self.params = params
 
-    @abstractmethod
+    _module: str   # e.g. "coniferest.aadforest"
+    _class: str    # e.g. "AADForest"
+
     def _model(self, seed: int):
-        ...
+        import importlib
+
+        try:
+            cls = getattr(importlib.import_module(self._module), self._class)
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(f"{self._class} needs coniferest: pip install 'astroexplore[peers]'") from exc
+        return cls(random_seed=seed, n_jobs=self.n_jobs, **self.params)
 
     def fit_prior(self, X, seed=0):
         self.X_ = np.ascontiguousarray(X, dtype=np.float64)
@@ -451,26 +459,14 @@ class AADForestStrategy(_ConiferestStrategy):
     """coniferest ``AADForest`` (Active Anomaly Discovery, Das et al. 2017), defaults."""
 
     name = "aadforest"
-
-    def _model(self, seed):
-        try:
-            from coniferest.aadforest import AADForest
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("AADForest needs coniferest: pip install 'astroexplore[peers]'") from exc
-        return AADForest(random_seed=seed, n_jobs=self.n_jobs, **self.params)
+    _module, _class = "coniferest.aadforest", "AADForest"
 
 
 class PineForestStrategy(_ConiferestStrategy):
     """coniferest ``PineForest`` (tree filtering by known labels), defaults."""
 
     name = "pineforest"
-
-    def _model(self, seed):
-        try:
-            from coniferest.pineforest import PineForest
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("PineForest needs coniferest: pip install 'astroexplore[peers]'") from exc
-        return PineForest(random_seed=seed, n_jobs=self.n_jobs, **self.params)
+    _module, _class = "coniferest.pineforest", "PineForest"
 
 
 #: peer name -> class; ``make_peer(name)`` builds one with its defaults
