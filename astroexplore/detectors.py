@@ -294,7 +294,7 @@ class KNNDetector(_Detector):
         name = type(self).__name__
         k = _check_int(name, "n_neighbors", self.n_neighbors, 1)
         _check_int(name, "max_samples", self.max_samples, 2)
-        if self.aggregate not in ("mean", "kth"):
+        if "aggregate" in self._param_names and self.aggregate not in ("mean", "kth"):
             raise ValueError(f"The 'aggregate' parameter of {name} must be 'mean' or 'kth'. "
                              f"Got {self.aggregate!r} instead.{did_you_mean(str(self.aggregate), ['mean', 'kth'])}")
         n_ref = min(n, self.max_samples)
@@ -312,15 +312,19 @@ class KNNDetector(_Detector):
 
     def fit(self, X, y=None) -> "KNNDetector":
         """Keep a reference subsample of ``X`` (n_samples, n_features); returns ``self``."""
+        d, _ = self._fit_reference(X)
+        self.train_scores_ = self._aggregate(d)
+        return self
+
+    def _fit_reference(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Validate, keep the reference subsample, index it; its leave-one-out k neighbours (d, i)."""
         X = _check_X(type(self).__name__, X)
         k = self._check_params(X.shape[0])
         self.reference_indices_ = self._subsample(X)
         self.reference_ = np.ascontiguousarray(X[self.reference_indices_])
         self.n_features_in_ = X.shape[1]
         self._search = _ReferenceSearch(self.reference_)
-        d, _ = self._neighbours_loo(self.reference_, np.arange(len(self.reference_)), k)
-        self.train_scores_ = self._aggregate(d)
-        return self
+        return self._neighbours_loo(self.reference_, np.arange(len(self.reference_)), k)
 
     def _neighbours_loo(self, Xq, self_rows, k):
         out_d = np.empty((len(Xq), k), dtype=np.float32)
@@ -379,17 +383,10 @@ class LOFDetector(KNNDetector):
         self.n_neighbors = n_neighbors
         self.max_samples = max_samples
         self.random_state = random_state
-        self.aggregate = "mean"  # unused; keeps KNNDetector's checks happy
 
     def fit(self, X, y=None) -> "LOFDetector":
         """Fit the reference subsample of ``X`` (n_samples, n_features); returns ``self``."""
-        X = _check_X(type(self).__name__, X)
-        k = self._check_params(X.shape[0])
-        self.reference_indices_ = self._subsample(X)
-        self.reference_ = np.ascontiguousarray(X[self.reference_indices_])
-        self.n_features_in_ = X.shape[1]
-        self._search = _ReferenceSearch(self.reference_)
-        d, i = self._neighbours_loo(self.reference_, np.arange(len(self.reference_)), k)
+        d, i = self._fit_reference(X)
         self.k_distance_ = d[:, -1].copy()
         self.lrd_ = self._lrd(d, i)
         self.train_scores_ = (self.lrd_[i].mean(axis=1) / self.lrd_).astype(np.float32)
