@@ -609,14 +609,7 @@ def compute_scores(catalogue, method: str = "isolation_forest", *, seed: int = 0
     if train is not None:  # leave-one-out scores for the neighbour detectors' reference rows
         raw[fit_rows[detector.reference_indices_]] = train
     scaled = rank_scale(raw)
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npy")
-            np.save(tmp, np.stack([raw, scaled]))
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a read-only catalogue folder: scores still returned
+    save_cached_array(path, np.stack([raw, scaled]))  # read-only folder: still returned
     return AnomalyScores(method, raw, scaled, full)
 
 
@@ -680,13 +673,9 @@ def tree_depth_features(catalogue, *, n_trees: int = 32, max_samples: int = 256,
         path = _cache_path(catalogue, "tree_depth", full)
         if path is not None:
             path = path.with_name(path.name.replace("scores_tree_depth_", "tree_depth_", 1))
-    if path is not None and path.exists():
-        try:
-            arr = np.load(path)
-            if arr.shape == (n, n_trees):
-                return arr.astype(np.float32, copy=False)
-        except (OSError, ValueError):
-            pass  # unreadable cache: recompute and overwrite
+    arr = load_cached_array(path, (n, n_trees))
+    if arr is not None:
+        return arr.astype(np.float32, copy=False)
     rng = np.random.default_rng(seed)
     fit_rows = (np.arange(n) if n <= max_fit_samples
                 else np.sort(rng.choice(n, size=max_fit_samples, replace=False)))
@@ -703,12 +692,33 @@ def tree_depth_features(catalogue, *, n_trees: int = 32, max_samples: int = 256,
             out[start:start + chunk_size, t] = -(forest._decision_path_lengths[t][leaves]
                                                  + forest._average_path_length_per_tree[t][leaves]
                                                  - 1.0) / norm
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npy")
-            np.save(tmp, out)
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a read-only catalogue folder: features still returned
+    save_cached_array(path, out)
     return out
+
+
+def load_cached_array(path: Path | None, shape: tuple, dtype=None, *, mmap: bool = False):
+    """The array cached at ``path`` if it exists, is readable and has ``shape`` (and ``dtype``);
+    else None (the caller recomputes and overwrites)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None)
+    except (OSError, ValueError):
+        return None
+    if arr.shape != tuple(shape) or (dtype is not None and arr.dtype != np.dtype(dtype)):
+        return None
+    return arr
+
+
+def save_cached_array(path: Path | None, arr: np.ndarray) -> None:
+    """Write ``arr`` to ``path`` atomically (temporary file + rename); a read-only folder is
+    not an error (the result is still returned to the caller, only not cached)."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npy")
+        np.save(tmp, arr)
+        os.replace(tmp, path)
+    except OSError:
+        pass

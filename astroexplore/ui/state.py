@@ -465,7 +465,8 @@ class AppState(param.Parameterized):
                 return self._future
             self._progress_value = 0.0
             self._t_start = time.perf_counter()
-            self._future = _RETRAIN_EXECUTOR.submit(self.explorer.retrain, progress=self._on_progress)
+            self._future = _RETRAIN_EXECUTOR.submit(self.explorer.retrain, progress=self._on_progress,
+                                                  predict_head=True)
         self.retraining = True
         self.retrain_progress = 0.0
         self.retrain_message = "Retraining in the background; keep labelling."
