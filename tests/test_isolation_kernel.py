@@ -179,3 +179,22 @@ def test_explorer_without_kernel_uses_the_blend(explorer_factory):
 def test_explorer_rejects_bad_kernel_settings(explorer_factory, kw, match):
     with pytest.raises(ValueError, match=match):
         explorer_factory(**kw)
+
+
+def test_explorer_copes_with_5000_imbalanced_labels_from_two_users(tmp_path):
+    """5,000 labels (95% scored 0-1) by two users: the correction fits and ranks the rest."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(8000, 6)).astype(np.float32)
+    X[:300] += 5.0                                     # the interesting region
+    ids = [f"g{i:05d}" for i in range(8000)]
+    cat = Catalogue.from_arrays(X, ids=ids)
+    store = LabelStore(tmp_path / "many.sqlite", valid_ids=cat.ids)
+    rows = np.r_[np.arange(0, 250), rng.choice(np.arange(300, 8000), 4750, replace=False)]
+    scores = np.where(rows < 300, 5, rng.integers(0, 2, size=rows.size))
+    for user, part in (("ada", slice(0, 2500)), ("bob", slice(2500, 5000))):
+        store.add_many([(ids[r], int(s)) for r, s in zip(rows[part], scores[part])], user=user)
+    ex = Explorer(cat, store, user="ada", seed=0, cache=False)
+    report = ex.retrain()
+    assert report["n_labels"] == 5000
+    top = ex.ranking("combined", unlabelled_first=True)[:50]
+    assert np.isin(top, np.arange(250, 300)).mean() >= 0.8     # the 50 unlabelled of the region
