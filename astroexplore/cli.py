@@ -99,6 +99,11 @@ def _cmd_scores(args: argparse.Namespace) -> int:
     for method in args.method:
         scores = compute_scores(cat, method, seed=args.seed, cache=True)
         print(f"{method}: cached {len(scores.raw)} scores in {cat.cache_dir}")
+    if args.kernel_trees:
+        from astroexplore.isolation_kernel import isolation_paths
+
+        paths = isolation_paths(cat, n_trees=args.kernel_trees, seed=args.seed, cache=True)
+        print(f"isolation paths: cached {paths.n_galaxies} x {paths.n_trees} leaf ids in {cat.cache_dir}")
     return 0
 
 
@@ -173,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", nargs="+", default=["isolation_forest"],
                    choices=["isolation_forest", "lof", "knn"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kernel-trees", type=int, default=100,
+                   help="also cache the leaf ids of the isolation-kernel forest the combined "
+                        "ranking learns along (0: skip; the app's default is 100)")
     p.set_defaults(func=_cmd_scores)
 
     p = sub.add_parser("project", help="compute and cache the 2-D map projection (UMAP is slow: offline)")

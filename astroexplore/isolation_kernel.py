@@ -41,7 +41,7 @@ per-leaf sum of ``beta`` over the leaf's ancestors), in chunks.
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -78,6 +78,7 @@ class IsolationPaths:
     parent: np.ndarray
     depth: np.ndarray
     row_scale: np.ndarray
+    _anc: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_galaxies(self) -> int:
@@ -109,7 +110,7 @@ class IsolationPaths:
 
     def _ancestors(self) -> np.ndarray:
         """(n_nodes, max_depth + 1) int64: each node's ancestors and itself, -1 padded."""
-        if getattr(self, "_anc", None) is None:
+        if self._anc is None:
             width = int(self.depth.max()) + 1
             anc = np.full((self.n_nodes, width), -1, dtype=np.int64)
             anc[:, 0] = np.arange(self.n_nodes)

@@ -3,8 +3,13 @@
 The :class:`~astroexplore.explorer.Explorer` holds the state (anomaly scores, the head's
 predictions, the labels) and calls these.
 
-The "combined" ranking: a precision-weighted blend of prior and head
----------------------------------------------------------------------
+The blend of prior and head
+---------------------------
+(The Explorer's "combined" ranking is, by default, the anomaly prior corrected by the labels
+along isolation-forest paths, :mod:`astroexplore.isolation_kernel`, which found more anomalies
+on every discovery set; the blend below is what ``ucb``, ``expected_improvement`` and
+``uncertainty`` apply to that corrected prior, and what "combined" is with ``kernel_trees=0``.)
+
 The unsupervised anomaly score is a *prior* on interest; the head's ensemble is an estimate with
 its own spread. :func:`posterior` combines them like two Gaussian measurements::
 

@@ -198,3 +198,20 @@ def test_explorer_copes_with_5000_imbalanced_labels_from_two_users(tmp_path):
     assert report["n_labels"] == 5000
     top = ex.ranking("combined", unlabelled_first=True)[:50]
     assert np.isin(top, np.arange(250, 300)).mean() >= 0.8     # the 50 unlabelled of the region
+
+
+def test_cli_scores_caches_the_kernel_leaves(data, tmp_path, capsys):
+    """`astroexplore scores` precomputes the leaf ids, which the Explorer then reads back."""
+    from astroexplore.catalogue import load_catalogue, save_catalogue
+    from astroexplore.cli import main
+
+    path = save_catalogue(Catalogue.from_arrays(data), tmp_path / "cat.parquet")
+    assert main(["scores", str(path), "--kernel-trees", "12"]) == 0
+    assert "isolation paths: cached 600 x 12 leaf ids" in capsys.readouterr().out
+    cat = load_catalogue(path)
+    files = list(cat.cache_dir.glob("isolation_leaves_*.npy"))
+    assert len(files) == 1
+    ex = Explorer(cat, LabelStore(tmp_path / "l.sqlite"), kernel_trees=12)
+    paths = ex.isolation_paths()
+    assert isinstance(paths.leaves, np.memmap)                    # read from the cache
+    np.testing.assert_array_equal(paths.leaves, isolation_paths(data, n_trees=12).leaves)
