@@ -646,6 +646,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smoke test: 2 seeds, budget 30, batch budget 30, demo n=2000, small sets only")
     p.add_argument("--out", type=Path, default=None, help="write the markdown tables here too")
     p.add_argument("--json", type=Path, default=None, help="write every run (queried rows, hits, timings)")
+    p.add_argument("--merge-json", type=Path, nargs="+", default=None, metavar="JSON",
+                   help="run nothing: tabulate the runs saved by earlier --json invocations (a later "
+                        "file's run replaces an earlier one of the same protocol, dataset, method "
+                        "and seed); with --out, write the merged tables there")
     p.add_argument("--demo-n", type=int, default=20_000, help="demo survey size (default 20000)")
     p.add_argument("--demo-seed", type=int, default=0)
     p.add_argument("--demo-dir", type=Path, default=None,
@@ -687,6 +691,8 @@ def main(argv=None) -> int:
         args.methods = [m for m in DEFAULT_METHODS if available or not m.startswith("ours:")]
         if not available:
             print(f"note: skipping ours ({why})", file=sys.stderr)
+    if args.merge_json:
+        return merge_runs(args)
     _ARGS = args
     _DATASETS.clear()
     _limit_threads()
@@ -723,6 +729,44 @@ def main(argv=None) -> int:
     print(text)
     if args.out is not None:
         print(f"wrote {args.out}", file=sys.stderr)
+    return 1 if any(r.error for r in results) else 0
+
+
+def load_runs(paths) -> list[RunResult]:
+    """RunResults saved with ``--json``; a later file's run replaces one with the same key."""
+    runs: dict[tuple, RunResult] = {}
+    for path in paths:
+        for d in json.loads(Path(path).read_text()):
+            r = RunResult(**d)
+            runs[(r.protocol, r.dataset, r.method, r.seed)] = r
+    return list(runs.values())
+
+
+def merge_runs(args) -> int:
+    """``--merge-json``: tables of saved runs, in the order of ``--datasets``/``--methods``."""
+    results = load_runs(args.merge_json)
+    names = list(dict.fromkeys(r.dataset for r in results))
+    if args.datasets is not None:
+        names = [n for n in args.datasets if n in names] + [n for n in names if n not in args.datasets]
+    methods = list(dict.fromkeys(r.method for r in results))
+    args.methods = [m for m in args.methods if m in methods] + [m for m in methods if m not in args.methods]
+    args.protocol = [p for p in args.protocol if any(r.protocol == p for r in results)]
+    args.seeds = max(r.seed for r in results) + 1
+    _DATASETS.clear()
+    for name in names:  # budgets as run: the longest run of each protocol
+        ds = load_dataset(name, args)
+        greedy = [len(r.queried) for r in results if r.dataset == name and r.protocol == "greedy"]
+        ds.budget = max(greedy) if greedy else ds.budget
+        _DATASETS[ds.name] = ds
+    batch = [len(r.queried) for r in results if r.protocol == "batch"]
+    args.batch_budget = max(batch) if batch else args.batch_budget
+    files = " ".join(str(p) for p in args.merge_json)
+    text = _report(results, args, f"--merge-json {files}", 0.0, {n: 0.0 for n in names})
+    text = text.replace("; total 0 s wall (" + ", ".join(f"{n} 0 s" for n in names) + ")",
+                        f"; merged from {len(args.merge_json)} saved run file(s)")
+    if args.out is not None:
+        args.out.write_text(text + "\n")
+    print(text)
     return 1 if any(r.error for r in results) else 0
 
 

@@ -221,6 +221,19 @@ def test_cli_writes_markdown_tables(tmp_path):
     assert "### non_anomalous_outliers (greedy, budget 20" in text
     assert "### non_anomalous_outliers (batch, budget 20" in text
     assert "| pineforest |" in text and "found@10" in text and "RWS(20)" in text
+    # a second invocation re-runs one method; --merge-json tabulates both, the later run winning
+    rc = discovery.main(["--datasets", "non_anomalous_outliers", "--methods", "iforest",
+                         "--seeds", "1", "--budget", "10", "--protocol", "greedy", "--jobs", "1",
+                         "--json", str(tmp_path / "again.json")])
+    merged = tmp_path / "merged.md"
+    assert discovery.main(["--merge-json", str(tmp_path / "runs.json"), str(tmp_path / "again.json"),
+                           "--out", str(merged)]) == 0
+    runs = discovery.load_runs([tmp_path / "runs.json", tmp_path / "again.json"])
+    seed0 = [r for r in runs if (r.protocol, r.method, r.seed) == ("greedy", "iforest", 0)]
+    assert len(runs) == 8 and len(seed0) == 1 and len(seed0[0].queried) == 10
+    text = merged.read_text()
+    assert "merged from 2 saved run file(s)" in text and "| pineforest |" in text
+    assert "### non_anomalous_outliers (batch, budget 20" in text
 
 
 # ------------------------------------------------------------------ ours, through the Explorer

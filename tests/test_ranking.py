@@ -117,3 +117,17 @@ def test_rank_fast_sort_matches_numpy_stable_argsort():
     key[4::103] = -np.inf
     assert np.array_equal(_stable_argsort(key), np.argsort(key, kind="stable"))
     assert np.array_equal(_stable_argsort(key.astype(np.float64)), np.argsort(key, kind="stable"))
+
+
+def test_select_diverse_keeps_a_tight_interesting_group_together():
+    """In a 2-D map, 15 distinct galaxies of one tight group (extent ~3, neighbour spacing ~0.5,
+    in a field ~20 across) are not near-duplicates of each other: a batch of 10 takes them, while
+    exact copies of them are still skipped."""
+    rng = np.random.default_rng(1)
+    group = rng.normal(scale=1.0, size=(15, 2))
+    spread = rng.uniform(-10, 10, size=(300, 2))
+    X = np.vstack([group, group[:5], spread])            # rows 15-19: exact copies of 0-4
+    scores = np.r_[np.full(15, 5.0), np.full(5, 5.0), rng.uniform(0, 4, 300)]
+    batch = R.select_diverse(scores, 10, X)
+    assert (batch < 15).sum() == 10
+    assert not np.isin(batch, np.arange(15, 20)).any()
