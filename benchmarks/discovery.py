@@ -733,10 +733,16 @@ def main(argv=None) -> int:
 
 
 def load_runs(paths) -> list[RunResult]:
-    """RunResults saved with ``--json``; a later file's run replaces one with the same key."""
+    """RunResults saved with ``--json`` (plain or gzipped, ``.json.gz``); a later file's run
+    replaces one with the same key."""
     runs: dict[tuple, RunResult] = {}
+    import gzip
+
     for path in paths:
-        for d in json.loads(Path(path).read_text()):
+        path = Path(path)
+        text = (gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz"
+                else path.read_text())
+        for d in json.loads(text):
             r = RunResult(**d)
             runs[(r.protocol, r.dataset, r.method, r.seed)] = r
     return list(runs.values())
