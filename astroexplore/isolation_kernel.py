@@ -15,7 +15,7 @@ and the correction is the weighted ridge regression of the residual ``score - pr
 ``phi``::
 
     beta = argmin sum_j w_j (r_j - phi_j . beta)^2 + alpha |beta|^2,   r_j = y_j - prior_j
-    interest_i = clip(prior_i + phi_i . beta, 0, 5)
+    interest_i = prior_i + phi_i . beta      (score units; not clipped, so the order is kept)
 
 (kernel ridge regression with ``K``, i.e. the posterior mean of a Gaussian process with that
 kernel). A galaxy that shares no deep nodes with any labelled one keeps its prior; one that sits
@@ -45,8 +45,6 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
-
-from .constants import MAX_SCORE, MIN_SCORE
 
 __all__ = ["IsolationPaths", "IsolationKernelRidge", "isolation_paths"]
 
@@ -348,6 +346,11 @@ class IsolationKernelRidge:
 
     @staticmethod
     def refine(prior, correction) -> np.ndarray:
-        """``clip(prior + correction, 0, 5)``, float32: the prior corrected by the labels."""
-        out = np.asarray(prior, dtype=np.float32) + np.asarray(correction, dtype=np.float32)
-        return np.clip(out, MIN_SCORE, MAX_SCORE, out=out)
+        """``prior + correction``, float32: the prior corrected by the labels, in score units.
+
+        Not clipped to 0-5: after many labels the correction takes whole regions below 0 (or a
+        strong anomaly next to galaxies scored 5 above 5), and clipping would tie them all and
+        lose their order (greedy discovery, kddcup_sub: after 92 labels every unlabelled row sat
+        at 0 and the next pick fell to row order).
+        """
+        return np.asarray(prior, dtype=np.float32) + np.asarray(correction, dtype=np.float32)
