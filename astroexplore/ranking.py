@@ -358,7 +358,7 @@ def _near_duplicate_distance(sample: np.ndarray) -> float:
     members of a tight, interesting group do not. (The earlier 20% kept such groups out of a batch
     of 10: batch protocol on coniferest's non_anomalous_outliers, whose anomalous cluster has a
     neighbour spacing of ~11% of the median pairwise distance, found@50 24.4 -> 32.0 of 32 with
-    2%; kddcup_sub@100 63.6 -> 69.6 with ours:combined; ``benchmarks/README.md``.)
+    2%; kddcup_sub@100 63.6 -> 68.6 with ours:combined; ``benchmarks/README.md``.)
     """
     if len(sample) < 2:
         return 0.0
