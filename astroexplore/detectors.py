@@ -521,14 +521,15 @@ def rank_scale(raw: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cache_path(cat, method: str, params: dict) -> Path | None:
+def _cache_path(cat, method: str, params: dict, *, prefix: str = "scores_") -> Path | None:
+    """``<cache_dir>/<prefix><method>_<hash of params>_<fingerprint>.npy``; None without a cache."""
     try:
         cache_dir = Path(cat.cache_dir)
         fingerprint = str(cat.fingerprint)
     except Exception:  # noqa: BLE001 - an in-memory stand-in without a cache
         return None
     key = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return cache_dir / f"scores_{method}_{key}_{fingerprint}.npy"
+    return cache_dir / f"{prefix}{method}_{key}_{fingerprint}.npy"
 
 
 def compute_scores(catalogue, method: str = "isolation_forest", *, seed: int = 0,
@@ -588,17 +589,11 @@ def compute_scores(catalogue, method: str = "isolation_forest", *, seed: int = 0
     full = {"version": _SCORES_VERSION, "method": method, "seed": seed, "preprocess": preprocess,
             "max_fit_samples": max_fit_samples, "n": int(n), **detector.get_params()}
     path = None if (not cache or isinstance(catalogue, np.ndarray)) else _cache_path(catalogue, method, full)
-    if path is not None and path.exists():
-        try:
-            arr = np.load(path, mmap_mode=None)
-            if arr.shape == (2, n):
-                return AnomalyScores(method, arr[0].copy(), arr[1].copy(), full)
-        except (OSError, ValueError):
-            pass  # unreadable cache: recompute and overwrite
+    arr = load_cached_array(path, (2, n))  # unreadable or stale: recompute and overwrite
+    if arr is not None:
+        return AnomalyScores(method, arr[0].copy(), arr[1].copy(), full)
 
-    rng = np.random.default_rng(seed)
-    fit_rows = (np.arange(n) if n <= max_fit_samples
-                else np.sort(rng.choice(n, size=max_fit_samples, replace=False)))
+    fit_rows = fit_subsample(n, max_fit_samples, seed)
     prep = _Preprocessor(preprocess, X, fit_rows, chunk_size, seed)
     fit_X = prep(X[fit_rows])
     _check_X(type(detector).__name__, fit_X)
@@ -674,15 +669,11 @@ def tree_depth_features(catalogue, *, n_trees: int = 32, max_samples: int = 256,
             "max_samples": max_samples, "max_fit_samples": max_fit_samples, "n": int(n)}
     path = None
     if cache and not isinstance(catalogue, np.ndarray):
-        path = _cache_path(catalogue, "tree_depth", full)
-        if path is not None:
-            path = path.with_name(path.name.replace("scores_tree_depth_", "tree_depth_", 1))
+        path = _cache_path(catalogue, "tree_depth", full, prefix="")
     arr = load_cached_array(path, (n, n_trees))
     if arr is not None:
         return arr.astype(np.float32, copy=False)
-    rng = np.random.default_rng(seed)
-    fit_rows = (np.arange(n) if n <= max_fit_samples
-                else np.sort(rng.choice(n, size=max_fit_samples, replace=False)))
+    fit_rows = fit_subsample(n, max_fit_samples, seed)
     prep = _Preprocessor("standardise", X, fit_rows, chunk_size, seed)
     ms = min(max_samples, n)
     forest = IsolationForest(n_estimators=n_trees, max_samples=ms, random_state=seed).fit(
@@ -698,6 +689,13 @@ def tree_depth_features(catalogue, *, n_trees: int = 32, max_samples: int = 256,
                                                  - 1.0) / norm
     save_cached_array(path, out)
     return out
+
+
+def fit_subsample(n: int, max_fit_samples: int, seed: int) -> np.ndarray:
+    """Rows a model is fitted on: all ``n``, or a seeded sorted sample of ``max_fit_samples``."""
+    if n <= max_fit_samples:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_fit_samples, replace=False))
 
 
 def load_cached_array(path: Path | None, shape: tuple, dtype=None, *, mmap: bool = False):

@@ -157,19 +157,13 @@ def _gather_kernel(leaves, table, offsets, scale, out):  # pragma: no cover - co
         out[i] = acc * scale[i]
 
 
-def _check_positive_int(name: str, value, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
-    return int(value)
-
-
 def _grow_forest(X: np.ndarray, n_trees: int, max_samples: int, seed: int, max_fit_samples: int):
     from sklearn.ensemble import IsolationForest
 
+    from .detectors import fit_subsample
+
     n = X.shape[0]
-    rng = np.random.default_rng(seed)
-    fit_rows = (np.arange(n) if n <= max_fit_samples
-                else np.sort(rng.choice(n, size=max_fit_samples, replace=False)))
+    fit_rows = fit_subsample(n, max_fit_samples, seed)
     return IsolationForest(n_estimators=n_trees, max_samples=min(max_samples, n),
                            random_state=seed).fit(np.asarray(X[fit_rows], dtype=np.float32))
 
@@ -229,10 +223,10 @@ def isolation_paths(catalogue, *, n_trees: int = 100, max_samples: int = 256, se
     >>> paths.leaves.shape, paths.n_trees, bool((paths.row_scale > 0).all())
     ((500, 10), 10, True)
     """
-    from .detectors import _cache_path, load_cached_array, save_cached_array
+    from .detectors import _cache_path, _check_int, load_cached_array, save_cached_array
 
-    n_trees = _check_positive_int("n_trees", n_trees)
-    max_samples = _check_positive_int("max_samples", max_samples, 2)
+    n_trees = _check_int("isolation_paths", "n_trees", n_trees, 1)
+    max_samples = _check_int("isolation_paths", "max_samples", max_samples, 2)
     if max_samples > 16_384:
         raise ValueError(f"max_samples must be at most 16384 (leaf ids are int16); got {max_samples}.")
     X = catalogue if isinstance(catalogue, np.ndarray) else catalogue.embeddings
@@ -245,9 +239,7 @@ def isolation_paths(catalogue, *, n_trees: int = 100, max_samples: int = 256, se
     if cache and not isinstance(catalogue, np.ndarray):
         key = {"version": _VERSION, "kind": "isolation_leaves", "seed": seed, "n_trees": n_trees,
                "max_samples": max_samples, "max_fit_samples": max_fit_samples, "n": int(n)}
-        path = _cache_path(catalogue, "isolation_leaves", key)
-        if path is not None:
-            path = path.with_name(path.name.replace("scores_isolation_leaves_", "isolation_leaves_", 1))
+        path = _cache_path(catalogue, "isolation_leaves", key, prefix="")
     leaves = load_cached_array(path, (n, n_trees), np.int16, mmap=True)
     if leaves is None:
         leaves = _apply(forest, X, chunk_size)
