@@ -61,6 +61,11 @@ def check_method(method) -> RankingMethod:
                          f"{did_you_mean(str(method), _METHODS)}") from None
 
 
+def _check_non_negative_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int; got {value!r}.")
+
+
 def _check_score(score, galaxy_id) -> int:
     if isinstance(score, bool) or not isinstance(score, numbers.Real):
         raise LabelError(f"score {score!r} for galaxy {galaxy_id!r} is not a number: "
@@ -177,12 +182,8 @@ class Explorer:
                                  "catalogue with at least one row of embeddings.")
         if not isinstance(user, str) or not user.strip():
             raise LabelError(f"user name must be a non-empty string, got {user!r}")
-        if (isinstance(tree_features, bool) or not isinstance(tree_features, numbers.Integral)
-                or tree_features < 0):
-            raise ValueError(f"tree_features must be a non-negative int; got {tree_features!r}.")
-        if (isinstance(kernel_trees, bool) or not isinstance(kernel_trees, numbers.Integral)
-                or kernel_trees < 0):
-            raise ValueError(f"kernel_trees must be a non-negative int; got {kernel_trees!r}.")
+        _check_non_negative_int("tree_features", tree_features)
+        _check_non_negative_int("kernel_trees", kernel_trees)
         if not (isinstance(kernel_alpha, numbers.Real) and kernel_alpha > 0):
             raise ValueError(f"kernel_alpha must be a number > 0; got {kernel_alpha!r}.")
         names = [str(d) for d in DETECTORS]
@@ -209,6 +210,7 @@ class Explorer:
         self.cache = cache
         self._lock = threading.RLock()          # guards the swap of model state and caches
         self._retrain_lock = threading.Lock()   # one retrain at a time
+        self._paths_lock = threading.Lock()     # building the kernel paths (seconds) blocks no ranking
         self._anomaly: dict[str, object] = {}
         self._random: np.ndarray | None = None
         self._stats: tuple[np.ndarray, np.ndarray] | None = None
@@ -216,7 +218,7 @@ class Explorer:
         self._paths = None                # IsolationPaths of the kernel forest, built on demand
         # model state (a _Model), swapped atomically as one object:
         # head, n_labels, refined prior (n,) float32 or None, lazy head predictions
-        self._model: tuple | None = None
+        self._model: _Model | None = None
         self.last_report: dict | None = None
 
     # ------------------------------------------------------------------ basics
@@ -305,7 +307,7 @@ class Explorer:
             return None
         from .isolation_kernel import isolation_paths
 
-        with self._lock:
+        with self._paths_lock:
             if self._paths is None:
                 self._paths = isolation_paths(self.catalogue, n_trees=self.kernel_trees,
                                               seed=self.seed, cache=self.cache)
