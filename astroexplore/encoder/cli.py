@@ -38,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training objective (default auto: hybrid when vote columns exist, "
                              "else contrastive)")
     parser.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
+    parser.add_argument("--distill", choices=["none", "morphology", "pixels", "features"],
+                        default="features",
+                        help="also train the embedding to predict features computed from the pixels: "
+                             "Astronomaly-style morphology, pixel PCA, or both (default 'features'; "
+                             "'none' for plain contrastive/vote training); no labels are used")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--checkpoint", default=None,
                         help="checkpoint path (default <out stem>.encoder.pt beside --out)")
@@ -173,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"training a {mode} encoder on {len(images)} images for {args.epochs} epochs "
                   f"(checkpoint {ckpt})", file=sys.stderr)
             encoder = train_encoder(images, mode=mode, votes=table[vote_cols] if mode != "contrastive" else None,
+                                    targets=None if args.distill == "none" else args.distill,
                                     epochs=args.epochs, batch_size=args.batch_size,
                                     image_size=args.image_size, crop=args.crop, device=args.device,
                                     checkpoint=ckpt,

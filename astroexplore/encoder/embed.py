@@ -197,7 +197,8 @@ def load_encoder(path: str | Path, *, device: str | None = None) -> Encoder:
 def encoder_metadata(state: dict, path: str | Path | None = None) -> dict:
     """JSON-able summary of a checkpoint (for catalogue metadata)."""
     cfg = state["config"]
-    return {"name": "astroexplore.encoder.ConvEncoder", "mode": cfg["mode"], "image_size": cfg["image_size"],
+    return {"name": "astroexplore.encoder.ConvEncoder", "mode": cfg["mode"],
+            "targets": cfg.get("targets"), "image_size": cfg["image_size"],
             "crop": cfg.get("crop", 1.0),
             "epochs_trained": int(state["epoch"]), "representation_dim": cfg["model"]["representation_dim"],
             "width": cfg["model"]["width"], "seed": cfg["seed"], "batch_size": cfg["batch_size"],

@@ -99,14 +99,21 @@ class VoteHead(nn.Module):
 
 
 class GalaxyModel(nn.Module):
-    """Encoder + optional projection head + optional vote head (what we train and checkpoint)."""
+    """Encoder + projection head + optional vote head + optional target head (what we train).
+
+    ``target_head`` is a linear map ``representation -> n_targets`` used to distil per-image
+    features computed from the pixels (e.g. :func:`astroexplore.features.morphology_features`)
+    into the representation: being linear, it forces that information to be linearly readable
+    from the embedding itself, not hidden in a deeper head.
+    """
 
     def __init__(self, *, representation_dim: int = 128, width: int = 16, projection_dim: int = 128,
-                 n_answers: int = 0, dropout: float = 0.2):
+                 n_answers: int = 0, dropout: float = 0.2, n_targets: int = 0):
         super().__init__()
         self.encoder = ConvEncoder(representation_dim, width)
         self.projection = ProjectionHead(representation_dim, 2 * representation_dim, projection_dim)
         self.vote_head = VoteHead(representation_dim, n_answers, dropout) if n_answers else None
+        self.target_head = nn.Linear(representation_dim, n_targets) if n_targets else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)

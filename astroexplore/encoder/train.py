@@ -10,6 +10,11 @@ Modes
     Both: ``nt_xent + supervised_weight * mean DirMult NLL / n_questions``; galaxies without
     votes (all NaN / 0) only feed the contrastive part.
 
+Any mode can also distil ``targets``: per-image features computed from the pixels (hand-made
+morphology features, pixel PCA; :mod:`astroexplore.encoder.targets`) that a linear read-out of the
+representation must predict from every augmented view (mean squared error on standardised
+targets, weight ``target_weight``). No human label is involved.
+
 Checkpoints are written atomically after every epoch (model, optimiser, epoch, loss history,
 config). With ``resume=True`` an existing checkpoint continues from its last finished epoch; the
 data order and augmentations of each epoch come from ``seed`` and the epoch number, so an
@@ -31,6 +36,7 @@ from astroexplore.encoder.data import as_image_tensor, vote_targets
 from astroexplore.encoder.embed import CHECKPOINT_FORMAT, Encoder, encoder_metadata
 from astroexplore.encoder.losses import dirichlet_multinomial_nll, nt_xent
 from astroexplore.encoder.model import GalaxyModel
+from astroexplore.encoder.targets import distillation_targets, standardise_targets
 
 MODES = ("contrastive", "supervised", "hybrid")
 
@@ -49,7 +55,21 @@ def _save_atomic(state: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _resolve_targets(targets, x_all: torch.Tensor, seed: int) -> tuple[torch.Tensor | None, str | None]:
+    """``targets`` (None, a kind name or an (n, k) array) -> standardised tensor and its name."""
+    if targets is None:
+        return None, None
+    if isinstance(targets, str):
+        return torch.from_numpy(distillation_targets(x_all, targets, seed=seed)), targets
+    t = np.asarray(targets)
+    if t.ndim != 2 or len(t) != len(x_all):
+        raise ValueError(f"targets must be a kind name or an array of shape (n_images={len(x_all)}, "
+                         f"n_targets); got shape {t.shape}")
+    return torch.from_numpy(standardise_targets(t)), f"array ({t.shape[1]} columns)"
+
+
 def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, schema=None,
+                  targets=None, target_weight: float = 1.0,
                   epochs: int = 10, batch_size: int = 256, image_size: int = 64, crop: float = 1.0, lr: float = 2e-3,
                   weight_decay: float = 1e-4, temperature: float = 0.2,
                   supervised_weight: float = 1.0, votes_per_galaxy: float = 40.0,
@@ -74,6 +94,12 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
         :func:`astroexplore.encoder.data.vote_targets`.
     schema : Schema, dict or list of index lists, optional
         Question grouping of the vote columns (detected for DataFrames).
+    targets : {"morphology", "pixels", "features"} or array (n, k), optional
+        Features to distil into the representation (see :mod:`astroexplore.encoder.targets`);
+        a kind name computes them from the training images as the encoder sees them, an array
+        is standardised per column. Default: none (plain contrastive / vote training).
+    target_weight : float
+        Weight of the distillation loss (mean squared error per standardised target).
     epochs : int
         Total epochs (a resumed run trains only the missing ones).
     batch_size, image_size, lr, weight_decay, temperature : training settings
@@ -94,7 +120,8 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
         tqdm bar per epoch.
     seed : int
     on_epoch_end : callable, optional
-        Called with the epoch's record ``{"epoch", "loss", "seconds", "cpu_seconds"}`` after its checkpoint is
+        Called with the epoch's record ``{"epoch", "loss", "seconds", "cpu_seconds"}`` (plus the mean
+        of each loss term: ``"contrastive"``, ``"votes"``, ``"target_mse"``) after its checkpoint is
         written (progress reports; raising from it stops training, the checkpoint stays valid).
 
     Notes
@@ -141,9 +168,12 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
             raise ValueError(f"votes has {len(counts)} rows but there are {n} images")
         counts = torch.from_numpy(counts)
 
+    target_t, target_name = _resolve_targets(targets, x_all, seed)
     model_cfg = {"representation_dim": int(representation_dim), "width": int(width), "projection_dim": 128,
-                 "n_answers": 0 if counts is None else int(counts.shape[1]), "dropout": float(dropout)}
-    config = {"mode": mode, "image_size": int(image_size), "crop": float(crop), "batch_size": int(batch_size),
+                 "n_answers": 0 if counts is None else int(counts.shape[1]), "dropout": float(dropout),
+                 "n_targets": 0 if target_t is None else int(target_t.shape[1])}
+    config = {"mode": mode, "targets": target_name, "target_weight": float(target_weight),
+              "image_size": int(image_size), "crop": float(crop), "batch_size": int(batch_size),
               "lr": float(lr), "weight_decay": float(weight_decay), "temperature": float(temperature),
               "supervised_weight": float(supervised_weight), "seed": int(seed), "model": model_cfg,
               "n_images": int(n)}
@@ -158,8 +188,10 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{ckpt}: not an astroexplore encoder checkpoint")
-        old = state["config"]
-        for key in ("mode", "image_size", "crop", "model", "n_images"):
+        old = dict(state["config"])
+        old.setdefault("targets", None)  # checkpoints written before distillation existed
+        old["model"] = {"n_targets": 0, **old.get("model", {})}
+        for key in ("mode", "targets", "image_size", "crop", "model", "n_images"):
             if old.get(key) != config[key]:
                 raise ValueError(f"{ckpt}: checkpoint was trained with {key}={old.get(key)!r}, "
                                  f"this run asks for {config[key]!r}; pass resume=False (CLI: "
@@ -183,7 +215,7 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
         batches = [perm[i:i + bs] for i in range(0, n, bs)]
         if len(batches[-1]) < 2:
             batches = batches[:-1]
-        losses = []
+        losses, parts = [], {}
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, unit="batch",
                    leave=False)
         for j, idx in enumerate(bar):
@@ -192,24 +224,31 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
                 group["lr"] = _lr_at(step, total_steps, lr, warmup)
             xb = x_all[idx].to(device, non_blocking=True).float().div_(255.0)
             b = len(idx)
-            if mode == "supervised":
-                h = model.encoder(aug(xb, generator=g))
-                kb = counts[idx].to(device)
-                loss = dirichlet_multinomial_nll(kb, model.vote_head(h), questions).mean() / n_q
-            else:
-                h = model.encoder(torch.cat([aug(xb, generator=g), aug(xb, generator=g)]))
+            n_views = 1 if mode == "supervised" else 2
+            h = model.encoder(torch.cat([aug(xb, generator=g) for _ in range(n_views)]))
+            loss = torch.zeros((), device=h.device)
+            if mode != "supervised":
                 z = model.projection(h)
-                loss = nt_xent(z[:b], z[b:], temperature)
-                if mode == "hybrid":
-                    kb = counts[idx].to(device).repeat(2, 1)
-                    sup = dirichlet_multinomial_nll(kb, model.vote_head(h), questions).mean() / n_q
-                    loss = loss + supervised_weight * sup
+                part = nt_xent(z[:b], z[b:], temperature)
+                parts.setdefault("contrastive", []).append(float(part.detach()))
+                loss = loss + part
+            if mode != "contrastive":
+                kb = counts[idx].to(device).repeat(n_views, 1)
+                sup = dirichlet_multinomial_nll(kb, model.vote_head(h), questions).mean() / n_q
+                parts.setdefault("votes", []).append(float(sup.detach()))
+                loss = loss + (1.0 if mode == "supervised" else supervised_weight) * sup
+            if target_t is not None:
+                tb = target_t[idx].to(device).repeat(n_views, 1)
+                mse = torch.mean((model.target_head(h) - tb) ** 2)
+                parts.setdefault("target_mse", []).append(float(mse.detach()))
+                loss = loss + target_weight * mse
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
+                        **{k: float(np.mean(v)) for k, v in parts.items()},
                         "seconds": round(time.perf_counter() - t0, 2),
                         "cpu_seconds": round(time.process_time() - c0, 2)})
         if ckpt is not None:
