@@ -2,16 +2,19 @@
 
 Datasets (``../shared/data``, see its README):
 
-* ``gz1_sdss`` -- 6,664 SDSS galaxies with a GZ1 majority class. Our encoder is trained
-  contrastively on them (no labels), then: kNN purity (share of the 10 nearest with the same
+* ``gz1_sdss`` -- 6,664 SDSS galaxies with a GZ1 majority class. Our encoder is trained on them
+  without labels, contrastively (SimCLR) and contrastively with distilled features (a linear
+  read-out of the representation also predicts the pixel-computed morphology and pixel-PCA
+  features of each augmented view; ``astroexplore embed``'s default), then: kNN purity (share of the 10 nearest with the same
   ``gz1_class``; overall, macro over the 5 real classes, mergers only) and anomaly discovery of the
   115 mergers (isolation forest top-N recall on the embeddings; plus the batch protocol of
   ``benchmarks/discovery.py`` with its ``iforest`` and ``ours:combined`` strategies).
 * ``decals_rings`` -- 470 DECaLS galaxies, 235 rings: ring precision@10 of similarity search from
   each ring, and a head trained on 10 or 20 rings + as many non-rings (20 random draws) ranking
-  the rest (ROC AUC, precision@50). Encoders: the gz1-trained one (transfer, SDSS -> DECaLS),
-  one trained on these 470 images contrastively, and one "hybrid" (contrastive + Dirichlet-
-  multinomial loss on the 3 GZ DECaLS predicted-fraction columns; the ring label is never used).
+  the rest (ROC AUC, precision@50). Encoders: the gz1-trained ones (transfer, SDSS -> DECaLS),
+  ones trained on these 470 images (contrastive, distilled), and a "hybrid" (distilled +
+  Dirichlet-multinomial loss on the 3 GZ DECaLS predicted-fraction columns; the ring label is
+  never used).
 * ``gz_answer_examples`` -- 739 Galaxy Zoo example images: tag queries (mean embedding of 5
   random examples of Ring / Merger / Lens, cosine nearest 10 among the rest; 20 draws).
 
@@ -22,12 +25,14 @@ standardised PCA space. Baselines: ``astroexplore.features.pixel_pca_features`` 
 normalised 32x32 pixels, PCA 40) and ``morphology_features`` (Astronomaly-style), both computed on
 the original 128x128 images.
 
-Usage (repository root). From scratch on 2 shared CPU cores: gz1 training ~6 min of CPU
-(16 min wall at load average ~8), the three small-set encoders ~4 min wall each, baselines and
-metrics ~5 min; a rerun with the cached checkpoints takes ~6 min::
+Usage (repository root). From scratch on an idle 2-core machine: each gz1 encoder ~13 s an
+epoch (40 epochs ~9 min), the small-set encoders ~1 min each, baselines and metrics ~5 min; a rerun
+with the cached checkpoints takes ~6 min. ``--jobs 2`` trains the two gz1 encoders side by side
+(one torch thread each)::
 
     .venv/bin/python benchmarks/real_data.py --out benchmarks/results/real_data.md
     .venv/bin/python benchmarks/real_data.py --quick          # 2 / 5 epochs, smoke test
+    .venv/bin/python benchmarks/real_data.py --jobs 2 --out benchmarks/results/real_data.md
 
 Checkpoints and embeddings are cached in ``--work-dir`` (default ``/tmp/astroexplore_real_data``):
 a rerun resumes training where it stopped and reuses finished encoders.
@@ -47,6 +52,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
+TARGET_WEIGHT = 5.0  # distillation loss weight of the distilled encoders (see --target-weight)
 GZ1_CROP = 0.5     # SDSS GZ1 galaxies are small in their 128 px cutouts: central 64 px at full resolution
 SMALL_CROP = 0.75  # DECaLS rings / GZ examples fill more of the frame
 
@@ -141,6 +147,28 @@ def discovery_protocol(X, is_anom, budget=200, seeds=(0,), methods=("iforest", "
     return out
 
 
+def scoreboard(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """For every figure of every table: the best baseline, the best of ours, and who leads.
+
+    Baselines are the rows not starting with "ours"; higher is better for every figure here.
+    """
+    rows = []
+    for set_name, df in tables.items():
+        is_ours = df["representation"].str.startswith("ours")
+        for col in df.columns:
+            if col in ("representation", "dims", "head") or not np.issubdtype(df[col].dtype, np.number):
+                continue
+            b, o = df.loc[~is_ours, col], df.loc[is_ours, col]
+            if b.isna().all() or o.isna().all():
+                continue
+            bi, oi = b.idxmax(), o.idxmax()
+            rows.append({"set": set_name, "figure": col, "best baseline": df.at[bi, "representation"],
+                         "baseline": float(b[bi]), "best of ours": df.at[oi, "representation"],
+                         "ours": float(o[oi]), "ours leads": "yes" if o[oi] > b[bi] else
+                         ("tie" if o[oi] == b[bi] else "no")})
+    return pd.DataFrame(rows)
+
+
 def ring_precision(X, is_ring, k=10) -> float:
     nn = knn_indices(X, k)
     return float(is_ring[nn][is_ring].mean())
@@ -228,7 +256,8 @@ def baselines(x128, crop: float) -> dict:
 
 
 def train_and_embed(tag, x128, work, *, mode="contrastive", votes=None, epochs, batch_size=256,
-                    image_size=64, crop=1.0, encoder=None, tta=True, seed=0):
+                    image_size=64, crop=1.0, encoder=None, tta=True, seed=0, targets=None,
+                    target_weight=1.0):
     """Train (or resume / reuse) an encoder; return (embeddings, train seconds, embed seconds, encoder).
 
     ``encoder`` given: no training; it embeds with ``crop`` (transfer to another data set).
@@ -240,7 +269,7 @@ def train_and_embed(tag, x128, work, *, mode="contrastive", votes=None, epochs, 
     if encoder is None:
         encoder = train_encoder(x128, mode=mode, votes=votes, epochs=epochs, batch_size=batch_size,
                                 image_size=image_size, crop=crop, checkpoint=work / f"{tag}.pt",
-                                progress=False, seed=seed)
+                                progress=False, seed=seed, targets=targets, target_weight=target_weight)
         log(f"{tag}: trained in {time.perf_counter() - t:.0f} s wall, {time.process_time() - c:.0f} s CPU")
     else:
         encoder.crop = crop
@@ -252,10 +281,76 @@ def train_and_embed(tag, x128, work, *, mode="contrastive", votes=None, epochs, 
 
 
 # --------------------------------------------------------------------------- main
+def gz1_specs(args) -> dict[str, dict]:
+    """The gz1 encoders of this run: tag -> train_encoder settings (the checkpoint name says them)."""
+    e = args.epochs
+    specs = {"ours (contrastive)": {"tag": f"gz1_contrastive_e{e}", "targets": None, "target_weight": 1.0}}
+    if args.distill != "none":
+        w = args.target_weight
+        specs[f"ours (contrastive + distilled {args.distill})"] = {
+            "tag": f"gz1_distilled_{args.distill}_w{w:g}_e{e}", "targets": args.distill, "target_weight": w}
+    return specs
+
+
+def _train_gz1(tag: str, work: str, epochs: int, targets, target_weight: float) -> str:
+    """Worker: read gz1 and train one encoder into ``work/tag.pt`` (resumes; one torch thread)."""
+    from astroexplore.encoder import train_encoder
+    from astroexplore.torch_utils import configure_threads
+
+    configure_threads()
+    _, x128 = load_folder("gz1_sdss")
+    train_encoder(x128, epochs=epochs, crop=GZ1_CROP, checkpoint=Path(work) / f"{tag}.pt", progress=False,
+                  seed=0, targets=targets, target_weight=target_weight)
+    return tag
+
+
+def pretrain_gz1_parallel(specs: dict, args, work: Path) -> None:
+    """Train the gz1 encoders side by side in ``args.jobs`` processes (the main run then reuses them)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    t = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(_train_gz1, sp["tag"], str(work), args.epochs, sp["targets"], sp["target_weight"])
+                   for sp in specs.values()]
+        for f in futures:
+            log(f"gz1 encoder {f.result()} trained ({time.perf_counter() - t:.0f} s wall so far)")
+
+
+def small_set_encoders(prefix: str, x128, work, args, gz1_encoders: dict, *, votes=None) -> tuple[dict, dict]:
+    """Representations of a small set from our encoders: gz1 transfer, and trained on the set itself."""
+    reps, timings = {}, {}
+    for name, enc in gz1_encoders.items():
+        reps[name.replace("ours (", "ours (gz1-trained transfer, ")] = train_and_embed(
+            "x", x128, work, epochs=0, encoder=enc, crop=SMALL_CROP)[0]
+    kinds = {"contrastive": None} if args.distill == "none" else {"contrastive": None, "distilled": args.distill}
+    for label, targets in kinds.items():
+        tag = f"{prefix}_{label}_e{args.small_epochs}" + (f"_w{args.target_weight:g}" if targets else "")
+        e, t_r, _, _ = train_and_embed(tag, x128, work, epochs=args.small_epochs, batch_size=128, crop=SMALL_CROP,
+                                       targets=targets, target_weight=args.target_weight)
+        name = "contrastive" if targets is None else f"contrastive + distilled {targets}"
+        reps[f"ours ({prefix}, {name})"] = e
+        timings[f"{prefix}: train {name} ({len(x128)} imgs)"] = t_r
+    if votes is not None:
+        targets = None if args.distill == "none" else args.distill
+        tag = f"{prefix}_hybrid_e{args.small_epochs}" + (f"_w{args.target_weight:g}" if targets else "")
+        e, t_r, _, _ = train_and_embed(tag, x128, work, mode="hybrid", votes=votes, epochs=args.small_epochs,
+                                       batch_size=128, crop=SMALL_CROP, targets=targets,
+                                       target_weight=args.target_weight)
+        reps[f"ours ({prefix}, hybrid: {votes.shape[1]} GZ fraction columns"
+             + (f" + distilled {targets})" if targets else ")")] = e
+        timings[f"{prefix}: train hybrid ({len(x128)} imgs)"] = t_r
+    return reps, timings
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=20, help="gz1 training epochs (default 20)")
-    p.add_argument("--small-epochs", type=int, default=40, help="epochs on the 470/739-image sets")
+    p.add_argument("--epochs", type=int, default=40, help="gz1 training epochs (default 40)")
+    p.add_argument("--small-epochs", type=int, default=100, help="epochs on the 470/739-image sets (default 100)")
+    p.add_argument("--distill", choices=["none", "morphology", "pixels", "features"], default="features",
+                   help="features distilled into the second set of encoders (default features)")
+    p.add_argument("--target-weight", type=float, default=TARGET_WEIGHT,
+                   help=f"weight of the distillation loss (default {TARGET_WEIGHT:g})")
+    p.add_argument("--jobs", type=int, default=1, help="train the gz1 encoders in this many processes")
     p.add_argument("--quick", action="store_true", help="2 / 5 epochs, fewer repeats: smoke test")
     p.add_argument("--work-dir", default="/tmp/astroexplore_real_data")
     p.add_argument("--out", default=None, help="write the markdown report here")
@@ -266,7 +361,6 @@ def main(argv=None) -> int:
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
 
-
     from astroexplore.torch_utils import configure_threads, default_device
 
     threads = configure_threads()
@@ -274,8 +368,12 @@ def main(argv=None) -> int:
     log(f"device {device}, torch threads {threads}, cores {os.cpu_count()}")
     lines: list[str] = []
     timings: dict[str, float] = {}
+    run_t0 = time.perf_counter()
 
     # ---------------- gz1
+    specs = gz1_specs(args)
+    if args.jobs > 1:
+        pretrain_gz1_parallel(specs, args, work)
     t0 = time.perf_counter()
     cat, x128 = load_folder("gz1_sdss")
     timings["gz1: read 6,664 jpgs"] = time.perf_counter() - t0
@@ -287,36 +385,31 @@ def main(argv=None) -> int:
         reps[name] = X
         timings[f"gz1: {name} features"] = secs
     log("gz1 baselines done")
-    c_all = time.process_time()
-    emb, t_tr, t_em, enc_gz1 = train_and_embed(f"gz1_contrastive_e{args.epochs}", x128, work,
-                                               epochs=args.epochs, crop=GZ1_CROP, tta=False)
-    timings["gz1: train CPU (this run, process time)"] = time.process_time() - c_all
-    reps["ours (contrastive)"] = emb
-    emb_tta, _, t_em_tta, _ = train_and_embed("gz1", x128, work, epochs=args.epochs, encoder=enc_gz1, crop=GZ1_CROP, tta=True)
-    reps["ours (contrastive, 8-fold TTA)"] = emb_tta
-    hist = enc_gz1.metadata.get("history", [])
-    timings["gz1: train wall (this run; ~0 when a finished checkpoint is reused)"] = t_tr
-    timings["gz1: train wall (sum of epoch times in checkpoint)"] = sum(h["seconds"] for h in hist)
-    if all("cpu_seconds" in h for h in hist):
-        timings["gz1: train CPU (sum over epochs in checkpoint)"] = sum(h["cpu_seconds"] for h in hist)
-    timings["gz1: embed 6,664 (no TTA)"] = t_em
-    timings["gz1: embed 6,664 (8-fold TTA)"] = t_em_tta
+    gz1_encoders = {}
+    for name, sp in specs.items():
+        emb, t_tr, t_em, enc = train_and_embed(sp["tag"], x128, work, epochs=args.epochs, crop=GZ1_CROP, tta=False,
+                                               targets=sp["targets"], target_weight=sp["target_weight"])
+        reps[name] = emb
+        gz1_encoders[name] = enc
+        hist = enc.metadata.get("history", [])
+        timings[f"gz1 {name}: train wall, sum of epoch times in the checkpoint"] = sum(h["seconds"] for h in hist)
+        timings[f"gz1 {name}: train CPU, sum over epochs"] = sum(h.get("cpu_seconds", np.nan) for h in hist)
+        timings[f"gz1 {name}: embed 6,664"] = t_em
+        log(f"gz1 {name}: embed {t_em:.1f} s")
     np.savez(work / "gz1_embeddings.npz", **{k.replace(" ", "_"): v for k, v in reps.items()})
-    log(f"gz1 encoder: train {t_tr:.0f} s, embed {t_em:.1f} s / TTA {t_em_tta:.1f} s")
 
     gz1_rows = []
+    budget = 100 if args.quick else 200
     for name, X in reps.items():
         Z = catalogue_space(X)
         pur = knn_purity(Z, labels)
         rec = iforest_recall(Z, is_merger)
         row = {"representation": name, "dims": X.shape[1], **pur,
                "iforest recall@115": rec[115], "iforest recall@500": rec[500]}
-        if not args.no_discovery and name in ("pixel PCA (full)", "morphology (full)",
-                                                  "ours (contrastive, 8-fold TTA)"):
-            disc = discovery_protocol(Z, is_merger, budget=100 if args.quick else 200,
-                                      methods=("iforest", "ours:combined"))
+        if not args.no_discovery:
+            disc = discovery_protocol(Z, is_merger, budget=budget, methods=("iforest", "ours:combined"))
             for m, v in disc.items():
-                row[f"found@{100 if args.quick else 200} {m}"] = v
+                row[f"found@{budget} {m}"] = v
         gz1_rows.append(row)
         log(f"gz1 {name}: {row}")
     gz1 = pd.DataFrame(gz1_rows)
@@ -324,20 +417,11 @@ def main(argv=None) -> int:
     # ---------------- rings
     rcat, r128 = load_folder("decals_rings")
     is_ring = rcat["ring"].to_numpy().astype(bool)
-    rreps = {}
-    for name, (X, secs) in baselines(r128, SMALL_CROP).items():
-        rreps[name] = X
-    rreps["ours (gz1-trained, transfer)"] = train_and_embed("x", r128, work, epochs=0, encoder=enc_gz1,
-                                                            crop=SMALL_CROP)[0]
-    e, t_r, _, _ = train_and_embed("rings_contrastive", r128, work, epochs=args.small_epochs, batch_size=128,
-                                   crop=SMALL_CROP)
-    rreps["ours (rings, contrastive)"] = e
-    timings["rings: train contrastive (470 imgs)"] = t_r
+    rreps = {name: X for name, (X, secs) in baselines(r128, SMALL_CROP).items()}
     frac_cols = [c for c in rcat.columns if c.endswith("_fraction")]
-    e, t_r, _, _ = train_and_embed("rings_hybrid", r128, work, mode="hybrid", votes=rcat[frac_cols],
-                                   epochs=args.small_epochs, batch_size=128, crop=SMALL_CROP)
-    rreps["ours (rings, hybrid: 3 GZ fraction columns)"] = e
-    timings["rings: train hybrid (470 imgs)"] = t_r
+    ours, t_small = small_set_encoders("rings", r128, work, args, gz1_encoders, votes=rcat[frac_cols])
+    rreps.update(ours)
+    timings.update(t_small)
     log("rings encoders done")
     ring_rows = []
     nrep = 5 if args.quick else 20
@@ -354,15 +438,10 @@ def main(argv=None) -> int:
     # ---------------- answer examples
     acat, a128 = load_folder("gz_answer_examples")
     answers = acat["answer"].to_numpy()
-    areps = {}
-    for name, (X, secs) in baselines(a128, SMALL_CROP).items():
-        areps[name] = X
-    areps["ours (gz1-trained, transfer)"] = train_and_embed("x", a128, work, epochs=0, encoder=enc_gz1,
-                                                            crop=SMALL_CROP)[0]
-    e, t_a, _, _ = train_and_embed("examples_contrastive", a128, work, epochs=args.small_epochs,
-                                   batch_size=128, crop=SMALL_CROP)
-    areps["ours (examples, contrastive)"] = e
-    timings["examples: train contrastive (739 imgs)"] = t_a
+    areps = {name: X for name, (X, secs) in baselines(a128, SMALL_CROP).items()}
+    ours, t_small = small_set_encoders("examples", a128, work, args, gz1_encoders)
+    areps.update(ours)
+    timings.update(t_small)
     tag_rows = []
     for name, X in areps.items():
         Z = catalogue_space(X)
@@ -373,6 +452,7 @@ def main(argv=None) -> int:
         log(f"examples {name}: {row}")
     tags = pd.DataFrame(tag_rows)
     prevalence = {t: np.isin(answers, list(a)).sum() for t, a in TAGS.items()}
+    timings["whole run, wall"] = time.perf_counter() - run_t0
 
     # ---------------- report
     def md(df):  # no tabulate dependency
@@ -388,11 +468,14 @@ def main(argv=None) -> int:
     lines += [
         "# Real-data benchmark: our encoder vs pixel baselines", "",
         (f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()} "
-         f"({os.cpu_count()} cores, device {device}, torch threads {threads}; machine shared with "
-         f"other jobs, so times are upper bounds). Command: `{command}`."),
+         f"({os.cpu_count()} cores, device {device}, torch threads {threads}; load average at the end "
+         f"{os.getloadavg()[0]:.1f}). Command: `{command}`."),
         (f"Encoder: `astroexplore.encoder` ConvEncoder (width 16, 128-d), 64x64 input (central {GZ1_CROP:g} of "
          f"gz1 cutouts, {SMALL_CROP:g} of the others), SimCLR NT-Xent, "
-         f"{args.epochs} epochs on gz1, {args.small_epochs} on the small sets; seed 0."), "",
+         f"{args.epochs} epochs on gz1, {args.small_epochs} on the small sets; seed 0. 'distilled "
+         f"{args.distill}': a linear read-out of the representation also predicts the standardised "
+         f"pixel-computed features of every augmented view (`astroexplore.encoder.targets`, weight "
+         f"{args.target_weight:g}); no labels."), "",
         "All representations: standardise -> PCA(<=40) -> cosine kNN / isolation forest (as a catalogue).", "",
         "## gz1_sdss (6,664; 115 mergers)", "",
         ("kNN purity = share of the 10 nearest with the same gz1_class (macro: mean over elliptical, "
@@ -409,6 +492,8 @@ def main(argv=None) -> int:
         ("Mean embedding of 5 random tagged examples, precision of the 10 nearest among the rest "
          f"(mean of {nrep} draws). Tagged: {tagged}."), "",
         md(tags), "",
+        "## Scoreboard: best of ours vs best baseline, figure by figure", "",
+        md(scoreboard({"gz1": gz1, "rings": rings, "examples": tags})), "",
         "## Timings (seconds)", "",
         md(pd.DataFrame([{"step": k, "seconds": v} for k, v in timings.items()])), ""]
     text = "\n".join(lines)
