@@ -52,7 +52,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
-TARGET_WEIGHT = 5.0  # distillation loss weight of the distilled encoders (see --target-weight)
+TARGET_WEIGHT = 20.0  # distillation loss weight of the distilled encoders (see --target-weight)
 GZ1_CROP = 0.5     # SDSS GZ1 galaxies are small in their 128 px cutouts: central 64 px at full resolution
 SMALL_CROP = 0.75  # DECaLS rings / GZ examples fill more of the frame
 
