@@ -104,3 +104,22 @@ def test_checkpoints_from_before_distillation_still_resume(tmp_path):
     enc = train_encoder(imgs, epochs=2, batch_size=10, checkpoint=ckpt, **TINY)
     assert [h["epoch"] for h in enc.metadata["history"]] == [1, 2]
     assert load_encoder(ckpt, device="cpu").metadata["epochs_trained"] == 2
+
+
+def test_augmentations_default_to_target_preserving_views_and_are_recorded(tmp_path):
+    from astroexplore.encoder.augment import GalaxyAugment
+
+    imgs = fake_galaxies(20, seed=14)
+    ckpt = tmp_path / "aug.pt"
+    train_encoder(imgs, targets="pixels", epochs=1, batch_size=10, checkpoint=ckpt, **TINY)
+    cfg = torch.load(ckpt, weights_only=False)["config"]
+    weak = GalaxyAugment.for_distillation()
+    assert cfg["augment"]["max_shift"] == weak.max_shift < GalaxyAugment().max_shift
+    assert tuple(cfg["augment"]["zoom"]) == weak.zoom
+    plain = tmp_path / "plain.pt"
+    train_encoder(imgs, epochs=1, batch_size=10, checkpoint=plain, **TINY)
+    assert torch.load(plain, weights_only=False)["config"]["augment"]["max_shift"] == GalaxyAugment().max_shift
+    # resuming with other augmentations would silently mix two trainings: refused
+    with pytest.raises(ValueError, match="augment"):
+        train_encoder(imgs, targets="pixels", epochs=2, batch_size=10, checkpoint=ckpt,
+                      augment=GalaxyAugment(), **TINY)

@@ -1,7 +1,9 @@
 """Make your own galaxy embeddings: a small CNN trained on your cutouts (no downloads).
 
 - :func:`train_encoder` trains contrastively (SimCLR, galaxy-symmetric augmentations), on Galaxy Zoo
-  votes (Dirichlet-multinomial loss, as Zoobot) or both ("hybrid"); resumable checkpoints.
+  votes (Dirichlet-multinomial loss, as Zoobot) or both ("hybrid"), optionally distilling
+  pixel-computed features (morphology, pixel PCA: :mod:`astroexplore.encoder.targets`) into the
+  representation; resumable checkpoints.
 - :class:`Encoder` embeds images (``embed``) and predicts vote posteriors with MC dropout;
   :meth:`Encoder.from_module` wraps your own torch encoder; :func:`load_encoder` reads our checkpoints.
 - ``astroexplore embed IMAGES --out CATALOGUE`` does it all from the command line

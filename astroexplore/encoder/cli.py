@@ -2,7 +2,7 @@
 
 Usage::
 
-    astroexplore embed cutouts/ --out galaxies.parquet                 # contrastive, 10 epochs
+    astroexplore embed cutouts/ --out galaxies.parquet                 # contrastive + distilled features
     astroexplore embed table.csv --out galaxies.parquet --mode hybrid  # vote columns -> hybrid
     astroexplore embed cutouts/ --out more.parquet --encoder galaxies.encoder.pt   # reuse, no training
 
@@ -10,6 +10,10 @@ Usage::
 (.csv/.parquet) with an image column (``image``, ``file``, ``file_loc``, ``path``, ...; relative
 paths are relative to the catalogue) whose other columns are copied to the output; its
 ``*_fraction`` columns (or a detected Galaxy Zoo schema) feed ``--mode hybrid``/``supervised``.
+By default (``--distill features``) the encoder also learns to predict the Astronomaly-style
+morphology features and pixel-PCA components of each cutout (computed from the pixels; no labels),
+which on real SDSS images gave better kNN purity and merger recall than contrastive training alone
+(benchmarks/results/real_data.md); ``--distill none`` trains without them.
 
 The output catalogue holds ``embedding`` (the representation reduced by PCA to ``--pca``
 dimensions, what the app and detectors use), ``embedding_full`` (the full representation) and, for
@@ -175,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
                                      _load_size(encoder.image_size, encoder.crop))[0]
         else:
             ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.stem + ".encoder.pt")
-            print(f"training a {mode} encoder on {len(images)} images for {args.epochs} epochs "
+            distilled = "" if args.distill == "none" else f" (distilling {args.distill})"
+            print(f"training a {mode} encoder{distilled} on {len(images)} images for {args.epochs} epochs "
                   f"(checkpoint {ckpt})", file=sys.stderr)
             encoder = train_encoder(images, mode=mode, votes=table[vote_cols] if mode != "contrastive" else None,
                                     targets=None if args.distill == "none" else args.distill,
