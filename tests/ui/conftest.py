@@ -138,6 +138,12 @@ def screenshot(page, name: str) -> Path:
 
 
 @pytest.fixture
+def free_port() -> int:
+    """A free localhost port."""
+    return _free_port()
+
+
+@pytest.fixture
 def until():
     """``until(predicate, timeout=60, what=...)``: see :func:`wait_until`."""
     return wait_until

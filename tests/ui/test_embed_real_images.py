@@ -19,12 +19,6 @@ pn = pytest.importorskip("panel")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 def _wait_listening(port: int, timeout: float = 60.0) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -69,11 +63,11 @@ def test_embed_real_cutouts_catalogue(embedded_rings):
     assert np.isfinite(np.asarray(cat.embeddings)).all()
 
 
-def test_app_serves_the_embedded_real_cutouts(embedded_rings, ui_browser, tmp_path):
+def test_app_serves_the_embedded_real_cutouts(embedded_rings, ui_browser, free_port, tmp_path):
     from astroexplore.ui.serve import serve
 
     out, table = embedded_rings
-    port = _free_port()
+    port = free_port
     labels = tmp_path / "rings.labels.sqlite"
     server = serve(out, port=port, labels=labels, threaded=True, verbose=False)
     try:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,12 +12,6 @@ import pytest
 
 pytestmark = pytest.mark.ui
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, timeout: float = 120.0) -> str:
@@ -34,13 +27,13 @@ def _get(url: str, timeout: float = 120.0) -> str:
     raise AssertionError(f"{url} did not answer in {timeout} s: {last}")
 
 
-def test_serve_binds_localhost_and_builds_a_page(demo_catalogue_path, tmp_path):
+def test_serve_binds_localhost_and_builds_a_page(demo_catalogue_path, free_port, tmp_path):
     pn = pytest.importorskip("panel")
     from astroexplore.ui.serve import _websocket_origins, serve
 
     assert _websocket_origins("localhost", 5006) and "*" not in _websocket_origins("localhost", 5006)
     assert _websocket_origins("0.0.0.0", 5006) == ["*"]
-    port = _free_port()
+    port = free_port
     server = serve(demo_catalogue_path, port=port, labels=tmp_path / "l.sqlite", threaded=True,
                    verbose=False)
     try:
@@ -52,8 +45,8 @@ def test_serve_binds_localhost_and_builds_a_page(demo_catalogue_path, tmp_path):
         pn.state.clear_caches()
 
 
-def test_panel_serve_script(demo_catalogue_path, tmp_path):
-    port = _free_port()
+def test_panel_serve_script(demo_catalogue_path, free_port, tmp_path):
+    port = free_port
     labels = tmp_path / "script.labels.sqlite"
     env = dict(os.environ, BOKEH_LOG_LEVEL="warn")
     log = (tmp_path / "panel_serve.log").open("w")
