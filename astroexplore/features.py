@@ -15,6 +15,7 @@ All take ``images`` as an array of shape (n, H, W, 3), uint8 (0-255) or float in
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 from scipy import ndimage
@@ -381,11 +382,32 @@ def morphology_features(images, *, resolution: int = 32) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _standardise(x: np.ndarray) -> np.ndarray:
-    mu = np.median(x, axis=0)
-    sd = x.std(axis=0)
-    sd = np.where(sd > 1e-8, sd, 1.0)
-    return np.clip((x - mu) / sd, -8, 8)
+def robust_standardise(x, clip: float = 8.0) -> np.ndarray:
+    """Per column: minus the median, over the standard deviation, clipped to +-``clip``.
+
+    Non-finite values are left out of the median and the standard deviation and become 0 (the
+    median); a constant column becomes 0.
+
+    Parameters
+    ----------
+    x : array of shape (n, k)
+    clip : float
+
+    Returns
+    -------
+    ndarray of shape (n, k), float64
+
+    >>> robust_standardise(np.array([[0.0, 1.0], [2.0, 1.0], [4.0, np.nan]]))[:, 0].round(3).tolist()
+    [-1.225, 0.0, 1.225]
+    """
+    x = np.asarray(x, np.float64)
+    x = np.where(np.isfinite(x), x, np.nan)
+    with warnings.catch_warnings():  # all-NaN columns: median and sd NaN, handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mu = np.nanmedian(x, axis=0) if len(x) else np.zeros(x.shape[1:])
+        sd = np.nanstd(x, axis=0) if len(x) else np.ones(x.shape[1:])
+    sd = np.where(np.isfinite(sd) & (sd > 1e-8), sd, 1.0)
+    return np.nan_to_num(np.clip((x - np.nan_to_num(mu)) / sd, -clip, clip))
 
 
 def combine_blocks(pixels: np.ndarray, morphology: np.ndarray, n_components: int = 40,
@@ -413,7 +435,7 @@ def combine_blocks(pixels: np.ndarray, morphology: np.ndarray, n_components: int
         return np.zeros((n, n_components), np.float32)
     pix = _pca_scores(np.asarray(pixels, np.float32), n_components, seed, max_fit).astype(np.float64)
     pix = (pix - pix.mean(axis=0)) / np.sqrt(pix.var(axis=0).mean() + 1e-12)
-    morph = _standardise(np.asarray(morphology, np.float64))
+    morph = robust_standardise(morphology)
     joined = np.concatenate([pix, morph], axis=1)
     k = int(min(n_components, joined.shape[0], joined.shape[1]))
     emb = PCA(n_components=k, random_state=seed).fit_transform(joined)

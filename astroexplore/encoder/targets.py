@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from astroexplore.features import robust_standardise
+
 KINDS = ("morphology", "pixels", "features")
 PIXEL_COMPONENTS = 16
 CLIP = 5.0
 
 
 def standardise_targets(targets) -> np.ndarray:
-    """Median-centre, scale to unit sd and clip to +-``CLIP`` each column; NaN -> 0.
+    """:func:`~astroexplore.features.robust_standardise` with ``clip=CLIP``, as float32.
 
     Parameters
     ----------
@@ -48,14 +50,7 @@ def standardise_targets(targets) -> np.ndarray:
     t = np.asarray(targets, np.float64)
     if t.ndim != 2:
         raise ValueError(f"targets must have shape (n_images, n_targets); got {t.shape}")
-    t = np.where(np.isfinite(t), t, np.nan)
-    with np.errstate(all="ignore"):
-        med = np.nanmedian(t, axis=0) if len(t) else np.zeros(t.shape[1])
-        sd = np.nanstd(t, axis=0) if len(t) else np.ones(t.shape[1])
-    med = np.nan_to_num(med)
-    sd = np.where(np.isfinite(sd) & (sd > 1e-8), sd, 1.0)
-    z = np.clip((t - med) / sd, -CLIP, CLIP)
-    return np.nan_to_num(z).astype(np.float32)
+    return robust_standardise(t, CLIP).astype(np.float32)
 
 
 def distillation_targets(images, kind: str = "morphology", *, seed: int = 0) -> np.ndarray:
