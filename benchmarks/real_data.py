@@ -341,29 +341,33 @@ def pretrain_gz1_parallel(specs: dict, args, work: Path) -> None:
             log(f"gz1 encoder {f.result()} trained ({time.perf_counter() - t:.0f} s wall so far)")
 
 
+def _small_tag(prefix: str, label: str, targets, args) -> str:
+    """Checkpoint name of a small-set encoder: every setting that would make resuming it refuse."""
+    distilled = f"_{targets}_w{args.target_weight:g}" if targets else ""
+    return f"{prefix}_{label}{distilled}_e{args.small_epochs}"
+
+
 def small_set_encoders(prefix: str, x128, work, args, gz1_encoders: dict, *, votes=None) -> tuple[dict, dict]:
     """Representations of a small set from our encoders: gz1 transfer, and trained on the set itself."""
     reps, timings = {}, {}
     for name, enc in gz1_encoders.items():
         reps[name.replace("ours (", "ours (gz1-trained transfer, ")] = train_and_embed(
             "x", x128, work, epochs=0, encoder=enc, crop=SMALL_CROP)[0]
-    kinds = {"contrastive": None} if args.distill == "none" else {"contrastive": None, "distilled": args.distill}
-    for label, targets in kinds.items():
-        tag = f"{prefix}_{label}_e{args.small_epochs}" + (f"_w{args.target_weight:g}" if targets else "")
-        e, t_r, _, _ = train_and_embed(tag, x128, work, epochs=args.small_epochs, batch_size=128, crop=SMALL_CROP,
-                                       targets=targets, target_weight=args.target_weight)
-        name = "contrastive" if targets is None else f"contrastive + distilled {targets}"
-        reps[f"ours ({prefix}, {name})"] = e
-        timings[f"{prefix}: train {name} ({len(x128)} imgs)"] = t_r
+    distill = None if args.distill == "none" else args.distill
+    runs = [("contrastive", "contrastive", None)]
+    if distill:
+        runs.append(("distilled", f"contrastive + distilled {distill}", distill))
     if votes is not None:
-        targets = None if args.distill == "none" else args.distill
-        tag = f"{prefix}_hybrid_e{args.small_epochs}" + (f"_w{args.target_weight:g}" if targets else "")
-        e, t_r, _, _ = train_and_embed(tag, x128, work, mode="hybrid", votes=votes, epochs=args.small_epochs,
-                                       batch_size=128, crop=SMALL_CROP, targets=targets,
-                                       target_weight=args.target_weight)
-        reps[f"ours ({prefix}, hybrid: {votes.shape[1]} GZ fraction columns"
-             + (f" + distilled {targets})" if targets else ")")] = e
-        timings[f"{prefix}: train hybrid ({len(x128)} imgs)"] = t_r
+        runs.append(("hybrid", f"hybrid: {votes.shape[1]} GZ fraction columns"
+                     + (f" + distilled {distill}" if distill else ""), distill))
+    for label, name, targets in runs:
+        e, t_r, _, _ = train_and_embed(_small_tag(prefix, label, targets, args), x128, work,
+                                       mode="hybrid" if label == "hybrid" else "contrastive",
+                                       votes=votes if label == "hybrid" else None,
+                                       epochs=args.small_epochs, batch_size=128, crop=SMALL_CROP,
+                                       targets=targets, target_weight=args.target_weight)
+        reps[f"ours ({prefix}, {name})"] = e
+        timings[f"{prefix}: train {'hybrid' if label == 'hybrid' else name} ({len(x128)} imgs)"] = t_r
     return reps, timings
 
 
