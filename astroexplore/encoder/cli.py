@@ -181,11 +181,12 @@ def run(args: argparse.Namespace) -> int:
                                      _load_size(encoder.image_size, encoder.crop))[0]
         else:
             ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.stem + ".encoder.pt")
-            distilled = "" if args.distill == "none" else f" (distilling {args.distill})"
+            targets = None if args.distill == "none" else args.distill
+            distilled = f" (distilling {targets})" if targets else ""
             print(f"training a {mode} encoder{distilled} on {len(images)} images for {args.epochs} epochs "
                   f"(checkpoint {ckpt})", file=sys.stderr)
             encoder = train_encoder(images, mode=mode, votes=table[vote_cols] if mode != "contrastive" else None,
-                                    targets=None if args.distill == "none" else args.distill,
+                                    targets=targets,
                                     epochs=args.epochs, batch_size=args.batch_size,
                                     image_size=args.image_size, crop=args.crop, device=args.device,
                                     checkpoint=ckpt,

@@ -213,6 +213,7 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
     total_steps = max(1, steps_per_epoch * int(epochs))
     warmup = min(steps_per_epoch, max(1, total_steps // 10))
     n_q = len(questions) if questions else 1
+    n_views = 1 if mode == "supervised" else 2  # augmented views per image and step
 
     for epoch in range(start_epoch, int(epochs)):
         model.train()
@@ -231,7 +232,6 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
                 group["lr"] = _lr_at(step, total_steps, lr, warmup)
             xb = x_all[idx].to(device, non_blocking=True).float().div_(255.0)
             b = len(idx)
-            n_views = 1 if mode == "supervised" else 2
             h = model.encoder(torch.cat([aug(xb, generator=g) for _ in range(n_views)]))
             loss = torch.zeros((), device=h.device)
             if mode != "supervised":

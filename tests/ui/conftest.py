@@ -75,13 +75,7 @@ def served(demo_catalogue_path, tmp_path_factory):
     out.server = pn.serve(make, port=port, address="localhost", show=False, threaded=True,
                           websocket_origin=[f"localhost:{port}"], verbose=False)
     out.url = f"http://localhost:{port}/"
-    deadline = time.time() + 60
-    while time.time() < deadline:  # wait for the listening socket
-        try:
-            socket.create_connection(("localhost", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_listening(port)
     yield out
     out.server.stop()
     store.close()
@@ -118,6 +112,24 @@ def ui_page(served, ui_browser):
     context.close()
     pn.state.clear_caches()  # nothing cached by one test leaks into the next
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def wait_listening(port: int, timeout: float = 60.0) -> None:
+    """Wait until something listens on localhost:``port``, or fail."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("localhost", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listening on localhost:{port} after {timeout} s")
+
+
+@pytest.fixture
+def listening():
+    """``listening(port)``: see :func:`wait_listening`."""
+    return wait_listening
 
 
 def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):

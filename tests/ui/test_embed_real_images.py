@@ -6,9 +6,7 @@ pixel-computed features; the resulting catalogue is served and opened in Debian 
 """
 from __future__ import annotations
 
-import socket
 import sqlite3
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +15,6 @@ import pytest
 pytestmark = [pytest.mark.ui, pytest.mark.shared_data]
 pn = pytest.importorskip("panel")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def _wait_listening(port: int, timeout: float = 60.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("localhost", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listening on localhost:{port} after {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +50,8 @@ def test_embed_real_cutouts_catalogue(embedded_rings):
     assert np.isfinite(np.asarray(cat.embeddings)).all()
 
 
-def test_app_serves_the_embedded_real_cutouts(embedded_rings, ui_browser, free_port, tmp_path):
+def test_app_serves_the_embedded_real_cutouts(embedded_rings, ui_browser, free_port, listening, until,
+                                              tmp_path):
     from astroexplore.ui.serve import serve
 
     out, table = embedded_rings
@@ -71,7 +59,7 @@ def test_app_serves_the_embedded_real_cutouts(embedded_rings, ui_browser, free_p
     labels = tmp_path / "rings.labels.sqlite"
     server = serve(out, port=port, labels=labels, threaded=True, verbose=False)
     try:
-        _wait_listening(port)
+        listening(port)
         context = ui_browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(90_000)
         page = context.new_page()
@@ -83,9 +71,7 @@ def test_app_serves_the_embedded_real_cutouts(embedded_rings, ui_browser, free_p
         assert gid in set(table["iauname"].astype(str))
         img = page.locator(f"img[alt='galaxy {gid}']").first
         img.wait_for()
-        deadline = time.time() + 60
-        while time.time() < deadline and not img.evaluate("e => e.complete && e.naturalWidth > 0"):
-            time.sleep(0.1)
+        until(lambda: img.evaluate("e => e.complete && e.naturalWidth > 0"), what="the cutout to load")
         # the real 128 px JPEG cutout, not the placeholder it falls back to
         assert img.evaluate("e => e.naturalWidth") == 128
         page.locator(".ae-card-box h3").first.click()
