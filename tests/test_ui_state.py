@@ -301,3 +301,25 @@ def test_image_src_local_remote_and_broken(state, monkeypatch):
     assert image_src(remote, 1).startswith("https://example.org/cutout?ra=11")
     monkeypatch.setattr(images, "image_for", lambda cat, i: (_ for _ in ()).throw(OSError("bad file")))
     assert image_src(state.catalogue, 0) == placeholder_uri()
+
+
+def test_background_warm_up_builds_the_sessions_own_isolation_forest(demo, tmp_path):
+    """The warm-up thread grows the kernel forest with the session Explorer's settings (not
+    defaults that only happen to match), fills that Explorer, and leaves the leaf ids on disk."""
+    from astroexplore.catalogue import load_catalogue
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.serve import warm_in_background
+
+    _, out = demo
+    cat = load_catalogue(next(out.glob("*.parquet")))  # a fresh object: one warm-up thread per catalogue
+    store = LabelStore(tmp_path / "labels.sqlite", valid_ids=cat.ids)
+    ex = Explorer(cat, store, user="ada", kernel_trees=7, seed=5)
+    before = set(out.rglob("isolation_leaves_*.npy"))
+    warm_in_background(cat, ex).join(timeout=300)
+    assert ex._paths is not None and ex._paths.n_trees == 7
+    new = set(out.rglob("isolation_leaves_*.npy")) - before
+    assert len(new) == 1 and np.load(next(iter(new))).shape == (cat.n_galaxies, 7)
+    again = Explorer(cat, store, user="bob", kernel_trees=7, seed=5).isolation_paths()
+    np.testing.assert_array_equal(again.leaves, ex._paths.leaves)
+    store.close()

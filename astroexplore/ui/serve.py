@@ -81,11 +81,12 @@ def warm_up(catalogue, store, *, everything: bool = True) -> dict:
 _BACKGROUND: dict[int, threading.Thread] = {}
 
 
-def warm_in_background(catalogue=None) -> threading.Thread:
+def warm_in_background(catalogue=None, explorer=None) -> threading.Thread:
     """In a daemon thread: the KD-tree and similarity index of ``catalogue`` (if given), the leaf
-    ids of the isolation-kernel forest (cached beside the catalogue, so the first Retrain does not
-    wait for them: ~20 s for 1M galaxies), then the datashader kernels. Started once per
-    catalogue; later calls return the same thread."""
+    ids of ``explorer``'s isolation-kernel forest (built with its own ``kernel_trees`` and ``seed``
+    and cached beside the catalogue, so the first Retrain does not wait for them: ~20 s for 1M
+    galaxies), then the datashader kernels. Started once per catalogue; later calls return the
+    same thread."""
     key = id(catalogue)
     th = _BACKGROUND.get(key)
     if th is not None:
@@ -99,8 +100,8 @@ def warm_in_background(catalogue=None) -> threading.Thread:
                 res = resources_for(catalogue)
                 res.kdtree
                 res.index
-                from astroexplore.isolation_kernel import isolation_paths
-                isolation_paths(catalogue)   # the Explorer's defaults: 100 trees, seed 0
+            if explorer is not None:
+                explorer.isolation_paths()
             warm_datashader()
         except Exception as err:  # only a warm-up: the views build these on demand anyway
             log.warning("background warm-up failed: %s", err)
@@ -123,10 +124,11 @@ def session_app(catalogue, store, *, user: str | None = None, template: bool = T
     name = user
     if pn.state.user and pn.state.user_info:  # authenticated (panel serve --oauth/--basic-auth)
         name = pn.state.user
-    app = build_app(make_explorer(catalogue, store, user=name), template=template, user=name)
+    explorer = make_explorer(catalogue, store, user=name)
+    app = build_app(explorer, template=template, user=name)
     # compile the map's datashader kernels once the first page is up (not before: on 2 cores the
     # compile would slow the first page down); later calls return at once.
-    pn.state.onload(lambda: warm_in_background(catalogue))
+    pn.state.onload(lambda: warm_in_background(catalogue, explorer))
     return app
 
 
