@@ -10,13 +10,13 @@ Datasets (``../shared/data``, see its README):
   115 mergers (isolation forest top-N recall on the embeddings; plus the batch protocol of
   ``benchmarks/discovery.py`` with its ``iforest`` and ``ours:combined`` strategies).
 * ``decals_rings`` -- 470 DECaLS galaxies, 235 rings: ring precision@10 of similarity search from
-  each ring, and a head trained on 10 or 20 rings + as many non-rings (20 random draws) ranking
+  each ring, and a head trained on 10 or 20 rings + as many non-rings (100 random draws) ranking
   the rest (ROC AUC, precision@50). Encoders: the gz1-trained ones (transfer, SDSS -> DECaLS),
   ones trained on these 470 images (contrastive, distilled), and a "hybrid" (distilled +
   Dirichlet-multinomial loss on the 3 GZ DECaLS predicted-fraction columns; the ring label is
   never used).
 * ``gz_answer_examples`` -- 739 Galaxy Zoo example images: tag queries (mean embedding of 3
-  random examples of Ring / Merger / Lens, cosine nearest 10 among the rest; 20 draws), on one
+  random examples of Ring / Merger / Lens, cosine nearest 10 among the rest; 200 draws), on one
   copy of each image: 113 are near-duplicates of another (the same cutout filed under several
   surveys), which a query would otherwise "find" (before this, pixel PCA's Lens precision of 0.21
   came entirely from the copies of the query images).
@@ -28,10 +28,15 @@ standardised PCA space. Baselines: ``astroexplore.features.pixel_pca_features`` 
 normalised 32x32 pixels, PCA 40) and ``morphology_features`` (Astronomaly-style), both computed on
 the original 128x128 images.
 
-Usage (repository root). From scratch on an idle 2-core machine: each gz1 encoder ~13 s an
-epoch (40 epochs ~9 min), the small-set encoders ~1 min each, baselines and metrics ~5 min; a rerun
-with the cached checkpoints takes ~6 min. ``--jobs 2`` trains the two gz1 encoders side by side
-(one torch thread each)::
+The distilled gz1 encoder is trained with 3 seeds (``--seeds``) and reported as their mean, with
+each seed's figures beside it. The scoreboard compares the best of ours with the best baseline on
+every figure, with the standard error of the paired difference (same galaxies, draws or seeds),
+and calls the two level when they differ by less than 2 standard errors.
+
+Usage (repository root). From scratch on an idle 2-core machine: each gz1 encoder ~14 s an
+epoch with two trained side by side (40 epochs ~10 min; four encoders: plain + 3 distilled
+seeds), the small-set encoders ~1-2 min each, baselines and metrics ~8 min. ``--jobs 2`` trains
+the gz1 encoders two at a time (one torch thread each)::
 
     .venv/bin/python benchmarks/real_data.py --out benchmarks/results/real_data.md
     .venv/bin/python benchmarks/real_data.py --quick          # 2 / 5 epochs, smoke test
@@ -97,45 +102,70 @@ def knn_indices(X: np.ndarray, k: int = 10) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- metrics
+# Every metric returns *samples*: a 1-D array per figure whose mean is the figure, paired across
+# representations (the same galaxies, draws or seeds in the same order), so that the scoreboard
+# can put a standard error on the difference between two representations.
+def figures(samples: dict) -> dict:
+    """The figures (sample means) of a dict of samples."""
+    return {k: float(np.mean(v)) for k, v in samples.items()}
+
+
+def mean_samples(runs: list[dict]) -> dict:
+    """Element-wise mean of the samples of several runs (e.g. encoder seeds) of one representation."""
+    return {k: np.mean([r[k] for r in runs], axis=0) for k in runs[0]}
+
+
 def knn_purity(X, labels, k=10) -> dict:
+    """Per-galaxy samples of kNN purity figures (share of the k nearest with the same class).
+
+    ``purity``: every galaxy. ``macro``: weighted so the mean is the mean over the 5 classes of
+    their purity; ``macro4``: the same with the two spiral classes merged. ``merger``: mergers
+    only. ``spiral_any``: spirals, counting spirals of either handedness (a mirror flip, to which
+    every representation here is nearly invariant).
+    """
     nn = knn_indices(X, k)
-    same = labels[nn] == labels[:, None]
-    per = same.mean(1)
-    classes = ["elliptical", "edge_on", "spiral_anticlockwise", "spiral_clockwise", "merger"]
-    # handedness is a mirror flip, to which every representation here is (nearly) invariant:
-    # also score with the two spiral classes merged
-    merged = np.where(np.char.startswith(labels.astype(str), "spiral"), "spiral", labels.astype(str))
+    labels = np.asarray(labels).astype(str)
+    per = (labels[nn] == labels[:, None]).mean(1)
+    merged = np.where(np.char.startswith(labels, "spiral"), "spiral", labels)
     per_m = (merged[nn] == merged[:, None]).mean(1)
-    out = {"purity": per.mean(),
-           "macro4 (spirals merged)": np.mean([per_m[merged == c].mean()
-                                               for c in ("elliptical", "edge_on", "spiral", "merger")]),
-           "macro": np.mean([per[labels == c].mean() for c in classes]),
-           "merger": per[labels == "merger"].mean(),
-           # spirals of either handedness count as one class (handedness is a mirror flip)
-           "spiral_any": np.isin(labels[nn], ["spiral_anticlockwise", "spiral_clockwise"])[
-               np.isin(labels, ["spiral_anticlockwise", "spiral_clockwise"])].mean()}
-    return out
+
+    def macro(values, lab, classes):
+        w = np.zeros(len(lab))
+        for c in classes:
+            w[lab == c] = len(lab) / (len(classes) * max((lab == c).sum(), 1))
+        return values * w
+
+    spirals = np.isin(labels, ["spiral_anticlockwise", "spiral_clockwise"])
+    return {"purity": per,
+            "macro4 (spirals merged)": macro(per_m, merged, ("elliptical", "edge_on", "spiral", "merger")),
+            "macro": macro(per, labels, ("elliptical", "edge_on", "spiral_anticlockwise",
+                                         "spiral_clockwise", "merger")),
+            "merger": per[labels == "merger"],
+            "spiral_any": spirals[nn][spirals].mean(1)}
 
 
 def iforest_recall(X, is_anom, ns=(115, 500), seed=0, repeats=5) -> dict:
+    """Per-anomaly samples: the share of ``repeats`` forests that rank it in their top N."""
     from sklearn.ensemble import IsolationForest
 
-    out = {n: [] for n in ns}
+    hits = {n: np.zeros(int(is_anom.sum())) for n in ns}
     for r in range(repeats):
         s = -IsolationForest(n_estimators=200, random_state=seed + r).fit(X).score_samples(X)
-        order = np.argsort(-s)
+        rank = np.empty(len(s), np.int64)
+        rank[np.argsort(-s)] = np.arange(len(s))
         for n in ns:
-            out[n].append(is_anom[order[:n]].sum() / is_anom.sum())
-    return {n: float(np.mean(v)) for n, v in out.items()}
+            hits[n] += (rank[is_anom] < n) / repeats
+    return {f"iforest recall@{n}": v for n, v in hits.items()}
 
 
 def discovery_protocol(X, is_anom, budget=200, seeds=(0,), methods=("iforest", "ours:combined")) -> dict:
-    """True anomalies found within ``budget`` labels with benchmarks/discovery.py's batch protocol."""
+    """Per-seed samples: true anomalies found within ``budget`` labels (benchmarks/discovery.py's
+    batch protocol), as ``found@<budget> <method>``."""
     try:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         import discovery
     except ImportError as err:  # pragma: no cover
-        return {"error": f"benchmarks/discovery.py unavailable ({err})"}
+        raise RuntimeError(f"benchmarks/discovery.py unavailable ({err})") from err
     data = discovery.binary_dataset("gz1_mergers", X, is_anom, budget)
     out = {}
     for m in methods:
@@ -144,18 +174,19 @@ def discovery_protocol(X, is_anom, budget=200, seeds=(0,), methods=("iforest", "
             res = discovery.simulate(discovery.make_strategy(m), data, seed=s, budget=budget,
                                      protocol="batch", method=m)
             if res.error:
-                out[m] = f"error: {res.error}"
-                break
+                raise RuntimeError(f"discovery {m}, seed {s}: {res.error}")
             found.append(sum(res.hits))
-        else:
-            out[m] = float(np.mean(found))
+        out[f"found@{budget} {m}"] = np.asarray(found, float)
     return out
 
 
-def scoreboard(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def scoreboard(tables: dict[str, pd.DataFrame], samples: dict | None = None, z: float = 2.0) -> pd.DataFrame:
     """For every figure of every table: the best baseline, the best of ours, and who leads.
 
     Baselines are the rows not starting with "ours"; higher is better for every figure here.
+    ``samples[set][representation][figure]`` (paired samples whose means are the table's figures)
+    give the standard error of the difference; the verdict is "ahead" / "behind" when the
+    difference exceeds ``z`` standard errors, "level" otherwise. Without samples, the sign decides.
     """
     rows = []
     for set_name, df in tables.items():
@@ -167,28 +198,46 @@ def scoreboard(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             if b.isna().all() or o.isna().all():
                 continue
             bi, oi = b.idxmax(), o.idxmax()
-            rows.append({"set": set_name, "figure": col, "best baseline": df.at[bi, "representation"],
-                         "baseline": float(b[bi]), "best of ours": df.at[oi, "representation"],
-                         "ours": float(o[oi]), "ours leads": "yes" if o[oi] > b[bi] else
-                         ("tie" if o[oi] == b[bi] else "no")})
+            rb, ro = df.at[bi, "representation"], df.at[oi, "representation"]
+            diff = float(o[oi] - b[bi])
+            se = _paired_se(samples, set_name, ro, rb, col)
+            if se is None:
+                verdict = "ahead" if diff > 0 else ("behind" if diff < 0 else "level")
+            else:
+                verdict = "ahead" if diff > z * se else ("behind" if diff < -z * se else "level")
+            rows.append({"set": set_name, "figure": col, "best baseline": rb, "baseline": float(b[bi]),
+                         "best of ours": ro, "ours": float(o[oi]), "difference": diff,
+                         "SE": np.nan if se is None else se, "ours is": verdict})
     return pd.DataFrame(rows)
 
 
-def ring_precision(X, is_ring, k=10) -> float:
+def _paired_se(samples, set_name, rep_a, rep_b, col) -> float | None:
+    """Standard error of the mean of paired differences, or None where there are no samples."""
+    try:
+        a, b = samples[set_name][rep_a][col], samples[set_name][rep_b][col]
+    except (KeyError, TypeError):
+        return None
+    if len(a) != len(b) or len(a) < 2:
+        return None
+    d = np.asarray(a, float) - np.asarray(b, float)
+    return float(d.std(ddof=1) / np.sqrt(len(d)))
+
+
+def ring_precision(X, is_ring, k=10) -> dict:
+    """Per-ring samples: the share of rings among each ring's k nearest."""
     nn = knn_indices(X, k)
-    return float(is_ring[nn][is_ring].mean())
+    return {"ring precision@10": is_ring[nn][is_ring].mean(1)}
 
 
-def head_ranking(X, is_ring, n_pos, repeats=20, seed=0) -> dict:
-    """Train on n_pos rings + n_pos non-rings, rank the rest: ROC AUC and precision@50."""
+def head_ranking(X, is_ring, n_pos, repeats=100, seed=0) -> dict:
+    """Train on n_pos rings + n_pos non-rings, rank the rest: per-draw ROC AUC and precision@50.
+
+    The draws depend only on ``seed``, so they are paired across representations.
+    """
     from sklearn.metrics import roc_auc_score
 
-    try:
-        from astroexplore.head import InterestHead
-        kind = "InterestHead"
-    except ImportError:  # pragma: no cover
-        InterestHead = None
-        kind = "LogisticRegression"
+    from astroexplore.head import InterestHead
+
     rng = np.random.default_rng(seed)
     pos, neg = np.flatnonzero(is_ring), np.flatnonzero(~is_ring)
     aucs, p50 = [], []
@@ -196,17 +245,12 @@ def head_ranking(X, is_ring, n_pos, repeats=20, seed=0) -> dict:
         tr = np.concatenate([rng.choice(pos, n_pos, replace=False), rng.choice(neg, n_pos, replace=False)])
         rest = np.setdiff1d(np.arange(len(X)), tr)
         y = is_ring[tr].astype(float) * 5
-        if InterestHead is not None:
-            head = InterestHead(seed=r, device="cpu", input_mean=X.mean(0), input_scale=X.std(0) + 1e-9)
-            head.fit(X[tr].astype(np.float32), y)
-            s = head.predict(X[rest].astype(np.float32))[0]
-        else:
-            from sklearn.linear_model import LogisticRegression
-            s = LogisticRegression(max_iter=2000).fit(X[tr], y > 0).decision_function(X[rest])
+        head = InterestHead(seed=r, device="cpu", input_mean=X.mean(0), input_scale=X.std(0) + 1e-9)
+        head.fit(X[tr].astype(np.float32), y)
+        s = head.predict(X[rest].astype(np.float32))[0]
         aucs.append(roc_auc_score(is_ring[rest], s))
         p50.append(is_ring[rest][np.argsort(-s)[:50]].mean())
-    return {"auc": float(np.mean(aucs)), "auc_sd": float(np.std(aucs)), "p50": float(np.mean(p50)),
-            "head": kind}
+    return {f"head {n_pos}+{n_pos} AUC": np.asarray(aucs), f"head {n_pos}+{n_pos} p@50": np.asarray(p50)}
 
 
 TAGS = {"Ring": {"Ring"}, "Merger": {"Merger", "Merging", "Both"}, "Lens": {"Lens or arc"}}
@@ -232,7 +276,9 @@ def unique_images(x128, threshold: float = DUPLICATE_CORRELATION) -> np.ndarray:
     return keep
 
 
-def tag_query(X, answers, tag_answers, n_query=TAG_QUERY_SIZE, k=10, repeats=20, seed=0) -> float:
+def tag_query(X, answers, tag_answers, n_query=TAG_QUERY_SIZE, k=10, repeats=200, seed=0) -> np.ndarray:
+    """Per-draw precision@k of a tag query: the mean embedding of ``n_query`` random tagged
+    examples, cosine nearest ``k`` among the rest. Draws depend only on ``seed`` (paired)."""
     rng = np.random.default_rng(seed)
     U = _unit(X)
     tagged = np.flatnonzero(np.isin(answers, list(tag_answers)))
@@ -244,7 +290,7 @@ def tag_query(X, answers, tag_answers, n_query=TAG_QUERY_SIZE, k=10, repeats=20,
         s = U[rest] @ v
         top = rest[np.argsort(-s)[:k]]
         prec.append(np.isin(top, tagged).mean())
-    return float(np.mean(prec))
+    return np.asarray(prec)
 
 
 # --------------------------------------------------------------------------- data
@@ -307,17 +353,22 @@ def train_and_embed(tag, x128, work, *, mode="contrastive", votes=None, epochs, 
 
 # --------------------------------------------------------------------------- main
 def gz1_specs(args) -> dict[str, dict]:
-    """The gz1 encoders of this run: tag -> train_encoder settings (the checkpoint name says them)."""
+    """The gz1 encoders of this run: name -> train_encoder settings and its (seed, checkpoint tag)
+    runs. The distilled encoder is trained with ``args.seeds`` seeds (the checkpoint name says
+    every setting; seed 0 keeps the unsuffixed name of earlier runs)."""
     e = args.epochs
-    specs = {"ours (contrastive)": {"tag": f"gz1_contrastive_e{e}", "targets": None, "target_weight": 1.0}}
+    specs = {"ours (contrastive)": {"runs": [(0, f"gz1_contrastive_e{e}")], "targets": None,
+                                    "target_weight": 1.0}}
     if args.distill != "none":
         w = args.target_weight
+        tag = f"gz1_distilled_{args.distill}_w{w:g}_e{e}"
         specs[f"ours (contrastive + distilled {args.distill})"] = {
-            "tag": f"gz1_distilled_{args.distill}_w{w:g}_e{e}", "targets": args.distill, "target_weight": w}
+            "runs": [(s, tag if s == 0 else f"{tag}_s{s}") for s in range(args.seeds)],
+            "targets": args.distill, "target_weight": w}
     return specs
 
 
-def _train_gz1(tag: str, work: str, epochs: int, targets, target_weight: float) -> str:
+def _train_gz1(tag: str, seed: int, work: str, epochs: int, targets, target_weight: float) -> str:
     """Worker: read gz1 and train one encoder into ``work/tag.pt`` (resumes; one torch thread)."""
     from astroexplore.encoder import train_encoder
     from astroexplore.torch_utils import configure_threads
@@ -325,7 +376,7 @@ def _train_gz1(tag: str, work: str, epochs: int, targets, target_weight: float) 
     configure_threads()
     _, x128 = load_folder("gz1_sdss")
     train_encoder(x128, epochs=epochs, crop=GZ1_CROP, checkpoint=Path(work) / f"{tag}.pt", progress=False,
-                  seed=0, targets=targets, target_weight=target_weight)
+                  seed=seed, targets=targets, target_weight=target_weight)
     return tag
 
 
@@ -335,10 +386,38 @@ def pretrain_gz1_parallel(specs: dict, args, work: Path) -> None:
 
     t = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(_train_gz1, sp["tag"], str(work), args.epochs, sp["targets"], sp["target_weight"])
-                   for sp in specs.values()]
+        futures = [pool.submit(_train_gz1, tag, seed, str(work), args.epochs, sp["targets"], sp["target_weight"])
+                   for sp in specs.values() for seed, tag in sp["runs"]]
         for f in futures:
             log(f"gz1 encoder {f.result()} trained ({time.perf_counter() - t:.0f} s wall so far)")
+
+
+def evaluate(reps: dict[str, list], metric, what: str) -> tuple[dict, dict]:
+    """Run ``metric`` (catalogue space -> samples) on every representation.
+
+    ``reps``: name -> list of (n, d) arrays, one per encoder seed (one for a baseline). Returns the
+    samples of each representation (averaged over its seeds, element by element: still paired)
+    and, for those with several seeds, the figures of each seed.
+    """
+    samples, per_seed = {}, {}
+    for name, Xs in reps.items():
+        runs = [metric(catalogue_space(X)) for X in Xs]
+        samples[name] = mean_samples(runs)
+        if len(runs) > 1:
+            per_seed[name] = [figures(r) for r in runs]
+        log(f"{what} {name}: { {k: round(v, 3) for k, v in figures(samples[name]).items()} }")
+    return samples, per_seed
+
+
+def table(reps: dict[str, list], samples: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"representation": n, "dims": reps[n][0].shape[1], **figures(samples[n])}
+                         for n in reps])
+
+
+def seed_table(per_seed: dict, seeds: dict) -> pd.DataFrame:
+    """One row per encoder seed of each multi-seed representation."""
+    return pd.DataFrame([{"representation": n, "seed": seeds[n][i], **f}
+                         for n, runs in per_seed.items() for i, f in enumerate(runs)])
 
 
 def _small_tag(prefix: str, label: str, targets, args) -> str:
@@ -348,11 +427,12 @@ def _small_tag(prefix: str, label: str, targets, args) -> str:
 
 
 def small_set_encoders(prefix: str, x128, work, args, gz1_encoders: dict, *, votes=None) -> tuple[dict, dict]:
-    """Representations of a small set from our encoders: gz1 transfer, and trained on the set itself."""
+    """Representations of a small set from our encoders: gz1 transfer (one per gz1 seed), and
+    trained on the set itself; name -> list of embeddings."""
     reps, timings = {}, {}
-    for name, enc in gz1_encoders.items():
-        reps[name.replace("ours (", "ours (gz1-trained transfer, ")] = train_and_embed(
-            "x", x128, work, epochs=0, encoder=enc, crop=SMALL_CROP)[0]
+    for name, encs in gz1_encoders.items():
+        reps[name.replace("ours (", "ours (gz1-trained transfer, ")] = [
+            train_and_embed("x", x128, work, epochs=0, encoder=enc, crop=SMALL_CROP)[0] for enc in encs]
     distill = None if args.distill == "none" else args.distill
     runs = [("contrastive", "contrastive", None)]
     if distill:
@@ -366,7 +446,7 @@ def small_set_encoders(prefix: str, x128, work, args, gz1_encoders: dict, *, vot
                                        votes=votes if label == "hybrid" else None,
                                        epochs=args.small_epochs, batch_size=128, crop=SMALL_CROP,
                                        targets=targets, target_weight=args.target_weight)
-        reps[f"ours ({prefix}, {name})"] = e
+        reps[f"ours ({prefix}, {name})"] = [e]
         timings[f"{prefix}: train {'hybrid' if label == 'hybrid' else name} ({len(x128)} imgs)"] = t_r
     return reps, timings
 
@@ -385,9 +465,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="write the markdown report here")
     p.add_argument("--no-discovery", action="store_true", help="skip the discovery.py protocol")
     p.add_argument("--discovery-seeds", type=int, default=5, help="seeds of the discovery protocol (default 5)")
+    p.add_argument("--seeds", type=int, default=3,
+                   help="training seeds of the distilled gz1 encoder; its figures are the mean (default 3)")
+    p.add_argument("--head-draws", type=int, default=100, help="label draws of each ring head figure (default 100)")
+    p.add_argument("--tag-draws", type=int, default=200, help="example draws of each tag query (default 200)")
     args = p.parse_args(argv)
     if args.quick:
-        args.epochs, args.small_epochs, args.discovery_seeds = 2, 5, 1
+        args.epochs, args.small_epochs, args.discovery_seeds = 2, 5, 2
+        args.seeds, args.head_draws, args.tag_draws = 2, 5, 20
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
 
@@ -412,64 +497,63 @@ def main(argv=None) -> int:
     log(f"gz1 loaded {len(cat)} in {timings['gz1: read 6,664 jpgs']:.0f} s")
     reps = {}
     for name, (X, secs) in baselines(x128, GZ1_CROP).items():
-        reps[name] = X
+        reps[name] = [X]
         timings[f"gz1: {name} features"] = secs
     log("gz1 baselines done")
-    gz1_encoders = {}
+    gz1_encoders, seeds = {}, {}
     for name, sp in specs.items():
-        emb, t_tr, t_em, enc = train_and_embed(sp["tag"], x128, work, epochs=args.epochs, crop=GZ1_CROP, tta=False,
-                                               targets=sp["targets"], target_weight=sp["target_weight"])
-        reps[name] = emb
-        gz1_encoders[name] = enc
-        hist = enc.metadata.get("history", [])
-        timings[f"gz1 {name}: train wall, sum of epoch times in the checkpoint"] = sum(h["seconds"] for h in hist)
-        timings[f"gz1 {name}: train CPU, sum over epochs"] = sum(h.get("cpu_seconds", np.nan) for h in hist)
-        timings[f"gz1 {name}: embed 6,664"] = t_em
-        log(f"gz1 {name}: embed {t_em:.1f} s")
-    np.savez(work / "gz1_embeddings.npz", **{k.replace(" ", "_"): v for k, v in reps.items()})
+        reps[name], gz1_encoders[name], seeds[name] = [], [], []
+        for seed, tag in sp["runs"]:
+            emb, t_tr, t_em, enc = train_and_embed(tag, x128, work, epochs=args.epochs, crop=GZ1_CROP, tta=False,
+                                                   seed=seed, targets=sp["targets"],
+                                                   target_weight=sp["target_weight"])
+            reps[name].append(emb)
+            gz1_encoders[name].append(enc)
+            seeds[name].append(seed)
+            hist = enc.metadata.get("history", [])
+            timings[f"gz1 {tag}: train wall, sum of epoch times in the checkpoint"] = sum(h["seconds"] for h in hist)
+            timings[f"gz1 {tag}: train CPU, sum over epochs"] = sum(h.get("cpu_seconds", np.nan) for h in hist)
+            timings[f"gz1 {tag}: embed 6,664"] = t_em
+            log(f"gz1 {tag}: embed {t_em:.1f} s")
+    np.savez(work / "gz1_embeddings.npz", **{f"{k}_{i}".replace(" ", "_"): v
+                                             for k, Xs in reps.items() for i, v in enumerate(Xs)})
+    for name in gz1_encoders:  # the small sets name their transfer rows after these
+        seeds[name.replace("ours (", "ours (gz1-trained transfer, ")] = seeds[name]
 
-    gz1_rows = []
     budget = 100 if args.quick else 200
-    for name, X in reps.items():
-        Z = catalogue_space(X)
-        pur = knn_purity(Z, labels)
-        rec = iforest_recall(Z, is_merger)
-        row = {"representation": name, "dims": X.shape[1], **pur,
-               "iforest recall@115": rec[115], "iforest recall@500": rec[500]}
+
+    def gz1_metric(Z):
+        out = {**knn_purity(Z, labels), **iforest_recall(Z, is_merger)}
         if not args.no_discovery:
-            disc = discovery_protocol(Z, is_merger, budget=budget, methods=("iforest", "ours:combined"),
-                                      seeds=tuple(range(args.discovery_seeds)))
-            for m, v in disc.items():
-                row[f"found@{budget} {m}"] = v
-        gz1_rows.append(row)
-        log(f"gz1 {name}: {row}")
-    gz1 = pd.DataFrame(gz1_rows)
+            out.update(discovery_protocol(Z, is_merger, budget=budget, methods=("iforest", "ours:combined"),
+                                          seeds=tuple(range(args.discovery_seeds))))
+        return out
+
+    samples, per_seed = {}, {}
+    samples["gz1"], per_seed["gz1"] = evaluate(reps, gz1_metric, "gz1")
+    gz1 = table(reps, samples["gz1"])
 
     # ---------------- rings
     rcat, r128 = load_folder("decals_rings")
     is_ring = rcat["ring"].to_numpy().astype(bool)
-    rreps = {name: X for name, (X, secs) in baselines(r128, SMALL_CROP).items()}
+    rreps = {name: [X] for name, (X, secs) in baselines(r128, SMALL_CROP).items()}
     frac_cols = [c for c in rcat.columns if c.endswith("_fraction")]
     ours, t_small = small_set_encoders("rings", r128, work, args, gz1_encoders, votes=rcat[frac_cols])
     rreps.update(ours)
     timings.update(t_small)
     log("rings encoders done")
-    ring_rows = []
-    nrep = 5 if args.quick else 20
-    for name, X in rreps.items():
-        Z = catalogue_space(X)
-        h10 = head_ranking(Z, is_ring, 10, repeats=nrep)
-        h20 = head_ranking(Z, is_ring, 20, repeats=nrep)
-        ring_rows.append({"representation": name, "ring precision@10": ring_precision(Z, is_ring),
-                          "head 10+10 AUC": h10["auc"], "head 10+10 p@50": h10["p50"],
-                          "head 20+20 AUC": h20["auc"], "head 20+20 p@50": h20["p50"], "head": h10["head"]})
-        log(f"rings {name}: {ring_rows[-1]}")
-    rings = pd.DataFrame(ring_rows)
+
+    def ring_metric(Z):
+        return {**ring_precision(Z, is_ring), **head_ranking(Z, is_ring, 10, repeats=args.head_draws),
+                **head_ranking(Z, is_ring, 20, repeats=args.head_draws)}
+
+    samples["rings"], per_seed["rings"] = evaluate(rreps, ring_metric, "rings")
+    rings = table(rreps, samples["rings"])
 
     # ---------------- answer examples
     acat, a128 = load_folder("gz_answer_examples")
     answers = acat["answer"].to_numpy()
-    areps = {name: X for name, (X, secs) in baselines(a128, SMALL_CROP).items()}
+    areps = {name: [X] for name, (X, secs) in baselines(a128, SMALL_CROP).items()}
     ours, t_small = small_set_encoders("examples", a128, work, args, gz1_encoders)
     areps.update(ours)
     timings.update(t_small)
@@ -479,15 +563,13 @@ def main(argv=None) -> int:
     n_dupes = int((~unique).sum())
     answers = answers[unique]
     log(f"examples: {n_dupes} near-duplicate images left out of the tag queries")
-    tag_rows = []
-    for name, X in areps.items():
-        Z = catalogue_space(X[unique])
-        row = {"representation": name}
-        for tag, ans in TAGS.items():
-            row[f"{tag} p@10"] = tag_query(Z, answers, ans, repeats=nrep)
-        tag_rows.append(row)
-        log(f"examples {name}: {row}")
-    tags = pd.DataFrame(tag_rows)
+    areps = {name: [X[unique] for X in Xs] for name, Xs in areps.items()}
+
+    def tag_metric(Z):
+        return {f"{tag} p@10": tag_query(Z, answers, ans, repeats=args.tag_draws) for tag, ans in TAGS.items()}
+
+    samples["examples"], per_seed["examples"] = evaluate(areps, tag_metric, "examples")
+    tags = table(areps, samples["examples"]).drop(columns="dims")
     prevalence = {t: np.isin(answers, list(a)).sum() for t, a in TAGS.items()}
     timings["whole run, wall"] = time.perf_counter() - run_t0
 
@@ -509,10 +591,12 @@ def main(argv=None) -> int:
          f"{os.getloadavg()[0]:.1f}). Command: `{command}`."),
         (f"Encoder: `astroexplore.encoder` ConvEncoder (width 16, 128-d), 64x64 input (central {GZ1_CROP:g} of "
          f"gz1 cutouts, {SMALL_CROP:g} of the others), SimCLR NT-Xent, "
-         f"{args.epochs} epochs on gz1, {args.small_epochs} on the small sets; seed 0. 'distilled "
+         f"{args.epochs} epochs on gz1, {args.small_epochs} on the small sets. 'distilled "
          f"{args.distill}': a linear read-out of the representation also predicts the standardised "
          f"pixel-computed features of every augmented view (`astroexplore.encoder.targets`, weight "
-         f"{args.target_weight:g}); no labels."), "",
+         f"{args.target_weight:g}); no labels. The distilled gz1 encoder is trained with "
+         f"{args.seeds} seeds: its rows, and its transfer rows on the other sets, are the mean over "
+         "the seeds (each seed's figures are in the last table); the other encoders use seed 0."), "",
         "All representations: standardise -> PCA(<=40) -> cosine kNN / isolation forest (as a catalogue).", "",
         "## gz1_sdss (6,664; 115 mergers)", "",
         ("kNN purity = share of the 10 nearest with the same gz1_class (macro: mean over elliptical, "
@@ -523,17 +607,27 @@ def main(argv=None) -> int:
         md(gz1), "",
         "## decals_rings (470; 235 rings)", "",
         ("ring precision@10: share of rings among the 10 nearest of each ring (chance 0.5). Head: "
-         f"trained on n rings + n non-rings, ranking the other galaxies; mean of {nrep} draws."), "",
+         f"trained on n rings + n non-rings (`astroexplore.head.InterestHead`, as the app's Retrain), "
+         f"ranking the other galaxies; mean of {args.head_draws} draws of the labels."), "",
         md(rings), "",
         "## gz_answer_examples (739): tag queries", "",
         (f"{n_dupes} of the 739 images are near-duplicates of another (the same cutout under several "
          f"surveys' names; pixel correlation > {DUPLICATE_CORRELATION}); the queries run on the "
          f"{len(answers)} distinct images, so that no query finds its own copies. Mean embedding of "
          f"{TAG_QUERY_SIZE} random tagged examples, precision of the 10 nearest among the rest "
-         f"(mean of {nrep} draws). Tagged (distinct): {tagged}."), "",
+         f"(mean of {args.tag_draws} draws). Tagged (distinct): {tagged}."), "",
         md(tags), "",
         "## Scoreboard: best of ours vs best baseline, figure by figure", "",
-        md(scoreboard({"gz1": gz1, "rings": rings, "examples": tags})), "",
+        ("The difference is paired: both representations are scored on the same units, and SE is "
+         "the standard error of the mean of the unit-by-unit differences. The units are the galaxies "
+         "of each purity figure (the 115 mergers for the isolation-forest recalls), the discovery "
+         "seeds for found@B, and the label or query draws of the heads and tag queries. 'ahead' or "
+         "'behind' means the difference exceeds 2 SE; otherwise the two are 'level'. SE does not "
+         "include how much the encoder's training seed moves a figure: the last table shows that."), "",
+        md(scoreboard({"gz1": gz1, "rings": rings, "examples": tags}, samples)), "",
+        "## Figures of each training seed of the distilled gz1 encoder", "",
+        *[x for name, df in (("gz1", gz1), ("rings", rings), ("examples", tags)) if per_seed[name]
+          for x in (f"{name}:", "", md(seed_table(per_seed[name], seeds)), "")],
         "## Timings (seconds)", "",
         md(pd.DataFrame([{"step": k, "seconds": v} for k, v in timings.items()])), ""]
     text = "\n".join(lines)

@@ -32,7 +32,8 @@ def test_tag_query_counts_tagged_neighbours():
     X = np.vstack([[1, 0] + rng.normal(0, 0.01, (4, 2)), [0, 1] + rng.normal(0, 0.01, (20, 2))])
     answers = np.array(["Ring"] * 4 + ["Smooth"] * 20)
     # 3 tagged query points leave 1 tagged among the 10 nearest of the rest
-    assert real_data.tag_query(X, answers, {"Ring"}, n_query=3, k=10, repeats=5) == pytest.approx(0.1)
+    draws = real_data.tag_query(X, answers, {"Ring"}, n_query=3, k=10, repeats=5)
+    assert draws.shape == (5,) and draws == pytest.approx(0.1)
 
 
 def test_scoreboard_names_the_leader_of_each_figure():
@@ -40,6 +41,52 @@ def test_scoreboard_names_the_leader_of_each_figure():
                        "purity": [0.6, 0.7, 0.65, 0.72], "recall": [0.3, 0.1, 0.2, 0.25],
                        "head": ["x"] * 4})
     board = real_data.scoreboard({"gz1": df}).set_index("figure")
-    assert board.loc["purity", "ours leads"] == "yes" and board.loc["purity", "best of ours"] == "ours (b)"
-    assert board.loc["recall", "ours leads"] == "no" and board.loc["recall", "baseline"] == 0.3
+    assert board.loc["purity", "ours is"] == "ahead" and board.loc["purity", "best of ours"] == "ours (b)"
+    assert board.loc["recall", "ours is"] == "behind" and board.loc["recall", "baseline"] == 0.3
+    assert board.loc["recall", "difference"] == pytest.approx(-0.05)
     assert "head" not in board.index
+
+
+def test_scoreboard_calls_a_difference_within_two_standard_errors_level():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.5, 0.1, 400)
+    samples = {"s": {"pixel": {"small": base, "large": base},
+                     "ours": {"small": base + rng.normal(0.002, 0.05, 400),   # SE ~0.0025
+                              "large": base + rng.normal(0.03, 0.05, 400)}}}
+    df = pd.DataFrame([{"representation": r, **{k: float(np.mean(v)) for k, v in f.items()}}
+                       for r, f in samples["s"].items()])
+    board = real_data.scoreboard({"s": df}, samples).set_index("figure")
+    assert board.loc["small", "ours is"] == "level" and board.loc["large", "ours is"] == "ahead"
+    assert board.loc["large", "SE"] == pytest.approx(0.05 / np.sqrt(400), rel=0.2)
+
+
+def test_purity_samples_average_to_the_class_figures():
+    rng = np.random.default_rng(2)
+    classes = np.array(["elliptical", "edge_on", "spiral_clockwise", "spiral_anticlockwise", "merger"])
+    labels = rng.choice(classes, 300, p=[0.4, 0.2, 0.15, 0.15, 0.1])
+    centre = {c: rng.normal(0, 1, 5) for c in classes}
+    X = np.stack([centre[c] for c in labels]) + rng.normal(0, 1.5, (300, 5))
+    s = real_data.knn_purity(X, labels, k=10)
+    nn = real_data.knn_indices(X, 10)
+    per = (labels[nn] == labels[:, None]).mean(1)
+    assert s["purity"].mean() == pytest.approx(per.mean())
+    assert s["macro"].mean() == pytest.approx(np.mean([per[labels == c].mean() for c in classes]))
+    assert s["merger"].mean() == pytest.approx(per[labels == "merger"].mean())
+    spiral = np.char.startswith(labels, "spiral")
+    assert s["spiral_any"].mean() == pytest.approx(spiral[nn][spiral].mean())
+    assert len(s["purity"]) == 300 and len(s["merger"]) == (labels == "merger").sum()
+
+
+def test_iforest_recall_samples_are_per_anomaly():
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(0, 1, (500, 4)), rng.normal(6, 0.5, (10, 4))])
+    is_anom = np.r_[np.zeros(500, bool), np.ones(10, bool)]
+    s = real_data.iforest_recall(X, is_anom, ns=(10, 100), repeats=2)
+    assert s["iforest recall@10"].shape == (10,)
+    assert s["iforest recall@100"].mean() == pytest.approx(1.0) and s["iforest recall@10"].mean() > 0.5
+
+
+def test_mean_samples_averages_seeds_element_by_element():
+    runs = [{"a": np.array([0.0, 1.0])}, {"a": np.array([1.0, 1.0])}]
+    assert real_data.mean_samples(runs)["a"].tolist() == [0.5, 1.0]
+    assert real_data.figures(real_data.mean_samples(runs)) == {"a": 0.75}
