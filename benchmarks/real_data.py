@@ -16,7 +16,8 @@ Datasets (``../shared/data``, see its README):
   Dirichlet-multinomial loss on the 3 GZ DECaLS predicted-fraction columns; the ring label is
   never used).
 * ``gz_answer_examples`` -- 739 Galaxy Zoo example images: tag queries (mean embedding of 3
-  random examples of Ring / Merger / Lens, cosine nearest 10 among the rest; 200 draws), on one
+  random examples of Ring / Merger / Lens, cosine nearest 10 among the rest; 200 draws, or all
+  20 sets of 3 of the 6 lenses), on one
   copy of each image: 113 are near-duplicates of another (the same cutout filed under several
   surveys), which a query would otherwise "find" (before this, pixel PCA's Lens precision of 0.21
   came entirely from the copies of the query images).
@@ -277,17 +278,27 @@ def unique_images(x128, threshold: float = DUPLICATE_CORRELATION) -> np.ndarray:
 
 
 def tag_query(X, answers, tag_answers, n_query=TAG_QUERY_SIZE, k=10, repeats=200, seed=0) -> np.ndarray:
-    """Per-draw precision@k of a tag query: the mean embedding of ``n_query`` random tagged
-    examples, cosine nearest ``k`` among the rest. Draws depend only on ``seed`` (paired)."""
-    rng = np.random.default_rng(seed)
+    """Per-query precision@k of tag queries: the mean embedding of ``n_query`` tagged examples,
+    cosine nearest ``k`` among the rest.
+
+    ``repeats`` random example sets (they depend only on ``seed``, so are paired across
+    representations), or every set once where there are no more than ``repeats`` of them (6
+    lenses make only 20 sets of 3: drawing 200 would repeat them and understate the standard error).
+    """
+    from itertools import combinations
+    from math import comb
+
     U = _unit(X)
     tagged = np.flatnonzero(np.isin(answers, list(tag_answers)))
+    if comb(len(tagged), n_query) <= repeats:
+        queries = [np.asarray(q) for q in combinations(tagged, n_query)]
+    else:
+        rng = np.random.default_rng(seed)
+        queries = [rng.choice(tagged, n_query, replace=False) for _ in range(repeats)]
     prec = []
-    for _ in range(repeats):
-        q = rng.choice(tagged, n_query, replace=False)
+    for q in queries:
         rest = np.setdiff1d(np.arange(len(X)), q)
-        v = U[q].mean(0)
-        s = U[rest] @ v
+        s = U[rest] @ U[q].mean(0)
         top = rest[np.argsort(-s)[:k]]
         prec.append(np.isin(top, tagged).mean())
     return np.asarray(prec)
@@ -352,6 +363,14 @@ def train_and_embed(tag, x128, work, *, mode="contrastive", votes=None, epochs, 
 
 
 # --------------------------------------------------------------------------- main
+def _views_tag() -> str:
+    """The distillation views in a checkpoint name (resuming with other views is refused)."""
+    from astroexplore.encoder.augment import GalaxyAugment
+
+    a = GalaxyAugment.for_distillation()
+    return f"_v{a.max_shift:g}z{a.zoom[0]:g}-{a.zoom[1]:g}"
+
+
 def gz1_specs(args) -> dict[str, dict]:
     """The gz1 encoders of this run: name -> train_encoder settings and its (seed, checkpoint tag)
     runs. The distilled encoder is trained with ``args.seeds`` seeds (the checkpoint name says
@@ -361,7 +380,7 @@ def gz1_specs(args) -> dict[str, dict]:
                                     "target_weight": 1.0}}
     if args.distill != "none":
         w = args.target_weight
-        tag = f"gz1_distilled_{args.distill}_w{w:g}_e{e}"
+        tag = f"gz1_distilled_{args.distill}_w{w:g}{_views_tag()}_e{e}"
         specs[f"ours (contrastive + distilled {args.distill})"] = {
             "runs": [(s, tag if s == 0 else f"{tag}_s{s}") for s in range(args.seeds)],
             "targets": args.distill, "target_weight": w}
@@ -422,7 +441,7 @@ def seed_table(per_seed: dict, seeds: dict) -> pd.DataFrame:
 
 def _small_tag(prefix: str, label: str, targets, args) -> str:
     """Checkpoint name of a small-set encoder: every setting that would make resuming it refuse."""
-    distilled = f"_{targets}_w{args.target_weight:g}" if targets else ""
+    distilled = f"_{targets}_w{args.target_weight:g}{_views_tag()}" if targets else ""
     return f"{prefix}_{label}{distilled}_e{args.small_epochs}"
 
 
@@ -614,14 +633,16 @@ def main(argv=None) -> int:
         (f"{n_dupes} of the 739 images are near-duplicates of another (the same cutout under several "
          f"surveys' names; pixel correlation > {DUPLICATE_CORRELATION}); the queries run on the "
          f"{len(answers)} distinct images, so that no query finds its own copies. Mean embedding of "
-         f"{TAG_QUERY_SIZE} random tagged examples, precision of the 10 nearest among the rest "
-         f"(mean of {args.tag_draws} draws). Tagged (distinct): {tagged}."), "",
+         f"{TAG_QUERY_SIZE} tagged examples, precision of the 10 nearest among the rest: mean of "
+         f"{args.tag_draws} random example sets, or of every set where there are fewer (Lens: "
+         f"all 20). Tagged (distinct): {tagged}."), "",
         md(tags), "",
         "## Scoreboard: best of ours vs best baseline, figure by figure", "",
         ("The difference is paired: both representations are scored on the same units, and SE is "
          "the standard error of the mean of the unit-by-unit differences. The units are the galaxies "
          "of each purity figure (the 115 mergers for the isolation-forest recalls), the discovery "
-         "seeds for found@B, and the label or query draws of the heads and tag queries. 'ahead' or "
+         "seeds for found@B, the label draws of the heads and the example sets of the tag queries "
+         "(each of them counted once). 'ahead' or "
          "'behind' means the difference exceeds 2 SE; otherwise the two are 'level'. SE does not "
          "include how much the encoder's training seed moves a figure: the last table shows that."), "",
         md(scoreboard({"gz1": gz1, "rings": rings, "examples": tags}, samples)), "",

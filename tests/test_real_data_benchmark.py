@@ -32,8 +32,11 @@ def test_tag_query_counts_tagged_neighbours():
     X = np.vstack([[1, 0] + rng.normal(0, 0.01, (4, 2)), [0, 1] + rng.normal(0, 0.01, (20, 2))])
     answers = np.array(["Ring"] * 4 + ["Smooth"] * 20)
     # 3 tagged query points leave 1 tagged among the 10 nearest of the rest
-    draws = real_data.tag_query(X, answers, {"Ring"}, n_query=3, k=10, repeats=5)
-    assert draws.shape == (5,) and draws == pytest.approx(0.1)
+    draws = real_data.tag_query(X, answers, {"Ring"}, n_query=3, k=10, repeats=3)
+    assert draws.shape == (3,) and draws == pytest.approx(0.1)
+    # 4 tagged points make only 4 sets of 3: each is used once, not redrawn
+    every = real_data.tag_query(X, answers, {"Ring"}, n_query=3, k=10, repeats=50)
+    assert every.shape == (4,) and every == pytest.approx(0.1)
 
 
 def test_scoreboard_names_the_leader_of_each_figure():
