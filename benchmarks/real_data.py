@@ -373,8 +373,8 @@ def _views_tag() -> str:
 
 def gz1_specs(args) -> dict[str, dict]:
     """The gz1 encoders of this run: name -> train_encoder settings and its (seed, checkpoint tag)
-    runs. The distilled encoder is trained with ``args.seeds`` seeds (the checkpoint name says
-    every setting; seed 0 keeps the unsuffixed name of earlier runs)."""
+    runs. The distilled encoder is trained with seeds 0 to ``args.seeds - 1`` (the checkpoint name
+    says every setting; seed 0's has no seed suffix)."""
     e = args.epochs
     specs = {"ours (contrastive)": {"runs": [(0, f"gz1_contrastive_e{e}")], "targets": None,
                                     "target_weight": 1.0}}
@@ -433,10 +433,10 @@ def table(reps: dict[str, list], samples: dict) -> pd.DataFrame:
                          for n in reps])
 
 
-def seed_table(per_seed: dict, seeds: dict) -> pd.DataFrame:
-    """One row per encoder seed of each multi-seed representation."""
-    return pd.DataFrame([{"representation": n, "seed": seeds[n][i], **f}
-                         for n, runs in per_seed.items() for i, f in enumerate(runs)])
+def seed_table(per_seed: dict) -> pd.DataFrame:
+    """One row per encoder seed of each multi-seed representation (its runs are seeds 0, 1, ...)."""
+    return pd.DataFrame([{"representation": n, "seed": seed, **f}
+                         for n, runs in per_seed.items() for seed, f in enumerate(runs)])
 
 
 def _small_tag(prefix: str, label: str, targets, args) -> str:
@@ -519,16 +519,15 @@ def main(argv=None) -> int:
         reps[name] = [X]
         timings[f"gz1: {name} features"] = secs
     log("gz1 baselines done")
-    gz1_encoders, seeds = {}, {}
+    gz1_encoders = {}
     for name, sp in specs.items():
-        reps[name], gz1_encoders[name], seeds[name] = [], [], []
+        reps[name], gz1_encoders[name] = [], []
         for seed, tag in sp["runs"]:
             emb, t_tr, t_em, enc = train_and_embed(tag, x128, work, epochs=args.epochs, crop=GZ1_CROP, tta=False,
                                                    seed=seed, targets=sp["targets"],
                                                    target_weight=sp["target_weight"])
             reps[name].append(emb)
             gz1_encoders[name].append(enc)
-            seeds[name].append(seed)
             hist = enc.metadata.get("history", [])
             timings[f"gz1 {tag}: train wall, sum of epoch times in the checkpoint"] = sum(h["seconds"] for h in hist)
             timings[f"gz1 {tag}: train CPU, sum over epochs"] = sum(h.get("cpu_seconds", np.nan) for h in hist)
@@ -536,8 +535,6 @@ def main(argv=None) -> int:
             log(f"gz1 {tag}: embed {t_em:.1f} s")
     np.savez(work / "gz1_embeddings.npz", **{f"{k}_{i}".replace(" ", "_"): v
                                              for k, Xs in reps.items() for i, v in enumerate(Xs)})
-    for name in gz1_encoders:  # the small sets name their transfer rows after these
-        seeds[name.replace("ours (", "ours (gz1-trained transfer, ")] = seeds[name]
 
     budget = 100 if args.quick else 200
 
@@ -648,7 +645,7 @@ def main(argv=None) -> int:
         md(scoreboard({"gz1": gz1, "rings": rings, "examples": tags}, samples)), "",
         "## Figures of each training seed of the distilled gz1 encoder", "",
         *[x for name, df in (("gz1", gz1), ("rings", rings), ("examples", tags)) if per_seed[name]
-          for x in (f"{name}:", "", md(seed_table(per_seed[name], seeds)), "")],
+          for x in (f"{name}:", "", md(seed_table(per_seed[name])), "")],
         "## Timings (seconds)", "",
         md(pd.DataFrame([{"step": k, "seconds": v} for k, v in timings.items()])), ""]
     text = "\n".join(lines)
