@@ -269,8 +269,8 @@ class ScoringView(pn.viewable.Viewer):
             self._retrain_status,
             sizing_mode="stretch_width",
         )
-        nav = pn.Row(self._back, self._position, self._of_n, self._forward, pn.Spacer(width=20),
-                     self._search, self._go)
+        nav = pn.Column(pn.Row(self._back, self._position, self._of_n, self._forward),
+                        pn.Row(self._search, self._go))  # two rows: fits beside the card on a laptop
         scores = pn.Column(
             pn.pane.Markdown("### How interesting is this object?", margin=(0, 5)),
             pn.Row(*self._buttons),

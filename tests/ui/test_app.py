@@ -216,3 +216,38 @@ def test_filter_barred_spirals(ui_page, served, until, shot):
     assert 0 < counts[-1] < counts[0] < n
     page.get_by_text(f"{counts[-1]:,} of {n:,} galaxies match").wait_for()
     shot(page, "filter_barred_spirals")
+
+
+def _covering_element_is(page, locator) -> bool:
+    """True when the topmost element at the centre of ``locator`` is inside it (nothing covers it)."""
+    return locator.evaluate(
+        "el => { const r = el.getBoundingClientRect();"
+        " const x = r.x + r.width / 2, y = r.y + r.height / 2;"
+        " let top = document.elementFromPoint(x, y);"  # Panel renders into shadow roots: descend
+        " while (top && top.shadowRoot) { const inner = top.shadowRoot.elementFromPoint(x, y);"
+        "   if (!inner || inner === top) break; top = inner; }"
+        " return top !== null && (el === top || el.contains(top)); }")
+
+
+@pytest.mark.parametrize("width", [1280, 1400, 1920])
+def test_scoring_controls_are_not_covered_at_laptop_widths(ui_page, served, width, shot):
+    """Every control of the scoring view can be reached on a laptop screen: nothing overlaps the
+    navigation row, and "Search by id" + Go moves to the galaxy typed."""
+    page, state = ui_page, ui_page.app_state
+    page.set_viewport_size({"width": width, "height": 900})
+    go = page.get_by_role("button", name="Go", exact=True)
+    go.wait_for()
+    card = page.locator(".ae-card-box").first
+    for name in ["◀ Back", "Forward ▶", "Go", "Retrain", "Undo last label", "0", "5"]:
+        button = page.get_by_role("button", name=name, exact=True)
+        button.scroll_into_view_if_needed()
+        assert _covering_element_is(page, button), f"'{name}' is covered by another element at {width} px"
+    gbox, cbox = go.bounding_box(), card.bounding_box()
+    assert gbox["x"] + gbox["width"] <= cbox["x"] or gbox["y"] >= cbox["y"] + cbox["height"], \
+        f"Go {gbox} overlaps the galaxy card {cbox} at {width} px"
+    target = str(served.catalogue.ids[17])
+    page.get_by_role("textbox", name="Search by id").fill(target)
+    go.click(timeout=10_000)
+    page.locator(".ae-card-box h3", has_text=target).first.wait_for()
+    assert state.current_id == target
+    shot(page, f"scoring_{width}px")
