@@ -227,10 +227,12 @@ class MapView(pn.viewable.Viewer):
             "Tap anywhere for the nearest galaxies; use the box-select tool for a region. "
             "Labelled galaxies are the outlined dots (blue = 0 ... red = 5). Click a thumbnail to "
             "score it.", styles={"color": "#555"}, sizing_mode="stretch_width")
-        return pn.Row(pn.Column(controls, self._plot, help_),
-                      pn.Column(self._download, self._gallery, sizing_mode="stretch_width",
-                                min_width=360),
-                      sizing_mode="stretch_width")
+        # a FlexBox, not a Row: on a laptop screen the gallery wraps under the map instead of
+        # being cut off at the right edge
+        return pn.FlexBox(pn.Column(controls, self._plot, help_, width=self.width + 100),
+                          pn.Column(self._download, self._gallery, sizing_mode="stretch_width",
+                                    min_width=360, styles={"flex": "1 1 360px"}),
+                          flex_wrap="wrap", sizing_mode="stretch_width")
 
 
 _WARM_LOCK = __import__("threading").Lock()

@@ -251,3 +251,24 @@ def test_scoring_controls_are_not_covered_at_laptop_widths(ui_page, served, widt
     page.locator(".ae-card-box h3", has_text=target).first.wait_for()
     assert state.current_id == target
     shot(page, f"scoring_{width}px")
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_map_gallery_and_download_fit_the_window(ui_page, served, width, shot):
+    """On a laptop the gallery wraps under the map instead of being cut off at the right edge."""
+    page = ui_page
+    page.set_viewport_size({"width": width, "height": 900})
+    page.get_by_text("Latent map", exact=True).click()
+    canvas = page.locator("canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5)
+    page.get_by_text(re.compile(r"\d+ galaxies nearest to")).wait_for()
+    download = page.get_by_role("button", name=re.compile("Download CSV of the"))
+    thumb = page.get_by_role("listitem").first
+    for what, loc in (("download button", download), ("first thumbnail", thumb)):
+        b = loc.bounding_box()  # before any scrolling: scrolling could move a clipped one into view
+        assert b["x"] >= 0 and b["x"] + b["width"] <= width, f"the {what} {b} leaves the {width} px window"
+        loc.scroll_into_view_if_needed()
+        assert _covering_element_is(page, loc), f"the {what} is covered at {width} px"
+    shot(page, f"latent_map_{width}px")
