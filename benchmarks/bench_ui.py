@@ -215,7 +215,7 @@ def main(argv=None) -> int:
     view = app.map
     t0 = time.perf_counter()
     pane = view.__panel__()
-    root = pane.get_root()
+    pane.get_root()  # builds the Bokeh models: what the timing is for
     rows.append(("map first render (server side)", time.perf_counter() - t0, None,
                  "DynamicMap + rasterize + Bokeh models"))
     rasterized = view._rasterized

@@ -60,6 +60,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from astroexplore.encoder import DEFAULT_WIDTH  # noqa: E402  (torch-free; after the path set-up)
+
 DATA = ROOT.parent / "shared" / "data"
 DUPLICATE_CORRELATION = 0.98  # gz_answer_examples holds the same cutouts under several surveys' names
 TAG_QUERY_SIZE = 3  # tagged examples per query (Lens has 6 distinct images)
@@ -339,19 +341,21 @@ def baselines(x128, crop: float) -> dict:
 
 def train_and_embed(tag, x128, work, *, mode="contrastive", votes=None, epochs, batch_size=256,
                     image_size=64, crop=1.0, encoder=None, tta=True, seed=0, targets=None,
-                    target_weight=1.0):
+                    target_weight=1.0, width=DEFAULT_WIDTH):
     """Train (or resume / reuse) an encoder; return (embeddings, train seconds, embed seconds, encoder).
 
     ``encoder`` given: no training; it embeds with ``crop`` (transfer to another data set).
     Train seconds are wall-clock; the CPU seconds of the process are logged too.
     """
     from astroexplore.encoder import train_encoder
+    from astroexplore.torch_utils import configure_threads
 
     t, c = time.perf_counter(), time.process_time()
     if encoder is None:
         encoder = train_encoder(x128, mode=mode, votes=votes, epochs=epochs, batch_size=batch_size,
                                 image_size=image_size, crop=crop, checkpoint=work / f"{tag}.pt",
-                                progress=False, seed=seed, targets=targets, target_weight=target_weight)
+                                progress=False, seed=seed, targets=targets, target_weight=target_weight,
+                                width=width, threads=configure_threads())  # the run's thread count, as logged
         log(f"{tag}: trained in {time.perf_counter() - t:.0f} s wall, {time.process_time() - c:.0f} s CPU")
     else:
         encoder.crop = crop
@@ -375,27 +379,27 @@ def gz1_specs(args) -> dict[str, dict]:
     """The gz1 encoders of this run: name -> train_encoder settings and its (seed, checkpoint tag)
     runs. The distilled encoder is trained with seeds 0 to ``args.seeds - 1`` (the checkpoint name
     says every setting; seed 0's has no seed suffix)."""
-    e = args.epochs
-    specs = {"ours (contrastive)": {"runs": [(0, f"gz1_contrastive_e{e}")], "targets": None,
+    e, width = args.epochs, f"_width{args.width}"
+    specs = {"ours (contrastive)": {"runs": [(0, f"gz1_contrastive{width}_e{e}")], "targets": None,
                                     "target_weight": 1.0}}
     if args.distill != "none":
         w = args.target_weight
-        tag = f"gz1_distilled_{args.distill}_w{w:g}{_views_tag()}_e{e}"
+        tag = f"gz1_distilled_{args.distill}_w{w:g}{_views_tag()}{width}_e{e}"
         specs[f"ours (contrastive + distilled {args.distill})"] = {
             "runs": [(s, tag if s == 0 else f"{tag}_s{s}") for s in range(args.seeds)],
             "targets": args.distill, "target_weight": w}
     return specs
 
 
-def _train_gz1(tag: str, seed: int, work: str, epochs: int, targets, target_weight: float) -> str:
+def _train_gz1(tag: str, seed: int, work: str, epochs: int, targets, target_weight: float, width: int) -> str:
     """Worker: read gz1 and train one encoder into ``work/tag.pt`` (resumes; one torch thread)."""
     from astroexplore.encoder import train_encoder
     from astroexplore.torch_utils import configure_threads
 
-    configure_threads()
+    threads = configure_threads()  # one per worker: --jobs encoders train side by side
     _, x128 = load_folder("gz1_sdss")
     train_encoder(x128, epochs=epochs, crop=GZ1_CROP, checkpoint=Path(work) / f"{tag}.pt", progress=False,
-                  seed=seed, targets=targets, target_weight=target_weight)
+                  seed=seed, targets=targets, target_weight=target_weight, width=width, threads=threads)
     return tag
 
 
@@ -405,7 +409,8 @@ def pretrain_gz1_parallel(specs: dict, args, work: Path) -> None:
 
     t = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(_train_gz1, tag, seed, str(work), args.epochs, sp["targets"], sp["target_weight"])
+        futures = [pool.submit(_train_gz1, tag, seed, str(work), args.epochs, sp["targets"], sp["target_weight"],
+                               args.width)
                    for sp in specs.values() for seed, tag in sp["runs"]]
         for f in futures:
             log(f"gz1 encoder {f.result()} trained ({time.perf_counter() - t:.0f} s wall so far)")
@@ -442,7 +447,7 @@ def seed_table(per_seed: dict) -> pd.DataFrame:
 def _small_tag(prefix: str, label: str, targets, args) -> str:
     """Checkpoint name of a small-set encoder: every setting that would make resuming it refuse."""
     distilled = f"_{targets}_w{args.target_weight:g}{_views_tag()}" if targets else ""
-    return f"{prefix}_{label}{distilled}_e{args.small_epochs}"
+    return f"{prefix}_{label}{distilled}_width{args.width}_e{args.small_epochs}"
 
 
 def small_set_encoders(prefix: str, x128, work, args, gz1_encoders: dict, *, votes=None) -> tuple[dict, dict]:
@@ -464,13 +469,13 @@ def small_set_encoders(prefix: str, x128, work, args, gz1_encoders: dict, *, vot
                                        mode="hybrid" if label == "hybrid" else "contrastive",
                                        votes=votes if label == "hybrid" else None,
                                        epochs=args.small_epochs, batch_size=128, crop=SMALL_CROP,
-                                       targets=targets, target_weight=args.target_weight)
+                                       targets=targets, target_weight=args.target_weight, width=args.width)
         reps[f"ours ({prefix}, {name})"] = [e]
         timings[f"{prefix}: train {'hybrid' if label == 'hybrid' else name} ({len(x128)} imgs)"] = t_r
     return reps, timings
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=40, help="gz1 training epochs (default 40)")
     p.add_argument("--small-epochs", type=int, default=100, help="epochs on the 470/739-image sets (default 100)")
@@ -478,6 +483,8 @@ def main(argv=None) -> int:
                    help="features distilled into the second set of encoders (default features)")
     p.add_argument("--target-weight", type=float, default=TARGET_WEIGHT,
                    help=f"weight of the distillation loss (default {TARGET_WEIGHT:g})")
+    p.add_argument("--width", type=int, default=DEFAULT_WIDTH,
+                   help=f"channels of our encoders' first conv block (default {DEFAULT_WIDTH})")
     p.add_argument("--jobs", type=int, default=1, help="train the gz1 encoders in this many processes")
     p.add_argument("--quick", action="store_true", help="2 / 5 epochs, fewer repeats: smoke test")
     p.add_argument("--work-dir", default="/tmp/astroexplore_real_data")
@@ -488,7 +495,11 @@ def main(argv=None) -> int:
                    help="training seeds of the distilled gz1 encoder; its figures are the mean (default 3)")
     p.add_argument("--head-draws", type=int, default=100, help="label draws of each ring head figure (default 100)")
     p.add_argument("--tag-draws", type=int, default=200, help="example draws of each tag query (default 200)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     if args.quick:
         args.epochs, args.small_epochs, args.discovery_seeds = 2, 5, 2
         args.seeds, args.head_draws, args.tag_draws = 2, 5, 20
@@ -525,7 +536,7 @@ def main(argv=None) -> int:
         for seed, tag in sp["runs"]:
             emb, t_tr, t_em, enc = train_and_embed(tag, x128, work, epochs=args.epochs, crop=GZ1_CROP, tta=False,
                                                    seed=seed, targets=sp["targets"],
-                                                   target_weight=sp["target_weight"])
+                                                   target_weight=sp["target_weight"], width=args.width)
             reps[name].append(emb)
             gz1_encoders[name].append(enc)
             hist = enc.metadata.get("history", [])
@@ -605,7 +616,7 @@ def main(argv=None) -> int:
         (f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()} "
          f"({os.cpu_count()} cores, device {device}, torch threads {threads}; load average at the end "
          f"{os.getloadavg()[0]:.1f}). Command: `{command}`."),
-        (f"Encoder: `astroexplore.encoder` ConvEncoder (width 16, 128-d), 64x64 input (central {GZ1_CROP:g} of "
+        (f"Encoder: `astroexplore.encoder` ConvEncoder (width {args.width}, 128-d), 64x64 input (central {GZ1_CROP:g} of "
          f"gz1 cutouts, {SMALL_CROP:g} of the others), SimCLR NT-Xent, "
          f"{args.epochs} epochs on gz1, {args.small_epochs} on the small sets. 'distilled "
          f"{args.distill}': a linear read-out of the representation also predicts the standardised "

@@ -93,3 +93,19 @@ def test_mean_samples_averages_seeds_element_by_element():
     runs = [{"a": np.array([0.0, 1.0])}, {"a": np.array([1.0, 1.0])}]
     assert real_data.mean_samples(runs)["a"].tolist() == [0.5, 1.0]
     assert real_data.figures(real_data.mean_samples(runs)) == {"a": 0.75}
+
+
+def test_checkpoint_names_carry_every_setting_that_changes_the_encoder():
+    """A cached encoder is only reused for the same width, views, weight, epochs and seed."""
+    def names(*argv):
+        args = real_data.build_parser().parse_args(list(argv))
+        tags = [tag for sp in real_data.gz1_specs(args).values() for _, tag in sp["runs"]]
+        return tags + [real_data._small_tag("rings", "distilled", "features", args)]
+
+    default = names()
+    assert len(set(default)) == len(default) == 1 + 3 + 1            # plain, 3 distilled seeds, small set
+    assert all(f"_width{real_data.DEFAULT_WIDTH}_" in t for t in default)
+    for other in (["--width", "16"], ["--epochs", "20"], ["--target-weight", "5"], ["--small-epochs", "50"]):
+        changed = names(*other)
+        assert set(changed) != set(default), other
+    assert not set(names("--width", "16")) & set(default)

@@ -1,8 +1,6 @@
 """App state and views without a browser: labels, navigation, filter, retrain, map, search."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +12,6 @@ pn = pytest.importorskip("panel")
 def demo(tmp_path_factory):
     from astroexplore.catalogue import load_catalogue
     from astroexplore.demo import make_demo_catalogue
-    from astroexplore.labels import LabelStore
 
     out = tmp_path_factory.mktemp("ui_state_demo")
     path = make_demo_catalogue(out, n=300, seed=3, progress=False)

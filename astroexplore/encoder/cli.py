@@ -29,6 +29,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from astroexplore.encoder import DEFAULT_WIDTH
+
 IMAGE_COLUMNS = ("image", "file", "file_loc", "filename", "path", "image_path", "jpg", "png_loc")
 ID_COLUMNS = ("id", "id_str", "objid", "iauname", "dr8_id", "galaxy_id", "name")
 
@@ -49,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also train the embedding to predict features computed from the pixels: "
                              "Astronomaly-style morphology, pixel PCA, or both (default 'features'; "
                              "'none' for plain contrastive/vote training); no labels are used")
+    parser.add_argument("--width", type=int, default=DEFAULT_WIDTH,
+                        help=f"channels of the encoder's first conv block (default {DEFAULT_WIDTH}; "
+                             "training time grows about linearly with it on CPU)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--checkpoint", default=None,
                         help="checkpoint path (default <out stem>.encoder.pt beside --out)")
@@ -187,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
                   f"(checkpoint {ckpt})", file=sys.stderr)
             encoder = train_encoder(images, mode=mode, votes=table[vote_cols] if mode != "contrastive" else None,
                                     targets=targets,
-                                    epochs=args.epochs, batch_size=args.batch_size,
+                                    epochs=args.epochs, batch_size=args.batch_size, width=args.width,
                                     image_size=args.image_size, crop=args.crop, device=args.device,
                                     checkpoint=ckpt,
                                     resume=args.resume, progress=args.progress, seed=args.seed)

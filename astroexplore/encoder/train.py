@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from astroexplore.encoder import DEFAULT_WIDTH
 from astroexplore.encoder.augment import GalaxyAugment
 from astroexplore.encoder.data import as_image_tensor, vote_targets
 from astroexplore.encoder.embed import CHECKPOINT_FORMAT, Encoder, encoder_metadata
@@ -74,10 +75,10 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
                   epochs: int = 10, batch_size: int = 256, image_size: int = 64, crop: float = 1.0, lr: float = 2e-3,
                   weight_decay: float = 1e-4, temperature: float = 0.2,
                   supervised_weight: float = 1.0, votes_per_galaxy: float = 40.0,
-                  representation_dim: int = 128, width: int = 16, dropout: float = 0.2,
+                  representation_dim: int = 128, width: int = DEFAULT_WIDTH, dropout: float = 0.2,
                   augment: GalaxyAugment | None = None, device: str | None = None,
                   checkpoint: str | Path | None = None, resume: bool = True,
-                  progress: bool = True, seed: int = 0,
+                  progress: bool = True, seed: int = 0, threads: int | None = None,
                   on_epoch_end: Callable[[dict], None] | None = None) -> Encoder:
     """Train a small CNN encoder on galaxy cutouts and return it as an :class:`Encoder`.
 
@@ -116,7 +117,7 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
         Default ``GalaxyAugment()``, or :meth:`GalaxyAugment.for_distillation` (shifts and zooms
         of a few per cent only) when ``targets`` are distilled. Recorded in the checkpoint.
     device : str, optional
-        Default: CUDA when torch sees it, else CPU (threads set by ``configure_threads``).
+        Default: CUDA when torch sees it, else CPU.
     checkpoint : path, optional
         Written after every epoch.
     resume : bool
@@ -124,6 +125,10 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
     progress : bool
         tqdm bar per epoch.
     seed : int
+    threads : int, optional
+        CPU threads of the training (default: ``ASTROEXPLORE_TORCH_THREADS`` if set, else every
+        core of the process; 2 threads trained 1.6x faster than 1 on a 2-core machine). Ignored on
+        CUDA. The returned encoder embeds with the library's default (one thread).
     on_epoch_end : callable, optional
         Called with the epoch's record ``{"epoch", "loss", "seconds", "cpu_seconds"}`` (plus the mean
         of each loss term: ``"contrastive"``, ``"votes"``, ``"target_mse"``) after its checkpoint is
@@ -150,7 +155,7 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
     """
     from tqdm.auto import tqdm
 
-    from astroexplore.torch_utils import configure_threads, default_device
+    from astroexplore.torch_utils import available_cores, configure_threads, default_device
 
     if mode not in MODES:
         raise ValueError(f"The 'mode' parameter of train_encoder must be one of {MODES}. Got {mode!r} instead.")
@@ -158,7 +163,7 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
         raise ValueError(f"The 'epochs' parameter must be >= 0. Got {epochs} instead.")
     device = default_device(device)
     if device == "cpu":
-        configure_threads()
+        configure_threads(threads, default=available_cores())
     x_all = as_image_tensor(images_or_dataset, image_size, progress=progress, crop=crop)
     n = len(x_all)
     if n < 2:

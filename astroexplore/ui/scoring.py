@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import math
 
-import numpy as np
 import panel as pn
 import param
 

@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -151,7 +151,7 @@ def test_map_box_select_gallery(ui_page, served, until, shot):
 
 
 def test_similarity_search_by_radec(ui_page, served, until, shot):
-    page, state = ui_page, ui_page.app_state
+    page = ui_page
     cat = served.catalogue
     page.get_by_text("Similarity search", exact=True).click()
     page.get_by_role("button", name="RA / Dec").click()
