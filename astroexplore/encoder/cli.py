@@ -44,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training objective (default auto: hybrid when vote columns exist, "
                              "else contrastive)")
     parser.add_argument("--epochs", type=int, default=10,
-                        help="training epochs (default 10; on 6,664 SDSS cutouts 40 epochs, ~10 min "
-                             "of one core, gave clearly better embeddings: benchmarks/README.md)")
+                        help="training epochs (default 10; on 6,664 SDSS cutouts 40 epochs, 8 min on "
+                             "2 cores, gave clearly better embeddings: benchmarks/README.md)")
     parser.add_argument("--distill", choices=["none", "morphology", "pixels", "features"],
                         default="features",
                         help="also train the embedding to predict features computed from the pixels: "
