@@ -16,9 +16,9 @@ from __future__ import annotations
 import importlib
 
 #: Channels of the encoder's first conv block (later blocks 2x, 3x, 4x). 24 rather than 16: on the
-#: real-data benchmark (GZ1 SDSS, 3 seeds) it raised spiral kNN purity from 0.321 to 0.33x and the
-#: mergers found in 200 labels, for 1.6x the training time (benchmarks/README.md). Here, not in
-#: model.py, so that the CLI can show it without importing torch.
+#: real-data benchmark (3 seeds) it was higher on 11 of 17 figures (GZ1 spiral kNN purity 0.329 vs
+#: 0.321, merger purity 0.122 vs 0.114) and lower on 5, all within noise, for 1.6x the training
+#: time (benchmarks/README.md). Here, not in model.py, so that the CLI can show it without torch.
 DEFAULT_WIDTH = 24
 
 _EXPORTS = {
