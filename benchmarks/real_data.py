@@ -379,15 +379,14 @@ def gz1_specs(args) -> dict[str, dict]:
     """The gz1 encoders of this run: name -> train_encoder settings and its (seed, checkpoint tag)
     runs. The distilled encoder is trained with seeds 0 to ``args.seeds - 1`` (the checkpoint name
     says every setting; seed 0's has no seed suffix)."""
-    e, width = args.epochs, f"_width{args.width}"
-    specs = {"ours (contrastive)": {"runs": [(0, f"gz1_contrastive{width}_e{e}")], "targets": None,
-                                    "target_weight": 1.0}}
+    e = args.epochs
+    specs = {"ours (contrastive)": {"runs": [(0, _checkpoint_tag("gz1", "contrastive", None, args, e))],
+                                    "targets": None, "target_weight": 1.0}}
     if args.distill != "none":
-        w = args.target_weight
-        tag = f"gz1_distilled_{args.distill}_w{w:g}{_views_tag()}{width}_e{e}"
+        tag = _checkpoint_tag("gz1", "distilled", args.distill, args, e)
         specs[f"ours (contrastive + distilled {args.distill})"] = {
             "runs": [(s, tag if s == 0 else f"{tag}_s{s}") for s in range(args.seeds)],
-            "targets": args.distill, "target_weight": w}
+            "targets": args.distill, "target_weight": args.target_weight}
     return specs
 
 
@@ -444,10 +443,10 @@ def seed_table(per_seed: dict) -> pd.DataFrame:
                          for n, runs in per_seed.items() for seed, f in enumerate(runs)])
 
 
-def _small_tag(prefix: str, label: str, targets, args) -> str:
-    """Checkpoint name of a small-set encoder: every setting that would make resuming it refuse."""
+def _checkpoint_tag(prefix: str, label: str, targets, args, epochs: int) -> str:
+    """Checkpoint name of one of our encoders: every setting that would make resuming it refuse."""
     distilled = f"_{targets}_w{args.target_weight:g}{_views_tag()}" if targets else ""
-    return f"{prefix}_{label}{distilled}_width{args.width}_e{args.small_epochs}"
+    return f"{prefix}_{label}{distilled}_width{args.width}_e{epochs}"
 
 
 def small_set_encoders(prefix: str, x128, work, args, gz1_encoders: dict, *, votes=None) -> tuple[dict, dict]:
@@ -465,7 +464,7 @@ def small_set_encoders(prefix: str, x128, work, args, gz1_encoders: dict, *, vot
         runs.append(("hybrid", f"hybrid: {votes.shape[1]} GZ fraction columns"
                      + (f" + distilled {distill}" if distill else ""), distill))
     for label, name, targets in runs:
-        e, t_r, _, _ = train_and_embed(_small_tag(prefix, label, targets, args), x128, work,
+        e, t_r, _, _ = train_and_embed(_checkpoint_tag(prefix, label, targets, args, args.small_epochs), x128, work,
                                        mode="hybrid" if label == "hybrid" else "contrastive",
                                        votes=votes if label == "hybrid" else None,
                                        epochs=args.small_epochs, batch_size=128, crop=SMALL_CROP,

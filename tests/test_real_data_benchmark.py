@@ -100,7 +100,7 @@ def test_checkpoint_names_carry_every_setting_that_changes_the_encoder():
     def names(*argv):
         args = real_data.build_parser().parse_args(list(argv))
         tags = [tag for sp in real_data.gz1_specs(args).values() for _, tag in sp["runs"]]
-        return tags + [real_data._small_tag("rings", "distilled", "features", args)]
+        return tags + [real_data._checkpoint_tag("rings", "distilled", "features", args, args.small_epochs)]
 
     default = names()
     assert len(set(default)) == len(default) == 1 + 3 + 1            # plain, 3 distilled seeds, small set

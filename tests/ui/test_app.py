@@ -218,7 +218,7 @@ def test_filter_barred_spirals(ui_page, served, until, shot):
     shot(page, "filter_barred_spirals")
 
 
-def _covering_element_is(page, locator) -> bool:
+def _covering_element_is(locator) -> bool:
     """True when the topmost element at the centre of ``locator`` is inside it (nothing covers it)."""
     return locator.evaluate(
         "el => { const r = el.getBoundingClientRect();"
@@ -241,7 +241,7 @@ def test_scoring_controls_are_not_covered_at_laptop_widths(ui_page, served, widt
     for name in ["◀ Back", "Forward ▶", "Go", "Retrain", "Undo last label", "0", "5"]:
         button = page.get_by_role("button", name=name, exact=True)
         button.scroll_into_view_if_needed()
-        assert _covering_element_is(page, button), f"'{name}' is covered by another element at {width} px"
+        assert _covering_element_is(button), f"'{name}' is covered by another element at {width} px"
     gbox, cbox = go.bounding_box(), card.bounding_box()
     assert gbox["x"] + gbox["width"] <= cbox["x"] or gbox["y"] >= cbox["y"] + cbox["height"], \
         f"Go {gbox} overlaps the galaxy card {cbox} at {width} px"
@@ -270,5 +270,5 @@ def test_map_gallery_and_download_fit_the_window(ui_page, served, width, shot):
         b = loc.bounding_box()  # before any scrolling: scrolling could move a clipped one into view
         assert b["x"] >= 0 and b["x"] + b["width"] <= width, f"the {what} {b} leaves the {width} px window"
         loc.scroll_into_view_if_needed()
-        assert _covering_element_is(page, loc), f"the {what} is covered at {width} px"
+        assert _covering_element_is(loc), f"the {what} is covered at {width} px"
     shot(page, f"latent_map_{width}px")
