@@ -23,6 +23,8 @@ DENSITY = "density"
 LABELS = "your labels + others' (mean score)"
 N_NEAREST_CSV = 1000
 N_GALLERY = 48
+_COLORBAR_PX = 80  # room for the colour bar right of the map
+_PANE_MARGIN_PX = 20  # the plot pane's margins inside the map column
 
 
 def _hv():
@@ -143,8 +145,13 @@ class MapView(pn.viewable.Viewer):
         self._bounds = hv.streams.BoundsXY(source=shaded, bounds=None)
         self._tap.add_subscriber(self._tapped)
         self._bounds.add_subscriber(self._boxed)
-        return pn.pane.HoloViews(shaded * labelled * marker, width=self.width + 80, height=self.height + 20,
+        return pn.pane.HoloViews(shaded * labelled * marker, width=self._pane_width, height=self.height + 20,
                                  linked_axes=False)
+
+    @property
+    def _pane_width(self) -> int:
+        """Pixels of the plot pane: the map (``width``) plus its colour bar."""
+        return self.width + _COLORBAR_PX
 
     def _marker(self, point):
         hv = _hv()
@@ -229,7 +236,7 @@ class MapView(pn.viewable.Viewer):
             "score it.", styles={"color": "#555"}, sizing_mode="stretch_width")
         # a FlexBox, not a Row: on a laptop screen the gallery wraps under the map instead of
         # being cut off at the right edge
-        return pn.FlexBox(pn.Column(controls, self._plot, help_, width=self.width + 100),
+        return pn.FlexBox(pn.Column(controls, self._plot, help_, width=self._pane_width + _PANE_MARGIN_PX),
                           pn.Column(self._download, self._gallery, sizing_mode="stretch_width",
                                     min_width=360, styles={"flex": "1 1 360px"}),
                           flex_wrap="wrap", sizing_mode="stretch_width")
