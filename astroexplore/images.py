@@ -9,10 +9,12 @@ Formats :func:`load_image` reads
   converted to RGB.
 * FITS (``.fits``, ``.fit``, ``.fts``, optionally ``.gz``): the first HDU with image data. A 2-D
   image is asinh-stretched (sky median subtracted, scaled by its 99.5th percentile) to greyscale in
-  three channels. A 3-D cube of shape (3, H, W) (or (H, W, 3)) becomes RGB with one common stretch;
-  its planes are taken as R, G, B in order, except that Legacy-Survey cutouts whose header says
-  ``BAND0 = 'g'``, ``BAND1 = 'r'``, ``BAND2 = 'z'`` are reversed to (z, r, g) as in the Legacy
-  viewer.
+  three channels. A 3-D cube of shape (3, H, W) (or (H, W, 3)) becomes RGB: each plane's own sky
+  median is subtracted, then one common scale keeps the colours. Its planes are taken as R, G, B
+  in order, except that Legacy-Survey cutouts whose header says ``BAND0 = 'g'``, ``BAND1 = 'r'``,
+  ``BAND2 = 'z'`` are reversed to (z, r, g) as in the Legacy viewer. NaN (masked, off the
+  footprint) and infinite pixels are drawn at the sky level (black) and do not move the stretch;
+  an image with no finite pixel raises :class:`ImageError`.
 """
 from __future__ import annotations
 
@@ -49,13 +51,23 @@ def _is_fits_name(name: str) -> bool:
     return name.lower().endswith(_FITS_SUFFIXES)
 
 
-def _asinh_stretch(data: np.ndarray, q: float = 10.0) -> np.ndarray:
-    """(C, H, W) float -> (C, H, W) in [0, 1]: subtract the sky median, scale by the 99.5th pct."""
-    data = np.nan_to_num(np.asarray(data, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    sky = np.median(data)
-    x = data - sky
-    hi = np.percentile(x, 99.5)
-    if not np.isfinite(hi) or hi <= 0:
+def _asinh_stretch(data: np.ndarray, name: str, q: float = 10.0) -> np.ndarray:
+    """(C, H, W) float fluxes -> (C, H, W) in [0, 1].
+
+    Each plane's sky (its median over finite pixels) is subtracted, then every plane is divided by
+    one common scale, the 99.5th percentile of all sky-subtracted finite pixels (so colours keep
+    their ratios). Non-finite pixels (NaN: masked or off the survey's footprint; inf) are drawn
+    at the sky level, black, and do not move the sky or the scale.
+    """
+    data = np.asarray(data, np.float64)
+    finite = np.isfinite(data)
+    if not finite.any():
+        raise ImageError("no finite pixel in the image (all NaN or inf): the cutout is probably off "
+                         "the survey's footprint; remove it or replace it.", file=name)
+    sky = np.array([np.median(plane[ok]) if ok.any() else 0.0 for plane, ok in zip(data, finite)])
+    x = np.where(finite, data - sky[:, None, None], 0.0)
+    hi = np.percentile(x[finite], 99.5)
+    if not hi > 0:
         hi = np.max(np.abs(x)) or 1.0
     x = np.clip(x / hi, 0, None)
     return np.clip(np.arcsinh(q * x) / np.arcsinh(q), 0.0, 1.0)
@@ -77,14 +89,14 @@ def _read_fits(source, name: str) -> np.ndarray:
         raise ImageError(f"not a readable FITS file ({exc}).", file=name) from exc
     data = np.squeeze(data)
     if data.ndim == 2:
-        grey = _asinh_stretch(data[None])[0]
+        grey = _asinh_stretch(data[None], name)[0]
         rgb = np.repeat(grey[..., None], 3, axis=-1)
     elif data.ndim == 3 and 3 in (data.shape[0], data.shape[-1]):
         cube = data if data.shape[0] == 3 else np.moveaxis(data, -1, 0)
         bands = [str(header.get(f"BAND{k}", "")).strip().lower() for k in range(3)]
         if bands == ["g", "r", "z"]:
             cube = cube[::-1]
-        rgb = np.moveaxis(_asinh_stretch(cube), 0, -1)
+        rgb = np.moveaxis(_asinh_stretch(cube, name), 0, -1)
     else:
         raise ImageError(f"FITS image of shape {data.shape} is neither 2-D nor a 3-plane cube (3, H, W).",
                          file=name)

@@ -75,7 +75,7 @@ def test_fits_cube_and_legacy_band_order(tmp_path):
     from astropy.io import fits
 
     cube = np.zeros((3, 10, 12), np.float32)
-    cube[0] = 5.0   # g plane bright
+    cube[0, 3:7, 4:8] = 5.0   # a source bright in the g plane only
     cube += RNG.normal(0, 0.01, cube.shape).astype(np.float32)
     plain = tmp_path / "cube.fits"
     fits.PrimaryHDU(cube).writeto(plain)
@@ -100,6 +100,59 @@ def test_fits_bad_shape(tmp_path):
     fits.PrimaryHDU(np.zeros((5, 4, 4), np.float32)).writeto(p)
     with pytest.raises(ImageError, match="bad.fits"):
         load_image(p)
+
+
+def _galaxy_plane(size: int = 24) -> np.ndarray:
+    """A round exponential-profile galaxy in the middle of a (size, size) plane, peak 100."""
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    return 100.0 * np.exp(-np.hypot(yy, xx) / 3.0)
+
+
+def test_fits_nan_pixels_are_black_and_leave_the_stretch_alone(tmp_path):
+    from astropy.io import fits
+
+    sky = 1000.0  # an unsubtracted sky level, as in many survey cutouts
+    galaxy = _galaxy_plane() + sky
+    # the same galaxy at the edge of the footprint: 60% of the cutout masked (NaN), one inf pixel
+    holed = np.full((24, 60), np.nan)
+    holed[:, 36:] = galaxy
+    holed[0, 40] = np.inf
+    fits.PrimaryHDU(galaxy.astype(np.float32)).writeto(tmp_path / "galaxy.fits")
+    fits.PrimaryHDU(holed.astype(np.float32)).writeto(tmp_path / "holed.fits")
+    a, b = load_image(tmp_path / "galaxy.fits"), load_image(tmp_path / "holed.fits")
+    assert (b[:, :36] == 0).all() and (b[-1, 40] == 0).all()  # at the sky level (FITS row 0 = bottom)
+    # the galaxy is stretched exactly as without the mask: NaN moved neither the sky nor the scale
+    # (the old rule set NaN to 0, so the median sky fell to 0 and the sky came out grey)
+    b[-1, 40] = a[-1, 4]
+    np.testing.assert_array_equal(b[:, 36:], a)
+    assert a[:3, :3].max() <= 3 and a[12, 12, 0] > 200
+
+
+def test_fits_cube_each_band_loses_its_own_sky(tmp_path):
+    from astropy.io import fits
+
+    g = _galaxy_plane()
+    cube = np.stack([g + 5.0, g * 0.5 + 300.0, g * 0.25 + 40.0])  # three sky levels
+    fits.PrimaryHDU(cube.astype(np.float32)).writeto(tmp_path / "cube.fits")
+    img = load_image(tmp_path / "cube.fits").astype(int)
+    corner = img[:3, :3].reshape(-1, 3)
+    assert corner.max() <= 3, corner  # the sky is black in every band: no colour cast
+    centre = img[12, 12]
+    assert centre[0] > centre[1] > centre[2] > 0  # the band ratios survive the common scale
+
+
+def test_fits_without_any_finite_pixel_names_the_file(tmp_path):
+    from astropy.io import fits
+
+    p = tmp_path / "off_footprint.fits"
+    fits.PrimaryHDU(np.full((3, 8, 8), np.nan, np.float32)).writeto(p)
+    with pytest.raises(ImageError, match="off_footprint.fits.*no finite pixel"):
+        load_image(p)
+    # one empty band is fine: it is drawn black
+    cube = np.stack([_galaxy_plane(8), np.full((8, 8), np.nan), _galaxy_plane(8)])
+    fits.PrimaryHDU(cube.astype(np.float32)).writeto(tmp_path / "one_band.fits")
+    img = load_image(tmp_path / "one_band.fits")
+    assert (img[..., 1] == 0).all() and img[..., 0].max() > 200
 
 
 @pytest.mark.parametrize("name", ["corrupt.png", "corrupt.jpg", "corrupt.fits"])
