@@ -35,6 +35,7 @@ import pandas as pd
 
 from astroexplore.demo.render import render_galaxy
 from astroexplore.demo.survey import galaxy_rng, interest_of, sample_params, sample_population, simulate_votes
+from astroexplore.torch_utils import available_cores  # torch-free at import
 
 CATALOGUE_NAME = "demo_catalogue.parquet"
 IMAGE_STORE_SUFFIX = ".images.npy"
@@ -107,11 +108,7 @@ def _workers(n: int) -> int:
         return max(1, int(env))
     if n < 2000:
         return 1
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 8))
+    return max(1, min(available_cores(), 8))
 
 
 class _Progress:
