@@ -302,6 +302,58 @@ def test_cli_embed_writes_a_loadable_catalogue(tmp_path, capsys):
     assert load_catalogue(out).n_galaxies == 13
 
 
+def test_embed_files_reads_in_chunks_like_embed_and_names_bad_files(tmp_path):
+    from astroexplore.encoder.data import load_images
+    from astroexplore.encoder.embed import load_size
+    from astroexplore.encoder.model import ConvEncoder
+
+    folder = tmp_path / "cutouts"
+    _write_pngs(folder, n=7)
+    (folder / "gal_03b.jpg").write_bytes(b"not a jpeg")  # sorts between gal_03 and gal_04
+    paths = sorted(folder.iterdir())
+    bad = paths.index(folder / "gal_03b.jpg")
+    torch.manual_seed(0)
+    enc = Encoder(ConvEncoder(32, 8), 32, crop=0.75, device="cpu")
+    good_paths = [p for i, p in enumerate(paths) if i != bad]
+    whole = enc.embed(load_images(good_paths, load_size(32, 0.75))[0])
+    res = enc.embed_files(good_paths, chunk_size=3)
+    np.testing.assert_allclose(res.embeddings, whole, atol=1e-5)
+    assert res.good.tolist() == list(range(len(good_paths))) and res.errors == []
+    with pytest.raises(ImageError, match="gal_03b.jpg"):
+        enc.embed_files(paths, chunk_size=3)
+    res = enc.embed_files(paths, chunk_size=3, skip_bad=True)
+    assert bad not in res.good and len(res.good) == len(paths) - 1
+    assert len(res.errors) == 1 and "gal_03b.jpg" in res.errors[0]
+    np.testing.assert_allclose(res.embeddings, whole, atol=1e-5)
+    assert res.posterior_mean is None
+    with pytest.raises(ValueError, match="vote head"):
+        enc.embed_files(good_paths, posteriors=True)
+
+
+def test_cli_train_max_trains_on_a_sample_and_embeds_every_image(tmp_path, capsys):
+    from astroexplore.catalogue import load_catalogue
+    from astroexplore.cli import main
+
+    folder = tmp_path / "cutouts"
+    _write_pngs(folder)  # 13 images
+    (folder / "zz_broken.jpg").write_bytes(b"garbage")  # the 14th, last in file order
+    out = tmp_path / "cat.parquet"
+    argv = ["embed", str(folder), "--out", str(out), "--epochs", "1", "--pca", "4", "--image-size", "32",
+            "--batch-size", "4", "--no-progress", "--device", "cpu", "--width", "8", "--train-max", "5"]
+    assert 13 not in np.random.default_rng(0).choice(14, 5, replace=False)  # the sample misses the bad file
+    assert main(argv) == 1  # found while embedding, after training: the checkpoint is kept
+    err = capsys.readouterr().err
+    assert "random sample of the 14" in err and "zz_broken.jpg" in err and "rerun reuses it" in err
+    state = torch.load(tmp_path / "cat.encoder.pt", map_location="cpu", weights_only=False)
+    assert state["config"]["n_images"] == 5 and state["epoch"] == 1
+    assert main(argv + ["--skip-bad"]) == 0
+    assert "left out 1 unreadable" in capsys.readouterr().err
+    cat = load_catalogue(out)
+    assert cat.n_galaxies == 13 and "zz_broken" not in set(cat.ids)
+    assert np.isfinite(np.stack(cat.table["embedding_full"].to_numpy())).all()
+    assert main(argv[:-1] + ["1"]) == 1 and "--train-max must be at least 2" in capsys.readouterr().err
+
+
 def test_cli_table_input_hybrid(tmp_path):
     import pandas as pd
 

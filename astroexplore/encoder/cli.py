@@ -21,6 +21,10 @@ encoders with a vote head, predicted ``*_pred`` fractions with ``*_pred_std`` MC
 Training checkpoints after every epoch (default ``<out stem>.encoder.pt`` beside the output) and
 resumes from it unless ``--no-resume``.
 
+Any number of cutouts: training reads at most ``--train-max`` of them (a random sample seeded by
+``--seed``), and embedding reads every one a chunk at a time (:meth:`Encoder.embed_files`), so
+memory does not grow with the number of cutouts.
+
 This module imports torch only inside :func:`run` (the CLI builds its parser on every call).
 """
 from __future__ import annotations
@@ -71,16 +75,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=False,
                         help="average embeddings over the 8 rotations/flips by 90 degrees: exactly "
                              "invariant to them, 8x slower (default no: on GZ1 it changed nothing)")
+    parser.add_argument("--train-max", type=int, default=50_000,
+                        help="train on at most this many images, a random sample (--seed) of the rest; "
+                             "every image is embedded, read 4,096 at a time, so memory does not grow "
+                             "with the number of images (default 50,000)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="leave out unreadable images (listed) instead of stopping")
     parser.add_argument("--device", default=None, help="cuda / cpu (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bars")
-
-
-def _load_size(image_size: int, crop: float) -> int:
-    return round(image_size / crop)
 
 
 def _err(msg: str) -> int:
@@ -138,33 +142,58 @@ def read_inputs(source: str | Path):
     return out.reset_index(drop=True), files
 
 
+def _train(args: argparse.Namespace, table, files: list, mode: str, vote_cols: list, ckpt: Path):
+    """Train an encoder on every readable image, or on a seeded random ``--train-max`` of them.
+
+    Raises ImageError (a bad file, without ``--skip-bad``) or ValueError.
+    """
+    import numpy as np
+
+    from astroexplore.encoder.data import load_images
+    from astroexplore.encoder.embed import load_size
+    from astroexplore.encoder.train import train_encoder
+
+    n = len(files)
+    rows = np.arange(n)
+    if n > args.train_max:
+        rows = np.sort(np.random.default_rng(args.seed).choice(n, args.train_max, replace=False))
+    # read at the size whose central crop is image_size; the encoder crops (and remembers it)
+    images, good, _ = load_images([files[i] for i in rows], load_size(args.image_size, args.crop),
+                                  skip_bad=args.skip_bad, progress=args.progress)
+    if len(images) < 2:
+        raise ValueError(f"{args.images}: need at least 2 readable images to train, found {len(images)}")
+    rows = rows[good]
+    targets = None if args.distill == "none" else args.distill
+    what = f"{len(images):,} images" + (f" (a random sample of the {n:,}; --train-max)" if n > args.train_max else "")
+    epochs = f"{args.epochs} epoch" + ("s" if args.epochs != 1 else "")
+    print(f"training a {mode} encoder{f' (distilling {targets})' if targets else ''} on {what} "
+          f"for {epochs} (checkpoint {ckpt})", file=sys.stderr)
+    votes = table[vote_cols].iloc[rows].reset_index(drop=True) if mode != "contrastive" else None
+    return train_encoder(images, mode=mode, votes=votes, targets=targets,
+                         epochs=args.epochs, batch_size=args.batch_size, width=args.width,
+                         image_size=args.image_size, crop=args.crop, device=args.device,
+                         checkpoint=ckpt, resume=args.resume, progress=args.progress, seed=args.seed)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``astroexplore embed``; returns the exit status."""
     import numpy as np
 
     from astroexplore.catalogue import Catalogue, save_catalogue
-    from astroexplore.encoder.data import ImageError, load_images
+    from astroexplore.encoder.data import ImageError
     from astroexplore.errors import CatalogueError
 
     out = Path(args.out)
     if out.suffix.lower() != ".parquet":
         return _err(f"{out}: --out must end in .parquet")
+    if not 0 < args.crop <= 1:
+        return _err(f"--crop must be a fraction in (0, 1], got {args.crop}")
+    if args.train_max < 2:
+        return _err(f"--train-max must be at least 2, got {args.train_max}")
     try:
         table, files = read_inputs(args.images)
-        if not 0 < args.crop <= 1:
-            return _err(f"--crop must be a fraction in (0, 1], got {args.crop}")
-        # read at the size whose central crop is image_size; the encoder crops (and remembers it)
-        images, good, bad = load_images(files, _load_size(args.image_size, args.crop),
-                                        skip_bad=args.skip_bad, progress=args.progress)
-    except ImageError as err:
-        return _err(f"{err}\n(pass --skip-bad to leave unreadable images out)")
     except CatalogueError as err:
         return _err(str(err))
-    if bad:
-        print(f"warning: left out {len(bad)} unreadable image(s); first: {bad[0]}", file=sys.stderr)
-        table = table.iloc[good].reset_index(drop=True)
-    if len(images) < 2:
-        return _err(f"{args.images}: need at least 2 readable images, found {len(images)}")
     vote_cols = [c for c in table.columns if str(c).endswith("_fraction")]
     mode = args.mode
     if mode == "auto":
@@ -174,32 +203,34 @@ def run(args: argparse.Namespace) -> int:
                     "none found (use --mode contrastive)")
 
     from astroexplore.encoder.embed import load_encoder
-    from astroexplore.encoder.train import train_encoder
 
+    ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.stem + ".encoder.pt")
     try:
         if args.encoder:
             encoder = load_encoder(args.encoder, device=args.device)
             if (encoder.image_size, encoder.crop) != (args.image_size, args.crop):
                 print(f"using the encoder's image size {encoder.image_size} and crop {encoder.crop}",
                       file=sys.stderr)
-                images = load_images([files[i] for i in good],
-                                     _load_size(encoder.image_size, encoder.crop))[0]
         else:
-            ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.stem + ".encoder.pt")
-            targets = None if args.distill == "none" else args.distill
-            distilled = f" (distilling {targets})" if targets else ""
-            print(f"training a {mode} encoder{distilled} on {len(images)} images for {args.epochs} epochs "
-                  f"(checkpoint {ckpt})", file=sys.stderr)
-            encoder = train_encoder(images, mode=mode, votes=table[vote_cols] if mode != "contrastive" else None,
-                                    targets=targets,
-                                    epochs=args.epochs, batch_size=args.batch_size, width=args.width,
-                                    image_size=args.image_size, crop=args.crop, device=args.device,
-                                    checkpoint=ckpt,
-                                    resume=args.resume, progress=args.progress, seed=args.seed)
+            encoder = _train(args, table, files, mode, vote_cols, ckpt)
+    except ImageError as err:
+        return _err(f"{err}\n(pass --skip-bad to leave unreadable images out)")
     except (ValueError, FileNotFoundError) as err:
         return _err(str(err))
 
-    full = encoder.embed(images, tta=args.tta, progress=args.progress)
+    try:
+        result = encoder.embed_files(files, skip_bad=args.skip_bad, tta=args.tta,
+                                     posteriors=encoder.vote_head is not None, progress=args.progress)
+    except ImageError as err:
+        reuse = "" if args.encoder else f"; the trained encoder is saved in {ckpt} and a rerun reuses it"
+        return _err(f"{err}\n(pass --skip-bad to leave unreadable images out{reuse})")
+    if result.errors:
+        print(f"warning: left out {len(result.errors)} unreadable image(s); first: {result.errors[0]}",
+              file=sys.stderr)
+    if len(result.good) < 2:
+        return _err(f"{args.images}: need at least 2 readable images, found {len(result.good)}")
+    table = table.iloc[result.good].reset_index(drop=True)
+    full = result.embeddings
     emb = full
     info = {k: v for k, v in encoder.metadata.items() if k != "history"}
     info.update({"tta": bool(args.tta), "full_column": "embedding_full", "full_dims": int(full.shape[1]),
@@ -213,11 +244,10 @@ def run(args: argparse.Namespace) -> int:
         info.update({"n_components": int(emb.shape[1]), "reduction": "pca",
                      "pca_explained_variance": round(float(pca.explained_variance_ratio_.sum()), 4)})
     meta = {"encoder": info}
-    if encoder.vote_head is not None:
-        mean, std = encoder.predict_posteriors(images)
+    if result.posterior_mean is not None:
         for j, col in enumerate(encoder.vote_columns):
-            table[f"{col}_pred"] = mean[:, j]
-            table[f"{col}_pred_std"] = std[:, j]
+            table[f"{col}_pred"] = result.posterior_mean[:, j]
+            table[f"{col}_pred_std"] = result.posterior_std[:, j]
     table["embedding_full"] = list(full)
     cat = Catalogue.from_arrays(emb, ids=table["id"].tolist(), table=table, schema=None, metadata=meta)
     save_catalogue(cat, out)
