@@ -497,6 +497,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
+    """``df`` as a Markdown table, floats to ``digits`` decimals (no tabulate dependency)."""
+    def fmt(v):
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else f"{v:.{digits}f}"
+        return str(v)
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body])
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.quick:
@@ -600,13 +612,7 @@ def main(argv=None) -> int:
     timings["whole run, wall"] = time.perf_counter() - run_t0
 
     # ---------------- report
-    def md(df):  # no tabulate dependency
-        def fmt(v):
-            return f"{v:.3f}" if isinstance(v, (float, np.floating)) else str(v)
-        head = "| " + " | ".join(map(str, df.columns)) + " |"
-        sep = "|" + "|".join("---" for _ in df.columns) + "|"
-        body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
-        return "\n".join([head, sep, *body])
+    md = markdown_table
 
     command = " ".join(["benchmarks/real_data.py", *(argv or sys.argv[1:])])
     tagged = ", ".join(f"{t} {n} ({'/'.join(sorted(TAGS[t]))})" for t, n in prevalence.items())
