@@ -14,8 +14,10 @@ predicted expected fraction (mean of 10 MC-dropout passes) with the simulated vo
   and ridge regression from the demo's own 40-d embedding (pixel PCA + morphology features,
   ``features.combined_features``) to that fraction;
 * Pearson correlation of predicted and simulated fractions;
-* whether the MC-dropout spread says which predictions are wrong: the correlation, over galaxies,
-  of the predicted standard deviation with the absolute error.
+* whether the predicted standard deviation (Dirichlet spread plus MC-dropout spread,
+  ``Encoder.predict_posteriors``) says which predictions are wrong: its correlation, over
+  galaxies, with the absolute error, and the share of errors within one standard deviation
+  (0.68 for a calibrated Gaussian error).
 
 The simulated fractions are noisy by design (35-45 volunteers, fewer down the tree, who disagree:
 Dirichlet concentration 20), so even the true answer probabilities would not reach MAE 0.
@@ -78,7 +80,8 @@ def answer_table(pred_mean: np.ndarray, pred_std: np.ndarray, pred_columns: list
                      "mae": err.mean(), "mae_constant": np.abs(np.nanmean(y[train]) - truth).mean(),
                      "mae_ridge": np.abs(ridge - truth).mean(),
                      "corr": _corr(pred, truth), "corr_ridge": _corr(ridge, truth),
-                     "std_vs_error_corr": _corr(pred_std[ok, j], err)})
+                     "std_vs_error_corr": _corr(pred_std[ok, j], err),
+                     "within_1std": float((err <= pred_std[ok, j]).mean())})
     return pd.DataFrame(rows)
 
 
@@ -117,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## {mode} ({wall:.0f} s wall, {cpu:.0f} s CPU)\n")
         print(markdown_table(res), flush=True)
         summary.append({"model": f"our encoder, {mode}", "answers": len(res), "MAE": res["mae"].mean(),
-                        "corr": res["corr"].mean(), "MC std vs abs error corr": res["std_vs_error_corr"].mean(),
-                        "train wall s": wall})
+                        "corr": res["corr"].mean(), "std vs abs error corr": res["std_vs_error_corr"].mean(),
+                        "abs error within 1 std": res["within_1std"].mean(), "train wall s": wall})
     summary += [{"model": "ridge on the demo's embedding", "answers": len(res), "MAE": res["mae_ridge"].mean(),
                  "corr": res["corr_ridge"].mean()},
                 {"model": "training mean (constant)", "answers": len(res), "MAE": res["mae_constant"].mean()}]

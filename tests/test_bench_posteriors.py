@@ -47,6 +47,10 @@ def test_answer_table_scores_predictions_against_held_out_fractions():
     std[:, 0] = np.abs(bad[:, 0] - truth[:, 0])
     res = bp.answer_table(bad, std, cols, table, X, train, test).set_index("answer")
     assert res.loc["q_yes", "mae"] > 0.1 and res.loc["q_yes", "std_vs_error_corr"] > 0.99
+    assert res.loc["q_yes", "within_1std"] == 1.0  # every error is within its std (std == |error|)
+    std[:, 0] = 0.5 * np.abs(bad[:, 0] - truth[:, 0])
+    res = bp.answer_table(bad, std, cols, table, X, train, test).set_index("answer")
+    assert res.loc["q_yes", "within_1std"] < 0.05  # only the exact predictions (error 0) are within
 
 
 def test_markdown_table_formats_floats_and_blanks_missing():

@@ -179,6 +179,37 @@ def test_hybrid_training_and_mc_dropout_posteriors():
         train_encoder(imgs, mode="byol", epochs=1, **TINY)
 
 
+def test_posterior_std_is_the_dirichlet_spread_plus_the_dropout_spread():
+    from torch import nn
+
+    from astroexplore.encoder.model import MAX_CONCENTRATION, VoteHead
+
+    head = VoteHead(4, 5, dropout=0.0)
+    bias = torch.tensor([0.0, 1.0, -1.0, 2.0, 0.5])
+    with torch.no_grad():
+        head.linear.weight.zero_()
+        head.linear.bias.copy_(bias)
+    module = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4))
+    enc = Encoder(module, 8, vote_head=head, questions=[[0, 1, 2], [3, 4]], device="cpu")
+    mean, std = enc.predict_posteriors(np.zeros((3, 8, 8, 3), np.uint8), n_samples=4)
+    alpha = (1 + MAX_CONCENTRATION * torch.sigmoid(bias)).numpy()
+    for q in ([0, 1, 2], [3, 4]):  # direct Dirichlet moments: a_i / A and a_i (A - a_i) / (A^2 (A + 1))
+        total = alpha[q].sum()
+        np.testing.assert_allclose(mean[:, q], np.broadcast_to(alpha[q] / total, (3, len(q))), rtol=1e-5)
+        direct = np.sqrt(alpha[q] * (total - alpha[q]) / (total ** 2 * (total + 1)))
+        np.testing.assert_allclose(std[:, q], np.broadcast_to(direct, (3, len(q))), rtol=1e-5)
+    # with dropout the passes differ, and the spread between them adds to the Dirichlet variance
+    head.dropout.p = 0.5
+    with torch.no_grad():
+        head.linear.weight.normal_(0, 2.0)
+    x = np.random.default_rng(0).integers(0, 255, (6, 8, 8, 3), dtype=np.uint8)
+    mean, std = enc.predict_posteriors(x, n_samples=32)
+    head.dropout.p = 0.0
+    _, dirichlet_only = enc.predict_posteriors(x, n_samples=1)
+    assert np.isfinite(std).all() and (std > 0).all()
+    assert std.mean() > dirichlet_only.mean()
+
+
 def test_vote_targets_completes_partial_questions():
     import pandas as pd
 

@@ -17,7 +17,8 @@ which on real SDSS images gave better kNN purity and merger recall than contrast
 
 The output catalogue holds ``embedding`` (the representation reduced by PCA to ``--pca``
 dimensions, what the app and detectors use), ``embedding_full`` (the full representation) and, for
-encoders with a vote head, predicted ``*_pred`` fractions with ``*_pred_std`` MC-dropout spread.
+encoders with a vote head, predicted ``*_pred`` fractions with their ``*_pred_std`` predictive spread
+(Dirichlet and MC dropout: :meth:`Encoder.predict_posteriors`).
 Training checkpoints after every epoch (default ``<out stem>.encoder.pt`` beside the output) and
 resumes from it unless ``--no-resume``.
 
