@@ -405,6 +405,35 @@ def test_cli_table_input_hybrid(tmp_path):
     assert "has-spiral-arms_no_fraction_pred" in cat.table.columns
 
 
+def test_cli_fills_missing_vote_fractions_with_predictions(tmp_path, capsys):
+    import pandas as pd
+
+    from astroexplore.catalogue import load_catalogue
+    from astroexplore.cli import main
+
+    folder = tmp_path / "imgs"
+    _write_pngs(folder, n=10)
+    votes = np.linspace(0.1, 0.9, 10)
+    votes[7:] = np.nan  # three galaxies without votes
+    pd.DataFrame({"objid": [f"g{i}" for i in range(10)], "file": [f"imgs/gal_{i:02d}.png" for i in range(10)],
+                  "has-spiral-arms_no_fraction": votes}).to_csv(tmp_path / "t.csv", index=False)
+    argv = ["embed", str(tmp_path / "t.csv"), "--out", str(tmp_path / "h.parquet"), "--epochs", "1", "--pca", "3",
+            "--image-size", "32", "--no-progress", "--device", "cpu", "--width", "8"]
+    assert main(argv) == 0
+    assert "3 galaxies lacked some vote fractions" in capsys.readouterr().err
+    cat = load_catalogue(tmp_path / "h.parquet")
+    t = cat.table
+    col = "has-spiral-arms_no_fraction"
+    np.testing.assert_allclose(t[col][:7], votes[:7])  # votes are kept
+    np.testing.assert_allclose(t[col][7:], t[col + "_pred"][7:])  # predictions fill the gaps
+    assert t["fractions_predicted"].tolist() == [False] * 7 + [True] * 3
+    assert "has-spiral-arms_no_fraction_rest" not in t.columns  # the encoder's complement is not a GZ column
+    assert cat.metadata["encoder"]["fractions_filled"] == 3
+    assert main(argv + ["--no-fill-fractions"]) == 0
+    t = load_catalogue(tmp_path / "h.parquet").table
+    assert t[col].isna().sum() == 3 and "fractions_predicted" not in t.columns
+
+
 def test_cli_arguments_do_not_import_torch():
     code = ("import sys, argparse; from astroexplore.encoder.cli import add_arguments; "
             "p = argparse.ArgumentParser(); add_arguments(p); "

@@ -18,7 +18,9 @@ which on real SDSS images gave better kNN purity and merger recall than contrast
 The output catalogue holds ``embedding`` (the representation reduced by PCA to ``--pca``
 dimensions, what the app and detectors use), ``embedding_full`` (the full representation) and, for
 encoders with a vote head, predicted ``*_pred`` fractions with their ``*_pred_std`` predictive spread
-(Dirichlet and MC dropout: :meth:`Encoder.predict_posteriors`).
+(Dirichlet and MC dropout: :meth:`Encoder.predict_posteriors`); where a galaxy has no vote, the
+predicted fraction also fills its ``*_fraction`` column (``fractions_predicted`` marks it; turn off
+with ``--no-fill-fractions``), so that morphology filters reach every galaxy.
 Training checkpoints after every epoch (default ``<out stem>.encoder.pt`` beside the output) and
 resumes from it unless ``--no-resume``.
 
@@ -80,6 +82,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train on at most this many images, a random sample (--seed) of the rest; "
                              "every image is embedded, read 4,096 at a time, so memory does not grow "
                              "with the number of images (default 50,000)")
+    parser.add_argument("--fill-fractions", action=argparse.BooleanOptionalAction, default=True,
+                        help="with a vote head: where a galaxy has no vote fraction, write the predicted "
+                             "one into the '*_fraction' column (marked in 'fractions_predicted'), so "
+                             "that morphology filters reach every galaxy (default yes)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="leave out unreadable images (listed) instead of stopping")
     parser.add_argument("--device", default=None, help="cuda / cpu (default: cuda when available)")
@@ -141,6 +147,34 @@ def read_inputs(source: str | Path):
     if img_col != "image" and "image" not in out.columns:
         out = out.rename(columns={img_col: "image"})
     return out.reset_index(drop=True), files
+
+
+def fill_missing_fractions(table, vote_columns) -> np.ndarray:
+    """Where a galaxy has no vote fraction, take the encoder's prediction (``{column}_pred``).
+
+    Only Galaxy Zoo fraction columns (``*_fraction``) are filled, or added when the input had none;
+    the complements the encoder adds to one-answer questions (``*_fraction_rest``) are not. Adds
+    the bool column ``fractions_predicted`` (True where any fraction was filled) and returns it.
+    The votes a galaxy has are never replaced.
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"a_yes_fraction": [0.2, float("nan")], "a_yes_fraction_pred": [0.5, 0.6]})
+    >>> fill_missing_fractions(t, ["a_yes_fraction"]).tolist(), t["a_yes_fraction"].tolist()
+    ([False, True], [0.2, 0.6])
+    """
+    import numpy as np
+
+    filled = np.zeros(len(table), dtype=bool)
+    for col in vote_columns:
+        if not str(col).endswith("_fraction"):
+            continue
+        pred = table[f"{col}_pred"].to_numpy(dtype=float)
+        votes = table[col].to_numpy(dtype=float) if col in table.columns else np.full(len(table), np.nan)
+        missing = np.isnan(votes)
+        table[col] = np.where(missing, pred, votes)
+        filled |= missing
+    table["fractions_predicted"] = filled
+    return filled
 
 
 def _train(args: argparse.Namespace, table, files: list, mode: str, vote_cols: list, ckpt: Path):
@@ -249,6 +283,12 @@ def run(args: argparse.Namespace) -> int:
         for j, col in enumerate(encoder.vote_columns):
             table[f"{col}_pred"] = result.posterior_mean[:, j]
             table[f"{col}_pred_std"] = result.posterior_std[:, j]
+        if args.fill_fractions:
+            filled = fill_missing_fractions(table, encoder.vote_columns)
+            info["fractions_filled"] = int(filled.sum())
+            if filled.any():
+                print(f"{int(filled.sum()):,} galaxies lacked some vote fractions: predicted ones fill them "
+                      "(column 'fractions_predicted'; --no-fill-fractions keeps only the votes)", file=sys.stderr)
     table["embedding_full"] = list(full)
     cat = Catalogue.from_arrays(emb, ids=table["id"].tolist(), table=table, schema=None, metadata=meta)
     save_catalogue(cat, out)
