@@ -320,3 +320,20 @@ def test_background_warm_up_builds_the_sessions_own_isolation_forest(demo, tmp_p
     again = Explorer(cat, store, user="bob", kernel_trees=7, seed=5).isolation_paths()
     np.testing.assert_array_equal(again.leaves, ex._paths.leaves)
     store.close()
+
+
+def test_posterior_bars_say_when_fractions_were_predicted():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from astroexplore.schemas import GZ_DECALS
+    from astroexplore.ui.scoring import posterior_bars_html
+
+    table = pd.DataFrame({"smooth-or-featured_featured-or-disk_fraction": [0.8, 0.3],
+                          "smooth-or-featured_smooth_fraction": [0.2, 0.7],
+                          "fractions_predicted": [False, True]})
+    cat = SimpleNamespace(schema=GZ_DECALS, table=table)
+    voted, predicted = posterior_bars_html(cat, 0), posterior_bars_html(cat, 1)
+    assert "Predicted by the encoder" not in voted and "0.80" in voted
+    assert "Predicted by the encoder" in predicted and "0.70" in predicted

@@ -119,6 +119,9 @@ def posterior_bars_html(catalogue, i: int, max_questions: int = 12) -> str:
             parts.append(f"<div class='ae-q'><div class='ae-q-label'>{html.escape(label)}</div>{''.join(rows)}</div>")
     if not_asked and parts:
         parts.append(f"<p class='ae-muted'>{not_asked} follow-up question(s) not asked for this galaxy.</p>")
+    if parts and "fractions_predicted" in table.columns and bool(table["fractions_predicted"].iat[i]):
+        parts.insert(0, "<p class='ae-muted'>Predicted by the encoder where this galaxy had no votes "
+                        "(<code>astroexplore embed</code>).</p>")
     return "".join(parts) or "<p class='ae-muted'>No morphology posteriors for this galaxy.</p>"
 
 
