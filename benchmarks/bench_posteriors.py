@@ -17,7 +17,10 @@ predicted expected fraction (mean of 10 MC-dropout passes) with the simulated vo
 * whether the predicted standard deviation (Dirichlet spread plus MC-dropout spread,
   ``Encoder.predict_posteriors``) says which predictions are wrong: its correlation, over
   galaxies, with the absolute error, and the share of errors within one standard deviation
-  (0.68 for a calibrated Gaussian error).
+  (0.68 for a calibrated Gaussian error). That spread is of the volunteers' vote probability; an
+  observed fraction also scatters around it by f (1 - f) / N for N volunteers, so the table also
+  gives the share within the two combined (N = 40, the demo's volunteers per galaxy: right for the
+  first question, which all of them answer; later questions have fewer).
 
 The simulated fractions are noisy by design (35-45 volunteers, fewer down the tree, who disagree:
 Dirichlet concentration 20), so even the true answer probabilities would not reach MAE 0.
@@ -27,6 +30,7 @@ fractions with a spread of 0.05-0.10), hence the demo.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import tempfile
 import time
@@ -63,8 +67,13 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def answer_table(pred_mean: np.ndarray, pred_std: np.ndarray, pred_columns: list[str], table: pd.DataFrame,
-                 X: np.ndarray, train: np.ndarray, test: np.ndarray) -> pd.DataFrame:
-    """One row per answer with >= MIN_HELD_OUT finite held-out fractions (see the module docstring)."""
+                 X: np.ndarray, train: np.ndarray, test: np.ndarray, volunteers: float | None = None) -> pd.DataFrame:
+    """One row per answer with >= MIN_HELD_OUT finite held-out fractions (see the module docstring).
+
+    With ``volunteers`` (N), also the share of errors within ``sqrt(std^2 + f (1 - f) / N)``: the
+    predicted spread of the vote probability plus the binomial scatter of N volunteers' fraction
+    around it, which an observed fraction has and the probability has not.
+    """
     rows = []
     for j, col in enumerate(pred_columns):
         if col not in table.columns:  # the "_rest" complement the schema adds to one-answer questions
@@ -82,7 +91,16 @@ def answer_table(pred_mean: np.ndarray, pred_std: np.ndarray, pred_columns: list
                      "corr": _corr(pred, truth), "corr_ridge": _corr(ridge, truth),
                      "std_vs_error_corr": _corr(pred_std[ok, j], err),
                      "within_1std": float((err <= pred_std[ok, j]).mean())})
+        if volunteers:
+            with_votes = np.sqrt(pred_std[ok, j] ** 2 + pred * (1 - pred) / volunteers)
+            rows[-1]["within_1std_votes"] = float((err <= with_votes).mean())
     return pd.DataFrame(rows)
+
+
+def first_question(res: pd.DataFrame, column: str) -> float:
+    """Mean of ``column`` over the answers of the tree's first question (asked of every volunteer)."""
+    first = res["answer"].str.startswith("smooth-or-featured_")
+    return float(res.loc[first, column].mean()) if first.any() and column in res else float("nan")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,8 +115,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from astroexplore.catalogue import load_catalogue
     from astroexplore.demo.make import image_store_path, make_demo_catalogue
+    from astroexplore.demo.survey import simulate_votes
     from astroexplore.encoder import train_encoder
 
+    # the demo's mean number of volunteers per galaxy (all of them answer the first question)
+    volunteers = inspect.signature(simulate_votes).parameters["n_volunteers"].default
     out = Path(args.out or tempfile.mkdtemp(prefix="astroexplore-bench-posteriors-"))
     path = make_demo_catalogue(out, n=args.n, seed=args.seed, progress=False)
     cat = load_catalogue(path)
@@ -116,12 +137,14 @@ def main(argv: list[str] | None = None) -> int:
                             progress=False, seed=args.seed)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         mean, std = enc.predict_posteriors(np.asarray(images[test]), n_samples=10)
-        res = answer_table(mean, std, enc.vote_columns, table, cat.embeddings, train, test)
+        res = answer_table(mean, std, enc.vote_columns, table, cat.embeddings, train, test, volunteers=volunteers)
         print(f"\n## {mode} ({wall:.0f} s wall, {cpu:.0f} s CPU)\n")
         print(markdown_table(res), flush=True)
         summary.append({"model": f"our encoder, {mode}", "answers": len(res), "MAE": res["mae"].mean(),
                         "corr": res["corr"].mean(), "std vs abs error corr": res["std_vs_error_corr"].mean(),
-                        "abs error within 1 std": res["within_1std"].mean(), "train wall s": wall})
+                        "abs error within 1 std": res["within_1std"].mean(),
+                        "within 1 std + vote scatter, first question": first_question(res, "within_1std_votes"),
+                        "train wall s": wall})
     summary += [{"model": "ridge on the demo's embedding", "answers": len(res), "MAE": res["mae_ridge"].mean(),
                  "corr": res["corr_ridge"].mean()},
                 {"model": "training mean (constant)", "answers": len(res), "MAE": res["mae_constant"].mean()}]

@@ -231,9 +231,12 @@ class Encoder:
         question's vote fractions, with mean ``f_i = alpha_i / A`` and variance
         ``f_i (1 - f_i) / (A + 1)``, ``A = sum(alpha)``. ``std`` combines both sources (law of
         total variance): the Dirichlet variance averaged over the passes plus the variance of the
-        passes' means (MC dropout). On 1,000 held-out demo galaxies its correlation with the
-        absolute error was 0.25-0.27 (the dropout spread alone: -0.01 to 0.08), but it is too
-        narrow: 48% of the errors were within one std, not 68% (benchmarks/bench_posteriors.py).
+        passes' means (MC dropout). It is the spread of the volunteers' vote probability: an
+        observed fraction of N votes also scatters by ``f (1 - f) / N`` around it. On 1,000
+        held-out demo galaxies its correlation with the absolute error was 0.25-0.27 (the
+        dropout spread alone: -0.01 to 0.08). With the scatter of the demo's 40 votes added,
+        0.52-0.57 of the smooth/featured errors were within one std (0.68 if calibrated): still
+        somewhat narrow (benchmarks/bench_posteriors.py).
 
         Returns
         -------
