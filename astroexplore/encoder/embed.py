@@ -200,7 +200,9 @@ class Encoder:
                     parts.append(self.embed(x, batch_size, tta=tta))
                     goods.append(np.asarray(good, dtype=np.int64) + start)
                     if posteriors:
-                        mean, std = self.predict_posteriors(x, batch_size=batch_size)
+                        # the vote head sees one view: reuse the representation unless tta averaged it
+                        reps = self._representations(x, batch_size) if tta else torch.from_numpy(parts[-1])
+                        mean, std = self._posteriors_from(reps.split(batch_size))
                         means.append(mean)
                         stds.append(std)
                 bar.update(min(chunk_size, len(paths) - start))
@@ -246,19 +248,34 @@ class Encoder:
         if self.vote_head is None:
             raise ValueError("this encoder has no vote head: train it with mode='hybrid' or "
                              "'supervised' and votes= to predict posteriors")
-        torch.manual_seed(seed)
+        return self._posteriors_from(self._representations(images, batch_size).split(batch_size),
+                                     n_samples=n_samples, seed=seed)
+
+    @torch.no_grad()
+    def _representations(self, images, batch_size: int) -> torch.Tensor:
+        """``(n, d)`` representations of one view of each image (no tta), on the CPU."""
         self.module.eval()
+        parts = [self.module(xb).float().cpu() for xb in self._batches(images, batch_size, False, "posteriors")]
+        return torch.cat(parts) if parts else torch.zeros(0, self.representation_dim)
+
+    @torch.no_grad()
+    def _posteriors_from(self, batches, *, n_samples: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and predictive std of the vote fractions from batches of ``(B, d)`` representations."""
+        torch.manual_seed(seed)
         self.vote_head.train()  # dropout on (the head has no batch norm)
         means, stds = [], []
         try:
-            for xb in self._batches(images, batch_size, False, "posteriors"):
-                h = self.module(xb)
+            for h in batches:
+                h = h.to(self.device)
                 fracs, variances = zip(*(self._dirichlet_moments(self.vote_head(h)) for _ in range(n_samples)))
                 f = torch.stack(fracs)
                 means.append(f.mean(0).cpu())
                 stds.append((torch.stack(variances).mean(0) + f.var(0, unbiased=False)).sqrt().cpu())
         finally:
             self.vote_head.eval()
+        k = len(self.vote_columns)
+        if not means:
+            return np.zeros((0, k), np.float32), np.zeros((0, k), np.float32)
         return torch.cat(means).numpy().astype(np.float32), torch.cat(stds).numpy().astype(np.float32)
 
     def _dirichlet_moments(self, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
