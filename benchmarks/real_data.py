@@ -612,7 +612,6 @@ def main(argv=None) -> int:
     timings["whole run, wall"] = time.perf_counter() - run_t0
 
     # ---------------- report
-    md = markdown_table
 
     command = " ".join(["benchmarks/real_data.py", *(argv or sys.argv[1:])])
     tagged = ", ".join(f"{t} {n} ({'/'.join(sorted(TAGS[t]))})" for t, n in prevalence.items())
@@ -636,12 +635,12 @@ def main(argv=None) -> int:
          "spirals of either handedness). Isolation-forest recall@N: share of the 115 mergers in the "
          "top N (mean of 5 forests). found@B: mergers among the first B labels of "
          f"benchmarks/discovery.py's batch protocol (mean of {args.discovery_seeds} seeds)."), "",
-        md(gz1), "",
+        markdown_table(gz1), "",
         "## decals_rings (470; 235 rings)", "",
         ("ring precision@10: share of rings among the 10 nearest of each ring (chance 0.5). Head: "
          f"trained on n rings + n non-rings (`astroexplore.head.InterestHead`, as the app's Retrain), "
          f"ranking the other galaxies; mean of {args.head_draws} draws of the labels."), "",
-        md(rings), "",
+        markdown_table(rings), "",
         "## gz_answer_examples (739): tag queries", "",
         (f"{n_dupes} of the 739 images are near-duplicates of another (the same cutout under several "
          f"surveys' names; pixel correlation > {DUPLICATE_CORRELATION}); the queries run on the "
@@ -649,7 +648,7 @@ def main(argv=None) -> int:
          f"{TAG_QUERY_SIZE} tagged examples, precision of the 10 nearest among the rest: mean of "
          f"{args.tag_draws} random example sets, or of every set where there are fewer (Lens: "
          f"all 20). Tagged (distinct): {tagged}."), "",
-        md(tags), "",
+        markdown_table(tags), "",
         "## Scoreboard: best of ours vs best baseline, figure by figure", "",
         ("The difference is paired: both representations are scored on the same units, and SE is "
          "the standard error of the mean of the unit-by-unit differences. The units are the galaxies "
@@ -658,12 +657,12 @@ def main(argv=None) -> int:
          "(each of them counted once). 'ahead' or "
          "'behind' means the difference exceeds 2 SE; otherwise the two are 'level'. SE does not "
          "include how much the encoder's training seed moves a figure: the last table shows that."), "",
-        md(scoreboard({"gz1": gz1, "rings": rings, "examples": tags}, samples)), "",
+        markdown_table(scoreboard({"gz1": gz1, "rings": rings, "examples": tags}, samples)), "",
         "## Figures of each training seed of the distilled gz1 encoder", "",
         *[x for name, df in (("gz1", gz1), ("rings", rings), ("examples", tags)) if per_seed[name]
-          for x in (f"{name}:", "", md(seed_table(per_seed[name])), "")],
+          for x in (f"{name}:", "", markdown_table(seed_table(per_seed[name])), "")],
         "## Timings (seconds)", "",
-        md(pd.DataFrame([{"step": k, "seconds": v} for k, v in timings.items()])), ""]
+        markdown_table(pd.DataFrame([{"step": k, "seconds": v} for k, v in timings.items()])), ""]
     text = "\n".join(lines)
     print(text)
     if args.out:
