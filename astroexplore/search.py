@@ -560,6 +560,9 @@ def _check_radec(ra: float, dec: float) -> tuple[float, float]:
         raise ValueError(f"RA/Dec must be finite numbers, got ({ra}, {dec})")
     if not -90.0 <= dec <= 90.0:
         raise ValueError(f"Dec must be within [-90, 90] degrees, got {dec}")
+    if not -360.0 <= ra <= 360.0:
+        raise ValueError(f"RA must be within [0, 360] degrees (negative values wrap), got {ra}: "
+                         "is it in hours or swapped with Dec?")
     return ra % 360.0, dec
 
 
@@ -865,7 +868,9 @@ def parse_position(text: str) -> tuple[float, float]:
     s = str(text).strip()
     if "legacysurvey" in s.lower() or "://" in s or s.lower().startswith("www."):
         return parse_legacy_survey_url(s)
-    m = re.fullmatch(rf"({_FLOAT})\s*[, ]\s*({_FLOAT})", s)
+    # two decimal numbers are degrees, whatever separates them (comma, spaces, a tab pasted from
+    # a table): only text astropy must parse is read as hours
+    m = re.fullmatch(rf"({_FLOAT})(?:\s*[,;]\s*|\s+)({_FLOAT})", s)
     if m:
         return _check_radec(float(m.group(1)), float(m.group(2)))
     try:

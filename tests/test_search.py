@@ -302,6 +302,23 @@ def test_parse_position():
         parse_position("M31 please")
 
 
+@pytest.mark.parametrize("text", ["150.1\t2.2", "150.1\n2.2", "150.1\xa02.2", "150.1  ,  2.2", "150.1;2.2",
+                                  " 150.1   2.2 "])
+def test_parse_position_decimal_degrees_whatever_the_separator(text):
+    """Decimal numbers pasted from a table (tab, newline, no-break space) are degrees, never hours."""
+    assert parse_position(text) == (150.1, 2.2)
+
+
+@pytest.mark.parametrize("text, match", [("400 10", "RA must be within"), ("150.1 95", "Dec must be within")])
+def test_parse_position_out_of_range(text, match):
+    with pytest.raises(ValueError, match=match):
+        parse_position(text)
+
+
+def test_parse_position_negative_ra_wraps():
+    assert parse_position("-10 5") == (350.0, 5.0)
+
+
 def test_single_query_restores_faiss_threads(data):
     import faiss
 

@@ -97,40 +97,59 @@ class SharedResources:
 
     @property
     def kdtree(self):
-        """scipy ``cKDTree`` over :attr:`projection` (nearest galaxies to a point on the map)."""
+        """scipy ``cKDTree`` over the finite rows of :attr:`projection` (see :attr:`mapped_rows`)."""
         with self._lock:
             if self._kdtree is None:
                 from scipy.spatial import cKDTree
-                self._kdtree = cKDTree(self.projection)
-            return self._kdtree
+                rows = np.flatnonzero(np.isfinite(self.projection).all(axis=1))
+                if rows.size < len(self.projection):
+                    log.warning("%d galaxies have no finite map position (NaN in the projection "
+                                "columns); they are left off the map", len(self.projection) - rows.size)
+                self._kdtree = (cKDTree(self.projection[rows]), rows)
+            return self._kdtree[0]
+
+    @property
+    def mapped_rows(self) -> np.ndarray:
+        """Catalogue rows of :attr:`kdtree`'s points (those with a finite map position)."""
+        self.kdtree
+        return self._kdtree[1]
 
     def nearest_on_map(self, x: float, y: float, k: int, mask: np.ndarray | None = None) -> np.ndarray:
         """Row indices of the ``k`` galaxies closest to map point (x, y), nearest first.
 
-        Only rows where ``mask`` is True count (None = all).
+        Only rows where ``mask`` is True count (None = all); galaxies without a finite map
+        position never do.
         """
-        n = self.catalogue.n_galaxies
+        rows = self.mapped_rows
         if mask is not None:
-            n_ok = int(mask.sum())
+            mask = np.asarray(mask, bool)
+            n_ok = int(mask[rows].sum())
             if n_ok == 0:
                 return np.zeros(0, dtype=np.int64)
             k = min(k, n_ok)
-            # over-ask in proportion to how much the filter removes; fall back to brute force.
-            ask = min(n, int(k * n / n_ok * 1.5) + 16)
-            if ask > 200_000:
-                idx = np.flatnonzero(mask)
-                d = np.hypot(self.projection[idx, 0] - x, self.projection[idx, 1] - y)
-                top = np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
-                return idx[top[np.argsort(d[top])]].astype(np.int64)
-        else:
-            k = min(k, n)
-            ask = k
-        _, idx = self.kdtree.query([x, y], k=max(ask, 1))
+            # over-ask the tree in proportion to how much the filter removes; where the matching
+            # galaxies lie away from the point that is not enough, so search them directly.
+            ask = min(len(rows), int(k * len(rows) / n_ok * 1.5) + 16)
+            if ask <= 200_000:
+                found = self._tree_nearest(x, y, ask)
+                found = found[mask[found]]
+                if len(found) >= k:
+                    return found[:k]
+            return self._brute_nearest(x, y, k, rows[mask[rows]])
+        return self._tree_nearest(x, y, min(k, len(rows)))
+
+    def _tree_nearest(self, x: float, y: float, k: int) -> np.ndarray:
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64)
+        _, idx = self.kdtree.query([x, y], k=k)
         idx = np.atleast_1d(idx).astype(np.int64)
-        idx = idx[idx < n]
-        if mask is not None:
-            idx = idx[mask[idx]]
-        return idx[:k]
+        rows = self.mapped_rows
+        return rows[idx[idx < len(rows)]]
+
+    def _brute_nearest(self, x: float, y: float, k: int, candidates: np.ndarray) -> np.ndarray:
+        d = np.hypot(self.projection[candidates, 0] - x, self.projection[candidates, 1] - y)
+        top = np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
+        return candidates[top[np.argsort(d[top], kind="stable")]].astype(np.int64)
 
     # similarity ------------------------------------------------------------------------------
     @property
