@@ -146,8 +146,8 @@ class Catalogue:
         if len(table) != emb.shape[0]:
             raise CatalogueError(f"the table has {len(table)} rows but the embeddings have "
                                  f"{emb.shape[0]}.", file=self._file)
-        if self.path is not None:
-            object.__setattr__(self, "path", Path(self.path))
+        if self.path is not None:  # absolute: relative images and caches survive a later chdir
+            object.__setattr__(self, "path", Path(self.path).expanduser().absolute())
         object.__setattr__(self, "metadata", dict(self.metadata or {}))
 
     # ------------------------------------------------------------------ basic properties
@@ -269,11 +269,17 @@ class Catalogue:
         if isinstance(ref, str) and ref.strip():
             return self._resolve_image(ref.strip(), i)
         template = self.metadata.get("image_template")
-        return self._fill_template(template, i) if template else None
+        return self._as_location(self._fill_template(template, i)) if template else None
 
     def _resolve_image(self, ref: str, i: int) -> str:
+        if ("://" in ref or ref.startswith("data:")) and "{" in ref:
+            return self._fill_template(ref, i)
+        return self._as_location(ref)
+
+    def _as_location(self, ref: str) -> str:
+        """A URL as it is; a path made absolute against :attr:`image_root`."""
         if "://" in ref or ref.startswith("data:"):
-            return self._fill_template(ref, i) if "{" in ref else ref
+            return ref
         p = Path(ref).expanduser()
         return str(p if p.is_absolute() else self.image_root / p)
 
@@ -292,6 +298,10 @@ class Catalogue:
             raise CatalogueError(f"image template {template!r} needs column {err.args[0]!r}, "
                                  "which the catalogue lacks.", file=self._file,
                                  column=str(err.args[0])) from None
+        except (ValueError, IndexError, AttributeError, TypeError) as err:
+            raise CatalogueError(f"image template {template!r} cannot be filled for row {i} ({err}); "
+                                 "name columns in braces, e.g. 'https://host/cut?ra={ra}&dec={dec}' "
+                                 "or 'cutouts/{id}.png'.", file=self._file, rows=[i]) from None
 
     # ------------------------------------------------------------------ caching
     @cached_property
@@ -1058,7 +1068,10 @@ def load_catalogue(path: str | Path, *, ids: Any = None, id_column: str | None =
     if image_template is not None:
         meta["image_template"] = image_template
     _release_arrow_memory()
-    return Catalogue(df, emb, path, _resolve_schema(schema, df.columns), meta)
+    cat = Catalogue(df, emb, path, _resolve_schema(schema, df.columns), meta)
+    if meta.get("image_template") and cat.n_galaxies:
+        cat._fill_template(meta["image_template"], 0)  # one that cannot be filled fails here, naming itself
+    return cat
 
 
 def save_catalogue(catalogue: Catalogue, path: str | Path) -> Path:

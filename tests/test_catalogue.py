@@ -265,6 +265,30 @@ def test_image_reference(small, tmp_path):
     assert no_template.image_reference(2) is None
 
 
+def test_relative_catalogue_path_survives_a_change_of_directory(small, tmp_path, monkeypatch):
+    """A catalogue opened as 'small.csv' still finds its images (and caches) after os.chdir."""
+    monkeypatch.chdir(tmp_path)
+    cat = load_catalogue("small.csv")
+    assert cat.path == tmp_path / "small.csv"
+    monkeypatch.chdir(tmp_path.parent)
+    assert cat.image_reference(0) == str(tmp_path / "imgs" / "a1.jpg")
+    assert cat.cache_dir.is_absolute()
+
+
+def test_relative_image_template_resolves_against_the_catalogue(small, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path.parent)
+    cat = load_catalogue(small.path, image_template="cutouts/{id}.png")
+    assert cat.image_reference(2) == str(tmp_path / "cutouts" / "c3.png")
+
+
+@pytest.mark.parametrize("template", ["https://x/cut?ra={ra}&dec={dec", "https://x/cut?ra={}&dec={}",
+                                      "https://x/{id:.3f}.jpg", "https://x/{nosuchcolumn}.jpg"])
+def test_bad_image_template_fails_at_load_naming_it(small, template):
+    with pytest.raises(CatalogueError, match="image template") as err:
+        load_catalogue(small.path, image_template=template)
+    assert template in str(err.value) and "small.csv" in str(err.value)
+
+
 def test_image_column_detected_and_renamed(tmp_path):
     path = write_csv(tmp_path, pd.DataFrame({"iauname": ["J1", "J2"], "file_loc": ["x.jpg", "y.jpg"],
                                              "feat_0": [1, 2], "feat_1": [2, 1]}))
