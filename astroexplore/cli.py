@@ -44,6 +44,10 @@ def _cmd_labels(args: argparse.Namespace) -> int:
             from astroexplore.catalogue import load_catalogue
 
             valid_ids = load_catalogue(args.catalogue).ids
+        new_store = not Path(args.store).exists()
+        if new_store and args.labels_command == "export":
+            raise LabelError(f"{args.store}: no label store here (check the path; "
+                             "usage: astroexplore labels export STORE OUT)")
         store = LabelStore(args.store, valid_ids=valid_ids)
     except (CatalogueError, LabelError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -56,11 +60,13 @@ def _cmd_labels(args: argparse.Namespace) -> int:
                     store.export_parquet(out)
                 else:
                     store.export_csv(out)
-                print(f"exported {store.count()} labelled galaxies to {out}")
+                n_rows, n_galaxies = len(store.latest()), store.count()
+                print(f"exported {n_rows} labels ({n_galaxies} galaxies) to {out}")
             else:
                 n = store.import_csv(args.csv, user=args.user)
-                print(f"imported {n} labels from {args.csv} into {args.store}")
-        except LabelError as err:
+                where = f"the new label store {args.store}" if new_store else str(args.store)
+                print(f"imported {n} labels from {args.csv} into {where}")
+        except (LabelError, OSError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
     return 0

@@ -3,7 +3,8 @@
 Every label an astronomer gives is an *event* appended to the ``events`` table and never changed
 or deleted (triggers forbid it). Undo appends an ``"undo"`` event that cancels the user's latest
 still-effective label. The current label of each (galaxy, user) pair is derived from the history
-by the ``current_labels`` view. A call that adds a label returns only after the transaction is
+by the ``current_labels`` view: the effective label with the latest timestamp, so that importing
+an older export never overrides a newer label. A call that adds a label returns only after the transaction is
 committed with ``synchronous=FULL`` in WAL mode, so an acknowledged label survives a crash, and
 several processes can write to one store at once (``BEGIN IMMEDIATE``, a busy timeout, retries).
 
@@ -45,8 +46,10 @@ if TYPE_CHECKING:  # pandas is imported lazily: writers (and the CLI) start fast
 
 __all__ = ["LabelEvent", "LabelStore", "default_store_path", "normalise_tag", "SCHEMA_VERSION"]
 
-#: Schema version kept in ``PRAGMA user_version``.
-SCHEMA_VERSION = 1
+#: Schema version kept in ``PRAGMA user_version``. 2: the current label of a (galaxy, user) is
+#: the one with the latest timestamp (version 1 took the one written last, so importing an older
+#: export overrode newer labels); stores of version 1 are upgraded when opened for writing.
+SCHEMA_VERSION = 2
 #: ``PRAGMA application_id`` marking an astroexplore label store (ASCII "AXLB").
 APPLICATION_ID = 0x41584C42
 #: Seconds a write waits for other writers before giving up.
@@ -63,6 +66,17 @@ _HISTORY_COLUMNS = ["event_id", "kind", ID_COLUMN, "score", "user", "timestamp",
                     "undoes"]
 _HOW = ("mean", "max", "min", "median")
 _ASTRONOMALY_VALUE_COLUMNS = {"score", "trained_score", "human_label", "acquisition"}
+
+# The current label of each (galaxy, user): the effective label with the latest timestamp (ISO
+# 8601 UTC strings of one format sort as text), the one written last among equal timestamps.
+_CURRENT_SELECT = """SELECT event_id, galaxy_id, score, user, timestamp, tags, note FROM (
+        SELECT *, ROW_NUMBER() OVER (PARTITION BY galaxy_id, user
+                                     ORDER BY timestamp DESC, event_id DESC) AS rank_in_pair
+        FROM effective_labels) WHERE rank_in_pair = 1"""
+_CURRENT_VIEW = f"CREATE VIEW current_labels AS\n    {_CURRENT_SELECT};"
+# what the queries read from: the same as the view, inline, so that a version-1 store opened
+# read-only (not upgraded) reads the same current labels
+_CURRENT = f"({_CURRENT_SELECT})"
 
 _SCHEMA = f"""
 CREATE TABLE events (
@@ -89,10 +103,7 @@ CREATE VIEW effective_labels AS
     SELECT * FROM events AS e
     WHERE e.kind = 'label'
       AND NOT EXISTS (SELECT 1 FROM events AS u WHERE u.undoes = e.event_id);
--- one row per (galaxy, user): SQLite takes the bare columns from the row holding MAX(event_id)
-CREATE VIEW current_labels AS
-    SELECT MAX(event_id) AS event_id, galaxy_id, score, user, timestamp, tags, note
-    FROM effective_labels GROUP BY galaxy_id, user;
+{_CURRENT_VIEW}
 PRAGMA application_id = {APPLICATION_ID};
 PRAGMA user_version = {SCHEMA_VERSION};
 """
@@ -332,14 +343,19 @@ class LabelStore:
         """Run ``work(conn)`` in one ``BEGIN IMMEDIATE`` transaction, retrying while busy."""
         with self._connection() as conn:
             deadline = time.monotonic() + WRITE_TIMEOUT_S
-            _retry(lambda: conn.execute("BEGIN IMMEDIATE"), deadline, self.path)
             try:
-                result = work(conn)
-                _retry(lambda: conn.execute("COMMIT"), deadline, self.path)
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                _retry(lambda: conn.execute("BEGIN IMMEDIATE"), deadline, self.path)
+                try:
+                    result = work(conn)
+                    _retry(lambda: conn.execute("COMMIT"), deadline, self.path)
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as err:  # read-only file or folder, disk full, ...
+                raise LabelError(f"{self.path}: cannot write to the label store ({err}); nothing "
+                                 "was stored. Check that the file and its folder are writable "
+                                 "and the disk has room") from err
             return result
 
     # -- writing
@@ -481,10 +497,18 @@ class LabelStore:
             raise LabelError(f"galaxy id {galaxy_id!r} is not in the catalogue.{close}")
         return galaxy_id
 
-    def _insert_records(self, records: list[_Record]) -> int:
-        if records:
-            self._write(lambda conn: _insert(conn, records))
-        return len(records)
+    def _insert_records(self, records: list[_Record], *, skip_stored: bool = False) -> int:
+        """Insert ``records`` in one transaction; return how many were inserted.
+
+        ``skip_stored``: leave out records identical to a label event already in the store
+        (same galaxy, user, timestamp, score, tags and note), so that an import is idempotent.
+        """
+        def work(conn: sqlite3.Connection) -> int:
+            todo = [r for r in records if not (skip_stored and _is_stored(conn, r))]
+            _insert(conn, todo)
+            return len(todo)
+
+        return self._write(work) if records else 0
 
     # -- reading
 
@@ -496,7 +520,7 @@ class LabelStore:
     def _current(self, user: str | None = None) -> list[tuple]:
         where, params = self._user_filter(user)
         return self._query("SELECT galaxy_id, score, user, timestamp, tags, note, event_id "
-                           f"FROM current_labels {where} ORDER BY event_id", params)
+                           f"FROM {_CURRENT} {where} ORDER BY event_id", params)
 
     def latest(self, user: str | None = None) -> pd.DataFrame:
         """Return the current label of each (galaxy, user) pair.
@@ -576,13 +600,13 @@ class LabelStore:
         ``tag`` is normalised like the tags of :meth:`add` (``"Ring"`` finds ``"#ring"``).
         """
         quoted = json.dumps(normalise_tag(tag))  # tags are stored as a JSON list of strings
-        rows = self._query("SELECT DISTINCT galaxy_id FROM current_labels "
+        rows = self._query(f"SELECT DISTINCT galaxy_id FROM {_CURRENT} "
                            "WHERE instr(tags, ?) > 0 ORDER BY galaxy_id", (quoted,))
         return [r[0] for r in rows]
 
     def tags(self) -> list[str]:
         """Return the sorted tags carried by current labels."""
-        rows = self._query("SELECT DISTINCT tags FROM current_labels WHERE tags != '[]'")
+        rows = self._query(f"SELECT DISTINCT tags FROM {_CURRENT} WHERE tags != '[]'")
         return sorted({t for r in rows for t in json.loads(r[0])})
 
     @staticmethod
@@ -612,7 +636,10 @@ class LabelStore:
         Returns
         -------
         int
-            Number of labels imported.
+            Number of labels imported. Rows identical to a label already stored (same galaxy,
+            user, timestamp, score, tags and note: a file imported twice, or an export of this
+            store) are skipped and not counted. An imported label becomes a galaxy's current
+            label only if it is newer than that user's label of it in the store.
 
         Raises
         ------
@@ -622,7 +649,7 @@ class LabelStore:
         """
         path = Path(path)
         records = self._read_csv(path, "anonymous" if user is None else _check_user(user))
-        return self._insert_records(records)
+        return self._insert_records(records, skip_stored=True)
 
     def _read_csv(self, path: Path, user: str) -> list[_Record]:
         try:
@@ -669,7 +696,7 @@ class LabelStore:
         frame = self.latest()[_LATEST_COLUMNS].copy()
         frame["timestamp"] = [t.isoformat() for t in frame["timestamp"]]
         frame["tags"] = [" ".join(t) for t in frame["tags"]]
-        with _atomic_output(path) as tmp:
+        with _atomic_output(path, self.path) as tmp:
             frame.to_csv(tmp, index=False)
         return path
 
@@ -698,7 +725,7 @@ class LabelStore:
                    [list(_tags_from_json(r[4])) for r in rows], [r[5] for r in rows]]
         table = pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, schema)],
                                      schema=schema)
-        with _atomic_output(path) as tmp:
+        with _atomic_output(path, self.path) as tmp:
             pq.write_table(table, tmp)
         return path
 
@@ -714,16 +741,26 @@ def _open(path: Path) -> sqlite3.Connection:
                            check_same_thread=False)
     try:
         deadline = time.monotonic() + WRITE_TIMEOUT_S
-        new = _identify(conn, path, deadline)
+        new, version = _identify(conn, path, deadline)
         _retry(lambda: conn.execute("PRAGMA journal_mode = WAL"), deadline, path)
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
         if new:
             _initialise(conn, path, deadline)
+        elif version < SCHEMA_VERSION:
+            _upgrade(conn, path, deadline)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
 
 
 def _check_file_kind(path: Path) -> None:
@@ -739,8 +776,9 @@ def _check_file_kind(path: Path) -> None:
                          "the file was left untouched")
 
 
-def _identify(conn: sqlite3.Connection, path: Path, deadline: float) -> bool:
-    """Return True for a new (empty) database, False for one of ours; LabelError otherwise."""
+def _identify(conn: sqlite3.Connection, path: Path, deadline: float) -> tuple[bool, int]:
+    """(True, 0) for a new (empty) database, (False, schema version) for one of ours; LabelError
+    otherwise."""
     try:
         app_id, version, n_objects = _retry(lambda: _header(conn), deadline, path)
     except sqlite3.DatabaseError as err:
@@ -750,9 +788,9 @@ def _identify(conn: sqlite3.Connection, path: Path, deadline: float) -> bool:
         if version > SCHEMA_VERSION:
             raise LabelError(f"{path}: label store schema version {version} is newer than this "
                              f"astroexplore supports ({SCHEMA_VERSION}); upgrade astroexplore")
-        return False
+        return False, version
     if app_id == 0 and version == 0 and n_objects == 0:
-        return True
+        return True, 0
     raise LabelError(f"{path}: a SQLite database but not an astroexplore label store; "
                      "the file was left untouched")
 
@@ -780,6 +818,26 @@ def _initialise(conn: sqlite3.Connection, path: Path, deadline: float) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _upgrade(conn: sqlite3.Connection, path: Path, deadline: float) -> None:
+    """Bring a store of an older schema version to :data:`SCHEMA_VERSION` (events untouched).
+
+    Version 1 -> 2 only redefines the ``current_labels`` view. A store that cannot be written
+    (read-only file or folder) is left as it is: the queries do not depend on the stored view.
+    """
+    try:
+        _retry(lambda: conn.execute("BEGIN IMMEDIATE"), deadline, path)
+    except (sqlite3.OperationalError, LabelError):
+        return
+    try:
+        if _header(conn)[1] < SCHEMA_VERSION:  # another process may have upgraded it meanwhile
+            conn.execute("DROP VIEW IF EXISTS current_labels")
+            conn.execute(_CURRENT_VIEW)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError:
+        conn.execute("ROLLBACK")
 
 
 def _split_sql(script: str) -> list[str]:
@@ -824,6 +882,14 @@ def _insert(conn: sqlite3.Connection, records: list[_Record]) -> list[int]:
                                  json.dumps(list(r.tags)), r.note))
         ids.append(cur.lastrowid)
     return ids
+
+
+def _is_stored(conn: sqlite3.Connection, r: _Record) -> bool:
+    """Whether a label event identical to ``r`` is already in the store."""
+    return conn.execute(
+        "SELECT 1 FROM events WHERE kind = 'label' AND galaxy_id = ? AND user = ? AND timestamp = ? "
+        "AND score = ? AND tags = ? AND note IS ? LIMIT 1",
+        (r.galaxy_id, r.user, r.timestamp, r.score, json.dumps(list(r.tags)), r.note)).fetchone() is not None
 
 
 def _event_from_record(event_id: int, r: _Record) -> LabelEvent:
@@ -905,8 +971,17 @@ def _own_row(at: dict[str, int]):
 
 
 @contextmanager
-def _atomic_output(path: Path) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; move it over ``path`` only on success."""
+def _atomic_output(path: Path, store_path: Path) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; move it over ``path`` only on success.
+
+    Refuses (LabelError) to replace the store itself or any SQLite file: an export written over
+    a label store would lose every label in it.
+    """
+    same = path.exists() and path.resolve() == store_path.resolve()
+    if same or _is_sqlite(path):
+        what = "the label store being exported" if same else "a SQLite database (a label store?)"
+        raise LabelError(f"{path}: this is {what}; an export written over it would lose its labels. "
+                         "Give a new .csv or .parquet path")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

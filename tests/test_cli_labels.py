@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from astroexplore.cli import main
+from astroexplore.errors import LabelError
 from astroexplore.labels import LabelStore
 
 ML_SCORES = (",score,trained_score,human_label\n"
@@ -33,7 +34,7 @@ def test_import_astronomaly_then_export_csv_and_parquet(tmp_path, ml_scores, cap
 
     out_csv, out_parquet = tmp_path / "labels.csv", tmp_path / "labels.parquet"
     assert main(["labels", "export", str(store), str(out_csv)]) == 0
-    assert "exported 2 labelled galaxies" in capsys.readouterr().out
+    assert "exported 2 labels (2 galaxies)" in capsys.readouterr().out
     assert main(["labels", "export", str(store), str(out_parquet)]) == 0
     table = pd.read_csv(out_csv)
     assert table[["id", "score", "user"]].values.tolist() == [["J0002", 4, "michelle"],
@@ -54,6 +55,35 @@ def test_export_then_import_our_format(tmp_path, capsys):
         latest = s.latest().set_index("id")
     assert latest.loc["g1", "note"] == 'a, quoted "note"' and latest.loc["g1", "user"] == "ada"
     assert latest.loc["g1", "tags"] == ("#ring",) and latest.loc["g2", "user"] == "bo"
+
+
+def test_export_with_swapped_or_mistyped_paths_loses_nothing(tmp_path, capsys):
+    """`labels export OUT STORE` (swapped) or a mistyped store neither replaces the store nor
+    leaves a new empty one behind."""
+    store = tmp_path / "project.labels.sqlite"
+    with LabelStore(store) as s:
+        s.add("g1", 5, user="ada")
+        s.add("g2", 1, user="ada")
+    before = store.read_bytes()
+    backup = tmp_path / "backup.csv"
+    assert main(["labels", "export", str(backup), str(store)]) == 1
+    assert "no label store here" in capsys.readouterr().err
+    assert store.read_bytes() == before and not backup.exists()
+    assert main(["labels", "export", str(tmp_path / "projet.labels.sqlite"), str(backup)]) == 1
+    assert not (tmp_path / "projet.labels.sqlite").exists()
+    other = tmp_path / "other.labels.sqlite"
+    LabelStore(other).close()
+    assert main(["labels", "export", str(other), str(store)]) == 1
+    assert "an export written over it would lose its labels" in capsys.readouterr().err
+    with LabelStore(store) as s:
+        assert s.scores().to_dict() == {"g1": 5.0, "g2": 1.0}
+        with pytest.raises(LabelError, match="the label store being exported"):
+            s.export_csv(store)
+
+
+def test_import_into_a_new_store_says_so(tmp_path, ml_scores, capsys):
+    assert main(["labels", "import", str(tmp_path / "new.sqlite"), str(ml_scores)]) == 0
+    assert "into the new label store" in capsys.readouterr().out
 
 
 def test_import_without_user_uses_anonymous(tmp_path, ml_scores):

@@ -506,3 +506,68 @@ def test_import_empty_or_missing_file(store, tmp_path):
         store.import_csv(tmp_path / "missing.csv")
     with pytest.raises(LabelError, match="user name"):
         store.import_csv(tmp_path / "empty.csv", user="")
+
+
+# --------------------------------------------------------------------------- merging stores
+
+
+def test_importing_an_older_export_keeps_the_newer_label(tmp_path):
+    """Monday's export from the laptop, imported on Tuesday, does not override Tuesday's label."""
+    with LabelStore(tmp_path / "laptop.sqlite") as laptop:
+        laptop.add("g1", 5, user="ada", note="monday")
+        monday = laptop.export_csv(tmp_path / "monday.csv")
+    with LabelStore(tmp_path / "desktop.sqlite") as desktop:
+        desktop.add("g1", 1, user="ada", note="tuesday")
+        desktop.add("g2", 3, user="ada")
+        assert desktop.import_csv(monday) == 1
+        latest = desktop.latest().set_index("id")
+        assert latest.loc["g1", "score"] == 1 and latest.loc["g1", "note"] == "tuesday"
+        assert desktop.scores().to_dict() == {"g1": 1.0, "g2": 3.0}
+        assert len(desktop.history()) == 3  # Monday's label is kept in the history
+
+
+def test_importing_the_same_file_twice_adds_nothing(filled, tmp_path):
+    out = filled.export_csv(tmp_path / "labels.csv")
+    n_events = len(filled.history())
+    assert filled.import_csv(out) == 0
+    with LabelStore(tmp_path / "copy.sqlite") as copy:
+        assert copy.import_csv(out) == 3 and copy.import_csv(out) == 0
+        assert len(copy.history()) == 3
+    assert len(filled.history()) == n_events
+
+
+def test_version_1_store_is_upgraded_and_reads_current_labels_by_time(tmp_path):
+    """A store written by schema version 1 (current = written last) opens as version 2."""
+    from astroexplore.labels import _SCHEMA, _CURRENT_VIEW, _split_sql
+
+    path = tmp_path / "v1.sqlite"
+    v1_view = ("CREATE VIEW current_labels AS SELECT MAX(event_id) AS event_id, galaxy_id, score, "
+               "user, timestamp, tags, note FROM effective_labels GROUP BY galaxy_id, user;")
+    conn = sqlite3.connect(path)
+    for statement in _split_sql(_SCHEMA.replace(_CURRENT_VIEW, v1_view).replace(
+            f"user_version = {SCHEMA_VERSION}", "user_version = 1")):
+        conn.execute(statement)
+    for score, stamp in [(1, "2026-12-02T10:00:00.000000+00:00"), (5, "2026-12-01T10:00:00.000000+00:00")]:
+        conn.execute("INSERT INTO events (kind, galaxy_id, score, user, timestamp) VALUES ('label', 'g1', ?, 'ada', ?)",
+                     (score, stamp))
+    conn.commit()
+    assert conn.execute("SELECT score FROM current_labels").fetchall() == [(5,)]
+    conn.close()
+    with LabelStore(path) as store:
+        assert store.scores().to_dict() == {"g1": 1.0}
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("SELECT score FROM current_labels").fetchall() == [(1,)]
+    conn.close()
+
+
+def test_a_store_that_cannot_be_written_raises_label_error(store):
+    """SQLite refusing the write (here: a query-only connection, as for a read-only file) is a
+    LabelError naming the store, not a bare sqlite3 traceback; nothing is stored."""
+    with store._connection() as conn:
+        conn.execute("PRAGMA query_only = ON")
+    with pytest.raises(LabelError, match=r"project\.labels\.sqlite: cannot write to the label store"):
+        store.add("g1", 3)
+    with store._connection() as conn:
+        conn.execute("PRAGMA query_only = OFF")
+    assert store.count() == 0
