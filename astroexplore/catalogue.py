@@ -68,8 +68,8 @@ def _short_list(items: Sequence[Any], n: int = _SHOWN) -> str:
 
 def _rows_error(problem: str, rows: Sequence[int] | np.ndarray, *, file: str | None,
                 column: str | None, ids: Sequence[Any] | None = None,
-                detail: str = "") -> CatalogueError:
-    """A CatalogueError "k rows have <problem> in '<column>' (first: row r, id 'x'<detail>)."."""
+                detail: str = "", hint: str = "") -> CatalogueError:
+    """A CatalogueError "k rows have <problem> in '<column>' (first: row r, id 'x'<detail>). <hint>"."""
     rows = np.asarray(rows, dtype=np.int64).ravel()
     first = int(rows[0])
     where = f"row {first}"
@@ -77,7 +77,7 @@ def _rows_error(problem: str, rows: Sequence[int] | np.ndarray, *, file: str | N
         where += f", id '{_id_at(ids, first)}'"
     noun = "1 row has" if len(rows) == 1 else f"{len(rows)} rows have"
     place = f" in '{column}'" if column else ""
-    return CatalogueError(f"{noun} {problem}{place} (first: {where}{detail}).",
+    return CatalogueError(f"{noun} {problem}{place} (first: {where}{detail})." + (f" {hint}" if hint else ""),
                           file=file, column=column, rows=rows.tolist())
 
 
@@ -425,18 +425,28 @@ def _ids_from_sequence(ids: Any) -> pa.Array:
     return pa.array([_id_text(x) for x in arr.tolist()], type=pa.string())
 
 
-def _ids_from_arrow(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+def _ids_from_arrow(col: pa.Array | pa.ChunkedArray, *, file: str | None = None,
+                    column: str | None = None) -> pa.Array:
     """An Arrow id column as one string array; nulls stay null (caught by :func:`_check_ids`).
 
     Integers are cast exactly (int64 objids keep every digit, never via float); integral floats
-    go via int64.
+    go via int64, NaN counts as missing, and floats beyond 2**53 (whose last digits were lost
+    when they were stored) are an error.
     """
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks else pa.array([], col.type)
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
     if pa.types.is_floating(col.type):
-        filled = pc.fill_null(col, 0.0).to_numpy(zero_copy_only=False)
+        values = col.to_numpy(zero_copy_only=False)  # nulls as NaN
+        col = pa.array(values, from_pandas=True)  # NaN -> null: a missing id
+        inexact = np.flatnonzero(np.abs(np.nan_to_num(values)) >= 2.0 ** 53)
+        if len(inexact):
+            raise _rows_error("an id stored as a floating-point number beyond 2**53, whose last "
+                              "digits were lost when it was saved; store ids as int64 or text",
+                              inexact, file=file, column=column,
+                              detail=f", value {_show(values[inexact[0]])}")
+        filled = np.nan_to_num(values)
         if np.all(np.isfinite(filled) & (filled == np.round(filled))):
             col = pc.cast(col, pa.int64())
     if not pa.types.is_string(col.type):
@@ -490,6 +500,22 @@ def _file_kind(path: Path) -> str:
                          ".csv, .csv.gz, .npy (with ids=) or a Zoobot .h5/.hdf5.", file=str(path))
 
 
+def _check_column_names(names: Sequence[str], file: str) -> None:
+    """Raise on repeated column names, or a CSV header that is one ';'/tab-separated cell."""
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise CatalogueError(f"column '{name}' appears more than once in the header; rename or "
+                                 "drop the repeats.", file=file, column=name)
+        seen.add(name)
+    if len(names) == 1 and (";" in names[0] or "\t" in names[0]):
+        sep = "';'" if ";" in names[0] else "tabs"
+        raise CatalogueError(f"the header is one column, {names[0][:60]!r}: the file seems to be "
+                             f"separated by {sep}, but CSV catalogues are read with commas. "
+                             "Convert it (e.g. pandas.read_csv(path, sep=None).to_csv(...)) or "
+                             "save it as Parquet.", file=file)
+
+
 def _check_exists(path: Path) -> None:
     if not path.exists():
         raise CatalogueError("file not found.", file=str(path))
@@ -529,6 +555,7 @@ class _TableFile:
             else:
                 with pacsv.open_csv(self.path) as reader:
                     names = reader.schema.names
+            _check_column_names(names, self.file)
             if not strict and id_column not in names:
                 id_column = None
             self.id_column = _find_id_column(names, id_column, self.file)
@@ -564,7 +591,7 @@ class _TableFile:
 
     def ids(self, table: pa.Table) -> pa.Array:
         """The validated str ids of ``table`` (read from this file)."""
-        ids = _ids_from_arrow(table.column(self.id_column))
+        ids = _ids_from_arrow(table.column(self.id_column), file=self.file, column=self.id_column)
         _check_ids(ids, self.id_column, self.file)
         return ids
 
@@ -579,7 +606,9 @@ def _metadata_frame(table: pa.Table, id_col: str, ids: pa.Array) -> pd.DataFrame
     rest = table.drop_columns([id_col]) if id_col in table.column_names else table
     if "id" in rest.column_names:  # a different column was chosen as the id: keep the old one
         rest = rest.rename_columns(["id_original" if c == "id" else c for c in rest.column_names])
-    return rest.add_column(0, "id", ids).to_pandas()
+    # pandas' own metadata (a DataFrame saved with its index) would make a column the index
+    rest = rest.drop_columns([c for c in rest.column_names if c.startswith("__index_level_")])
+    return rest.add_column(0, "id", ids).replace_schema_metadata(None).to_pandas()
 
 
 def _read_id_table(path: str | Path, id_column: str | None, *,
@@ -618,8 +647,9 @@ def _prefix_columns(names: Sequence[str], prefix: str, file: str) -> list[str]:
     return [n for _, n in found]
 
 
-def _detect_prefix(names: Sequence[str], file: str) -> str:
-    """The prefix of the largest group of ``<prefix><int>`` columns that starts at 0."""
+def _detect_prefix(names: Sequence[str], file: str) -> str | None:
+    """The prefix of the largest group of ``<prefix><int>`` columns that starts at 0 (None if
+    there is no such group)."""
     groups: dict[str, set[int]] = {}
     for n in names:
         m = re.fullmatch(r"(.*\D)(\d+)", n)
@@ -627,11 +657,7 @@ def _detect_prefix(names: Sequence[str], file: str) -> str:
             groups.setdefault(m.group(1), set()).add(int(m.group(2)))
     groups = {p: ks for p, ks in groups.items() if 0 in ks and len(ks) >= 2}
     if not groups:
-        raise CatalogueError(
-            f"no embedding columns found. Columns: {_short_list(names, 20)}. Pass "
-            "--embedding-prefix (embedding_prefix=, e.g. 'feat_pca_' for feat_pca_0, "
-            "feat_pca_1, ...), embedding_columns=, or store a list column named 'embedding'.",
-            file=file)
+        return None
     ranked = sorted(groups, key=lambda p: len(groups[p]), reverse=True)
     if len(ranked) > 1 and len(groups[ranked[0]]) == len(groups[ranked[1]]):
         raise CatalogueError(f"several column groups could be the embedding ({_short_list(ranked)}"
@@ -639,13 +665,19 @@ def _detect_prefix(names: Sequence[str], file: str) -> str:
     return ranked[0]
 
 
-def _list_column(schema: pa.Schema) -> str | None:
-    """The list-typed embedding column: one named like LIST_CANDIDATES, else the only one."""
+def _named_list_column(schema: pa.Schema) -> str | None:
+    """A list-typed column named like LIST_CANDIDATES (``embedding``, ...), or None."""
     lists = [f.name for f in schema if _is_list(f.type)]
     for cand in LIST_CANDIDATES:
         named = [n for n in lists if n.lower() == cand]
         if named:
             return named[0]
+    return None
+
+
+def _only_numeric_list_column(schema: pa.Schema) -> str | None:
+    """The one list-of-numbers column, when there is exactly one (else None)."""
+    lists = [f.name for f in schema if _is_list(f.type) and _is_numeric(f.type.value_type)]
     return lists[0] if len(lists) == 1 else None
 
 
@@ -661,8 +693,22 @@ def _embedding_names(schema: pa.Schema, file: str, columns: Sequence[str] | None
         return list(columns)
     if prefix is not None:
         return _prefix_columns(names, prefix, file)
-    listed = _list_column(schema)
-    return [listed] if listed else _prefix_columns(names, _detect_prefix(names, file), file)
+    # a list column named 'embedding' (or alike) first, then <prefix><n> columns, then the only
+    # list of numbers: an unnamed list (magnitudes in 5 bands, ...) never beats feat_0..feat_n
+    listed = _named_list_column(schema)
+    if listed:
+        return [listed]
+    detected = _detect_prefix(names, file)
+    if detected is not None:
+        return _prefix_columns(names, detected, file)
+    listed = _only_numeric_list_column(schema)
+    if listed:
+        return [listed]
+    raise CatalogueError(
+        f"no embedding columns found. Columns: {_short_list(names, 20)}. Pass "
+        "--embedding-prefix (embedding_prefix=, e.g. 'feat_pca_' for feat_pca_0, "
+        "feat_pca_1, ...), embedding_columns=, or store a list column named 'embedding'.",
+        file=file)
 
 
 def _non_numeric_error(col: pa.ChunkedArray, name: str, file: str | None, ids: Any,
@@ -812,11 +858,11 @@ def _rename_case_insensitive(df: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def _check_range(df: pd.DataFrame, name: str, file: str | None, ok: np.ndarray,
-                 what: str) -> None:
+                 what: str, hint: str = "") -> None:
     if not ok.all():
         bad = np.flatnonzero(~ok)
         raise _rows_error(what, bad, file=file, column=name, ids=df["id"].to_numpy(),
-                          detail=f", value {_show(df[name].iat[bad[0]])}")
+                          detail=f", value {_show(df[name].iat[bad[0]])}", hint=hint)
 
 
 def _validate_coordinates(df: pd.DataFrame, file: str | None) -> pd.DataFrame:
@@ -825,22 +871,31 @@ def _validate_coordinates(df: pd.DataFrame, file: str | None) -> pd.DataFrame:
         df = _rename_case_insensitive(df, name)
     if "ra" in df:
         ra = _numeric_column(df, "ra", file)
-        _check_range(df, "ra", file, (ra >= 0) & (ra < 360), "an ra outside [0, 360) degrees")
+        _check_range(df, "ra", file, ~np.isnan(ra), "a missing (NaN or empty) ra")
+        _check_range(df, "ra", file, (ra >= 0) & (ra < 360), "an ra outside [0, 360) degrees",
+                     hint="Negative RAs: take ra % 360; RA in hours: multiply by 15.")
         df["ra"] = ra
     if "dec" in df:
         dec = _numeric_column(df, "dec", file)
+        _check_range(df, "dec", file, ~np.isnan(dec), "a missing (NaN or empty) dec")
         _check_range(df, "dec", file, (dec >= -90) & (dec <= 90),
                      "a dec outside [-90, 90] degrees")
         df["dec"] = dec
     return df
 
 
+def _is_posterior_column(name: Any) -> bool:
+    """A vote fraction: ``*_fraction`` (GZ DECaLS, GZ2 raw and weighted) or GZ2's ``*_debiased``."""
+    return str(name).endswith(("_fraction", "_debiased"))
+
+
 def _is_fraction_column(name: Any) -> bool:
-    return str(name).endswith(("_fraction", "_fraction_lo", "_fraction_hi"))
+    """A vote fraction or one end of its interval (``*_fraction_lo/_hi``)."""
+    return _is_posterior_column(name) or str(name).endswith(("_fraction_lo", "_fraction_hi"))
 
 
 def _validate_fractions(df: pd.DataFrame, file: str | None) -> None:
-    """Posterior columns (``*_fraction``, ``*_fraction_lo/_hi``) in [0, 1]; NaN allowed."""
+    """Posterior columns (``*_fraction``, ``*_debiased``, ``*_fraction_lo/_hi``) in [0, 1]; NaN allowed."""
     tol = FRACTION_TOLERANCE
     for name in filter(_is_fraction_column, df.columns):
         v = _numeric_column(df, name, file)
@@ -910,9 +965,10 @@ def _load_npy(path: Path, ids: Any, id_column: str | None,
     """A ``.npy`` matrix plus ids: a table path (its other columns become metadata) or a list."""
     file = str(path)
     try:
-        emb = _as_float32_matrix(np.load(path, allow_pickle=False), file)
+        matrix = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
         raise CatalogueError(f"cannot read as .npy: {err}", file=file) from None
+    emb = _as_float32_matrix(matrix, file)
     meta = {}
     if isinstance(ids, (str, Path)):
         df, id_col = _read_id_table(ids, id_column)
@@ -947,7 +1003,8 @@ def _read_posteriors(posteriors: str | Path | pd.DataFrame,
     """A posteriors table as pandas with "id" first, validated: (table, file name)."""
     if isinstance(posteriors, pd.DataFrame):
         df = posteriors.reset_index(drop=True).copy()
-        ids = _ids_from_sequence(df.pop("id").to_numpy())
+        id_col = _find_id_column([str(c) for c in df.columns], id_column, "posteriors")
+        ids = _ids_from_sequence(df.pop(id_col).to_numpy())
         _check_ids(ids, "id", "posteriors")
         df.insert(0, "id", ids.to_pandas())
         return _validate_columns(df, "posteriors"), "posteriors"
@@ -1050,8 +1107,8 @@ def load_catalogue(path: str | Path, *, ids: Any = None, id_column: str | None =
     """
     path = Path(path)
     file = str(path)
-    kind = _file_kind(path)
     _check_exists(path)
+    kind = _file_kind(path)
     if ids is not None and kind != "npy":
         raise CatalogueError("ids= is only for .npy embeddings; this table has its own id "
                              "column (use id_column= to choose it).", file=file)
@@ -1142,7 +1199,7 @@ def describe_catalogue(cat: Catalogue) -> str:
     galaxies:     2
     """
     t = cat.table
-    fractions = [c for c in t.columns if str(c).endswith("_fraction")]
+    fractions = [c for c in t.columns if _is_posterior_column(c)]
     known = {"id", "ra", "dec", "image", *fractions} | {
         c for c in t.columns if _is_fraction_column(c)}
     other = [str(c) for c in t.columns if c not in known]

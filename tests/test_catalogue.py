@@ -492,3 +492,107 @@ def test_real_decals_rings_with_made_up_embeddings(shared_data, tmp_path):
     assert saved.image_reference(5) == cat.image_reference(5)
     pytest.importorskip("astroexplore.schemas")
     assert cat.schema is not None and cat.schema.name == "GZ DECaLS"
+
+
+# ----------------------------------------------------------------------------- files as users write them
+def _three(**extra) -> pd.DataFrame:
+    return pd.DataFrame({"id": ["a", "b", "c"], "feat_0": [1.0, 2, 3], "feat_1": [3.0, 1, 2],
+                         "feat_2": [0.0, 0, 1], **extra})
+
+
+def test_unrelated_list_column_never_replaces_feat_columns(tmp_path):
+    """A list column of magnitudes (or of band names) beside feat_0..2 is metadata, not the embedding."""
+    path = tmp_path / "mags.parquet"
+    _three(mag_ugriz=[[20.0, 19, 18, 17, 16]] * 3).to_parquet(path)
+    cat = load_catalogue(path)
+    assert cat.n_features == 3 and cat.embeddings[0].tolist() == [1.0, 3.0, 0.0]
+    path = tmp_path / "bands.parquet"
+    _three(bands=[["g", "r"], ["g", "r", "z"], ["r"]]).to_parquet(path)
+    assert load_catalogue(path).n_features == 3
+    only_list = tmp_path / "vectors.parquet"
+    pd.DataFrame({"id": ["a", "b"], "zoobot": [[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]]}).to_parquet(only_list)
+    assert load_catalogue(only_list).n_features == 3  # the only list of numbers is still found
+
+
+def test_parquet_saved_with_the_id_as_pandas_index(tmp_path):
+    """df.set_index("id").to_parquet(...), for the catalogue and for --posteriors."""
+    main, post = tmp_path / "main.parquet", tmp_path / "post.parquet"
+    _three().set_index("id").to_parquet(main)
+    pd.DataFrame({"id": ["a", "b", "c"], "bar_no_fraction": [0.1, 0.2, 0.3]}).set_index("id").to_parquet(post)
+    cat = load_catalogue(main, posteriors=post)
+    assert cat.ids.tolist() == ["a", "b", "c"] and cat.n_features == 3
+    assert cat.table["bar_no_fraction"].tolist() == [0.1, 0.2, 0.3]
+
+
+@pytest.mark.parametrize("header, column", [("id,ra,ra,feat_0,feat_1", "ra"),
+                                            ("id,feat_0,feat_1,feat_1", "feat_1")])
+def test_repeated_column_names_are_named(tmp_path, header, column):
+    path = tmp_path / "dup.csv"
+    n = header.count(",")
+    path.write_text(header + "\n" + "a" + ",1" * n + "\n" + "b" + ",2" * n + "\n")
+    with pytest.raises(CatalogueError, match=f"column '{column}' appears more than once") as err:
+        load_catalogue(path)
+    assert err.value.column == column
+
+
+def test_semicolon_separated_csv_says_so(tmp_path):
+    path = tmp_path / "semi.csv"
+    path.write_text("objid;feat_0;feat_1\n1;0.1;0.2\n2;0.3;0.4\n")
+    with pytest.raises(CatalogueError, match="separated by ';'"):
+        load_catalogue(path)
+
+
+def test_float_ids_beyond_2_53_are_refused_not_rounded(tmp_path):
+    """SDSS objids saved as float64 have lost their last digits: refuse, never load wrong ids."""
+    path = tmp_path / "float_ids.parquet"
+    pd.DataFrame({"objid": [1237648720693755918.0, 2.0], "feat_0": [1.0, 2.0], "feat_1": [0.0, 1.0]}).to_parquet(path)
+    with pytest.raises(CatalogueError, match=r"beyond 2\*\*53.*store ids as int64 or text") as err:
+        load_catalogue(path)
+    assert err.value.rows == [0] and err.value.column == "objid"
+    nan_id = tmp_path / "nan_id.parquet"
+    pd.DataFrame({"objid": [1.0, np.nan], "feat_0": [1.0, 2.0], "feat_1": [0.0, 1.0]}).to_parquet(nan_id)
+    with pytest.raises(CatalogueError, match="missing") as err:
+        load_catalogue(nan_id)
+    assert err.value.rows == [1]
+    small = tmp_path / "small_float_ids.parquet"
+    pd.DataFrame({"objid": [587722.0, 2.0], "feat_0": [1.0, 2.0], "feat_1": [0.0, 1.0]}).to_parquet(small)
+    assert load_catalogue(small).ids.tolist() == ["587722", "2"]
+
+
+def test_gz2_debiased_fractions_are_range_checked(tmp_path):
+    path = tmp_path / "gz2.csv"
+    _three(t01_smooth_or_features_a01_smooth_debiased=[0.2, 1.7, 0.5]).to_csv(path, index=False)
+    with pytest.raises(CatalogueError, match=r"vote fraction outside \[0, 1\]") as err:
+        load_catalogue(path)
+    assert err.value.rows == [1]
+
+
+def test_coordinate_messages(tmp_path):
+    nan_ra = tmp_path / "nan_ra.csv"
+    _three(ra=[10.0, np.nan, 30.0], dec=[0.0, 0.0, 0.0]).to_csv(nan_ra, index=False)
+    with pytest.raises(CatalogueError, match=r"a missing \(NaN or empty\) ra"):
+        load_catalogue(nan_ra)
+    negative = tmp_path / "negative_ra.csv"
+    _three(ra=[10.0, -5.0, 30.0], dec=[0.0, 0.0, 0.0]).to_csv(negative, index=False)
+    with pytest.raises(CatalogueError, match=r"ra % 360"):
+        load_catalogue(negative)
+
+
+def test_folder_and_one_dimensional_npy_messages(tmp_path):
+    folder = tmp_path / "a folder"
+    folder.mkdir()
+    with pytest.raises(CatalogueError, match="is a folder"):
+        load_catalogue(folder)
+    vec = tmp_path / "vec.npy"
+    np.save(vec, np.arange(5.0))
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(vec)
+    assert "must be 2-D" in str(err.value) and str(err.value).count(str(vec)) == 1
+
+
+def test_posteriors_dataframe_with_its_own_id_column_name(tmp_path):
+    path = tmp_path / "cat.csv"
+    _three().to_csv(path, index=False)
+    post = pd.DataFrame({"objid": ["c", "a", "b"], "bar_no_fraction": [0.3, 0.1, 0.2]})
+    cat = load_catalogue(path, posteriors=post)
+    assert cat.table["bar_no_fraction"].tolist() == [0.1, 0.2, 0.3]
