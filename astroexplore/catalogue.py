@@ -306,7 +306,8 @@ class Catalogue:
     # ------------------------------------------------------------------ caching
     @cached_property
     def fingerprint(self) -> str:
-        """Cheap stable hash (n, d, path, mtime, a sample of ids and rows): a cache key, 16 hex."""
+        """Cheap stable hash, a cache key of 16 hex: n, d, path, mtime and a sample of ids and rows;
+        for an in-memory catalogue (no path) also every id and each block's column sums."""
         h = hashlib.sha1()
         mtime = self.path.stat().st_mtime_ns if self.path is not None and self.path.exists() else 0
         h.update(f"{self.n_galaxies}x{self.n_features}|{self.path}|{mtime}".encode())
@@ -314,6 +315,11 @@ class Catalogue:
             sample = np.unique(np.linspace(0, self.n_galaxies - 1, 64).astype(np.int64))
             h.update("\0".join(self.ids[sample]).encode())
             h.update(np.ascontiguousarray(self.embeddings[sample]).tobytes())
+            if self.path is None:  # no file and mtime to tell two in-memory catalogues apart
+                h.update("\0".join(self.ids).encode())
+                for block in range(0, self.n_galaxies, 65_536):
+                    rows = np.asarray(self.embeddings[block:block + 65_536], np.float64)
+                    h.update(rows.sum(0).tobytes() + (rows ** 2).sum(0).tobytes())
         return h.hexdigest()[:16]
 
     @cached_property

@@ -94,10 +94,20 @@ def _check_X(owner: str, X, n_features: int | None = None) -> np.ndarray:
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features, but {owner} was fitted on {n_features}.")
     X = np.ascontiguousarray(X, dtype=np.float32)
-    if not np.isfinite(X).all():
-        bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
-        raise ValueError(f"{owner}: {bad.size} rows of X hold NaN or inf (first: row {bad[0]}).")
+    check_finite_rows(owner, X)
     return X
+
+
+def check_finite_rows(owner: str, X, chunk_size: int = 65_536) -> None:
+    """ValueError naming the first row of ``X`` (n, d) holding NaN or inf, read in chunks.
+
+    For bare arrays: a :class:`~astroexplore.catalogue.Catalogue` has checked its embeddings.
+    """
+    bad = [start + np.flatnonzero(~np.isfinite(X[start:start + chunk_size]).all(axis=1))
+           for start in range(0, X.shape[0], chunk_size)]
+    bad = np.concatenate(bad) if bad else np.zeros(0, np.int64)
+    if bad.size:
+        raise ValueError(f"{owner}: {bad.size} rows of X hold NaN or inf (first: row {bad[0]}).")
 
 
 def _faiss():
@@ -584,8 +594,11 @@ def compute_scores(catalogue, method: str = "isolation_forest", *, seed: int = 0
     n = X.shape[0] if getattr(X, "ndim", 0) == 2 else 0
     if n == 0:
         raise ValueError("Cannot compute anomaly scores: the catalogue has no galaxies.")
+    if isinstance(catalogue, np.ndarray):
+        check_finite_rows("compute_scores", X, chunk_size)
     params = dict(params or {})
     detector = make_detector(method, seed=seed, **params)
+    _fit_neighbours_to(detector, min(n, max_fit_samples), explicit="n_neighbors" in params)
     full = {"version": _SCORES_VERSION, "method": method, "seed": seed, "preprocess": preprocess,
             "max_fit_samples": max_fit_samples, "n": int(n), **detector.get_params()}
     path = None if (not cache or isinstance(catalogue, np.ndarray)) else _cache_path(catalogue, method, full)
@@ -689,6 +702,21 @@ def tree_depth_features(catalogue, *, n_trees: int = 32, max_samples: int = 256,
                                                  - 1.0) / norm
     save_cached_array(path, out)
     return out
+
+
+def _fit_neighbours_to(detector, n_fit: int, *, explicit: bool) -> None:
+    """Lower a neighbour detector's *default* ``n_neighbors`` to half its ``n_fit`` reference rows
+    where the default is not below them (a 5-galaxy catalogue gets 2 neighbours: with every other
+    galaxy as a neighbour, LOF scores all alike); an explicit value is left for the detector to
+    validate. Fewer than 2 galaxies have no neighbours: a ValueError says so."""
+    k = getattr(detector, "n_neighbors", None)
+    n_ref = min(n_fit, getattr(detector, "max_samples", n_fit))
+    if k is None or explicit or k < n_ref:
+        return
+    if n_ref < 2:
+        raise ValueError(f"{type(detector).__name__} needs at least 2 galaxies to find neighbours "
+                         f"(got {n_ref}); use the 'isolation_forest' method.")
+    detector.n_neighbors = max(1, n_ref // 2)
 
 
 def fit_subsample(n: int, max_fit_samples: int, seed: int) -> np.ndarray:

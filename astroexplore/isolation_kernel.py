@@ -40,6 +40,7 @@ per-leaf sum of ``beta`` over the leaf's ancestors), in chunks.
 """
 from __future__ import annotations
 
+import hashlib
 import numbers
 from dataclasses import dataclass, field
 
@@ -183,6 +184,14 @@ def _structure(forest):
     return offsets, parent, depth
 
 
+def _forest_digest(forest) -> str:
+    """Hash of every split (feature and threshold) of the forest: 16 hex."""
+    h = hashlib.sha1()
+    for est, feats in zip(forest.estimators_, forest.estimators_features_):
+        h.update(np.asarray(feats).tobytes() + est.tree_.feature.tobytes() + est.tree_.threshold.tobytes())
+    return h.hexdigest()[:16]
+
+
 def _apply(forest, X: np.ndarray, chunk_size: int) -> np.ndarray:
     n, T = X.shape[0], len(forest.estimators_)
     leaves = np.empty((n, T), dtype=np.int16)
@@ -223,7 +232,7 @@ def isolation_paths(catalogue, *, n_trees: int = 100, max_samples: int = 256, se
     >>> paths.leaves.shape, paths.n_trees, bool((paths.row_scale > 0).all())
     ((500, 10), 10, True)
     """
-    from .detectors import _cache_path, _check_int, load_cached_array, save_cached_array
+    from .detectors import _cache_path, _check_int, check_finite_rows, load_cached_array, save_cached_array
 
     n_trees = _check_int("isolation_paths", "n_trees", n_trees, 1)
     max_samples = _check_int("isolation_paths", "max_samples", max_samples, 2)
@@ -233,12 +242,16 @@ def isolation_paths(catalogue, *, n_trees: int = 100, max_samples: int = 256, se
     n = X.shape[0] if getattr(X, "ndim", 0) == 2 else 0
     if n == 0:
         raise ValueError("Cannot grow isolation paths: the catalogue has no galaxies.")
+    if isinstance(catalogue, np.ndarray):
+        check_finite_rows("isolation_paths", X, chunk_size)
     forest = _grow_forest(X, n_trees, max_samples, seed, max_fit_samples)
     offsets, parent, depth = _structure(forest)
     path = None
     if cache and not isinstance(catalogue, np.ndarray):
         key = {"version": _VERSION, "kind": "isolation_leaves", "seed": seed, "n_trees": n_trees,
-               "max_samples": max_samples, "max_fit_samples": max_fit_samples, "n": int(n)}
+               "max_samples": max_samples, "max_fit_samples": max_fit_samples, "n": int(n),
+               # leaf ids only mean something for this very forest
+               "forest": _forest_digest(forest)}
         path = _cache_path(catalogue, "isolation_leaves", key, prefix="")
     leaves = load_cached_array(path, (n, n_trees), np.int16, mmap=True)
     if leaves is None:

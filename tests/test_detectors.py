@@ -153,3 +153,24 @@ def test_tree_depth_features(planted, tmp_path, monkeypatch):
     assert tree_depth_features(cat, n_trees=16, seed=0, cache=False)[0, 0] == first[0, 0]
     with pytest.raises(ValueError, match="n_trees"):
         tree_depth_features(planted, n_trees=0)
+
+
+@pytest.mark.parametrize("method", ["knn", "lof"])
+def test_neighbour_detectors_on_a_catalogue_smaller_than_their_default_k(method):
+    """5 galaxies, default k 10/20: k becomes 2 and the outlier still ranks first."""
+    X = np.zeros((5, 3), np.float32)
+    X[:4] = np.random.default_rng(0).normal(0, 0.1, (4, 3))
+    X[4] = 10.0
+    s = compute_scores(X, method, cache=False)
+    assert s.params["n_neighbors"] == 2 and int(np.argmax(s.raw)) == 4
+    with pytest.raises(ValueError, match="must be smaller than the number of reference points"):
+        compute_scores(X, method, params={"n_neighbors": 10}, cache=False)
+    with pytest.raises(ValueError, match="at least 2 galaxies"):
+        compute_scores(X[:1], method, cache=False)
+
+
+def test_one_nan_value_is_reported_as_one_row():
+    X = np.random.default_rng(0).normal(size=(500, 4)).astype(np.float32)
+    X[7, 2] = np.nan
+    with pytest.raises(ValueError, match=r"1 rows of X hold NaN or inf \(first: row 7\)"):
+        compute_scores(X, "isolation_forest", cache=False)

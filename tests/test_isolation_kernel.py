@@ -216,3 +216,21 @@ def test_cli_scores_caches_the_kernel_leaves(data, tmp_path, capsys):
     paths = ex.isolation_paths()
     assert isinstance(paths.leaves, np.memmap)                    # read from the cache
     np.testing.assert_array_equal(paths.leaves, isolation_paths(data, n_trees=12).leaves)
+
+
+def test_in_memory_catalogues_differing_in_one_row_do_not_share_caches():
+    """Row 1 made an outlier: its own scores and leaves, not the first catalogue's cached ones."""
+    from astroexplore.catalogue import Catalogue
+    from astroexplore.detectors import compute_scores
+
+    X = np.random.default_rng(7).normal(size=(1000, 8)).astype(np.float32)
+    X2 = X.copy()
+    X2[1] += 50.0
+    a, b = Catalogue.from_arrays(X), Catalogue.from_arrays(X2)
+    assert a.fingerprint != b.fingerprint
+    compute_scores(a, "isolation_forest")
+    isolation_paths(a, n_trees=20)
+    cached = compute_scores(b, "isolation_forest")
+    assert cached.scaled[1] == compute_scores(b, "isolation_forest", cache=False).scaled[1] == 5.0
+    np.testing.assert_array_equal(np.asarray(isolation_paths(b, n_trees=20).leaves),
+                                  isolation_paths(b, n_trees=20, cache=False).leaves)
