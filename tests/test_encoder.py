@@ -420,7 +420,7 @@ def test_cli_fills_missing_vote_fractions_with_predictions(tmp_path, capsys):
     argv = ["embed", str(tmp_path / "t.csv"), "--out", str(tmp_path / "h.parquet"), "--epochs", "1", "--pca", "3",
             "--image-size", "32", "--no-progress", "--device", "cpu", "--width", "8"]
     assert main(argv) == 0
-    assert "3 galaxies lacked some vote fractions" in capsys.readouterr().err
+    assert "3 galaxies had no votes" in capsys.readouterr().err
     cat = load_catalogue(tmp_path / "h.parquet")
     t = cat.table
     col = "has-spiral-arms_no_fraction"

@@ -11,8 +11,7 @@ Image conversion rules (documented, applied to every file and array):
 - float arrays must be in ``[0, 1]``; uint8 arrays are divided by 255;
 - an unreadable file -> :class:`ImageError` naming the file.
 
-Files are read with :func:`astroexplore.images.load_image` (jpg/png/FITS) when that module is
-available, otherwise with Pillow (and astropy for FITS, arcsinh-stretched per image).
+Files are read with :func:`astroexplore.images.load_image` (jpg/png/FITS).
 """
 from __future__ import annotations
 
@@ -23,55 +22,46 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-try:  # the project-wide image reader and its error class (images.py)
-    from astroexplore.images import ImageError
-    from astroexplore.images import load_image as _project_load_image
-except ImportError:  # pragma: no cover - before images.py exists
-    _project_load_image = None
+from astroexplore.images import _FITS_SUFFIXES, ImageError
+from astroexplore.images import load_image as _load_image
 
-    class ImageError(ValueError):
-        """An image file cannot be read or converted."""
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".fits", ".fit", ".fits.gz", ".fts")
+#: Suffixes (case-insensitive) of the files :func:`list_image_files` lists: those
+#: :func:`astroexplore.images.load_image` reads as JPEG, PNG or FITS (``.fz``: fpack-compressed FITS).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png") + _FITS_SUFFIXES
 
 
-def _is_image_file(path: Path) -> bool:
-    name = path.name.lower()
-    return any(name.endswith(s) for s in IMAGE_SUFFIXES)
+def _image_suffix(name: str) -> str:
+    """The longest of :data:`IMAGE_SUFFIXES` ``name`` ends with (any case), or ``""``."""
+    low = name.lower()
+    return max((s for s in IMAGE_SUFFIXES if low.endswith(s)), key=len, default="")
+
+
+def image_id(path: str | Path) -> str:
+    """A galaxy id from an image file name: the name without its image suffix.
+
+    Only a suffix of :data:`IMAGE_SUFFIXES` is removed (any case; for fpack-compressed FITS also
+    the FITS suffix before ``.fz``), so dots inside the name are kept.
+
+    >>> image_id("J000411.19+020924.0.jpg"), image_id("a.b.FITS.fz"), image_id("x.tif")
+    ('J000411.19+020924.0', 'a.b', 'x.tif')
+    """
+    name = Path(path).name
+    suffix = _image_suffix(name)
+    stem = name[:len(name) - len(suffix)]
+    if suffix == ".fz":
+        stem = stem[:len(stem) - len(_image_suffix(stem))]
+    return stem
 
 
 def list_image_files(folder: str | Path) -> list[Path]:
-    """Image files (jpg, png, FITS) directly in ``folder``, sorted by name."""
+    """Image files (:data:`IMAGE_SUFFIXES`) directly in ``folder``, sorted by name.
+
+    Subfolders are not searched, and hidden files (names starting with ".", such as macOS
+    ``._name.jpg`` resource forks) are skipped.
+    """
     folder = Path(folder)
-    return sorted(p for p in folder.iterdir() if p.is_file() and _is_image_file(p))
-
-
-def _fallback_load(path: Path) -> np.ndarray:
-    name = path.name.lower()
-    if name.endswith((".fits", ".fit", ".fits.gz", ".fts")):
-        from astropy.io import fits
-
-        data = None
-        with fits.open(path) as hdul:
-            for hdu in hdul:
-                if hdu.data is not None and np.ndim(hdu.data) >= 2:
-                    data = np.asarray(hdu.data, dtype=np.float64)
-                    break
-        if data is None:
-            raise ImageError(f"{path}: no image HDU in this FITS file")
-        if data.ndim == 3 and data.shape[0] in (1, 3, 4) and data.shape[-1] not in (1, 3, 4):
-            data = np.moveaxis(data, 0, -1)
-        data = np.nan_to_num(data)
-        lo, hi = np.percentile(data, [1, 99.5])
-        scaled = np.arcsinh(np.clip((data - lo) / max(hi - lo, 1e-12), 0, None) * 10) / np.arcsinh(10)
-        return (np.clip(scaled, 0, 1) * 255).astype(np.uint8)
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im.load()
-        if im.mode not in ("L", "RGB", "RGBA", "LA"):
-            im = im.convert("RGB")
-        return np.asarray(im)
+    return sorted(p for p in folder.iterdir()
+                  if not p.name.startswith(".") and _image_suffix(p.name) and p.is_file())
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -86,9 +76,7 @@ def read_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise ImageError(f"{path}: image file not found")
     try:
-        if _project_load_image is not None:
-            return np.asarray(_project_load_image(path))
-        return _fallback_load(path)
+        return np.asarray(_load_image(path))
     except ImageError:
         raise
     except Exception as err:  # PIL.UnidentifiedImageError, OSError (truncated), astropy errors

@@ -13,6 +13,8 @@ put in ``eval()`` mode and run under ``torch.no_grad()`` on ``device`` (CUDA whe
 """
 from __future__ import annotations
 
+import pickle
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -297,23 +299,55 @@ def _rows(parts: list, width: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, width), np.float32)
 
 
+def read_checkpoint(path: str | Path) -> dict:
+    """The contents of a checkpoint written by :func:`train_encoder` (tensors on the CPU).
+
+    Read with ``torch.load(weights_only=True)``: tensors, numbers, strings and containers only,
+    so a checkpoint cannot run code when it is read (a file holding other objects is refused).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        The file is not an astroexplore encoder checkpoint (another file, a truncated one); the
+        message names it and says why.
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "not found"
+        raise FileNotFoundError(f"{path}: encoder checkpoint {what}")
+    not_ours = f"{path}: not an astroexplore encoder checkpoint"
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{not_ours} (not a file torch.save writes: another kind of file, or truncated)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"{not_ours} (it holds Python objects besides tensors, numbers and strings; "
+                         "they are not read, as reading them could run code)") from err
+    except Exception as err:  # RuntimeError, EOFError, ... on a damaged archive
+        first = (str(err).splitlines() or [""])[0]
+        raise ValueError(f"{not_ours} (torch cannot read it: {type(err).__name__}: {first})") from err
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{not_ours} (no '{CHECKPOINT_FORMAT}' mark; "
+                         "for your own torch encoder use Encoder.from_module(module, image_size))")
+    missing = [k for k in ("config", "model", "epoch") if k not in state]
+    if missing:
+        raise ValueError(f"{not_ours} (no {', '.join(missing)})")
+    return state
+
+
 def load_encoder(path: str | Path, *, device: str | None = None) -> Encoder:
     """Load an :class:`Encoder` from a checkpoint written by :func:`train_encoder`.
 
     Raises
     ------
-    ValueError
-        The file is not an astroexplore encoder checkpoint.
+    FileNotFoundError, ValueError
+        As :func:`read_checkpoint`.
     """
     from astroexplore.encoder.model import GalaxyModel
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: encoder checkpoint not found")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not an astroexplore encoder checkpoint (for your own torch "
-                         "encoder use Encoder.from_module(module, image_size))")
+    state = read_checkpoint(path)
     cfg = state["config"]
     model = GalaxyModel(**cfg["model"])
     model.load_state_dict(state["model"])

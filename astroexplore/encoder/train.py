@@ -18,11 +18,14 @@ targets, weight ``target_weight``). No human label is involved.
 Checkpoints are written atomically after every epoch (model, optimiser, epoch, loss history,
 config). With ``resume=True`` an existing checkpoint continues from its last finished epoch; the
 data order and augmentations of each epoch come from ``seed`` and the epoch number, so an
-interrupted and resumed run follows the same trajectory as an uninterrupted one (on CPU).
+interrupted and resumed run follows the same trajectory as an uninterrupted one (on CPU). The
+config records every training setting (:data:`RESUME_KEYS`) and a fingerprint of the training
+images and votes, and a checkpoint resumes only a run that matches it (only ``epochs`` may change).
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import time
@@ -35,12 +38,18 @@ import torch
 from astroexplore.encoder import DEFAULT_WIDTH
 from astroexplore.encoder.augment import GalaxyAugment
 from astroexplore.encoder.data import as_image_tensor, vote_targets
-from astroexplore.encoder.embed import CHECKPOINT_FORMAT, Encoder, encoder_metadata
+from astroexplore.encoder.embed import CHECKPOINT_FORMAT, Encoder, encoder_metadata, read_checkpoint
 from astroexplore.encoder.losses import dirichlet_multinomial_nll, nt_xent
 from astroexplore.encoder.model import GalaxyModel
 from astroexplore.encoder.targets import distillation_targets, standardise_targets
 
 MODES = ("contrastive", "supervised", "hybrid")
+#: Checkpoint config entries a resumed run must match (one missing from an older checkpoint is
+#: unknown and not compared); ``images_sha`` and ``votes_sha`` fingerprint the training data.
+RESUME_KEYS = ("mode", "targets", "target_weight", "image_size", "crop", "batch_size", "lr",
+               "weight_decay", "temperature", "supervised_weight", "votes_per_galaxy", "seed", "model",
+               "augment", "n_images", "vote_columns", "images_sha", "votes_sha")
+_DATA_KEYS = {"images_sha": "the training images (as cropped and resized)", "votes_sha": "the votes"}
 
 
 def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
@@ -53,8 +62,70 @@ def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
 def _save_atomic(state: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_checkpoint_path(path: str | Path | None) -> Path | None:
+    """``path`` as a Path (None stays None); a folder is refused before any training.
+
+    Raises
+    ------
+    ValueError
+        ``path`` is an existing folder or ends with a path separator: a checkpoint is one file.
+    """
+    if path is None:
+        return None
+    if Path(path).is_dir() or str(path).endswith(("/", os.sep)):
+        raise ValueError(f"{path}: the checkpoint is a file, and this is a folder; name a file in it, "
+                         f"e.g. {Path(path) / 'encoder.pt'}")
+    return Path(path)
+
+
+def _digest(t: torch.Tensor | None) -> str | None:
+    """Fingerprint of a CPU tensor (its shape, dtype and bytes), or None."""
+    if t is None:
+        return None
+    a = np.ascontiguousarray(t.numpy())
+    h = hashlib.blake2b(f"{a.shape} {a.dtype}".encode(), digest_size=16)
+    h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def _difference(key: str, old, new) -> str:
+    """``"key=old (this run: new)"``; for dicts, one such entry per differing item."""
+    if key in _DATA_KEYS:
+        return f"{_DATA_KEYS[key]} differ"
+    if isinstance(old, dict) and isinstance(new, dict):
+        return "; ".join(_difference(f"{key}.{k}", old.get(k), new.get(k))
+                         for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k))
+    return f"{key}={old!r} (this run: {new!r})"
+
+
+def _resume_mismatches(old: dict, new: dict) -> list[str]:
+    """The :data:`RESUME_KEYS` on which a checkpoint's config ``old`` differs from ``new``, described."""
+    old = {"targets": None, **old}  # checkpoints from before distillation had no targets
+    old["model"] = {"n_targets": 0, **old.get("model", {})}
+    return [_difference(k, old[k], new[k]) for k in RESUME_KEYS if k in old and old[k] != new[k]]
+
+
+def _resume(ckpt: Path, config: dict, model: torch.nn.Module, opt) -> tuple[int, list]:
+    """Load ``ckpt`` into ``model`` and ``opt``; returns (epochs done, history).
+
+    Raises ValueError when the file is not a checkpoint or was trained with other data or settings.
+    """
+    state = read_checkpoint(ckpt)
+    diffs = _resume_mismatches(dict(state["config"]), config)
+    if diffs:
+        raise ValueError(f"{ckpt}: this checkpoint was trained differently: {'; '.join(diffs)}. Delete it, "
+                         "train afresh over it with resume=False (CLI: --no-resume), or use another "
+                         "checkpoint path (CLI: --checkpoint, or another --out)")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    return int(state["epoch"]), list(state["history"])
 
 
 def _resolve_targets(targets, x_all: torch.Tensor, seed: int) -> tuple[torch.Tensor | None, str | None]:
@@ -79,7 +150,8 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
                   augment: GalaxyAugment | None = None, device: str | None = None,
                   checkpoint: str | Path | None = None, resume: bool = True,
                   progress: bool = True, seed: int = 0, threads: int | None = None,
-                  on_epoch_end: Callable[[dict], None] | None = None) -> Encoder:
+                  on_epoch_end: Callable[[dict], None] | None = None,
+                  on_resume: Callable[[int], None] | None = None) -> Encoder:
     """Train a small CNN encoder on galaxy cutouts and return it as an :class:`Encoder`.
 
     Parameters
@@ -119,9 +191,11 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
     device : str, optional
         Default: CUDA when torch sees it, else CPU.
     checkpoint : path, optional
-        Written after every epoch.
+        A file, written after every epoch (a folder is a ValueError, raised before training).
     resume : bool
-        Continue from ``checkpoint`` if it exists (its settings must match).
+        Continue from ``checkpoint`` if it exists. Its settings (:data:`RESUME_KEYS`: all but
+        ``epochs``) and its training images and votes (compared by fingerprint) must match this
+        run's, else ValueError naming what differs.
     progress : bool
         tqdm bar per epoch.
     seed : int
@@ -133,6 +207,8 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
         Called with the epoch's record ``{"epoch", "loss", "seconds", "cpu_seconds"}`` (plus the mean
         of each loss term: ``"contrastive"``, ``"votes"``, ``"target_mse"``) after its checkpoint is
         written (progress reports; raising from it stops training, the checkpoint stays valid).
+    on_resume : callable, optional
+        Called with the number of epochs already trained when ``checkpoint`` is resumed.
 
     Notes
     -----
@@ -164,6 +240,7 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
     device = default_device(device)
     if device == "cpu":
         configure_threads(threads, default=available_cores())
+    ckpt = check_checkpoint_path(checkpoint)
     x_all = as_image_tensor(images_or_dataset, image_size, progress=progress, crop=crop)
     n = len(x_all)
     if n < 2:
@@ -186,32 +263,19 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
     config = {"mode": mode, "targets": target_name, "target_weight": float(target_weight),
               "image_size": int(image_size), "crop": float(crop), "batch_size": int(batch_size),
               "lr": float(lr), "weight_decay": float(weight_decay), "temperature": float(temperature),
-              "supervised_weight": float(supervised_weight), "seed": int(seed), "model": model_cfg,
-              "augment": dataclasses.asdict(aug),
-              "n_images": int(n)}
+              "supervised_weight": float(supervised_weight), "votes_per_galaxy": float(votes_per_galaxy),
+              "seed": int(seed), "model": model_cfg, "augment": dataclasses.asdict(aug), "n_images": int(n),
+              "vote_columns": vote_columns, "images_sha": _digest(x_all), "votes_sha": _digest(counts)}
     torch.manual_seed(seed)
     model = GalaxyModel(**model_cfg).to(device)
     params = [p for name, p in model.named_parameters()
               if mode != "supervised" or not name.startswith("projection")]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     start_epoch, history = 0, []
-    ckpt = None if checkpoint is None else Path(checkpoint)
-    if ckpt is not None and resume and ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{ckpt}: not an astroexplore encoder checkpoint")
-        old = dict(state["config"])
-        old.setdefault("targets", None)  # checkpoints written before distillation existed
-        old.setdefault("augment", config["augment"])  # nor were augmentations recorded then
-        old["model"] = {"n_targets": 0, **old.get("model", {})}
-        for key in ("mode", "targets", "image_size", "crop", "model", "n_images", "augment"):
-            if old.get(key) != config[key]:
-                raise ValueError(f"{ckpt}: checkpoint was trained with {key}={old.get(key)!r}, "
-                                 f"this run asks for {config[key]!r}; pass resume=False (CLI: "
-                                 "--no-resume) to start again, or another checkpoint path")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start_epoch, history = int(state["epoch"]), list(state["history"])
+    if ckpt is not None and resume and ckpt.exists():
+        start_epoch, history = _resume(ckpt, config, model, opt)
+        if on_resume is not None:
+            on_resume(start_epoch)
 
     bs = min(int(batch_size), n)
     steps_per_epoch = n // bs if n % bs < 2 else n // bs + 1
