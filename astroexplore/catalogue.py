@@ -243,6 +243,28 @@ class Catalogue:
                            f"first: {err.args[0]}")
         return rows.astype(np.int64)
 
+    def known_rows(self, ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Row numbers of those ``ids`` that are in this catalogue, skipping the others (labels
+        given in another catalogue share a store with this one).
+
+        Returns
+        -------
+        rows : ndarray (m,) int64
+            Rows of the known ids, in the order given.
+        known : ndarray (len(ids),) bool
+            Which of ``ids`` are in the catalogue.
+
+        Examples
+        --------
+        >>> cat = Catalogue.from_arrays(np.ones((2, 2)), ids=["a", "b"])
+        >>> rows, known = cat.known_rows(["b", "zz", "a"])
+        >>> rows.tolist(), known.tolist()
+        ([1, 0], [True, False, True])
+        """
+        found = self._id_index.get_indexer(np.asarray([str(i) for i in ids], dtype=object))
+        known = found >= 0
+        return found[known].astype(np.int64), known
+
     # ------------------------------------------------------------------ images
     def image_reference(self, i: int) -> str | None:
         """Where galaxy ``i``'s image is: an absolute path or a URL, or None.

@@ -319,21 +319,9 @@ class Explorer:
         series = self.store.scores(user=self.score_users)
         if len(series) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        ids = [str(i) for i in series.index]
-        try:
-            rows = np.asarray(self.catalogue.indices_of(ids), dtype=np.int64)
-            y = series.to_numpy(dtype=np.float64)
-        except KeyError:  # labels for galaxies not in this catalogue (another file): skip them
-            keep, rows = [], []
-            for j, gid in enumerate(ids):
-                try:
-                    rows.append(self.catalogue.index_of(gid))
-                    keep.append(j)
-                except KeyError:
-                    pass
-            rows = np.asarray(rows, dtype=np.int64)
-            y = series.to_numpy(dtype=np.float64)[keep]
-        return rows, y
+        # labels for galaxies not in this catalogue (another file sharing the store) are skipped
+        rows, known = self.catalogue.known_rows(series.index)
+        return rows, series.to_numpy(dtype=np.float64)[known]
 
     @property
     def labelled_mask(self) -> np.ndarray:

@@ -312,6 +312,7 @@ class LabelStore:
         self.path = Path(path)
         self.valid_ids = None if valid_ids is None else frozenset(str(i) for i in valid_ids)
         self._lock = threading.RLock()
+        self._commits = 0
         self._conn: sqlite3.Connection | None = _open(self.path)
 
     # -- lifecycle
@@ -348,6 +349,7 @@ class LabelStore:
                 try:
                     result = work(conn)
                     _retry(lambda: conn.execute("COMMIT"), deadline, self.path)
+                    self._commits += 1
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
@@ -521,6 +523,25 @@ class LabelStore:
         where, params = self._user_filter(user)
         return self._query("SELECT galaxy_id, score, user, timestamp, tags, note, event_id "
                            f"FROM {_CURRENT} {where} ORDER BY event_id", params)
+
+    @property
+    def revision(self) -> tuple[int, int]:
+        """A token that changes whenever labels are committed: by this object (any thread) or by
+        another connection or process (SQLite's ``data_version``). Cheap: reads no table, so a
+        view can poll it to see whether its counts are stale."""
+        with self._connection() as conn:
+            return int(conn.execute("PRAGMA data_version").fetchone()[0]), self._commits
+
+    def label_of(self, galaxy_id: str, user: str) -> LabelEvent | None:
+        """``user``'s current label of ``galaxy_id`` (latest timestamp), or None; one indexed query."""
+        rows = self._query(
+            "SELECT event_id, galaxy_id, score, user, timestamp, tags, note FROM effective_labels "
+            "WHERE galaxy_id = ? AND user = ? ORDER BY timestamp DESC, event_id DESC LIMIT 1",
+            (str(galaxy_id), _check_user(user)))
+        if not rows:
+            return None
+        event_id, gid, score, who, stamp, tags, note = rows[0]
+        return LabelEvent(event_id, gid, score, who, datetime.fromisoformat(stamp), _tags_from_json(tags), note)
 
     def latest(self, user: str | None = None) -> pd.DataFrame:
         """Return the current label of each (galaxy, user) pair.

@@ -138,7 +138,8 @@ def test_retrain_in_background_then_resorts(state):
     assert "Retrained on" in state.retrain_message
     assert state.explorer.predicted_interest is not None
     assert not np.array_equal(order, state.order)
-    assert state.position == 0
+    # the galaxy on screen had been scored: the list starts again from its new top
+    assert state.position == 0 and state.current == int(state.order[0])
 
 
 def test_morphology_view_disables_child_questions(state):
@@ -371,3 +372,102 @@ def test_posterior_bars_say_when_fractions_were_predicted():
     voted, predicted = posterior_bars_html(cat, 0), posterior_bars_html(cat, 1)
     assert "Predicted by the encoder" not in voted and "0.80" in voted
     assert "Predicted by the encoder" in predicted and "0.70" in predicted
+
+
+# ----------------------------------------------------------------------------- review fixes (2026-12-02)
+def test_finishing_retrain_keeps_the_galaxy_and_tags_being_typed(state):
+    """A score pressed as the retrain lands goes to the galaxy on screen, with the typed tags."""
+    order = state.order.copy()
+    for j in range(6):
+        state.goto(int(order[j]))
+        state.label(5 if j % 2 else 0)
+    state.next(3)
+    seen = state.current
+    state.start_retrain(poll=False)
+    state.tags = "#lens"
+    assert state.wait_retrain(timeout=300)
+    assert state.current == seen and state.tags == "#lens"
+    state.label(5)
+    event = state.store.label_of(state.catalogue.ids[seen], "ada")
+    assert event.score == 5 and event.tags == ("#lens",)
+    state.param.update(position=0)  # the Top button
+    assert state.current == int(state.order[0])
+
+
+def test_two_sessions_on_one_store_see_each_others_labels(demo, tmp_path):
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.state import AppState
+
+    cat, _ = demo
+    a_store = LabelStore(tmp_path / "shared.sqlite", valid_ids=cat.ids)
+    b_store = LabelStore(tmp_path / "shared.sqlite", valid_ids=cat.ids)  # another process's connection
+    a, b = AppState(Explorer(cat, a_store, user="ada")), AppState(Explorer(cat, b_store, user="ada"))
+    a.goto(7)
+    a.label(4)
+    assert (b.n_labelled, b.n_labelled_user) == (0, 0)
+    b.goto(7)  # navigating reads the store: the label given in session A is shown
+    assert b.current_score == 4 and (b.n_labelled, b.n_labelled_user) == (1, 1)
+    a.goto(8)
+    a.label(1)
+    assert b.refresh_counts() and b.n_labelled == 2
+    assert not b.refresh_counts()  # nothing new: no re-read
+    a_store.close()
+    b_store.close()
+
+
+def test_a_filter_matching_nothing_stops_scoring(state):
+    state.mask = np.zeros(state.catalogue.n_galaxies, bool)
+    assert state.nothing_listed and len(state.order) == 0
+    with pytest.raises(ValueError, match="no galaxy matches the morphology filter"):
+        state.label(4)
+    assert state.store.count() == 0
+    state.goto_id(state.catalogue.ids[5])  # explicitly asked for: may be scored
+    state.label(4)
+    assert state.store.label_of(state.catalogue.ids[5], "ada").score == 4
+    state.mask = None
+    assert not state.nothing_listed
+
+
+def test_labels_of_another_catalogue_in_the_store_do_not_break_map_or_tag_search(state):
+    from astroexplore.ui.latent_map import LABELS, MapView
+    from astroexplore.ui.similarity import FROM_TAG, SimilarityView
+
+    LabelStore = type(state.store)
+    with LabelStore(state.store.path) as other:  # the same file, written for another catalogue
+        other.add("other_survey_42", 5, user="bo", tags="#ring")
+    state.goto(3)
+    state.tags = "#ring"
+    state.label(5)
+    view = MapView(state=state)
+    view.color_by = LABELS
+    col = view._column(LABELS)
+    assert view.state.resources.frame[col].iloc[3] == 5
+    points = view._labelled(state.labels_version, None)
+    assert list(points.data["id"]) == [state.catalogue.ids[3]]
+    sim = SimilarityView(state=state)
+    sim.param.update(mode=FROM_TAG, tag="#ring")
+    sim.search()
+    assert not sim.warning and sim.results is not None and len(sim.results)
+    assert "the 1 tagged #ring" in sim.summary
+
+
+def test_map_gallery_and_csv_follow_the_filter(state):
+    from astroexplore.ui.latent_map import MapView
+
+    view = MapView(state=state)
+    x, y = map(float, state.resources.projection[17])
+    view._tapped(x=x, y=y)
+    mask = np.zeros(state.catalogue.n_galaxies, bool)
+    mask[::4] = True
+    state.mask = mask
+    shown = list(state.selection)
+    assert mask[shown].all()
+    table = pd.read_csv(view._nearest_csv())
+    assert list(table["id"].iloc[:len(shown)]) == [state.catalogue.ids[i] for i in shown]
+
+
+def test_tags_box_splits_on_semicolons_too():
+    from astroexplore.ui.state import parse_tags
+
+    assert parse_tags("ring; Merger,#lens  ") == ("#ring", "#merger", "#lens")

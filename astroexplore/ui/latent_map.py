@@ -60,6 +60,8 @@ class MapView(pn.viewable.Viewer):
             disabled=True, sizing_mode="stretch_width")
         self._plot = None
         self.state.param.watch(self._on_point, "map_point")
+        # the gallery and the CSV of the nearest galaxies follow the filter (same galaxies in both)
+        self.state.param.watch(lambda e: self._show_nearest(self.state.map_point), "mask")
         self.state.param.watch(self._on_labels, "labels_version")
         self.state.param.watch(self._on_selection, ["selection", "selection_title"])
 
@@ -72,9 +74,9 @@ class MapView(pn.viewable.Viewer):
         if color_by == LABELS:
             scores = self.state.store.scores()
             vals = np.full(self.state.catalogue.n_galaxies, np.nan, dtype=np.float32)
-            if len(scores):
-                idx = self.state.catalogue.indices_of(list(scores.index))
-                vals[idx] = scores.to_numpy(dtype=np.float32)
+            if len(scores):  # ids of other catalogues sharing the store are skipped
+                idx, known = self.state.catalogue.known_rows(scores.index)
+                vals[idx] = scores.to_numpy(dtype=np.float32)[known]
             return res.ensure_column("label_score", vals)
         if color_by in self.state.catalogue.table.columns:
             col = "c_" + color_by
@@ -111,10 +113,11 @@ class MapView(pn.viewable.Viewer):
         st = self.state
         scores = st.store.scores()
         xy = st.resources.projection
-        if len(scores):
-            idx = st.catalogue.indices_of(list(scores.index))
+        if len(scores):  # ids of other catalogues sharing the store are skipped
+            idx, known = st.catalogue.known_rows(scores.index)
+            sc = scores.to_numpy(dtype=float)[known]
             keep = np.ones(len(idx), bool) if mask is None else mask[idx]
-            idx, sc = idx[keep], scores.to_numpy(dtype=float)[keep]
+            idx, sc = idx[keep], sc[keep]
         else:
             idx, sc = np.zeros(0, int), np.zeros(0)
         df = pd.DataFrame({"x": xy[idx, 0], "y": xy[idx, 1], "score": sc,
@@ -190,9 +193,13 @@ class MapView(pn.viewable.Viewer):
         return self.state.resources.nearest_on_map(x, y, k, mask=self.state.mask)
 
     def _on_point(self, event):
-        if event.new is None:
+        self._show_nearest(event.new)
+
+    def _show_nearest(self, point):
+        """Fill the gallery with the galaxies nearest ``point`` (x, y) that pass the filter."""
+        if point is None:
             return
-        x, y = event.new
+        x, y = point
         idx = self.nearest(N_GALLERY)
         with param.parameterized.batch_call_watchers(self.state):
             self.state.selection = idx

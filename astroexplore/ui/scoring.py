@@ -164,6 +164,8 @@ class ScoringView(pn.viewable.Viewer):
             self._buttons.append(b)
         self._back = pn.widgets.Button(label="◀ Back", width=90, on_click=lambda e: s.previous())
         self._forward = pn.widgets.Button(label="Forward ▶", width=90, on_click=lambda e: s.next())
+        self._top = pn.widgets.Button(label="▲ Top", width=70, align="end", description="First galaxy of the list",
+                                      on_click=lambda e: s.param.update(position=0))
         self._position = pn.widgets.IntInput.from_param(s.param.position, width=110)
         self._search = pn.widgets.TextInput(placeholder="galaxy id", width=160, label="Search by id")
         self._go = pn.widgets.Button(label="Go", width=50, align="end")
@@ -193,9 +195,16 @@ class ScoringView(pn.viewable.Viewer):
             self._label(int(key))
 
     # renderers ----------------------------------------------------------------------------------
-    @param.depends("state.current", "zoom")
+    @param.depends("state.current", "state.nothing_listed", "zoom")
     def _image(self):
         s = self.state
+        if s.nothing_listed:
+            return pn.pane.HTML(
+                f"<div style='width:{self.image_size}px;height:{self.image_size}px;display:flex;"
+                "align-items:center;justify-content:center;background:#eee;border-radius:6px;"
+                "color:#555;text-align:center'>No galaxy matches the morphology filter.<br>"
+                "Loosen or clear it to go on scoring.</div>",
+                width=self.image_size + 10, height=self.image_size + 10, margin=(5, 5))
         uri = image_src(s.catalogue, s.current)
         fallback = placeholder_uri()
         w = int(self.image_size * self.zoom / 100)
@@ -260,7 +269,9 @@ class ScoringView(pn.viewable.Viewer):
         s = self.state
         bar = pn.indicators.Progress(value=int(round(s.retrain_progress * 100)), max=100, width=160,
                                      bar_color="success", visible=s.retraining, align="center")
-        return pn.Row(bar, pn.pane.Markdown(html.escape(s.retrain_message), margin=(0, 5)), align="center")
+        # a fixed width: a long message wraps instead of widening the row (and the page under it)
+        return pn.Row(bar, pn.pane.Markdown(html.escape(s.retrain_message), margin=(0, 5), width=340),
+                      align="center")
 
     def __panel__(self):
         s = self.state
@@ -272,15 +283,16 @@ class ScoringView(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         nav = pn.Column(pn.Row(self._back, self._position, self._of_n, self._forward),
-                        pn.Row(self._search, self._go))  # two rows: fits beside the card on a laptop
+                        pn.Row(self._search, self._go, self._top))  # two rows: fits beside the card on a laptop
         scores = pn.Column(
             pn.pane.Markdown("### How interesting is this object?", margin=(0, 5)),
             pn.Row(*self._buttons),
             pn.Row(pn.widgets.TextInput.from_param(s.param.tags, placeholder="#ring #merger", width=220),
-                   pn.widgets.TextInput.from_param(s.param.note, placeholder="optional note", width=220),
-                   pn.Column(self._undo, align="end")),
-            pn.pane.Markdown("Keys: **0-5** score, **← →** previous / next.", styles={"color": "#666"},
-                             margin=(0, 5)),
+                   pn.widgets.TextInput.from_param(s.param.note, placeholder="optional note", width=220)),
+            # Undo on its own row: beside the text boxes the column grew wider than a laptop's
+            # screen leaves it, and the galaxy card covered the button at 1280 px
+            pn.Row(self._undo, pn.pane.Markdown("Keys: **0-5** score, **← →** previous / next.",
+                                                styles={"color": "#666"}, margin=(8, 10), width=280)),
         )
         left = pn.Column(nav, self._image, pn.widgets.IntSlider.from_param(self.param.zoom, width=300),
                          scores, self._status, self._keys)

@@ -79,7 +79,11 @@ class SimilarityView(pn.viewable.Viewer):
             else:
                 if not self.tag:
                     raise ValueError("no tags yet: add one (e.g. #ring) when you score a galaxy")
-                ids = st.store.tagged(self.tag)
+                tagged = st.store.tagged(self.tag)
+                ids = [gid for gid, ok in zip(tagged, cat.known_rows(tagged)[1]) if ok]
+                if not ids:
+                    raise ValueError(f"none of the {len(tagged)} galaxies tagged {self.tag} is in this "
+                                     "catalogue (the label store is shared with another one)")
                 res = core.search_by_ids(cat, index, ids, k, mask=mask)
                 what = f"galaxies similar to the {len(ids)} tagged {self.tag}"
         except (ValueError, KeyError, IndexError) as err:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -36,7 +37,7 @@ def parse_tags(text: str) -> tuple[str, ...]:
     ('#ring', '#merger', '#lens')
     """
     out = []
-    for word in str(text or "").replace(",", " ").split():
+    for word in re.split(r"[\s,;]+", str(text or "")):
         word = word.strip().lower()
         if not word:
             continue
@@ -280,6 +281,7 @@ class AppState(param.Parameterized):
     current = param.Integer(default=0, doc="Row index of the galaxy being scored.")
     current_score = param.Integer(default=None, allow_None=True,
                                   doc="This user's score of the current galaxy (None = unlabelled).")
+    nothing_listed = param.Boolean(default=False, doc="The filter matches no galaxy: nothing to score.")
     tags = param.String(default="", label="Tags", doc="e.g. '#ring #merger'; stored with the label.")
     note = param.String(default="", label="Note")
     filter = param.Parameter(default=None, doc="astroexplore.filters.MorphologyFilter or None.")
@@ -307,7 +309,7 @@ class AppState(param.Parameterized):
         self._future: concurrent.futures.Future | None = None
         self._progress_value = 0.0
         self._poller = None
-        self._my_labels: dict[str, dict] = {}
+        self._seen_revision = None
         self.n_match = self.catalogue.n_galaxies
         self._sync_user()
         self.refresh_order(keep_current=False)
@@ -339,29 +341,38 @@ class AppState(param.Parameterized):
             return None
 
     # user and their labels --------------------------------------------------------------------
+    @property
+    def user_name(self) -> str:
+        """The user labels are stored under ("anonymous" when the box is blank)."""
+        return (self.user or "").strip() or "anonymous"
+
     @param.depends("user", watch=True)
     def _sync_user(self):
-        user = (self.user or "").strip() or "anonymous"
         if hasattr(self.explorer, "user"):
             try:
-                self.explorer.user = user
+                self.explorer.user = self.user_name
             except AttributeError:
                 pass
-        latest = self.store.latest(user=user)
-        self._my_labels = {str(r["id"]): {"score": int(r["score"]), "tags": r["tags"]}
-                           for r in latest.to_dict("records") if r["score"] is not None
-                           and not pd.isna(r["score"])}
         self._update_counts()
         self._sync_current()
 
     def _update_counts(self):
+        self._seen_revision = self.store.revision
         self.n_labelled = int(self.store.count())
-        self.n_labelled_user = len(self._my_labels)
+        self.n_labelled_user = int(self.store.count(user=self.user_name))
+
+    def refresh_counts(self) -> bool:
+        """Re-read the label counts if anyone (another session or process) has labelled since
+        they were read; True if they were. The check reads no table."""
+        if self.store.revision == self._seen_revision:
+            return False
+        self._update_counts()
+        return True
 
     def my_score(self, galaxy_id: str) -> int | None:
-        """This user's current score of ``galaxy_id``, or None."""
-        rec = self._my_labels.get(str(galaxy_id))
-        return None if rec is None else rec["score"]
+        """This user's current score of ``galaxy_id`` in the store, or None."""
+        event = self.store.label_of(galaxy_id, self.user_name)
+        return None if event is None else int(event.score)
 
     # ranking and navigation ----------------------------------------------------------------------
     @param.depends("method", "unlabelled_first", "mask", watch=True)
@@ -375,6 +386,7 @@ class AppState(param.Parameterized):
         with param.parameterized.batch_call_watchers(self):
             self.order = order
             self.position = int(where[0]) if len(where) else 0
+            self.nothing_listed = len(order) == 0
         self._sync_position()
 
     @param.depends("position", watch=True)
@@ -389,10 +401,13 @@ class AppState(param.Parameterized):
 
     @param.depends("current", watch=True)
     def _sync_current(self):
-        rec = self._my_labels.get(self.current_id)
-        self.current_score = None if rec is None else rec["score"]
-        self.tags = " ".join(rec["tags"]) if rec and rec["tags"] else ""
-        self.note = ""
+        """Show this user's label of the new galaxy as the store has it now (another session
+        may have written it), and refresh the counts if anyone labelled meanwhile."""
+        event = self.store.label_of(self.current_id, self.user_name)
+        self.current_score = None if event is None else int(event.score)
+        self.tags = " ".join(event.tags) if event and event.tags else ""
+        self.note = (event.note or "") if event else ""
+        self.refresh_counts()
 
     def next(self, step: int = 1):
         """Move ``step`` places down the list (negative: back)."""
@@ -411,6 +426,7 @@ class AppState(param.Parameterized):
             if len(where):
                 self.position = int(where[0])
             self.current = i
+            self.nothing_listed = False
         if switch_tab:
             self.tab = 0
 
@@ -434,11 +450,12 @@ class AppState(param.Parameterized):
         """
         if int(score) not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        if galaxy is None and self.nothing_listed:
+            raise ValueError("no galaxy matches the morphology filter; loosen or clear it to go on scoring")
         i = self.current if galaxy is None else int(galaxy)
         galaxy_id = str(self.catalogue.ids[i])
         tags = parse_tags(self.tags)
         event = self.explorer.label(galaxy_id, int(score), tags=tags, note=self.note or None)
-        self._my_labels[galaxy_id] = {"score": int(score), "tags": tuple(event.tags)}
         with param.parameterized.batch_call_watchers(self):
             if i == self.current:
                 self.current_score = int(score)
@@ -527,12 +544,17 @@ class AppState(param.Parameterized):
             return True
         seconds = time.perf_counter() - self._t_start
         n = (report or {}).get("n_labels", self.n_labelled) if isinstance(report, dict) else self.n_labelled
+        # a galaxy not yet scored stays on screen (a score typed as the retrain lands must go to
+        # the galaxy seen); after a scored one the list starts again from its new top
+        keep = self.current_score is None and not self.nothing_listed
         with param.parameterized.batch_call_watchers(self):
             self.retrain_progress = 1.0
             self.retraining = False
             self.model_version += 1
-            self.retrain_message = f"Retrained on {n} labels in {seconds:.1f} s; list re-sorted."
-        self.refresh_order(keep_current=False)
+            self.retrain_message = (f"Retrained on {n} labels in {seconds:.1f} s; list re-sorted"
+                                    + (" (this galaxy stays on screen; '▲ Top' shows the new best)." if keep
+                                       else ", from the top."))
+        self.refresh_order(keep_current=keep)
         return True
 
     def wait_retrain(self, timeout: float = 120.0) -> bool:

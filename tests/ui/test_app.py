@@ -83,8 +83,13 @@ def test_retrain_reorders_while_labelling_continues(ui_page, served, until, shot
     shot(page, "scoring_after_retrain")
     assert state.model_version == 1
     assert not np.array_equal(before, state.order), "retraining did not change the order"
+    # the galaxy on screen was scored during the retrain: the list starts again from its new top
     assert state.position == 0
     page.locator(".ae-card-box h3", has_text=str(served.catalogue.ids[state.order[0]])).first.wait_for()
+    page.keyboard.press("ArrowRight")
+    until(lambda: state.position == 1, what="next")
+    page.get_by_role("button", name="▲ Top").click()
+    until(lambda: state.position == 0, what="Top button")
 
 
 def test_filter_reduces_count(ui_page, served, until, shot):
@@ -241,6 +246,8 @@ def test_scoring_controls_are_not_covered_at_laptop_widths(ui_page, served, widt
     for name in ["◀ Back", "Forward ▶", "Go", "Retrain", "Undo last label", "0", "5"]:
         button = page.get_by_role("button", name=name, exact=True)
         button.scroll_into_view_if_needed()
+        if not _covering_element_is(button):
+            shot(page, f"covered_{width}px")
         assert _covering_element_is(button), f"'{name}' is covered by another element at {width} px"
     gbox, cbox = go.bounding_box(), card.bounding_box()
     assert gbox["x"] + gbox["width"] <= cbox["x"] or gbox["y"] >= cbox["y"] + cbox["height"], \
