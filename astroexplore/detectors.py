@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 #: Version of the scoring code; part of the cache key so old caches are ignored after changes.
-_SCORES_VERSION = 1
+_SCORES_VERSION = 2  # 2: tied raw scores share their mean rank in the 0-5 scale
 _PREPROCESS = ("standardise", "pca", None)
 _DEFAULT_CHUNK = 65_536
 _MAX_FIT_SAMPLES = 200_000
@@ -513,10 +513,13 @@ class AnomalyScores:
 
 
 def rank_scale(raw: np.ndarray) -> np.ndarray:
-    """Map scores to 0-5 by rank: ``5 * rank / (n - 1)`` (ties by row order); float32.
+    """Map scores to 0-5 by rank: ``5 * rank / (n - 1)``; tied scores share their mean rank
+    (identical galaxies are equally anomalous); float32.
 
     >>> rank_scale(np.array([0.1, 10.0, 0.5])).tolist()
     [0.0, 5.0, 2.5]
+    >>> rank_scale(np.ones(5)).tolist()
+    [2.5, 2.5, 2.5, 2.5, 2.5]
     """
     raw = np.asarray(raw)
     n = raw.shape[0]
@@ -526,8 +529,9 @@ def rank_scale(raw: np.ndarray) -> np.ndarray:
     if n == 1:
         out[:] = MAX_SCORE
         return out
-    order = np.argsort(raw, kind="stable")
-    out[order] = np.arange(n, dtype=np.float64) * (MAX_SCORE / (n - 1))
+    from scipy.stats import rankdata
+
+    out[:] = (rankdata(raw, method="average") - 1.0) * (MAX_SCORE / (n - 1))
     return out
 
 

@@ -380,9 +380,13 @@ class Explorer:
         return InterestHead(**params)
 
     def retrain(self, progress: Callable[[float], None] | None = None, *,
-                predict_head: bool | None = None) -> dict:
-        """Retrain the interest head (warm start) and the isolation-kernel correction on a
-        snapshot of the labels, and re-predict.
+                predict_head: bool | None = None, warm_start: bool = False) -> dict:
+        """Retrain the interest head and the isolation-kernel correction on a snapshot of the
+        labels, and re-predict.
+
+        The head is fitted afresh (seeded) each time, so the same labels give the same model and
+        rankings whatever came before: pressing Retrain twice changes nothing, and an undone
+        label leaves no trace. 1M galaxies, 200 labels: fit 0.19 s, against 0.12 s warm.
 
         Parameters
         ----------
@@ -393,6 +397,9 @@ class Explorer:
             (False: predicted_interest, ucb, expected_improvement, uncertainty; 0.3 s for 1M
             galaxies). None = now only when "combined" needs it (``kernel_trees=0``). The app
             passes True (it retrains in the background).
+        warm_start : bool, default False
+            Continue from the previous head's weights (``warm_epochs`` steps instead of
+            ``epochs``): faster, but the model then depends on the order of earlier retrains.
 
         Returns
         -------
@@ -418,12 +425,13 @@ class Explorer:
                 return report
             with self._lock:
                 current = self._model
-            head = copy.deepcopy(current.head) if current is not None else self._new_head()
+            warm = warm_start and current is not None
+            head = copy.deepcopy(current.head) if warm else self._new_head()
             emb = self.catalogue.embeddings
             fit_progress = None if progress is None else (lambda f: progress(0.8 * f))
             t1 = time.perf_counter()
             side = self._side_columns()[0]
-            head.fit(emb[rows], y, side=None if side is None else side[rows], warm_start=True,
+            head.fit(emb[rows], y, side=None if side is None else side[rows], warm_start=warm,
                      progress=fit_progress)
             t2 = time.perf_counter()
             refined = self._fit_kernel(rows, y)
@@ -473,9 +481,10 @@ class Explorer:
         Detectors: rank-scaled anomaly score 0-5; random: seeded uniform; predicted_interest:
         head mean; combined: the anomaly prior corrected by the labels along isolation paths
         (:mod:`astroexplore.isolation_kernel`; with ``kernel_trees=0`` the blend of
-        :func:`astroexplore.ranking.combined_scores`); ucb / expected_improvement / uncertainty:
-        :mod:`astroexplore.ranking` over the blend of that corrected prior and the head (all
-        fall back to the anomaly prior before the first retrain).
+        :func:`astroexplore.ranking.combined_scores`); ucb / expected_improvement:
+        :mod:`astroexplore.ranking` over the blend of that corrected prior and the head;
+        uncertainty: the spread of the head's ensemble alone (all fall back to the anomaly prior
+        before the first retrain).
         """
         method = check_method(method)
         if method.value in [str(d) for d in DETECTORS]:

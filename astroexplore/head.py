@@ -13,7 +13,8 @@ frequency of its (rounded) score, normalised to mean 1 and capped at ``max_balan
 4s and 5s are not drowned by hundreds of 0s.
 
 Warm start: a second ``fit`` keeps the weights and runs ``warm_epochs`` (default 200) instead of
-``epochs`` (default 300) full-batch Adam steps. Fixed ``seed`` + the same sequence of fits give the
+``epochs`` (default 300) full-batch Adam steps (``Explorer.retrain`` fits afresh unless asked to
+warm-start, so that its model depends only on the labels; on 200 labels 0.12 s against 0.10 s). Fixed ``seed`` + the same sequence of fits give the
 same weights (seeded ``torch.Generator`` for initialisation and bootstrap; full-batch training, no
 shuffling; CPU runs with one thread via :func:`astroexplore.torch_utils.configure_threads`).
 

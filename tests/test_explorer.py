@@ -118,14 +118,38 @@ def test_same_seed_same_ranking(blobs, tmp_path):
         assert a.tolist() == b.tolist()
 
 
-def test_warm_start_on_retrain(explorer, blobs):
+def test_warm_start_on_retrain_only_when_asked(explorer, blobs):
     cat, _ = blobs
     explorer.label(cat.ids[0], 5)
     first = explorer.retrain()
     explorer.label(cat.ids[200], 0)
-    second = explorer.retrain()
+    second = explorer.retrain(warm_start=True)
     assert first["warm_start"] is False and second["warm_start"] is True
     assert second["epochs"] < first["epochs"]
+    assert explorer.retrain()["warm_start"] is False
+
+
+def test_retrain_depends_only_on_the_labels(blobs, tmp_path):
+    """Retrain twice, or label, retrain and undo: the same labels give the same head and rankings
+    as a fresh session (the head was warm-started and bootstrapped by fit count before)."""
+    cat, _ = blobs
+    store = LabelStore(tmp_path / "l.sqlite")
+    ex = Explorer(cat, store, user="ada", cache=False)
+    for i, score in [(0, 5), (5, 4), (200, 0), (201, 1)]:
+        ex.label(cat.ids[i], score)
+    ex.retrain(predict_head=True)
+    ucb_once = ex.ranking("ucb").copy()
+    pred_once = ex.predicted_interest[0].copy()
+    ex.retrain(predict_head=True)
+    ex.label(cat.ids[300], 5)
+    ex.retrain(predict_head=True)
+    ex.undo()
+    ex.retrain(predict_head=True)
+    np.testing.assert_array_equal(ex.predicted_interest[0], pred_once)
+    np.testing.assert_array_equal(ex.ranking("ucb"), ucb_once)
+    fresh = Explorer(cat, store, user="ada", cache=False)
+    fresh.retrain(predict_head=True)
+    np.testing.assert_array_equal(fresh.ranking("ucb"), ucb_once)
 
 
 def test_undo_and_score_users(blobs, tmp_path):
