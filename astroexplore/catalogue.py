@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,6 +36,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from astroexplore.errors import CatalogueError, did_you_mean
+
+log = logging.getLogger(__name__)
 
 #: Id column names tried in order (case-insensitive) when ``id_column`` is not given.
 ID_CANDIDATES = ("id", "id_str", "objid", "dr8_id", "iauname", "galaxy_id")
@@ -347,14 +351,21 @@ class Catalogue:
     @cached_property
     def cache_dir(self) -> Path:
         """Folder for derived data: ``<stem>.astroexplore/`` beside the file (created lazily);
-        ``<tmp>/astroexplore-<fingerprint>/`` for in-memory catalogues."""
+        ``<tmp>/astroexplore-<fingerprint>/`` for in-memory catalogues, and for a catalogue in a
+        folder that cannot be written (a read-only survey mount)."""
+        scratch = Path(tempfile.gettempdir()) / f"astroexplore-{self.fingerprint}"
         if self.path is not None:
             name = self.path.name.removesuffix(".gz")
             d = self.path.parent / f"{Path(name).stem}.astroexplore"
-        else:
-            d = Path(tempfile.gettempdir()) / f"astroexplore-{self.fingerprint}"
-        d.mkdir(parents=True, exist_ok=True)
-        return d
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+                if os.access(d, os.W_OK):
+                    return d
+            except OSError:
+                pass
+            log.info("%s is not writable; caching derived data in %s", d, scratch)
+        scratch.mkdir(parents=True, exist_ok=True)
+        return scratch
 
     # ------------------------------------------------------------------ derived catalogues
     def subset(self, mask_or_indices: np.ndarray | Sequence[int]) -> Catalogue:
@@ -1199,7 +1210,12 @@ def save_catalogue(catalogue: Catalogue, path: str | Path) -> Path:
         "embedding", pa.FixedSizeListArray.from_arrays(values, emb.shape[1]))
     meta = dict(table.schema.metadata or {})
     meta[METADATA_KEY] = json.dumps(metadata).encode()
-    pq.write_table(table.replace_schema_metadata(meta), path, row_group_size=ROW_GROUP_SIZE)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:  # atomic: an interrupted write never leaves a truncated catalogue under the real name
+        pq.write_table(table.replace_schema_metadata(meta), tmp, row_group_size=ROW_GROUP_SIZE)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

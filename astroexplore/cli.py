@@ -12,17 +12,22 @@ from pathlib import Path
 DEFAULT_DEMO_DIR = Path("data") / "demo"
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from astroexplore.catalogue import describe_catalogue, load_catalogue
-    from astroexplore.errors import CatalogueError, SchemaError
+def load_options(args: argparse.Namespace) -> dict:
+    """The :func:`~astroexplore.catalogue.load_catalogue` keywords given on the command line."""
+    return {"ids": args.ids, "id_column": args.id_column, "embedding_prefix": args.embedding_prefix,
+            "posteriors": args.posteriors}
 
-    try:
-        cat = load_catalogue(args.path, ids=args.ids, id_column=args.id_column,
-                             embedding_prefix=args.embedding_prefix, posteriors=args.posteriors)
-    except (CatalogueError, SchemaError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(describe_catalogue(cat))
+
+def _load(args: argparse.Namespace):
+    from astroexplore.catalogue import load_catalogue
+
+    return load_catalogue(args.path, **load_options(args))
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from astroexplore.catalogue import describe_catalogue
+
+    print(describe_catalogue(_load(args)))
     return 0
 
 
@@ -78,9 +83,24 @@ def _serve(path: Path, args: argparse.Namespace) -> int:
     except ImportError as err:  # pragma: no cover - only before the UI exists
         print(f"The app is not available in this installation ({err}).", file=sys.stderr)
         return 2
+    _check_port_free(args.address, args.port)
     serve(path, port=args.port, address=args.address, show=args.show,
-          labels=args.labels, user=args.user)
+          labels=args.labels, user=args.user, load_options=load_options(args) if "ids" in args else None)
     return 0
+
+
+def _check_port_free(address: str, port: int) -> None:
+    """OSError now (before minutes of loading) if ``port`` is taken on ``address``."""
+    import socket
+
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as s:
+        try:
+            s.bind((address, port))
+        except OSError as err:
+            raise OSError(f"cannot serve on {address}:{port} ({err.strerror}); pass another --port "
+                          "(0 picks a free one)") from None
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -90,7 +110,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"generating the demo survey ({args.n} galaxies) in {args.dir} ...")
         path = make_demo_catalogue(args.dir, n=args.n, seed=args.seed)
+    else:
+        _say_if_demo_differs(path, args.n, args.seed)
     return _serve(path, args)
+
+
+def _say_if_demo_differs(path: Path, n: int, seed: int) -> None:
+    """Warn when the demo already in ``path`` was made with another ``--n`` / ``--seed``."""
+    import pyarrow.parquet as pq
+
+    made = pq.read_metadata(path).num_rows
+    if made != n:
+        print(f"note: serving the demo survey already in {path.parent} ({made:,} galaxies, not --n {n:,}); "
+              "delete it or pass another --dir to generate a new one", file=sys.stderr)
+    elif seed != 0:
+        print(f"note: serving the demo survey already in {path.parent}; --seed applies only when "
+              "one is generated (delete it or pass another --dir)", file=sys.stderr)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -98,10 +133,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_scores(args: argparse.Namespace) -> int:
-    from astroexplore.catalogue import load_catalogue
     from astroexplore.detectors import compute_scores
 
-    cat = load_catalogue(args.path)
+    cat = _load(args)
     for method in args.method:
         scores = compute_scores(cat, method, seed=args.seed, cache=True)
         print(f"{method}: cached {len(scores.raw)} scores in {cat.cache_dir}")
@@ -114,10 +148,9 @@ def _cmd_scores(args: argparse.Namespace) -> int:
 
 
 def _cmd_project(args: argparse.Namespace) -> int:
-    from astroexplore.catalogue import load_catalogue
     from astroexplore.projection import compute_umap, projection
 
-    cat = load_catalogue(args.path)
+    cat = _load(args)
     if args.method == "umap":
         compute_umap(cat, progress=True)
     else:
@@ -136,22 +169,38 @@ def _add_serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user", default=None, help="user name for labels (default: ask in the app)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="astroexplore", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def _at_least(low: int):
+    """argparse type: an int >= ``low``."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    parse.__name__ = f"int >= {low}"
+    return parse
 
-    p = sub.add_parser("validate", help="check a catalogue and print a summary (non-zero exit on error)")
+
+def add_catalogue_arguments(p: argparse.ArgumentParser) -> None:
+    """The catalogue argument and the options that say how to read it (every loading command)."""
     p.add_argument("path", help="catalogue: .parquet, .csv, .npy (with --ids) or Zoobot .h5")
     p.add_argument("--ids", help="table holding the ids for a .npy embedding file")
     p.add_argument("--id-column", help="name of the id column (default: detected)")
     p.add_argument("--embedding-prefix", help="prefix of the embedding columns (default: detected)")
     p.add_argument("--posteriors", help="table of morphology posteriors to join on the id")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="astroexplore", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a catalogue and print a summary (non-zero exit on error)")
+    add_catalogue_arguments(p)
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("make-demo", help="generate the synthetic demo survey")
     p.add_argument("out_dir")
-    p.add_argument("--n", type=int, default=20000, help="number of galaxies (default 20000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=_at_least(2), default=20000, help="number of galaxies (default 20000)")
+    p.add_argument("--seed", type=_at_least(0), default=0)
     p.set_defaults(func=_cmd_make_demo)
 
     p = sub.add_parser("labels", help="export or import labels")
@@ -169,28 +218,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="generate the demo survey if needed and serve the app")
     p.add_argument("--dir", default=str(DEFAULT_DEMO_DIR), help=f"demo folder (default {DEFAULT_DEMO_DIR})")
-    p.add_argument("--n", type=int, default=20000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=_at_least(2), default=20000)
+    p.add_argument("--seed", type=_at_least(0), default=0)
     _add_serve_options(p)
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("serve", help="serve the app on a catalogue")
-    p.add_argument("path")
+    add_catalogue_arguments(p)
     _add_serve_options(p)
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("scores", help="compute and cache unsupervised anomaly scores")
-    p.add_argument("path")
+    add_catalogue_arguments(p)
     p.add_argument("--method", nargs="+", default=["isolation_forest"],
                    choices=["isolation_forest", "lof", "knn"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--kernel-trees", type=int, default=100,
+    p.add_argument("--seed", type=_at_least(0), default=0)
+    p.add_argument("--kernel-trees", type=_at_least(0), default=100,
                    help="also cache the leaf ids of the isolation-kernel forest the combined "
                         "ranking learns along (0: skip; the app's default is 100)")
     p.set_defaults(func=_cmd_scores)
 
     p = sub.add_parser("project", help="compute and cache the 2-D map projection (UMAP is slow: offline)")
-    p.add_argument("path")
+    add_catalogue_arguments(p)
     p.add_argument("--method", choices=["umap", "pca"], default="umap")
     p.set_defaults(func=_cmd_project)
 
@@ -206,8 +255,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one sub-command; a problem with the user's input or files is one ``error:`` line and
+    exit status 1 (a bad option: argparse's usage message and status 2)."""
+    from astroexplore.errors import CatalogueError, LabelError, SchemaError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (CatalogueError, LabelError, SchemaError, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

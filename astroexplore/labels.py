@@ -761,9 +761,12 @@ class LabelStore:
 def _open(path: Path) -> sqlite3.Connection:
     """Open (creating if new) a label store, refusing, untouched, any other file."""
     _check_file_kind(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                           check_same_thread=False)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+    except (OSError, sqlite3.OperationalError) as err:
+        raise _cannot_open(path, err) from None
     try:
         deadline = time.monotonic() + WRITE_TIMEOUT_S
         new, version = _identify(conn, path, deadline)
@@ -778,6 +781,11 @@ def _open(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _cannot_open(path: Path, err: Exception) -> LabelError:
+    return LabelError(f"{path}: cannot open or create the label store here ({err}); is its folder "
+                      "writable? Put the store elsewhere (astroexplore serve --labels PATH)")
 
 
 def _is_sqlite(path: Path) -> bool:
@@ -807,6 +815,8 @@ def _identify(conn: sqlite3.Connection, path: Path, deadline: float) -> tuple[bo
     try:
         app_id, version, n_objects = _retry(lambda: _header(conn), deadline, path)
     except sqlite3.DatabaseError as err:
+        if "unable to open" in str(err):  # a read-only folder: no -wal / -shm files can be made
+            raise _cannot_open(path, err) from None
         raise LabelError(f"{path}: not a readable label store ({err}); "
                          "the file was left untouched") from None
     if app_id == APPLICATION_ID:

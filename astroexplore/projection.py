@@ -74,6 +74,12 @@ def projection_columns(catalogue: Any) -> tuple[str, str] | None:
     return None
 
 
+def _is_nonlinear_layout(catalogue: Any, cols: tuple[str, str]) -> bool:
+    """Columns a user chose (metadata) or named as UMAP / t-SNE: they beat a cached UMAP."""
+    meta = getattr(catalogue, "metadata", None) or {}
+    return bool(meta.get("projection_columns")) or str(cols[0]).lower().startswith(("umap", "tsne"))
+
+
 def cache_path(catalogue: Any, method: str) -> Path:
     """Where the ``method`` ("pca" or "umap") projection of ``catalogue`` is cached (.npy)."""
     key = re.sub(r"[^A-Za-z0-9_.-]", "_", str(catalogue.fingerprint))[:64]
@@ -93,10 +99,10 @@ def _load_cached(path: Path, n: int) -> np.ndarray | None:
 
 
 def _save(path: Path, xy: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, xy)
-    tmp.replace(path)  # atomic: a reader never sees half a file
+    """Cache ``xy`` atomically; a folder that cannot be written only means no cache."""
+    from astroexplore.detectors import save_cached_array
+
+    save_cached_array(path, xy)
 
 
 def compute_pca(embeddings: Any, seed: int = 0) -> np.ndarray:
@@ -142,7 +148,9 @@ def projection(catalogue: Any, method: str = "auto") -> np.ndarray:
     ----------
     catalogue : Catalogue
     method : {"auto", "precomputed", "umap", "pca"}
-        ``"auto"``: precomputed columns, else a cached UMAP (from :func:`compute_umap`), else PCA.
+        ``"auto"``: precomputed UMAP / t-SNE columns (or ``metadata["projection_columns"]``),
+        else a cached UMAP (from :func:`compute_umap`: ``astroexplore project`` was run, so it
+        beats other precomputed columns such as ``pca_0/pca_1``), else those columns, else PCA.
         ``"umap"`` never computes UMAP here (it is slow): it raises FileNotFoundError with the
         command to run. ``"pca"`` computes PCA once and caches it.
 
@@ -162,19 +170,20 @@ def projection(catalogue: Any, method: str = "auto") -> np.ndarray:
         raise ValueError(f"unknown projection method {method!r}; choose from {', '.join(_METHODS)}")
     table = catalogue.table
     n = len(table)
-    if method in ("auto", "precomputed"):
-        cols = projection_columns(catalogue)
-        if cols is not None:
-            return np.ascontiguousarray(table[list(cols)].to_numpy(dtype=np.float32))
-        if method == "precomputed":
-            raise ValueError(
-                "the catalogue has no precomputed projection columns (looked for "
-                + ", ".join(f"{a}/{b}" for a, b in PROJECTION_PAIRS[:7]) + ", ...)")
+    cols = projection_columns(catalogue) if method in ("auto", "precomputed") else None
+    if cols is not None and (method == "precomputed" or _is_nonlinear_layout(catalogue, cols)):
+        return np.ascontiguousarray(table[list(cols)].to_numpy(dtype=np.float32))
+    if method == "precomputed":
+        raise ValueError(
+            "the catalogue has no precomputed projection columns (looked for "
+            + ", ".join(f"{a}/{b}" for a, b in PROJECTION_PAIRS[:7]) + ", ...)")
     if method in ("auto", "umap"):
         umap_path = cache_path(catalogue, "umap")
         xy = _load_cached(umap_path, n)
         if xy is not None:
             return xy
+        if cols is not None:
+            return np.ascontiguousarray(table[list(cols)].to_numpy(dtype=np.float32))
         if method == "umap":
             where = getattr(catalogue, "path", None) or "CATALOGUE"
             raise FileNotFoundError(

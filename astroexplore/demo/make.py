@@ -184,9 +184,6 @@ def make_demo_catalogue(out_dir, *, n: int = 20000, seed: int = 0, image_size: i
     (:func:`image_store_path`). Embeddings are computed from the rendered pixels by
     :func:`astroexplore.features.combined_features` (never from the generating parameters).
     """
-    from astroexplore.catalogue import Catalogue, save_catalogue
-    from astroexplore.features import ENCODER_NAME, ENCODER_VERSION, combine_blocks
-
     n, seed, image_size = int(n), int(seed), int(image_size)
     if n < 1:
         raise ValueError(f"The 'n' parameter of make_demo_catalogue must be an int in [1, inf). Got {n} instead.")
@@ -199,8 +196,39 @@ def make_demo_catalogue(out_dir, *, n: int = 20000, seed: int = 0, image_size: i
     prog = _Progress(progress, n)
     prog.step(f"generating {n} galaxies (seed {seed}, {image_size}px)")
 
+    _set_old_labels_aside(path)
     population = sample_population(n, seed)
     tmp_store = store.with_name(store.name + ".tmp")
+    try:
+        path = _write_demo(path, store, tmp_store, population, n, seed, image_size, prog)
+    finally:
+        tmp_store.unlink(missing_ok=True)  # an interrupted run leaves no 250 MB partial file
+    prog.step(f"wrote {path}")
+    return path
+
+
+def _set_old_labels_aside(path: Path) -> None:
+    """Rename a label store left beside an earlier demo (its ids would name other galaxies now)."""
+    from astroexplore.labels import default_store_path
+
+    old = default_store_path(path)
+    if old.exists():
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        aside = old.with_name(f"{old.name}.before-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            part = old.with_name(old.name + suffix)
+            if part.exists():
+                os.replace(part, aside.with_name(aside.name + suffix))
+        print(f"the labels of the earlier demo survey were moved to {aside} (its ids now name other "
+              "galaxies)", file=sys.stderr)
+
+
+def _write_demo(path: Path, store: Path, tmp_store: Path, population, n: int, seed: int, image_size: int,
+                prog) -> Path:
+    """Render, simulate and embed the demo survey; write its image store and catalogue."""
+    from astroexplore.catalogue import Catalogue, save_catalogue
+    from astroexplore.features import ENCODER_NAME, ENCODER_VERSION, combine_blocks
+
     images = np.lib.format.open_memmap(tmp_store, mode="w+", dtype=np.uint8,
                                        shape=(n, image_size, image_size, 3))
     params, pixels, morph_feats = render_images(population, seed, image_size, images, progress=prog)
@@ -236,6 +264,4 @@ def make_demo_catalogue(out_dir, *, n: int = 20000, seed: int = 0, image_size: i
                  "generator": "astroexplore.demo.make_demo_catalogue",
                  "truth_columns": ["truth_morphology", "truth_anomaly", "truth_interest"]},
     }
-    save_catalogue(Catalogue.from_arrays(embeddings, table=table, metadata=metadata), path)
-    prog.step(f"wrote {path}")
-    return path
+    return save_catalogue(Catalogue.from_arrays(embeddings, table=table, metadata=metadata), path)

@@ -18,7 +18,7 @@ _LOADED: dict[tuple, tuple] = {}
 _LOADED_LOCK = threading.Lock()
 
 
-def load_shared(path, labels=None):
+def load_shared(path, labels=None, load_options: dict | None = None):
     """``(catalogue, store)`` for ``path``, loaded once per process and label-store path.
 
     Parameters
@@ -28,16 +28,22 @@ def load_shared(path, labels=None):
     labels : str or Path, optional
         SQLite label store; default :func:`astroexplore.labels.default_store_path` (beside the
         catalogue).
+    load_options : dict, optional
+        Keywords of :func:`~astroexplore.catalogue.load_catalogue` (``ids``, ``id_column``,
+        ``embedding_prefix``, ``posteriors``).
     """
+    import json
+
     from astroexplore.catalogue import load_catalogue
     from astroexplore.labels import LabelStore, default_store_path
 
     path = Path(path)
     labels = Path(labels) if labels else default_store_path(path)
-    key = (str(path.resolve()), str(labels.resolve()))
+    options = {k: v for k, v in (load_options or {}).items() if v is not None}
+    key = (str(path.resolve()), str(labels.resolve()), json.dumps(options, sort_keys=True, default=str))
     with _LOADED_LOCK:
         if key not in _LOADED:
-            cat = load_catalogue(path)
+            cat = load_catalogue(path, **options)
             store = LabelStore(labels, valid_ids=cat.ids)
             _LOADED[key] = (cat, store)
         return _LOADED[key]
@@ -132,9 +138,10 @@ def session_app(catalogue, store, *, user: str | None = None, template: bool = T
     return app
 
 
-def app_factory(path, *, labels=None, user: str | None = None, warm: bool = True):
+def app_factory(path, *, labels=None, user: str | None = None, warm: bool = True,
+                load_options: dict | None = None):
     """A zero-argument function building one app per session (for ``pn.serve``)."""
-    cat, store = load_shared(path, labels)
+    cat, store = load_shared(path, labels, load_options)
     if warm:
         warm_up(cat, store, everything=False)
 
@@ -151,7 +158,8 @@ def _websocket_origins(address: str, port: int) -> list[str]:
 
 
 def serve(path, *, port: int = 5006, address: str = "localhost", show: bool = False,
-          labels=None, user: str | None = None, threaded: bool = False, **kwargs):
+          labels=None, user: str | None = None, threaded: bool = False, load_options: dict | None = None,
+          **kwargs):
     """Serve the app on ``path`` (blocking unless ``threaded``).
 
     Parameters
@@ -172,12 +180,14 @@ def serve(path, *, port: int = 5006, address: str = "localhost", show: bool = Fa
         server authenticates users.
     threaded : bool, default False
         Run the server in a background thread and return it (tests, notebooks).
+    load_options : dict, optional
+        How to read the catalogue (:func:`load_shared`).
     **kwargs
         Passed to ``pn.serve``.
     """
     import panel as pn
 
-    factory = app_factory(path, labels=labels, user=user)
+    factory = app_factory(path, labels=labels, user=user, load_options=load_options)
     print(f"astroexplore: serving {path} at http://{address}:{port}/", flush=True)
     return pn.serve(factory, port=port, address=address, show=show, threaded=threaded,
                     websocket_origin=_websocket_origins(address, port), title="astroexplore",

@@ -1,6 +1,7 @@
 """The two ways to serve: ``astroexplore.ui.serve.serve`` and ``panel serve apps/explorer.py``."""
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -45,29 +46,49 @@ def test_serve_binds_localhost_and_builds_a_page(demo_catalogue_path, free_port,
         pn.state.clear_caches()
 
 
-def test_panel_serve_script(demo_catalogue_path, free_port, tmp_path):
-    port = free_port
-    labels = tmp_path / "script.labels.sqlite"
+@contextlib.contextmanager
+def _panel_serve(port: int, log_path: Path, *args: str):
+    """``panel serve apps/explorer.py`` on ``port`` (output to ``log_path``), stopped afterwards."""
     env = dict(os.environ, BOKEH_LOG_LEVEL="warn")
-    log = (tmp_path / "panel_serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", str(ROOT / "apps" / "explorer.py"), "--port", str(port),
-         "--address", "localhost", "--allow-websocket-origin", f"localhost:{port}",
-         "--args", str(demo_catalogue_path), "--labels", str(labels)],
-        stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
-    try:
-        html = _get(f"http://localhost:{port}/explorer", timeout=180)
-        assert "astroexplore" in html
-        assert labels.exists()
-    except AssertionError:
-        raise AssertionError((tmp_path / "panel_serve.log").read_text())
-    finally:
-        proc.terminate()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "panel", "serve", str(ROOT / "apps" / "explorer.py"), "--port", str(port),
+             "--address", "localhost", "--allow-websocket-origin", f"localhost:{port}", *args],
+            stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-    out = (tmp_path / "panel_serve.log").read_text()
-    assert "Traceback" not in out, out
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_panel_serve_script(demo_catalogue_path, free_port, tmp_path):
+    port, log = free_port, tmp_path / "panel_serve.log"
+    labels = tmp_path / "script.labels.sqlite"
+    with _panel_serve(port, log, "--args", str(demo_catalogue_path), "--labels", str(labels)):
+        try:
+            html = _get(f"http://localhost:{port}/explorer", timeout=180)
+            assert "astroexplore" in html
+            assert labels.exists()
+        except AssertionError:
+            raise AssertionError(log.read_text())
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_panel_serve_script_with_wrong_args_shows_usage_and_keeps_serving(free_port, tmp_path, ui_browser):
+    """`panel serve apps/explorer.py` without --args: each visit gets the usage, the server lives
+    (argparse's exit used to stop the whole server at the first visit)."""
+    port = free_port
+    with _panel_serve(port, tmp_path / "panel_noargs.log") as proc:
+        _get(f"http://localhost:{port}/explorer", timeout=120)
+        for _ in range(2):
+            page = ui_browser.new_page()
+            page.goto(f"http://localhost:{port}/explorer", timeout=120_000)
+            page.get_by_text("astroexplore could not start").wait_for(timeout=60_000)
+            page.get_by_text("usage: panel serve apps/explorer.py --args").first.wait_for(timeout=10_000)
+            page.close()
+        assert proc.poll() is None, "the server stopped"

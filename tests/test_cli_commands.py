@@ -1,0 +1,109 @@
+"""The loading sub-commands (`serve`, `scores`, `project`) as a user runs them: the same loading
+options as `validate`, and bad input as one `error:` line, never a traceback."""
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from astroexplore.cli import main
+
+
+@pytest.fixture
+def z_catalogue(tmp_path):
+    """An embedding under an unusual prefix beside a 'mag_0..1' group: needs --embedding-prefix."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"id": [f"g{i}" for i in range(60)], "mag_0": rng.normal(size=60),
+                       "mag_1": rng.normal(size=60)})
+    for j in range(2):
+        df[f"z_{j}"] = rng.normal(size=60)
+    path = tmp_path / "z.parquet"
+    df.to_parquet(path, index=False)
+    return path
+
+
+def test_scores_and_project_take_the_loading_options(z_catalogue, capsys):
+    assert main(["scores", str(z_catalogue), "--embedding-prefix", "z_", "--kernel-trees", "0"]) == 0
+    assert main(["project", str(z_catalogue), "--embedding-prefix", "z_", "--method", "pca"]) == 0
+    assert "pca projection cached" in capsys.readouterr().out
+    assert main(["scores", str(z_catalogue), "--kernel-trees", "0"]) == 1  # two groups tie: must choose
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--embedding-prefix" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["scores", "missing.parquet"], "file not found"),
+    (["project", "missing.parquet", "--method", "pca"], "file not found"),
+    (["serve", "missing.parquet", "--port", "0"], "file not found"),
+])
+def test_bad_input_is_one_error_line(tmp_path, capsys, argv, words, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and words in err
+
+
+@pytest.mark.parametrize("argv", [["make-demo", "out", "--n", "0"], ["scores", "x.parquet", "--seed", "-1"],
+                                  ["scores", "x.parquet", "--kernel-trees", "-5"]])
+def test_impossible_numbers_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and "must be at least" in capsys.readouterr().err
+
+
+def test_serve_on_a_port_in_use_fails_before_loading(z_catalogue, capsys):
+    with socket.socket() as taken:
+        taken.bind(("localhost", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", str(z_catalogue), "--port", str(port), "--embedding-prefix", "z_"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot serve on localhost:{port}" in err and "--port" in err
+    assert not (z_catalogue.parent / "z.labels.sqlite").exists()  # nothing was loaded or created
+
+
+def test_a_cached_umap_beats_precomputed_pca_columns(tmp_path):
+    """`astroexplore project --method umap` on a catalogue with pca_0/pca_1: the app shows the UMAP."""
+    from astroexplore.catalogue import Catalogue
+    from astroexplore.projection import cache_path, projection
+
+    rng = np.random.default_rng(1)
+    table = pd.DataFrame({"pca_0": rng.normal(size=30), "pca_1": rng.normal(size=30)})
+    cat = Catalogue.from_arrays(rng.normal(size=(30, 4)).astype(np.float32), table=table)
+    cache_path(cat, "umap").unlink(missing_ok=True)  # in-memory: the cache is in the temp folder
+    np.testing.assert_array_equal(projection(cat), table.to_numpy(np.float32))
+    umap = rng.normal(size=(30, 2)).astype(np.float32)
+    np.save(cache_path(cat, "umap"), umap)
+    np.testing.assert_array_equal(projection(cat), umap)
+    with_umap_columns = Catalogue.from_arrays(cat.embeddings, table=table.assign(umap_0=1.0, umap_1=2.0))
+    np.save(cache_path(with_umap_columns, "umap"), umap)
+    assert (projection(with_umap_columns) == [1.0, 2.0]).all()  # the catalogue's own UMAP wins
+
+
+def test_regenerating_the_demo_sets_its_old_labels_aside(tmp_path, capsys):
+    from astroexplore.demo import make_demo_catalogue
+    from astroexplore.labels import LabelStore, default_store_path
+
+    path = make_demo_catalogue(tmp_path, n=40, seed=1, progress=False)
+    with LabelStore(default_store_path(path)) as store:
+        store.add("demo_000020", 5)
+    make_demo_catalogue(tmp_path, n=40, seed=2, progress=False)
+    assert not default_store_path(path).exists()
+    aside = [p for p in tmp_path.iterdir() if ".labels.sqlite.before-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+    assert len(aside) == 1 and "moved to" in capsys.readouterr().err
+    with LabelStore(aside[0]) as old:
+        assert old.scores().to_dict() == {"demo_000020": 5.0}
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_demo_says_when_it_serves_an_existing_survey_of_another_size(tmp_path, capsys):
+    from astroexplore.cli import _say_if_demo_differs
+    from astroexplore.demo import make_demo_catalogue
+
+    path = make_demo_catalogue(tmp_path, n=30, seed=0, progress=False)
+    _say_if_demo_differs(path, 30, 0)
+    assert capsys.readouterr().err == ""
+    _say_if_demo_differs(path, 5000, 0)
+    assert "30 galaxies, not --n 5,000" in capsys.readouterr().err
