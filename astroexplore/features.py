@@ -37,8 +37,17 @@ def _as_float(images) -> np.ndarray:
 
 
 def _downsample(x: np.ndarray, target: int) -> np.ndarray:
-    """(n, H, W, C) -> (n, target, target, C) by block means (H divisible) or linear zoom."""
+    """(n, H, W, C) -> (n, target, target, C) by block means (H divisible) or linear zoom.
+
+    A non-square image is first cropped to its central square, so that a round galaxy stays
+    round (stretching it would make it elliptical).
+    """
     n, h, w, c = x.shape
+    if h != w:
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        x = x[:, top:top + side, left:left + side]
+        h = w = side
     if h == target and w == target:
         return x
     if h % target == 0 and w % target == 0:

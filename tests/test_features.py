@@ -73,3 +73,16 @@ def test_embeddings_separate_morphologies(galaxies):
     chance = ((counts / counts.sum()) ** 2).sum()
     print(f"kNN(10) purity {purity:.3f} vs chance {chance:.3f}")
     assert purity > chance + 0.2
+
+
+def test_round_galaxy_in_a_non_square_frame_stays_round():
+    """A round Gaussian in a 64 x 128 frame: cropped to its central square, not stretched."""
+    y, x = np.mgrid[:64, :128]
+    wide = np.exp(-((x - 63.5) ** 2 + (y - 31.5) ** 2) / (2 * 6.0 ** 2))
+    y, x = np.mgrid[:64, :64]
+    square = np.exp(-((x - 31.5) ** 2 + (y - 31.5) ** 2) / (2 * 6.0 ** 2))
+    imgs = np.stack([np.repeat(im[..., None], 3, -1) for im in (square,)]).astype(np.float32)
+    wide_imgs = np.repeat(wide[None, ..., None], 3, -1).astype(np.float32)
+    names = list(MORPHOLOGY_FEATURE_NAMES)
+    e = names.index("ellipticity")
+    assert abs(morphology_features(wide_imgs)[0, e] - morphology_features(imgs)[0, e]) < 0.02

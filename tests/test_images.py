@@ -205,3 +205,51 @@ def test_image_for_files_urls_and_missing(tmp_path):
     cat2 = SimpleNamespace(table=table, metadata={}, path=None,
                            image_reference=lambda i: str(tmp_path / "a.png"))
     np.testing.assert_array_equal(image_for(cat2, 3), RGB)
+
+
+# ------------------------------------------------------------------------------- large and odd inputs
+def test_large_images_are_reduced_on_reading(tmp_path):
+    """A 3000 x 2000 PNG / JPEG and a 3000 x 3000 FITS come back at MAX_SIDE on the long side."""
+    from astropy.io import fits
+
+    from astroexplore.images import MAX_SIDE
+
+    big = np.zeros((2000, 3000, 3), np.uint8)
+    big[900:1100, 1400:1600] = 255  # a bright square in the middle
+    for name in ("big.png", "big.jpg"):
+        Image.fromarray(big).save(tmp_path / name)
+        img = load_image(tmp_path / name)
+        assert max(img.shape[:2]) == MAX_SIDE and abs(img.shape[1] / img.shape[0] - 1.5) < 0.01
+        h, w = img.shape[:2]
+        assert img[h // 2, w // 2].mean() > 200 and img[5, 5].mean() < 30
+    sky = np.random.default_rng(1).normal(0, 1, (3000, 3000))
+    sky[1400:1600, 1400:1600] += 100
+    sky[:200, :200] = np.nan  # masked corner
+    fits.PrimaryHDU(sky).writeto(tmp_path / "big.fits")
+    img = load_image(tmp_path / "big.fits")
+    assert img.shape == (1000, 1000, 3) and img[500, 500].mean() > 200  # 3 x 3 blocks
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    im = Image.fromarray(np.zeros((20, 40, 3), np.uint8))
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    im.save(tmp_path / "rotated.jpg", exif=exif)
+    assert load_image(tmp_path / "rotated.jpg").shape == (40, 20, 3)
+
+
+def test_decompression_bomb_is_an_image_error(tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((100, 100, 3), np.uint8)).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 10,000 pixels > 2 x the limit
+    with pytest.raises(ImageError, match="too large to read safely"):
+        load_image(tmp_path / "bomb.png")
+
+
+def test_data_uri_images_are_shown():
+    import base64
+
+    from astroexplore.catalogue import Catalogue
+
+    uri = "data:image/png;base64," + base64.b64encode(to_png_bytes(RGB)).decode()
+    cat = Catalogue.from_arrays(np.ones((1, 2), np.float32), ids=["g"], table=pd.DataFrame({"image": [uri]}))
+    np.testing.assert_array_equal(image_for(cat, 0), RGB)
