@@ -471,3 +471,18 @@ def test_tags_box_splits_on_semicolons_too():
     from astroexplore.ui.state import parse_tags
 
     assert parse_tags("ring; Merger,#lens  ") == ("#ring", "#merger", "#lens")
+
+
+def test_retrain_started_again_before_the_poll_keeps_one_poller(state):
+    """Retrain from code twice in a row: one periodic poller, stopped once the result is pulled."""
+    order = state.order.copy()
+    for j in range(4):
+        state.goto(int(order[j]))
+        state.label(5 if j % 2 else 0)
+    first = state.start_retrain()
+    first.result(timeout=300)
+    poller = state._poller
+    second = state.start_retrain()  # the first finished but was not polled yet
+    assert state._poller is poller
+    second.result(timeout=300)
+    assert state.wait_retrain(timeout=300) and state._poller is None

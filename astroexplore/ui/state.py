@@ -505,7 +505,7 @@ class AppState(param.Parameterized):
         self.retraining = True
         self.retrain_progress = 0.0
         self.retrain_message = "Retraining in the background; keep labelling."
-        if poll:
+        if poll and self._poller is None:  # one poller at most (a finished, unpolled retrain keeps its own)
             try:
                 import panel as pn
                 self._poller = pn.state.add_periodic_callback(self.poll_retrain, period=250)
