@@ -93,7 +93,11 @@ class SimilarityIndex:
         Kept for reproducibility records (HNSW construction in faiss uses its own fixed seed; it
         is deterministic when built with one thread).
     hnsw_m, ef_construction, ef_search : int
-        HNSW graph degree and beam widths (``ef_search`` grows with ``k`` at query time).
+        HNSW graph degree and beam widths (``ef_search`` grows with ``k`` at query time). Recall
+        of the 10 nearest, queries from the catalogue, 200,000 x 40 isotropic Gaussian (hard:
+        no low-dimensional structure), ``ef_search`` 64 / 128 / 256 / 512: 0.869 / 0.942 /
+        0.976 / 0.992 at 0.23 / 0.34 / 0.69 / 1.34 ms per query (2-core CPU); many exactly
+        repeated vectors lower it further. Default 256.
 
     Attributes
     ----------
@@ -120,7 +124,7 @@ class SimilarityIndex:
     max_fetch: int = 4096
 
     def __init__(self, embeddings: Any, *, normalise: bool = False, exact_below: int = 2_000_000,
-                 seed: int = 0, hnsw_m: int = 32, ef_construction: int = 64, ef_search: int = 64):
+                 seed: int = 0, hnsw_m: int = 32, ef_construction: int = 64, ef_search: int = 256):
         x = _as_float32_2d(embeddings, "embeddings")
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"embeddings must have at least one row and one column, got {x.shape}")

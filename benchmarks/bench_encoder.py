@@ -56,7 +56,9 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=2048, help="random images per measurement")
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--width", type=int, default=16)
+    from astroexplore.encoder import DEFAULT_WIDTH
+
+    p.add_argument("--width", type=int, default=DEFAULT_WIDTH, help=f"encoder width (default {DEFAULT_WIDTH})")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts to try")
     p.add_argument("--device", default=None)
     args = p.parse_args(argv)
