@@ -464,3 +464,47 @@ def test_training_uses_every_core_unless_told(monkeypatch):
     train_encoder(imgs, epochs=1, batch_size=6, on_epoch_end=record, **TINY)
     assert seen == [available_cores(), 1, 1]
     assert torch.get_num_threads() == 1 and enc.device == "cpu"  # embedding and the app: one thread
+
+
+def test_hybrid_resume_continues_the_dropout_sequence(tmp_path):
+    """The vote head's dropout draws from torch's global generator: its state is in the checkpoint,
+    so an interrupted hybrid run resumed in a fresh process ends as the uninterrupted one."""
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 255, (24, 32, 32, 3), dtype=np.uint8)
+    f = rng.uniform(0, 1, (24, 1))
+    votes = np.concatenate([f, 1 - f], 1).astype(np.float32)
+    kw = dict(mode="hybrid", votes=votes, schema=[[0, 1]], epochs=2, batch_size=8, image_size=32, width=4,
+              representation_dim=16, progress=False, device="cpu", threads=1, seed=3)
+    straight = train_encoder(imgs, **kw)
+
+    def stop(record):
+        if record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_encoder(imgs, checkpoint=tmp_path / "c.pt", on_epoch_end=stop, **kw)
+    torch.manual_seed(12345)  # a new process starts from another global random state
+    resumed = train_encoder(imgs, checkpoint=tmp_path / "c.pt", **kw)
+    np.testing.assert_allclose(resumed.embed(imgs), straight.embed(imgs), atol=1e-6)
+
+
+def test_counts_table_is_not_read_as_fractions_question_by_question():
+    import pandas as pd
+
+    votes = pd.DataFrame({"smooth_fraction": [30.0], "featured_fraction": [10.0],
+                          "bar_yes_fraction": [1.0], "bar_no_fraction": [0.0]})
+    k, q, _ = vote_targets(votes, schema={"sf": ["smooth_fraction", "featured_fraction"],
+                                          "bar": ["bar_yes_fraction", "bar_no_fraction"]}, votes_per_galaxy=40)
+    assert k.tolist() == [[30.0, 10.0, 1.0, 0.0]]
+
+
+def test_posteriors_leave_the_callers_random_state_alone():
+    head = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear(4, 2))
+    enc = Encoder.from_module(torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                                  torch.nn.Linear(3, 4)), image_size=8, device="cpu")
+    enc.vote_head, enc.questions, enc.vote_columns = head, [[0, 1]], ["a", "b"]
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    enc.predict_posteriors(np.zeros((2, 8, 8, 3), np.uint8), n_samples=3)
+    assert torch.equal(torch.rand(3), expected)

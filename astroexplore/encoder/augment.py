@@ -79,7 +79,9 @@ class GalaxyAugment:
     Parameters
     ----------
     max_shift : float
-        Largest shift as a fraction of the image width.
+        Largest shift, as a fraction of the image width, before rotation and zoom: the shift is
+        applied in the input frame, so the galaxy moves by up to sqrt(2) x zoom x ``max_shift``
+        per axis in the view (default: 0.102 of the width; ``for_distillation``: 0.047).
     zoom : tuple of float
         Range of the zoom factor (log-uniform).
     noise : float
@@ -108,7 +110,8 @@ class GalaxyAugment:
     @classmethod
     def for_distillation(cls) -> GalaxyAugment:
         """Views under which pixel-computed features stay nearly the same: any rotation, flips,
-        noise and the small photometric jitter, but shifts of at most 3% and zooms of +-10%.
+        noise and the small photometric jitter, but shifts of at most 3% (before rotation and
+        zoom: up to 4.7% per axis in the view) and zooms of +-10%.
 
         The default when :func:`~astroexplore.encoder.train_encoder` distils ``targets``: the
         targets are measured on the unaugmented cutout, and a survey cutout is centred on its

@@ -273,12 +273,16 @@ def vote_targets(votes, schema=None, *, votes_per_galaxy: float = 40.0
         else:
             raise TypeError("schema must be a Schema, a dict {question: [columns]} or None for a DataFrame")
         blocks, questions, names = [], [], []
+        # counts or fractions: decided once for the whole table (a follow-up question with at
+        # most one vote per galaxy must not be read as fractions while the others are counts)
+        every = [c for _, cols in groups for c in cols if c in votes.columns]
+        allv = votes[every].to_numpy(dtype=np.float64) if every else np.zeros((0, 0))
+        is_fraction = bool(np.nanmax(np.abs(allv)) <= 1.0 + 1e-9) if np.isfinite(allv).any() else True
         for qname, cols in groups:
             present = [c for c in cols if c in votes.columns]
             if not present:
                 continue
             v = votes[present].to_numpy(dtype=np.float64)
-            is_fraction = np.nanmax(np.abs(v)) <= 1.0 + 1e-9 if np.isfinite(v).any() else True
             if len(present) < len(cols) or len(present) == 1:
                 if not is_fraction:
                     raise ValueError(f"question {qname!r}: only {present} of {cols} present; "

@@ -262,8 +262,16 @@ class Encoder:
 
     @torch.no_grad()
     def _posteriors_from(self, batches, *, n_samples: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and predictive std of the vote fractions from batches of ``(B, d)`` representations."""
-        torch.manual_seed(seed)
+        """Mean and predictive std of the vote fractions from batches of ``(B, d)`` representations.
+
+        The dropout masks are seeded by ``seed`` on a forked random state: the caller's global
+        torch generator is left as it was."""
+        devices = [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return self._sample_posteriors(batches, n_samples)
+
+    def _sample_posteriors(self, batches, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         self.vote_head.train()  # dropout on (the head has no batch norm)
         means, stds = [], []
         try:

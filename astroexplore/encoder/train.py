@@ -125,7 +125,17 @@ def _resume(ckpt: Path, config: dict, model: torch.nn.Module, opt) -> tuple[int,
                          "checkpoint path (CLI: --checkpoint, or another --out)")
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
+    if "rng" in state:  # dropout draws from torch's global generator: continue its sequence
+        torch.set_rng_state(state["rng"]["cpu"])
+        if torch.cuda.is_available() and state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
     return int(state["epoch"]), list(state["history"])
+
+
+def _rng_state() -> dict:
+    """torch's global random state (the vote head's dropout draws from it), for the checkpoint."""
+    return {"cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 
 def _resolve_targets(targets, x_all: torch.Tensor, seed: int) -> tuple[torch.Tensor | None, str | None]:
@@ -181,7 +191,9 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
     batch_size, image_size, lr, weight_decay, temperature : training settings
         (cosine learning-rate decay with a short warm-up).
     supervised_weight : float
-        Weight of the vote loss in hybrid mode.
+        Weight of the vote loss in hybrid mode. The loss is averaged over every galaxy of a batch,
+        those without votes contributing 0, so its weight scales with the share of voted
+        galaxies (half the votes missing: half the weight).
     votes_per_galaxy : float
         Nominal volunteers per galaxy when ``votes`` are fractions.
     representation_dim, width, dropout : model size (see :class:`~astroexplore.encoder.model.ConvEncoder`).
@@ -331,7 +343,7 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
             _save_atomic({"format": CHECKPOINT_FORMAT, "version": 1, "config": config,
                           "model": model.state_dict(), "optimizer": opt.state_dict(),
                           "epoch": epoch + 1, "history": history, "questions": questions,
-                          "vote_columns": vote_columns}, ckpt)
+                          "vote_columns": vote_columns, "rng": _rng_state()}, ckpt)
         if on_epoch_end is not None:
             on_epoch_end(dict(history[-1]))
         if progress:
