@@ -2,7 +2,7 @@
 
 A question deeper in the tree (e.g. "Spiral arm winding?") only means something for galaxies
 where it was asked, so a :class:`MorphologyFilter` only allows a condition on it once its parent
-answer (here ``has-spiral-arms = yes``) is itself required above 0.5, recursively up to the root.
+answer (here ``has-spiral-arms = yes``) is itself required at 0.5 or more, recursively up to the root.
 Nothing here imports Panel.
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ class MorphologyFilter:
     >>> f = MorphologyFilter(GZ_DECALS).with_condition(
     ...     Condition("smooth-or-featured", "featured-or-disk", 0.5))
     >>> f.enabled("has-spiral-arms")
-    (False, 'to use this filter, require "Edge-on disk?" = "No" above 0.5')
+    (False, 'to use this filter, require "Edge-on disk?" = "No" at 0.5 or more')
     >>> f = f.with_condition(Condition("disk-edge-on", "no", 0.75))
     >>> f.mask(t)
     array([ True, False, False])
@@ -175,7 +175,7 @@ class MorphologyFilter:
         -------
         (bool, str)
             ``(True, "")``, or ``(False, 'to use this filter, require "Has spiral arms?" = "Yes"
-            above 0.5')`` naming every missing ancestor answer, root first.
+            at 0.5 or more')`` naming every missing ancestor answer, root first.
         """
         missing = []
         for pq, pa in self._schema.ancestors(question):
@@ -186,7 +186,7 @@ class MorphologyFilter:
         if not missing:
             return True, ""
         need = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
-        return False, f"to use this filter, require {need} above {ENABLE_THRESHOLD:g}"
+        return False, f"to use this filter, require {need} at {ENABLE_THRESHOLD:g} or more"
 
     # ------------------------------------------------------------------------------ data
     def mask(self, table: Any) -> np.ndarray:

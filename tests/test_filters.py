@@ -36,7 +36,7 @@ def test_child_disabled_until_parent_required_above_half():
     ok, why = f.enabled("disk-edge-on")
     assert not ok
     assert why == ('to use this filter, require "Smooth or featured?" = "Featured or disk" '
-                   'above 0.5')
+                   'at 0.5 or more')
     f = f.with_condition(FEATURED)
     assert f.enabled("disk-edge-on") == (True, "")
     # a parent required only above 0.4 does not enable the child
@@ -53,14 +53,14 @@ def test_message_names_every_missing_ancestor_with_labels():
     ok, why = f.enabled("spiral-winding")
     assert not ok
     assert why == ('to use this filter, require "Edge-on disk?" = "No" and '
-                   '"Has spiral arms?" = "Yes" above 0.5')
+                   '"Has spiral arms?" = "Yes" at 0.5 or more')
     _, why = MorphologyFilter(GZ_DECALS).enabled("spiral-arm-count")
     assert why.startswith('to use this filter, require "Smooth or featured?" = "Featured or disk", '
                           '"Edge-on disk?" = "No" and "Has spiral arms?" = "Yes"')
 
 
 def test_condition_on_disabled_question_raises():
-    with pytest.raises(SchemaError, match='require "Has spiral arms\\?" = "Yes" above 0.5'):
+    with pytest.raises(SchemaError, match='require "Has spiral arms\\?" = "Yes" at 0.5 or more'):
         MorphologyFilter(GZ_DECALS, [FEATURED, FACE_ON,
                                      Condition("spiral-winding", "tight", 0.5)])
     with pytest.raises(SchemaError, match="Featured or disk"):

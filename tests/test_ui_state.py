@@ -486,3 +486,53 @@ def test_retrain_started_again_before_the_poll_keeps_one_poller(state):
     assert state._poller is poller
     second.result(timeout=300)
     assert state.wait_retrain(timeout=300) and state._poller is None
+
+
+def _state_for(table, tmp_path, schema="auto"):
+    from astroexplore.catalogue import load_catalogue
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.state import AppState
+
+    path = tmp_path / "custom.parquet"
+    table.to_parquet(path)
+    cat = load_catalogue(path, schema=schema)
+    return AppState(Explorer(cat, LabelStore(tmp_path / "l.sqlite", valid_ids=cat.ids), user="x"))
+
+
+def test_filter_tab_offers_the_answers_a_partial_catalogue_has(demo, tmp_path):
+    """decals_rings-like: only featured-or-disk, edge-on no and spiral-arms no are present."""
+    from astroexplore.ui.morphology import MorphologyView
+
+    cat, _ = demo
+    keep = ["smooth-or-featured_featured-or-disk_fraction", "disk-edge-on_no_fraction",
+            "has-spiral-arms_no_fraction"]
+    drop = [c for c in cat.table.columns if str(c).endswith("_fraction") and c not in keep]
+    table = cat.table.drop(columns=drop).assign(embedding=list(cat.embeddings))
+    st = _state_for(table, tmp_path)
+    view = MorphologyView(state=st)
+    assert list(view._controls) == ["smooth-or-featured", "disk-edge-on", "has-spiral-arms"]
+    sf = view._controls["smooth-or-featured"]
+    assert list(sf.param.answer.objects.values()) == ["(any)", "featured-or-disk"]
+    sf.answer = "featured-or-disk"
+    expected = (table["smooth-or-featured_featured-or-disk_fraction"] >= 0.5).sum()
+    assert st.n_match == expected < len(table)
+
+
+def test_filter_tab_with_a_schema_listing_a_child_before_its_parent(demo, tmp_path):
+    from astroexplore.schemas import Schema
+    from astroexplore.ui.morphology import MorphologyView
+
+    cat, _ = demo
+    schema = Schema.from_dict({"name": "mine", "questions": [
+        {"name": "arcs", "answers": ["one", "many"], "parent": "lens=yes"},
+        {"name": "lens", "answers": ["yes", "no"]}]})
+    r = np.random.default_rng(0).random(cat.n_galaxies)
+    table = cat.table.assign(lens_yes_fraction=r, lens_no_fraction=1 - r, arcs_one_fraction=1 - r,
+                             arcs_many_fraction=r, embedding=list(cat.embeddings))
+    st = _state_for(table, tmp_path, schema=schema)
+    view = MorphologyView(state=st)
+    view._controls["lens"].answer = "yes"
+    view._controls["arcs"].answer = "many"
+    assert view._controls["arcs"].answer == "many"
+    assert [c.question for c in st.filter.conditions] == ["lens", "arcs"]

@@ -22,10 +22,11 @@ class QuestionControl(param.Parameterized):
     answer = param.Selector(default=ANY, objects=[ANY])
     fraction = param.Range(default=(0.5, 1.0), bounds=(0.0, 1.0), label="Vote fraction")
 
-    def __init__(self, question, **params):
+    def __init__(self, question, answers=None, **params):
         super().__init__(**params)
         self.question = question
-        names = {getattr(a, "label", None) or a.name: a.name for a in question.answers}
+        answers = question.answers if answers is None else answers  # those the catalogue has
+        names = {getattr(a, "label", None) or a.name: a.name for a in answers}
         self.param.answer.objects = {ANY: ANY, **names}
         self.param.answer.label = getattr(question, "label", None) or question.name
 
@@ -41,10 +42,14 @@ class MorphologyView(pn.viewable.Viewer):
         self._controls: dict[str, QuestionControl] = {}
         self._updating = False
         if self._schema is not None:
-            for q in self._schema.questions:
-                if not all(a.column in self.state.catalogue.table.columns for a in q.answers):
+            columns = set(self.state.catalogue.table.columns)
+            # parents before children whatever order the schema lists them in; a question with
+            # only some of its answer columns (a partial catalogue) offers those answers
+            for q in sorted(self._schema.questions, key=lambda q: len(self._schema.ancestors(q.name))):
+                present = [a for a in q.answers if a.column in columns]
+                if not present:
                     continue
-                c = QuestionControl(q)
+                c = QuestionControl(q, present)
                 c.param.watch(self._rebuild, ["answer", "fraction"])
                 self._controls[q.name] = c
 
@@ -56,7 +61,7 @@ class MorphologyView(pn.viewable.Viewer):
         flt = MorphologyFilter(self._schema)
         self._updating = True
         try:
-            for name, c in self._controls.items():  # schema order: parents before children
+            for name, c in self._controls.items():  # parents before children (see __init__)
                 if c.answer == ANY:
                     continue
                 if not flt.enabled(name)[0]:
