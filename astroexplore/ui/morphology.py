@@ -31,6 +31,17 @@ class QuestionControl(param.Parameterized):
         self.param.answer.label = getattr(question, "label", None) or question.name
 
 
+def _parents_first(questions) -> list:
+    """The schema's questions in its own order, except that a question comes after its parent."""
+    todo, done, out = list(questions), set(), []
+    while todo:
+        q = next((q for q in todo if q.parent is None or q.parent[0] in done), todo[0])
+        todo.remove(q)
+        done.add(q.name)
+        out.append(q)
+    return out
+
+
 class MorphologyView(pn.viewable.Viewer):
     """Filter the catalogue by Galaxy Zoo answers; shows "X of Y galaxies match"."""
 
@@ -45,7 +56,7 @@ class MorphologyView(pn.viewable.Viewer):
             columns = set(self.state.catalogue.table.columns)
             # parents before children whatever order the schema lists them in; a question with
             # only some of its answer columns (a partial catalogue) offers those answers
-            for q in sorted(self._schema.questions, key=lambda q: len(self._schema.ancestors(q.name))):
+            for q in _parents_first(self._schema.questions):
                 present = [a for a in q.answers if a.column in columns]
                 if not present:
                     continue
