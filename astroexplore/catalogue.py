@@ -238,14 +238,14 @@ class Catalogue:
         KeyError
             Naming the first unknown id and how many are unknown.
         """
-        wanted = np.asarray([str(i) for i in ids], dtype=object)
-        rows = self._id_index.get_indexer(wanted)
-        missing = np.flatnonzero(rows < 0)
-        if len(missing):
+        wanted = [str(i) for i in ids]
+        rows, known = self.known_rows(wanted)
+        if not known.all():
+            missing = np.flatnonzero(~known)
             err = self._unknown_id(wanted[missing[0]])
             raise KeyError(f"{len(missing)} of {len(wanted)} ids are unknown; "
                            f"first: {err.args[0]}")
-        return rows.astype(np.int64)
+        return rows
 
     def known_rows(self, ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         """Row numbers of those ``ids`` that are in this catalogue, skipping the others (labels

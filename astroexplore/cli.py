@@ -40,40 +40,33 @@ def _cmd_make_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_labels(args: argparse.Namespace) -> int:
-    from astroexplore.errors import CatalogueError, LabelError
+    """Problems (a bad file, an unknown id) are raised as LabelError / CatalogueError / OSError:
+    :func:`main` prints them as one ``error:`` line, exit status 1."""
+    from astroexplore.errors import LabelError
     from astroexplore.labels import LabelStore
 
-    try:
-        valid_ids = None
-        if getattr(args, "catalogue", None):
-            from astroexplore.catalogue import load_catalogue
+    valid_ids = None
+    if getattr(args, "catalogue", None):
+        from astroexplore.catalogue import load_catalogue
 
-            valid_ids = load_catalogue(args.catalogue).ids
-        new_store = not Path(args.store).exists()
-        if new_store and args.labels_command == "export":
-            raise LabelError(f"{args.store}: no label store here (check the path; "
-                             "usage: astroexplore labels export STORE OUT)")
-        store = LabelStore(args.store, valid_ids=valid_ids)
-    except (CatalogueError, LabelError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    with store:
-        try:
-            if args.labels_command == "export":
-                out = Path(args.out)
-                if out.suffix.lower() == ".parquet":
-                    store.export_parquet(out)
-                else:
-                    store.export_csv(out)
-                n_rows, n_galaxies = len(store.latest()), store.count()
-                print(f"exported {n_rows} labels ({n_galaxies} galaxies) to {out}")
+        valid_ids = load_catalogue(args.catalogue).ids
+    new_store = not Path(args.store).exists()
+    if new_store and args.labels_command == "export":
+        raise LabelError(f"{args.store}: no label store here (check the path; "
+                         "usage: astroexplore labels export STORE OUT)")
+    with LabelStore(args.store, valid_ids=valid_ids) as store:
+        if args.labels_command == "export":
+            out = Path(args.out)
+            if out.suffix.lower() == ".parquet":
+                store.export_parquet(out)
             else:
-                n = store.import_csv(args.csv, user=args.user)
-                where = f"the new label store {args.store}" if new_store else str(args.store)
-                print(f"imported {n} labels from {args.csv} into {where}")
-        except (LabelError, OSError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
+                store.export_csv(out)
+            n_rows, n_galaxies = len(store.latest()), store.count()
+            print(f"exported {n_rows} labels ({n_galaxies} galaxies) to {out}")
+        else:
+            n = store.import_csv(args.csv, user=args.user)
+            where = f"the new label store {args.store}" if new_store else str(args.store)
+            print(f"imported {n} labels from {args.csv} into {where}")
     return 0
 
 

@@ -386,7 +386,8 @@ class Explorer:
 
         The head is fitted afresh (seeded) each time, so the same labels give the same model and
         rankings whatever came before: pressing Retrain twice changes nothing, and an undone
-        label leaves no trace. 1M galaxies, 200 labels: fit 0.19 s, against 0.12 s warm.
+        label leaves no trace. 1M galaxies, 200 labels: fit 0.12 s, against 0.10 s warm
+        (``benchmarks/results/retrain.md``).
 
         Parameters
         ----------

@@ -74,6 +74,11 @@ def projection_columns(catalogue: Any) -> tuple[str, str] | None:
     return None
 
 
+def _columns_xy(table: pd.DataFrame, cols: tuple[str, str]) -> np.ndarray:
+    """The two projection columns as ``(n, 2)`` float32."""
+    return np.ascontiguousarray(table[list(cols)].to_numpy(dtype=np.float32))
+
+
 def _is_nonlinear_layout(catalogue: Any, cols: tuple[str, str]) -> bool:
     """Columns a user chose (metadata) or named as UMAP / t-SNE: they beat a cached UMAP."""
     meta = getattr(catalogue, "metadata", None) or {}
@@ -172,7 +177,7 @@ def projection(catalogue: Any, method: str = "auto") -> np.ndarray:
     n = len(table)
     cols = projection_columns(catalogue) if method in ("auto", "precomputed") else None
     if cols is not None and (method == "precomputed" or _is_nonlinear_layout(catalogue, cols)):
-        return np.ascontiguousarray(table[list(cols)].to_numpy(dtype=np.float32))
+        return _columns_xy(table, cols)
     if method == "precomputed":
         raise ValueError(
             "the catalogue has no precomputed projection columns (looked for "
@@ -183,7 +188,7 @@ def projection(catalogue: Any, method: str = "auto") -> np.ndarray:
         if xy is not None:
             return xy
         if cols is not None:
-            return np.ascontiguousarray(table[list(cols)].to_numpy(dtype=np.float32))
+            return _columns_xy(table, cols)
         if method == "umap":
             where = getattr(catalogue, "path", None) or "CATALOGUE"
             raise FileNotFoundError(
