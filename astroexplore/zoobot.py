@@ -119,7 +119,7 @@ def _check_whole_questions(groups: dict[str, list[int]], label_cols: Sequence[st
 
 
 def vote_fractions(concentrations: np.ndarray, groups: dict[str, list[int]], *, interval: bool = True,
-                   ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+                   threads: int | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Expected vote fractions from Dirichlet concentrations.
 
     Parameters
@@ -129,9 +129,10 @@ def vote_fractions(concentrations: np.ndarray, groups: dict[str, list[int]], *, 
     groups : dict
         Question -> answer indices (:func:`group_label_columns`).
     interval : bool, default True
-        Also the 90% interval. It costs most of the time: 4 s for 50,000 galaxies x 34 answers
-        x 5 passes on one core (scipy's Beta quantile; 0.3 s without), so about 12 min for 8.7
-        million galaxies.
+        Also the 90% interval. It costs most of the time (scipy's Beta quantile), spread over
+        every core by threads: ``benchmarks/bench_zoobot.py`` measures it.
+    threads : int, optional
+        Threads for the interval (default: every core this process may use).
 
     Returns
     -------
@@ -149,24 +150,47 @@ def vote_fractions(concentrations: np.ndarray, groups: dict[str, list[int]], *, 
     [[0.5, 0.5]]
     """
     n, n_answers, _ = concentrations.shape
-    mean, lo, hi = (np.empty((n, n_answers), dtype=np.float32) for _ in range(3))
-    if not interval:
-        lo = hi = None
+    m_all, var_all = (np.zeros((n, n_answers)) for _ in range(2))
     for idx in groups.values():
         alpha = concentrations[:, idx, :]
         total = alpha.sum(axis=1, keepdims=True)
         frac = alpha / total
-        m = frac.mean(axis=2)
+        m_all[:, idx] = frac.mean(axis=2)
         # law of total variance: each sample's Beta variance + the spread of the samples' means
-        var = (frac * (1 - frac) / (total + 1)).mean(axis=2) + frac.var(axis=2)
-        mean[:, idx] = m
-        if interval:
-            lo[:, idx], hi[:, idx] = _beta_quantiles(m, var, INTERVAL)
-    return mean, lo, hi
+        var_all[:, idx] = (frac * (1 - frac) / (total + 1)).mean(axis=2) + frac.var(axis=2)
+    mean = m_all.astype(np.float32)
+    if not interval:
+        return mean, None, None
+    lo, hi = _beta_quantiles(m_all, var_all, INTERVAL, threads)
+    return mean, lo.astype(np.float32), hi.astype(np.float32)
 
 
-def _beta_quantiles(m: np.ndarray, var: np.ndarray, percentiles: tuple[float, float]):
-    """Percentiles of the Beta distribution with mean ``m`` and variance ``var`` (moment match)."""
+#: Fewest rows a thread of :func:`_beta_quantiles` gets (smaller parts cost more than they save).
+_ROWS_PER_THREAD = 2_000
+
+
+def _beta_quantiles(m: np.ndarray, var: np.ndarray, percentiles: tuple[float, float],
+                    threads: int | None = None) -> list[np.ndarray]:
+    """Percentiles of the Beta distributions with means ``m`` and variances ``var`` (moment match),
+    arrays of shape (n, n_answers), computed in row blocks by ``threads`` threads (scipy's ufunc
+    releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from astroexplore.torch_utils import available_cores
+
+    threads = min(threads or available_cores(), max(1, len(m) // _ROWS_PER_THREAD))
+    if threads <= 1:
+        return _beta_quantiles_block(m, var, percentiles)
+    bounds = np.linspace(0, len(m), threads + 1).astype(int)
+    with ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(lambda i: _beta_quantiles_block(m[bounds[i]:bounds[i + 1]],
+                                                              var[bounds[i]:bounds[i + 1]], percentiles),
+                              range(threads)))
+    return [np.concatenate([p[k] for p in parts]) for k in range(len(percentiles))]
+
+
+def _beta_quantiles_block(m: np.ndarray, var: np.ndarray, percentiles: tuple[float, float]):
+    """:func:`_beta_quantiles` in the calling thread."""
     from scipy.special import betaincinv
 
     spread = m * (1 - m)
@@ -207,7 +231,8 @@ def _check_concentrations(block: np.ndarray, start: int, labels: np.ndarray, ids
                           file=file, column=str(labels[answer]), ids=ids)
 
 
-def read_zoobot_predictions(path: str | Path, schema: Any = None, *, interval: bool = True) -> pd.DataFrame:
+def read_zoobot_predictions(path: str | Path, schema: Any = None, *, interval: bool = True,
+                            threads: int | None = None) -> pd.DataFrame:
     """Read a Zoobot predictions HDF5 as expected vote fractions with a 90% interval.
 
     Parameters
@@ -218,6 +243,8 @@ def read_zoobot_predictions(path: str | Path, schema: Any = None, *, interval: b
         Groups answers into questions (default: detected; else text before the last ``_``).
     interval : bool, default True
         Add the ``_lo`` / ``_hi`` columns (most of the reading time: :func:`vote_fractions`).
+    threads : int, optional
+        Threads for the interval (default: every core this process may use).
 
     Returns
     -------
@@ -270,7 +297,7 @@ def read_zoobot_predictions(path: str | Path, schema: Any = None, *, interval: b
             block = np.asarray(pred[start:start + _ROWS_PER_BLOCK], dtype=np.float64)
             block = block.reshape(block.shape[0], block.shape[1], -1)
             _check_concentrations(block, start, labels, ids, file)
-            parts.append(vote_fractions(block, groups, interval=interval))
+            parts.append(vote_fractions(block, groups, interval=interval, threads=threads))
     suffixes = ("_fraction", "_fraction_lo", "_fraction_hi") if interval else ("_fraction",)
     columns = {"id": ids.to_pandas()}
     for k, suffix in enumerate(suffixes):

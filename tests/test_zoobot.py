@@ -202,3 +202,17 @@ def test_interval_can_be_skipped_for_speed(tmp_path, ids):
     fast, full = read_zoobot_predictions(path, interval=False), read_zoobot_predictions(path)
     assert not any(c.endswith(("_lo", "_hi")) for c in fast.columns)
     np.testing.assert_array_equal(fast[[f"{c}_fraction" for c in LABELS]], full[[f"{c}_fraction" for c in LABELS]])
+
+
+def test_interval_by_threads_equals_one_thread_and_the_direct_computation():
+    """The interval is computed in row blocks by several threads: the same numbers as in one
+    thread, in the same rows (a block boundary misplaced would move rows)."""
+    alpha = concentrations((9_001, len(LABELS), 3), seed=11)
+    one = vote_fractions(alpha, QUESTIONS, threads=1)
+    four = vote_fractions(alpha, QUESTIONS, threads=4)
+    for a, b in zip(one, four):
+        np.testing.assert_array_equal(a, b)
+    m, p5, p95 = expected(alpha[::500])
+    np.testing.assert_allclose(four[0][::500], m, atol=1e-6)
+    np.testing.assert_allclose(four[1][::500], p5, atol=2e-5)
+    np.testing.assert_allclose(four[2][::500], p95, atol=2e-5)

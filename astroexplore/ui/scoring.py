@@ -166,7 +166,12 @@ class ScoringView(pn.viewable.Viewer):
         self._forward = pn.widgets.Button(label="Forward ▶", width=90, on_click=lambda e: s.next())
         self._top = pn.widgets.Button(label="▲ Top", width=70, align="end", description="First galaxy of the list",
                                       on_click=lambda e: s.param.update(position=0))
-        self._position = pn.widgets.IntInput.from_param(s.param.position, width=110)
+        # the box counts from 1 ("1 of 1,000"), the state from 0 like the order array it indexes
+        self._position = pn.widgets.IntInput(label="Rank in list", value=s.position + 1, width=110)
+        # the state's value, not the event's: an out-of-range rank is clamped by a nested update, after
+        # which this watcher still receives the stale event of the unclamped one
+        s.param.watch(lambda e: setattr(self._position, "value", s.position + 1), "position")
+        self._position.param.watch(self._on_rank, "value")
         self._search = pn.widgets.TextInput(placeholder="galaxy id", width=160, label="Search by id")
         self._go = pn.widgets.Button(label="Go", width=50, align="end")
         self._go.on_click(lambda e: s.goto_id(self._search.value))
@@ -182,6 +187,13 @@ class ScoringView(pn.viewable.Viewer):
             self.state.label(k)
         except Exception as err:  # show, never crash the session
             self.state.message = f"Could not store the label: {err}"
+
+    def _on_rank(self, event):
+        if event.new is None:  # a cleared box: show the galaxy's rank again
+            self._position.value = self.state.position + 1
+        else:  # the state clamps to the list and the watcher writes the clamped rank back
+            self.state.position = max(int(event.new), 1) - 1
+            self._position.value = self.state.position + 1
 
     def _on_key(self, event):
         key = str(event.new).split("|", 1)[0]

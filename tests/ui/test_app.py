@@ -92,6 +92,29 @@ def test_retrain_reorders_while_labelling_continues(ui_page, served, until, shot
     until(lambda: state.position == 0, what="Top button")
 
 
+def test_rank_box_counts_from_one(ui_page, served, until, shot):
+    """The rank box reads "1 of N" on the first galaxy, follows ← →, and typing a rank (or one past
+    the end, or 0) shows the galaxy of that rank (clamped to the list)."""
+    page, state = ui_page, ui_page.app_state
+    box = page.get_by_role("textbox", name="Rank in list")
+    until(lambda: box.input_value() == "1", what="rank box at 1")
+    page.locator(".ae-card-box h3").first.click()
+    page.keyboard.press("ArrowRight")
+    until(lambda: state.position == 1 and box.input_value() == "2", what="rank box follows the arrow")
+    box.fill("5")
+    box.press("Enter")
+    target = str(served.catalogue.ids[state.order[4]])
+    page.locator(".ae-card-box h3", has_text=target).first.wait_for()
+    assert state.position == 4
+    n = len(state.order)
+    box.fill(str(n + 50))
+    box.press("Enter")
+    until(lambda: state.position == n - 1 and box.input_value() == str(n), what="rank clamped to the list")
+    box.fill("0")
+    box.press("Enter")
+    until(lambda: state.position == 0 and box.input_value() == "1", what="rank 0 goes to the first")
+
+
 def test_filter_reduces_count(ui_page, served, until, shot):
     page, state = ui_page, ui_page.app_state
     n = served.catalogue.n_galaxies
