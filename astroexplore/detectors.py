@@ -38,7 +38,7 @@ whole session, with the isolation-kernel leaves (2 GB of int16) and a retrain, p
 Scaled scores
 -------------
 ``AnomalyScores.scaled`` is **rank based**: ``5 * rank / (n - 1)`` where rank 0 is the least
-anomalous (ties broken by row order, stably). It is robust to a few extreme raw values (one huge
+anomalous (tied raw scores share their mean rank: identical galaxies are equally anomalous). It is robust to a few extreme raw values (one huge
 outlier cannot squash the rest into 0) and gives every detector the same 0-5 distribution, so the
 "combined" ranking can swap detectors without retuning. The raw value is kept in ``raw``.
 """
@@ -99,10 +99,7 @@ def _check_X(owner: str, X, n_features: int | None = None) -> np.ndarray:
 
 
 def check_finite_rows(owner: str, X, chunk_size: int = 65_536) -> None:
-    """ValueError naming the first row of ``X`` (n, d) holding NaN or inf, read in chunks.
-
-    For bare arrays: a :class:`~astroexplore.catalogue.Catalogue` has checked its embeddings.
-    """
+    """ValueError naming the first row of ``X`` (n, d) holding NaN or inf, read in chunks."""
     bad = [start + np.flatnonzero(~np.isfinite(X[start:start + chunk_size]).all(axis=1))
            for start in range(0, X.shape[0], chunk_size)]
     bad = np.concatenate(bad) if bad else np.zeros(0, np.int64)
@@ -598,8 +595,6 @@ def compute_scores(catalogue, method: str = "isolation_forest", *, seed: int = 0
     n = X.shape[0] if getattr(X, "ndim", 0) == 2 else 0
     if n == 0:
         raise ValueError("Cannot compute anomaly scores: the catalogue has no galaxies.")
-    if isinstance(catalogue, np.ndarray):
-        check_finite_rows("compute_scores", X, chunk_size)
     params = dict(params or {})
     detector = make_detector(method, seed=seed, **params)
     _fit_neighbours_to(detector, min(n, max_fit_samples), explicit="n_neighbors" in params)
@@ -610,6 +605,9 @@ def compute_scores(catalogue, method: str = "isolation_forest", *, seed: int = 0
     if arr is not None:
         return AnomalyScores(method, arr[0].copy(), arr[1].copy(), full)
 
+    # every input, before any preprocessing spreads one bad value over a whole column (a
+    # Catalogue built without load_catalogue/from_arrays was never checked); small next to scoring
+    check_finite_rows("compute_scores", X, chunk_size)
     fit_rows = fit_subsample(n, max_fit_samples, seed)
     prep = _Preprocessor(preprocess, X, fit_rows, chunk_size, seed)
     fit_X = prep(X[fit_rows])

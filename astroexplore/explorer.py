@@ -14,6 +14,7 @@ written during a retrain are kept in the store and used by the next one.
 from __future__ import annotations
 
 import copy
+import math
 import numbers
 import threading
 import time
@@ -64,6 +65,36 @@ def check_method(method) -> RankingMethod:
 def _check_non_negative_int(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise ValueError(f"{name} must be a non-negative int; got {value!r}.")
+
+
+def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Mark a session's cached arrays read-only (a caller's edit would change every ranking)."""
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
+def _check_head_params(params: dict) -> None:
+    """Unknown or invalid ``head_params`` fail when the Explorer is made, not at the first retrain
+    (in the app that runs in a background thread)."""
+    import inspect
+
+    from .head import InterestHead
+
+    known = list(inspect.signature(InterestHead).parameters)
+    for key in params:
+        if key not in known:
+            raise ValueError(f"head_params: unknown InterestHead parameter {key!r}; choose from "
+                             f"{known}.{did_you_mean(str(key), known)}")
+    InterestHead(**params)._check_params()
+
+
+def _check_real(name: str, value, *, positive: bool) -> float:
+    """``value`` as a float, ValueError naming ``name`` unless finite and > 0 (``positive``) or >= 0."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+            or value < 0 or (positive and value == 0)):
+        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}; got {value!r}.")
+    return float(value)
 
 
 def _check_score(score, galaxy_id) -> int:
@@ -184,8 +215,11 @@ class Explorer:
             raise LabelError(f"user name must be a non-empty string, got {user!r}")
         _check_non_negative_int("tree_features", tree_features)
         _check_non_negative_int("kernel_trees", kernel_trees)
-        if not (isinstance(kernel_alpha, numbers.Real) and kernel_alpha > 0):
-            raise ValueError(f"kernel_alpha must be a number > 0; got {kernel_alpha!r}.")
+        _check_real("kernel_alpha", kernel_alpha, positive=True)
+        for name, value in (("prior_std", prior_std), ("n0", n0), ("prior_power", prior_power)):
+            _check_real(name, value, positive=True)
+        for name, value in (("explore", explore), ("kappa", kappa), ("xi", xi)):
+            _check_real(name, value, positive=False)
         names = [str(d) for d in DETECTORS]
         if str(detector) not in names:
             raise ValueError(f"Unknown anomaly detector {detector!r}; choose one of {names}."
@@ -197,6 +231,7 @@ class Explorer:
         self.seed = int(seed)
         self.score_users = score_users
         self.head_params = dict(head_params or {})
+        _check_head_params(self.head_params)
         self.prior_std = prior_std
         self.n0 = n0
         self.explore = explore
@@ -233,15 +268,17 @@ class Explorer:
     def anomaly_scores(self, detector: str | None = None):
         """The :class:`~astroexplore.detectors.AnomalyScores` of ``detector`` (default: the session's).
 
-        Computed once per detector (and cached on disk beside the catalogue).
+        Computed once per detector (and cached on disk beside the catalogue). Its arrays are the
+        session's own, hence read-only: copy them to change them.
         """
         from .detectors import compute_scores
 
         name = str(detector or self.detector)
         with self._lock:
             if name not in self._anomaly:
-                self._anomaly[name] = compute_scores(self.catalogue, name, seed=self.seed,
-                                                     cache=self.cache)
+                scores = compute_scores(self.catalogue, name, seed=self.seed, cache=self.cache)
+                _read_only(scores.raw, scores.scaled)
+                self._anomaly[name] = scores
             return self._anomaly[name]
 
     def _prior(self) -> np.ndarray:
@@ -465,7 +502,8 @@ class Explorer:
 
     @property
     def predicted_interest(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """(mean, std) of the head over all galaxies, each (n_galaxies,) float32; None before training."""
+        """(mean, std) of the head over all galaxies, each (n_galaxies,) float32 and read-only (the
+        session's own arrays: copy them to change them); None before training."""
         model = self._model
         return None if model is None else model.predictions()
 
@@ -477,7 +515,8 @@ class Explorer:
 
     # ------------------------------------------------------------------ rankings
     def scores(self, method="combined") -> np.ndarray:
-        """The value each ranking sorts by, ndarray of shape (n_galaxies,), higher first.
+        """The value each ranking sorts by, ndarray of shape (n_galaxies,), higher first; a new
+        array each call (changing it changes no ranking).
 
         Detectors: rank-scaled anomaly score 0-5; random: seeded uniform; predicted_interest:
         head mean; combined: the anomaly prior corrected by the labels along isolation paths
@@ -489,12 +528,12 @@ class Explorer:
         """
         method = check_method(method)
         if method.value in [str(d) for d in DETECTORS]:
-            return self.anomaly_scores(method.value).scaled
+            return self.anomaly_scores(method.value).scaled.copy()
         if method is RankingMethod.RANDOM:
             with self._lock:
                 if self._random is None:
                     self._random = _rk.random_scores(self.n_galaxies, self.seed)
-                return self._random
+                return self._random.copy()
         model = self._model  # one read: consistent head, predictions, n, refined prior
         prior = self._prior()
         if model is None:
@@ -584,7 +623,7 @@ class _Model:
         with self._lock:
             if self._pred is None:
                 emb, side = self._inputs
-                self._pred = self.head.predict(emb, side=side)
+                self._pred = _read_only(*self.head.predict(emb, side=side))
                 self._inputs = None
             return self._pred
 

@@ -38,6 +38,14 @@ _MID = (MAX_SCORE + MIN_SCORE) / 2.0
 _HALF = (MAX_SCORE - MIN_SCORE) / 2.0
 
 
+def _check_finite_chunk(block, start: int, name: str) -> None:
+    """ValueError naming the first row of ``block`` (rows from ``start``) with NaN or inf."""
+    bad = ~np.isfinite(np.asarray(block, dtype=np.float32)).reshape(len(block), -1).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{name} row {start + int(np.argmax(bad))} holds NaN or inf; the head "
+                         "predicts only finite rows.")
+
+
 def balanced_weights(y, *, max_weight: float = 10.0) -> np.ndarray:
     """Inverse-frequency weights of the rounded scores, mean 1, each at most ``max_weight`` x the smallest.
 
@@ -193,8 +201,13 @@ class InterestHead:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
                 raise ValueError(f"The {name!r} parameter of InterestHead must be an int in "
                                  f"[{low}, inf). Got {v!r} instead.")
-        if not self.lr > 0:
-            raise ValueError(f"The 'lr' parameter of InterestHead must be > 0. Got {self.lr!r} instead.")
+        for name, low, strict in (("lr", 0.0, True), ("weight_decay", 0.0, False), ("max_balance", 1.0, False)):
+            v = getattr(self, name)
+            ok = (not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+                  and np.isfinite(v) and (v > low if strict else v >= low))
+            if not ok:
+                raise ValueError(f"The {name!r} parameter of InterestHead must be a finite number "
+                                 f"{'>' if strict else '>='} {low:g}. Got {v!r} instead.")
 
     @property
     def is_fitted(self) -> bool:
@@ -269,8 +282,9 @@ class InterestHead:
         w = balanced_weights(y, max_weight=self.max_balance) if self.balance else np.ones(n)
         if sample_weight is not None:
             sw = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-            if sw.shape[0] != n or (sw < 0).any():
-                raise ValueError("sample_weight must be non-negative with one weight per label.")
+            if sw.shape[0] != n or not np.isfinite(sw).all() or (sw < 0).any() or not sw.sum() > 0:
+                raise ValueError("sample_weight must hold one finite, non-negative weight per label, "
+                                 "not all zero.")
             w = w * sw
 
         configure_threads()
@@ -408,6 +422,9 @@ class InterestHead:
         M = self.n_members
         with torch.inference_mode():
             for s in range(0, n, chunk_size):
+                _check_finite_chunk(X[s:s + chunk_size], s, "embeddings")
+                if n_side:
+                    _check_finite_chunk(side[s:s + chunk_size], s, "side")
                 c = _as_tensor(X[s:s + chunk_size])
                 c = c.to(W1f.device, non_blocking=True).to(W1f.dtype)
                 if n_side:

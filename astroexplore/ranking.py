@@ -135,6 +135,8 @@ def top_k(scores, k: int, *, allowed=None) -> np.ndarray:
 
     >>> top_k(np.array([3.0, 1.0, 2.0, 5.0]), 2).tolist()
     [3, 0]
+    >>> top_k(np.array([0.0, 0.0, 1.0, 1.0, 1.0]), 2).tolist()  # ties: the first rows
+    [2, 3]
     """
     scores = np.asarray(scores, dtype=np.float64)
     rows = np.arange(scores.shape[0]) if allowed is None else np.flatnonzero(allowed)
@@ -142,11 +144,13 @@ def top_k(scores, k: int, *, allowed=None) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     sub = -scores[rows]
     sub = np.where(np.isnan(sub), np.inf, sub)
-    if k < rows.size:
-        part = np.argpartition(sub, k - 1)[:k]
+    if k < rows.size:  # every row above the k-th score, then the rows tied with it, by row
+        kth = np.partition(sub, k - 1)[k - 1]
+        above = np.flatnonzero(sub < kth)
+        part = np.concatenate([above, np.flatnonzero(sub == kth)[:k - above.size]])
     else:
         part = np.arange(rows.size)
-    # order by score, ties by row
+    # order by score, ties by row (as rank() and the app's list)
     part = part[np.lexsort((rows[part], sub[part]))]
     return rows[part].astype(np.int64)
 

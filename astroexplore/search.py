@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import math
+import numbers
 import re
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -519,6 +520,9 @@ def search_by_index(catalogue: Any, index: SimilarityIndex | None, i: int, k: in
     >>> search_by_index(cat, None, 0, k=2).indices
     array([1, 2])
     """
+    if isinstance(i, (bool, np.bool_)) or not isinstance(i, (numbers.Integral, np.integer)):
+        raise TypeError(f"search_by_index takes a row number (int), got {i!r}; for a galaxy id "
+                        "use search_by_ids(catalogue, index, [galaxy_id])")
     index = _index_or_default(catalogue, index)
     i = int(i)
     if not 0 <= i < index.n_galaxies:

@@ -174,3 +174,15 @@ def test_one_nan_value_is_reported_as_one_row():
     X[7, 2] = np.nan
     with pytest.raises(ValueError, match=r"1 rows of X hold NaN or inf \(first: row 7\)"):
         compute_scores(X, "isolation_forest", cache=False)
+
+
+def test_nan_in_an_unvalidated_catalogue_is_named_by_its_row():
+    """Catalogue(table, X) is not validated: standardising spread row 10's NaN over the column and
+    the error named row 0 of 500."""
+    import pandas as pd
+
+    X = np.random.default_rng(2).normal(size=(500, 4)).astype(np.float32)
+    X[10, 2] = np.nan
+    cat = Catalogue(pd.DataFrame({"id": [f"g{i}" for i in range(500)]}), X)
+    with pytest.raises(ValueError, match=r"1 rows .*first: row 10\)"):
+        compute_scores(cat, "knn", cache=False)

@@ -283,3 +283,64 @@ def test_head_params_override_defaults(blobs, tmp_path):
     ex.label(cat.ids[0], 5)
     ex.retrain()
     assert (ex.head.n_members, ex.head.hidden, ex.head.epochs) == (3, 8, 50)
+
+
+def test_scores_and_cached_arrays_cannot_change_the_session(explorer, blobs):
+    """A script editing what scores() returns changes no ranking; the cached arrays behind
+    anomaly_scores() and predicted_interest are read-only (they were the session's own, so
+    ``s = ex.scores("knn"); s[:5] = 99`` reordered every ranking)."""
+    cat, _ = blobs
+    methods = ["knn", "random", "combined", "predicted_interest", "ucb"]
+    for method in ["knn", "random"]:
+        before = explorer.ranking(method)[:10].copy()
+        s = explorer.scores(method)
+        s[:] = 0.0
+        np.testing.assert_array_equal(explorer.ranking(method)[:10], before)
+    explorer.label(cat.ids[0], 5)
+    explorer.label(cat.ids[200], 0)
+    explorer.retrain(predict_head=True)
+    before = {m: explorer.ranking(m)[:10].copy() for m in methods}
+    for m in methods:
+        explorer.scores(m)[:] = 99.0
+    mean, std = explorer.predicted_interest
+    with pytest.raises(ValueError, match="read-only"):
+        mean[:5] = 0.0
+    with pytest.raises(ValueError, match="read-only"):
+        explorer.anomaly_scores().scaled[:5] = 99.0
+    for m in methods:
+        np.testing.assert_array_equal(explorer.ranking(m)[:10], before[m])
+
+
+@pytest.mark.parametrize("name, value", [("prior_std", 0), ("n0", 0), ("prior_power", -1),
+                                         ("kappa", -0.5), ("explore", float("nan")), ("xi", -1),
+                                         ("n0", "5"), ("kernel_alpha", 0)])
+def test_invalid_blend_parameters_are_refused_at_construction(blobs, tmp_path, name, value):
+    """n0=0 made every expected-improvement score NaN (a NaN ranking sorts in row order),
+    prior_power=-1 every ucb score, prior_std=0 a ZeroDivisionError at the first ranking."""
+    cat, _ = blobs
+    with pytest.raises(ValueError, match=name):
+        Explorer(cat, LabelStore(tmp_path / "l.sqlite"), **{name: value})
+
+
+@pytest.mark.parametrize("params, match", [({"n_member": 4}, "n_member.*n_members"),
+                                           ({"max_balance": 0}, "max_balance"),
+                                           ({"weight_decay": -1}, "weight_decay"),
+                                           ({"hidden": 0}, "hidden")])
+def test_bad_head_params_are_refused_at_construction(blobs, tmp_path, params, match):
+    """A typo in head_params failed only at the first retrain (in the app: a background thread)."""
+    cat, _ = blobs
+    with pytest.raises(ValueError, match=match):
+        Explorer(cat, LabelStore(tmp_path / "l.sqlite"), head_params=params)
+
+
+def test_next_batch_agrees_with_ranking_when_scores_tie(tmp_path):
+    """A one-member head has no spread: 'uncertainty' ties everywhere, and next_batch must pick
+    the same first rows as the list (it picked arbitrary tied rows)."""
+    cat = Catalogue.from_arrays(np.random.default_rng(0).normal(size=(2000, 4)).astype(np.float32))
+    ex = Explorer(cat, LabelStore(tmp_path / "l.sqlite"), cache=False, head_params={"n_members": 1})
+    ex.label(cat.ids[0], 5)
+    ex.label(cat.ids[1], 0)
+    ex.retrain(predict_head=True)
+    assert np.ptp(ex.scores("uncertainty")[2:]) == 0
+    np.testing.assert_array_equal(ex.next_batch(3, method="uncertainty"),
+                                  ex.ranking("uncertainty", unlabelled_first=True)[:3])

@@ -136,3 +136,29 @@ def test_side_columns(blobs):
     plain = InterestHead(device="cpu").fit(X[train], y[train])
     with pytest.raises(ValueError, match="without side columns"):
         plain.predict(X, side=side)
+
+
+@pytest.mark.parametrize("params", [{"max_balance": 0}, {"max_balance": 0.5}, {"weight_decay": -1e-3},
+                                    {"lr": float("nan")}, {"weight_decay": float("inf")}])
+def test_invalid_parameters_are_refused(blobs, params):
+    """max_balance=0 made every prediction NaN without an error."""
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match=next(iter(params))):
+        InterestHead(device="cpu", **params).fit(X[:20], y[:20])
+
+
+@pytest.mark.parametrize("weights", [np.zeros(20), np.r_[np.ones(19), np.nan], np.r_[np.ones(19), np.inf]])
+def test_invalid_sample_weights_are_refused(blobs, weights):
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match="sample_weight"):
+        InterestHead(device="cpu").fit(X[:20], y[:20], sample_weight=weights)
+
+
+def test_predict_names_a_row_with_nan(blobs):
+    """fit refused NaN but predict returned NaN for that row without a word."""
+    X, y, _ = blobs
+    head = InterestHead(device="cpu").fit(X[:20], y[:20])
+    bad = X.copy()
+    bad[437, 3] = np.nan
+    with pytest.raises(ValueError, match="row 437"):
+        head.predict(bad, chunk_size=100)

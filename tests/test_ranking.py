@@ -131,3 +131,14 @@ def test_select_diverse_keeps_a_tight_interesting_group_together():
     batch = R.select_diverse(scores, 10, X)
     assert (batch < 15).sum() == 10
     assert not np.isin(batch, np.arange(15, 20)).any()
+
+
+def test_top_k_breaks_ties_by_row_like_rank():
+    """argpartition picked any of the rows tied at the k-th score; top_k must agree with rank()."""
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        s = rng.integers(0, 3, size=rng.integers(1, 40)).astype(float)
+        allowed = rng.random(s.size) < 0.8
+        for k in (1, 2, 5, 50):
+            expected = R.rank(s, mask=allowed)[:k]
+            np.testing.assert_array_equal(R.top_k(s, k, allowed=allowed), expected)

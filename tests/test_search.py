@@ -350,3 +350,13 @@ def test_hnsw_index_persisted_in_cache_dir(tmp_path, data):
     # exact indexes are not written
     SimilarityIndex.for_catalogue(again)
     assert len(list(cat.cache_dir.glob("*.faiss"))) == 1
+
+
+def test_search_by_index_refuses_an_id_string():
+    """ids 1..100: cat.ids[5] == "6" was read as row 6, the results of another galaxy."""
+    X = np.random.default_rng(1).normal(size=(100, 4)).astype(np.float32)
+    cat = Catalogue.from_arrays(X, ids=np.arange(1, 101))
+    with pytest.raises(TypeError, match="search_by_ids"):
+        search_by_index(cat, None, cat.ids[5], k=3)
+    np.testing.assert_array_equal(search_by_index(cat, None, np.int64(5), k=3).indices,
+                                  search_by_ids(cat, None, [cat.ids[5]], k=3).indices)
