@@ -399,9 +399,10 @@ class Explorer:
         value = _check_score(score, galaxy_id)
         return self.store.add(str(galaxy_id), value, user=self.user, tags=tags, note=note)
 
-    def undo(self):
-        """Cancel this user's latest label; returns the undo event or None (nothing to undo)."""
-        return self.store.undo(self.user)
+    def undo(self, event_id: int | None = None):
+        """Cancel this user's latest label (or their label ``event_id``); returns the undo event or
+        None (nothing to undo)."""
+        return self.store.undo(self.user, event_id)
 
     # ------------------------------------------------------------------ the head
     def _new_head(self):

@@ -440,8 +440,9 @@ class LabelStore:
                 raise LabelError(f"row {i}: {_sentence(err)} Nothing was added.") from None
         return self._insert_records(records)
 
-    def undo(self, user: str) -> LabelEvent | None:
-        """Cancel ``user``'s latest still-effective label by appending an undo event.
+    def undo(self, user: str, event_id: int | None = None) -> LabelEvent | None:
+        """Cancel ``user``'s latest still-effective label (or label ``event_id``) by appending an
+        undo event.
 
         Calling it twice cancels the two latest labels. The cancelled label stays in
         :meth:`history`; a galaxy's current label falls back to the user's previous one.
@@ -450,19 +451,26 @@ class LabelStore:
         ----------
         user : str
             Whose label to undo.
+        event_id : int, optional
+            Undo this label of ``user`` (the ``event_id`` :meth:`add` returned), not the latest:
+            what one window wrote, when several share a user name.
 
         Returns
         -------
         LabelEvent or None
             The undo event (``kind="undo"``, ``undoes`` = the cancelled ``event_id``), or None
-            when the user has no label left to undo.
+            when the user has no label left to undo (or label ``event_id`` is no longer in effect).
         """
         user = _check_user(user)
+        if event_id is None:
+            sql, params = ("SELECT event_id, galaxy_id FROM effective_labels WHERE user = ? "
+                           "ORDER BY event_id DESC LIMIT 1"), (user,)
+        else:
+            sql, params = ("SELECT event_id, galaxy_id FROM effective_labels WHERE user = ? "
+                           "AND event_id = ?"), (user, int(event_id))
 
         def work(conn: sqlite3.Connection) -> LabelEvent | None:
-            row = conn.execute(
-                "SELECT event_id, galaxy_id FROM effective_labels WHERE user = ? "
-                "ORDER BY event_id DESC LIMIT 1", (user,)).fetchone()
+            row = conn.execute(sql, params).fetchone()
             if row is None:
                 return None
             stamp = _now()

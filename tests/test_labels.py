@@ -571,3 +571,14 @@ def test_a_store_that_cannot_be_written_raises_label_error(store):
     with store._connection() as conn:
         conn.execute("PRAGMA query_only = OFF")
     assert store.count() == 0
+
+
+def test_undo_a_given_label(store):
+    """undo(user, event_id) cancels that label only, and only while it is in effect and the user's."""
+    first = store.add("g1", 5, user="ada")
+    store.add("g2", 1, user="ada")
+    assert store.undo("bo", first.event_id) is None  # not bo's label
+    undone = store.undo("ada", first.event_id)
+    assert undone.undoes == first.event_id and undone.galaxy_id == "g1"
+    assert store.latest(user="ada")["id"].tolist() == ["g2"]
+    assert store.undo("ada", first.event_id) is None  # already undone

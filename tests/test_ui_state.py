@@ -536,3 +536,58 @@ def test_filter_tab_with_a_schema_listing_a_child_before_its_parent(demo, tmp_pa
     view._controls["arcs"].answer = "many"
     assert view._controls["arcs"].answer == "many"
     assert [c.question for c in st.filter.conditions] == ["lens", "arcs"]
+
+
+def test_undo_cancels_this_sessions_label_not_another_windows(state):
+    """Two windows under one name: Undo in the first removed the second's newer label."""
+    from astroexplore.explorer import Explorer
+    from astroexplore.ui.state import AppState
+
+    other = AppState(Explorer(state.catalogue, state.store, user="ada"))
+    mine, theirs = state.order[0], state.order[1]
+    state.label(3, mine)
+    other.label(4, theirs)
+    event = state.undo()
+    assert event.galaxy_id == state.catalogue.ids[mine]
+    assert state.my_score(state.catalogue.ids[theirs]) == 4
+    assert state.my_score(state.catalogue.ids[mine]) is None
+    assert state.undo() is None and "Nothing to undo" in state.message
+    assert other.undo().galaxy_id == state.catalogue.ids[theirs]
+
+
+def test_galaxy_outside_the_list_leaves_the_rank_blank_and_top_returns(state):
+    """A galaxy opened by id while the filter hides it: the rank box said "1" and ▲ Top did nothing
+    (position was already 0)."""
+    from astroexplore.filters import Condition, MorphologyFilter
+    from astroexplore.ui.scoring import ScoringView
+
+    view = ScoringView(state=state)
+    state.filter = MorphologyFilter(state.catalogue.schema).with_condition(
+        Condition("smooth-or-featured", "featured-or-disk", 0.5))
+    hidden = np.flatnonzero(~state.mask)[0]
+    state.goto_id(state.catalogue.ids[hidden])
+    assert state.current == hidden and state.off_list and view._position.value is None
+    assert "not in the list" in state.message
+    state.show_rank(0)  # the Top button
+    assert state.current == state.order[0] and not state.off_list and view._position.value == 1
+    state.goto_id(state.catalogue.ids[hidden])
+    state.next()  # Forward goes on from the place left
+    assert state.current == state.order[1] and view._position.value == 2
+
+
+def test_a_score_key_labels_the_galaxy_on_screen(state):
+    """The browser shows galaxy A while the server already moved to B (a retrain finished): the key
+    carries A's id and A gets the score, not B."""
+    from astroexplore.ui.scoring import ScoringView
+
+    view = ScoringView(state=state)
+    shown = state.current_id
+    assert view._keys.shown == shown
+    state.show_rank(3)
+    assert view._keys.shown == state.current_id != shown
+    view._on_key("4", shown)
+    assert state.my_score(shown) == 4 and state.my_score(state.current_id) is None
+    view._on_key("2", state.current_id)
+    assert state.my_score(state.current_id) == 2
+    view._on_key("ArrowRight", state.current_id)
+    assert state.position == 4

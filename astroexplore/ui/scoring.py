@@ -10,6 +10,7 @@ import math
 
 import panel as pn
 import param
+from panel.custom import JSComponent
 
 from astroexplore.constants import SCORES, RankingMethod
 from astroexplore.ui.state import AppState, image_src, placeholder_uri
@@ -47,38 +48,48 @@ def vizier_url(ra: float, dec: float, radius_arcsec: float = 10) -> str:
     return f"https://vizier.cds.unistra.fr/viz-bin/VizieR?-c={quote(f'{ra:.6f} {dec:+.6f}')}&-c.rs={radius_arcsec:g}"
 
 
-class KeyListener(pn.reactive.ReactiveHTML):
+class KeyListener(JSComponent):
     """Invisible component forwarding key presses (0-5, arrows) on the page to Python.
 
-    Keys typed into a text box, select or editable cell are ignored. ``key`` becomes
-    ``"<key>|<counter>"`` on each press so repeated keys are separate events.
+    Keys typed into a text box, select or editable cell are ignored. Each press is its own message
+    (``model.send_msg``), so a score key followed at once by an arrow is not lost: a synced
+    property keeps only its latest value within Panel's 50 ms debounce. A message carries
+    :attr:`shown`, the id of the galaxy the browser shows when the key is pressed, which can
+    lag behind the server's current galaxy while the server is busy (a retrain).
     """
 
-    key = param.String(default="")
     keys = param.List(default=[str(s) for s in SCORES] + ["ArrowLeft", "ArrowRight"])
+    shown = param.String(default="", doc="Id of the galaxy on screen (set by the view).")
 
-    _template = '<span id="listener" style="display:none"></span>'
-
-    _scripts = {
-        "render": """
-        state.n = 0;
-        state.handler = (e) => {
-          if (e.ctrlKey || e.metaKey || e.altKey) return;
-          const path = e.composedPath ? e.composedPath() : [e.target];
-          for (const el of path) {
-            if (!el || !el.tagName) continue;
-            const tag = el.tagName.toUpperCase();
-            if (tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || el.isContentEditable) return;
-          }
-          if (!data.keys.includes(e.key)) return;
-          e.preventDefault();
-          state.n += 1;
-          data.key = e.key + '|' + state.n;
-        };
-        document.addEventListener('keydown', state.handler);
-        """,
-        "remove": "document.removeEventListener('keydown', state.handler);",
+    _esm = """
+    export function render({ model }) {
+      const handler = (e) => {
+        if (e.ctrlKey || e.metaKey || e.altKey) return;
+        const path = e.composedPath ? e.composedPath() : [e.target];
+        for (const el of path) {
+          if (!el || !el.tagName) continue;
+          const tag = el.tagName.toUpperCase();
+          if (tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || el.isContentEditable) return;
+        }
+        if (!model.keys.includes(e.key)) return;
+        e.preventDefault();
+        model.send_msg({key: e.key, shown: model.shown});
+      };
+      document.addEventListener('keydown', handler);
+      model.on('remove', () => document.removeEventListener('keydown', handler));
+      const span = document.createElement('span');
+      span.style.display = 'none';
+      return span;
     }
+    """
+
+    def __init__(self, on_key=None, **params):
+        super().__init__(**params)
+        self._callback = on_key  # called with (key, shown id) for each press; not synced
+
+    def _handle_msg(self, data):
+        if self._callback is not None and isinstance(data, dict):
+            self._callback(str(data.get("key", "")), str(data.get("shown") or ""))
 
 
 def _fmt(x, digits=3) -> str:
@@ -152,8 +163,8 @@ class ScoringView(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state
-        self._keys = KeyListener()
-        self._keys.param.watch(self._on_key, "key")
+        self._keys = KeyListener(on_key=self._on_key, shown=s.current_id)
+        s.param.watch(lambda e: setattr(self._keys, "shown", s.current_id), "current")
         self._buttons = []
         for k in SCORES:
             b = pn.widgets.Button(
@@ -165,12 +176,13 @@ class ScoringView(pn.viewable.Viewer):
         self._back = pn.widgets.Button(label="◀ Back", width=90, on_click=lambda e: s.previous())
         self._forward = pn.widgets.Button(label="Forward ▶", width=90, on_click=lambda e: s.next())
         self._top = pn.widgets.Button(label="▲ Top", width=70, align="end", description="First galaxy of the list",
-                                      on_click=lambda e: s.param.update(position=0))
-        # the box counts from 1 ("1 of 1,000"), the state from 0 like the order array it indexes
-        self._position = pn.widgets.IntInput(label="Rank in list", value=s.position + 1, width=110)
+                                      on_click=lambda e: s.show_rank(0))
+        # the box counts from 1 ("1 of 1,000"), the state from 0 like the order array it indexes;
+        # it is blank while the galaxy shown is not in the list
+        self._position = pn.widgets.IntInput(label="Rank in list", value=self._rank(), width=110)
         # the state's value, not the event's: an out-of-range rank is clamped by a nested update, after
         # which this watcher still receives the stale event of the unclamped one
-        s.param.watch(lambda e: setattr(self._position, "value", s.position + 1), "position")
+        s.param.watch(lambda *e: setattr(self._position, "value", self._rank()), ["position", "off_list"])
         self._position.param.watch(self._on_rank, "value")
         self._search = pn.widgets.TextInput(placeholder="galaxy id", width=160, label="Search by id")
         self._go = pn.widgets.Button(label="Go", width=50, align="end")
@@ -182,29 +194,39 @@ class ScoringView(pn.viewable.Viewer):
                                           disabled=s.param.retraining, on_click=lambda e: s.start_retrain())
 
     # actions ------------------------------------------------------------------------------------
-    def _label(self, k: int):
+    def _label(self, k: int, galaxy: int | None = None):
         try:
-            self.state.label(k)
+            self.state.label(k, galaxy)
         except Exception as err:  # show, never crash the session
             self.state.message = f"Could not store the label: {err}"
 
-    def _on_rank(self, event):
-        if event.new is None:  # a cleared box: show the galaxy's rank again
-            self._position.value = self.state.position + 1
-        else:  # the state clamps to the list and the watcher writes the clamped rank back
-            self.state.position = max(int(event.new), 1) - 1
-            self._position.value = self.state.position + 1
+    def _rank(self) -> int | None:
+        return None if self.state.off_list else self.state.position + 1
 
-    def _on_key(self, event):
-        key = str(event.new).split("|", 1)[0]
-        if self.state.tab != 0 or not key:
+    def _on_rank(self, event):
+        if event.new is not None:  # the state clamps to the list
+            self.state.show_rank(int(event.new) - 1)
+        self._position.value = self._rank()  # a cleared box shows the rank again
+
+    def _on_key(self, key: str, shown: str):
+        """A key pressed in the browser while galaxy ``shown`` was on screen."""
+        s = self.state
+        if s.tab != 0 or not key:
             return
         if key == "ArrowLeft":
-            self.state.previous()
+            s.previous()
         elif key == "ArrowRight":
-            self.state.next()
+            s.next()
         elif key.isdigit() and int(key) in SCORES:
-            self._label(int(key))
+            if shown and shown != s.current_id:  # the server moved on before the screen did
+                try:
+                    row = int(s.catalogue.index_of(shown))
+                except KeyError:
+                    s.message = f"Not stored: the galaxy on screen ({shown}) is not in this catalogue."
+                    return
+                self._label(int(key), row)
+            else:
+                self._label(int(key))
 
     # renderers ----------------------------------------------------------------------------------
     @param.depends("state.current", "state.nothing_listed", "zoom")

@@ -279,6 +279,9 @@ class AppState(param.Parameterized):
     order = param.Array(default=None, doc="Row indices in ranking order (after the filter).")
     position = param.Integer(default=0, bounds=(0, None), label="Index in list")
     current = param.Integer(default=0, doc="Row index of the galaxy being scored.")
+    off_list = param.Boolean(default=False, doc="The galaxy shown is not in the list (opened by id, "
+                             "from the map or a search while the filter hides it); Forward and Back "
+                             "go on from ``position``.")
     current_score = param.Integer(default=None, allow_None=True,
                                   doc="This user's score of the current galaxy (None = unlabelled).")
     nothing_listed = param.Boolean(default=False, doc="The filter matches no galaxy: nothing to score.")
@@ -310,6 +313,7 @@ class AppState(param.Parameterized):
         self._progress_value = 0.0
         self._poller = None
         self._seen_revision = None
+        self._written: list[tuple[str, int]] = []  # (user, event_id) this session stored: Undo's stack
         self.n_match = self.catalogue.n_galaxies
         self._sync_user()
         self.refresh_order(keep_current=False)
@@ -397,7 +401,20 @@ class AppState(param.Parameterized):
         if pos != self.position:
             self.position = pos
             return
-        self.current = int(self.order[pos])
+        with param.parameterized.batch_call_watchers(self):
+            self.current = int(self.order[pos])
+            self.off_list = False
+
+    def show_rank(self, pos: int):
+        """Show the galaxy at place ``pos`` (0-based, clamped) of the list, also when ``position``
+        is already there but another galaxy is on screen (:attr:`off_list`)."""
+        if self.order is None or len(self.order) == 0:
+            return
+        pos = min(max(int(pos), 0), len(self.order) - 1)
+        with param.parameterized.batch_call_watchers(self):
+            self.position = pos
+            self.current = int(self.order[pos])
+            self.off_list = False
 
     @param.depends("current", watch=True)
     def _sync_current(self):
@@ -411,9 +428,7 @@ class AppState(param.Parameterized):
 
     def next(self, step: int = 1):
         """Move ``step`` places down the list (negative: back)."""
-        if self.order is None or len(self.order) == 0:
-            return
-        self.position = min(max(self.position + step, 0), len(self.order) - 1)
+        self.show_rank(self.position + step)
 
     def previous(self):
         self.next(-1)
@@ -426,6 +441,7 @@ class AppState(param.Parameterized):
             if len(where):
                 self.position = int(where[0])
             self.current = i
+            self.off_list = not len(where)
             self.nothing_listed = False
         if switch_tab:
             self.tab = 0
@@ -439,7 +455,8 @@ class AppState(param.Parameterized):
             self.message = f"No galaxy with id '{galaxy_id}' in this catalogue."
             return False
         self.goto(int(i))
-        self.message = f"Showing {galaxy_id}."
+        self.message = f"Showing {galaxy_id}." + (" It is not in the list (the morphology filter "
+                                                  "hides it)." if self.off_list else "")
         return True
 
     # labelling --------------------------------------------------------------------------------
@@ -456,6 +473,7 @@ class AppState(param.Parameterized):
         galaxy_id = str(self.catalogue.ids[i])
         tags = parse_tags(self.tags)
         event = self.explorer.label(galaxy_id, int(score), tags=tags, note=self.note or None)
+        self._written.append((event.user, event.event_id))
         with param.parameterized.batch_call_watchers(self):
             if i == self.current:
                 self.current_score = int(score)
@@ -465,10 +483,14 @@ class AppState(param.Parameterized):
         return event
 
     def undo(self):
-        """Cancel this user's last label (append-only undo in the store)."""
-        event = self.explorer.undo()
+        """Cancel the last label this session stored that is still in effect (append-only undo in
+        the store): another window under the same name keeps its labels."""
+        event = None
+        while self._written and event is None:
+            user, event_id = self._written.pop()
+            event = self.store.undo(user, event_id)
         if event is None:
-            self.message = "Nothing to undo."
+            self.message = "Nothing to undo (this window has stored no label since it opened)."
             return None
         self._sync_user()
         with param.parameterized.batch_call_watchers(self):

@@ -92,6 +92,22 @@ def test_retrain_reorders_while_labelling_continues(ui_page, served, until, shot
     until(lambda: state.position == 0, what="Top button")
 
 
+def test_score_key_then_arrow_at_once_keeps_the_score(ui_page, served, until, shot):
+    """'3' then → with no pause: the score was lost (one synced property kept only the latest key
+    within Panel's 50 ms debounce). Every key is its own message now."""
+    page, state = ui_page, ui_page.app_state
+    set_user(page, "fast-keys")
+    until(lambda: state.user == "fast-keys", what="user name")
+    page.locator(".ae-card-box h3").first.click()
+    for _ in range(4):
+        gid = current_id(page)
+        page.keyboard.press("3")
+        page.keyboard.press("ArrowRight")
+        until(lambda: latest_score(served.store, gid, "fast-keys") == 3, what=f"score of {gid}")
+        page.locator(".ae-card-box h3", has_not_text=gid).first.wait_for()
+    assert state.position == 4
+
+
 def test_rank_box_counts_from_one(ui_page, served, until, shot):
     """The rank box reads "1 of N" on the first galaxy, follows ← →, and typing a rank (or one past
     the end, or 0) shows the galaxy of that rank (clamped to the list)."""
