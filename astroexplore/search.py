@@ -872,6 +872,8 @@ def parse_position(text: str) -> tuple[float, float]:
     >>> ra, dec = parse_position("10:00:24 +02:12:00")
     >>> round(ra, 4), round(dec, 4)
     (150.1, 2.2)
+    >>> [round(x, 4) for x in parse_position("10h00m24s, +02d12m00s")]
+    [150.1, 2.2]
     """
     s = str(text).strip()
     if "legacysurvey" in s.lower() or "://" in s or s.lower().startswith("www."):
@@ -881,6 +883,9 @@ def parse_position(text: str) -> tuple[float, float]:
     m = re.fullmatch(rf"({_FLOAT})(?:\s*[,;]\s*|\s+)({_FLOAT})", s)
     if m:
         return _check_radec(float(m.group(1)), float(m.group(2)))
+    sexagesimal = re.search(r"[:hdms]", s.lower()) or len(re.findall(r"\d+(?:\.\d*)?", s)) > 2
+    if sexagesimal and len(re.findall(r"[,;]", s)) == 1:
+        s = re.sub(r"\s*[,;]\s*", " ", s)  # "10:00:24, +02:12:00": astropy wants no comma
     try:
         from astropy import units as u
         from astropy.coordinates import SkyCoord

@@ -360,3 +360,11 @@ def test_search_by_index_refuses_an_id_string():
         search_by_index(cat, None, cat.ids[5], k=3)
     np.testing.assert_array_equal(search_by_index(cat, None, np.int64(5), k=3).indices,
                                   search_by_ids(cat, None, [cat.ids[5]], k=3).indices)
+
+
+@pytest.mark.parametrize("text", ["10:00:24, +02:12:00", "10h00m24s, +02d12m00s", "10 00 24, +02 12 00",
+                                  "10:00:24; +02:12:00"])
+def test_parse_position_sexagesimal_with_a_comma(text):
+    """The box is labelled 'RA, Dec': sexagesimal with a comma was refused (astropy wants none)."""
+    ra, dec = parse_position(text)
+    assert ra == pytest.approx(150.1) and dec == pytest.approx(2.2)

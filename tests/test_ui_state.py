@@ -591,3 +591,81 @@ def test_a_score_key_labels_the_galaxy_on_screen(state):
     assert state.my_score(state.current_id) == 2
     view._on_key("ArrowRight", state.current_id)
     assert state.position == 4
+
+
+def test_similarity_failed_search_clears_the_previous_results(state):
+    """A failed query left the last query's title, gallery and CSV under its warning."""
+    from astroexplore.ui.similarity import FROM_POSITION, SimilarityView
+
+    view = SimilarityView(state=state, mode=FROM_POSITION)
+    cat = state.catalogue
+    view.position = f"{cat.ra[9]:.6f} {cat.dec[9]:.6f}"
+    assert view.search() is not None and len(view.results) and not view._download.disabled
+    view.position = "somewhere nice"
+    assert view.search() is None and view.warning
+    assert view.results is None and view.result_indices is None and view.summary == ""
+    assert view._download.disabled and view._gallery._grid.items == []
+    assert view._csv().getvalue().strip() == ""
+
+
+def test_similarity_tag_untagged_elsewhere_says_so(state):
+    """Another window removed the only #ring: the message blamed another catalogue."""
+    from astroexplore.ui.similarity import FROM_TAG, SimilarityView
+
+    state.goto(3)
+    state.tags = "#ring"
+    state.label(5)
+    view = SimilarityView(state=state)
+    view.param.update(mode=FROM_TAG, tag="#ring")
+    LabelStore = type(state.store)
+    with LabelStore(state.store.path) as other:  # another window: the same galaxy without the tag
+        other.add(state.catalogue.ids[3], 5, user="ada")
+    assert view.search() is None
+    assert "no galaxy carries #ring any more" in view.warning
+    assert "#ring" not in view.param.tag.objects
+
+
+def test_ids_are_text_not_markup(tmp_path):
+    """'<img src=x onerror=alert(1)>' as an id ran as HTML in the Similarity tab's 'Current galaxy'
+    line, and Markdown ate '*star*' and '_under_score_' in the status line."""
+    import html
+
+    from astroexplore.catalogue import Catalogue
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.scoring import ScoringView
+    from astroexplore.ui.similarity import SimilarityView
+    from astroexplore.ui.state import AppState
+
+    ids = ["<img src=x onerror=alert(1)>", "*star*", "_under_score_"] + [f"g{i}" for i in range(37)]
+    X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    cat = Catalogue.from_arrays(X, ids=ids)
+    with LabelStore(tmp_path / "l.sqlite") as store:
+        st = AppState(Explorer(cat, store, cache=False))
+        sim, scoring = SimilarityView(state=st), ScoringView(state=st)
+        for gid in ids[:3]:
+            st.goto_id(gid)
+            line = sim._inputs().object
+            line = line() if callable(line) else str(line)
+            assert html.escape(gid) in line and "<img" not in line
+            st.label(3)
+            status = scoring._status().object
+            assert isinstance(scoring._status(), pn.pane.HTML) and html.escape(gid) in status
+
+
+def test_similarity_results_are_clamped_and_the_gallery_says_it_is_cut(state):
+    """5000 results reverted silently to the previous number; 100 results showed 48 cards under a
+    title claiming 100."""
+    from astroexplore.ui.similarity import MAX_RESULTS, SimilarityView
+
+    view = SimilarityView(state=state)
+    view.k = 5000
+    view.search()
+    assert view.k == MAX_RESULTS and len(view.results) == min(MAX_RESULTS, state.catalogue.n_galaxies - 1)
+    assert "shown)" in view._gallery._title.object  # the gallery says it shows the first 48
+
+
+def test_retrain_without_labels_says_nothing_was_learnt(state):
+    state.start_retrain(poll=False)
+    state.wait_retrain()
+    assert "Nothing to learn from yet" in state.retrain_message

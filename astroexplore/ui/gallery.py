@@ -102,12 +102,13 @@ class Gallery(pn.viewable.Viewer):
         super().__init__(**params)
         self._grid = GalleryGrid(sizing_mode="stretch_width", min_height=130, fallback=placeholder_uri(96))
         self._grid.param.watch(self._on_click, "clicked")
-        self._title = pn.pane.Markdown(sizing_mode="stretch_width", margin=(0, 5))
+        self._title = pn.pane.HTML(sizing_mode="stretch_width", margin=(0, 5))  # ids are not Markdown
         self._update()
 
     @param.depends("indices", "captions", "title", "max_items", watch=True)
     def _update(self):
-        idx = np.asarray([] if self.indices is None else self.indices, dtype=np.int64)[: self.max_items]
+        every = np.asarray([] if self.indices is None else self.indices, dtype=np.int64)
+        idx = every[: self.max_items]
         res = self.state.resources
         ids = self.state.catalogue.ids
         caps = self.captions or []
@@ -116,7 +117,9 @@ class Gallery(pn.viewable.Viewer):
             items.append({"i": int(i), "id": str(ids[i]), "src": res.thumbnail_uri(int(i)),
                           "caption": html.escape(str(caps[k])) if k < len(caps) else ""})
         self._grid.items = items
-        self._title.object = f"**{html.escape(self.title)}**" if self.title else ""
+        cut = (f" <span style='color:#666'>(the first {len(idx)} of {len(every)} shown)</span>"
+               if len(idx) < len(every) else "")
+        self._title.object = f"<b>{html.escape(self.title)}</b>{cut}" if self.title else ""
 
     def _on_click(self, event):
         if not event.new:

@@ -187,7 +187,9 @@ class ScoringView(pn.viewable.Viewer):
         self._search = pn.widgets.TextInput(placeholder="galaxy id", width=160, label="Search by id")
         self._go = pn.widgets.Button(label="Go", width=50, align="end")
         self._go.on_click(lambda e: s.goto_id(self._search.value))
-        self._search.param.watch(lambda e: s.goto_id(e.new) if e.new else None, "value")
+        # Enter, also on the same id again (a value watcher fires only when the text changes)
+        self._search.param.watch(lambda e: s.goto_id(self._search.value) if self._search.value.strip()
+                                 else None, "enter_pressed")
         self._undo = pn.widgets.Button(label="Undo last label", color="warning", width=140,
                                        on_click=lambda e: s.undo())
         self._retrain = pn.widgets.Button(label="Retrain", color="success", width=120,
@@ -293,10 +295,10 @@ class ScoringView(pn.viewable.Viewer):
 
     @param.depends("state.n_labelled", "state.n_labelled_user", "state.message")
     def _status(self):
-        s = self.state
-        return pn.pane.Markdown(
-            f"Labelled so far: **{s.n_labelled:,}** galaxies (you: {s.n_labelled_user:,})"
-            + (f"  \n{html.escape(s.message)}" if s.message else ""), sizing_mode="stretch_width")
+        s = self.state  # HTML, not Markdown: an id such as *star* or a_b_c stays as written
+        return pn.pane.HTML(
+            f"Labelled so far: <b>{s.n_labelled:,}</b> galaxies (you: {s.n_labelled_user:,})"
+            + (f"<br>{html.escape(s.message)}" if s.message else ""), sizing_mode="stretch_width")
 
     @param.depends("state.retraining", "state.retrain_progress", "state.retrain_message")
     def _retrain_status(self):

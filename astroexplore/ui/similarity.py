@@ -20,6 +20,7 @@ FROM_POSITION = "RA / Dec"
 FROM_URL = "Legacy Survey viewer link"
 FROM_TAG = "Tag"
 MODES = [FROM_CURRENT, FROM_POSITION, FROM_URL, FROM_TAG]
+MAX_RESULTS = 1000
 
 
 class SimilarityView(pn.viewable.Viewer):
@@ -30,7 +31,8 @@ class SimilarityView(pn.viewable.Viewer):
     position = param.String(default="", label="RA, Dec (degrees or hh:mm:ss +dd:mm:ss)")
     url = param.String(default="", label="Legacy Survey viewer link")
     tag = param.Selector(default=None, objects=[], allow_None=True, label="Tag")
-    k = param.Integer(default=24, bounds=(1, 1000), label="Number of results")
+    k = param.Integer(default=24, bounds=(1, None), label="Number of results",
+                      doc=f"Galaxies to find (at most {MAX_RESULTS}: a larger number is clamped).")
     results = param.DataFrame(default=None, allow_None=True)
     result_indices = param.Array(default=None)
     summary = param.String(default="")
@@ -46,6 +48,8 @@ class SimilarityView(pn.viewable.Viewer):
             disabled=True, width=220)
         self._refresh_tags()
         self.state.param.watch(lambda e: self._refresh_tags(), "labels_version")
+        # another window may have added or removed tags: read them again when the tag mode opens
+        self.param.watch(lambda e: self._refresh_tags() if e.new == FROM_TAG else None, "mode")
 
     def _refresh_tags(self):
         tags = list(self.state.store.tags())
@@ -58,6 +62,8 @@ class SimilarityView(pn.viewable.Viewer):
         """Run the query of the chosen mode; fills ``results`` and the gallery (errors -> warning)."""
         from astroexplore import search as core
         st = self.state
+        if self.k > MAX_RESULTS:
+            self.k = MAX_RESULTS
         cat, mask, k = st.catalogue, st.mask, int(self.k)
         index = st.resources.index
         self.warning = ""
@@ -81,12 +87,18 @@ class SimilarityView(pn.viewable.Viewer):
                     raise ValueError("no tags yet: add one (e.g. #ring) when you score a galaxy")
                 tagged = st.store.tagged(self.tag)
                 ids = [gid for gid, ok in zip(tagged, cat.known_rows(tagged)[1]) if ok]
+                if not tagged:  # untagged since the list was read (here or in another window)
+                    tag = self.tag
+                    self._refresh_tags()
+                    raise ValueError(f"no galaxy carries {tag} any more (its labels were changed or "
+                                     "undone); the tag list is up to date again")
                 if not ids:
                     raise ValueError(f"none of the {len(tagged)} galaxies tagged {self.tag} is in this "
                                      "catalogue (the label store is shared with another one)")
                 res = core.search_by_ids(cat, index, ids, k, mask=mask)
                 what = f"galaxies similar to the {len(ids)} tagged {self.tag}"
         except (ValueError, KeyError, IndexError) as err:
+            self._clear()  # no earlier query's results under this query's warning
             self.warning = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
             return None
         extra = {}
@@ -108,6 +120,14 @@ class SimilarityView(pn.viewable.Viewer):
         self._download.disabled = False
         return res
 
+    def _clear(self):
+        with param.parameterized.batch_call_watchers(self):
+            self.result_indices = None
+            self.results = None
+            self.summary = ""
+        self._gallery.param.update(indices=None, captions=[], title="")
+        self._download.disabled = True
+
     def _csv(self):
         buf = io.StringIO()
         (self.results if self.results is not None else pd.DataFrame()).to_csv(buf, index=False)
@@ -117,16 +137,20 @@ class SimilarityView(pn.viewable.Viewer):
     # rendering ------------------------------------------------------------------------------------
     @param.depends("mode")
     def _inputs(self):
-        if self.mode == FROM_CURRENT:
-            return pn.pane.Markdown(pn.bind(lambda c: f"Query: the galaxy in the scoring view "
-                                            f"(**{self.state.catalogue.ids[c]}**).", self.state.param.current))
+        if self.mode == FROM_CURRENT:  # HTML-escaped: an id is text, never markup
+            return pn.pane.HTML(pn.bind(lambda c: "Query: the galaxy in the scoring view (<b>"
+                                        f"{html.escape(str(self.state.catalogue.ids[c]))}</b>).",
+                                        self.state.param.current))
         if self.mode == FROM_POSITION:
-            return pn.widgets.TextInput.from_param(self.param.position, placeholder="150.1 2.2", width=360)
-        if self.mode == FROM_URL:
-            return pn.widgets.TextInput.from_param(
+            box = pn.widgets.TextInput.from_param(self.param.position, placeholder="150.1 2.2", width=360)
+        elif self.mode == FROM_URL:
+            box = pn.widgets.TextInput.from_param(
                 self.param.url, width=520,
                 placeholder="https://www.legacysurvey.org/viewer?ra=150.1&dec=2.2&layer=ls-dr10&zoom=16")
-        return pn.widgets.Select.from_param(self.param.tag, width=200)
+        else:
+            return pn.widgets.Select.from_param(self.param.tag, width=200)
+        box.param.watch(lambda e: self.search(), "enter_pressed")  # Enter searches, as the button
+        return box
 
     @param.depends("warning", "summary")
     def _messages(self):

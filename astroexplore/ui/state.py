@@ -569,13 +569,17 @@ class AppState(param.Parameterized):
         # a galaxy not yet scored stays on screen (a score typed as the retrain lands must go to
         # the galaxy seen); after a scored one the list starts again from its new top
         keep = self.current_score is None and not self.nothing_listed
+        skipped = isinstance(report, dict) and report.get("skipped")
         with param.parameterized.batch_call_watchers(self):
             self.retrain_progress = 1.0
             self.retraining = False
             self.model_version += 1
-            self.retrain_message = (f"Retrained on {n} labels in {seconds:.1f} s; list re-sorted"
-                                    + (" (this galaxy stays on screen; '▲ Top' shows the new best)." if keep
-                                       else ", from the top."))
+            if skipped:  # no label of this catalogue yet: the ranking is the anomaly score's
+                self.retrain_message = "Nothing to learn from yet: score a few galaxies, then Retrain."
+            else:
+                self.retrain_message = (f"Retrained on {n} labels in {seconds:.1f} s; list re-sorted"
+                                        + (" (this galaxy stays on screen; '▲ Top' shows the new best)."
+                                           if keep else ", from the top."))
         self.refresh_order(keep_current=keep)
         return True
 
