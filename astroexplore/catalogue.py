@@ -746,8 +746,24 @@ def _embedding_names(schema: pa.Schema, file: str, columns: Sequence[str] | None
     raise CatalogueError(
         f"no embedding columns found. Columns: {_short_list(names, 20)}. Pass "
         "--embedding-prefix (embedding_prefix=, e.g. 'feat_pca_' for feat_pca_0, "
-        "feat_pca_1, ...), embedding_columns=, or store a list column named 'embedding'.",
-        file=file)
+        "feat_pca_1, ...), embedding_columns= in Python, or store a list column named "
+        f"'embedding'.{_why_no_embedding(names)}", file=file)
+
+
+def _why_no_embedding(names: Sequence[str]) -> str:
+    """The likely reason for a table without embedding: map projections only, or vote fractions."""
+    projections = sorted({m.group(1) for n in names
+                          if (m := re.fullmatch(r"(.*\D)(\d+)", n)) and m.group(1) in PROJECTION_PREFIXES})
+    hints = []
+    if projections:
+        hints.append(f" Columns {', '.join(p + '0, ' + p + '1, ...' for p in projections)} look like a "
+                     "2-D map projection, which is never taken as the embedding by itself; to use "
+                     f"it as one, pass --embedding-prefix {projections[0]}.")
+    if sum(map(_is_posterior_column, names)) >= 2:
+        hints.append(" The table holds Galaxy Zoo vote fractions: give it as --posteriors (posteriors=) "
+                     "beside a catalogue of embeddings, or use the fractions as the embedding with "
+                     "embedding_columns= in Python.")
+    return "".join(hints)
 
 
 def _non_numeric_error(col: pa.ChunkedArray, name: str, file: str | None, ids: Any,
@@ -1060,19 +1076,21 @@ def _read_posteriors(posteriors: str | Path | pd.DataFrame,
 
 
 def _join_posteriors(df: pd.DataFrame, posteriors: Any, id_column: str | None,
-                     file: str) -> pd.DataFrame:
-    """Join a posteriors table on "id"; every id must be on both sides (never drop rows)."""
+                     file: str, meta: dict) -> pd.DataFrame:
+    """Join a posteriors table on "id", keeping every catalogue row: a galaxy without a row in
+    the table gets NaN (no votes), rows of other galaxies are left out (a survey-wide table);
+    the counts go to ``meta["posteriors"]``. No id in common is an error (a wrong id column)."""
     post, post_file = _read_posteriors(posteriors, id_column)
     order = pd.Index(post["id"]).get_indexer(df["id"])
-    missing = np.flatnonzero(order < 0)
-    if len(missing):
-        raise _rows_error(f"an id with no row in {post_file}", missing, file=file, column="id",
-                          ids=df["id"].to_numpy())
-    extra = np.flatnonzero(~post["id"].isin(df["id"]).to_numpy())
-    if len(extra):
-        raise _rows_error(f"an id that is not in {file}", extra, file=post_file, column="id",
-                          ids=post["id"].to_numpy())
-    post = post.iloc[order].reset_index(drop=True).drop(columns="id")
+    n_matched = int((order >= 0).sum())
+    if n_matched == 0 and len(df):
+        raise CatalogueError(
+            f"no id of {file} is in {post_file} (ids such as {_short_list(df['id'].head(3).tolist())} "
+            f"there, {_short_list(post['id'].head(3).tolist())} here). Check that both tables use "
+            "the same ids (--id-column / id_column= names the column).", file=post_file, column="id")
+    meta["posteriors"] = {"file": post_file, "matched": n_matched, "without_row": len(df) - n_matched,
+                          "other_rows": len(post) - n_matched}
+    post = post.set_index("id").reindex(df["id"]).reset_index(drop=True)
     for name in [c for c in post.columns if c in df.columns]:
         if not _same_values(df[name], post[name]):
             raise CatalogueError(f"column '{name}' is in both {file} and {post_file} with "
@@ -1112,8 +1130,10 @@ def load_catalogue(path: str | Path, *, ids: Any = None, id_column: str | None =
     embedding_prefix : str, optional
         Use the columns ``<prefix>0, <prefix>1, ...`` (sorted numerically, no gaps).
     posteriors : str, Path or DataFrame, optional
-        Table of morphology posteriors (Parquet, CSV or Zoobot ``.h5``) joined on the id; every
-        id must be present on both sides.
+        Table of morphology posteriors (Parquet, CSV or Zoobot ``.h5``) joined on the id. Galaxies
+        without a row get NaN (no votes); rows of galaxies not in the catalogue are left out
+        (a survey-wide vote table); ``metadata["posteriors"]`` holds the counts. At least one id
+        must be in common.
     schema : "auto", Schema or None
         Decision tree; ``"auto"`` uses :func:`astroexplore.schemas.detect_schema`.
     image_column : str, optional
@@ -1131,8 +1151,8 @@ def load_catalogue(path: str | Path, *, ids: Any = None, id_column: str | None =
     ------
     CatalogueError
         Unreadable/missing/unsupported file, missing or duplicate ids, NaN/inf or non-numeric
-        embedding values, ragged lengths, ra/dec or fractions out of range, ids missing from
-        one side of the join, no embedding columns found.
+        embedding values, ragged lengths, ra/dec or fractions out of range, no id in common with
+        the posteriors, no embedding columns found.
 
     Examples
     --------
@@ -1159,7 +1179,7 @@ def load_catalogue(path: str | Path, *, ids: Any = None, id_column: str | None =
         df, emb, meta = _load_table(path, id_column, embedding_columns, embedding_prefix)
     df = _validate_columns(df, file)
     if posteriors is not None:
-        df = _join_posteriors(df, posteriors, id_column, file)
+        df = _join_posteriors(df, posteriors, id_column, file, meta)
     df = _normalise_image(df, image_column, file, meta)
     if image_template is not None:
         meta["image_template"] = image_template
@@ -1268,7 +1288,12 @@ def describe_catalogue(cat: Catalogue) -> str:
     if fractions:
         n_nan = int(t[fractions].isna().to_numpy().any(axis=1).sum())
         lines.append(f"posteriors:   {len(fractions)} fraction columns ({n_nan:,} galaxies with "
-                     "NaN: question not asked)")
+                     "NaN: question not asked, or no votes)")
+        joined = cat.metadata.get("posteriors")
+        if isinstance(joined, dict):
+            lines.append(f"              joined from {joined['file']}: {joined['matched']:,} galaxies "
+                         f"matched, {joined['without_row']:,} without a row (NaN), "
+                         f"{joined['other_rows']:,} rows of other galaxies left out")
     else:
         lines.append("posteriors:   none")
     lines.append(f"other columns: {_short_list(other, 12) if other else 'none'}")

@@ -49,24 +49,30 @@ def _cmd_labels(args: argparse.Namespace) -> int:
     if getattr(args, "catalogue", None):
         from astroexplore.catalogue import load_catalogue
 
-        valid_ids = load_catalogue(args.catalogue).ids
+        valid_ids = load_catalogue(args.catalogue, **load_options(args)).ids
     new_store = not Path(args.store).exists()
     if new_store and args.labels_command == "export":
         raise LabelError(f"{args.store}: no label store here (check the path; "
                          "usage: astroexplore labels export STORE OUT)")
-    with LabelStore(args.store, valid_ids=valid_ids) as store:
-        if args.labels_command == "export":
-            out = Path(args.out)
-            if out.suffix.lower() == ".parquet":
-                store.export_parquet(out)
+    try:
+        with LabelStore(args.store, valid_ids=valid_ids) as store:
+            if args.labels_command == "export":
+                out = Path(args.out)
+                if out.suffix.lower() == ".parquet":
+                    store.export_parquet(out)
+                else:
+                    store.export_csv(out)
+                n_rows, n_galaxies = len(store.latest()), store.count()
+                print(f"exported {n_rows} labels ({n_galaxies} galaxies) to {out}")
             else:
-                store.export_csv(out)
-            n_rows, n_galaxies = len(store.latest()), store.count()
-            print(f"exported {n_rows} labels ({n_galaxies} galaxies) to {out}")
-        else:
-            n = store.import_csv(args.csv, user=args.user)
-            where = f"the new label store {args.store}" if new_store else str(args.store)
-            print(f"imported {n} labels from {args.csv} into {where}")
+                n = store.import_csv(args.csv, user=args.user)
+                where = f"the new label store {args.store}" if new_store else str(args.store)
+                print(f"imported {n} labels from {args.csv} into {where}")
+    except BaseException:
+        if new_store:  # a failed import leaves no empty store behind (a mistyped path would hide)
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{args.store}{suffix}").unlink(missing_ok=True)
+        raise
     return 0
 
 
@@ -176,6 +182,11 @@ def _at_least(low: int):
 def add_catalogue_arguments(p: argparse.ArgumentParser) -> None:
     """The catalogue argument and the options that say how to read it (every loading command)."""
     p.add_argument("path", help="catalogue: .parquet, .csv, .npy (with --ids) or Zoobot .h5")
+    add_loading_options(p)
+
+
+def add_loading_options(p: argparse.ArgumentParser) -> None:
+    """The options that say how to read a catalogue."""
     p.add_argument("--ids", help="table holding the ids for a .npy embedding file")
     p.add_argument("--id-column", help="name of the id column (default: detected)")
     p.add_argument("--embedding-prefix", help="prefix of the embedding columns (default: detected)")
@@ -206,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("store")
     i.add_argument("csv")
     i.add_argument("--user", default=None, help="user name for rows that have none")
-    i.add_argument("--catalogue", default=None, help="reject ids not in this catalogue")
+    i.add_argument("--catalogue", default=None, help="reject ids not in this catalogue (read with "
+                   "the options below)")
+    add_loading_options(i)
     i.set_defaults(func=_cmd_labels)
 
     p = sub.add_parser("demo", help="generate the demo survey if needed and serve the app")

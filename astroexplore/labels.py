@@ -671,7 +671,8 @@ class LabelStore:
         int
             Number of labels imported. Rows identical to a label already stored (same galaxy,
             user, timestamp, score, tags and note: a file imported twice, or an export of this
-            store) are skipped and not counted. An imported label becomes a galaxy's current
+            store) are skipped and not counted. Rows without a timestamp (Astronomaly's file)
+            take the file's modification time. An imported label becomes a galaxy's current
             label only if it is newer than that user's label of it in the store.
 
         Raises
@@ -692,11 +693,14 @@ class LabelStore:
                 if header is None:
                     raise LabelError(f"{path}: the file is empty")
                 parse = _csv_parser(path, header)
-                return self._parse_rows(path, reader, parse, user)
+                # rows without a time (Astronomaly's file) are as old as the file: importing it
+                # again skips them, and a label given since stays the current one
+                stamp = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).isoformat()
+                return self._parse_rows(path, reader, parse, user, stamp)
         except (OSError, UnicodeDecodeError, csv.Error) as err:
             raise LabelError(f"{path}: cannot read labels ({err})") from None
 
-    def _parse_rows(self, path: Path, reader, parse, user: str) -> list[_Record]:
+    def _parse_rows(self, path: Path, reader, parse, user: str, stamp: str) -> list[_Record]:
         records, bad = [], []
         for row in reader:
             if not any(cell.strip() for cell in row):
@@ -705,6 +709,7 @@ class LabelStore:
                 fields = parse(row)
                 if fields is not None:
                     fields.setdefault("user", user)
+                    fields.setdefault("timestamp", stamp)
                     records.append(self._record(**fields, hint=not bad))
             except LabelError as err:
                 bad.append((reader.line_num, err))
@@ -1013,21 +1018,51 @@ def _own_row(at: dict[str, int]):
     return parse
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _is_label_export(path: Path) -> bool:
+    """Whether ``path`` (an existing file) is an earlier export: its columns start with ``id, score``
+    (CSV header or Parquet schema), or it is empty."""
+    try:
+        if path.stat().st_size == 0:
+            return True
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(path).names
+        else:
+            with path.open(newline="", encoding="utf-8-sig") as fh:
+                names = next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError, ImportError):
+        return False
+    return [str(n).strip() for n in names[:2]] == [ID_COLUMN, "score"]
+
+
 @contextmanager
 def _atomic_output(path: Path, store_path: Path) -> Iterator[str]:
     """Yield a temporary path beside ``path``; move it over ``path`` only on success.
 
-    Refuses (LabelError) to replace the store itself or any SQLite file: an export written over
-    a label store would lose every label in it.
+    Refuses (LabelError) to replace the store itself, any SQLite file, or any existing file that
+    is not an earlier label export (a catalogue named by a slip of the tab key): an export
+    written over it would lose what it holds. The file gets the permissions an ordinary new
+    file gets (the umask), or those of the export it replaces.
     """
     same = path.exists() and path.resolve() == store_path.resolve()
     if same or _is_sqlite(path):
         what = "the label store being exported" if same else "a SQLite database (a label store?)"
         raise LabelError(f"{path}: this is {what}; an export written over it would lose its labels. "
                          "Give a new .csv or .parquet path")
+    if path.exists() and not _is_label_export(path):
+        raise LabelError(f"{path}: the file exists and is not a label export (a catalogue?); an export "
+                         "written over it would lose it. Give a new path, or remove the file first")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
     try:
         yield tmp
         os.replace(tmp, path)

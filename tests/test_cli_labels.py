@@ -100,8 +100,14 @@ def test_bad_import_exits_1_and_imports_nothing(tmp_path, capsys):
     assert main(["labels", "import", str(store), str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "ml_scores.csv: line 6" in err and "score 9" in err
-    with LabelStore(store) as s:
-        assert s.count() == 0 and s.history().empty
+    # no empty store is left behind: a later export of a mistyped path says there is none
+    assert not store.exists() and not list(tmp_path.glob("s.sqlite*"))
+    existing = tmp_path / "kept.sqlite"
+    with LabelStore(existing) as s:
+        s.add("J0002", 1)
+    assert main(["labels", "import", str(existing), str(bad)]) == 1
+    with LabelStore(existing) as s:  # a store that was there stays, with its labels
+        assert s.count() == 1
 
 
 def test_import_with_catalogue_rejects_unknown_ids(tmp_path, ml_scores, capsys):
@@ -129,3 +135,54 @@ def test_export_from_a_file_that_is_not_a_store_exits_1(tmp_path, capsys):
     assert main(["labels", "export", str(not_a_store), str(tmp_path / "out.csv")]) == 1
     assert "not an astroexplore label store" in capsys.readouterr().err
     assert not_a_store.read_text() == "id,ra,dec\n"
+
+
+def test_reimporting_astronomaly_scores_changes_nothing(tmp_path, ml_scores, capsys):
+    """Astronomaly's file has no times: each import stamped its rows 'now', so a second import
+    added them again and replaced a label given in between."""
+    store = tmp_path / "s.sqlite"
+    assert main(["labels", "import", str(store), str(ml_scores), "--user", "me"]) == 0
+    with LabelStore(store) as s:
+        s.add("J0002", 1, user="me")  # a newer opinion
+    assert main(["labels", "import", str(store), str(ml_scores), "--user", "me"]) == 0
+    assert "imported 0 labels" in capsys.readouterr().out
+    with LabelStore(store) as s:
+        assert s.scores(user="me").to_dict() == {"J0002": 1.0, "J0003": 0.0}
+        assert len(s.history()) == 3
+
+
+def test_export_refuses_to_overwrite_a_catalogue_and_keeps_permissions(tmp_path, ml_scores, capsys):
+    """'labels export galaxies.labels.sqlite galaxies.parquet' replaced the catalogue; exports were
+    readable by their owner only (mkstemp's 0600)."""
+    import os
+    import stat
+
+    store = tmp_path / "s.sqlite"
+    assert main(["labels", "import", str(store), str(ml_scores)]) == 0
+    catalogue = tmp_path / "galaxies.parquet"
+    pd.DataFrame({"id": ["J0001"], "feat_0": [1.0]}).to_parquet(catalogue)
+    before = catalogue.read_bytes()
+    assert main(["labels", "export", str(store), str(catalogue)]) == 1
+    assert "is not a label export" in capsys.readouterr().err and catalogue.read_bytes() == before
+    old = os.umask(0o022)
+    try:
+        for out in (tmp_path / "out.csv", tmp_path / "out.parquet"):
+            assert main(["labels", "export", str(store), str(out)]) == 0
+            assert stat.S_IMODE(out.stat().st_mode) == 0o644
+            out.chmod(0o664)
+            assert main(["labels", "export", str(store), str(out)]) == 0  # an earlier export: replaced
+            assert stat.S_IMODE(out.stat().st_mode) == 0o664
+    finally:
+        os.umask(old)
+
+
+def test_import_checks_ids_against_a_catalogue_read_with_options(tmp_path, ml_scores, capsys):
+    """--catalogue could not read a catalogue that needs --embedding-prefix (the error told the
+    user to pass an option the command did not have)."""
+    pd.DataFrame({"id": ["J0002", "J0003"], "pca_0": [0.1, 0.2], "pca_1": [0.3, 0.4]}).to_parquet(
+        tmp_path / "proj.parquet")
+    store = tmp_path / "s.sqlite"
+    args = ["labels", "import", str(store), str(ml_scores), "--catalogue", str(tmp_path / "proj.parquet")]
+    assert main(args) == 1
+    assert "--embedding-prefix" in capsys.readouterr().err
+    assert main(args + ["--embedding-prefix", "pca_"]) == 0

@@ -403,9 +403,9 @@ def test_export_csv_import_round_trip(filled, tmp_path):
 
 def test_export_overwrites_atomically(filled, tmp_path):
     out = tmp_path / "labels.csv"
-    out.write_text("old")
+    out.write_text("id,score,user\ng9,1,old\n")  # an earlier export
     filled.export_csv(out)
-    assert out.read_text().startswith("id,score")
+    assert out.read_text().startswith("id,score") and "g9" not in out.read_text()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 

@@ -151,6 +151,14 @@ def app_factory(path, *, labels=None, user: str | None = None, warm: bool = True
     return make
 
 
+def _free_port(address: str) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
+
+
 def _websocket_origins(address: str, port: int) -> list[str]:
     if address in ("0.0.0.0", "::", ""):
         return ["*"]
@@ -188,6 +196,8 @@ def serve(path, *, port: int = 5006, address: str = "localhost", show: bool = Fa
     import panel as pn
 
     factory = app_factory(path, labels=labels, user=user, load_options=load_options)
+    if port == 0:  # a free port chosen now, so that the printed URL and allowed origins name it
+        port = _free_port(address)
     print(f"astroexplore: serving {path} at http://{address}:{port}/", flush=True)
     return pn.serve(factory, port=port, address=address, show=show, threaded=threaded,
                     websocket_origin=_websocket_origins(address, port), title="astroexplore",

@@ -92,3 +92,20 @@ def test_panel_serve_script_with_wrong_args_shows_usage_and_keeps_serving(free_p
             page.get_by_text("usage: panel serve apps/explorer.py --args").first.wait_for(timeout=10_000)
             page.close()
         assert proc.poll() is None, "the server stopped"
+
+
+def test_serve_on_port_0_prints_the_port_it_serves(demo_catalogue_path, tmp_path, capsys):
+    """--port 0 (which the port-in-use error recommends) printed http://localhost:0/."""
+    import re
+
+    pn = pytest.importorskip("panel")
+    from astroexplore.ui.serve import serve
+
+    server = serve(demo_catalogue_path, port=0, labels=tmp_path / "l.sqlite", threaded=True, verbose=False)
+    try:
+        url = re.search(r"at (http://localhost:(\d+)/)", capsys.readouterr().out)
+        assert url and int(url.group(2)) > 0
+        assert "astroexplore" in _get(url.group(1))
+    finally:
+        server.stop()
+        pn.state.clear_caches()
