@@ -1091,8 +1091,9 @@ def _join_posteriors(df: pd.DataFrame, posteriors: Any, id_column: str | None,
     meta["posteriors"] = {"file": post_file, "matched": n_matched, "without_row": len(df) - n_matched,
                           "other_rows": len(post) - n_matched}
     post = post.set_index("id").reindex(df["id"]).reset_index(drop=True)
+    matched = order >= 0  # a shared column (ra, dec) is compared where the table has the galaxy
     for name in [c for c in post.columns if c in df.columns]:
-        if not _same_values(df[name], post[name]):
+        if not _same_values(df[name][matched], post[name][matched]):
             raise CatalogueError(f"column '{name}' is in both {file} and {post_file} with "
                                  "different values; rename one.", file=post_file, column=name)
         post = post.drop(columns=name)

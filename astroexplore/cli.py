@@ -69,7 +69,9 @@ def _cmd_labels(args: argparse.Namespace) -> int:
                 where = f"the new label store {args.store}" if new_store else str(args.store)
                 print(f"imported {n} labels from {args.csv} into {where}")
     except BaseException:
-        if new_store:  # a failed import leaves no empty store behind (a mistyped path would hide)
+        # a failed import leaves no empty store behind (a mistyped path would hide), but never
+        # removes one that another process (the app) has written to meanwhile
+        if new_store and Path(args.store).exists() and LabelStore(args.store).close_if_empty():
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{args.store}{suffix}").unlink(missing_ok=True)
         raise

@@ -160,6 +160,7 @@ class _Record:
     timestamp: str
     tags: tuple[str, ...]
     note: str | None
+    timed: bool = True  # False: no time was given (stamped now); an import matches it at any time
 
 
 # --------------------------------------------------------------------------- validation
@@ -328,6 +329,13 @@ class LabelStore:
                 self._conn.close()
                 self._conn = None
 
+    def close_if_empty(self) -> bool:
+        """Close the store; True if it holds no event at all (a file that can be removed)."""
+        try:
+            return not self._query("SELECT 1 FROM events LIMIT 1")
+        finally:
+            self.close()
+
     def __enter__(self) -> LabelStore:
         return self
 
@@ -488,7 +496,7 @@ class LabelStore:
         galaxy_id = self._check_id(galaxy_id, hint=hint)
         return _Record(galaxy_id, _check_score(score, galaxy_id), _check_user(user),
                        _now() if timestamp is None else _parse_timestamp(timestamp),
-                       _normalise_tags(tags), _check_note(note))
+                       _normalise_tags(tags), _check_note(note), timed=timestamp is not None)
 
     def _record_from_row(self, row: Mapping[str, Any] | tuple, user: str) -> _Record:
         if isinstance(row, Mapping):
@@ -671,9 +679,10 @@ class LabelStore:
         int
             Number of labels imported. Rows identical to a label already stored (same galaxy,
             user, timestamp, score, tags and note: a file imported twice, or an export of this
-            store) are skipped and not counted. Rows without a timestamp (Astronomaly's file)
-            take the file's modification time. An imported label becomes a galaxy's current
-            label only if it is newer than that user's label of it in the store.
+            store) are skipped and not counted; a row without a timestamp (Astronomaly's file) is
+            skipped when that label was ever stored, at any time (the file imported again, even
+            rewritten with more rows), and otherwise stamped now. An imported label becomes a
+            galaxy's current label only if it is newer than that user's label of it in the store.
 
         Raises
         ------
@@ -693,14 +702,11 @@ class LabelStore:
                 if header is None:
                     raise LabelError(f"{path}: the file is empty")
                 parse = _csv_parser(path, header)
-                # rows without a time (Astronomaly's file) are as old as the file: importing it
-                # again skips them, and a label given since stays the current one
-                stamp = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).isoformat()
-                return self._parse_rows(path, reader, parse, user, stamp)
+                return self._parse_rows(path, reader, parse, user)
         except (OSError, UnicodeDecodeError, csv.Error) as err:
             raise LabelError(f"{path}: cannot read labels ({err})") from None
 
-    def _parse_rows(self, path: Path, reader, parse, user: str, stamp: str) -> list[_Record]:
+    def _parse_rows(self, path: Path, reader, parse, user: str) -> list[_Record]:
         records, bad = [], []
         for row in reader:
             if not any(cell.strip() for cell in row):
@@ -709,7 +715,6 @@ class LabelStore:
                 fields = parse(row)
                 if fields is not None:
                     fields.setdefault("user", user)
-                    fields.setdefault("timestamp", stamp)
                     records.append(self._record(**fields, hint=not bad))
             except LabelError as err:
                 bad.append((reader.line_num, err))
@@ -933,11 +938,14 @@ def _insert(conn: sqlite3.Connection, records: list[_Record]) -> list[int]:
 
 
 def _is_stored(conn: sqlite3.Connection, r: _Record) -> bool:
-    """Whether a label event identical to ``r`` is already in the store."""
+    """Whether a label event identical to ``r`` is already in the store (at any time when ``r``
+    came without one)."""
+    when = "AND timestamp = ? " if r.timed else ""
     return conn.execute(
-        "SELECT 1 FROM events WHERE kind = 'label' AND galaxy_id = ? AND user = ? AND timestamp = ? "
+        f"SELECT 1 FROM events WHERE kind = 'label' AND galaxy_id = ? AND user = ? {when}"
         "AND score = ? AND tags = ? AND note IS ? LIMIT 1",
-        (r.galaxy_id, r.user, r.timestamp, r.score, json.dumps(list(r.tags)), r.note)).fetchone() is not None
+        (r.galaxy_id, r.user, *((r.timestamp,) if r.timed else ()), r.score,
+         json.dumps(list(r.tags)), r.note)).fetchone() is not None
 
 
 def _event_from_record(event_id: int, r: _Record) -> LabelEvent:
@@ -1062,9 +1070,10 @@ def _atomic_output(path: Path, store_path: Path) -> Iterator[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
     try:
         yield tmp
+        # after writing: the mode of a read-only earlier export would stop the writer
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

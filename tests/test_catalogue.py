@@ -211,9 +211,10 @@ def test_join_keeps_galaxies_without_votes_and_leaves_out_other_galaxies(tmp_pat
     from astroexplore.catalogue import describe_catalogue
 
     df = zoobot_frame()
-    post = df[["id_str", "smooth-or-featured_smooth_fraction"]].rename(
+    post = df[["id_str", "ra", "smooth-or-featured_smooth_fraction"]].rename(   # ra: a shared column
         columns={"smooth-or-featured_smooth_fraction": "bar_no_fraction"}).drop(index=[5, 9])
-    post = pd.concat([post, pd.DataFrame({"id_str": ["stray", "other"], "bar_no_fraction": [0.1, 0.2]})])
+    post = pd.concat([post, pd.DataFrame({"id_str": ["stray", "other"], "ra": [1.0, 2.0],
+                                          "bar_no_fraction": [0.1, 0.2]})])
     write_csv(tmp_path, post, "post.csv")
     cat = load_catalogue(zoobot_parquet, posteriors=tmp_path / "post.csv")
     assert cat.n_galaxies == len(df)

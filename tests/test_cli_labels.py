@@ -93,7 +93,7 @@ def test_import_without_user_uses_anonymous(tmp_path, ml_scores):
         assert s.labelled_ids(user="anonymous") == ["J0002", "J0003"]
 
 
-def test_bad_import_exits_1_and_imports_nothing(tmp_path, capsys):
+def test_bad_import_exits_1_and_imports_nothing(tmp_path, capsys, monkeypatch):
     bad = tmp_path / "ml_scores.csv"
     bad.write_text(ML_SCORES + "J0005,1.0,1.0,9\n")
     store = tmp_path / "s.sqlite"
@@ -102,6 +102,28 @@ def test_bad_import_exits_1_and_imports_nothing(tmp_path, capsys):
     assert err.startswith("error: ") and "ml_scores.csv: line 6" in err and "score 9" in err
     # no empty store is left behind: a later export of a mistyped path says there is none
     assert not store.exists() and not list(tmp_path.glob("s.sqlite*"))
+    # another process (the app) wrote to the new store while the import ran: it stays
+    import argparse
+
+    from astroexplore.cli import _cmd_labels
+
+    raced = tmp_path / "raced.sqlite"
+
+    class Interrupted(Exception):
+        pass
+
+    def import_then_race(self, *a, **k):
+        with LabelStore(raced) as app:
+            app.add("J0002", 4, user="app")
+        raise Interrupted
+
+    with monkeypatch.context() as m:  # the race, made certain: the app writes during the import
+        m.setattr(LabelStore, "import_csv", import_then_race)
+        with pytest.raises(Interrupted):
+            _cmd_labels(argparse.Namespace(labels_command="import", store=str(raced), csv=str(bad),
+                                           user=None, catalogue=None))
+    with LabelStore(raced) as s:
+        assert s.count() == 1
     existing = tmp_path / "kept.sqlite"
     with LabelStore(existing) as s:
         s.add("J0002", 1)
@@ -149,6 +171,13 @@ def test_reimporting_astronomaly_scores_changes_nothing(tmp_path, ml_scores, cap
     with LabelStore(store) as s:
         assert s.scores(user="me").to_dict() == {"J0002": 1.0, "J0003": 0.0}
         assert len(s.history()) == 3
+    # Astronomaly rewrites its file: one new label, one changed; the rest were imported before
+    ml_scores.write_text(ML_SCORES.replace("J0003,2.0,2.2,0", "J0003,2.0,2.2,2").replace(
+        "J0004,1.5,1.1,-1", "J0004,1.5,1.1,5"))
+    assert main(["labels", "import", str(store), str(ml_scores), "--user", "me"]) == 0
+    assert "imported 2 labels" in capsys.readouterr().out
+    with LabelStore(store) as s:
+        assert s.scores(user="me").to_dict() == {"J0002": 1.0, "J0003": 2.0, "J0004": 5.0}
 
 
 def test_export_refuses_to_overwrite_a_catalogue_and_keeps_permissions(tmp_path, ml_scores, capsys):
@@ -169,9 +198,10 @@ def test_export_refuses_to_overwrite_a_catalogue_and_keeps_permissions(tmp_path,
         for out in (tmp_path / "out.csv", tmp_path / "out.parquet"):
             assert main(["labels", "export", str(store), str(out)]) == 0
             assert stat.S_IMODE(out.stat().st_mode) == 0o644
-            out.chmod(0o664)
-            assert main(["labels", "export", str(store), str(out)]) == 0  # an earlier export: replaced
-            assert stat.S_IMODE(out.stat().st_mode) == 0o664
+            for mode in (0o664, 0o444):  # an earlier export (even read-only) is replaced, its mode kept
+                out.chmod(mode)
+                assert main(["labels", "export", str(store), str(out)]) == 0
+                assert stat.S_IMODE(out.stat().st_mode) == mode
     finally:
         os.umask(old)
 

@@ -669,3 +669,63 @@ def test_retrain_without_labels_says_nothing_was_learnt(state):
     state.start_retrain(poll=False)
     state.wait_retrain()
     assert "Nothing to learn from yet" in state.retrain_message
+
+
+def test_a_key_for_the_galaxy_on_screen_keeps_its_own_tags(state):
+    """The tag and note boxes already showed the server's new galaxy: a late key for the galaxy
+    still on screen gave it the other galaxy's tags and note (or wiped its own)."""
+    from astroexplore.ui.scoring import ScoringView
+
+    view = ScoringView(state=state)
+    a = state.current_id
+    state.param.update(tags="#ring", note="arc at NE")
+    state.label(3)
+    state.show_rank(2)  # the server moves on (a retrain landed); the screen still shows a
+    state.param.update(tags="#merger", note="B's note")
+    view._on_key("4", a)
+    event = state.store.label_of(a, state.user_name)
+    assert (event.score, event.tags, event.note) == (4, ("#ring",), "arc at NE")
+
+
+def test_an_off_list_galaxy_stays_after_a_retrain_and_forward_starts_the_list(state):
+    from astroexplore.filters import Condition, MorphologyFilter
+
+    state.filter = MorphologyFilter(state.catalogue.schema).with_condition(
+        Condition("smooth-or-featured", "featured-or-disk", 0.5))
+    state.label(4, state.order[0])
+    state.label(0, state.order[1])
+    hidden = int(np.flatnonzero(~state.mask)[0])
+    state.goto(hidden)
+    state.start_retrain(poll=False)
+    state.wait_retrain()
+    assert state.current == hidden and state.off_list and "stays on screen" in state.retrain_message
+    state.next()
+    assert state.current == state.order[0] and state.position == 0 and not state.off_list
+
+
+def test_rank_box_is_blank_when_the_filter_matches_nothing(state):
+    from astroexplore.ui.scoring import ScoringView
+
+    view = ScoringView(state=state)
+    state.mask = np.zeros(state.catalogue.n_galaxies, bool)  # what a filter matching nothing sets
+    assert state.nothing_listed and view._position.value is None
+
+
+def test_similarity_warning_keeps_ids_as_written(tmp_path):
+    """Warnings were a Markdown Alert: '*star*' came out as an italic 'star'."""
+    from astroexplore.catalogue import Catalogue
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.similarity import FROM_POSITION, SimilarityView
+    from astroexplore.ui.state import AppState
+
+    X = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    ids = ["*star*"] + [f"g{i}" for i in range(19)]
+    cat = Catalogue.from_arrays(X, ids=ids, table=pd.DataFrame({"ra": np.linspace(10, 20, 20), "dec": np.zeros(20)}))
+    with LabelStore(tmp_path / "l.sqlite") as store:
+        view = SimilarityView(state=AppState(Explorer(cat, store, cache=False)), mode=FROM_POSITION,
+                              position="10.0 1.0")  # a degree from *star*: a warning naming it
+        view.search()
+        assert "*star*" in view.warning
+        pane = view._messages().objects[0]
+        assert isinstance(pane, pn.pane.HTML) and "*star*" in pane.object

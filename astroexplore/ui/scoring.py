@@ -53,9 +53,12 @@ class KeyListener(JSComponent):
 
     Keys typed into a text box, select or editable cell are ignored. Each press is its own message
     (``model.send_msg``), so a score key followed at once by an arrow is not lost: a synced
-    property keeps only its latest value within Panel's 50 ms debounce. A message carries
-    :attr:`shown`, the id of the galaxy the browser shows when the key is pressed, which can
-    lag behind the server's current galaxy while the server is busy (a retrain).
+    property keeps only its latest value within Panel's 50 ms debounce. A message carries the id
+    of the galaxy the browser shows when the key is pressed (the ``data-ae-galaxy`` attribute
+    of the image on the page; :attr:`shown` if there is none), which can differ from the
+    server's current galaxy while the server is busy (a retrain) or the image is on its way.
+    One press is sent once, however many scoring views the page holds (a notebook showing
+    the app and the view).
     """
 
     keys = param.List(default=[str(s) for s in SCORES] + ["ArrowLeft", "ArrowRight"])
@@ -63,8 +66,18 @@ class KeyListener(JSComponent):
 
     _esm = """
     export function render({ model }) {
+      const onScreen = () => {  // the galaxy whose image is displayed, through Panel's shadow roots
+        const roots = [document];
+        while (roots.length) {
+          const root = roots.pop();
+          const img = root.querySelector('[data-ae-galaxy]');
+          if (img) return img.getAttribute('data-ae-galaxy');
+          for (const el of root.querySelectorAll('*')) if (el.shadowRoot) roots.push(el.shadowRoot);
+        }
+        return model.shown;
+      };
       const handler = (e) => {
-        if (e.ctrlKey || e.metaKey || e.altKey) return;
+        if (e.ctrlKey || e.metaKey || e.altKey || e._aeSent) return;
         const path = e.composedPath ? e.composedPath() : [e.target];
         for (const el of path) {
           if (!el || !el.tagName) continue;
@@ -73,7 +86,8 @@ class KeyListener(JSComponent):
         }
         if (!model.keys.includes(e.key)) return;
         e.preventDefault();
-        model.send_msg({key: e.key, shown: model.shown});
+        e._aeSent = true;
+        model.send_msg({key: e.key, shown: onScreen()});
       };
       document.addEventListener('keydown', handler);
       model.on('remove', () => document.removeEventListener('keydown', handler));
@@ -182,7 +196,8 @@ class ScoringView(pn.viewable.Viewer):
         self._position = pn.widgets.IntInput(label="Rank in list", value=self._rank(), width=110)
         # the state's value, not the event's: an out-of-range rank is clamped by a nested update, after
         # which this watcher still receives the stale event of the unclamped one
-        s.param.watch(lambda *e: setattr(self._position, "value", self._rank()), ["position", "off_list"])
+        s.param.watch(lambda *e: setattr(self._position, "value", self._rank()),
+                      ["position", "off_list", "nothing_listed"])
         self._position.param.watch(self._on_rank, "value")
         self._search = pn.widgets.TextInput(placeholder="galaxy id", width=160, label="Search by id")
         self._go = pn.widgets.Button(label="Go", width=50, align="end")
@@ -203,7 +218,8 @@ class ScoringView(pn.viewable.Viewer):
             self.state.message = f"Could not store the label: {err}"
 
     def _rank(self) -> int | None:
-        return None if self.state.off_list else self.state.position + 1
+        s = self.state
+        return None if s.off_list or s.nothing_listed else s.position + 1
 
     def _on_rank(self, event):
         if event.new is not None:  # the state clamps to the list
@@ -248,7 +264,7 @@ class ScoringView(pn.viewable.Viewer):
         return pn.pane.HTML(
             f"<div style='width:{self.image_size}px;height:{self.image_size}px;overflow:auto;"
             f"background:#000;border-radius:6px'>"
-            f"<img src='{html.escape(uri, quote=True)}' alt='galaxy {gid}' "
+            f"<img src='{html.escape(uri, quote=True)}' alt='galaxy {gid}' data-ae-galaxy='{gid}' "
             f"onerror=\"this.onerror=null;this.src='{fallback}'\" "
             f"style='width:{w}px;height:{w}px;display:block;image-rendering:auto'></div>", width=self.image_size + 10, height=self.image_size + 10,
             margin=(5, 5))

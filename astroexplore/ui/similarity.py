@@ -155,9 +155,11 @@ class SimilarityView(pn.viewable.Viewer):
     @param.depends("warning", "summary")
     def _messages(self):
         items = []
-        if self.warning:
-            items.append(pn.pane.Alert(html.escape(self.warning), alert_type="warning",
-                                       sizing_mode="stretch_width"))
+        if self.warning:  # HTML, not an Alert (Markdown): an id in the text stays as written
+            items.append(pn.pane.HTML(
+                f"<div style='background:#fff3cd;color:#664d03;border:1px solid #ffe69c;"
+                f"border-radius:6px;padding:8px 12px'>{html.escape(self.warning)}</div>",
+                sizing_mode="stretch_width"))
         return pn.Column(*items, sizing_mode="stretch_width")
 
     @param.depends("results")

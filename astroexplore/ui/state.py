@@ -314,6 +314,7 @@ class AppState(param.Parameterized):
         self._poller = None
         self._seen_revision = None
         self._written: list[tuple[str, int]] = []  # (user, event_id) this session stored: Undo's stack
+        self._restart = False  # the list was re-sorted while an off-list galaxy was shown
         self.n_match = self.catalogue.n_galaxies
         self._sync_user()
         self.refresh_order(keep_current=False)
@@ -387,6 +388,15 @@ class AppState(param.Parameterized):
                                                  unlabelled_first=self.unlabelled_first), dtype=np.int64)
         log.debug("ranking %s took %.3f s", self.method, time.perf_counter() - t0)
         where = np.flatnonzero(order == self.current) if keep_current and len(order) else []
+        if keep_current and self.off_list and not len(where) and len(order):
+            # a galaxy opened outside the list stays on screen; the list was re-sorted, so the
+            # place left means nothing: Forward (or Back) shows rank 1
+            with param.parameterized.batch_call_watchers(self):
+                self.order = order
+                self.position = 0
+                self.nothing_listed = False
+            self._restart = True
+            return
         with param.parameterized.batch_call_watchers(self):
             self.order = order
             self.position = int(where[0]) if len(where) else 0
@@ -404,6 +414,7 @@ class AppState(param.Parameterized):
         with param.parameterized.batch_call_watchers(self):
             self.current = int(self.order[pos])
             self.off_list = False
+        self._restart = False
 
     def show_rank(self, pos: int):
         """Show the galaxy at place ``pos`` (0-based, clamped) of the list, also when ``position``
@@ -415,6 +426,7 @@ class AppState(param.Parameterized):
             self.position = pos
             self.current = int(self.order[pos])
             self.off_list = False
+        self._restart = False
 
     @param.depends("current", watch=True)
     def _sync_current(self):
@@ -428,7 +440,7 @@ class AppState(param.Parameterized):
 
     def next(self, step: int = 1):
         """Move ``step`` places down the list (negative: back)."""
-        self.show_rank(self.position + step)
+        self.show_rank(0 if self.off_list and self._restart else self.position + step)
 
     def previous(self):
         self.next(-1)
@@ -471,8 +483,12 @@ class AppState(param.Parameterized):
             raise ValueError("no galaxy matches the morphology filter; loosen or clear it to go on scoring")
         i = self.current if galaxy is None else int(galaxy)
         galaxy_id = str(self.catalogue.ids[i])
-        tags = parse_tags(self.tags)
-        event = self.explorer.label(galaxy_id, int(score), tags=tags, note=self.note or None)
+        if i == self.current:  # the tag and note boxes belong to the galaxy on screen
+            tags, note = parse_tags(self.tags), self.note or None
+        else:  # another galaxy (the screen lagged behind the server): keep its own tags and note
+            stored = self.store.label_of(galaxy_id, self.user_name)
+            tags, note = (stored.tags, stored.note) if stored else ((), None)
+        event = self.explorer.label(galaxy_id, int(score), tags=tags, note=note)
         self._written.append((event.user, event.event_id))
         with param.parameterized.batch_call_watchers(self):
             if i == self.current:

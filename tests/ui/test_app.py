@@ -318,3 +318,42 @@ def test_map_gallery_and_download_fit_the_window(ui_page, served, width, shot):
         loc.scroll_into_view_if_needed()
         assert _covering_element_is(loc), f"the {what} is covered at {width} px"
     shot(page, f"latent_map_{width}px")
+
+
+def test_two_scoring_views_on_one_page_act_once_per_key(served, ui_browser, free_port, listening, until):
+    """The notebook shows the app and the scoring view again: every rendering listens to the page's
+    keys, and each sent its own message, so one '3' stored two labels and one → moved two places."""
+    import panel as pn
+
+    from astroexplore.explorer import Explorer
+    from astroexplore.ui.app import build_app
+
+    states = []
+
+    def make():
+        app = build_app(Explorer(served.catalogue, served.store, user="two-views"), template=False)
+        states.append(app.state)
+        pn.panel(app.view("scoring")).server_doc(pn.state.curdoc)  # a second root, as in a notebook
+        return app
+
+    server = pn.serve(make, port=free_port, address="localhost", show=False, threaded=True,
+                      websocket_origin=[f"localhost:{free_port}"], verbose=False)
+    try:
+        listening(free_port)
+        page = ui_browser.new_page()
+        page.goto(f"http://localhost:{free_port}/")
+        page.get_by_text("How interesting is this object?").first.wait_for()
+        assert page.get_by_text("How interesting is this object?").count() == 2
+        state = states[-1]
+        gid = state.current_id
+        n_events = len(served.store.history())
+        page.locator(".ae-card-box h3").first.click()
+        page.keyboard.press("3")
+        until(lambda: state.my_score(gid) == 3, what="the score")
+        page.keyboard.press("ArrowRight")
+        until(lambda: state.position != 0, what="the move")
+        page.wait_for_timeout(1500)  # a second message would have landed by now
+        assert len(served.store.history()) == n_events + 1 and state.position == 1
+        page.close()
+    finally:
+        server.stop()
