@@ -94,6 +94,14 @@ def _empty_error(file: str | None) -> CatalogueError:
     return CatalogueError("the catalogue has no galaxies (0 rows).", file=file)
 
 
+def _marked_writable(folder: Path) -> bool:
+    """Whether ``folder``'s permission bits let anyone write to it (not only root's override)."""
+    try:
+        return bool(folder.stat().st_mode & 0o222)
+    except OSError:
+        return False
+
+
 # ----------------------------------------------------------------------------- the dataclass
 @dataclass(frozen=True, eq=False)
 class Catalogue:
@@ -357,12 +365,15 @@ class Catalogue:
         if self.path is not None:
             name = self.path.name.removesuffix(".gz")
             d = self.path.parent / f"{Path(name).stem}.astroexplore"
-            try:
-                d.mkdir(parents=True, exist_ok=True)
-                if os.access(d, os.W_OK):
-                    return d
-            except OSError:
-                pass
+            # the folder's own mode bits too: root may write anywhere, but a folder marked
+            # read-only (a shared data release) is not a place for our files
+            if _marked_writable(d if d.exists() else self.path.parent):
+                try:
+                    d.mkdir(parents=True, exist_ok=True)
+                    if os.access(d, os.W_OK):
+                        return d
+                except OSError:
+                    pass
             log.info("%s is not writable; caching derived data in %s", d, scratch)
         scratch.mkdir(parents=True, exist_ok=True)
         return scratch

@@ -277,6 +277,32 @@ class Schema:
             node = self._by_name[node.parent[0]]
         return chain[::-1]
 
+    def restricted_to(self, columns: Any) -> Schema:
+        """The tree as far as a catalogue holds it: the questions with at least one answer
+        column in ``columns``, each hung under its nearest ancestor answer that is there (a root
+        when none is). A partial catalogue (only ``has-spiral-arms_*`` and ``bar_*``) can then
+        filter on its questions, which the full tree would hide behind ancestors it cannot check.
+
+        >>> s = GZ_DECALS.restricted_to(["has-spiral-arms_yes_fraction", "spiral-arm-count_2_fraction"])
+        >>> [(q.name, q.parent) for q in s.questions]
+        [('has-spiral-arms', None), ('spiral-arm-count', ('has-spiral-arms', 'yes'))]
+        """
+        import dataclasses
+
+        present = set(_columns_of(columns))
+        kept = {q.name for q in self.questions if any(a.column in present for a in q.answers)}
+
+        def nearest(q: Question) -> tuple[str, str] | None:
+            for pq, pa in reversed(self.ancestors(q.name)):
+                if pq in kept and self.answer_column(pq, pa) in present:
+                    return (pq, pa)
+            return None
+
+        questions = tuple(dataclasses.replace(q, parent=nearest(q)) for q in self.questions if q.name in kept)
+        if questions == self.questions:
+            return self
+        return Schema(f"{self.name} (partial)", questions)
+
     def children(self, question: str, answer: str | None = None) -> list[str]:
         """Names of the questions asked after ``question`` (after that ``answer`` if given)."""
         self.question(question)

@@ -607,3 +607,19 @@ def test_posteriors_dataframe_with_its_own_id_column_name(tmp_path):
     post = pd.DataFrame({"objid": ["c", "a", "b"], "bar_no_fraction": [0.3, 0.1, 0.2]})
     cat = load_catalogue(path, posteriors=post)
     assert cat.table["bar_no_fraction"].tolist() == [0.1, 0.2, 0.3]
+
+
+def test_a_folder_marked_read_only_gets_no_cache_even_for_root(tmp_path):
+    """Running as root (CI containers), os.access said a 0555 data folder was writable and the
+    cache folder was written into it (../shared/data here)."""
+    folder = tmp_path / "release"
+    folder.mkdir()
+    path = folder / "cat.parquet"
+    pd.DataFrame({"id": ["a", "b", "c"], "feat_0": [1.0, 2.0, 3.0], "feat_1": [0.0, 1.0, 0.5]}).to_parquet(path)
+    folder.chmod(0o555)
+    try:
+        cat = load_catalogue(path)
+        assert not cat.cache_dir.is_relative_to(folder) and cat.cache_dir.is_dir()
+        assert sorted(p.name for p in folder.iterdir()) == ["cat.parquet"]
+    finally:
+        folder.chmod(0o755)

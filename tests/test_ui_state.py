@@ -169,7 +169,7 @@ def test_map_tap_nearest_and_csv(state):
     assert state.map_point == (x, y)
     assert state.selection[0] == 17
     assert "nearest" in state.selection_title
-    table = pd.read_csv(view._nearest_csv())
+    table = pd.read_csv(view._selection_csv())
     assert len(table) == min(1000, state.catalogue.n_galaxies)
     assert table["id"].iloc[0] == state.catalogue.ids[17]
     assert table["map_distance"].is_monotonic_increasing
@@ -463,7 +463,7 @@ def test_map_gallery_and_csv_follow_the_filter(state):
     state.mask = mask
     shown = list(state.selection)
     assert mask[shown].all()
-    table = pd.read_csv(view._nearest_csv())
+    table = pd.read_csv(view._selection_csv())
     assert list(table["id"].iloc[:len(shown)]) == [state.catalogue.ids[i] for i in shown]
 
 
@@ -729,3 +729,73 @@ def test_similarity_warning_keeps_ids_as_written(tmp_path):
         assert "*star*" in view.warning
         pane = view._messages().objects[0]
         assert isinstance(pane, pn.pane.HTML) and "*star*" in pane.object
+
+
+def test_gallery_emptied_in_a_live_document_updates_it(state):
+    """A gallery going from cards to none (an empty box, a filter matching nothing) raised
+    'unhashable type: dict' in Panel's model update: the old cards and title stayed on screen."""
+    import json
+
+    from astroexplore.ui.gallery import Gallery
+
+    g = Gallery(state=state, indices=np.array([42, 7]), title="two")
+    root = pn.panel(g).get_root()  # the Bokeh models a served page or a notebook holds
+    g.param.update(indices=np.zeros(0, dtype=np.int64), title="none")
+    models = [m for m in root.references() if type(m).__name__ == "DataModel" or hasattr(m, "items_json")]
+    values = [getattr(m, "items_json", None) for m in models]
+    assert "[]" in values, values
+    assert json.loads(g._grid.items_json) == [] and "none" in g._title.object
+
+
+def test_box_selection_follows_the_filter_and_is_what_the_csv_holds(state):
+    """A box gallery kept galaxies the filter then hid, and the CSV still held the old tap's."""
+    from astroexplore.ui.latent_map import MapView
+
+    view = MapView(state=state)
+    xy = state.resources.projection
+    view._tapped(x=float(xy[3, 0]), y=float(xy[3, 1]))
+    lo, hi = np.percentile(xy, 20, axis=0), np.percentile(xy, 80, axis=0)
+    view._boxed((lo[0], lo[1], hi[0], hi[1]))
+    inside = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
+    assert set(state.selection) == set(inside[:len(state.selection)]) | set(state.selection)
+    assert sorted(state.selection) == sorted(inside) or len(inside) > 48
+    table = pd.read_csv(view._selection_csv())
+    assert sorted(table["id"]) == sorted(state.catalogue.ids[inside])
+    assert "box" in view._download.filename and f"{len(inside):,} galaxies in the box" in view._download.label
+    mask = np.zeros(state.catalogue.n_galaxies, bool)
+    mask[::3] = True
+    state.mask = mask
+    assert len(state.selection) and mask[list(state.selection)].all()
+    table = pd.read_csv(view._selection_csv())
+    assert sorted(table["id"]) == sorted(state.catalogue.ids[inside[mask[inside]]])
+    view._boxed((xy[:, 0].max() + 1, xy[:, 1].max() + 1, xy[:, 0].max() + 2, xy[:, 1].max() + 2))
+    assert len(state.selection) == 0 and view._download.disabled
+
+
+def test_filter_tab_works_on_a_catalogue_without_the_root_questions(tmp_path):
+    """Only has-spiral-arms_* and bar_* columns: both controls stayed disabled, asking for
+    'Smooth or featured?' and 'Edge-on disk?', which the page did not show."""
+    from astroexplore.catalogue import Catalogue
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.morphology import MorphologyView
+    from astroexplore.ui.state import AppState
+
+    rng = np.random.default_rng(0)
+    n = 60
+    yes = rng.random(n)
+    strong = rng.random(n) * 0.5
+    table = pd.DataFrame({"has-spiral-arms_yes_fraction": yes, "has-spiral-arms_no_fraction": 1 - yes,
+                          "bar_strong_fraction": strong, "bar_weak_fraction": 0.5 - strong,
+                          "bar_no_fraction": np.full(n, 0.5)})
+    from astroexplore.schemas import GZ_DECALS
+
+    cat = Catalogue.from_arrays(rng.normal(size=(n, 3)).astype(np.float32), table=table, schema=GZ_DECALS)
+    with LabelStore(tmp_path / "l.sqlite") as store:
+        st = AppState(Explorer(cat, store, cache=False))
+        view = MorphologyView(state=st)
+        assert set(view._controls) == {"has-spiral-arms", "bar"}
+        assert all(view._enabled(None, q)[0] for q in view._controls)
+        view._controls["has-spiral-arms"].param.update(answer="yes", fraction=(0.5, 1.0))
+        view._controls["bar"].param.update(answer="strong", fraction=(0.2, 1.0))
+        assert st.n_match == int(((yes >= 0.5) & (strong >= 0.2)).sum()) > 0

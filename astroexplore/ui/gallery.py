@@ -7,6 +7,7 @@ back; :class:`Gallery` then opens that galaxy in the scoring view.
 from __future__ import annotations
 
 import html
+import json
 
 import numpy as np
 import panel as pn
@@ -16,13 +17,15 @@ from astroexplore.ui.state import AppState, placeholder_uri
 
 
 class GalleryGrid(pn.reactive.ReactiveHTML):
-    """Grid of cards; ``items`` is a list of ``{"i", "id", "src", "caption"}`` dicts.
+    """Grid of cards; :attr:`items` is a list of ``{"i", "id", "src", "caption"}`` dicts, sent to
+    the browser as JSON (``items_json``): Panel 1.9 took a synced list that became empty for a
+    list of Panel objects and failed (``unhashable type: 'dict'``), leaving the last cards up.
 
     ``clicked`` is set to ``"<row index>|<click counter>"`` on each click (so clicking the same
     card twice is two events).
     """
 
-    items = param.List(default=[])
+    items_json = param.String(default="[]")
     clicked = param.String(default="")
     thumb_size = param.Integer(default=96)
     fallback = param.String(default="", doc="Image shown when a thumbnail URL fails to load.")
@@ -45,17 +48,18 @@ class GalleryGrid(pn.reactive.ReactiveHTML):
     """
 
     _scripts = {
-        "render": "state.n = 0; self.items()",
-        "items": """
+        "render": "state.n = 0; self.items_json()",
+        "items_json": """
         grid.innerHTML = '';
-        if (!data.items.length) {
+        const items = JSON.parse(data.items_json);
+        if (!items.length) {
           const p = document.createElement('div');
           p.className = 'ae-empty';
           p.textContent = 'No galaxies to show.';
           grid.appendChild(p);
           return;
         }
-        for (const it of data.items) {
+        for (const it of items) {
           const card = document.createElement('button');
           card.className = 'ae-card';
           card.type = 'button';
@@ -78,6 +82,14 @@ class GalleryGrid(pn.reactive.ReactiveHTML):
     def __init__(self, **params):
         params.setdefault("stylesheets", [self._css])
         super().__init__(**params)
+
+    @property
+    def items(self) -> list[dict]:
+        return json.loads(self.items_json)
+
+    @items.setter
+    def items(self, items: list[dict]) -> None:
+        self.items_json = json.dumps(items)
 
 
 class Gallery(pn.viewable.Viewer):

@@ -55,13 +55,13 @@ class MapView(pn.viewable.Viewer):
         self.param.color_by.objects = options
         self._gallery = Gallery(state=self.state, title="Tap the map or box-select to see galaxies here.")
         self._download = pn.widgets.FileDownload(
-            callback=self._nearest_csv, filename="nearest_1000.csv", color="primary",
-            label=f"Download CSV of the {N_NEAREST_CSV} galaxies closest to this point",
-            disabled=True, sizing_mode="stretch_width")
+            callback=self._selection_csv, filename="nearest.csv", color="primary",
+            label="Download CSV", disabled=True, sizing_mode="stretch_width")
         self._plot = None
+        self._box = None  # bounds of the last box selection while it is the gallery's source
         self.state.param.watch(self._on_point, "map_point")
-        # the gallery and the CSV of the nearest galaxies follow the filter (same galaxies in both)
-        self.state.param.watch(lambda e: self._show_nearest(self.state.map_point), "mask")
+        # the gallery and the CSV follow the filter (same galaxies in both), for a tap or a box
+        self.state.param.watch(self._on_mask, "mask")
         self.state.param.watch(self._on_labels, "labels_version")
         self.state.param.watch(self._on_selection, ["selection", "selection_title"])
 
@@ -170,7 +170,21 @@ class MapView(pn.viewable.Viewer):
     def _boxed(self, bounds=None):
         if bounds is None:
             return
-        x0, y0, x1, y1 = bounds
+        self._box = tuple(float(b) for b in bounds)
+        idx = self.in_box()
+        with param.parameterized.batch_call_watchers(self.state):
+            self.state.selection = idx
+            self.state.selection_title = (f"{len(idx):,} galaxies in the box"
+                                          + (f" (top {N_GALLERY} by {self.state.method})" if len(idx) > N_GALLERY else ""))
+        self._set_download(f"box_{len(idx)}.csv", f"Download CSV of the {len(idx):,} galaxies in the box",
+                           disabled=not len(idx))
+
+    def in_box(self) -> np.ndarray:
+        """Row indices of the galaxies in the last box selection that pass the filter, best
+        first by the scoring view's method (empty without a box)."""
+        if self._box is None:
+            return np.zeros(0, dtype=np.int64)
+        x0, y0, x1, y1 = self._box
         xy = self.state.resources.projection
         inside = (xy[:, 0] >= min(x0, x1)) & (xy[:, 0] <= max(x0, x1)) & \
                  (xy[:, 1] >= min(y0, y1)) & (xy[:, 1] <= max(y0, y1))
@@ -180,10 +194,16 @@ class MapView(pn.viewable.Viewer):
         sc = self.state.scores()
         if sc is not None and len(idx):
             idx = idx[np.argsort(-sc[idx], kind="stable")]
-        with param.parameterized.batch_call_watchers(self.state):
-            self.state.selection = idx
-            self.state.selection_title = (f"{len(idx):,} galaxies in the box"
-                                          + (f" (top {N_GALLERY} by {self.state.method})" if len(idx) > N_GALLERY else ""))
+        return idx
+
+    def _set_download(self, filename: str, label: str, *, disabled: bool) -> None:
+        self._download.param.update(filename=filename, label=label, disabled=disabled)
+
+    def _on_mask(self, _event=None):
+        if self._box is not None:
+            self._boxed(self._box)
+        else:
+            self._show_nearest(self.state.map_point)
 
     def nearest(self, k: int = N_GALLERY) -> np.ndarray:
         """Row indices of the ``k`` galaxies nearest the last tap (after the filter)."""
@@ -193,6 +213,7 @@ class MapView(pn.viewable.Viewer):
         return self.state.resources.nearest_on_map(x, y, k, mask=self.state.mask)
 
     def _on_point(self, event):
+        self._box = None  # a tap replaces the box as the gallery's source
         self._show_nearest(event.new)
 
     def _show_nearest(self, point):
@@ -204,31 +225,39 @@ class MapView(pn.viewable.Viewer):
         with param.parameterized.batch_call_watchers(self.state):
             self.state.selection = idx
             self.state.selection_title = f"{len(idx)} galaxies nearest to ({x:.2f}, {y:.2f}) on the map"
-        self._download.disabled = False
+        n = len(self.nearest(N_NEAREST_CSV))
+        self._set_download(f"nearest_{n}.csv", f"Download CSV of the {n:,} galaxies closest to this point",
+                           disabled=not n)
 
     def _on_selection(self, *events):
         self._gallery.param.update(indices=self.state.selection, title=self.state.selection_title)
 
     def nearest_table(self, k: int = N_NEAREST_CSV) -> pd.DataFrame:
         """Table (id, ra, dec, map x, y, map distance, scores) of the k galaxies nearest the tap."""
+        return self._table(self.nearest(k), distances=True)
+
+    def selection_table(self) -> pd.DataFrame:
+        """The download: every galaxy of the last box selection, or the galaxies nearest the tap."""
+        return self._table(self.in_box(), distances=False) if self._box is not None else self.nearest_table()
+
+    def _table(self, idx: np.ndarray, *, distances: bool) -> pd.DataFrame:
         st = self.state
-        idx = self.nearest(k)
         xy = st.resources.projection
         cat = st.catalogue
         df = pd.DataFrame({"id": np.asarray(cat.ids)[idx].astype(str)})
         if cat.has_coordinates:
             df["ra"], df["dec"] = cat.ra[idx], cat.dec[idx]
         df["map_x"], df["map_y"] = xy[idx, 0], xy[idx, 1]
-        if st.map_point is not None:
+        if distances and st.map_point is not None:
             df["map_distance"] = np.hypot(xy[idx, 0] - st.map_point[0], xy[idx, 1] - st.map_point[1])
         sc = st.scores()
         if sc is not None:
             df[f"score_{st.method}"] = sc[idx]
         return df
 
-    def _nearest_csv(self):
+    def _selection_csv(self):
         buf = io.StringIO()
-        self.nearest_table().to_csv(buf, index=False)
+        self.selection_table().to_csv(buf, index=False)
         buf.seek(0)
         return buf
 

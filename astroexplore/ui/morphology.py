@@ -54,6 +54,9 @@ class MorphologyView(pn.viewable.Viewer):
         self._updating = False
         if self._schema is not None:
             columns = set(self.state.catalogue.table.columns)
+            # the tree as far as the catalogue holds it: a question whose parent answer is not
+            # in the catalogue is filtered on directly (it could never be enabled otherwise)
+            self._schema = self._schema.restricted_to(columns)
             # parents before children whatever order the schema lists them in; a question with
             # only some of its answer columns (a partial catalogue) offers those answers
             for q in _parents_first(self._schema.questions):
