@@ -254,6 +254,8 @@ class Explorer:
         # model state (a _Model), swapped atomically as one object:
         # head, n_labels, refined prior (n,) float32 or None, lazy head predictions
         self._model: _Model | None = None
+        #: Bumped each time a retrain replaces the model (views compare it to know they are stale).
+        self.model_version = 0
         self.last_report: dict | None = None
 
     # ------------------------------------------------------------------ basics
@@ -455,6 +457,7 @@ class Explorer:
             if rows.size == 0:
                 with self._lock:
                     self._model = None
+                    self.model_version += 1
                 report = {"n_labels": 0, "seconds": time.perf_counter() - t0, "fit_seconds": 0.0,
                           "predict_seconds": 0.0, "device": None, "epochs": 0,
                           "warm_start": False, "skipped": True}
@@ -481,6 +484,7 @@ class Explorer:
             t4 = time.perf_counter()
             with self._lock:
                 self._model = model
+                self.model_version += 1
             report = {"n_labels": int(rows.size), "seconds": t4 - t0, "fit_seconds": t2 - t1,
                       "predict_seconds": t4 - t3, "kernel_seconds": t3 - t2, "device": head.device_,
                       "epochs": head.last_fit_["epochs"], "warm_start": head.last_fit_["warm_start"],

@@ -30,3 +30,5 @@ def test_quickstart_notebook_runs(tmp_path):
     assert "bk-root" in html or "data-root-id" in html
     text = "".join(o.get("text", "") for o in outputs)
     assert "Stored demo_" in text and "labelled: 1" in text
+    # the app shown at the top followed the script's labels and retrains (state.sync)
+    assert "the app shows 31 labelled galaxies, ranking version 1" in text, text[-500:]

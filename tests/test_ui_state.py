@@ -799,3 +799,24 @@ def test_filter_tab_works_on_a_catalogue_without_the_root_questions(tmp_path):
         view._controls["has-spiral-arms"].param.update(answer="yes", fraction=(0.5, 1.0))
         view._controls["bar"].param.update(answer="strong", fraction=(0.2, 1.0))
         assert st.n_match == int(((yes >= 0.5) & (strong >= 0.2)).sum()) > 0
+
+
+def test_sync_catches_up_with_labels_and_retrains_made_elsewhere(state):
+    """The notebook's run_loop labelled 30 galaxies and retrained through the Explorer: the app
+    shown above it kept 'Labelled 1' and the old order until reloaded."""
+    from astroexplore.explorer import Explorer, run_loop
+    from astroexplore.ui.state import AppState
+
+    assert state.sync() is False  # nothing changed: nothing done
+    other = AppState(Explorer(state.catalogue, state.store, user="ada"))  # another window
+    other.label(5, state.current)
+    version = state.labels_version
+    assert state.sync() and state.n_labelled == 1 and state.current_score == 5
+    assert state.labels_version == version + 1
+    truth = state.catalogue.table["truth_interest"].to_numpy()
+    before = state.order.copy()
+    run_loop(state.explorer, lambda gid: int(truth[state.catalogue.index_of(gid)]), 20, batch_size=10)
+    assert state.sync()
+    assert state.n_labelled == 21 and state.model_version == 1
+    assert not np.array_equal(before, state.order)
+    assert state.sync() is False

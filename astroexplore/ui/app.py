@@ -136,6 +136,8 @@ def build_app(explorer_or_state, *, template: bool = True, user: str | None = No
         user = pn.state.user
     state = _as_state(explorer_or_state, user=user)
     app = ExplorerApp(state=state)
+    # labels and retrains from elsewhere (another window, a script in the same notebook) show up
+    pn.state.onload(lambda: state.start_sync())
     if not template:
         return app
     page = pn.template.FastListTemplate(

@@ -315,6 +315,8 @@ class AppState(param.Parameterized):
         self._seen_revision = None
         self._written: list[tuple[str, int]] = []  # (user, event_id) this session stored: Undo's stack
         self._restart = False  # the list was re-sorted while an off-list galaxy was shown
+        self._seen_model = self.explorer.model_version
+        self._syncer = None
         self.n_match = self.catalogue.n_galaxies
         self._sync_user()
         self.refresh_order(keep_current=False)
@@ -372,6 +374,40 @@ class AppState(param.Parameterized):
         if self.store.revision == self._seen_revision:
             return False
         self._update_counts()
+        return True
+
+    def sync(self) -> bool:
+        """Catch up with changes made outside this session: labels stored by another window,
+        process or a script (``run_loop`` in the same notebook), and a retrain of the Explorer
+        that this session did not start. Re-reads the counts and this galaxy's score and
+        refreshes the label views (``labels_version``), and re-sorts the list after such a
+        retrain. Reads no table when nothing changed; True if anything did."""
+        changed = False
+        if self.store.revision != self._seen_revision:
+            event = self.store.label_of(self.current_id, self.user_name)
+            with param.parameterized.batch_call_watchers(self):
+                self._update_counts()
+                self.current_score = None if event is None else int(event.score)
+                self.labels_version += 1
+            changed = True
+        if self.explorer.model_version != self._seen_model and not self.retraining:
+            self._seen_model = self.explorer.model_version
+            self.model_version += 1
+            self.refresh_order(keep_current=True)
+            changed = True
+        return changed
+
+    def start_sync(self, period_ms: int = 2000) -> bool:
+        """Call :meth:`sync` every ``period_ms`` in a served or notebook session (once per session);
+        False where there is no event loop (a plain script: call ``sync()`` yourself)."""
+        if self._syncer is not None:
+            return True
+        try:
+            import panel as pn
+            self._syncer = pn.state.add_periodic_callback(self.sync, period=period_ms)
+        except Exception as err:
+            log.info("no periodic callback for syncing: %s", err)
+            return False
         return True
 
     def my_score(self, galaxy_id: str) -> int | None:
@@ -581,6 +617,7 @@ class AppState(param.Parameterized):
             self.retrain_message = f"Retrain failed: {err}"
             return True
         seconds = time.perf_counter() - self._t_start
+        self._seen_model = self.explorer.model_version  # this session's own retrain
         n = (report or {}).get("n_labels", self.n_labelled) if isinstance(report, dict) else self.n_labelled
         # a galaxy not yet scored stays on screen (a score typed as the retrain lands must go to
         # the galaxy seen); after a scored one the list starts again from its new top
