@@ -437,6 +437,9 @@ def test_labels_of_another_catalogue_in_the_store_do_not_break_map_or_tag_search
     with LabelStore(state.store.path) as other:  # the same file, written for another catalogue
         other.add("other_survey_42", 5, user="bo", tags="#ring")
     state.goto(3)
+    from astroexplore.ui.app import load_extensions
+
+    load_extensions()  # _labelled sets plot options (the order of tests must not matter)
     state.tags = "#ring"
     state.label(5)
     view = MapView(state=state)
@@ -820,3 +823,27 @@ def test_sync_catches_up_with_labels_and_retrains_made_elsewhere(state):
     assert state.n_labelled == 21 and state.model_version == 1
     assert not np.array_equal(before, state.order)
     assert state.sync() is False
+
+
+def test_map_colour_scale_is_linear_for_values_and_equalised_for_density(state):
+    """Switching 'Colour by' to a score kept the density's histogram-equalised colour mapper (Bokeh
+    keeps a figure's mapper type), and the colour bar said 'Count' for every option."""
+    from astroexplore.ui.app import load_extensions
+    from astroexplore.ui.latent_map import MapView
+
+    load_extensions()
+    view = MapView(state=state)
+    root = pn.panel(view).get_root()
+
+    def mappers():
+        return {type(m).__name__ for m in root.references() if type(m).__name__.endswith("ColorMapper")}
+
+    def colour_bar_titles():
+        return {m.title for m in root.references() if type(m).__name__ == "ColorBar"}
+
+    assert "EqHistColorMapper" in mappers() and "galaxies per pixel" in colour_bar_titles()
+    view.color_by = "isolation_forest"
+    assert "EqHistColorMapper" not in mappers() and "LinearColorMapper" in mappers()
+    assert "isolation_forest (mean)" in colour_bar_titles()
+    view.color_by = "density"
+    assert "EqHistColorMapper" in mappers()

@@ -127,6 +127,28 @@ class MapView(pn.viewable.Viewer):
             tools=["hover"], colorbar=False)
 
     def _build_plot(self):
+        """The map pane; its figure is rebuilt when the colour switches between density (counts,
+        histogram-equalised) and a value (linear 0-5 or 0-1 scale): Bokeh keeps a figure's colour
+        mapper type, so switching ``cnorm`` in place left every value map equalised."""
+        self._kind = self._colour_kind(self.color_by)
+        pane = pn.pane.HoloViews(self._overlay(self._kind), width=self._pane_width,
+                                 height=self.height + 20, linked_axes=False)
+        self.param.watch(self._on_colour_kind, "color_by")
+        return pane
+
+    @staticmethod
+    def _colour_kind(color_by: str) -> str:
+        return "density" if color_by == DENSITY else "value"
+
+    def _on_colour_kind(self, event):
+        kind = self._colour_kind(event.new)
+        if kind != self._kind and self._plot is not None:
+            self._kind = kind
+            self._plot.object = self._overlay(kind)
+
+    def _overlay(self, kind: str):
+        """Datashaded points (counts or mean value) * labelled galaxies * the tap marker, with
+        fresh tap / box streams on the new figure."""
         hv = _hv()
         from holoviews.operation.datashader import dynspread, rasterize
         st = self.state
@@ -136,20 +158,29 @@ class MapView(pn.viewable.Viewer):
                            width=self.width, height=self.height)
         self._rasterized = shaded  # holds the RangeXY stream (zoom / pan re-aggregate)
         shaded = dynspread(shaded, threshold=0.6, max_px=3).apply.opts(
-            cmap=self.param.cmap,
-            cnorm=pn.bind(lambda c: "eq_hist" if c == DENSITY else "linear", self.param.color_by))
+            cmap=self.param.cmap, clabel=pn.bind(self._colour_label, self.param.color_by))
         shaded = shaded.opts(
             width=self.width, height=self.height, tools=["tap", "box_select", "hover"],
             active_tools=["wheel_zoom"], colorbar=True, xaxis=None, yaxis=None, bgcolor="#111",
-            title="", default_tools=["pan", "wheel_zoom", "reset", "save"])
+            title="", default_tools=["pan", "wheel_zoom", "reset", "save"],
+            cnorm="eq_hist" if kind == "density" else "linear")
         labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask))
         marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point))
         self._tap = hv.streams.Tap(source=shaded, x=None, y=None)
         self._bounds = hv.streams.BoundsXY(source=shaded, bounds=None)
         self._tap.add_subscriber(self._tapped)
         self._bounds.add_subscriber(self._boxed)
-        return pn.pane.HoloViews(shaded * labelled * marker, width=self._pane_width, height=self.height + 20,
-                                 linked_axes=False)
+        return shaded * labelled * marker
+
+    @staticmethod
+    def _colour_label(color_by: str) -> str:
+        if color_by == DENSITY:
+            return "galaxies per pixel"
+        if color_by == LABELS:
+            return "mean score (0-5)"
+        if color_by.endswith("_fraction") or color_by.endswith("_debiased"):
+            return "vote fraction (mean)"
+        return f"{color_by} (mean)"
 
     @property
     def _pane_width(self) -> int:
