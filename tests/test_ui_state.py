@@ -737,17 +737,45 @@ def test_similarity_warning_keeps_ids_as_written(tmp_path):
 def test_gallery_emptied_in_a_live_document_updates_it(state):
     """A gallery going from cards to none (an empty box, a filter matching nothing) raised
     'unhashable type: dict' in Panel's model update: the old cards and title stayed on screen."""
-    import json
-
     from astroexplore.ui.gallery import Gallery
 
     g = Gallery(state=state, indices=np.array([42, 7]), title="two")
     root = pn.panel(g).get_root()  # the Bokeh models a served page or a notebook holds
     g.param.update(indices=np.zeros(0, dtype=np.int64), title="none")
-    models = [m for m in root.references() if type(m).__name__ == "DataModel" or hasattr(m, "items_json")]
-    values = [getattr(m, "items_json", None) for m in models]
-    assert "[]" in values, values
-    assert json.loads(g._grid.items_json) == [] and "none" in g._title.object
+    assert _gallery_items_in(root) == [] and "none" in g._title.object
+
+
+def _gallery_items_in(root) -> list[dict]:
+    """The gallery cards as the browser receives them (after Panel's HTML cleaning)."""
+    import base64
+    import json
+
+    sent = [m.items_json for m in root.references() if hasattr(m, "items_json")]
+    assert len(sent) == 1, sent
+    return json.loads(base64.b64decode(sent[0]))
+
+
+def test_gallery_ids_and_urls_reach_the_browser_as_written(tmp_path):
+    """Sent as JSON text, the cards went through Panel's HTML cleaner: 'M&M' became 'M&amp;M', a
+    thumbnail URL's '&' broke, and an id holding '<' cut the JSON (an empty gallery)."""
+    from astroexplore.catalogue import Catalogue
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.gallery import Gallery
+    from astroexplore.ui.state import AppState
+
+    ids = ["M&M", "J1<J2", "</script>", "x > y", 'quote"d', "ünï"]
+    urls = [f"https://cutouts.example/img?ra={i}.5&dec=2.5&layer=ls-dr10" for i in range(len(ids))]
+    cat = Catalogue.from_arrays(np.eye(len(ids), dtype=np.float32), ids=ids,
+                                table=pd.DataFrame({"image": urls}))
+    with LabelStore(tmp_path / "l.sqlite") as store:
+        st = AppState(Explorer(cat, store, cache=False))
+        g = Gallery(state=st, indices=np.arange(len(ids)), captions=["a<b"] * len(ids), title="odd")
+        root = pn.panel(g).get_root()
+        g.param.update(indices=np.arange(len(ids))[::-1])
+        cards = _gallery_items_in(root)
+    assert [c["id"] for c in cards] == ids[::-1] and {c["caption"] for c in cards} == {"a<b"}
+    assert all("&dec=2.5&layer" in c["src"] for c in cards if c["src"].startswith("http"))
 
 
 def test_box_selection_follows_the_filter_and_is_what_the_csv_holds(state):
@@ -845,5 +873,44 @@ def test_map_colour_scale_is_linear_for_values_and_equalised_for_density(state):
     view.color_by = "isolation_forest"
     assert "EqHistColorMapper" not in mappers() and "LinearColorMapper" in mappers()
     assert "isolation_forest (mean)" in colour_bar_titles()
+    fraction = next(c for c in view.param.color_by.objects if c.endswith("_fraction"))
+    view.color_by = fraction  # value to value: the title follows too (it stayed on the first)
+    assert colour_bar_titles() == {"vote fraction (mean)"}
+    hv = pytest.importorskip("holoviews")
+    ranges = next(s for s in view._rasterized.streams if isinstance(s, hv.streams.RangeXY))
+    ranges.event(x_range=(-1.0, 1.5), y_range=(-2.0, 0.5))  # the user zoomed in
     view.color_by = "density"
     assert "EqHistColorMapper" in mappers()
+    x_ranges = [(m.start, m.end) for m in root.references() if type(m).__name__ == "Range1d"]
+    assert (-1.0, 1.5) in x_ranges, x_ranges  # the rebuilt figure keeps the zoom
+
+
+def test_sync_after_a_retrain_elsewhere_restarts_from_the_top_after_a_scored_galaxy(state):
+    """sync() kept a scored galaxy in place after run_loop retrained, which with 'unlabelled
+    first' put the user in the labelled tail of the list."""
+    from astroexplore.explorer import run_loop
+
+    truth = state.catalogue.table["truth_interest"].to_numpy()
+    state.show_rank(2)
+    state.label(5)
+    run_loop(state.explorer, lambda gid: int(truth[state.catalogue.index_of(gid)]), 10, batch_size=10)
+    assert state.sync()
+    assert state.position == 0 and state.current == state.order[0] and state.my_score(state.current_id) is None
+
+
+def test_browsing_shows_other_windows_labels_in_the_label_views(state):
+    """Moving to another galaxy re-read the counts but not the label views: a tag added in another
+    window never reached this window's tag list while the user only browsed."""
+    from astroexplore.explorer import Explorer
+    from astroexplore.ui.similarity import SimilarityView
+    from astroexplore.ui.state import AppState
+
+    view = SimilarityView(state=state)
+    other = AppState(Explorer(state.catalogue, state.store, user="bo"))
+    other.goto(state.order[5])
+    other.tags = "#ring"
+    other.label(4)
+    version = state.labels_version
+    state.next()  # browsing, before any periodic sync
+    assert state.labels_version == version + 1 and "#ring" in view.param.tag.objects
+    assert state.sync() is False

@@ -6,6 +6,7 @@ back; :class:`Gallery` then opens that galaxy in the scoring view.
 """
 from __future__ import annotations
 
+import base64
 import html
 import json
 
@@ -18,14 +19,17 @@ from astroexplore.ui.state import AppState, placeholder_uri
 
 class GalleryGrid(pn.reactive.ReactiveHTML):
     """Grid of cards; :attr:`items` is a list of ``{"i", "id", "src", "caption"}`` dicts, sent to
-    the browser as JSON (``items_json``): Panel 1.9 took a synced list that became empty for a
-    list of Panel objects and failed (``unhashable type: 'dict'``), leaving the last cards up.
+    the browser as base64-encoded UTF-8 JSON (``items_json``). Not a synced list: Panel 1.9 took
+    one that became empty for a list of Panel objects and failed (``unhashable type: 'dict'``),
+    leaving the last cards up. Not plain JSON text: Panel runs every string of a ReactiveHTML
+    component through its HTML cleaner, which turned ``M&M`` into ``M&amp;M``, broke URLs with
+    ``&`` and cut the JSON at an id holding ``<``; base64 has no character the cleaner touches.
 
     ``clicked`` is set to ``"<row index>|<click counter>"`` on each click (so clicking the same
     card twice is two events).
     """
 
-    items_json = param.String(default="[]")
+    items_json = param.String(default="W10=")  # base64 of "[]"
     clicked = param.String(default="")
     thumb_size = param.Integer(default=96)
     fallback = param.String(default="", doc="Image shown when a thumbnail URL fails to load.")
@@ -51,7 +55,8 @@ class GalleryGrid(pn.reactive.ReactiveHTML):
         "render": "state.n = 0; self.items_json()",
         "items_json": """
         grid.innerHTML = '';
-        const items = JSON.parse(data.items_json);
+        const bytes = Uint8Array.from(atob(data.items_json), (c) => c.charCodeAt(0));
+        const items = JSON.parse(new TextDecoder().decode(bytes));
         if (!items.length) {
           const p = document.createElement('div');
           p.className = 'ae-empty';
@@ -85,11 +90,11 @@ class GalleryGrid(pn.reactive.ReactiveHTML):
 
     @property
     def items(self) -> list[dict]:
-        return json.loads(self.items_json)
+        return json.loads(base64.b64decode(self.items_json))
 
     @items.setter
     def items(self, items: list[dict]) -> None:
-        self.items_json = json.dumps(items)
+        self.items_json = base64.b64encode(json.dumps(items).encode()).decode("ascii")
 
 
 class Gallery(pn.viewable.Viewer):
@@ -127,7 +132,7 @@ class Gallery(pn.viewable.Viewer):
         items = []
         for k, i in enumerate(idx):
             items.append({"i": int(i), "id": str(ids[i]), "src": res.thumbnail_uri(int(i)),
-                          "caption": html.escape(str(caps[k])) if k < len(caps) else ""})
+                          "caption": str(caps[k]) if k < len(caps) else ""})  # set as text in the page
         self._grid.items = items
         cut = (f" <span style='color:#666'>(the first {len(idx)} of {len(every)} shown)</span>"
                if len(idx) < len(every) else "")

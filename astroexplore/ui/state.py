@@ -373,7 +373,9 @@ class AppState(param.Parameterized):
         they were read; True if they were. The check reads no table."""
         if self.store.revision == self._seen_revision:
             return False
-        self._update_counts()
+        with param.parameterized.batch_call_watchers(self):
+            self._update_counts()
+            self.labels_version += 1  # the label views (map, tags) follow what others stored
         return True
 
     def sync(self) -> bool:
@@ -393,13 +395,15 @@ class AppState(param.Parameterized):
         if self.explorer.model_version != self._seen_model and not self.retraining:
             self._seen_model = self.explorer.model_version
             self.model_version += 1
-            self.refresh_order(keep_current=True)
+            # as after this session's own retrain: an unscored galaxy stays, else the new top
+            self.refresh_order(keep_current=self.current_score is None and not self.nothing_listed)
             changed = True
         return changed
 
     def start_sync(self, period_ms: int = 2000) -> bool:
-        """Call :meth:`sync` every ``period_ms`` in a served or notebook session (once per session);
-        False where there is no event loop (a plain script: call ``sync()`` yourself)."""
+        """Register :meth:`sync` to run every ``period_ms`` (once per state). It runs in a served
+        session or a live notebook; in a plain script nothing runs it: call ``sync()`` yourself.
+        False if Panel refused the callback."""
         if self._syncer is not None:
             return True
         try:
@@ -509,7 +513,8 @@ class AppState(param.Parameterized):
 
     # labelling --------------------------------------------------------------------------------
     def label(self, score: int, galaxy: int | None = None):
-        """Store ``score`` (0-5) for the current galaxy (or row ``galaxy``) with the tags and note.
+        """Store ``score`` (0-5) for the current galaxy with the tags and note boxes, or for row
+        ``galaxy`` (another galaxy keeps its own stored tags and note: the boxes show the current one's).
 
         Returns after the label is committed to the store; only then does the view change.
         """
