@@ -914,3 +914,17 @@ def test_browsing_shows_other_windows_labels_in_the_label_views(state):
     state.next()  # browsing, before any periodic sync
     assert state.labels_version == version + 1 and "#ring" in view.param.tag.objects
     assert state.sync() is False
+
+
+def test_map_of_a_fraction_stays_within_zero_and_one(state):
+    """Spreading sparse pixels added neighbouring means: a vote-fraction map reached 2.7-3.8 on
+    its (linear) colour bar."""
+    from astroexplore.ui.app import load_extensions
+    from astroexplore.ui.latent_map import MapView
+
+    load_extensions()
+    view = MapView(state=state)
+    view.color_by = next(c for c in view.param.color_by.objects if c.endswith("_fraction"))
+    image = view._overlay("value")[()].get(0)
+    values = image.dimension_values(2)
+    assert np.nanmax(values) <= 1.0 + 1e-6 and np.isfinite(values).any()

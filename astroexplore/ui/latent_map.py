@@ -163,7 +163,10 @@ class MapView(pn.viewable.Viewer):
         shaded = rasterize(points, aggregator=pn.bind(self._aggregator, self.param.color_by),
                            width=self.width, height=self.height)
         self._rasterized = shaded  # holds the RangeXY stream (zoom / pan re-aggregate)
-        shaded = dynspread(shaded, threshold=0.6, max_px=3).apply.opts(cmap=self.param.cmap)
+        # density: spread pixels add up counts; a value (mean score, fraction): the largest
+        # nearby value, which stays on its own scale (adding made fractions reach 2.7)
+        shaded = dynspread(shaded, threshold=0.6, max_px=3, **({} if kind == "density" else {"how": "max"})
+                           ).apply.opts(cmap=self.param.cmap)
         shaded = shaded.opts(
             width=self.width, height=self.height, tools=["tap", "box_select", "hover"],
             active_tools=["wheel_zoom"], colorbar=True, xaxis=None, yaxis=None, bgcolor="#111",
