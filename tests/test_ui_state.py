@@ -928,3 +928,32 @@ def test_map_of_a_fraction_stays_within_zero_and_one(state):
     image = view._overlay("value")[()].get(0)
     values = image.dimension_values(2)
     assert np.nanmax(values) <= 1.0 + 1e-6 and np.isfinite(values).any()
+
+
+def test_building_the_app_again_stops_the_older_sync(state):
+    """Each notebook run of build_app started a 2 s sync that never stopped."""
+    import astroexplore.ui.state as st_mod
+    from astroexplore.ui.state import AppState
+
+    assert state.start_sync()
+    first = state._syncer
+    again = AppState(state.explorer)  # the cell run again over the same Explorer
+    assert again.start_sync()
+    assert state._syncer is None and not first.running
+    assert st_mod._SYNCING[state.explorer] is again
+    again.stop_sync()
+    assert again._syncer is None and state.explorer not in st_mod._SYNCING
+
+
+def test_box_gallery_follows_the_ranking_method(state):
+    from astroexplore.ui.latent_map import MapView
+
+    view = MapView(state=state)
+    xy = state.resources.projection
+    lo, hi = np.percentile(xy, 10, axis=0), np.percentile(xy, 90, axis=0)
+    view._boxed((lo[0], lo[1], hi[0], hi[1]))
+    state.method = "random"
+    sc = state.scores("random")
+    shown = np.asarray(state.selection)
+    assert len(shown) > 2 and (np.diff(sc[shown]) <= 0).all()
+    assert "by random" in state.selection_title or len(shown) <= 48

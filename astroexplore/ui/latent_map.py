@@ -62,6 +62,8 @@ class MapView(pn.viewable.Viewer):
         self.state.param.watch(self._on_point, "map_point")
         # the gallery and the CSV follow the filter (same galaxies in both), for a tap or a box
         self.state.param.watch(self._on_mask, "mask")
+        # a box gallery is ordered by the scoring method: re-sorted when it changes (as its CSV is)
+        self.state.param.watch(lambda e: self._boxed(self._box) if self._box is not None else None, "method")
         self.state.param.watch(self._on_labels, "labels_version")
         self.state.param.watch(self._on_selection, ["selection", "selection_title"])
 

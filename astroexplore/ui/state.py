@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: One background worker for retraining, shared by every session of the process (2-core machines:
 #: two retrains at once would only slow each other down).
+#: The state whose periodic sync runs, per Explorer (weak: a closed session's Explorer goes away).
+_SYNCING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _RETRAIN_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1,
                                                           thread_name_prefix="astroexplore-retrain")
 
@@ -403,7 +406,8 @@ class AppState(param.Parameterized):
     def start_sync(self, period_ms: int = 2000) -> bool:
         """Register :meth:`sync` to run every ``period_ms`` (once per state). It runs in a served
         session or a live notebook; in a plain script nothing runs it: call ``sync()`` yourself.
-        False if Panel refused the callback."""
+        A newer state over the same Explorer (a notebook cell building the app again) stops the
+        older one's sync. False if Panel refused the callback."""
         if self._syncer is not None:
             return True
         try:
@@ -412,7 +416,22 @@ class AppState(param.Parameterized):
         except Exception as err:
             log.info("no periodic callback for syncing: %s", err)
             return False
+        older = _SYNCING.get(self.explorer)
+        if older is not None and older is not self:
+            older.stop_sync()
+        _SYNCING[self.explorer] = self
         return True
+
+    def stop_sync(self) -> None:
+        """Stop the periodic :meth:`sync` (idempotent)."""
+        syncer, self._syncer = self._syncer, None
+        if syncer is not None:
+            try:
+                syncer.stop()
+            except Exception as err:  # already stopped with its session
+                log.info("stopping the sync callback: %s", err)
+        if _SYNCING.get(self.explorer) is self:
+            del _SYNCING[self.explorer]
 
     def my_score(self, galaxy_id: str) -> int | None:
         """This user's current score of ``galaxy_id`` in the store, or None."""
