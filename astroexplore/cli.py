@@ -84,24 +84,9 @@ def _serve(path: Path, args: argparse.Namespace) -> int:
     except ImportError as err:  # pragma: no cover - only before the UI exists
         print(f"The app is not available in this installation ({err}).", file=sys.stderr)
         return 2
-    _check_port_free(args.address, args.port)
     serve(path, port=args.port, address=args.address, show=args.show,
           labels=args.labels, user=args.user, load_options=load_options(args) if "ids" in args else None)
     return 0
-
-
-def _check_port_free(address: str, port: int) -> None:
-    """OSError now (before minutes of loading) if ``port`` is taken on ``address``."""
-    import socket
-
-    if port == 0:
-        return
-    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as s:
-        try:
-            s.bind((address, port))
-        except OSError as err:
-            raise OSError(f"cannot serve on {address}:{port} ({err.strerror}); pass another --port "
-                          "(0 picks a free one)") from None
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

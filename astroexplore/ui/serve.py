@@ -151,11 +151,18 @@ def app_factory(path, *, labels=None, user: str | None = None, warm: bool = True
     return make
 
 
-def _free_port(address: str) -> int:
+def _claim_port(address: str, port: int) -> int:
+    """The port to serve on: ``port`` when it can be bound on ``address`` (OSError saying so,
+    before minutes of loading, when it is taken), or a free one for 0 (so that the printed URL
+    and the allowed websocket origins name it)."""
     import socket
 
     with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
-        sock.bind((address, 0))
+        try:
+            sock.bind((address, port))
+        except OSError as err:
+            raise OSError(f"cannot serve on {address}:{port} ({err.strerror}); pass another --port "
+                          "(0 picks a free one)") from None
         return int(sock.getsockname()[1])
 
 
@@ -195,9 +202,8 @@ def serve(path, *, port: int = 5006, address: str = "localhost", show: bool = Fa
     """
     import panel as pn
 
+    port = _claim_port(address, port)
     factory = app_factory(path, labels=labels, user=user, load_options=load_options)
-    if port == 0:  # a free port chosen now, so that the printed URL and allowed origins name it
-        port = _free_port(address)
     print(f"astroexplore: serving {path} at http://{address}:{port}/", flush=True)
     return pn.serve(factory, port=port, address=address, show=show, threaded=threaded,
                     websocket_origin=_websocket_origins(address, port), title="astroexplore",
