@@ -925,7 +925,7 @@ def test_map_of_a_fraction_stays_within_zero_and_one(state):
     load_extensions()
     view = MapView(state=state)
     view.color_by = next(c for c in view.param.color_by.objects if c.endswith("_fraction"))
-    image = view._overlay("value")[()].get(0)
+    image = view._overlay()[()].get(0)
     values = image.dimension_values(2)
     assert np.nanmax(values) <= 1.0 + 1e-6 and np.isfinite(values).any()
 

@@ -132,18 +132,14 @@ class MapView(pn.viewable.Viewer):
         """The map pane; its figure is rebuilt, at the same zoom, when Colour by changes: Bokeh
         keeps a figure's colour mapper type and colour bar title, so switching ``cnorm`` or
         ``clabel`` in place left every value map equalised and the first title up."""
-        pane = pn.pane.HoloViews(self._overlay(self._colour_kind(self.color_by)), width=self._pane_width,
-                                 height=self.height + 20, linked_axes=False)
+        pane = pn.pane.HoloViews(self._overlay(), width=self._pane_width, height=self.height + 20,
+                                 linked_axes=False)
         self.param.watch(self._on_colour, "color_by")
         return pane
 
-    @staticmethod
-    def _colour_kind(color_by: str) -> str:
-        return "density" if color_by == DENSITY else "value"
-
-    def _on_colour(self, event):
+    def _on_colour(self, _event):
         if self._plot is not None:
-            self._plot.object = self._overlay(self._colour_kind(event.new), keep_zoom=True)
+            self._plot.object = self._overlay(keep_zoom=True)
 
     def _zoom(self) -> dict:
         """``xlim``/``ylim`` of the map's current view (empty before any zoom or pan)."""
@@ -153,13 +149,14 @@ class MapView(pn.viewable.Viewer):
                 return {"xlim": tuple(stream.x_range), "ylim": tuple(stream.y_range)}
         return {}
 
-    def _overlay(self, kind: str, *, keep_zoom: bool = False):
+    def _overlay(self, *, keep_zoom: bool = False):
         """Datashaded points (counts or mean value) * labelled galaxies * the tap marker, with
         fresh tap / box streams on the new figure."""
         hv = _hv()
         from holoviews.operation.datashader import dynspread, rasterize
         st = self.state
         zoom = self._zoom() if keep_zoom else {}
+        density = self.color_by == DENSITY
         points = hv.DynamicMap(pn.bind(self._points, self.param.color_by, st.param.mask,
                                        st.param.model_version, self.param.labels_shown))
         shaded = rasterize(points, aggregator=pn.bind(self._aggregator, self.param.color_by),
@@ -167,13 +164,13 @@ class MapView(pn.viewable.Viewer):
         self._rasterized = shaded  # holds the RangeXY stream (zoom / pan re-aggregate)
         # density: spread pixels add up counts; a value (mean score, fraction): the largest
         # nearby value, which stays on its own scale (adding made fractions reach 2.7)
-        shaded = dynspread(shaded, threshold=0.6, max_px=3, **({} if kind == "density" else {"how": "max"})
+        shaded = dynspread(shaded, threshold=0.6, max_px=3, **({} if density else {"how": "max"})
                            ).apply.opts(cmap=self.param.cmap)
         shaded = shaded.opts(
             width=self.width, height=self.height, tools=["tap", "box_select", "hover"],
             active_tools=["wheel_zoom"], colorbar=True, xaxis=None, yaxis=None, bgcolor="#111",
             title="", default_tools=["pan", "wheel_zoom", "reset", "save"],
-            cnorm="eq_hist" if kind == "density" else "linear", clabel=self._colour_label(self.color_by),
+            cnorm="eq_hist" if density else "linear", clabel=self._colour_label(self.color_by),
             **zoom)
         labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask))
         marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point))

@@ -23,10 +23,10 @@ from astroexplore.constants import SCORES, RankingMethod
 
 log = logging.getLogger(__name__)
 
-#: One background worker for retraining, shared by every session of the process (2-core machines:
-#: two retrains at once would only slow each other down).
 #: The state whose periodic sync runs, per Explorer (weak: a closed session's Explorer goes away).
 _SYNCING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: One background worker for retraining, shared by every session of the process (2-core machines:
+#: two retrains at once would only slow each other down).
 _RETRAIN_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1,
                                                           thread_name_prefix="astroexplore-retrain")
 
@@ -387,21 +387,21 @@ class AppState(param.Parameterized):
         that this session did not start. Re-reads the counts and this galaxy's score and
         refreshes the label views (``labels_version``), and re-sorts the list after such a
         retrain. Reads no table when nothing changed; True if anything did."""
-        changed = False
-        if self.store.revision != self._seen_revision:
+        changed = self.refresh_counts()
+        if changed:
             event = self.store.label_of(self.current_id, self.user_name)
-            with param.parameterized.batch_call_watchers(self):
-                self._update_counts()
-                self.current_score = None if event is None else int(event.score)
-                self.labels_version += 1
-            changed = True
+            self.current_score = None if event is None else int(event.score)
         if self.explorer.model_version != self._seen_model and not self.retraining:
             self._seen_model = self.explorer.model_version
             self.model_version += 1
-            # as after this session's own retrain: an unscored galaxy stays, else the new top
-            self.refresh_order(keep_current=self.current_score is None and not self.nothing_listed)
+            self.refresh_order(keep_current=self._keeps_galaxy_after_retrain())
             changed = True
         return changed
+
+    def _keeps_galaxy_after_retrain(self) -> bool:
+        """After a retrain, a galaxy not yet scored stays on screen (a score typed as the retrain
+        lands must go to the galaxy seen); after a scored one the list starts from its new top."""
+        return self.current_score is None and not self.nothing_listed
 
     def start_sync(self, period_ms: int = 2000) -> bool:
         """Register :meth:`sync` to run every ``period_ms`` (once per state). It runs in a served
@@ -480,12 +480,8 @@ class AppState(param.Parameterized):
         is already there but another galaxy is on screen (:attr:`off_list`)."""
         if self.order is None or len(self.order) == 0:
             return
-        pos = min(max(int(pos), 0), len(self.order) - 1)
-        with param.parameterized.batch_call_watchers(self):
-            self.position = pos
-            self.current = int(self.order[pos])
-            self.off_list = False
-        self._restart = False
+        self.position = min(max(int(pos), 0), len(self.order) - 1)
+        self._sync_position()  # also when position did not change (its watcher then stays quiet)
 
     @param.depends("current", watch=True)
     def _sync_current(self):
@@ -643,9 +639,7 @@ class AppState(param.Parameterized):
         seconds = time.perf_counter() - self._t_start
         self._seen_model = self.explorer.model_version  # this session's own retrain
         n = (report or {}).get("n_labels", self.n_labelled) if isinstance(report, dict) else self.n_labelled
-        # a galaxy not yet scored stays on screen (a score typed as the retrain lands must go to
-        # the galaxy seen); after a scored one the list starts again from its new top
-        keep = self.current_score is None and not self.nothing_listed
+        keep = self._keeps_galaxy_after_retrain()
         skipped = isinstance(report, dict) and report.get("skipped")
         with param.parameterized.batch_call_watchers(self):
             self.retrain_progress = 1.0
