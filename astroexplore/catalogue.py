@@ -46,6 +46,7 @@ IMAGE_CANDIDATES = ("image", "image_path", "image_url", "file_loc", "file", "fil
                     "local_path", "jpg_loc", "png_loc", "url")
 #: Column prefixes that hold 2-D map projections, never taken as embeddings by auto-detection.
 PROJECTION_PREFIXES = ("umap_", "pca_", "tsne_", "proj_")
+_NUMBERED_COLUMN = re.compile(r"(.*\D)(\d+)")  # <prefix><n>: feat_pca_12 -> (feat_pca_, 12)
 #: Names preferred for a list-typed embedding column.
 LIST_CANDIDATES = ("embedding", "embeddings", "features", "representation")
 #: Parquet schema-metadata key holding :attr:`Catalogue.metadata` as JSON.
@@ -702,7 +703,7 @@ def _detect_prefix(names: Sequence[str], file: str) -> str | None:
     there is no such group)."""
     groups: dict[str, set[int]] = {}
     for n in names:
-        m = re.fullmatch(r"(.*\D)(\d+)", n)
+        m = _NUMBERED_COLUMN.fullmatch(n)
         if m and m.group(1) not in PROJECTION_PREFIXES:
             groups.setdefault(m.group(1), set()).add(int(m.group(2)))
     groups = {p: ks for p, ks in groups.items() if 0 in ks and len(ks) >= 2}
@@ -764,7 +765,7 @@ def _embedding_names(schema: pa.Schema, file: str, columns: Sequence[str] | None
 def _why_no_embedding(names: Sequence[str]) -> str:
     """The likely reason for a table without embedding: map projections only, or vote fractions."""
     projections = sorted({m.group(1) for n in names
-                          if (m := re.fullmatch(r"(.*\D)(\d+)", n)) and m.group(1) in PROJECTION_PREFIXES})
+                          if (m := _NUMBERED_COLUMN.fullmatch(n)) and m.group(1) in PROJECTION_PREFIXES})
     hints = []
     if projections:
         hints.append(f" Columns {', '.join(p + '0, ' + p + '1, ...' for p in projections)} look like a "

@@ -520,7 +520,7 @@ def search_by_index(catalogue: Any, index: SimilarityIndex | None, i: int, k: in
     >>> search_by_index(cat, None, 0, k=2).indices
     array([1, 2])
     """
-    if isinstance(i, (bool, np.bool_)) or not isinstance(i, (numbers.Integral, np.integer)):
+    if isinstance(i, bool) or not isinstance(i, numbers.Integral):  # numpy ints are Integral, numpy bools not
         raise TypeError(f"search_by_index takes a row number (int), got {i!r}; for a galaxy id "
                         "use search_by_ids(catalogue, index, [galaxy_id])")
     index = _index_or_default(catalogue, index)
