@@ -55,7 +55,8 @@ def _cmd_labels(args: argparse.Namespace) -> int:
         raise LabelError(f"{args.store}: no label store here (check the path; "
                          "usage: astroexplore labels export STORE OUT)")
     try:
-        with LabelStore(args.store, valid_ids=valid_ids) as store:
+        with LabelStore(args.store, valid_ids=valid_ids,
+                        read_only=args.labels_command == "export") as store:
             if args.labels_command == "export":
                 out = Path(args.out)
                 if out.suffix.lower() == ".parquet":

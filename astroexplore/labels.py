@@ -27,8 +27,8 @@ import numbers
 import os
 import random
 import re
+import secrets
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -289,6 +289,11 @@ class LabelStore:
         untouched.
     valid_ids : iterable of str, optional
         Galaxy ids that may be labelled (usually ``catalogue.ids``); None accepts any id.
+    read_only : bool
+        Open an existing store for reading only, where its file or folder cannot be written (a
+        read-only mount, a colleague's archive): every write raises LabelError. A store whose
+        folder is read-only is read as it is at opening (SQLite's ``immutable``); the others see
+        later writes of other processes as usual.
 
     Notes
     -----
@@ -313,12 +318,14 @@ class LabelStore:
     >>> store.close(); folder.cleanup()
     """
 
-    def __init__(self, path: str | os.PathLike, *, valid_ids: Iterable[str] | None = None):
+    def __init__(self, path: str | os.PathLike, *, valid_ids: Iterable[str] | None = None,
+                 read_only: bool = False):
         self.path = Path(path)
         self.valid_ids = None if valid_ids is None else frozenset(str(i) for i in valid_ids)
+        self.read_only = bool(read_only)
         self._lock = threading.RLock()
         self._commits = 0
-        self._conn: sqlite3.Connection | None = _open(self.path)
+        self._conn: sqlite3.Connection | None = (_open_read_only if self.read_only else _open)(self.path)
 
     # -- lifecycle
 
@@ -354,6 +361,9 @@ class LabelStore:
 
     def _write(self, work):
         """Run ``work(conn)`` in one ``BEGIN IMMEDIATE`` transaction, retrying while busy."""
+        if self.read_only:
+            raise LabelError(f"{self.path}: the label store was opened read-only; nothing was stored. "
+                             "Open it with LabelStore(path) to write to it")
         with self._connection() as conn:
             deadline = time.monotonic() + WRITE_TIMEOUT_S
             try:
@@ -801,6 +811,31 @@ def _open(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """Open an existing label store for reading only. Where SQLite cannot create the WAL index
+    beside it (a read-only folder), it is opened ``immutable``: read without locks."""
+    if not path.is_file():
+        raise LabelError(f"{path}: no label store here (check the path)")
+    _check_file_kind(path)
+    uri = path.resolve().as_uri()
+    deadline = time.monotonic() + WRITE_TIMEOUT_S
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        conn = sqlite3.connect(f"{uri}?{query}", uri=True, timeout=_BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None, check_same_thread=False)
+        try:
+            new, _ = _identify(conn, path, deadline)
+        except LabelError as err:
+            conn.close()
+            if "cannot open" in str(err) and "immutable" not in query:
+                continue
+            raise
+        if new:
+            conn.close()
+            raise LabelError(f"{path}: an empty file, not a label store")
+        return conn
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _cannot_open(path: Path, err: Exception) -> LabelError:
     return LabelError(f"{path}: cannot open or create the label store here ({err}); is its folder "
                       "writable? Put the store elsewhere (astroexplore serve --labels PATH)")
@@ -1026,10 +1061,17 @@ def _own_row(at: dict[str, int]):
     return parse
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _new_private_name(path: Path) -> str:
+    """Create an empty file beside ``path`` with the mode an ordinary new file gets (0666 less the
+    umask, applied by the kernel: reading the umask would mean setting it, which races with other
+    threads) and return its name."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return str(tmp)
+        except FileExistsError:
+            continue
 
 
 def _is_label_export(path: Path) -> bool:
@@ -1068,12 +1110,11 @@ def _atomic_output(path: Path, store_path: Path) -> Iterator[str]:
         raise LabelError(f"{path}: the file exists and is not a label export (a catalogue?); an export "
                          "written over it would lose it. Give a new path, or remove the file first")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_private_name(path)
     try:
         yield tmp
-        # after writing: the mode of a read-only earlier export would stop the writer
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
+        if path.exists():  # after writing: the mode of a read-only earlier export would stop the writer
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -15,3 +15,23 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real survey data not found at {SHARED_DATA} (it sits beside the checkout in CI)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """(writable folder, the same folder bind-mounted read-only): a read-only mount, where even
+    root cannot write. Skips where mounting is not permitted (no CAP_SYS_ADMIN)."""
+    import subprocess
+
+    src, ro = tmp_path / "src", tmp_path / "ro"
+    src.mkdir()
+    ro.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(src), str(ro)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {mounted.stderr.decode().strip()}")
+    try:
+        if subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], capture_output=True).returncode:
+            pytest.skip("cannot remount read-only here")
+        yield src, ro
+    finally:
+        subprocess.run(["umount", str(ro)], check=True)

@@ -193,17 +193,35 @@ def test_export_refuses_to_overwrite_a_catalogue_and_keeps_permissions(tmp_path,
     before = catalogue.read_bytes()
     assert main(["labels", "export", str(store), str(catalogue)]) == 1
     assert "is not a label export" in capsys.readouterr().err and catalogue.read_bytes() == before
-    old = os.umask(0o022)
+    old = os.umask(0o027)
     try:
         for out in (tmp_path / "out.csv", tmp_path / "out.parquet"):
             assert main(["labels", "export", str(store), str(out)]) == 0
-            assert stat.S_IMODE(out.stat().st_mode) == 0o644
+            assert stat.S_IMODE(out.stat().st_mode) == 0o640
             for mode in (0o664, 0o444):  # an earlier export (even read-only) is replaced, its mode kept
                 out.chmod(mode)
                 assert main(["labels", "export", str(store), str(out)]) == 0
                 assert stat.S_IMODE(out.stat().st_mode) == mode
     finally:
         os.umask(old)
+
+
+def test_export_leaves_the_process_umask_alone(tmp_path, ml_scores, monkeypatch):
+    """Export read the umask by setting it and putting it back: a file another thread created in
+    between got the wrong mode. The kernel now applies the umask to the new file itself."""
+    import os
+
+    store = tmp_path / "s.sqlite"
+    assert main(["labels", "import", str(store), str(ml_scores)]) == 0
+
+    def no_umask(mask):
+        raise AssertionError(f"os.umask({mask:o}) called during export")
+
+    monkeypatch.setattr(os, "umask", no_umask)
+    for out in (tmp_path / "out.csv", tmp_path / "out.parquet"):
+        assert main(["labels", "export", str(store), str(out)]) == 0
+        assert out.stat().st_size > 0
+    assert not list(tmp_path.glob(".out.*"))
 
 
 def test_import_checks_ids_against_a_catalogue_read_with_options(tmp_path, ml_scores, capsys):
@@ -216,3 +234,13 @@ def test_import_checks_ids_against_a_catalogue_read_with_options(tmp_path, ml_sc
     assert main(args) == 1
     assert "--embedding-prefix" in capsys.readouterr().err
     assert main(args + ["--embedding-prefix", "pca_"]) == 0
+
+
+def test_export_from_a_store_on_a_read_only_mount(read_only_folder, ml_scores, tmp_path, capsys):
+    """'labels export' only reads: it works on a colleague's store on a read-only mount."""
+    src, ro = read_only_folder
+    assert main(["labels", "import", str(src / "l.sqlite"), str(ml_scores)]) == 0
+    out = tmp_path / "out.csv"
+    assert main(["labels", "export", str(ro / "l.sqlite"), str(out)]) == 0, capsys.readouterr().err
+    assert "exported 2 labels" in capsys.readouterr().out
+    assert pd.read_csv(out)["id"].tolist() == ["J0002", "J0003"]

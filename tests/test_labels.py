@@ -582,3 +582,51 @@ def test_undo_a_given_label(store):
     assert undone.undoes == first.event_id and undone.galaxy_id == "g1"
     assert store.latest(user="ada")["id"].tolist() == ["g2"]
     assert store.undo("ada", first.event_id) is None  # already undone
+
+
+
+def test_a_store_on_a_read_only_mount_is_read_with_read_only(read_only_folder):
+    """A store on a read-only mount could not be opened at all ('is its folder writable?'), not
+    even to export its labels. read_only=True reads it; writes are refused, nothing changes."""
+    src, ro = read_only_folder
+    with LabelStore(src / "l.sqlite") as store:
+        store.add("g1", 4, user="ada", tags="#ring")
+        store.add("g2", 1, user="bo")
+    before = (src / "l.sqlite").read_bytes()
+    with pytest.raises(LabelError, match="is its folder writable"):
+        LabelStore(ro / "l.sqlite")
+    with LabelStore(ro / "l.sqlite", read_only=True) as store:
+        assert store.scores().to_dict() == {"g1": 4.0, "g2": 1.0}
+        assert store.tagged("ring") == ["g1"] and store.count(user="bo") == 1
+        with pytest.raises(LabelError, match="opened read-only; nothing was stored"):
+            store.add("g3", 5)
+        with pytest.raises(LabelError, match="opened read-only"):
+            store.undo("ada")
+    assert (src / "l.sqlite").read_bytes() == before
+    assert sorted(p.name for p in src.iterdir()) == ["l.sqlite"]
+
+
+def test_read_only_store_sees_other_writers_and_refuses_writes(tmp_path):
+    """Where the folder is writable, a read-only store follows what another process writes."""
+    path = tmp_path / "l.sqlite"
+    writer = LabelStore(path)
+    writer.add("g1", 2)
+    with LabelStore(path, read_only=True) as reader:
+        assert reader.read_only and reader.scores().to_dict() == {"g1": 2.0}
+        seen = reader.revision
+        writer.add("g2", 5)
+        assert reader.revision != seen and reader.scores().to_dict() == {"g1": 2.0, "g2": 5.0}
+        with pytest.raises(LabelError, match="opened read-only"):
+            reader.add_many([("g3", 1)])
+        assert writer.count() == 2
+    writer.close()
+
+
+@pytest.mark.parametrize("content", [None, b"", b"not a database at all"])
+def test_read_only_never_creates_a_store(tmp_path, content):
+    path = tmp_path / "l.sqlite"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(LabelError, match=r"l\.sqlite: (no label store here|an empty file|not an astroexplore)"):
+        LabelStore(path, read_only=True)
+    assert (path.read_bytes() if path.exists() else None) == content
