@@ -130,6 +130,13 @@ def build_app(explorer_or_state, *, template: bool = True, user: str | None = No
     -------
     pn.template.FastListTemplate or ExplorerApp
         ``.state`` on either holds the :class:`AppState`.
+
+    Notes
+    -----
+    To serve it from a Python script, give Panel a function, so that each browser session gets
+    its own state and its live sync: ``pn.serve(lambda: build_app(Explorer(cat, store)))``, or
+    use :func:`astroexplore.ui.serve.serve`. An app object passed to ``pn.serve`` itself is one
+    state shared by every window, and it does not follow labels made elsewhere.
     """
     load_extensions()
     if user is None and pn.state.user and pn.state.user_info:
