@@ -174,8 +174,10 @@ class MapView(pn.viewable.Viewer):
             **zoom)
         labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask))
         marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point))
-        self._tap = hv.streams.Tap(source=shaded, x=None, y=None)
-        self._bounds = hv.streams.BoundsXY(source=shaded, bounds=None)
+        # transient: HoloViews drops a message equal to the previous one, so a tap at the pixel
+        # of the last tap (to come back from a box) or the same box again did nothing
+        self._tap = hv.streams.Tap(source=shaded, x=None, y=None, transient=True)
+        self._bounds = hv.streams.BoundsXY(source=shaded, bounds=None, transient=True)
         self._tap.add_subscriber(self._tapped)
         self._bounds.add_subscriber(self._boxed)
         return shaded * labelled * marker
@@ -204,7 +206,11 @@ class MapView(pn.viewable.Viewer):
     def _tapped(self, x=None, y=None):
         if x is None or y is None:
             return
-        self.state.map_point = (float(x), float(y))
+        point = (float(x), float(y))
+        if point == self.state.map_point:  # the same pixel again: param sees no change
+            self.state.param.trigger("map_point")
+        else:
+            self.state.map_point = point
 
     def _boxed(self, bounds=None):
         if bounds is None:
