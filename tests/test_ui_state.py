@@ -179,18 +179,27 @@ def test_map_tap_nearest_and_csv(state):
     assert f"{inside:,} galaxies in the box" in state.selection_title
 
 
-def test_map_coloured_by_labels_follows_new_labels(state):
+def test_map_coloured_by_labels_follows_new_labels_without_reaggregating(state):
+    """Coloured by labels, the map showed only the labelled galaxies (the rest black) on a colour
+    bar that disagreed with the dots' colours, and each new label, from any window, re-aggregated
+    every galaxy. The galaxies are now the grey density, and the dots carry the colour bar."""
+    import datashader as ds
+
+    from astroexplore.ui.app import load_extensions
     from astroexplore.ui.latent_map import LABELS, MapView
 
+    load_extensions()
     view = MapView(state=state)
-    state.label(2)                       # not coloured by labels: the map is left alone
-    assert view.labels_shown == 0
     view.color_by = LABELS
+    assert view._column(LABELS) is None and isinstance(view._aggregator(LABELS), ds.count)
     gid = state.current_id
     state.label(5)
-    assert view.labels_shown == 1         # the points DynamicMap depends on this parameter
-    col = view._column(LABELS)
-    assert view.state.resources.frame[col].iloc[state.catalogue.index_of(gid)] == 5
+    points = view._labelled(state.labels_version, None)
+    assert list(points.data["id"]) == [gid] and points.data["score"].tolist() == [5]
+    plot_opts = points.opts.get("plot").kwargs
+    assert plot_opts["colorbar"] and plot_opts["clabel"] == "mean score (0-5)"
+    view.color_by = "isolation_forest"  # otherwise the value map has the colour bar
+    assert not view._labelled(state.labels_version, None).opts.get("plot").kwargs["colorbar"]
 
 
 def test_map_nearest_respects_filter(state):
@@ -444,8 +453,6 @@ def test_labels_of_another_catalogue_in_the_store_do_not_break_map_or_tag_search
     state.label(5)
     view = MapView(state=state)
     view.color_by = LABELS
-    col = view._column(LABELS)
-    assert view.state.resources.frame[col].iloc[3] == 5
     points = view._labelled(state.labels_version, None)
     assert list(points.data["id"]) == [state.catalogue.ids[3]]
     sim = SimilarityView(state=state)

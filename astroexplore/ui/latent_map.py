@@ -41,9 +41,6 @@ class MapView(pn.viewable.Viewer):
                           label="Colour map")
     width = param.Integer(default=640)
     height = param.Integer(default=520)
-    labels_shown = param.Integer(default=0, precedence=-1, doc="""
-        Bumped when labels change while the map is coloured by them, so only then does a new
-        label re-aggregate the map.""")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -64,22 +61,14 @@ class MapView(pn.viewable.Viewer):
         self.state.param.watch(self._on_mask, "mask")
         # a box gallery is ordered by the scoring method: re-sorted when it changes (as its CSV is)
         self.state.param.watch(lambda e: self._boxed(self._box) if self._box is not None else None, "method")
-        self.state.param.watch(self._on_labels, "labels_version")
         self.state.param.watch(self._on_selection, ["selection", "selection_title"])
 
     # data ---------------------------------------------------------------------------------------
     def _column(self, color_by: str) -> str | None:
         """Name of the frame column to aggregate for ``color_by`` (None = density)."""
         res = self.state.resources
-        if color_by == DENSITY:
+        if color_by in (DENSITY, LABELS):  # labels: the labelled dots carry the colour
             return None
-        if color_by == LABELS:
-            scores = self.state.store.scores()
-            vals = np.full(self.state.catalogue.n_galaxies, np.nan, dtype=np.float32)
-            if len(scores):  # ids of other catalogues sharing the store are skipped
-                idx, known = self.state.catalogue.known_rows(scores.index)
-                vals[idx] = scores.to_numpy(dtype=np.float32)[known]
-            return res.ensure_column("label_score", vals)
         if color_by in self.state.catalogue.table.columns:
             col = "c_" + color_by
             if col not in res.frame.columns:
@@ -93,11 +82,7 @@ class MapView(pn.viewable.Viewer):
             res.ensure_column(col, sc)
         return col
 
-    def _on_labels(self, _event=None):
-        if self.color_by == LABELS:
-            self.labels_shown += 1
-
-    def _points(self, color_by, mask, model_version, labels_shown=0):
+    def _points(self, color_by, mask, model_version):
         hv = _hv()
         col = self._column(color_by)
         frame = self.state.resources.frame
@@ -124,9 +109,10 @@ class MapView(pn.viewable.Viewer):
             idx, sc = np.zeros(0, int), np.zeros(0)
         df = pd.DataFrame({"x": xy[idx, 0], "y": xy[idx, 1], "score": sc,
                            "id": np.asarray(st.catalogue.ids)[idx].astype(str)})
+        # coloured by labels: the dots carry the colour bar (the galaxies underneath are grey)
         return hv.Points(df, kdims=["x", "y"], vdims=["score", "id"]).opts(
             color="score", cmap="RdYlBu_r", clim=(0, 5), size=7, line_color="white", line_width=0.8,
-            tools=["hover"], colorbar=False)
+            tools=["hover"], colorbar=self.color_by == LABELS, clabel=self._colour_label(LABELS))
 
     def _build_plot(self):
         """The map pane; its figure is rebuilt, at the same zoom, when Colour by changes: Bokeh
@@ -156,24 +142,27 @@ class MapView(pn.viewable.Viewer):
         from holoviews.operation.datashader import dynspread, rasterize
         st = self.state
         zoom = self._zoom() if keep_zoom else {}
-        density = self.color_by == DENSITY
+        labels = self.color_by == LABELS
+        density = labels or self.color_by == DENSITY
+        # cache_size=1: each cached frame of 1M points kept ~10 MB per colour change
         points = hv.DynamicMap(pn.bind(self._points, self.param.color_by, st.param.mask,
-                                       st.param.model_version, self.param.labels_shown))
+                                       st.param.model_version), cache_size=1)
         shaded = rasterize(points, aggregator=pn.bind(self._aggregator, self.param.color_by),
                            width=self.width, height=self.height)
         self._rasterized = shaded  # holds the RangeXY stream (zoom / pan re-aggregate)
         # density: spread pixels add up counts; a value (mean score, fraction): the largest
         # nearby value, which stays on its own scale (adding made fractions reach 2.7)
         shaded = dynspread(shaded, threshold=0.6, max_px=3, **({} if density else {"how": "max"})
-                           ).apply.opts(cmap=self.param.cmap)
+                           ).apply.opts(cmap=["#1c1c1c", "#9a9a9a"] if labels else self.param.cmap)
         shaded = shaded.opts(
             width=self.width, height=self.height, tools=["tap", "box_select", "hover"],
-            active_tools=["wheel_zoom"], colorbar=True, xaxis=None, yaxis=None, bgcolor="#111",
+            active_tools=["wheel_zoom"], colorbar=not labels, xaxis=None, yaxis=None, bgcolor="#111",
             title="", default_tools=["pan", "wheel_zoom", "reset", "save"],
             cnorm="eq_hist" if density else "linear", clabel=self._colour_label(self.color_by),
             **zoom)
-        labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask))
-        marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point))
+        labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask),
+                                 cache_size=1)
+        marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point), cache_size=1)
         # transient: HoloViews drops a message equal to the previous one, so a tap at the pixel
         # of the last tap (to come back from a box) or the same box again did nothing
         self._tap = hv.streams.Tap(source=shaded, x=None, y=None, transient=True)
@@ -313,8 +302,8 @@ class MapView(pn.viewable.Viewer):
                           pn.widgets.Select.from_param(self.param.cmap, width=120))
         help_ = pn.pane.Markdown(
             "Tap anywhere for the nearest galaxies; use the box-select tool for a region. "
-            "Labelled galaxies are the outlined dots (blue = 0 ... red = 5). Click a thumbnail to "
-            "score it.", styles={"color": "#555"}, sizing_mode="stretch_width")
+            "Labelled galaxies are the outlined dots (blue = 0 ... red = 5; coloured by labels, the "
+            "other galaxies are grey). Click a thumbnail to score it.", styles={"color": "#555"}, sizing_mode="stretch_width")
         # a FlexBox, not a Row: on a laptop screen the gallery wraps under the map instead of
         # being cut off at the right edge
         return pn.FlexBox(pn.Column(controls, self._plot, help_, width=self._pane_width + _PANE_MARGIN_PX),

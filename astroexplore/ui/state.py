@@ -411,8 +411,12 @@ class AppState(param.Parameterized):
         if self._syncer is not None:
             return True
         try:
-            import panel as pn
-            self._syncer = pn.state.add_periodic_callback(self.sync, period=period_ms)
+            from panel.io import PeriodicCallback
+
+            # background: Panel would otherwise show its busy spinner for every run, every 2 s
+            syncer = PeriodicCallback(callback=self.sync, period=period_ms, background=True)
+            syncer.start()
+            self._syncer = syncer
         except Exception as err:
             log.info("no periodic callback for syncing: %s", err)
             return False

@@ -387,3 +387,17 @@ def test_two_scoring_views_on_one_page_act_once_per_key(served, ui_browser, free
         page.close()
     finally:
         server.stop()
+
+
+def test_an_idle_page_shows_no_busy_spinner(ui_page, until):
+    """The live sync (every 2 s) ran as a foreground periodic callback, so Panel turned its busy
+    spinner on for each run: an idle page spun every 2 s, and a real stall looked the same."""
+    import time
+
+    spinner = ui_page.locator(".loader.spin")  # the template's busy indicator while busy
+    until(lambda: spinner.count() == 0, what="the new page to settle")
+    spun, end = 0, time.time() + 6.5  # three sync periods
+    while time.time() < end:
+        spun += spinner.count() > 0
+        time.sleep(0.05)
+    assert spun == 0, f"the busy spinner was on in {spun} samples of an idle page"
