@@ -14,11 +14,14 @@ written during a retrain are kept in the store and used by the next one.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import numbers
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +29,23 @@ from . import ranking as _rk
 from .constants import DETECTORS, MAX_SCORE, MIN_SCORE, RankingMethod
 from .errors import CatalogueError, LabelError, did_you_mean
 
-__all__ = ["Explorer", "run_loop", "check_method"]
+__all__ = ["Explorer", "Retrained", "run_loop", "check_method"]
+
+_RETRAIN_NUMBERS = itertools.count(1)  # orders every retrain of the process
+
+
+@dataclass(frozen=True)
+class Retrained:
+    """One retrain's result, which another :class:`Explorer` with the same ``model_key`` (same
+    catalogue, label store and model settings) can :meth:`~Explorer.adopt` instead of retraining.
+
+    ``number`` orders the retrains of the process (later = higher); ``model`` is None for a
+    retrain with no label (rankings fall back to the anomaly prior).
+    """
+
+    number: int
+    key: tuple
+    model: object | None
 
 _METHODS = [m.value for m in RankingMethod]
 #: InterestHead parameters the Explorer uses unless ``head_params`` overrides them: 8 members of
@@ -257,6 +276,7 @@ class Explorer:
         #: Bumped each time a retrain replaces the model (views compare it to know they are stale).
         self.model_version = 0
         self.last_report: dict | None = None
+        self._retrained: Retrained | None = None
 
     # ------------------------------------------------------------------ basics
     @property
@@ -455,9 +475,7 @@ class Explorer:
         with self._retrain_lock:
             rows, y = self._labels()
             if rows.size == 0:
-                with self._lock:
-                    self._model = None
-                    self.model_version += 1
+                self._swap_in(None)
                 report = {"n_labels": 0, "seconds": time.perf_counter() - t0, "fit_seconds": 0.0,
                           "predict_seconds": 0.0, "device": None, "epochs": 0,
                           "warm_start": False, "skipped": True}
@@ -482,9 +500,7 @@ class Explorer:
             if predict_head or (predict_head is None and refined is None):
                 model.predictions()
             t4 = time.perf_counter()
-            with self._lock:
-                self._model = model
-                self.model_version += 1
+            self._swap_in(model)
             report = {"n_labels": int(rows.size), "seconds": t4 - t0, "fit_seconds": t2 - t1,
                       "predict_seconds": t4 - t3, "kernel_seconds": t3 - t2, "device": head.device_,
                       "epochs": head.last_fit_["epochs"], "warm_start": head.last_fit_["warm_start"],
@@ -493,6 +509,40 @@ class Explorer:
             if progress is not None:
                 progress(1.0)
             return report
+
+    def _swap_in(self, model) -> None:
+        with self._lock:
+            self._model = model
+            self._retrained = Retrained(next(_RETRAIN_NUMBERS), self.model_key, model)
+            self.model_version += 1
+
+    @property
+    def model_key(self) -> tuple:
+        """What a retrain's model depends on besides the labels: the catalogue, the label store and
+        the settings of the head, the prior and the isolation kernel. Explorers with equal keys
+        learn the same model from the same labels (a retrain is seeded and starts afresh)."""
+        return (id(self.catalogue), str(Path(self.store.path).resolve()), self.score_users,
+                self.detector, self.seed, repr(sorted(self.head_params.items())), self.prior_power,
+                self.prior_input, self.tree_features, self.kernel_trees, self.kernel_alpha)
+
+    @property
+    def last_retrain(self) -> Retrained | None:
+        """This Explorer's latest retrain (its own or an adopted one); None before any."""
+        return self._retrained
+
+    def adopt(self, retrained: Retrained | None) -> bool:
+        """Use another Explorer's retrain (``other.last_retrain``) as this one's, without training:
+        another window's Retrain reaching this window. Only a retrain with this ``model_key``
+        that is newer than this Explorer's own latest is taken; True if it was."""
+        if retrained is None or retrained.key != self.model_key:
+            return False
+        with self._lock:
+            if self._retrained is not None and self._retrained.number >= retrained.number:
+                return False
+            self._model = retrained.model
+            self._retrained = retrained
+            self.model_version += 1
+            return True
 
     def _fit_kernel(self, rows, y):
         """The prior corrected by the labels (isolation kernel ridge), (n,) float32; None if off."""

@@ -860,6 +860,54 @@ def test_sync_catches_up_with_labels_and_retrains_made_elsewhere(state):
     assert state.sync() is False
 
 
+def test_a_retrain_in_another_window_re_sorts_this_one(state):
+    """Each served window has its own Explorer: a Retrain in one never re-ranked the others, though
+    the README said retrains made elsewhere show up. The other windows (and a new one) now take
+    that retrain's model, without retraining, when their model settings are the same."""
+    from astroexplore.explorer import Explorer
+    from astroexplore.ui.state import AppState
+
+    other = AppState(Explorer(state.catalogue, state.store, user="ada"))  # another window
+    truth = state.catalogue.table["truth_interest"].to_numpy()
+    for i in other.order[:12]:
+        other.label(int(truth[i]), int(i))
+    other.start_retrain(poll=False).result()
+    assert other.poll_retrain() and other.model_version == 1
+    state.sync()
+    assert state.model_version == 1 and "retrain in another window" in state.retrain_message
+    assert state.explorer.head is other.explorer.head  # taken, not trained again
+    np.testing.assert_array_equal(state.explorer.scores("combined"), other.explorer.scores("combined"))
+    np.testing.assert_array_equal(state.order, other.order)
+    assert state.sync() is False  # taken once
+    late = AppState(Explorer(state.catalogue, state.store, user="bo"))  # a window opened later
+    np.testing.assert_array_equal(late.order, other.order)
+    # this window retrains in turn (a newer model): the first window follows it, not the reverse
+    state.label(5, int(state.order[20]))
+    state.start_retrain(poll=False).result()
+    state.poll_retrain()
+    other.sync()
+    assert other.explorer.head is state.explorer.head and other.explorer.last_retrain.number > 0
+    # different model settings: nothing is taken
+    seeded = AppState(Explorer(state.catalogue, state.store, user="cy", seed=7))
+    assert seeded.explorer.head is None and seeded.sync() is False
+
+
+def test_explorer_adopts_only_a_newer_retrain_with_its_own_model_key(state):
+    from astroexplore.explorer import Explorer
+
+    a, b = state.explorer, Explorer(state.catalogue, state.store, user="ada")
+    assert a.model_key == b.model_key and b.adopt(None) is False
+    state.label(4, 0)
+    a.retrain()
+    first = a.last_retrain
+    assert b.adopt(first) and b.head is a.head and b.model_version == 1
+    assert b.adopt(first) is False  # not twice
+    b.retrain()
+    assert a.adopt(b.last_retrain) and a.adopt(first) is False  # an older one is refused
+    c = Explorer(state.catalogue, state.store, kernel_trees=10)
+    assert c.model_key != a.model_key and c.adopt(b.last_retrain) is False and c.head is None
+
+
 def test_map_colour_scale_is_linear_for_values_and_equalised_for_density(state):
     """Switching 'Colour by' to a score kept the density's histogram-equalised colour mapper (Bokeh
     keeps a figure's mapper type), and the colour bar said 'Count' for every option."""

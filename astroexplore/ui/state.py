@@ -72,6 +72,23 @@ class SharedResources:
         self._frame = None
         self._thumbs: OrderedDict[tuple[int, int], str] = OrderedDict()
         self._thumb_lock = threading.Lock()
+        self._retrains: dict[tuple, object] = {}  # model_key -> the latest Retrained of a session
+
+    # retrains shared between sessions ---------------------------------------------------------
+    def publish_retrain(self, retrained) -> None:
+        """Offer a session's :class:`~astroexplore.explorer.Retrained` to the other sessions
+        (kept if it is the latest with its ``key``)."""
+        if retrained is None:
+            return
+        with self._lock:
+            known = self._retrains.get(retrained.key)
+            if known is None or known.number < retrained.number:
+                self._retrains[retrained.key] = retrained
+
+    def latest_retrain(self, key: tuple):
+        """The latest published retrain with ``key`` (an Explorer's ``model_key``), or None."""
+        with self._lock:
+            return self._retrains.get(key)
 
     # 2-D map ---------------------------------------------------------------------------------
     @property
@@ -318,6 +335,8 @@ class AppState(param.Parameterized):
         self._seen_revision = None
         self._written: list[tuple[str, int]] = []  # (user, event_id) this session stored: Undo's stack
         self._restart = False  # the list was re-sorted while an off-list galaxy was shown
+        # a new window starts from the latest retrain another window made (if its settings match)
+        self.explorer.adopt(self.resources.latest_retrain(self.explorer.model_key))
         self._seen_model = self.explorer.model_version
         self._syncer = None
         self.n_match = self.catalogue.n_galaxies
@@ -391,10 +410,19 @@ class AppState(param.Parameterized):
         if changed:
             event = self.store.label_of(self.current_id, self.user_name)
             self.current_score = None if event is None else int(event.score)
-        if self.explorer.model_version != self._seen_model and not self.retraining:
+        if self.retraining:
+            return changed
+        # another window's retrain (its own Explorer, the same model settings): taken, not redone
+        elsewhere = self.explorer.adopt(self.resources.latest_retrain(self.explorer.model_key))
+        if self.explorer.model_version != self._seen_model:
             self._seen_model = self.explorer.model_version
-            self.model_version += 1
-            self.refresh_order(keep_current=self._keeps_galaxy_after_retrain())
+            keep = self._keeps_galaxy_after_retrain()
+            with param.parameterized.batch_call_watchers(self):
+                self.model_version += 1
+                if elsewhere:
+                    self.retrain_message = ("Re-sorted after a retrain in another window"
+                                            + (" (this galaxy stays on screen)." if keep else ", from the top."))
+            self.refresh_order(keep_current=keep)
             changed = True
         return changed
 
@@ -642,6 +670,7 @@ class AppState(param.Parameterized):
             return True
         seconds = time.perf_counter() - self._t_start
         self._seen_model = self.explorer.model_version  # this session's own retrain
+        self.resources.publish_retrain(self.explorer.last_retrain)
         n = (report or {}).get("n_labels", self.n_labelled) if isinstance(report, dict) else self.n_labelled
         keep = self._keeps_galaxy_after_retrain()
         skipped = isinstance(report, dict) and report.get("skipped")
