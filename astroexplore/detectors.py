@@ -543,6 +543,36 @@ def _cache_path(cat, method: str, params: dict, *, prefix: str = "scores_") -> P
     return cache_dir / f"{prefix}{method}_{key}_{fingerprint}.npy"
 
 
+def _scores_request(catalogue, method, seed, preprocess, cache, params, max_fit_samples):
+    """(method, X, n, unfitted detector, full parameters, cache path or None) of a request."""
+    method = _check_method(method)
+    if preprocess not in _PREPROCESS:
+        raise ValueError(f"Unknown preprocess {preprocess!r}; choose one of {list(_PREPROCESS)}."
+                         f"{did_you_mean(str(preprocess), ['standardise', 'pca'])}")
+    X = catalogue if isinstance(catalogue, np.ndarray) else catalogue.embeddings
+    n = X.shape[0] if getattr(X, "ndim", 0) == 2 else 0
+    if n == 0:
+        raise ValueError("Cannot compute anomaly scores: the catalogue has no galaxies.")
+    params = dict(params or {})
+    detector = make_detector(method, seed=seed, **params)
+    _fit_neighbours_to(detector, min(n, max_fit_samples), explicit="n_neighbors" in params)
+    full = {"version": _SCORES_VERSION, "method": method, "seed": seed, "preprocess": preprocess,
+            "max_fit_samples": max_fit_samples, "n": int(n), **detector.get_params()}
+    path = None if (not cache or isinstance(catalogue, np.ndarray)) else _cache_path(catalogue, method, full)
+    return method, X, n, detector, full, path
+
+
+def cached_scores(catalogue, method: str = "isolation_forest", *, seed: int = 0,
+                  preprocess: str | None = "standardise", params: dict | None = None,
+                  max_fit_samples: int = _MAX_FIT_SAMPLES) -> AnomalyScores | None:
+    """What :func:`compute_scores` with the same arguments would return, if it is in the disk
+    cache (milliseconds); None if it would have to be computed."""
+    method, _, n, _, full, path = _scores_request(catalogue, method, seed, preprocess, True,
+                                                  params, max_fit_samples)
+    arr = load_cached_array(path, (2, n))
+    return None if arr is None else AnomalyScores(method, arr[0].copy(), arr[1].copy(), full)
+
+
 def compute_scores(catalogue, method: str = "isolation_forest", *, seed: int = 0,
                    preprocess: str | None = "standardise", cache: bool = True,
                    params: dict | None = None, max_fit_samples: int = _MAX_FIT_SAMPLES,
@@ -587,20 +617,8 @@ def compute_scores(catalogue, method: str = "isolation_forest", *, seed: int = 0
     >>> int(np.argmax(s.raw)), float(s.scaled[42])
     (42, 5.0)
     """
-    method = _check_method(method)
-    if preprocess not in _PREPROCESS:
-        raise ValueError(f"Unknown preprocess {preprocess!r}; choose one of {list(_PREPROCESS)}."
-                         f"{did_you_mean(str(preprocess), ['standardise', 'pca'])}")
-    X = catalogue if isinstance(catalogue, np.ndarray) else catalogue.embeddings
-    n = X.shape[0] if getattr(X, "ndim", 0) == 2 else 0
-    if n == 0:
-        raise ValueError("Cannot compute anomaly scores: the catalogue has no galaxies.")
-    params = dict(params or {})
-    detector = make_detector(method, seed=seed, **params)
-    _fit_neighbours_to(detector, min(n, max_fit_samples), explicit="n_neighbors" in params)
-    full = {"version": _SCORES_VERSION, "method": method, "seed": seed, "preprocess": preprocess,
-            "max_fit_samples": max_fit_samples, "n": int(n), **detector.get_params()}
-    path = None if (not cache or isinstance(catalogue, np.ndarray)) else _cache_path(catalogue, method, full)
+    method, X, n, detector, full, path = _scores_request(catalogue, method, seed, preprocess, cache,
+                                                         params, max_fit_samples)
     arr = load_cached_array(path, (2, n))  # unreadable or stale: recompute and overwrite
     if arr is not None:
         return AnomalyScores(method, arr[0].copy(), arr[1].copy(), full)

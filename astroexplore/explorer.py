@@ -265,6 +265,8 @@ class Explorer:
         self._lock = threading.RLock()          # guards the swap of model state and caches
         self._retrain_lock = threading.Lock()   # one retrain at a time
         self._paths_lock = threading.Lock()     # building the kernel paths (seconds) blocks no ranking
+        self._detect_locks: dict[str, threading.Lock] = {}  # one per detector: computing one
+        # (seconds) blocks no ranking, and no other detector
         self._anomaly: dict[str, object] = {}
         self._random: np.ndarray | None = None
         self._stats: tuple[np.ndarray, np.ndarray] | None = None
@@ -297,19 +299,59 @@ class Explorer:
 
         name = str(detector or self.detector)
         with self._lock:
-            if name not in self._anomaly:
-                scores = compute_scores(self.catalogue, name, seed=self.seed, cache=self.cache)
-                _read_only(scores.raw, scores.scaled)
+            computing = self._detect_locks.setdefault(name, threading.Lock())
+        with computing:  # one computation per detector, outside the lock rankings take
+            with self._lock:
+                known = self._anomaly.get(name)
+            if known is not None:
+                return known
+            scores = compute_scores(self.catalogue, name, seed=self.seed, cache=self.cache)
+            _read_only(scores.raw, scores.scaled)
+            with self._lock:
                 self._anomaly[name] = scores
-            return self._anomaly[name]
+            return scores
+
+    def _detectors_for(self, method) -> list[str]:
+        method = check_method(method)
+        if method.value in [str(d) for d in DETECTORS]:
+            return [method.value]
+        return [] if method is RankingMethod.RANDOM else [self.detector]
+
+    def scores_ready(self, method="combined") -> bool:
+        """True if :meth:`scores` and :meth:`ranking` of ``method`` return without computing an
+        anomaly detector (for millions of galaxies, kNN and LOF take tens of seconds the first
+        time); a detector in the disk cache is read now (milliseconds) and counts as ready. See
+        :meth:`prepare_scores`."""
+        from .detectors import cached_scores
+
+        for name in self._detectors_for(method):
+            with self._lock:
+                if name in self._anomaly:
+                    continue
+            found = cached_scores(self.catalogue, name, seed=self.seed) if self.cache else None
+            if found is None:
+                return False
+            _read_only(found.raw, found.scaled)
+            with self._lock:
+                self._anomaly.setdefault(name, found)
+        return True
+
+    def prepare_scores(self, method="combined") -> None:
+        """Compute (or read from the disk cache) the anomaly detectors that ``method`` needs, e.g.
+        in a background thread, so that its rankings are quick afterwards."""
+        for name in self._detectors_for(method):
+            self.anomaly_scores(name)
 
     def _prior(self) -> np.ndarray:
+        key = ("prior", self.detector, self.prior_power)
         with self._lock:
-            key = ("prior", self.detector, self.prior_power)
-            if key not in self._anomaly:
-                self._anomaly[key] = _rk.prior_in_score_units(
-                    self.anomaly_scores().scaled, power=self.prior_power)
-            return self._anomaly[key]
+            known = self._anomaly.get(key)
+        if known is not None:
+            return known
+        scaled = self.anomaly_scores().scaled  # not under self._lock: it may wait for a computation
+        with self._lock:
+            return self._anomaly.setdefault(
+                key, _rk.prior_in_score_units(scaled, power=self.prior_power))
 
     def _input_stats(self):
         from .detectors import _column_stats
@@ -328,11 +370,13 @@ class Explorer:
         """
         from .detectors import _column_stats
 
+        # the prior first, not under self._lock: it may wait for a detector computed elsewhere
+        prior_column = self._prior()[:, None] if self.prior_input and self._side is None else None
         with self._lock:
             if self._side is None:
                 cols = []
                 if self.prior_input:
-                    cols.append(self._prior()[:, None])
+                    cols.append(prior_column)
                 if self.tree_features:
                     from .detectors import tree_depth_features
 

@@ -1012,3 +1012,94 @@ def test_box_gallery_follows_the_ranking_method(state):
     shown = np.asarray(state.selection)
     assert len(shown) > 2 and (np.diff(sc[shown]) <= 0).all()
     assert "by random" in state.selection_title or len(shown) <= 48
+
+
+@pytest.fixture
+def uncached_state(demo, tmp_path):
+    """A session whose Explorer keeps no disk cache: kNN and LOF must be computed."""
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.state import AppState
+
+    cat, _ = demo
+    store = LabelStore(tmp_path / "labels.sqlite", valid_ids=cat.ids)
+    st = AppState(Explorer(cat, store, user="ada", cache=False))
+    yield st
+    store.close()
+
+
+@pytest.fixture
+def gated_scores(uncached_state, monkeypatch):
+    """An Event: background score computations of ``uncached_state`` finish only once it is set."""
+    import threading
+
+    release = threading.Event()
+    compute = uncached_state.explorer.prepare_scores
+
+    def slow(method):
+        assert release.wait(60)
+        compute(method)
+
+    monkeypatch.setattr(uncached_state.explorer, "prepare_scores", slow)
+    yield release
+    release.set()
+
+
+def test_a_detector_not_yet_computed_is_computed_in_the_background(uncached_state, gated_scores):
+    """Sorting or colouring the map by kNN the first time computed it in the server's event loop:
+    at 1M galaxies every window of the server froze for 19 s. It is now computed in a worker
+    thread; meanwhile the list keeps the previous order (the filter still applies)."""
+    state = uncached_state
+    explorer = state.explorer
+    release = gated_scores
+    before = state.order.copy()
+    state.method = "knn"  # returns at once, or this test hangs
+    assert "Computing the knn scores of 300 galaxies" in state.message
+    np.testing.assert_array_equal(state.order, before)
+    assert state.scores("knn") is None and not state.sync()
+    mask = np.zeros(state.catalogue.n_galaxies, bool)
+    mask[::2] = True
+    state.mask = mask  # the filter applies meanwhile, to the previous method's order
+    assert mask[state.order].all() and len(state.order) == mask.sum()
+    release.set()
+    assert state.wait_for_scores(timeout=60)
+    np.testing.assert_array_equal(
+        state.order, explorer.ranking("knn", mask=mask, unlabelled_first=state.unlabelled_first))
+    assert "knn scores are ready" in state.message and state.scores("knn") is not None
+
+
+def test_the_map_shows_density_while_its_colour_is_computed(uncached_state, gated_scores):
+    from astroexplore.ui.app import load_extensions
+    from astroexplore.ui.latent_map import MapView
+
+    load_extensions()
+    view = MapView(state=uncached_state)
+    root = pn.panel(view).get_root()
+
+    def colour_bar_titles():
+        return {m.title for m in root.references() if type(m).__name__ == "ColorBar"}
+
+    view.color_by = "lof"
+    assert "Computing the lof scores" in view.notice and view._column("lof") is None
+    assert colour_bar_titles() == {"galaxies per pixel"}
+    gated_scores.set()
+    assert uncached_state.wait_for_scores(timeout=60)
+    assert view.notice == "" and colour_bar_titles() == {"lof (mean)"}
+    assert view._column("lof") == "s_lof"
+
+
+def test_explorer_scores_ready_reads_the_disk_cache(demo, tmp_path):
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+
+    cat, _ = demo
+    with LabelStore(tmp_path / "l.sqlite") as store:
+        first = Explorer(cat, store, cache=False)
+        assert not first.scores_ready("lof") and first.scores_ready("random")
+        first.prepare_scores("lof")
+        assert first.scores_ready("lof")
+        cached = Explorer(cat, store)
+        cached.anomaly_scores("lof")  # computed once, into the disk cache
+        again = Explorer(cat, store)
+        assert again.scores_ready("lof")  # read from the disk, not computed
+        np.testing.assert_array_equal(again.scores("lof"), cached.scores("lof"))

@@ -41,6 +41,7 @@ class MapView(pn.viewable.Viewer):
                           label="Colour map")
     width = param.Integer(default=640)
     height = param.Integer(default=520)
+    notice = param.String(default="", doc="Shown above the map while its colour is being computed.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -62,6 +63,8 @@ class MapView(pn.viewable.Viewer):
         # a box gallery is ordered by the scoring method: re-sorted when it changes (as its CSV is)
         self.state.param.watch(lambda e: self._boxed(self._box) if self._box is not None else None, "method")
         self.state.param.watch(self._on_selection, ["selection", "selection_title"])
+        self.state.param.watch(self._on_scores_ready, "scores_version")
+        self._pending = None  # a colour-by whose scores are computed in the background
 
     # data ---------------------------------------------------------------------------------------
     def _column(self, color_by: str) -> str | None:
@@ -127,6 +130,17 @@ class MapView(pn.viewable.Viewer):
         if self._plot is not None:
             self._plot.object = self._overlay(keep_zoom=True)
 
+    def _colour_ready(self, color_by: str) -> bool:
+        """False while the scores ``color_by`` shows are computed in the background (the map shows
+        the density meanwhile)."""
+        if color_by in (DENSITY, LABELS) or color_by in self.state.catalogue.table.columns:
+            return True
+        return self.state.scores_ready(color_by)
+
+    def _on_scores_ready(self, _event=None):
+        if self._pending is not None and self._pending == self.color_by and self.state.scores_ready(self._pending):
+            self._on_colour(None)
+
     def _zoom(self) -> dict:
         """``xlim``/``ylim`` of the map's current view (empty before any zoom or pan)."""
         hv = _hv()
@@ -143,7 +157,12 @@ class MapView(pn.viewable.Viewer):
         st = self.state
         zoom = self._zoom() if keep_zoom else {}
         labels = self.color_by == LABELS
-        density = labels or self.color_by == DENSITY
+        ready = self._colour_ready(self.color_by)
+        self._pending = None if ready else self.color_by
+        self.notice = "" if ready else (
+            f"Computing the {self.color_by} scores of {st.catalogue.n_galaxies:,} galaxies in the "
+            "background (once: they are cached); the map shows the density until they are ready.")
+        density = labels or self.color_by == DENSITY or not ready
         # cache_size=1: each cached frame of 1M points kept ~10 MB per colour change
         points = hv.DynamicMap(pn.bind(self._points, self.param.color_by, st.param.mask,
                                        st.param.model_version), cache_size=1)
@@ -158,7 +177,8 @@ class MapView(pn.viewable.Viewer):
             width=self.width, height=self.height, tools=["tap", "box_select", "hover"],
             active_tools=["wheel_zoom"], colorbar=not labels, xaxis=None, yaxis=None, bgcolor="#111",
             title="", default_tools=["pan", "wheel_zoom", "reset", "save"],
-            cnorm="eq_hist" if density else "linear", clabel=self._colour_label(self.color_by),
+            cnorm="eq_hist" if density else "linear",
+            clabel=self._colour_label(self.color_by if ready else DENSITY),
             **zoom)
         labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask),
                                  cache_size=1)
@@ -300,13 +320,15 @@ class MapView(pn.viewable.Viewer):
             self._plot = self._build_plot()
         controls = pn.Row(pn.widgets.Select.from_param(self.param.color_by, width=260),
                           pn.widgets.Select.from_param(self.param.cmap, width=120))
+        notice = pn.pane.Markdown(self.param.notice, styles={"color": "#9a6700"}, width=self.width,
+                                  visible=self.param.notice.rx.bool())
         help_ = pn.pane.Markdown(
             "Tap anywhere for the nearest galaxies; use the box-select tool for a region. "
             "Labelled galaxies are the outlined dots (blue = 0 ... red = 5; coloured by labels, the "
             "other galaxies are grey). Click a thumbnail to score it.", styles={"color": "#555"}, sizing_mode="stretch_width")
         # a FlexBox, not a Row: on a laptop screen the gallery wraps under the map instead of
         # being cut off at the right edge
-        return pn.FlexBox(pn.Column(controls, self._plot, help_, width=self._pane_width + _PANE_MARGIN_PX),
+        return pn.FlexBox(pn.Column(controls, notice, self._plot, help_, width=self._pane_width + _PANE_MARGIN_PX),
                           pn.Column(self._download, self._gallery, sizing_mode="stretch_width",
                                     min_width=360, styles={"flex": "1 1 360px"}),
                           flex_wrap="wrap", sizing_mode="stretch_width")

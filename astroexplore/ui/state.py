@@ -29,6 +29,10 @@ _SYNCING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: two retrains at once would only slow each other down).
 _RETRAIN_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1,
                                                           thread_name_prefix="astroexplore-retrain")
+#: Anomaly detectors a session asks for the first time (kNN, LOF: tens of seconds for millions of
+#: galaxies) are computed here, not in the server's event loop, which every session shares.
+_SCORES_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1,
+                                                         thread_name_prefix="astroexplore-scores")
 
 RANKING_METHODS = [m.value for m in RankingMethod]
 
@@ -314,6 +318,7 @@ class AppState(param.Parameterized):
     n_labelled_user = param.Integer(default=0, doc="Galaxies this user labelled.")
     labels_version = param.Integer(default=0, doc="Bumped after each label / undo.")
     model_version = param.Integer(default=0, doc="Bumped after each retrain.")
+    scores_version = param.Integer(default=0, doc="Bumped when scores computed in the background are ready.")
     retraining = param.Boolean(default=False)
     retrain_progress = param.Number(default=0.0, bounds=(0.0, 1.0))
     retrain_message = param.String(default="")
@@ -339,6 +344,8 @@ class AppState(param.Parameterized):
         self.explorer.adopt(self.resources.latest_retrain(self.explorer.model_key))
         self._seen_model = self.explorer.model_version
         self._syncer = None
+        self._computing: dict[str, concurrent.futures.Future] = {}  # method -> its background scores
+        self._ranked_by: str | None = None  # the method the order was sorted by (while another computes)
         self.n_match = self.catalogue.n_galaxies
         self._sync_user()
         self.refresh_order(keep_current=False)
@@ -360,10 +367,49 @@ class AppState(param.Parameterized):
     def current_id(self) -> str:
         return str(self.catalogue.ids[self.current])
 
+    def scores_ready(self, method: str | None = None) -> bool:
+        """True if the scores of ``method`` (default: the sort method) can be had at once. If not,
+        they are computed in the background (once) and :meth:`sync` takes them when ready."""
+        method = method or self.method
+        if self.explorer.scores_ready(method):
+            return True
+        with self._lock:
+            if method not in self._computing:
+                self._computing[method] = _SCORES_EXECUTOR.submit(self.explorer.prepare_scores, method)
+        return False
+
+    def wait_for_scores(self, timeout: float | None = None) -> bool:
+        """Wait for the scores being computed in the background and take them (as :meth:`sync`
+        does); for scripts and tests. True if anything was taken."""
+        concurrent.futures.wait(list(self._computing.values()), timeout=timeout)
+        return self._take_computed_scores()
+
+    def _take_computed_scores(self) -> bool:
+        with self._lock:
+            done = {m: f for m, f in self._computing.items() if f.done()}
+            for m in done:
+                del self._computing[m]
+        if not done:
+            return False
+        failed = {m: f.exception() for m, f in done.items() if f.exception() is not None}
+        for m, err in failed.items():
+            log.error("computing the %s scores failed: %s", m, err)
+        with param.parameterized.batch_call_watchers(self):
+            self.scores_version += 1
+            if failed:
+                self.message = "; ".join(f"Computing the {m} scores failed: {err}" for m, err in failed.items())
+        if self.method in done and self.method not in failed:
+            self.refresh_order()
+            self.message = f"The {self.method} scores are ready; the list is sorted by them."
+        return True
+
     def scores(self, method: str | None = None) -> np.ndarray | None:
-        """(n,) float scores of ``method`` (default: the sort method); None when unavailable."""
+        """(n,) float scores of ``method`` (default: the sort method); None when unavailable, or
+        while they are computed in the background (:meth:`scores_ready`)."""
         method = method or self.method
         try:
+            if not self.scores_ready(method):
+                return None
             return np.asarray(self.explorer.scores(method), dtype=float)
         except Exception as err:
             log.info("scores(%s) unavailable: %s", method, err)
@@ -410,6 +456,7 @@ class AppState(param.Parameterized):
         if changed:
             event = self.store.label_of(self.current_id, self.user_name)
             self.current_score = None if event is None else int(event.score)
+        changed = self._take_computed_scores() or changed
         if self.retraining:
             return changed
         # another window's retrain (its own Explorer, the same model settings): taken, not redone
@@ -473,11 +520,22 @@ class AppState(param.Parameterized):
     # ranking and navigation ----------------------------------------------------------------------
     @param.depends("method", "unlabelled_first", "mask", watch=True)
     def refresh_order(self, keep_current: bool = True):
-        """Recompute :attr:`order`; keep showing the current galaxy when it is still listed."""
+        """Recompute :attr:`order`; keep showing the current galaxy when it is still listed.
+
+        A method whose scores are not computed yet (a first kNN over millions of galaxies) is
+        computed in the background; meanwhile the list keeps the previous method's order (the
+        filter still applies) and :meth:`sync` re-sorts it when they are ready."""
         t0 = time.perf_counter()
-        order = np.asarray(self.explorer.ranking(self.method, mask=self.mask,
+        method = self.method
+        if self._ranked_by is not None and not self.scores_ready(method):
+            method = self._ranked_by
+            self.message = (f"Computing the {self.method} scores of {self.catalogue.n_galaxies:,} "
+                            f"galaxies in the background (once: they are cached); sorted by "
+                            f"{method} until they are ready.")
+        order = np.asarray(self.explorer.ranking(method, mask=self.mask,
                                                  unlabelled_first=self.unlabelled_first), dtype=np.int64)
-        log.debug("ranking %s took %.3f s", self.method, time.perf_counter() - t0)
+        self._ranked_by = method
+        log.debug("ranking %s took %.3f s", method, time.perf_counter() - t0)
         where = np.flatnonzero(order == self.current) if keep_current and len(order) else []
         if keep_current and self.off_list and not len(where) and len(order):
             # a galaxy opened outside the list stays on screen; the list was re-sorted, so the
