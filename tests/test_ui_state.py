@@ -797,8 +797,11 @@ def test_box_selection_follows_the_filter_and_is_what_the_csv_holds(state):
     inside = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
     assert set(state.selection) == set(inside[:len(state.selection)]) | set(state.selection)
     assert sorted(state.selection) == sorted(inside) or len(inside) > 48
-    table = pd.read_csv(view._selection_csv())
+    table = pd.read_csv(view._selection_csv(), dtype={"id": str})
     assert sorted(table["id"]) == sorted(state.catalogue.ids[inside])
+    expected = view.selection_table()  # the CSV (written by pyarrow) holds exactly the table
+    assert list(table.columns) == list(expected.columns)
+    pd.testing.assert_frame_equal(table, expected, check_dtype=False, rtol=1e-6)
     assert "box" in view._download.filename and f"{len(inside):,} galaxies in the box" in view._download.label
     mask = np.zeros(state.catalogue.n_galaxies, bool)
     mask[::3] = True

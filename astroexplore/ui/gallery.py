@@ -48,7 +48,7 @@ class GalleryGrid(pn.reactive.ReactiveHTML):
     .ae-card .ae-id { font-weight: 600; max-width: 104px; overflow: hidden; text-overflow: ellipsis;
                       white-space: nowrap; }
     .ae-card .ae-cap { color: #555; }
-    .ae-empty { color: #666; font: 13px system-ui, sans-serif; padding: 8px; }
+    .ae-empty { grid-column: 1 / -1; color: #666; font: 13px system-ui, sans-serif; padding: 8px; }
     """
 
     _scripts = {

