@@ -49,10 +49,46 @@ def test_label_is_stored_before_state_changes(state):
     assert int(row["score"]) == 4
     assert set(row["tags"]) == {"#ring", "#merger"}
     assert event.galaxy_id == gid
-    assert state.current_score == 4
     assert state.n_labelled == 1 and state.n_labelled_user == 1
     assert state.labels_version == 1
     assert gid in state.message
+    # then the next galaxy of the list, with its own (empty) boxes; Back shows the score
+    assert state.position == 1 and state.current == state.order[1]
+    assert state.current_score is None and state.tags == ""
+    state.previous()
+    assert state.current_id == gid and state.current_score == 4 and state.tags == "#ring #merger"
+
+
+def test_without_advance_a_score_keeps_the_galaxy_on_screen(state):
+    state.advance = False
+    gid = state.current_id
+    state.label(4)
+    assert state.current_id == gid and state.position == 0 and state.current_score == 4
+
+
+def test_advance_stops_at_the_end_of_the_list_and_not_off_the_list(state):
+    from astroexplore.filters import Condition, MorphologyFilter
+
+    last = len(state.order) - 1
+    state.show_rank(last)
+    state.label(3)
+    assert state.position == last and state.current_score == 3  # nothing after the last one
+    state.filter = MorphologyFilter(state.catalogue.schema).with_condition(
+        Condition("smooth-or-featured", "featured-or-disk", 0.5))
+    state.show_rank(4)
+    hidden = int(np.flatnonzero(~state.mask)[0])
+    state.goto(hidden)
+    state.label(2)  # opened outside the list (map, search): it stays, where it was scored
+    assert state.current == hidden and state.off_list and state.current_score == 2
+
+
+def test_undo_shows_the_galaxy_again(state):
+    gid = state.current_id
+    state.label(5)
+    assert state.current_id != gid
+    state.undo()
+    assert state.current_id == gid and state.current_score is None and state.position == 0
+    assert "showing it again" in state.message and state.store.count(user="ada") == 0
 
 
 def test_label_rejects_bad_score(state):
@@ -81,7 +117,9 @@ def test_navigation_and_goto(state):
 def test_undo_restores_previous_label(state):
     gid = state.current_id
     state.label(2)
+    state.previous()
     state.label(5)
+    state.previous()
     assert state.current_score == 5
     state.undo()
     assert state.store.count(user="ada") == 1
@@ -91,6 +129,7 @@ def test_undo_restores_previous_label(state):
 
 def test_user_change_relabels_under_new_name(state):
     state.label(3)
+    state.previous()
     state.user = "grace"
     assert state.explorer.user == "grace"
     assert state.current_score is None  # grace has not scored it
@@ -122,6 +161,7 @@ def test_filter_mask_applies_to_ranking(state):
 
 
 def test_retrain_in_background_then_resorts(state):
+    state.advance = False  # the galaxy on screen is the last one scored
     order = state.order.copy()
     for j in range(8):
         state.goto(int(order[j]))
@@ -140,6 +180,27 @@ def test_retrain_in_background_then_resorts(state):
     assert not np.array_equal(order, state.order)
     # the galaxy on screen had been scored: the list starts again from its new top
     assert state.position == 0 and state.current == int(state.order[0])
+
+
+@pytest.mark.parametrize("kept_first", [False, True])
+def test_after_a_retrain_the_galaxy_kept_on_screen_is_followed_by_the_new_top(state, kept_first):
+    """Scoring moves on, so the galaxy on screen at a retrain is unscored and stays (a score
+    typed as the retrain lands goes to it); after it comes the re-sorted list's rank 1, not the
+    galaxy below it in the new order."""
+    if kept_first:  # a random order, unlabelled first: the kept galaxy becomes rank 1 itself
+        state.method = "random"
+        state.show_rank(0)
+    for j in range(8):
+        state.label(5 if j % 2 else 0)
+    kept = state.current
+    state.start_retrain(poll=False)
+    state.wait_retrain()
+    assert state.current == kept and "stays on screen" in state.retrain_message
+    assert (state.position == 0) == kept_first
+    state.label(4)
+    assert state.my_score(state.catalogue.ids[kept]) == 4
+    assert state.position == (1 if kept_first else 0)
+    assert state.current == int(state.order[state.position]) != kept
 
 
 def test_morphology_view_disables_child_questions(state):
@@ -597,10 +658,13 @@ def test_a_score_key_labels_the_galaxy_on_screen(state):
     assert view._keys.shown == state.current_id != shown
     view._on_key("4", shown)
     assert state.my_score(shown) == 4 and state.my_score(state.current_id) is None
-    view._on_key("2", state.current_id)
-    assert state.my_score(state.current_id) == 2
+    b = state.current_id
+    view._on_key("2", b)  # the galaxy on screen: stored, then the next one
+    assert state.my_score(b) == 2 and state.position == 4
+    view._on_key("2", b)  # a second press before the next image arrived: b again, not the next
+    assert state.my_score(state.current_id) is None and state.position == 4
     view._on_key("ArrowRight", state.current_id)
-    assert state.position == 4
+    assert state.position == 5
 
 
 def test_similarity_failed_search_clears_the_previous_results(state):
@@ -705,6 +769,7 @@ def test_an_off_list_galaxy_stays_after_a_retrain_and_forward_starts_the_list(st
     state.label(4, state.order[0])
     state.label(0, state.order[1])
     hidden = int(np.flatnonzero(~state.mask)[0])
+    assert state.position == 2  # not 0: position 0 set by the re-sort must not replace it
     state.goto(hidden)
     state.start_retrain(poll=False)
     state.wait_retrain()

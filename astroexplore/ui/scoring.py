@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import math
+import uuid
 
 import panel as pn
 import param
@@ -49,20 +50,25 @@ def vizier_url(ra: float, dec: float, radius_arcsec: float = 10) -> str:
 
 
 class KeyListener(JSComponent):
-    """Invisible component forwarding key presses (0-5, arrows) on the page to Python.
+    """Invisible component forwarding key presses (0-5, arrows) and clicks of the score buttons
+    on the page to Python.
 
-    Keys typed into a text box, select or editable cell are ignored. Each press is its own message
+    Keys typed into a text box, select or editable cell are ignored. A score button is any
+    element with the CSS classes ``ae-score-<k>`` and ``ae-view-<view>`` (this listener's
+    :attr:`view`): its click is sent like the key ``k``. Each press is its own message
     (``model.send_msg``), so a score key followed at once by an arrow is not lost: a synced
     property keeps only its latest value within Panel's 50 ms debounce. A message carries the id
     of the galaxy the browser shows when the key is pressed (the ``data-ae-galaxy`` attribute
     of the image on the page; :attr:`shown` if there is none), which can differ from the
-    server's current galaxy while the server is busy (a retrain) or the image is on its way.
+    server's current galaxy while the server is busy (a retrain) or the image is on its way,
+    or has just moved on after a score (so a double click scores only the galaxy seen, twice).
     One press is sent once, however many scoring views the page holds (a notebook showing
     the app and the view).
     """
 
     keys = param.List(default=[str(s) for s in SCORES] + ["ArrowLeft", "ArrowRight"])
     shown = param.String(default="", doc="Id of the galaxy on screen (set by the view).")
+    view = param.String(default="", doc="Token in the CSS class ae-view-<view> of this view's score buttons.")
 
     _esm = """
     export function render({ model }) {
@@ -89,8 +95,27 @@ class KeyListener(JSComponent):
         e._aeSent = true;
         model.send_msg({key: e.key, shown: onScreen()});
       };
+      const onClick = (e) => {  // a score button of this view, found through the shadow roots
+        if (e._aeSent) return;
+        const path = e.composedPath ? e.composedPath() : [e.target];
+        for (const el of path) {
+          if (!el || !el.classList || !el.classList.contains('ae-view-' + model.view)) continue;
+          for (const c of el.classList) {
+            const m = /^ae-score-([0-9])$/.exec(c);
+            if (m && model.keys.includes(m[1])) {
+              e._aeSent = true;
+              model.send_msg({key: m[1], shown: onScreen()});
+              return;
+            }
+          }
+        }
+      };
       document.addEventListener('keydown', handler);
-      model.on('remove', () => document.removeEventListener('keydown', handler));
+      document.addEventListener('click', onClick, true);
+      model.on('remove', () => {
+        document.removeEventListener('keydown', handler);
+        document.removeEventListener('click', onClick, true);
+      });
       const span = document.createElement('span');
       span.style.display = 'none';
       return span;
@@ -177,16 +202,18 @@ class ScoringView(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state
-        self._keys = KeyListener(on_key=self._on_key, shown=s.current_id)
+        view = uuid.uuid4().hex[:12]
+        self._keys = KeyListener(on_key=self._on_key, shown=s.current_id, view=view)
         s.param.watch(lambda e: setattr(self._keys, "shown", s.current_id), "current")
-        self._buttons = []
-        for k in SCORES:
-            b = pn.widgets.Button(
+        # a score button's click reaches Python through the KeyListener, with the id of the galaxy
+        # on screen (not through on_click: after a score the server shows the next galaxy, and a
+        # second click before its image arrived would score a galaxy the user has not seen)
+        self._buttons = [
+            pn.widgets.Button(
                 label=str(k), width=56, height=40, description=SCORE_HINTS[k],
+                css_classes=[f"ae-score-{k}", f"ae-view-{view}"],
                 color=pn.bind(lambda cur, k=k: "primary" if cur == k else "light", s.param.current_score),
-            )
-            b.on_click(lambda e, k=k: self._label(k))
-            self._buttons.append(b)
+            ) for k in SCORES]
         self._back = pn.widgets.Button(label="◀ Back", width=90, on_click=lambda e: s.previous())
         self._forward = pn.widgets.Button(label="Forward ▶", width=90, on_click=lambda e: s.next())
         self._top = pn.widgets.Button(label="▲ Top", width=70, align="end", description="First galaxy of the list",
@@ -322,14 +349,17 @@ class ScoringView(pn.viewable.Viewer):
         bar = pn.indicators.Progress(value=int(round(s.retrain_progress * 100)), max=100, width=160,
                                      bar_color="success", visible=s.retraining, align="center")
         # a fixed width: a long message wraps instead of widening the row (and the page under it)
-        return pn.Row(bar, pn.pane.Markdown(html.escape(s.retrain_message), margin=(0, 5), width=340),
-                      align="center")
+        # and a fixed height (three lines): a message that wraps must not push the Retrain button down
+        return pn.Row(bar, pn.pane.Markdown(html.escape(s.retrain_message), margin=(0, 5), width=340,
+                                            height=60), align="center")
 
     def __panel__(self):
         s = self.state
         controls = pn.Row(
             pn.widgets.Select.from_param(s.param.method, width=200),
-            pn.widgets.Checkbox.from_param(s.param.unlabelled_first, align="end", margin=(5, 10, 14, 10)),
+            pn.Column(pn.widgets.Checkbox.from_param(s.param.unlabelled_first, margin=(2, 10)),
+                      pn.widgets.Checkbox.from_param(s.param.advance, margin=(2, 10),
+                                                     css_classes=["ae-advance"]), align="end"),
             pn.Column(self._retrain, align="end"),
             self._retrain_status,
             sizing_mode="stretch_width",

@@ -283,11 +283,15 @@ def png_data_uri(image: np.ndarray, size: int | None = None) -> str:
 # --------------------------------------------------------------------------------------------
 # Session state
 # --------------------------------------------------------------------------------------------
+KEPT_ON_SCREEN = "this galaxy stays on screen; the next one is the new rank 1"
+
+
 class AppState(param.Parameterized):
     """Everything one browser session (or notebook) looks at, over a shared ``Explorer``.
 
     The ranking order is recomputed when the method, "unlabelled first" or the filter changes,
-    and after a retrain; labelling does not re-sort, so the list stays where the user is.
+    and after a retrain; labelling does not re-sort, so the list stays where the user is (and,
+    with ``advance``, moves one place on).
 
     Parameters
     ----------
@@ -300,6 +304,9 @@ class AppState(param.Parameterized):
     method = param.Selector(default=RankingMethod.COMBINED.value, objects=RANKING_METHODS,
                             label="Scoring method to sort by")
     unlabelled_first = param.Boolean(default=True, label="Show unlabelled first")
+    advance = param.Boolean(default=True, label="Next after scoring",
+                            doc="After a score of the galaxy on screen is stored, show the next one "
+                                "in the list (not for a galaxy opened outside the list).")
     order = param.Array(default=None, doc="Row indices in ranking order (after the filter).")
     position = param.Integer(default=0, bounds=(0, None), label="Index in list")
     current = param.Integer(default=0, doc="Row index of the galaxy being scored.")
@@ -340,6 +347,8 @@ class AppState(param.Parameterized):
         self._seen_revision = None
         self._written: list[tuple[str, int]] = []  # (user, event_id) this session stored: Undo's stack
         self._restart = False  # the list was re-sorted while an off-list galaxy was shown
+        self._top_next = False  # a retrain kept the galaxy on screen: the next one is the new rank 1
+        self._hold_current = False  # set while refresh_order moves the place of an off-list galaxy
         # a new window starts from the latest retrain another window made (if its settings match)
         self.explorer.adopt(self.resources.latest_retrain(self.explorer.model_key))
         self._seen_model = self.explorer.model_version
@@ -468,10 +477,15 @@ class AppState(param.Parameterized):
                 self.model_version += 1
                 if elsewhere:
                     self.retrain_message = ("Re-sorted after a retrain in another window"
-                                            + (" (this galaxy stays on screen)." if keep else ", from the top."))
-            self.refresh_order(keep_current=keep)
+                                            + (f" ({KEPT_ON_SCREEN})." if keep else ", from the top."))
+            self._resort_after_retrain(keep)
             changed = True
         return changed
+
+    def _resort_after_retrain(self, keep: bool) -> None:
+        """Re-sort after a retrain; a galaxy kept on screen is followed by the new rank 1."""
+        self.refresh_order(keep_current=keep)
+        self._top_next = keep and not self.off_list and not self.nothing_listed
 
     def _keeps_galaxy_after_retrain(self) -> bool:
         """After a retrain, a galaxy not yet scored stays on screen (a score typed as the retrain
@@ -540,10 +554,14 @@ class AppState(param.Parameterized):
         if keep_current and self.off_list and not len(where) and len(order):
             # a galaxy opened outside the list stays on screen; the list was re-sorted, so the
             # place left means nothing: Forward (or Back) shows rank 1
-            with param.parameterized.batch_call_watchers(self):
-                self.order = order
-                self.position = 0
-                self.nothing_listed = False
+            self._hold_current = True  # position 0 must not replace the galaxy on screen
+            try:
+                with param.parameterized.batch_call_watchers(self):
+                    self.order = order
+                    self.position = 0
+                    self.nothing_listed = False
+            finally:
+                self._hold_current = False
             self._restart = True
             return
         with param.parameterized.batch_call_watchers(self):
@@ -554,7 +572,7 @@ class AppState(param.Parameterized):
 
     @param.depends("position", watch=True)
     def _sync_position(self):
-        if self.order is None or len(self.order) == 0:
+        if self._hold_current or self.order is None or len(self.order) == 0:
             return
         pos = min(max(int(self.position), 0), len(self.order) - 1)
         if pos != self.position:
@@ -563,7 +581,7 @@ class AppState(param.Parameterized):
         with param.parameterized.batch_call_watchers(self):
             self.current = int(self.order[pos])
             self.off_list = False
-        self._restart = False
+        self._restart = self._top_next = False
 
     def show_rank(self, pos: int):
         """Show the galaxy at place ``pos`` (0-based, clamped) of the list, also when ``position``
@@ -584,7 +602,11 @@ class AppState(param.Parameterized):
         self.refresh_counts()
 
     def next(self, step: int = 1):
-        """Move ``step`` places down the list (negative: back)."""
+        """Move ``step`` places down the list (negative: back). After a retrain that kept the
+        galaxy on screen, forward goes to the top of the re-sorted list."""
+        if step > 0 and self._top_next and len(self.order):
+            self.show_rank(1 if int(self.order[0]) == self.current and len(self.order) > 1 else 0)
+            return
         self.show_rank(0 if self.off_list and self._restart else self.position + step)
 
     def previous(self):
@@ -621,7 +643,9 @@ class AppState(param.Parameterized):
         """Store ``score`` (0-5) for the current galaxy with the tags and note boxes, or for row
         ``galaxy`` (another galaxy keeps its own stored tags and note: the boxes show the current one's).
 
-        Returns after the label is committed to the store; only then does the view change.
+        Returns after the label is committed to the store; only then does the view change: with
+        :attr:`advance` (the default) a score of the galaxy on screen then shows the next one in
+        the list (the last one, or one opened outside the list, stays).
         """
         if int(score) not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
@@ -642,6 +666,8 @@ class AppState(param.Parameterized):
             self._update_counts()
             self.message = f"Stored {galaxy_id} = {int(score)}" + (f" {' '.join(event.tags)}" if event.tags else "")
             self.labels_version += 1
+        if i == self.current and self.advance and not self.off_list and not self.nothing_listed:
+            self.next()  # the last galaxy of the list stays
         return event
 
     def undo(self):
@@ -658,6 +684,10 @@ class AppState(param.Parameterized):
         with param.parameterized.batch_call_watchers(self):
             self.message = f"Undid the last label ({event.galaxy_id})."
             self.labels_version += 1
+        row = self.catalogue.index_of(event.galaxy_id)
+        if int(row) != self.current:  # back to the galaxy whose label was undone, to score it again
+            self.goto(int(row), switch_tab=False)
+            self.message = f"Undid the last label ({event.galaxy_id}); showing it again."
         return event
 
     # filter ------------------------------------------------------------------------------------
@@ -739,10 +769,10 @@ class AppState(param.Parameterized):
             if skipped:  # no label of this catalogue yet: the ranking is the anomaly score's
                 self.retrain_message = "Nothing to learn from yet: score a few galaxies, then Retrain."
             else:
-                self.retrain_message = (f"Retrained on {n} labels in {seconds:.1f} s; list re-sorted"
-                                        + (" (this galaxy stays on screen; '▲ Top' shows the new best)."
+                self.retrain_message = (f"Retrained on {n:,} label{'' if n == 1 else 's'} in {seconds:.1f} s; list re-sorted"
+                                        + (f" ({KEPT_ON_SCREEN})."
                                            if keep else ", from the top."))
-        self.refresh_order(keep_current=keep)
+        self._resort_after_retrain(keep)
         return True
 
     def wait_retrain(self, timeout: float = 120.0) -> bool:

@@ -34,29 +34,52 @@ def test_label_by_button_and_by_key(ui_page, served, until, shot):
     page.get_by_role("button", name="3", exact=True).click()
     until(lambda: latest_score(served.store, gid, "button-tester") == 3, what="button label on disk")
     page.get_by_text(f"Stored {gid} = 3").wait_for()
+    # stored, then the next galaxy of the list
+    page.locator(".ae-card-box h3", has_not_text=gid).first.wait_for()
+    nxt = current_id(page)
+    assert state.position == 1 and nxt == str(served.catalogue.ids[state.order[1]])
     shot(page, "scoring")
 
-    # keys: 5 relabels, right arrow moves on, 1 labels the next one
+    # keys: ← goes back, 5 relabels it (and moves on), 1 labels the next one
     page.locator(".ae-card-box h3").first.click()  # focus the page, not a text box
+    page.keyboard.press("ArrowLeft")
+    page.locator(".ae-card-box h3", has_text=gid).first.wait_for()
     page.keyboard.press("5")
     until(lambda: latest_score(served.store, gid, "button-tester") == 5, what="key label on disk")
     page.get_by_text(f"Stored {gid} = 5").wait_for()
-    page.keyboard.press("ArrowRight")
-    page.locator(".ae-card-box h3", has_not_text=gid).first.wait_for()
-    nxt = current_id(page)
-    assert nxt != gid and state.position == 1
+    page.locator(".ae-card-box h3", has_text=nxt).first.wait_for()
     page.keyboard.press("1")
     until(lambda: latest_score(served.store, nxt, "button-tester") == 1, what="second key label")
+    page.locator(".ae-card-box h3", has_not_text=nxt).first.wait_for()
+    third = current_id(page)
     # typing a digit into the tags box must not label anything
     tags = page.get_by_role("textbox", name="Tags")
     tags.fill("#ring2")
-    assert latest_score(served.store, nxt, "button-tester") == 1
-    page.locator(".ae-card-box h3").first.click()  # leave the text box; keys work again
-    page.keyboard.press("ArrowLeft")
-    page.locator(".ae-card-box h3", has_text=gid).first.wait_for()
+    assert latest_score(served.store, third, "button-tester") is None
+    # Undo cancels the last label and shows its galaxy again
     page.get_by_role("button", name="Undo last label").click()
     page.get_by_text("Undid the last label").wait_for()
+    page.locator(".ae-card-box h3", has_text=nxt).first.wait_for()
     assert latest_score(served.store, nxt, "button-tester") is None
+
+
+def test_a_double_click_scores_only_the_galaxy_seen(ui_page, served, until):
+    """A score moves on to the next galaxy: the second click of a double click, sent before the
+    next image arrived, must score the galaxy the user saw again, not the unseen next one."""
+    page, state = ui_page, ui_page.app_state
+    set_user(page, "double-clicker")
+    until(lambda: state.user == "double-clicker", what="user name")
+    gid = current_id(page)
+    after = str(served.catalogue.ids[state.order[state.position + 1]])
+    page.get_by_role("button", name="2", exact=True).dblclick()
+
+    def n_events():
+        h = served.store.history()
+        return int(((h["id"] == gid) & (h["user"] == "double-clicker")).sum())
+    until(lambda: n_events() == 2, what="both clicks on disk")
+    page.locator(".ae-card-box h3", has_text=after).first.wait_for()
+    assert latest_score(served.store, gid, "double-clicker") == 2
+    assert latest_score(served.store, after, "double-clicker") is None
 
 
 def test_retrain_reorders_while_labelling_continues(ui_page, served, until, shot):
@@ -70,8 +93,7 @@ def test_retrain_reorders_while_labelling_continues(ui_page, served, until, shot
         score = int(truth[served.catalogue.index_of(gid)])
         page.keyboard.press(str(score))
         until(lambda: latest_score(served.store, gid, "retrain-tester") == score, what=f"label of {gid}")
-        page.keyboard.press("ArrowRight")
-        page.locator(".ae-card-box h3", has_not_text=gid).first.wait_for()
+        page.locator(".ae-card-box h3", has_not_text=gid).first.wait_for()  # the next one
     before = state.order.copy()
     page.get_by_role("button", name="Retrain").click()
     # the UI stays responsive: label one more galaxy while it trains
@@ -83,11 +105,17 @@ def test_retrain_reorders_while_labelling_continues(ui_page, served, until, shot
     shot(page, "scoring_after_retrain")
     assert state.model_version == 1
     assert not np.array_equal(before, state.order), "retraining did not change the order"
-    # the galaxy on screen was scored during the retrain: the list starts again from its new top
-    assert state.position == 0
-    page.locator(".ae-card-box h3", has_text=str(served.catalogue.ids[state.order[0]])).first.wait_for()
+    # the score during the retrain moved on to an unscored galaxy: it stays on screen (a score
+    # typed as the retrain lands is for it), and after it comes the re-sorted list's top
+    kept = current_id(page)
+    assert latest_score(served.store, kept, "retrain-tester") is None
+    page.get_by_text(re.compile("this galaxy stays on screen")).wait_for()
+    page.locator(".ae-card-box h3").first.click()
     page.keyboard.press("ArrowRight")
-    until(lambda: state.position == 1, what="next")
+    top = str(served.catalogue.ids[state.order[0 if state.order[0] != state.current else 1]])
+    page.locator(".ae-card-box h3", has_text=top).first.wait_for()
+    page.keyboard.press("ArrowRight")
+    until(lambda: state.position in (1, 2), what="next")
     page.get_by_role("button", name="▲ Top").click()
     until(lambda: state.position == 0, what="Top button")
 
@@ -98,6 +126,8 @@ def test_score_key_then_arrow_at_once_keeps_the_score(ui_page, served, until, sh
     page, state = ui_page, ui_page.app_state
     set_user(page, "fast-keys")
     until(lambda: state.user == "fast-keys", what="user name")
+    page.locator(".ae-advance input").uncheck()  # "Next after scoring": → moves on, not the score
+    until(lambda: not state.advance, what="'Next after scoring' off")
     page.locator(".ae-card-box h3").first.click()
     for _ in range(4):
         gid = current_id(page)
@@ -380,10 +410,16 @@ def test_two_scoring_views_on_one_page_act_once_per_key(served, ui_browser, free
         page.locator(".ae-card-box h3").first.click()
         page.keyboard.press("3")
         until(lambda: state.my_score(gid) == 3, what="the score")
+        until(lambda: state.position == 1, what="the move after the score")
         page.keyboard.press("ArrowRight")
-        until(lambda: state.position != 0, what="the move")
+        until(lambda: state.position >= 2, what="the move")
         page.wait_for_timeout(1500)  # a second message would have landed by now
-        assert len(served.store.history()) == n_events + 1 and state.position == 1
+        assert len(served.store.history()) == n_events + 1 and state.position == 2
+        # a click on a score button, rendered twice, is one label too
+        page.get_by_role("button", name="4", exact=True).first.click()
+        until(lambda: len(served.store.history()) >= n_events + 2, what="the button's label")
+        page.wait_for_timeout(1500)
+        assert len(served.store.history()) == n_events + 2 and state.position == 3
         page.close()
     finally:
         server.stop()
