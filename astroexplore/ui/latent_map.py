@@ -16,6 +16,7 @@ import panel as pn
 import param
 
 from astroexplore.constants import DETECTORS, RankingMethod
+from astroexplore.map_index import map_table
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import AppState
 
@@ -239,12 +240,7 @@ class MapView(pn.viewable.Viewer):
         if self._box is None:
             return np.zeros(0, dtype=np.int64)
         x0, y0, x1, y1 = self._box
-        xy = self.state.resources.projection
-        inside = (xy[:, 0] >= min(x0, x1)) & (xy[:, 0] <= max(x0, x1)) & \
-                 (xy[:, 1] >= min(y0, y1)) & (xy[:, 1] <= max(y0, y1))
-        if self.state.mask is not None:
-            inside &= self.state.mask
-        idx = np.flatnonzero(inside)
+        idx = self.state.resources.map_index.in_box(x0, x1, y0, y1, mask=self.state.mask)
         sc = self.state.scores()
         if sc is not None and len(idx):
             idx = idx[np.argsort(-sc[idx], kind="stable")]
@@ -264,7 +260,7 @@ class MapView(pn.viewable.Viewer):
         if self.state.map_point is None:
             return np.zeros(0, dtype=np.int64)
         x, y = self.state.map_point
-        return self.state.resources.nearest_on_map(x, y, k, mask=self.state.mask)
+        return self.state.resources.map_index.nearest(x, y, k, mask=self.state.mask)
 
     def _on_point(self, event):
         self._box = None  # a tap replaces the box as the gallery's source
@@ -296,18 +292,9 @@ class MapView(pn.viewable.Viewer):
 
     def _table(self, idx: np.ndarray, *, distances: bool) -> pd.DataFrame:
         st = self.state
-        xy = st.resources.projection
-        cat = st.catalogue
-        df = pd.DataFrame({"id": np.asarray(cat.ids)[idx].astype(str)})
-        if cat.has_coordinates:
-            df["ra"], df["dec"] = cat.ra[idx], cat.dec[idx]
-        df["map_x"], df["map_y"] = xy[idx, 0], xy[idx, 1]
-        if distances and st.map_point is not None:
-            df["map_distance"] = np.hypot(xy[idx, 0] - st.map_point[0], xy[idx, 1] - st.map_point[1])
-        sc = st.scores()
-        if sc is not None:
-            df[f"score_{st.method}"] = sc[idx]
-        return df
+        return map_table(st.catalogue, st.resources.projection, idx,
+                         point=st.map_point if distances else None,
+                         scores=st.scores(), score_name=f"score_{st.method}")
 
     def _selection_csv(self):
         """The download's bytes. pyarrow's writer: a box over half of 1M galaxies took 6.9 s

@@ -76,7 +76,7 @@ def warm_up(catalogue, store, *, everything: bool = True) -> dict:
     t["anomaly_scores"] = time.perf_counter() - t0
     if everything:
         t0 = time.perf_counter()
-        res.kdtree
+        res.map_index.build()
         t["kdtree"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         res.index
@@ -104,7 +104,7 @@ def warm_in_background(catalogue=None, explorer=None) -> threading.Thread:
         try:
             if catalogue is not None:
                 res = resources_for(catalogue)
-                res.kdtree
+                res.map_index.build()
                 res.index
             if explorer is not None:
                 explorer.isolation_paths()

@@ -71,7 +71,7 @@ class SharedResources:
         self.catalogue = catalogue
         self._lock = threading.RLock()
         self._projection = None
-        self._kdtree = None
+        self._map_index = None
         self._index = None
         self._frame = None
         self._thumbs: OrderedDict[tuple[int, int], str] = OrderedDict()
@@ -121,60 +121,13 @@ class SharedResources:
             return name
 
     @property
-    def kdtree(self):
-        """scipy ``cKDTree`` over the finite rows of :attr:`projection` (see :attr:`mapped_rows`)."""
+    def map_index(self):
+        """:class:`astroexplore.map_index.MapIndex` over :attr:`projection` (point and box queries)."""
         with self._lock:
-            if self._kdtree is None:
-                from scipy.spatial import cKDTree
-                rows = np.flatnonzero(np.isfinite(self.projection).all(axis=1))
-                if rows.size < len(self.projection):
-                    log.warning("%d galaxies have no finite map position (NaN in the projection "
-                                "columns); they are left off the map", len(self.projection) - rows.size)
-                self._kdtree = (cKDTree(self.projection[rows]), rows)
-            return self._kdtree[0]
-
-    @property
-    def mapped_rows(self) -> np.ndarray:
-        """Catalogue rows of :attr:`kdtree`'s points (those with a finite map position)."""
-        self.kdtree
-        return self._kdtree[1]
-
-    def nearest_on_map(self, x: float, y: float, k: int, mask: np.ndarray | None = None) -> np.ndarray:
-        """Row indices of the ``k`` galaxies closest to map point (x, y), nearest first.
-
-        Only rows where ``mask`` is True count (None = all); galaxies without a finite map
-        position never do.
-        """
-        rows = self.mapped_rows
-        if mask is not None:
-            mask = np.asarray(mask, bool)
-            n_ok = int(mask[rows].sum())
-            if n_ok == 0:
-                return np.zeros(0, dtype=np.int64)
-            k = min(k, n_ok)
-            # over-ask the tree in proportion to how much the filter removes; where the matching
-            # galaxies lie away from the point that is not enough, so search them directly.
-            ask = min(len(rows), int(k * len(rows) / n_ok * 1.5) + 16)
-            if ask <= 200_000:
-                found = self._tree_nearest(x, y, ask)
-                found = found[mask[found]]
-                if len(found) >= k:
-                    return found[:k]
-            return self._brute_nearest(x, y, k, rows[mask[rows]])
-        return self._tree_nearest(x, y, min(k, len(rows)))
-
-    def _tree_nearest(self, x: float, y: float, k: int) -> np.ndarray:
-        if k <= 0:
-            return np.zeros(0, dtype=np.int64)
-        _, idx = self.kdtree.query([x, y], k=k)
-        idx = np.atleast_1d(idx).astype(np.int64)
-        rows = self.mapped_rows
-        return rows[idx[idx < len(rows)]]
-
-    def _brute_nearest(self, x: float, y: float, k: int, candidates: np.ndarray) -> np.ndarray:
-        d = np.hypot(self.projection[candidates, 0] - x, self.projection[candidates, 1] - y)
-        top = np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
-        return candidates[top[np.argsort(d[top], kind="stable")]].astype(np.int64)
+            if self._map_index is None:
+                from astroexplore.map_index import MapIndex
+                self._map_index = MapIndex(self.projection)
+            return self._map_index
 
     # similarity ------------------------------------------------------------------------------
     @property
