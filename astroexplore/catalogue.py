@@ -580,7 +580,39 @@ def _reading(path: Path, kind: str) -> Iterator[None]:
     try:
         yield
     except (pa.ArrowException, OSError) as err:
-        raise CatalogueError(f"cannot read as {_KIND_NAMES[kind]}: {err}", file=str(path)) from None
+        hint = _content_hint(path, kind)
+        reason = str(err).rstrip(".")
+        if hint:  # the parser's own words on another format's bytes are noise past their start
+            reason = reason[:80].split("\n")[0] + ("..." if len(reason) > 80 else "")
+        raise CatalogueError(f"cannot read as {_KIND_NAMES[kind]}: {reason}{'; ' + hint if hint else '.'}",
+                             file=str(path)) from None
+
+
+_MAGIC = ((b"PAR1", "parquet", ".parquet"), (b"\x89HDF", "hdf5", ".h5"), (b"\x93NUMPY", "npy", ".npy"),
+          (b"SQLite format 3", "a SQLite database (a label store?)", None),
+          (b"\x1f\x8b", "gzip-compressed data", None), (b"PK\x03\x04", "a zip archive (Excel?)", None))
+
+
+def _content_hint(path: Path, kind: str) -> str:
+    """'the file holds X, not Y: rename it to name.z.' when the bytes say another format, else ''."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return ""
+    found = next(((what, suffix) for magic, what, suffix in _MAGIC if head.startswith(magic)), None)
+    if found is None and head:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError:
+            return ""
+        found = ("CSV" if kind != "csv" else "text", ".csv" if kind != "csv" else None)
+    if found is None or found[0] == kind or (kind == "csv" and found[0] == "gzip-compressed data"):
+        return ""
+    what, suffix = found
+    what = _KIND_NAMES.get(what, what)
+    return (f"the file holds {what}, not {_KIND_NAMES[kind]}"
+            + (f": rename it to {path.stem}{suffix}" if suffix else "") + ".")
 
 
 class _TableFile:
@@ -1087,12 +1119,31 @@ def _read_posteriors(posteriors: str | Path | pd.DataFrame,
     return _validate_columns(df, file), file
 
 
+def _check_vote_columns(post: pd.DataFrame, post_file: str, schema: Any) -> None:
+    """A posteriors table must hold at least one answer column of a Galaxy Zoo schema (a
+    built-in one, or ``schema`` when it is a Schema): otherwise it joined nothing usable."""
+    from astroexplore.schemas import Schema, builtin_schemas
+
+    schemas = [schema] if isinstance(schema, Schema) else builtin_schemas()
+    known = {c for sch in schemas for c in sch.columns}
+    if any(str(c) in known for c in post.columns):
+        return
+    found = [str(c) for c in post.columns if c != "id"]
+    raise CatalogueError(
+        f"{post_file} has no Galaxy Zoo vote-fraction column (columns: {_short_list(found)}). "
+        "Posteriors are columns named '{question}_{answer}_fraction' as GZ DECaLS "
+        "(smooth-or-featured_smooth_fraction) or GZ2's (t01_smooth_or_features_a01_smooth_fraction); "
+        "for your own decision tree pass schema= (astroexplore.schemas.load_schema).",
+        file=post_file)
+
+
 def _join_posteriors(df: pd.DataFrame, posteriors: Any, id_column: str | None,
-                     file: str, meta: dict) -> pd.DataFrame:
+                     file: str, meta: dict, schema: Any = "auto") -> pd.DataFrame:
     """Join a posteriors table on "id", keeping every catalogue row: a galaxy without a row in
     the table gets NaN (no votes), rows of other galaxies are left out (a survey-wide table);
     the counts go to ``meta["posteriors"]``. No id in common is an error (a wrong id column)."""
     post, post_file = _read_posteriors(posteriors, id_column)
+    _check_vote_columns(post, post_file, schema)
     order = pd.Index(post["id"]).get_indexer(df["id"])
     n_matched = int((order >= 0).sum())
     if n_matched == 0 and len(df):
@@ -1192,7 +1243,7 @@ def load_catalogue(path: str | Path, *, ids: Any = None, id_column: str | None =
         df, emb, meta = _load_table(path, id_column, embedding_columns, embedding_prefix)
     df = _validate_columns(df, file)
     if posteriors is not None:
-        df = _join_posteriors(df, posteriors, id_column, file, meta)
+        df = _join_posteriors(df, posteriors, id_column, file, meta, schema)
     df = _normalise_image(df, image_column, file, meta)
     if image_template is not None:
         meta["image_template"] = image_template

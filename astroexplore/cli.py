@@ -59,7 +59,7 @@ def _cmd_labels(args: argparse.Namespace) -> int:
                         read_only=args.labels_command == "export") as store:
             if args.labels_command == "export":
                 out = Path(args.out)
-                if out.suffix.lower() == ".parquet":
+                if out.suffix.lower() in (".parquet", ".pq"):
                     store.export_parquet(out)
                 else:
                     store.export_csv(out)

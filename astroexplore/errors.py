@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import numbers
 from collections.abc import Iterable, Sequence
 
 
@@ -17,6 +18,22 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
         return f" Did you mean '{lowered[name.lower()]}'?"
     close = difflib.get_close_matches(name, choices, n=1)
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def check_count(name: str, value, minimum: int = 1) -> int:
+    """``value`` as an int, or ValueError naming ``name`` unless a whole number >= ``minimum``
+    (numpy integers count; bools and floats such as 2.0 do not).
+
+    >>> check_count("k", 3)
+    3
+    >>> check_count("k", 2.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: k must be a whole number >= 1, got 2.5
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
 
 
 class CatalogueError(ValueError):

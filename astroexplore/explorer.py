@@ -28,7 +28,7 @@ import numpy as np
 
 from . import ranking as _rk
 from .constants import DETECTORS, MAX_SCORE, MIN_SCORE, RankingMethod
-from .errors import CatalogueError, LabelError, did_you_mean
+from .errors import CatalogueError, LabelError, check_count, did_you_mean
 
 __all__ = ["Explorer", "Retrained", "run_loop", "check_method"]
 
@@ -80,11 +80,6 @@ def check_method(method) -> RankingMethod:
     except ValueError:
         raise ValueError(f"Unknown ranking method {method!r}. Choose one of: {', '.join(_METHODS)}."
                          f"{did_you_mean(str(method), _METHODS)}") from None
-
-
-def _check_non_negative_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int; got {value!r}.")
 
 
 def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -251,8 +246,8 @@ class Explorer:
                                  "catalogue with at least one row of embeddings.")
         if not isinstance(user, str) or not user.strip():
             raise LabelError(f"user name must be a non-empty string, got {user!r}")
-        _check_non_negative_int("tree_features", tree_features)
-        _check_non_negative_int("kernel_trees", kernel_trees)
+        check_count("tree_features", tree_features, minimum=0)
+        check_count("kernel_trees", kernel_trees, minimum=0)
         _check_real("kernel_alpha", kernel_alpha, positive=True)
         for name, value in (("prior_std", prior_std), ("n0", n0), ("prior_power", prior_power)):
             _check_real(name, value, positive=True)
@@ -296,7 +291,7 @@ class Explorer:
         self._model: _Model | None = None
         #: Bumped each time a retrain replaces the model (views compare it to know they are stale).
         self.model_version = 0
-        self.last_report: dict | None = None
+        self.last_report: dict | None = None  # what the latest retrain() returned (see there)
         self._retrained: Retrained | None = None
 
     # ------------------------------------------------------------------ basics
@@ -690,7 +685,12 @@ class Explorer:
         return mask
 
     def ranking(self, method="combined", *, mask=None, unlabelled_first: bool = False) -> np.ndarray:
-        """Row indices by ``method``, best first; only rows where ``mask`` is True.
+        """Row indices by ``method``, best first; only rows where ``mask`` ((n_galaxies,) bool)
+        is True; with ``unlabelled_first`` the galaxies nobody labelled come before the others.
+
+        ``method`` is a :class:`~astroexplore.constants.RankingMethod` or its name:
+        "isolation_forest", "lof", "knn" (anomaly detectors), "random", "predicted_interest",
+        "combined", "ucb", "expected_improvement" or "uncertainty" (see :meth:`scores`).
 
         Returns
         -------
@@ -706,7 +706,15 @@ class Explorer:
                    min_distance: float | None = None) -> np.ndarray:
         """The next ``n`` unlabelled galaxies to show: high ``method`` score, no near-duplicates.
 
-        Diversity: :func:`astroexplore.ranking.select_diverse` in standardised embedding space.
+        Diversity: :func:`astroexplore.ranking.select_diverse` in standardised embedding space:
+        no two galaxies of the batch closer than ``min_distance`` (Euclidean, in standard
+        deviations of the embedding; default 2% of the median distance among the candidates,
+        which keeps exact and near duplicates apart).
+
+        ``method``: a :class:`~astroexplore.constants.RankingMethod` or its name:
+        "isolation_forest", "lof", "knn" (anomaly detectors), "random", "predicted_interest",
+        "combined", "ucb", "expected_improvement" or "uncertainty" (see :meth:`scores`).
+        ``mask``: (n_galaxies,) bool, the galaxies allowed (e.g. a morphology filter's).
 
         Returns
         -------

@@ -321,6 +321,8 @@ class LabelStore:
     def __init__(self, path: str | os.PathLike, *, valid_ids: Iterable[str] | None = None,
                  read_only: bool = False):
         self.path = Path(path)
+        if isinstance(valid_ids, str):  # one id, not its characters
+            valid_ids = [valid_ids]
         self.valid_ids = None if valid_ids is None else frozenset(str(i) for i in valid_ids)
         self.read_only = bool(read_only)
         self._lock = threading.RLock()
@@ -484,6 +486,9 @@ class LabelStore:
             sql, params = ("SELECT event_id, galaxy_id FROM effective_labels WHERE user = ? "
                            "ORDER BY event_id DESC LIMIT 1"), (user,)
         else:
+            if isinstance(event_id, bool) or not isinstance(event_id, numbers.Integral):
+                raise LabelError(f"event_id must be the int that add() returned in "
+                                 f"LabelEvent.event_id, got {event_id!r}")
             sql, params = ("SELECT event_id, galaxy_id FROM effective_labels WHERE user = ? "
                            "AND event_id = ?"), (user, int(event_id))
 
@@ -745,7 +750,7 @@ class LabelStore:
         Path
             ``path``.
         """
-        path = Path(path)
+        path = _check_export_suffix(Path(path), "csv")
         frame = self.latest()[_LATEST_COLUMNS].copy()
         frame["timestamp"] = [t.isoformat() for t in frame["timestamp"]]
         frame["tags"] = [" ".join(t) for t in frame["tags"]]
@@ -768,7 +773,7 @@ class LabelStore:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        path = Path(path)
+        path = _check_export_suffix(Path(path), "parquet")
         rows = self._current()
         schema = pa.schema([(ID_COLUMN, pa.string()), ("score", pa.int8()), ("user", pa.string()),
                             ("timestamp", pa.timestamp("us", tz="UTC")),
@@ -1090,6 +1095,20 @@ def _is_label_export(path: Path) -> bool:
     except (OSError, UnicodeDecodeError, csv.Error, ValueError, ImportError):
         return False
     return [str(n).strip() for n in names[:2]] == [ID_COLUMN, "score"]
+
+
+_EXPORT_SUFFIXES = {"csv": (".csv", ".csv.gz", ".tsv", ".txt"), "parquet": (".parquet", ".pq")}
+
+
+def _check_export_suffix(path: Path, fmt: str) -> Path:
+    """Refuse a path whose suffix names the other export format (Parquet bytes in labels.csv)."""
+    name = path.name.lower()
+    other = "parquet" if fmt == "csv" else "csv"
+    if name.endswith(_EXPORT_SUFFIXES[other]):
+        raise LabelError(f"{path}: export_{fmt} writes {fmt.upper() if fmt == 'csv' else 'Parquet'}, "
+                         f"but the name says {other}; name it {_EXPORT_SUFFIXES[fmt][0]} or use "
+                         f"export_{other}")
+    return path
 
 
 @contextmanager

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from astroexplore.errors import check_count
+
 log = logging.getLogger(__name__)
 
 # above this many candidates a filtered query searches the matching galaxies directly
@@ -78,7 +80,7 @@ class MapIndex:
         Only rows where ``mask`` ((n_galaxies,) bool) is True count (None = all); fewer than
         ``k`` come back when fewer match.
         """
-        k = _check_k(k)
+        k = check_count("k", k)
         x, y = _check_point(x, y)
         rows = self.mapped_rows
         if mask is None:
@@ -144,12 +146,6 @@ def map_table(catalogue: Any, xy: np.ndarray, rows: Any, *, point: tuple[float, 
     if scores is not None:
         df[score_name] = np.asarray(scores)[rows]
     return df
-
-
-def _check_k(k: Any) -> int:
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a whole number >= 1, got {k!r}")
-    return int(k)
 
 
 def _check_point(x: Any, y: Any) -> tuple[float, float]:

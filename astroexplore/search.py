@@ -32,7 +32,7 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from astroexplore.errors import CatalogueError, did_you_mean
+from astroexplore.errors import CatalogueError, check_count, did_you_mean
 
 __all__ = [
     "SimilarityIndex",
@@ -286,9 +286,7 @@ class SimilarityIndex:
         distances : ndarray of shape (n_queries, k), float32
             Euclidean distances (``inf`` for padding).
         """
-        k = int(k)
-        if k < 1:
-            raise ValueError(f"k must be an int >= 1, got {k}")
+        k = check_count("k", k)
         q = self._prepare(vectors)
         allowed = None
         if mask is not None:
@@ -523,6 +521,7 @@ def search_by_index(catalogue: Any, index: SimilarityIndex | None, i: int, k: in
     if isinstance(i, bool) or not isinstance(i, numbers.Integral):  # numpy ints are Integral, numpy bools not
         raise TypeError(f"search_by_index takes a row number (int), got {i!r}; for a galaxy id "
                         "use search_by_ids(catalogue, index, [galaxy_id])")
+    k = check_count("k", k)
     index = _index_or_default(catalogue, index)
     i = int(i)
     if not 0 <= i < index.n_galaxies:
@@ -637,6 +636,7 @@ def search_by_coords(catalogue: Any, index: SimilarityIndex | None, ra: float, d
     SearchResult
         With ``query_index`` (the matched galaxy), ``separation_arcsec`` and maybe ``warning``.
     """
+    k = check_count("k", k)
     index = _index_or_default(catalogue, index)
     ra, dec = _check_radec(ra, dec)
     i, sep = nearest_galaxy(catalogue, ra, dec)
@@ -667,7 +667,7 @@ def search_by_ids(catalogue: Any, index: SimilarityIndex | None, ids: Iterable[s
     catalogue : Catalogue
     index : SimilarityIndex or None
         Index over ``catalogue.embeddings`` (built once and cached when None).
-    ids : iterable of str
+    ids : iterable of str, or one str
         Galaxy ids; KeyError naming unknown ones.
     k : int, default 10
     mask : ndarray of shape (n_galaxies,), bool, optional
@@ -686,8 +686,9 @@ def search_by_ids(catalogue: Any, index: SimilarityIndex | None, ids: Iterable[s
     >>> search_by_ids(cat, None, ["a", "b"], k=2).indices
     array([2, 3])
     """
+    k = check_count("k", k)
     index = _index_or_default(catalogue, index)
-    ids = [str(x) for x in ids]
+    ids = [ids] if isinstance(ids, str) else [str(x) for x in ids]  # one id, not its characters
     if not ids:
         raise ValueError("search_by_ids needs at least one galaxy id")
     all_ids = pd.Index(np.asarray(catalogue.ids).astype(str))

@@ -1,6 +1,7 @@
 """Loading, validating and saving catalogues (astroexplore.catalogue)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -623,3 +624,27 @@ def test_a_folder_marked_read_only_gets_no_cache_even_for_root(tmp_path):
         assert sorted(p.name for p in folder.iterdir()) == ["cat.parquet"]
     finally:
         folder.chmod(0o755)
+
+
+def test_posteriors_without_any_vote_fraction_column_are_refused(tmp_path):
+    """They were joined silently: validate said 'posteriors: none' and exited 0."""
+    path = tmp_path / "cat.csv"
+    _three().to_csv(path, index=False)
+    post = tmp_path / "votes.csv"
+    pd.DataFrame({"id": ["a", "b", "c"], "smooth": [0.1, 0.2, 0.3], "featured": [0.9, 0.8, 0.7]}).to_csv(post, index=False)
+    with pytest.raises(CatalogueError, match=r"votes.csv has no Galaxy Zoo vote-fraction column "
+                                             r"\(columns: .*smooth.*\).*_fraction"):
+        load_catalogue(path, posteriors=post)
+
+
+@pytest.mark.parametrize("written, named, says", [
+    ("csv", "cat.parquet", "the file holds CSV, not Parquet: rename it to cat.csv"),
+    ("parquet", "cat.csv", "the file holds Parquet, not CSV: rename it to cat.parquet"),
+])
+def test_a_table_named_for_another_format_says_which_it_is(tmp_path, written, named, says):
+    """pyarrow's 'Parquet magic bytes not found in footer' named the file but not the fix."""
+    df = _three()
+    path = tmp_path / named
+    df.to_csv(path, index=False) if written == "csv" else df.to_parquet(path)
+    with pytest.raises(CatalogueError, match=re.escape(says)):
+        load_catalogue(path)

@@ -419,6 +419,17 @@ def test_export_parquet(filled, tmp_path):
     assert table.column("note").to_pylist() == ["clear ring", None, None]
 
 
+def test_an_export_named_for_the_other_format_is_refused(filled, tmp_path):
+    """export_parquet('labels.csv') wrote Parquet bytes over an earlier CSV export."""
+    out = filled.export_csv(tmp_path / "labels.csv")
+    before = out.read_bytes()
+    with pytest.raises(LabelError, match=r"labels.csv: export_parquet writes Parquet, but the name says csv"):
+        filled.export_parquet(out)
+    with pytest.raises(LabelError, match=r"export_csv writes CSV, but the name says parquet; name it .csv"):
+        filled.export_csv(tmp_path / "labels.parquet")
+    assert out.read_bytes() == before and not (tmp_path / "labels.parquet").exists()
+
+
 def test_export_empty_store(store, tmp_path):
     store.export_csv(tmp_path / "e.csv")
     store.export_parquet(tmp_path / "e.parquet")
@@ -630,3 +641,15 @@ def test_read_only_never_creates_a_store(tmp_path, content):
     with pytest.raises(LabelError, match=r"l\.sqlite: (no label store here|an empty file|not an astroexplore)"):
         LabelStore(path, read_only=True)
     assert (path.read_bytes() if path.exists() else None) == content
+
+
+def test_undo_of_an_event_id_that_is_not_an_int_says_so(filled):
+    with pytest.raises(LabelError, match="event_id must be the int that add"):
+        filled.undo("ada", "abc")
+
+
+def test_valid_ids_given_as_one_string_is_one_id(tmp_path):
+    with LabelStore(tmp_path / "one.sqlite", valid_ids="demo_000001") as one:
+        one.add("demo_000001", 3)
+        with pytest.raises(LabelError, match="demo_000002"):
+            one.add("demo_000002", 3)

@@ -368,3 +368,24 @@ def test_parse_position_sexagesimal_with_a_comma(text):
     """The box is labelled 'RA, Dec': sexagesimal with a comma was refused (astropy wants none)."""
     ra, dec = parse_position(text)
     assert ra == pytest.approx(150.1) and dec == pytest.approx(2.2)
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.7, True, "5"])
+def test_every_search_checks_k(k):
+    """k=-1 returned 2 results and k=2.7 a bare 'slice indices must be integers'."""
+    X = np.random.default_rng(2).normal(size=(50, 4)).astype(np.float32)
+    cat = Catalogue.from_arrays(X, table=pd.DataFrame({"ra": np.linspace(10, 11, 50), "dec": np.zeros(50)}))
+    for call in (lambda: search_by_index(cat, None, 0, k=k),
+                 lambda: search_by_coords(cat, None, 10.0, 0.0, k=k),
+                 lambda: search_by_ids(cat, None, [cat.ids[0]], k=k),
+                 lambda: SimilarityIndex(X).query(X[:1], k)):
+        with pytest.raises(ValueError, match="k must be a whole number >= 1"):
+            call()
+
+
+def test_search_by_ids_takes_one_id_as_a_string():
+    """A bare id was split into its characters: "11 id(s) not in the catalogue (first: 'd')"."""
+    X = np.random.default_rng(3).normal(size=(30, 4)).astype(np.float32)
+    cat = Catalogue.from_arrays(X, ids=[f"demo_{i:06d}" for i in range(30)])
+    np.testing.assert_array_equal(search_by_ids(cat, None, "demo_000004", k=5).indices,
+                                  search_by_ids(cat, None, ["demo_000004"], k=5).indices)
