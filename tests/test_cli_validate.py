@@ -58,3 +58,23 @@ def test_validate_subprocess(tmp_path):
     bad = subprocess.run([str(exe), "validate", str(write_catalogue(tmp_path, bad=True))],
                          capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode != 0 and "feat_pca_2" in bad.stderr and bad.stdout == ""
+
+
+def test_validate_warns_of_image_files_that_are_not_there(tmp_path, capsys):
+    """A catalogue moved without its cutouts validated clean; the app then showed placeholders."""
+    from PIL import Image
+
+    (tmp_path / "cutouts").mkdir()
+    df = pd.DataFrame({"id": ["a", "b", "c", "d"], "feat_0": [1.0, 2, 3, 4], "feat_1": [4.0, 3, 2, 1],
+                       "image": ["cutouts/a.png", "cutouts/b.png", "cutouts/gone.png",
+                                 "https://example.org/d.jpg"]})
+    for name in ("a", "b"):
+        Image.new("RGB", (8, 8)).save(tmp_path / "cutouts" / f"{name}.png")
+    path = tmp_path / "cat.parquet"
+    df.to_parquet(path, index=False)
+    assert main(["validate", str(path)]) == 0  # a warning, not an error: the catalogue loads
+    out = capsys.readouterr().out
+    assert "WARNING: 1 of 3 image files checked are not found" in out
+    assert str(tmp_path / "cutouts" / "gone.png") in out
+    (tmp_path / "cutouts" / "gone.png").write_bytes((tmp_path / "cutouts" / "a.png").read_bytes())
+    assert main(["validate", str(path)]) == 0 and "WARNING" not in capsys.readouterr().out
