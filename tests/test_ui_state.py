@@ -1137,3 +1137,10 @@ def test_explorer_scores_ready_reads_the_disk_cache(demo, tmp_path):
         again = Explorer(cat, store)
         assert again.scores_ready("lof")  # read from the disk, not computed
         np.testing.assert_array_equal(again.scores("lof"), cached.scores("lof"))
+
+
+def test_the_state_prints_in_one_short_line(state):
+    """A notebook cell ending in the app printed param's repr: every parameter, the whole order."""
+    text = repr(state)
+    assert len(text) < 200 and "\n" not in text
+    assert repr(state.current_id) in text and f"of {len(state.order):,}" in text

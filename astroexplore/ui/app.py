@@ -50,6 +50,9 @@ class ExplorerApp(pn.viewable.Viewer):
         self.tabs.link(s, active="tab", bidirectional=True)
         self._fill_tab()
 
+    def __repr__(self) -> str:  # param's default lists every parameter of the state, order included
+        return f"ExplorerApp({self.state!r})"
+
     def view(self, name: str) -> pn.viewable.Viewer:
         """The view called ``name`` ("scoring", "map", "morphology", "similarity"), built once."""
         if name not in self._views:

@@ -312,6 +312,12 @@ class AppState(param.Parameterized):
         self._sync_user()
         self.refresh_order(keep_current=False)
 
+    def __repr__(self) -> str:  # param's default prints the whole order array
+        n = 0 if self.order is None else len(self.order)
+        where = "off the list" if self.off_list else f"rank {self.position + 1:,} of {n:,}"
+        return (f"AppState(user={self.user!r}, method={self.method!r}, showing "
+                f"{self.current_id!r} ({where}), {self.n_labelled:,} galaxies labelled)")
+
     # convenience ------------------------------------------------------------------------------
     @property
     def catalogue(self):
