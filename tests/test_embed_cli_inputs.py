@@ -166,7 +166,7 @@ def test_table_ids_must_be_unique_and_filled_in_before_training(tmp_path, capsys
     t.to_csv(src, index=False)
     assert embed(src, tmp_path / "c.parquet") == 1
     err = capsys.readouterr().err
-    assert "id 'g1' in 'objid' is used more than once" in err and "rows 1, 3" in err
+    assert "id 'g1' in 'objid' is used more than once" in err and "lines 3, 5" in err  # file lines: header = 1
     assert not (tmp_path / "c.encoder.pt").exists()  # found before training
     t.loc[3, "objid"] = np.nan
     t.to_csv(src, index=False)
@@ -199,7 +199,7 @@ def test_rows_without_an_image_path_are_named_or_left_out(tmp_path, capsys):
     t.to_csv(src, index=False)
     assert embed(src, tmp_path / "c.parquet") == 1
     err = capsys.readouterr().err
-    assert "no image path in column 'file' at rows 2, 5" in err and "--skip-bad" in err
+    assert "no image path in column 'file' at lines 4, 7" in err and "--skip-bad" in err
     assert embed(src, tmp_path / "c.parquet", "--skip-bad") == 0
     assert "left out (--skip-bad)" in capsys.readouterr().err
     assert load_catalogue(tmp_path / "c.parquet").ids.tolist() == ["g0", "g1", "g3", "g4", "g6", "g7"]

@@ -323,7 +323,7 @@ def test_cli_embed_writes_a_loadable_catalogue(tmp_path, capsys):
     assert info["n_components"] == 4 and info["full_column"] == "embedding_full"
     full = np.stack(cat.table["embedding_full"].to_numpy())
     assert full.shape == (13, 128)
-    assert Path(cat.table["image"][0]).is_file()
+    assert Path(cat.image_reference(0)).is_file()  # stored relative to the catalogue
     assert (tmp_path / "cat.encoder.pt").is_file()
     # corrupt file: a clear error naming it, or left out with --skip-bad
     (folder / "zz_broken.jpg").write_bytes(b"garbage")

@@ -5,7 +5,8 @@
   pixel-computed features (morphology, pixel PCA: :mod:`astroexplore.encoder.targets`) into the
   representation; resumable checkpoints.
 - :class:`Encoder` embeds images (``embed``) and predicts vote posteriors with MC dropout;
-  :meth:`Encoder.from_module` wraps your own torch encoder; :func:`load_encoder` reads our checkpoints.
+  :meth:`Encoder.from_module` wraps your own torch encoder; :func:`load_encoder` reads our checkpoints
+  (with the catalogue PCA that ``astroexplore embed`` stores in them: :class:`EmbeddingPCA`).
 - ``astroexplore embed IMAGES --out CATALOGUE`` does it all from the command line
   (:mod:`astroexplore.encoder.cli`).
 
@@ -30,10 +31,11 @@ _EXPORTS = {
     "dirichlet_multinomial_nll": "astroexplore.encoder.losses",
     "nt_xent": "astroexplore.encoder.losses",
     "ImageError": "astroexplore.encoder.data",
+    "EmbeddingPCA": "astroexplore.encoder.pca",
 }
 
-__all__ = ["DEFAULT_WIDTH", "ConvEncoder", "Encoder", "GalaxyAugment", "ImageError", "dirichlet_multinomial_nll",
-           "load_encoder", "nt_xent", "train_encoder"]
+__all__ = ["DEFAULT_WIDTH", "ConvEncoder", "EmbeddingPCA", "Encoder", "GalaxyAugment", "ImageError",
+           "dirichlet_multinomial_nll", "load_encoder", "nt_xent", "train_encoder"]
 
 
 def __getattr__(name: str):

@@ -10,7 +10,9 @@ Usage::
 (``image``, ``file``, ``file_loc``, ``path``, ...; relative paths are relative to the catalogue)
 whose other columns are copied to the output; its ``*_fraction`` columns that hold any vote (or a
 detected Galaxy Zoo schema) feed ``--mode hybrid``/``supervised`` (a column without a single
-value is left out of training, with a warning).
+value is left out of training, with a warning). Every local image path is checked to exist
+before any image is read (URLs are not); rows are named by their CSV file line (the header is
+line 1) or, in a Parquet table, their 0-based row.
 
 Ids: a catalogue's id column (``id``, ``objid``, ``iauname``, ...; read as text, so long SDSS
 objids stay exact), else, as for a folder, each file's name without its image suffix
@@ -28,7 +30,20 @@ dimensions, what the app and detectors use), ``embedding_full`` (the full repres
 encoders with a vote head, predicted ``*_pred`` fractions with their ``*_pred_std`` predictive spread
 (Dirichlet and MC dropout: :meth:`Encoder.predict_posteriors`); where a galaxy has no vote at all,
 the predicted fractions also fill its ``*_fraction`` columns (``fractions_predicted`` marks it; turn off
-with ``--no-fill-fractions``), so that morphology filters reach every galaxy.
+with ``--no-fill-fractions``), so that morphology filters reach every galaxy. Its ``image`` paths
+are relative to its own folder (symlinks are not resolved; absolute only where no relative path
+reaches the file), so a project folder holding the catalogue and its cutouts can be moved.
+
+The PCA of ``embedding`` is fitted once per encoder, by the run that trains it, and stored in its
+checkpoint (:mod:`astroexplore.encoder.pca`); ``--encoder`` runs project on it (its first ``--pca``
+axes), so catalogues from one encoder share their coordinates. A checkpoint without one (older, or
+trained with ``--pca 0``) gets one fitted on that run's images and saved in it (said so).
+
+Before any image is read: option values, the device, that ``--out`` (and the checkpoint) can be
+written (their folder is created if missing), and the input table. ``--skip-bad`` lists every
+row or image it leaves out (the first 20 on screen, all in ``<out stem>.skipped.csv``; the
+count in the catalogue's metadata ``skipped``). ``--epochs 0`` embeds with the existing
+checkpoint as it is (refused when there is none).
 Training checkpoints after every epoch to a file (default ``<out stem>.encoder.pt`` beside the
 output; a folder is refused) and resumes from it unless ``--no-resume``, provided it was trained on
 the same images and votes with the same settings (only ``--epochs`` may change); otherwise it stops
@@ -56,59 +71,116 @@ IMAGE_COLUMNS = ("image", "file", "file_loc", "filename", "path", "image_path", 
 ID_COLUMNS = ("id", "id_str", "objid", "iauname", "dr8_id", "galaxy_id", "name")
 
 
+#: Training options ``--encoder`` ignores, with their defaults (a note lists those given otherwise).
+TRAINING_DEFAULTS = {"mode": "auto", "epochs": 10, "distill": "features", "width": DEFAULT_WIDTH,
+                     "batch_size": 256, "checkpoint": None, "resume": True, "train_max": 50_000}
+#: Bad rows and files listed one per line on the terminal (all of them go to ``<out stem>.skipped.csv``).
+SHOW_SKIPPED = 20
+#: Smallest ``--image-size``: the encoder's five stride-2 blocks need a few pixels to work on.
+MIN_IMAGE_SIZE = 16
+_DEVICE_HELP = "cuda, cuda:N (GPU number N) or cpu"
+
+
+# ----------------------------------------------------------------------------- argument types
+def _int_at_least(low: int, unit: str = ""):
+    """argparse type: a whole number >= ``low`` (``unit`` is said in the message)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}{unit}, got {value}")
+        return value
+    parse.__name__ = f"int >= {low}"
+    return parse
+
+
+def _device_name(text: str) -> str:
+    """argparse type: ``cuda``, ``cuda:N``, ``cpu`` or ``mps`` (whether the machine has it is
+    checked in :func:`run`, so that ``--help`` does not import torch)."""
+    name = text.strip().lower()
+    if name in ("cpu", "cuda", "mps") or (name.startswith("cuda:") and name[5:].isdigit()):
+        return name
+    hint = " (torch calls the GPU 'cuda')" if name in ("gpu", "nvidia") or name.startswith("gpu:") else ""
+    raise argparse.ArgumentTypeError(f"unknown device {text!r}{hint}: use {_DEVICE_HELP}")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``embed`` arguments to ``parser`` (no heavy imports)."""
     parser.add_argument("images", help="folder of jpg/png/FITS cutouts (ids: file names without the "
                                        "image suffix), or a .csv/.parquet table with an image column")
-    parser.add_argument("--out", required=True, help="output catalogue (.parquet)")
-    parser.add_argument("--mode", choices=["auto", "contrastive", "supervised", "hybrid"], default="auto",
-                        help="training objective (default auto: hybrid when vote columns exist, "
-                             "else contrastive)")
-    parser.add_argument("--epochs", type=int, default=10,
-                        help="training epochs (default 10; on 6,664 SDSS cutouts 40 epochs, 8 min on "
-                             "2 cores, gave clearly better embeddings: benchmarks/README.md)")
-    parser.add_argument("--distill", choices=["none", "morphology", "pixels", "features"],
-                        default="features",
-                        help="also train the embedding to predict features computed from the pixels: "
-                             "Astronomaly-style morphology, pixel PCA, or both (default 'features'; "
-                             "'none' for plain contrastive/vote training); no labels are used")
-    parser.add_argument("--width", type=int, default=DEFAULT_WIDTH,
-                        help=f"channels of the encoder's first conv block (default {DEFAULT_WIDTH}; "
-                             "training time grows about linearly with it on CPU)")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--checkpoint", default=None,
-                        help="checkpoint file (default <out stem>.encoder.pt beside --out; not a folder)")
-    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                        help="continue from an existing checkpoint trained on the same data with the "
-                             "same settings (default yes; --no-resume trains afresh over it)")
+    parser.add_argument("--out", required=True,
+                        help="output catalogue (.parquet; its folder is created if missing, and checked "
+                             "writable before any image is read). Its 'image' paths are relative to its "
+                             "folder, so a project folder holding both can be moved")
+    train = parser.add_argument_group(
+        "training (ignored with --encoder, which embeds with a trained encoder as it is)")
+    train.add_argument("--mode", choices=["auto", "contrastive", "supervised", "hybrid"], default="auto",
+                       help="training objective (default auto: hybrid when vote columns exist, "
+                            "else contrastive)")
+    train.add_argument("--epochs", type=_int_at_least(0), default=10,
+                       help="training epochs (default 10; on 6,664 SDSS cutouts 40 epochs, 8 min on "
+                            "2 cores, gave clearly better embeddings: benchmarks/README.md). 0: train "
+                            "nothing, embed with the existing checkpoint as it is (refused when there "
+                            "is none)")
+    train.add_argument("--distill", choices=["none", "morphology", "pixels", "features"],
+                       default="features",
+                       help="also train the embedding to predict features computed from the pixels: "
+                            "Astronomaly-style morphology, pixel PCA, or both (default 'features'; "
+                            "'none' for plain contrastive/vote training); no labels are used")
+    train.add_argument("--width", type=_int_at_least(1), default=DEFAULT_WIDTH,
+                       help=f"channels of the encoder's first conv block (default {DEFAULT_WIDTH}; "
+                            "training time grows about linearly with it on CPU)")
+    train.add_argument("--batch-size", type=_int_at_least(2), default=256,
+                       help="images per training step (default 256; at least 2: each image's augmented "
+                            "views are contrasted with the other images' in its batch)")
+    train.add_argument("--checkpoint", default=None,
+                       help="checkpoint file (default <out stem>.encoder.pt beside --out; not a folder)")
+    train.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                       help="continue from an existing checkpoint trained on the same data with the "
+                            "same settings (default yes; --no-resume trains afresh over it)")
+    train.add_argument("--train-max", type=int, default=50_000,
+                       help="train on at most this many images, a random sample (--seed) of all of them; "
+                            "every image is embedded, read 4,096 at a time, so memory does not grow "
+                            "with the number of images (default 50,000)")
     parser.add_argument("--encoder", default=None,
-                        help="use this trained encoder checkpoint instead of training")
-    parser.add_argument("--pca", type=int, default=40,
+                        help="embed with this trained encoder checkpoint instead of training (the "
+                             "training options below are ignored; its image size and crop are used). "
+                             "The 'embedding' column is projected on the PCA stored in it by the run "
+                             "that trained it, so catalogues from one encoder share its axes; a "
+                             "checkpoint without one gets one fitted on these images and saved in it")
+    parser.add_argument("--pca", type=_int_at_least(0), default=40,
                         help="dimensions of the main 'embedding' column (PCA; default 40, at most the number "
-                             "of images minus 1; 0 = no reduction)")
-    parser.add_argument("--image-size", type=int, default=64,
-                        help="images are centre-cropped to square and resized to this (default 64)")
+                             "of images minus 1; 0 = no reduction). The PCA is fitted once per encoder "
+                             "and stored in its checkpoint; later runs with that encoder reuse it (its first "
+                             "--pca axes)")
+    parser.add_argument("--image-size", type=_int_at_least(MIN_IMAGE_SIZE, " pixels"), default=64,
+                        help="side in pixels of the square the encoder sees: images are centre-cropped to "
+                             f"square and resized to it (default 64; at least {MIN_IMAGE_SIZE})")
     parser.add_argument("--crop", type=float, default=1.0,
                         help="keep the central fraction of each cutout before resizing "
                              "(default 1; 0.5 suits SDSS GZ1-style cutouts with small galaxies)")
     parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=False,
                         help="average embeddings over the 8 rotations/flips by 90 degrees: exactly "
                              "invariant to them, 8x slower (default no: on GZ1 it changed nothing)")
-    parser.add_argument("--train-max", type=int, default=50_000,
-                        help="train on at most this many images, a random sample (--seed) of all of them; "
-                             "every image is embedded, read 4,096 at a time, so memory does not grow "
-                             "with the number of images (default 50,000)")
     parser.add_argument("--fill-fractions", action=argparse.BooleanOptionalAction, default=True,
                         help="with a vote head: where a galaxy has no vote at all, write the predicted "
                              "fractions into its '*_fraction' columns (marked in 'fractions_predicted'), "
                              "so that morphology filters reach every galaxy (default yes)")
     parser.add_argument("--skip-bad", action="store_true",
-                        help="leave out unreadable images and table rows without an image path "
-                             "(listed) instead of stopping")
-    parser.add_argument("--device", default=None, help="cuda / cpu (default: cuda when available)")
-    parser.add_argument("--seed", type=int, default=0)
+                        help="leave out table rows without an image path or whose image file does not "
+                             "exist, and unreadable images, instead of stopping; all are listed in "
+                             "<out stem>.skipped.csv beside --out (the first 20 on screen)")
+    parser.add_argument("--device", type=_device_name, default=None,
+                        help=f"{_DEVICE_HELP} (default: cuda when torch sees a GPU, else cpu)")
+    parser.add_argument("--seed", type=_int_at_least(0), default=0,
+                        help="random seed of the --train-max sample, the network's initial weights, the "
+                             "batch order and augmentations, and the PCA (default 0; the same seed, data "
+                             "and settings give the same encoder on CPU)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
-                        help="no progress bars")
+                        help="no progress bars (bars are only drawn on a terminal; one line per "
+                             "training epoch is printed either way)")
 
 
 def _err(msg: str) -> int:
@@ -116,11 +188,75 @@ def _err(msg: str) -> int:
     return 1
 
 
-def _rows_text(labels, noun: str = "row") -> str:
-    """``"row 3"`` or ``"rows 3, 7, 9, 10, 12, ... (12 in all)"`` (0-based rows, or file names)."""
+# ----------------------------------------------------------------------------- where rows are
+def _at(kind: str, labels) -> str:
+    """Where rows are, in the input's terms: ``"line 3"`` / ``"lines 3, 5, 7, 9, 10, ... (12 in
+    all)"`` (CSV file lines, the header is line 1), ``"rows 2, 4 (0-based)"`` (Parquet), or
+    ``"files a.jpg, a.png"`` (a folder).
+
+    >>> _at("line", [3]), _at("row", [2, 4]), _at("file", ["a.jpg", "a.png"])
+    ('line 3', 'rows 2, 4 (0-based)', 'files a.jpg, a.png')
+    """
     labels = list(labels)
     shown = ", ".join(map(str, labels[:5])) + (f", ... ({len(labels)} in all)" if len(labels) > 5 else "")
-    return f"{noun}{'s' if len(labels) > 1 else ''} {shown}"
+    text = f"{kind}{'s' if len(labels) > 1 else ''} {shown}"
+    return text + " (0-based)" if kind == "row" else text
+
+
+def _csv_line_numbers(source: Path, n_rows: int) -> list[int] | None:
+    """The file line on which each of the ``n_rows`` data rows pandas reads from ``source`` starts
+    (the header is line 1; quoted cells may span lines, blank lines are skipped as pandas does),
+    or None when the file cannot be matched row for row."""
+    import csv
+
+    starts: list[int] = []
+    try:
+        with open(source, newline="", encoding="utf-8", errors="replace") as fh:
+            reader = csv.reader(fh)
+            end = 0
+            for record in reader:
+                start, end = end + 1, reader.line_num
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    continue  # a blank line: pandas skips it
+                starts.append(start)
+    except (OSError, csv.Error):
+        return None
+    return starts[1:] if len(starts) == n_rows + 1 else None
+
+
+# ----------------------------------------------------------------------------- reading the inputs
+class Inputs:
+    """What ``IMAGES`` resolves to (:func:`read_inputs`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        ``id`` first, the image column (``image``), the input's other columns; one row per image.
+    files : list of Path (or str, for URLs)
+        The image each row of ``table`` is read from.
+    kind : {"line", "row", "file"}
+        How rows are named in messages: CSV file lines, 0-based Parquet rows, or file names.
+    places : list
+        Each row's line number, row number or file name in the input.
+    skipped : list of dict
+        Rows left out (``skip_bad``): ``where``, ``id``, ``image``, ``reason``.
+    """
+
+    def __init__(self, table, files, kind: str, places, skipped=None):
+        self.table, self.files, self.kind, self.places = table, list(files), kind, list(places)
+        self.skipped = list(skipped or [])
+
+    def keep(self, rows) -> None:
+        """Keep only ``rows`` (positions), in that order."""
+        self.table = self.table.iloc[list(rows)].reset_index(drop=True)
+        self.files = [self.files[i] for i in rows]
+        self.places = [self.places[i] for i in rows]
+
+    def skip(self, rows, reasons) -> None:
+        """Record ``rows`` (positions) as left out with ``reasons``; :meth:`keep` drops them."""
+        for i, reason in zip(rows, reasons):
+            self.skipped.append({self.kind: self.places[i], "id": self.table["id"].iat[i],
+                                 "image": str(self.files[i]), "reason": reason})
 
 
 def _find_column(columns, names) -> str | None:
@@ -135,20 +271,22 @@ def _blank(values) -> np.ndarray:
     return (text == "").to_numpy()
 
 
-def _check_ids(ids, source: Path, column: str, noun: str = "row") -> None:
-    """Raise CatalogueError on blank or duplicate ``ids``, naming the first and where it is.
+def _is_url(ref) -> bool:
+    return isinstance(ref, str) and ("://" in ref or ref.startswith("data:"))
 
-    ``ids`` is a Series indexed by what the message shows: 0-based rows of the input table
-    (``noun="row"``, also the error's ``rows``), or file names (``noun="file"``).
-    """
+
+def _check_ids(ids, source: Path, column: str, kind: str, places) -> None:
+    """Raise CatalogueError on blank or duplicate ``ids`` (a Series aligned with ``places``),
+    naming the first and where it is (:func:`_at`); the error's ``rows`` are 0-based positions."""
     import numpy as np
 
     from astroexplore.errors import CatalogueError
 
+    where = np.asarray(places, dtype=object)
+
     def error(problem: str, mask: np.ndarray, shown: np.ndarray, rule: str) -> CatalogueError:
-        rows = ids.index[mask].tolist() if noun == "row" else np.flatnonzero(mask).tolist()
-        return CatalogueError(f"{problem} at {_rows_text(ids.index[shown], noun)}; {rule}.", file=str(source),
-                              column=column, rows=rows)
+        return CatalogueError(f"{problem} at {_at(kind, where[shown])}; {rule}.", file=str(source),
+                              column=column, rows=np.flatnonzero(mask).tolist())
 
     blank = _blank(ids)
     if blank.any():
@@ -160,8 +298,8 @@ def _check_ids(ids, source: Path, column: str, noun: str = "row") -> None:
                     "ids must be unique")
 
 
-def _folder_inputs(folder: Path):
-    """(table with id and image, files) of the images directly in ``folder``."""
+def _folder_inputs(folder: Path) -> Inputs:
+    """The images directly in ``folder``, one row each (id: the file name without its suffix)."""
     import pandas as pd
 
     from astroexplore.encoder.data import image_id, list_image_files
@@ -172,9 +310,11 @@ def _folder_inputs(folder: Path):
         subs = sum(p.is_dir() for p in folder.iterdir())
         note = f" (subfolders are not searched; found {subs} subfolder{'s' * (subs != 1)})" if subs else ""
         raise CatalogueError(f"no jpg/png/FITS images in this folder{note}.", file=str(folder))
-    ids = pd.Series([image_id(f) for f in files], index=[f.name for f in files])
-    _check_ids(ids, folder, "id (the file name without its image suffix)", noun="file")
-    return pd.DataFrame({"id": ids.to_numpy(), "image": [str(f.resolve()) for f in files]}), files
+    names = [f.name for f in files]
+    ids = pd.Series([image_id(f) for f in files], dtype=object)
+    _check_ids(ids, folder, "id (the file name without its image suffix)", "file", names)
+    table = pd.DataFrame({"id": ids.to_numpy(), "image": [str(f) for f in files]})
+    return Inputs(table, files, "file", names)
 
 
 def _read_table(source: Path):
@@ -192,26 +332,46 @@ def _read_table(source: Path):
     raise CatalogueError("expected a folder, a .csv or a .parquet table.", file=str(source))
 
 
-def _drop_blank_images(table, img_col: str, source: Path, skip_bad: bool):
-    """``table`` without its rows that have no image path (with ``skip_bad``; else CatalogueError).
+def _table_image_root(source: Path) -> Path:
+    """Folder a table's relative image paths are relative to: an astroexplore catalogue's stored
+    ``image_root`` (as :attr:`Catalogue.image_root` reads it), else the table's folder."""
+    import json
 
-    The rows keep their index labels (0-based rows of the input), for later messages.
-    """
-    from astroexplore.errors import CatalogueError
+    if source.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
 
-    blank = _blank(table[img_col])
-    if not blank.any():
-        return table
-    what = f"no image path in column '{img_col}' at {_rows_text(table.index[blank])}"
-    if not skip_bad:
-        raise CatalogueError(f"{what}; fill in the paths, or pass --skip-bad to leave those rows out.",
-                             file=str(source), column=img_col, rows=table.index[blank].tolist())
-    print(f"warning: {source}: {what}: left out (--skip-bad)", file=sys.stderr)
-    return table.drop(index=table.index[blank])
+        from astroexplore.catalogue import METADATA_KEY
+
+        try:
+            raw = (pq.read_schema(source).metadata or {}).get(METADATA_KEY)
+            root = json.loads(raw).get("image_root") if raw else None
+        except (OSError, ValueError, AttributeError):
+            root = None
+        if root:
+            return Path(root)
+    return source.parent
 
 
-def _table_inputs(source: Path, skip_bad: bool):
-    """(table with id, image and the other columns, files) of a .csv/.parquet table."""
+def _show_rows(inputs: Inputs, rows, limit: int = 5) -> str:
+    """``"line 4 (id g2): imgs/gal_02.png; ..."`` for the first ``limit`` of ``rows`` (positions)."""
+    parts = [f"{inputs.kind} {inputs.places[i]} (id {inputs.table['id'].iat[i]}): {inputs.files[i]}"
+             for i in rows[:limit]]
+    more = f"; ... ({len(rows)} in all)" if len(rows) > limit else ""
+    return "; ".join(parts) + more
+
+
+def _warn_skipped(source, what: str, lines: list[str]) -> None:
+    """One warning: ``what`` and the first :data:`SHOW_SKIPPED` of ``lines``, one per line."""
+    more = [f"  ... and {len(lines) - SHOW_SKIPPED} more"] if len(lines) > SHOW_SKIPPED else []
+    print("\n".join([f"warning: {source}: {what} (--skip-bad):"] + [f"  {x}" for x in lines[:SHOW_SKIPPED]]
+                    + more), file=sys.stderr)
+
+
+def _table_inputs(source: Path, skip_bad: bool) -> Inputs:
+    """The rows of a .csv/.parquet table with an image column (see :func:`read_inputs`)."""
+    import os
+
+    import numpy as np
     import pandas as pd
 
     from astroexplore.encoder.data import image_id
@@ -223,26 +383,112 @@ def _table_inputs(source: Path, skip_bad: bool):
         hint = did_you_mean("image", list(table.columns))
         raise CatalogueError(f"no image column (one of {', '.join(IMAGE_COLUMNS)}).{hint}",
                              file=str(source))
-    table = _drop_blank_images(table, img_col, source, skip_bad)
-    files = [Path(p) if Path(p).is_absolute() else source.parent / p for p in table[img_col].astype(str)]
+    lines = _csv_line_numbers(source, len(table)) if source.suffix.lower() == ".csv" else None
+    kind, places = ("line", lines) if lines is not None else ("row", list(range(len(table))))
+
+    root = _table_image_root(source)
+    refs = table[img_col].astype(object).where(table[img_col].notna(), "").astype(str).str.strip()
+    files = [ref if _is_url(ref) else Path(ref).expanduser() for ref in refs]
+    files = [f if _is_url(f) or f.is_absolute() else root / f for f in files]
     id_col = _find_column(table.columns, ID_COLUMNS)
     if id_col is None:
-        ids = pd.Series([image_id(f) for f in files], index=table.index, dtype=object)
+        ids = pd.Series([image_id(f) for f in files], dtype=object)
     else:
         ids = table[id_col].astype(str).where(table[id_col].notna())
-    _check_ids(ids, source, id_col or f"id (from the file names in '{img_col}')")
     out = table.drop(columns=[c for c in (id_col, "embedding") if c is not None and c in table.columns])
     out.insert(0, "id", ids.to_numpy())
-    out[img_col] = [str(f.resolve()) for f in files]
     if img_col != "image" and "image" not in out.columns:
         out = out.rename(columns={img_col: "image"})
-    out = out.reset_index(drop=True)
-    _check_columns(out, source)
-    return out, files
+    inputs = Inputs(out, files, kind, places)
+
+    # rows without an image path, then local files that do not exist (a stat each; URLs are not
+    # fetched here): found now, before any image is read or trained on
+    blank = np.flatnonzero(_blank(table[img_col]))
+    if len(blank):
+        what = f"no image path in column '{img_col}' at {_at(kind, [places[i] for i in blank])}"
+        if not skip_bad:
+            raise CatalogueError(f"{what}; fill in the paths, or pass --skip-bad to leave those rows out.",
+                                 file=str(source), column=img_col, rows=blank.tolist())
+        inputs.skip(blank, ["no image path"] * len(blank))
+        print(f"warning: {source}: {what}: left out (--skip-bad)", file=sys.stderr)
+    blank_set = set(blank.tolist())
+    missing = [i for i, f in enumerate(files)
+               if i not in blank_set and not _is_url(f) and not os.path.isfile(f)]
+    if missing:
+        if not skip_bad:
+            raise CatalogueError(
+                f"image file not found for {len(missing)} row{'s' * (len(missing) > 1)} of column "
+                f"'{img_col}' (relative paths are relative to {root.absolute()}): {_show_rows(inputs, missing)}. "
+                "Fix the paths, or pass --skip-bad to leave those rows out.",
+                file=str(source), column=img_col, rows=missing)
+        inputs.skip(missing, ["image file not found"] * len(missing))
+        _warn_skipped(source, f"left out {len(missing)} row(s) whose image file does not exist",
+                      [_show_rows(inputs, [i], 1) for i in missing])
+    drop = blank_set | set(missing)
+    if drop:
+        inputs.keep([i for i in range(len(files)) if i not in drop])
+
+    _check_ids(inputs.table["id"], source, id_col or f"id (from the file names in '{img_col}')", kind,
+               inputs.places)
+    _check_values(inputs, source)
+    _check_columns(inputs.table, source)
+    return inputs
+
+
+#: Columns whose values must lie in [0, 1] (as the catalogue checks them).
+_FRACTION_SUFFIXES = ("_fraction", "_debiased", "_fraction_lo", "_fraction_hi")
+
+
+def _check_values(inputs: Inputs, source: Path) -> None:
+    """Raise one CatalogueError listing every column with values the catalogue refuses (missing,
+    non-numeric or out-of-range ra/dec, vote fractions outside [0, 1] or not numbers), each with
+    where its bad rows are."""
+    import numpy as np
+    import pandas as pd
+
+    from astroexplore.catalogue import FRACTION_TOLERANCE
+    from astroexplore.errors import CatalogueError
+
+    table, tol = inputs.table, FRACTION_TOLERANCE
+    lowered = {str(c).lower(): c for c in table.columns}
+    checks = []  # (column, required, what is out of range, in-range test)
+    if "ra" in lowered:
+        checks.append((lowered["ra"], True, "an ra outside [0, 360) degrees (negative RAs: take ra % 360; "
+                                            "RA in hours: multiply by 15)", lambda v: (v >= 0) & (v < 360)))
+    if "dec" in lowered:
+        checks.append((lowered["dec"], True, "a dec outside [-90, 90] degrees", lambda v: (v >= -90) & (v <= 90)))
+    checks += [(c, False, "a vote fraction outside [0, 1]", lambda v: (v >= -tol) & (v <= 1 + tol))
+               for c in table.columns if str(c).endswith(_FRACTION_SUFFIXES)]
+    problems, rows, first_col = [], set(), None
+
+    def report(col, what: str, mask: np.ndarray) -> None:
+        nonlocal first_col
+        bad = np.flatnonzero(mask)
+        if len(bad):
+            first_col = first_col or col
+            rows.update(bad.tolist())
+            value = table[col].iat[bad[0]]
+            value = value.item() if isinstance(value, np.generic) else value
+            problems.append(f"'{col}': {what} at {_at(inputs.kind, [inputs.places[i] for i in bad])} "
+                            f"(first value {value!r})")
+
+    for col, required, what, in_range in checks:
+        missing = _blank(table[col])
+        numbers = pd.to_numeric(table[col].where(~missing), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        report(col, "a value that is not a number", ~missing & np.isnan(numbers))
+        if required:
+            report(col, f"a missing (NaN or empty) {str(col).lower()}", missing)
+        with np.errstate(invalid="ignore"):
+            report(col, what, ~np.isnan(numbers) & ~in_range(numbers))
+    if problems:
+        raise CatalogueError(f"{len(problems)} problem{'s' * (len(problems) > 1)} with values the catalogue "
+                             "refuses (nothing was trained):\n  " + "\n  ".join(problems),
+                             file=str(source), column=first_col, rows=sorted(rows))
 
 
 def _check_columns(table, source: Path) -> None:
-    """Raise now the CatalogueError that saving ``table`` would (bad ra/dec, vote fractions outside [0, 1])."""
+    """Raise now the CatalogueError that saving ``table`` would (what :func:`_check_values` does not
+    cover, e.g. a non-numeric ra)."""
     import numpy as np
 
     from astroexplore.catalogue import Catalogue
@@ -252,23 +498,28 @@ def _check_columns(table, source: Path) -> None:
         Catalogue.from_arrays(np.zeros((len(table), 1), np.float32), ids=table["id"].tolist(), table=table,
                               schema=None)
     except CatalogueError as err:
-        raise CatalogueError(str(err), file=str(source), column=err.column, rows=err.rows) from None
+        raise CatalogueError(f"{err} (row numbers 0-based)", file=str(source), column=err.column,
+                             rows=err.rows) from None
 
 
-def read_inputs(source: str | Path, *, skip_bad: bool = False):
-    """Resolve ``IMAGES`` to (table with ``id``, ``image`` and any other columns, image paths).
+def read_inputs(source: str | Path, *, skip_bad: bool = False) -> Inputs:
+    """Resolve ``IMAGES`` to an :class:`Inputs` (table with ``id``, ``image`` and any other columns,
+    the image files, where each row is, the rows left out).
 
     A folder gives one row per image file directly in it (:func:`~astroexplore.encoder.data.list_image_files`),
     its id the file name without the image suffix (:func:`~astroexplore.encoder.data.image_id`).
-    A table keeps its rows; ids come from its id column (read as strings), else from the file names.
-    Rows without an image path are an error, or left out with ``skip_bad``.
+    A table keeps its rows; ids come from its id column (read as strings), else from the file names;
+    relative image paths are relative to the table's folder (an astroexplore catalogue's: its
+    ``image_root``). Rows without an image path, or whose local image file does not exist, are an
+    error, or left out with ``skip_bad`` (recorded in ``skipped``).
 
     Raises
     ------
     CatalogueError
-        No images / no image column / blank image paths / blank or duplicate ids / values the
-        output catalogue refuses (ra, dec, vote fractions outside [0, 1]), named with the file,
-        column and first rows; checked before any image is read.
+        No images / no image column / blank image paths / missing image files / blank or duplicate
+        ids / values the output catalogue refuses (ra, dec, vote fractions outside [0, 1]; every
+        such column), named with the file, column and rows (CSV: file lines); checked before any
+        image is read.
     """
     from astroexplore.errors import CatalogueError
 
@@ -280,6 +531,88 @@ def read_inputs(source: str | Path, *, skip_bad: bool = False):
     return _table_inputs(source, skip_bad)
 
 
+# ----------------------------------------------------------------------------- output paths
+def stored_path(path, folder: str | Path, cache: dict | None = None) -> str:
+    """How the output catalogue in ``folder`` records ``path``: relative to ``folder`` (without
+    resolving symlinks, so it names what the user named), or absolute where no relative path
+    reaches the same file (another drive; a symlinked folder that ``..`` would leave by another
+    way). URLs are kept as they are. ``cache`` (a dict) saves the folder comparisons between calls.
+
+    >>> stored_path("/data/proj/imgs/a.png", "/data/proj/out")
+    '../imgs/a.png'
+    >>> stored_path("https://x.org/a.jpg", "/data/proj")
+    'https://x.org/a.jpg'
+    """
+    import os
+
+    if _is_url(path):
+        return path
+    absolute = os.path.abspath(path)
+    folder = os.path.abspath(folder)
+    try:
+        rel = os.path.relpath(absolute, folder)
+    except ValueError:  # another drive (Windows)
+        return absolute
+    if rel.split(os.sep, 1)[0] == os.pardir and not _same_place(
+            os.path.dirname(rel), folder, os.path.dirname(absolute), {} if cache is None else cache):
+        return absolute
+    return Path(rel).as_posix()
+
+
+def _same_place(rel_dir: str, folder: str, abs_dir: str, cache: dict) -> bool:
+    """Whether ``folder/rel_dir`` is the folder ``abs_dir`` (``..`` out of a symlinked folder goes
+    to the link target's parent); a stat or two per pair of folders (``cache``)."""
+    import os
+
+    key = (rel_dir, folder, abs_dir)
+    if key not in cache:
+        try:
+            cache[key] = os.path.samefile(os.path.join(folder, rel_dir), abs_dir)
+        except OSError:
+            cache[key] = not os.path.exists(abs_dir)  # nothing to compare: keep the relative path
+    return cache[key]
+
+
+def _marked_writable(folder: Path) -> bool:
+    """Whether ``folder``'s permission bits let anyone write to it (root may write anywhere, but a
+    folder marked read-only is not a place for our files; as the catalogue's caches)."""
+    try:
+        return bool(folder.stat().st_mode & 0o222)
+    except OSError:
+        return False
+
+
+def check_writable(path: Path, what: str = "--out") -> None:
+    """Make sure a file can be written at ``path``: not a folder, its folder created if missing
+    and writable (probed with a temporary file there). Raises ValueError naming ``path``."""
+    import os
+    import tempfile
+
+    if path.is_dir():
+        raise ValueError(f"{path}: {what} is a folder; name a file in it, e.g. {path / 'galaxies.parquet'}")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"{path}: cannot write {what} here: its folder {folder} cannot be created "
+                         f"({err.strerror or err})") from None
+    if not _marked_writable(folder):
+        raise ValueError(f"{path}: cannot write {what} here: the folder {folder} is read-only")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(f"{path}: cannot write {what} here: {folder} is not writable "
+                         f"({err.strerror or err})") from None
+
+
+def skipped_path(out: Path) -> Path:
+    """``<out stem>.skipped.csv`` beside ``out``."""
+    return out.with_name(out.stem + ".skipped.csv")
+
+
+# ----------------------------------------------------------------------------- votes
 def _finite_votes(table, columns) -> np.ndarray:
     """``(n, len(columns))`` bool: where each vote column holds a finite number."""
     import numpy as np
@@ -329,7 +662,8 @@ def fill_missing_fractions(table, vote_columns) -> np.ndarray:
     return filled
 
 
-def _train(args: argparse.Namespace, table, files: list, mode: str, vote_cols: list, ckpt: Path):
+# ----------------------------------------------------------------------------- training
+def _train(args: argparse.Namespace, inputs: Inputs, mode: str, vote_cols: list, ckpt: Path):
     """Train an encoder on every readable image, or on a seeded random ``--train-max`` of them.
 
     Raises ImageError (a bad file, without ``--skip-bad``) or ValueError.
@@ -340,6 +674,7 @@ def _train(args: argparse.Namespace, table, files: list, mode: str, vote_cols: l
     from astroexplore.encoder.embed import load_size
     from astroexplore.encoder.train import train_encoder
 
+    files, table = inputs.files, inputs.table
     n = len(files)
     rows = np.arange(n)
     if n > args.train_max:
@@ -352,14 +687,24 @@ def _train(args: argparse.Namespace, table, files: list, mode: str, vote_cols: l
     rows = rows[good]
     targets = None if args.distill == "none" else args.distill
     what = f"{len(images):,} images" + (f" (a random sample of the {n:,}; --train-max)" if n > args.train_max else "")
-    epochs = f"{args.epochs} epoch" + ("s" if args.epochs != 1 else "")
-    print(f"training a {mode} encoder{f' (distilling {targets})' if targets else ''} on {what} "
-          f"for {epochs} (checkpoint {ckpt})", file=sys.stderr)
+    if args.epochs:
+        epochs = f"{args.epochs} epoch" + ("s" if args.epochs != 1 else "")
+        print(f"training a {mode} encoder{f' (distilling {targets})' if targets else ''} on {what} "
+              f"for {epochs} (checkpoint {ckpt})", file=sys.stderr)
+    else:
+        print(f"--epochs 0: using {ckpt} as trained, after checking it was trained on these {what} "
+              "with these settings", file=sys.stderr)
     votes = table[vote_cols].iloc[rows].reset_index(drop=True) if mode != "contrastive" else None
+
+    def log(record: dict) -> None:  # one line per epoch, with or without bars, on a terminal or not
+        print(f"epoch {record['epoch']}/{args.epochs}: loss {record['loss']:.4f} ({record['seconds']:.1f} s)",
+              file=sys.stderr, flush=True)
+
     return train_encoder(images, mode=mode, votes=votes, targets=targets,
                          epochs=args.epochs, batch_size=args.batch_size, width=args.width,
                          image_size=args.image_size, crop=args.crop, device=args.device,
-                         checkpoint=ckpt, resume=args.resume, progress=args.progress, seed=args.seed,
+                         checkpoint=ckpt, resume=args.resume, progress=args.progress, log_epochs=False,
+                         seed=args.seed, on_epoch_end=log,
                          on_resume=lambda done: _say_resumed(done, args.epochs, ckpt))
 
 
@@ -387,9 +732,98 @@ def _choose_mode(args: argparse.Namespace, table) -> tuple[str, list[str]]:
     return mode, votes
 
 
+def _check_device(device: str | None) -> None:
+    """ValueError when ``--device`` names an accelerator torch does not see here."""
+    if device is None or device == "cpu":
+        return
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            why = "this torch is built without CUDA" if torch.version.cuda is None else "torch sees no CUDA GPU here"
+            raise ValueError(f"--device {device}: {why}; use --device cpu, or leave --device out "
+                             "to use a GPU when there is one")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: there is no GPU {index} here "
+                             f"(torch sees {torch.cuda.device_count()}: cuda:0 .. "
+                             f"cuda:{torch.cuda.device_count() - 1})")
+    elif device == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError("--device mps: torch sees no Apple GPU here; use --device cpu")
+
+
+def _ignored_training_options(args: argparse.Namespace) -> list[str]:
+    """The training options given other than their defaults (``--encoder`` ignores them)."""
+    return [f"--{k.replace('_', '-')}" for k, v in TRAINING_DEFAULTS.items()
+            if getattr(args, k, v) != v]
+
+
+# ----------------------------------------------------------------------------- the PCA
+def _reduce(args: argparse.Namespace, encoder, full: np.ndarray, pca_path: Path, out_dir: Path):
+    """(``embedding`` column, metadata) for the representations ``full``: projected on the PCA
+    stored in the checkpoint ``pca_path`` when it has one for these weights, else on one fitted to
+    ``full`` and stored there (a warning when it cannot be)."""
+    from astroexplore.encoder.pca import EmbeddingPCA, read_pca, save_pca
+
+    if not args.pca or args.pca >= full.shape[1]:
+        return full, {}
+    pca = encoder.pca if args.encoder else (read_pca(pca_path) if pca_path.is_file() else None)
+    if pca is not None and pca.dims != full.shape[1]:
+        pca = None
+    where = stored_path(pca_path, out_dir)
+    if pca is not None:
+        k = min(args.pca, pca.n_components)
+        if args.pca > pca.n_components:
+            print(f"note: the PCA stored in {pca_path} has {pca.n_components} axes: 'embedding' has "
+                  f"{k} dimensions, not --pca {args.pca} (the encoder's axes are kept, so catalogues "
+                  "from this encoder stay comparable)", file=sys.stderr)
+        elif args.encoder:
+            print(f"'embedding': the first {k} axes of the PCA stored in {pca_path} "
+                  f"(fitted on {pca.n_fit:,} images when it was trained)", file=sys.stderr)
+        reused = True
+    else:
+        epoch = encoder.metadata.get("epochs_trained")
+        pca = EmbeddingPCA.fit(full, args.pca, seed=args.seed, epoch=epoch)
+        k = pca.n_components
+        reused = False
+        try:
+            save_pca(pca_path, pca)
+        except (OSError, ValueError) as err:
+            print(f"warning: could not store the PCA in {pca_path} ({err}); catalogues embedded later "
+                  "with this encoder will have their 'embedding' in another basis", file=sys.stderr)
+            where = None
+        else:
+            if args.encoder:
+                print(f"note: {pca_path} held no PCA for the 'embedding' column (an older checkpoint, or "
+                      f"one trained with --pca 0): fitted one ({k} axes) on these {len(full):,} images "
+                      "and stored it there; later runs with this encoder reuse it", file=sys.stderr)
+    emb = pca.transform(full, k)
+    info = {"n_components": int(k), "reduction": "pca", "pca_explained_variance": round(pca.variance_kept(k), 4),
+            "pca_fitted_on": int(pca.n_fit), "pca_reused": reused, "pca_checkpoint": where}
+    return emb, info
+
+
+# ----------------------------------------------------------------------------- the command
+def _report_skipped(inputs: Inputs, out: Path, source) -> Path | None:
+    """Write every left-out row to ``<out stem>.skipped.csv`` (removing a stale one when there are
+    none) and say how many were left out; returns the list's path, or None."""
+    import pandas as pd
+
+    path = skipped_path(out)
+    if not inputs.skipped:
+        path.unlink(missing_ok=True)
+        return None
+    pd.DataFrame(inputs.skipped).to_csv(path, index=False)
+    print(f"warning: {source}: left out {len(inputs.skipped):,} row(s)/image(s) in all (--skip-bad); "
+          f"every one is listed in {path}", file=sys.stderr)
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``astroexplore embed``; returns the exit status."""
-    import numpy as np
+    import dataclasses
 
     from astroexplore.catalogue import Catalogue, save_catalogue
     from astroexplore.encoder.data import ImageError
@@ -406,51 +840,71 @@ def run(args: argparse.Namespace) -> int:
     from astroexplore.encoder.embed import load_encoder
     from astroexplore.encoder.train import check_checkpoint_path
 
+    # everything that can be checked without reading an image: options, the output, the inputs
+    encoder = ckpt = None
     try:
-        ckpt = check_checkpoint_path(args.checkpoint or out.with_name(out.stem + ".encoder.pt"))
-        table, files = read_inputs(args.images, skip_bad=args.skip_bad)
-        mode, vote_cols = _choose_mode(args, table)
-    except ValueError as err:  # CatalogueError included
+        _check_device(args.device)
+        check_writable(out, "--out")
+        if args.encoder:
+            ignored = _ignored_training_options(args)
+            if ignored:
+                print(f"note: --encoder given: training options ignored ({', '.join(ignored)})", file=sys.stderr)
+            encoder = load_encoder(args.encoder, device=args.device)
+        else:
+            ckpt = check_checkpoint_path(args.checkpoint or out.with_name(out.stem + ".encoder.pt"))
+            check_writable(ckpt, "the checkpoint")
+            if args.epochs == 0 and not (args.resume and ckpt.is_file()):
+                why = "--no-resume" if ckpt.is_file() else f"there is no checkpoint {ckpt}"
+                return _err(f"--epochs 0 trains nothing, and {why}: train at least one epoch, or embed "
+                            "with a trained encoder (--encoder CHECKPOINT)")
+        inputs = read_inputs(args.images, skip_bad=args.skip_bad)
+        mode, vote_cols = _choose_mode(args, inputs.table)
+    except (ValueError, FileNotFoundError) as err:  # CatalogueError included
         return _err(str(err))
     try:
-        if args.encoder:
-            encoder = load_encoder(args.encoder, device=args.device)
+        if encoder is not None:
             if (encoder.image_size, encoder.crop) != (args.image_size, args.crop):
                 print(f"using the encoder's image size {encoder.image_size} and crop {encoder.crop}",
                       file=sys.stderr)
         else:
-            encoder = _train(args, table, files, mode, vote_cols, ckpt)
+            encoder = _train(args, inputs, mode, vote_cols, ckpt)
     except ImageError as err:
         return _err(f"{err}\n(pass --skip-bad to leave unreadable images out)")
     except (ValueError, FileNotFoundError) as err:
         return _err(str(err))
 
     try:
-        result = encoder.embed_files(files, skip_bad=args.skip_bad, tta=args.tta,
+        result = encoder.embed_files(inputs.files, skip_bad=args.skip_bad, tta=args.tta,
                                      posteriors=encoder.vote_head is not None, progress=args.progress)
     except ImageError as err:
         reuse = "" if args.encoder else f"; the trained encoder is saved in {ckpt} and a rerun reuses it"
         return _err(f"{err}\n(pass --skip-bad to leave unreadable images out{reuse})")
     if result.errors:
-        print(f"warning: left out {len(result.errors)} unreadable image(s); first: {result.errors[0]}",
-              file=sys.stderr)
+        bad = sorted(set(range(len(inputs.files))) - set(result.good.tolist()))
+        inputs.skip(bad, result.errors)
+        _warn_skipped(args.images, f"left out {len(result.errors)} unreadable image(s)",
+                      [f"{inputs.kind} {inputs.places[i]} (id {inputs.table['id'].iat[i]}): {msg}"
+                       for i, msg in zip(bad, result.errors)])
     if len(result.good) < 2:
         return _err(f"{args.images}: need at least 2 readable images, found {len(result.good)}")
-    table = table.iloc[result.good].reset_index(drop=True)
+    inputs.keep(result.good.tolist())
+    table = inputs.table
+    out_dir = out.absolute().parent
+    cache: dict = {}
+    table["image"] = [stored_path(f, out_dir, cache) for f in inputs.files]
     full = result.embeddings
-    emb = full
     info = {k: v for k, v in encoder.metadata.items() if k != "history"}
     info.update({"tta": bool(args.tta), "full_column": "embedding_full", "full_dims": int(full.shape[1]),
                  "n_components": int(full.shape[1])})
-    if args.pca and 0 < args.pca < full.shape[1]:
-        from sklearn.decomposition import PCA
-
-        k = min(args.pca, len(full) - 1)
-        pca = PCA(k, random_state=args.seed).fit(full)
-        emb = pca.transform(full).astype(np.float32)
-        info.update({"n_components": int(emb.shape[1]), "reduction": "pca",
-                     "pca_explained_variance": round(float(pca.explained_variance_ratio_.sum()), 4)})
+    if info.get("checkpoint"):
+        info["checkpoint"] = stored_path(info["checkpoint"], out_dir)  # relative to the catalogue
+    emb, pca_info = _reduce(args, encoder, full, Path(args.encoder) if args.encoder else ckpt, out_dir)
+    info.update(pca_info)
     meta = {"encoder": info}
+    if args.skip_bad:
+        meta["skipped"] = {"count": len(inputs.skipped)}
+        if inputs.skipped:
+            meta["skipped"]["list"] = skipped_path(out).name
     if result.posterior_mean is not None:
         for j, col in enumerate(encoder.vote_columns):
             table[f"{col}_pred"] = result.posterior_mean[:, j]
@@ -465,9 +919,14 @@ def run(args: argparse.Namespace) -> int:
     table["embedding_full"] = list(full)
     try:
         cat = Catalogue.from_arrays(emb, ids=table["id"].tolist(), table=table, schema=None, metadata=meta)
-        save_catalogue(cat, out)
+        # the catalogue's own path: its relative image paths resolve against its folder, so no
+        # absolute image_root is stored (moving the folder with its images keeps them valid)
+        save_catalogue(dataclasses.replace(cat, path=out), out)
     except CatalogueError as err:
         return _err(f"{err}\n(the catalogue was not written)")
+    except OSError as err:
+        return _err(f"{out}: the catalogue could not be written ({err})")
+    _report_skipped(inputs, out, args.images)
     print(f"wrote {out}: {len(emb)} galaxies, embedding {emb.shape[1]}-d "
           f"(full {full.shape[1]}-d in 'embedding_full')")
     return 0

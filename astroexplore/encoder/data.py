@@ -30,6 +30,12 @@ from astroexplore.images import load_image as _load_image
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png") + _FITS_SUFFIXES
 
 
+def no_bar(progress: bool) -> bool | None:
+    """tqdm's ``disable`` for ``progress``: bars only on a terminal (None: off when the output is
+    redirected to a file or pipe, where ``\\r`` redraws would fill it; shown in notebooks)."""
+    return None if progress else True
+
+
 def _image_suffix(name: str) -> str:
     """The longest of :data:`IMAGE_SUFFIXES` ``name`` ends with (any case), or ``""``."""
     low = name.lower()
@@ -151,7 +157,7 @@ def load_images(paths: Sequence[str | Path], image_size: int, *, skip_bad: bool 
     from tqdm.auto import tqdm
 
     out, good, errors = [], [], []
-    for i, p in enumerate(tqdm(list(paths), desc="reading images", disable=not progress, unit="img")):
+    for i, p in enumerate(tqdm(list(paths), desc="reading images", disable=no_bar(progress), unit="img")):
         try:
             out.append(to_chw_uint8(read_image(p), image_size, source=str(p), crop=crop))
             good.append(i)

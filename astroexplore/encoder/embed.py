@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from astroexplore.encoder.augment import dihedral_views
-from astroexplore.encoder.data import as_image_tensor, load_images
+from astroexplore.encoder.data import as_image_tensor, load_images, no_bar
 
 CHECKPOINT_FORMAT = "astroexplore-encoder"
 #: Image files read and embedded at a time by :meth:`Encoder.embed_files`: 4,096 images read at
@@ -86,6 +86,11 @@ class Encoder:
         JSON-able description (training mode, epochs, ...), copied into catalogues.
     device : str, optional
         Default: CUDA when torch sees it, else CPU.
+    pca : EmbeddingPCA, optional
+        The basis that reduces the representation to a catalogue's ``embedding`` column
+        (:mod:`astroexplore.encoder.pca`): stored in checkpoints by ``astroexplore embed`` and
+        read back by :func:`load_encoder`, so ``enc.pca.transform(enc.embed(images))`` gives the
+        coordinates of every catalogue made with this encoder. None when there is none.
 
     Examples
     --------
@@ -97,7 +102,7 @@ class Encoder:
     def __init__(self, module: nn.Module, image_size: int, *, crop: float = 1.0, vote_head: nn.Module | None = None,
                  questions: Sequence[Sequence[int]] | None = None,
                  vote_columns: Sequence[str] | None = None, metadata: dict | None = None,
-                 device: str | None = None):
+                 device: str | None = None, pca=None):
         from astroexplore.torch_utils import configure_threads, default_device
 
         self.device = default_device(device)
@@ -110,6 +115,7 @@ class Encoder:
         self.questions = [list(q) for q in questions] if questions else []
         self.vote_columns = list(vote_columns) if vote_columns else []
         self.metadata = dict(metadata or {})
+        self.pca = pca
 
     @classmethod
     def from_module(cls, module: nn.Module, image_size: int, *, crop: float = 1.0,
@@ -124,7 +130,7 @@ class Encoder:
         from tqdm.auto import tqdm
 
         x = as_image_tensor(images, self.image_size, progress=progress, crop=self.crop)
-        for start in tqdm(range(0, len(x), batch_size), desc=desc, disable=not progress, unit="batch"):
+        for start in tqdm(range(0, len(x), batch_size), desc=desc, disable=no_bar(progress), unit="batch"):
             yield x[start:start + batch_size].to(self.device).float().div_(255.0)
 
     @torch.no_grad()
@@ -194,7 +200,7 @@ class Encoder:
         paths = list(paths)
         size = load_size(self.image_size, self.crop)
         parts, goods, errors, means, stds = [], [], [], [], []
-        with tqdm(total=len(paths), desc="embedding files", disable=not progress, unit="img") as bar:
+        with tqdm(total=len(paths), desc="embedding files", disable=no_bar(progress), unit="img") as bar:
             for start in range(0, len(paths), chunk_size):
                 x, good, errs = load_images(paths[start:start + chunk_size], size, skip_bad=skip_bad)
                 errors += errs
@@ -348,12 +354,16 @@ def read_checkpoint(path: str | Path) -> dict:
 def load_encoder(path: str | Path, *, device: str | None = None) -> Encoder:
     """Load an :class:`Encoder` from a checkpoint written by :func:`train_encoder`.
 
+    Its :attr:`Encoder.pca` is the catalogue PCA stored in the checkpoint by
+    ``astroexplore embed`` (None in checkpoints without one: older ones load all the same).
+
     Raises
     ------
     FileNotFoundError, ValueError
         As :func:`read_checkpoint`.
     """
     from astroexplore.encoder.model import GalaxyModel
+    from astroexplore.encoder.pca import pca_from_checkpoint
 
     state = read_checkpoint(path)
     cfg = state["config"]
@@ -361,7 +371,7 @@ def load_encoder(path: str | Path, *, device: str | None = None) -> Encoder:
     model.load_state_dict(state["model"])
     return Encoder(model.encoder, cfg["image_size"], crop=cfg.get("crop", 1.0), vote_head=model.vote_head,
                    questions=state.get("questions"), vote_columns=state.get("vote_columns"),
-                   metadata=encoder_metadata(state, path), device=device)
+                   metadata=encoder_metadata(state, path), device=device, pca=pca_from_checkpoint(state))
 
 
 def encoder_metadata(state: dict, path: str | Path | None = None) -> dict:

@@ -37,7 +37,7 @@ import torch
 
 from astroexplore.encoder import DEFAULT_WIDTH
 from astroexplore.encoder.augment import GalaxyAugment
-from astroexplore.encoder.data import as_image_tensor, vote_targets
+from astroexplore.encoder.data import as_image_tensor, no_bar, vote_targets
 from astroexplore.encoder.embed import CHECKPOINT_FORMAT, Encoder, encoder_metadata, read_checkpoint
 from astroexplore.encoder.losses import dirichlet_multinomial_nll, nt_xent
 from astroexplore.encoder.model import GalaxyModel
@@ -159,7 +159,8 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
                   representation_dim: int = 128, width: int = DEFAULT_WIDTH, dropout: float = 0.2,
                   augment: GalaxyAugment | None = None, device: str | None = None,
                   checkpoint: str | Path | None = None, resume: bool = True,
-                  progress: bool = True, seed: int = 0, threads: int | None = None,
+                  progress: bool = True, log_epochs: bool | None = None, seed: int = 0,
+                  threads: int | None = None,
                   on_epoch_end: Callable[[dict], None] | None = None,
                   on_resume: Callable[[int], None] | None = None) -> Encoder:
     """Train a small CNN encoder on galaxy cutouts and return it as an :class:`Encoder`.
@@ -209,7 +210,10 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
         ``epochs``) and its training images and votes (compared by fingerprint) must match this
         run's, else ValueError naming what differs.
     progress : bool
-        tqdm bar per epoch.
+        tqdm bar per epoch (on a terminal or in a notebook only: none when the output is redirected).
+    log_epochs : bool, optional
+        Print one line per epoch (loss and seconds) to stdout; default: as ``progress``. (The
+        command line prints its own lines through ``on_epoch_end``, with or without bars.)
     seed : int
     threads : int, optional
         CPU threads of the training (default: ``ASTROEXPLORE_TORCH_THREADS`` if set, else every
@@ -305,7 +309,7 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
         if len(batches[-1]) < 2:
             batches = batches[:-1]
         losses, parts = [], {}
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, unit="batch",
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=no_bar(progress), unit="batch",
                    leave=False)
         for j, idx in enumerate(bar):
             step = epoch * steps_per_epoch + j
@@ -346,7 +350,7 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
                           "vote_columns": vote_columns, "rng": _rng_state()}, ckpt)
         if on_epoch_end is not None:
             on_epoch_end(dict(history[-1]))
-        if progress:
+        if progress if log_epochs is None else log_epochs:
             print(f"epoch {epoch + 1}/{epochs}: loss {history[-1]['loss']:.4f} "
                   f"({history[-1]['seconds']:.1f} s)", flush=True)
 

@@ -1,0 +1,153 @@
+"""The PCA that reduces an encoder's representation to the catalogue's ``embedding`` column.
+
+``astroexplore embed`` fits it once, on the embeddings of the run that trained the encoder, and
+stores it in the encoder checkpoint (key ``"pca"``: tensors, so the checkpoint stays readable with
+``torch.load(weights_only=True)``). Every later ``embed --encoder CHECKPOINT`` projects with that
+same basis, so catalogues embedded with one encoder share their ``embedding`` coordinates (a
+refit per run would rotate, flip and reorder the axes). A checkpoint without one (older ones, or
+one trained with ``--pca 0``) gets one fitted and saved by the first run that needs it.
+
+>>> import numpy as np
+>>> X = np.random.default_rng(0).normal(size=(50, 6)).astype(np.float32)
+>>> pca = EmbeddingPCA.fit(X, 3)
+>>> pca.transform(X).shape, pca.n_components
+((50, 3), 3)
+>>> back = EmbeddingPCA.from_state(pca.to_state())
+>>> bool(np.allclose(back.transform(X), pca.transform(X)))
+True
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: Checkpoint key holding :meth:`EmbeddingPCA.to_state`.
+CHECKPOINT_KEY = "pca"
+
+
+@dataclass
+class EmbeddingPCA:
+    """A fitted PCA basis of an encoder's representation.
+
+    Attributes
+    ----------
+    mean : ndarray (d,) float64
+        Mean representation of the images it was fitted on.
+    components : ndarray (k, d) float64
+        Principal axes, by decreasing explained variance (as sklearn's ``PCA.components_``).
+    explained_variance, explained_variance_ratio : ndarray (k,) float64
+        Variance along each axis, and its share of the total variance (of the fitting images).
+    epoch : int or None
+        Epochs the encoder had been trained when the PCA was fitted (a basis of other weights
+        is stale).
+    n_fit : int
+        Number of images fitted on.
+    """
+
+    mean: np.ndarray
+    components: np.ndarray
+    explained_variance: np.ndarray
+    explained_variance_ratio: np.ndarray
+    epoch: int | None = None
+    n_fit: int = 0
+
+    @property
+    def n_components(self) -> int:
+        return int(self.components.shape[0])
+
+    @property
+    def dims(self) -> int:
+        """``d``, the representation's dimension."""
+        return int(self.components.shape[1])
+
+    @classmethod
+    def fit(cls, X: np.ndarray, n_components: int, *, seed: int = 0, epoch: int | None = None) -> EmbeddingPCA:
+        """Fit ``n_components`` axes (at most ``len(X) - 1`` and ``d``) to the rows of ``X``."""
+        from sklearn.decomposition import PCA
+
+        X = np.asarray(X, dtype=np.float64)
+        k = int(min(n_components, len(X) - 1, X.shape[1]))
+        if k < 1:
+            raise ValueError(f"PCA needs at least 2 embeddings and 1 component, got {X.shape} and {n_components}")
+        pca = PCA(k, random_state=seed).fit(X)
+        return cls(pca.mean_.astype(np.float64), pca.components_.astype(np.float64),
+                   pca.explained_variance_.astype(np.float64), pca.explained_variance_ratio_.astype(np.float64),
+                   epoch=epoch, n_fit=len(X))
+
+    def transform(self, X: np.ndarray, n_components: int | None = None) -> np.ndarray:
+        """``(X - mean) @ components[:n_components].T`` as float32 (all components by default)."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.dims:
+            raise ValueError(f"this PCA was fitted on {self.dims}-d representations, got shape {X.shape}")
+        k = self.n_components if n_components is None else int(min(n_components, self.n_components))
+        return ((X - self.mean) @ self.components[:k].T).astype(np.float32)
+
+    def variance_kept(self, n_components: int | None = None) -> float:
+        """Share of the fitting images' variance kept by the first ``n_components`` axes."""
+        k = self.n_components if n_components is None else int(n_components)
+        return float(self.explained_variance_ratio[:k].sum())
+
+    # ------------------------------------------------------------------ checkpoint storage
+    def to_state(self) -> dict:
+        """Tensors and numbers only (a checkpoint stays loadable with ``weights_only=True``)."""
+        import torch
+
+        return {"mean": torch.from_numpy(self.mean), "components": torch.from_numpy(self.components),
+                "explained_variance": torch.from_numpy(self.explained_variance),
+                "explained_variance_ratio": torch.from_numpy(self.explained_variance_ratio),
+                "epoch": None if self.epoch is None else int(self.epoch), "n_fit": int(self.n_fit)}
+
+    @classmethod
+    def from_state(cls, state: dict) -> EmbeddingPCA:
+        def arr(key):
+            v = state[key]
+            return np.asarray(v.numpy() if hasattr(v, "numpy") else v, dtype=np.float64)
+
+        return cls(arr("mean"), arr("components"), arr("explained_variance"), arr("explained_variance_ratio"),
+                   epoch=state.get("epoch"), n_fit=int(state.get("n_fit") or 0))
+
+
+def pca_from_checkpoint(state: dict) -> EmbeddingPCA | None:
+    """The PCA stored in a checkpoint's contents, or None (none stored, or stored for other weights)."""
+    raw = state.get(CHECKPOINT_KEY)
+    if not isinstance(raw, dict):
+        return None
+    try:
+        pca = EmbeddingPCA.from_state(raw)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if pca.epoch is not None and int(pca.epoch) != int(state["epoch"]):
+        return None  # fitted before more epochs were trained: another basis
+    return pca
+
+
+def read_pca(path: str | Path) -> EmbeddingPCA | None:
+    """The PCA stored in the checkpoint file ``path`` (None if it has none for its weights)."""
+    from astroexplore.encoder.embed import read_checkpoint
+
+    return pca_from_checkpoint(read_checkpoint(path))
+
+
+def save_pca(path: str | Path, pca: EmbeddingPCA) -> None:
+    """Store ``pca`` in the checkpoint file ``path`` (atomically; everything else kept).
+
+    Raises
+    ------
+    OSError
+        The checkpoint cannot be rewritten (read-only file or folder).
+    FileNotFoundError, ValueError
+        As :func:`~astroexplore.encoder.embed.read_checkpoint`.
+    """
+    from astroexplore.encoder.embed import read_checkpoint
+    from astroexplore.encoder.train import _save_atomic
+
+    path = Path(path)
+    state = read_checkpoint(path)
+    if not path.stat().st_mode & 0o222:  # marked read-only: not rewritten, even by root
+        raise PermissionError(f"{path}: the checkpoint file is read-only")
+    if pca.epoch is None:
+        pca.epoch = int(state["epoch"])
+    state[CHECKPOINT_KEY] = pca.to_state()
+    _save_atomic(state, path)
