@@ -6,7 +6,8 @@ Measures, against the targets in the issue:
   the browser showing the scoring view (target 10 s); the KD-tree, similarity index and map
   kernels follow in a background thread;
 - label round trip: click on a score button in the browser -> label committed in the SQLite
-  store (target 100 ms; median of repeats);
+  store (target 100 ms; median of repeats), and on until the next galaxy's image is on screen
+  (a score moves on);
 - map re-render after zoom: a new x/y range on the datashaded map -> re-aggregated image pushed to
   the Bokeh model, server side (target 1 s), plus the in-browser "open the map tab";
 - similarity query: the similarity view's search from the current galaxy (faiss + table +
@@ -51,6 +52,19 @@ def make_catalogue(n: int, d: int, out: Path) -> Path:
                           "ra": rng.uniform(150, 160, n), "dec": rng.uniform(-5, 5, n)})
     save_catalogue(Catalogue.from_arrays(emb, table=table), path)
     return path
+
+
+# the page's clock (ms) once the scoring image shows another galaxy than ``arg``; false before
+_NEXT_IMAGE_JS = """(old) => {
+  const roots = [document];
+  while (roots.length) {
+    const root = roots.pop();
+    const img = root.querySelector('[data-ae-galaxy]');
+    if (img) return img.getAttribute('data-ae-galaxy') !== old && img.complete ? Date.now() : false;
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) roots.push(el.shadowRoot);
+  }
+  return false;
+}"""
 
 
 def _free_port() -> int:
@@ -146,20 +160,21 @@ def main(argv=None) -> int:
             th.join(300)
         rows.append(("background warm-up after the first page (KD-tree, index, map kernels)",
                      time.perf_counter() - t0, None, "labelling is slower meanwhile"))
-        # label round trip: mouse click -> label committed (state.label returns after the
-        # store's commit; the server runs in this process, so we timestamp that return)
+        # label round trip: mouse click -> label committed (Explorer.label returns after the
+        # store's commit, before the session moves on; the server runs in this process, so we
+        # timestamp that return)
         committed = []
-        real_label = state.label
+        real_label = state.explorer.label
 
         def timed_label(*a, **k):
             ev = real_label(*a, **k)
             committed.append((time.perf_counter(), time.time()))
             return ev
 
-        state.label = timed_label
+        state.explorer.label = timed_label
         # the browser's own timestamp of each click (capture phase, before Bokeh sees it)
         page.evaluate("document.addEventListener('mousedown', () => { window.__t = Date.now(); }, true)")
-        trips, js_trips = [], []
+        trips, js_trips, next_shown = [], [], []
         for r in range(args.repeats):
             gid = str(cat.ids[state.current])
             score = r % 6
@@ -174,14 +189,16 @@ def main(argv=None) -> int:
             js_trips.append(committed[-1][1] - page.evaluate("window.__t") / 1000.0)
             df = store.latest(user="bench")
             assert int(df[df["id"] == gid]["score"].iloc[0]) == score
-            page.locator(".ae-card-box h3").first.click()
-            page.keyboard.press("ArrowRight")
-            page.locator(".ae-card-box h3", has_not_text=gid).first.wait_for()
+            # a score moves on ("Next after scoring"): until the next galaxy's image is on screen
+            shown = page.wait_for_function(_NEXT_IMAGE_JS, arg=gid, polling=5).json_value()
+            next_shown.append(shown / 1000.0 - page.evaluate("window.__t") / 1000.0)
         rows.append(("label round trip, browser click -> committed (median)", statistics.median(js_trips),
                      0.1, f"min {min(js_trips) * 1000:.0f} ms, max {max(js_trips) * 1000:.0f} ms, "
                      f"{args.repeats} clicks: mousedown in the page -> websocket -> SQLite commit"))
         rows.append(("label round trip incl. Playwright's mouse.click (median)", statistics.median(trips),
                      None, f"min {min(trips) * 1000:.0f} ms, max {max(trips) * 1000:.0f} ms"))
+        rows.append(("score click -> next galaxy's image on screen (median)", statistics.median(next_shown),
+                     None, f"min {min(next_shown) * 1000:.0f} ms, max {max(next_shown) * 1000:.0f} ms"))
         # open the map tab in the browser
         t0 = time.perf_counter()
         page.get_by_text("Latent map", exact=True).click()
@@ -204,6 +221,7 @@ def main(argv=None) -> int:
     app = build_app(make_explorer(cat, store, user="bench2"), template=False)
     st = app.state
     t = []
+    st.advance = False  # the commit alone; the move to the next galaxy is timed separately
     for r in range(args.repeats):
         t0 = time.perf_counter()
         st.label(r % 6)
