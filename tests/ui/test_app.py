@@ -110,9 +110,10 @@ def test_retrain_reorders_while_labelling_continues(ui_page, served, until, shot
     kept = current_id(page)
     assert latest_score(served.store, kept, "retrain-tester") is None
     page.get_by_text(re.compile("this galaxy stays on screen")).wait_for()
+    assert kept == state.current_id
+    top = str(served.catalogue.ids[state.order[0 if state.order[0] != state.current else 1]])
     page.locator(".ae-card-box h3").first.click()
     page.keyboard.press("ArrowRight")
-    top = str(served.catalogue.ids[state.order[0 if state.order[0] != state.current else 1]])
     page.locator(".ae-card-box h3", has_text=top).first.wait_for()
     page.keyboard.press("ArrowRight")
     until(lambda: state.position in (1, 2), what="next")
