@@ -561,6 +561,19 @@ def _sky_tree(catalogue: Any):
     return tree
 
 
+def _angle_text(arcsec: float) -> str:
+    """An angular separation in the unit that reads best.
+
+    >>> _angle_text(12.34), _angle_text(754.0), _angle_text(491279.7)
+    ('12.3 arcsec', '12.6 arcmin', '136.47 deg')
+    """
+    if arcsec < 120:
+        return f"{arcsec:.1f} arcsec"
+    if arcsec < 7200:
+        return f"{arcsec / 60:.1f} arcmin"
+    return f"{arcsec / 3600:.2f} deg"
+
+
 def _check_radec(ra: float, dec: float) -> tuple[float, float]:
     ra, dec = float(ra), float(dec)
     if not (math.isfinite(ra) and math.isfinite(dec)):
@@ -642,7 +655,7 @@ def search_by_coords(catalogue: Any, index: SimilarityIndex | None, ra: float, d
     i, sep = nearest_galaxy(catalogue, ra, dec)
     warning = None
     if sep > warn_arcsec:
-        warning = (f"the nearest galaxy in the catalogue ({catalogue.ids[i]}) is {sep:.1f} arcsec "
+        warning = (f"the nearest galaxy in the catalogue ({catalogue.ids[i]}) is {_angle_text(sep)} "
                    f"from RA {ra:.5f}, Dec {dec:.5f} (more than {warn_arcsec:g}\"): the results "
                    f"are galaxies similar to it, not to whatever lies at that position")
     cra, cdec = _coords(catalogue)

@@ -287,14 +287,16 @@ class ScoringView(pn.viewable.Viewer):
         uri = image_src(s.catalogue, s.current)
         fallback = placeholder_uri()
         w = int(self.image_size * self.zoom / 100)
+        shift = (w - self.image_size) // 2  # zoom about the centre, where the galaxy is
         gid = html.escape(s.current_id)
         return pn.pane.HTML(
-            f"<div style='width:{self.image_size}px;height:{self.image_size}px;overflow:auto;"
+            f"<div style='width:{self.image_size}px;height:{self.image_size}px;overflow:hidden;"
             f"background:#000;border-radius:6px'>"
             f"<img src='{html.escape(uri, quote=True)}' alt='galaxy {gid}' data-ae-galaxy='{gid}' "
             f"onerror=\"this.onerror=null;this.src='{fallback}'\" "
-            f"style='width:{w}px;height:{w}px;display:block;image-rendering:auto'></div>", width=self.image_size + 10, height=self.image_size + 10,
-            margin=(5, 5))
+            f"style='width:{w}px;height:{w}px;display:block;image-rendering:auto;"
+            f"margin:-{shift}px 0 0 -{shift}px'></div>", width=self.image_size + 10,
+            height=self.image_size + 10, margin=(5, 5))
 
     @param.depends("state.order", "state.position")
     def _of_n(self):

@@ -493,7 +493,8 @@ class AppState(param.Parameterized):
     # ranking and navigation ----------------------------------------------------------------------
     @param.depends("method", "unlabelled_first", "mask", watch=True)
     def refresh_order(self, keep_current: bool = True):
-        """Recompute :attr:`order`; keep showing the current galaxy when it is still listed.
+        """Recompute :attr:`order`; keep showing the current galaxy when it is still listed,
+        except after a change of method, which shows the new method's rank 1.
 
         A method whose scores are not computed yet (a first kNN over millions of galaxies) is
         computed in the background; meanwhile the list keeps the previous method's order (the
@@ -507,6 +508,8 @@ class AppState(param.Parameterized):
                             f"{method} until they are ready.")
         order = np.asarray(self.explorer.ranking(method, mask=self.mask,
                                                  unlabelled_first=self.unlabelled_first), dtype=np.int64)
+        if self._ranked_by not in (None, method) and not self.off_list:
+            keep_current = False  # another method: its rank 1, not the old galaxy deep in its list
         self._ranked_by = method
         log.debug("ranking %s took %.3f s", method, time.perf_counter() - t0)
         where = np.flatnonzero(order == self.current) if keep_current and len(order) else []

@@ -273,7 +273,7 @@ def test_similarity_search_by_radec(ui_page, served, until, shot):
     box.fill(f"{(cat.ra[11] + 2) % 360:.6f} {cat.dec[11]:.6f}")
     box.press("Enter")
     page.get_by_role("button", name="Search", exact=True).click()
-    page.get_by_text(re.compile(r"arcsec from RA")).first.wait_for()
+    page.get_by_text(re.compile(r"(arcsec|arcmin|deg) from RA")).first.wait_for()
 
 
 def test_tag_a_galaxy_then_find_similar_by_tag(ui_page, served, until, shot):
