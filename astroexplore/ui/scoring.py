@@ -343,7 +343,10 @@ class ScoringView(pn.viewable.Viewer):
         s = self.state  # HTML, not Markdown: an id such as *star* or a_b_c stays as written
         return pn.pane.HTML(
             f"Labelled so far: <b>{s.n_labelled:,}</b> galaxies (you: {s.n_labelled_user:,})"
-            + (f"<br>{html.escape(s.message)}" if s.message else ""), sizing_mode="stretch_width")
+            + (f"<br>{html.escape(s.message)}" if s.message else ""),
+            # above the image, where a search or Undo is done (below the buttons it was off screen);
+            # a fixed height, so a longer message does not move the image
+            width=self.image_size + 20, height=44, styles={"overflow-y": "auto", "font-size": "13px"})
 
     @param.depends("state.retraining", "state.retrain_progress", "state.retrain_message")
     def _retrain_status(self):
@@ -352,7 +355,7 @@ class ScoringView(pn.viewable.Viewer):
                                      bar_color="success", visible=s.retraining, align="center")
         # a fixed width: a long message wraps instead of widening the row (and the page under it)
         # and a fixed height (three lines): a message that wraps must not push the Retrain button down
-        return pn.Row(bar, pn.pane.Markdown(html.escape(s.retrain_message), margin=(0, 5), width=340,
+        return pn.Row(bar, pn.pane.Markdown(html.escape(s.retrain_message), margin=(0, 5), width=400,
                                             height=60), align="center")
 
     def __panel__(self):
@@ -367,7 +370,8 @@ class ScoringView(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         nav = pn.Column(pn.Row(self._back, self._position, self._of_n, self._forward),
-                        pn.Row(self._search, self._go, self._top))  # two rows: fits beside the card on a laptop
+                        pn.Row(self._search, self._go, self._top),  # two rows: fits beside the card on a laptop
+                        self._status)
         scores = pn.Column(
             pn.pane.Markdown("### How interesting is this object?", margin=(0, 5)),
             pn.Row(*self._buttons),
@@ -381,6 +385,6 @@ class ScoringView(pn.viewable.Viewer):
         # the image's own size on its wrapper too (Bokeh warned W-1005 of a fixed size without one)
         image = pn.panel(self._image, width=self.image_size + 20, height=self.image_size + 20)
         left = pn.Column(nav, image, pn.widgets.IntSlider.from_param(self.param.zoom, width=300),
-                         scores, self._status, self._keys)
+                         scores, self._keys)
         return pn.Column(controls, pn.Row(left, pn.Column(self._card, width=420)),
                          sizing_mode="stretch_width")

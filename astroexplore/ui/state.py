@@ -236,7 +236,7 @@ def png_data_uri(image: np.ndarray, size: int | None = None) -> str:
 # --------------------------------------------------------------------------------------------
 # Session state
 # --------------------------------------------------------------------------------------------
-KEPT_ON_SCREEN = "this galaxy stays on screen; the next one is the new rank 1"
+KEPT_ON_SCREEN = "this galaxy stays on screen; after it, the new rank 1"
 
 
 class AppState(param.Parameterized):
