@@ -1170,3 +1170,18 @@ def test_a_new_method_shows_its_own_rank_1(state):
     before = state.current
     state.unlabelled_first = False  # the same method: the galaxy stays on screen
     assert state.current == before == int(state.order[state.position])
+
+
+def test_the_galaxy_card_shows_scores_computed_in_the_background(uncached_state, gated_scores):
+    """The card kept its rows from before: no 'score (knn)' until another galaxy was opened."""
+    from astroexplore.ui.scoring import ScoringView
+
+    state = uncached_state
+    view = ScoringView(state=state)
+    state.method = "knn"
+    card = pn.panel(view._card)  # re-rendered on its dependencies, as on a page
+    card.get_root()
+    assert "score (knn)" not in card._inner_layout[0].object
+    gated_scores.set()
+    assert state.wait_for_scores(timeout=60)
+    assert "score (knn)" in card._inner_layout[0].object

@@ -303,7 +303,8 @@ class ScoringView(pn.viewable.Viewer):
         n = 0 if self.state.order is None else len(self.state.order)
         return pn.pane.Markdown(f"of **{n:,}**", align="center", margin=(18, 5, 0, 5))
 
-    @param.depends("state.current", "state.labels_version", "state.model_version", "state.method")
+    @param.depends("state.current", "state.labels_version", "state.model_version", "state.method",
+                   "state.scores_version")  # a method's scores computed in the background
     def _card(self):
         s = self.state
         cat, i = s.catalogue, s.current
