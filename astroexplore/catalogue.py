@@ -95,8 +95,9 @@ def _empty_error(file: str | None) -> CatalogueError:
     return CatalogueError("the catalogue has no galaxies (0 rows).", file=file)
 
 
-def _marked_writable(folder: Path) -> bool:
-    """Whether ``folder``'s permission bits let anyone write to it (not only root's override)."""
+def marked_writable(folder: Path) -> bool:
+    """Whether ``folder``'s permission bits let anyone write to it (not only root's override: a
+    folder marked read-only is not a place for our files, even for root)."""
     try:
         return bool(folder.stat().st_mode & 0o222)
     except OSError:
@@ -387,7 +388,7 @@ class Catalogue:
             d = self.path.parent / f"{Path(name).stem}.astroexplore"
             # the folder's own mode bits too: root may write anywhere, but a folder marked
             # read-only (a shared data release) is not a place for our files
-            if _marked_writable(d if d.exists() else self.path.parent):
+            if marked_writable(d if d.exists() else self.path.parent):
                 try:
                     d.mkdir(parents=True, exist_ok=True)
                     if os.access(d, os.W_OK):

@@ -573,20 +573,13 @@ def _same_place(rel_dir: str, folder: str, abs_dir: str, cache: dict) -> bool:
     return cache[key]
 
 
-def _marked_writable(folder: Path) -> bool:
-    """Whether ``folder``'s permission bits let anyone write to it (root may write anywhere, but a
-    folder marked read-only is not a place for our files; as the catalogue's caches)."""
-    try:
-        return bool(folder.stat().st_mode & 0o222)
-    except OSError:
-        return False
-
-
 def check_writable(path: Path, what: str = "--out") -> None:
     """Make sure a file can be written at ``path``: not a folder, its folder created if missing
     and writable (probed with a temporary file there). Raises ValueError naming ``path``."""
     import os
     import tempfile
+
+    from astroexplore.catalogue import marked_writable
 
     if path.is_dir():
         raise ValueError(f"{path}: {what} is a folder; name a file in it, e.g. {path / 'galaxies.parquet'}")
@@ -596,7 +589,7 @@ def check_writable(path: Path, what: str = "--out") -> None:
     except OSError as err:
         raise ValueError(f"{path}: cannot write {what} here: its folder {folder} cannot be created "
                          f"({err.strerror or err})") from None
-    if not _marked_writable(folder):
+    if not marked_writable(folder):
         raise ValueError(f"{path}: cannot write {what} here: the folder {folder} is read-only")
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
