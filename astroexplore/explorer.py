@@ -441,6 +441,12 @@ class Explorer:
         return rows, series.to_numpy(dtype=np.float64)[known]
 
     @property
+    def n_training_labels(self) -> int:
+        """How many labels of this catalogue the next :meth:`retrain` learns from (one per
+        galaxy and user of ``score_users``)."""
+        return int(self._labels()[0].size)
+
+    @property
     def labelled_mask(self) -> np.ndarray:
         """Galaxies with a current label, ndarray of shape (n_galaxies,), bool.
 

@@ -1185,3 +1185,83 @@ def test_the_galaxy_card_shows_scores_computed_in_the_background(uncached_state,
     gated_scores.set()
     assert state.wait_for_scores(timeout=60)
     assert "score (knn)" in card._inner_layout[0].object
+
+
+def _map_layers(view, overlay):
+    """The elements the map draws now: (rectangles of the box, points of the tap marker)."""
+    import holoviews as hv
+
+    frame = overlay[()]
+    rects = [el for el in frame if isinstance(el, hv.Rectangles)]
+    marker = [el for el in frame if isinstance(el, hv.Points) and el.vdims == []]
+    assert len(rects) == 1 and len(marker) == 1, frame
+    return rects[0], marker[0]
+
+
+def test_map_box_stays_drawn_until_a_tap_and_the_tap_is_marked(state):
+    """From a UX review: once the box was drawn, nothing on the map said which region the gallery
+    showed (Bokeh's box-select overlay goes when the drag ends). The box is now drawn from the box
+    stream in data coordinates, replaced by the next box and cleared by a tap, whose cross is
+    shown instead (one cross, not one per tap)."""
+    import holoviews as hv
+
+    from astroexplore.ui.app import load_extensions
+    from astroexplore.ui.latent_map import MapView
+
+    load_extensions()
+    view = MapView(state=state)
+    overlay = view._overlay()
+    rects, marker = _map_layers(view, overlay)
+    assert len(rects) == 0 and len(marker) == 0  # nothing selected yet
+    xy = state.resources.projection
+    lo, hi = np.percentile(xy, 20, axis=0), np.percentile(xy, 70, axis=0)
+    bounds = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+    view._bounds.event(bounds=bounds)  # what Bokeh sends when the drag ends
+    rects, marker = _map_layers(view, overlay)
+    np.testing.assert_allclose(rects.array(), [bounds])
+    # a zoom re-aggregates the datashaded layer: the box is still there
+    zoom = [s for s in view._rasterized.streams if isinstance(s, hv.streams.RangeXY)]
+    assert zoom
+    zoom[0].event(x_range=(bounds[0], bounds[2]), y_range=(bounds[1], bounds[3]))
+    assert view._zoom() == {"xlim": (bounds[0], bounds[2]), "ylim": (bounds[1], bounds[3])}
+    np.testing.assert_allclose(_map_layers(view, overlay)[0].array(), [bounds])
+    # the next box replaces it
+    second = (bounds[0] - 0.5, bounds[1] - 0.5, bounds[0] + 0.5, bounds[1] + 0.5)
+    view._bounds.event(bounds=second)
+    np.testing.assert_allclose(_map_layers(view, overlay)[0].array(), [second])
+    # a tap clears it and puts a single cross where it landed, moved (not added to) by a next tap
+    view._tapped(x=float(xy[5, 0]), y=float(xy[5, 1]))
+    rects, marker = _map_layers(view, overlay)
+    assert len(rects) == 0 and view.box is None
+    np.testing.assert_allclose(marker.array(), [xy[5]], rtol=1e-6)
+    view._tapped(x=float(xy[9, 0]), y=float(xy[9, 1]))
+    np.testing.assert_allclose(_map_layers(view, overlay)[1].array(), [xy[9]], rtol=1e-6)
+    # a box hides the cross (the gallery shows the box, not the tap's neighbours)
+    view._bounds.event(bounds=bounds)
+    rects, marker = _map_layers(view, overlay)
+    assert len(rects) == 1 and len(marker) == 0
+    # a new figure (Colour by changed) draws the box too
+    view.color_by = view.param.color_by.objects[1]
+    np.testing.assert_allclose(_map_layers(view, view._overlay(keep_zoom=True))[0].array(), [bounds])
+
+
+def test_map_box_caption_says_the_count_once(state):
+    """The box gallery read "1,234 galaxies in the box (top 48 by combined) (the first 48 of 1234
+    shown)". It now says the count, the box and how many are shown once."""
+    from astroexplore.ui.latent_map import N_GALLERY, MapView
+
+    view = MapView(state=state)
+    xy = state.resources.projection
+    lo, hi = xy.min(axis=0) - 1, xy.max(axis=0) + 1
+    view._boxed((lo[0], lo[1], hi[0], hi[1]))  # every galaxy
+    n = state.catalogue.n_galaxies
+    assert n > N_GALLERY
+    title = view._gallery._title.object
+    assert title.count(f"{n:,}") == 1 and title.count(str(N_GALLERY)) == 1, title
+    assert f"{n:,} galaxies in the box x {lo[0]:.2f}..{hi[0]:.2f}, y {lo[1]:.2f}..{hi[1]:.2f}" in title
+    assert f"(showing the first {N_GALLERY} by {state.method})" in title
+    assert len(state.selection) == n and len(view._gallery._grid.items) == N_GALLERY
+    # a small box: no "showing the first" at all
+    x, y = map(float, xy[3])
+    view._boxed((x - 1e-3, y - 1e-3, x + 1e-3, y + 1e-3))
+    assert "showing" not in view._gallery._title.object and "shown" not in view._gallery._title.object

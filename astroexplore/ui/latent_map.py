@@ -4,7 +4,8 @@ The pipeline is built once per view: a ``DynamicMap`` of ``hv.Points`` (depends 
 column and the filter mask) -> ``rasterize`` (re-aggregates only on zoom / pan / data change) with
 the colour map passed as a parameter reference, so changing it re-shades in the browser. The
 labelled galaxies are overlaid as ordinary points. A tap shows the nearest galaxies (KD-tree on
-the projection, shared by all sessions) and offers them as CSV; a box selection shows its galaxies.
+the projection, shared by all sessions) and offers them as CSV, marked by a cross on the map; a box
+selection shows its galaxies, its box staying drawn on the map (until the next box or a tap).
 """
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ class MapView(pn.viewable.Viewer):
     width = param.Integer(default=640)
     height = param.Integer(default=520)
     notice = param.String(default="", doc="Shown above the map while its colour is being computed.")
+    box = param.NumericTuple(default=None, allow_None=True, length=4,
+                             doc="(x0, y0, x1, y1): the last box selection while it is the gallery's "
+                                 "source (drawn on the map); None after a tap.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -57,12 +61,11 @@ class MapView(pn.viewable.Viewer):
             callback=self._selection_csv, filename="nearest.csv", color="primary",
             label="Download CSV", disabled=True, sizing_mode="stretch_width")
         self._plot = None
-        self._box = None  # bounds of the last box selection while it is the gallery's source
         self.state.param.watch(self._on_point, "map_point")
         # the gallery and the CSV follow the filter (same galaxies in both), for a tap or a box
         self.state.param.watch(self._on_mask, "mask")
         # a box gallery is ordered by the scoring method: re-sorted when it changes (as its CSV is)
-        self.state.param.watch(lambda e: self._boxed(self._box) if self._box is not None else None, "method")
+        self.state.param.watch(lambda e: self._boxed(self.box) if self.box is not None else None, "method")
         self.state.param.watch(self._on_selection, ["selection", "selection_title"])
         self.state.param.watch(self._on_scores_ready, "scores_version")
         self._pending = None  # a colour-by whose scores are computed in the background
@@ -151,8 +154,8 @@ class MapView(pn.viewable.Viewer):
         return {}
 
     def _overlay(self, *, keep_zoom: bool = False):
-        """Datashaded points (counts or mean value) * labelled galaxies * the tap marker, with
-        fresh tap / box streams on the new figure."""
+        """Datashaded points (counts or mean value) * labelled galaxies * the tap marker * the
+        selected box, with fresh tap / box streams on the new figure."""
         hv = _hv()
         from holoviews.operation.datashader import dynspread, rasterize
         st = self.state
@@ -183,14 +186,17 @@ class MapView(pn.viewable.Viewer):
             **zoom)
         labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask),
                                  cache_size=1)
-        marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point), cache_size=1)
+        marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point, self.param.box), cache_size=1)
+        # Bokeh's box-select overlay vanishes when the drag ends: the box is drawn from ``box``, in
+        # data coordinates, so it stays over the region the gallery shows through zoom and pan
+        outline = hv.DynamicMap(pn.bind(self._outline, self.param.box), cache_size=1)
         # transient: HoloViews drops a message equal to the previous one, so a tap at the pixel
         # of the last tap (to come back from a box) or the same box again did nothing
         self._tap = hv.streams.Tap(source=shaded, x=None, y=None, transient=True)
         self._bounds = hv.streams.BoundsXY(source=shaded, bounds=None, transient=True)
         self._tap.add_subscriber(self._tapped)
         self._bounds.add_subscriber(self._boxed)
-        return shaded * labelled * marker
+        return shaded * labelled * marker * outline
 
     @staticmethod
     def _colour_label(color_by: str) -> str:
@@ -207,10 +213,17 @@ class MapView(pn.viewable.Viewer):
         """Pixels of the plot pane: the map (``width``) plus its colour bar."""
         return self.width + _COLORBAR_PX
 
-    def _marker(self, point):
+    def _marker(self, point, box=None):
+        """A cross at the last tap, while the gallery shows its nearest galaxies (not a box's)."""
         hv = _hv()
-        pts = [] if point is None else [tuple(point)]
+        pts = [] if point is None or box is not None else [tuple(point)]
         return hv.Points(pts, kdims=["x", "y"]).opts(marker="x", size=16, color="cyan", line_width=3)
+
+    def _outline(self, box):
+        """The box selection whose galaxies the gallery shows: outlined, lightly filled."""
+        hv = _hv()
+        return hv.Rectangles([] if box is None else [tuple(box)], kdims=["x0", "y0", "x1", "y1"]).opts(
+            fill_color="cyan", fill_alpha=0.08, line_color="cyan", line_width=2)
 
     # stream subscribers: feed the state ---------------------------------------------------------------
     def _tapped(self, x=None, y=None):
@@ -225,21 +238,27 @@ class MapView(pn.viewable.Viewer):
     def _boxed(self, bounds=None):
         if bounds is None:
             return
-        self._box = tuple(float(b) for b in bounds)
+        self.box = tuple(float(b) for b in bounds)
         idx = self.in_box()
         with param.parameterized.batch_call_watchers(self.state):
             self.state.selection = idx
-            self.state.selection_title = (f"{len(idx):,} galaxies in the box"
-                                          + (f" (top {N_GALLERY} by {self.state.method})" if len(idx) > N_GALLERY else ""))
+            self.state.selection_title = self._box_title(len(idx))
         self._set_download(f"box_{len(idx)}.csv", f"Download CSV of the {len(idx):,} galaxies in the box",
                            disabled=not len(idx))
+
+    def _box_title(self, n: int) -> str:
+        """The box gallery's title: how many galaxies, the box, and how many are shown, once each
+        ("1,234 galaxies in the box x 0.10..0.50, y -1.20..0.30 (showing the first 48 by knn)")."""
+        x0, y0, x1, y1 = self.box
+        shown = f" (showing the first {N_GALLERY} by {self.state.method})" if n > N_GALLERY else ""
+        return f"{n:,} galaxies in the box x {x0:.2f}..{x1:.2f}, y {y0:.2f}..{y1:.2f}{shown}"
 
     def in_box(self) -> np.ndarray:
         """Row indices of the galaxies in the last box selection that pass the filter, best
         first by the scoring view's method (empty without a box)."""
-        if self._box is None:
+        if self.box is None:
             return np.zeros(0, dtype=np.int64)
-        x0, y0, x1, y1 = self._box
+        x0, y0, x1, y1 = self.box
         idx = self.state.resources.map_index.in_box(x0, x1, y0, y1, mask=self.state.mask)
         sc = self.state.scores()
         if sc is not None and len(idx):
@@ -250,8 +269,8 @@ class MapView(pn.viewable.Viewer):
         self._download.param.update(filename=filename, label=label, disabled=disabled)
 
     def _on_mask(self, _event=None):
-        if self._box is not None:
-            self._boxed(self._box)
+        if self.box is not None:
+            self._boxed(self.box)
         else:
             self._show_nearest(self.state.map_point)
 
@@ -263,7 +282,7 @@ class MapView(pn.viewable.Viewer):
         return self.state.resources.map_index.nearest(x, y, k, mask=self.state.mask)
 
     def _on_point(self, event):
-        self._box = None  # a tap replaces the box as the gallery's source
+        self.box = None  # a tap replaces the box as the gallery's source (and on the map)
         self._show_nearest(event.new)
 
     def _show_nearest(self, point):
@@ -280,7 +299,11 @@ class MapView(pn.viewable.Viewer):
                            disabled=not n)
 
     def _on_selection(self, *events):
-        self._gallery.param.update(indices=self.state.selection, title=self.state.selection_title)
+        # only the cards shown: the box title says how many of how many (the gallery's own note
+        # "(the first 48 of 1234 shown)" repeated it)
+        sel = self.state.selection
+        self._gallery.param.update(indices=None if sel is None else sel[:N_GALLERY],
+                                   title=self.state.selection_title)
 
     def nearest_table(self, k: int = N_NEAREST_CSV) -> pd.DataFrame:
         """Table (id, ra, dec, map x, y, map distance, scores) of the k galaxies nearest the tap."""
@@ -288,7 +311,7 @@ class MapView(pn.viewable.Viewer):
 
     def selection_table(self) -> pd.DataFrame:
         """The download: every galaxy of the last box selection, or the galaxies nearest the tap."""
-        return self._table(self.in_box(), distances=False) if self._box is not None else self.nearest_table()
+        return self._table(self.in_box(), distances=False) if self.box is not None else self.nearest_table()
 
     def _table(self, idx: np.ndarray, *, distances: bool) -> pd.DataFrame:
         st = self.state

@@ -216,8 +216,10 @@ class ScoringView(pn.viewable.Viewer):
             ) for k in SCORES]
         self._back = pn.widgets.Button(label="◀ Back", width=90, on_click=lambda e: s.previous())
         self._forward = pn.widgets.Button(label="Forward ▶", width=90, on_click=lambda e: s.next())
-        self._top = pn.widgets.Button(label="▲ Top", width=70, align="end", description="First galaxy of the list",
-                                      on_click=lambda e: s.show_rank(0))
+        self._top = pn.widgets.Button(label="▲ Top", width=70, align="end",
+                                      description="Top of the list: its first galaxy not scored yet "
+                                                  "when unlabelled ones come first",
+                                      on_click=lambda e: s.show_top())
         # the box counts from 1 ("1 of 1,000"), the state from 0 like the order array it indexes;
         # it is blank while the galaxy shown is not in the list
         self._position = pn.widgets.IntInput(label="Rank in list", value=self._rank(), width=110)
@@ -349,15 +351,18 @@ class ScoringView(pn.viewable.Viewer):
             # a fixed height, so a longer message does not move the image
             width=self.image_size + 20, height=44, styles={"overflow-y": "auto", "font-size": "13px"})
 
-    @param.depends("state.retraining", "state.retrain_progress", "state.retrain_message")
-    def _retrain_status(self):
+    def _retrain_status(self) -> pn.Row:
+        """Progress bar and message of the retrain: fixed widgets bound to the state (re-rendering
+        the row on every progress step replaced its models while the page was still loading)."""
         s = self.state
-        bar = pn.indicators.Progress(value=int(round(s.retrain_progress * 100)), max=100, width=160,
-                                     bar_color="success", visible=s.retraining, align="center")
+        bar = pn.indicators.Progress(
+            value=pn.bind(lambda p: int(round(p * 100)), s.param.retrain_progress), max=100, width=160,
+            bar_color="success", visible=s.param.retraining, align="center")
         # a fixed width: a long message wraps instead of widening the row (and the page under it)
         # and a fixed height (three lines): a message that wraps must not push the Retrain button down
-        return pn.Row(bar, pn.pane.Markdown(html.escape(s.retrain_message), margin=(0, 5), width=400,
-                                            height=60), align="center")
+        message = pn.pane.Markdown(pn.bind(html.escape, s.param.retrain_message), margin=(0, 5),
+                                   width=400, height=60)
+        return pn.Row(bar, message, align="center")
 
     def __panel__(self):
         s = self.state
@@ -367,7 +372,7 @@ class ScoringView(pn.viewable.Viewer):
                       pn.widgets.Checkbox.from_param(s.param.advance, margin=(2, 10),
                                                      css_classes=["ae-advance"]), align="end"),
             pn.Column(self._retrain, align="end"),
-            self._retrain_status,
+            self._retrain_status(),
             sizing_mode="stretch_width",
         )
         nav = pn.Column(pn.Row(self._back, self._position, self._of_n, self._forward),

@@ -260,6 +260,10 @@ class AppState(param.Parameterized):
     advance = param.Boolean(default=True, label="Next after scoring",
                             doc="After a score of the galaxy on screen is stored, show the next one "
                                 "in the list (not for a galaxy opened outside the list).")
+    learn_on_open = param.Boolean(default=True, doc="A window opened on a label store that already "
+                                  "holds labels of this catalogue (a restarted server, a new notebook) "
+                                  "retrains on them at once, in the background, unless another "
+                                  "window's retrain is taken over.")
     order = param.Array(default=None, doc="Row indices in ranking order (after the filter).")
     position = param.Integer(default=0, bounds=(0, None), label="Index in list")
     current = param.Integer(default=0, doc="Row index of the galaxy being scored.")
@@ -299,8 +303,9 @@ class AppState(param.Parameterized):
         self._poller = None
         self._seen_revision = None
         self._written: list[tuple[str, int]] = []  # (user, event_id) this session stored: Undo's stack
-        self._restart = False  # the list was re-sorted while an off-list galaxy was shown
-        self._top_next = False  # a retrain kept the galaxy on screen: the next one is the new rank 1
+        # the list was re-sorted while the galaxy on screen stayed (opened off the list, or kept
+        # through a retrain): Forward shows the top of the new list, not the place left behind
+        self._from_top = False
         self._hold_current = False  # set while refresh_order moves the place of an off-list galaxy
         # a new window starts from the latest retrain another window made (if its settings match)
         self.explorer.adopt(self.resources.latest_retrain(self.explorer.model_key))
@@ -311,6 +316,19 @@ class AppState(param.Parameterized):
         self.n_match = self.catalogue.n_galaxies
         self._sync_user()
         self.refresh_order(keep_current=False)
+        self._learn_stored_labels()
+
+    def _learn_stored_labels(self) -> None:
+        """Retrain on the labels already in the store when this Explorer has no model yet, so a
+        restarted server ranks by what was scored before it (in the background, as Retrain)."""
+        if not self.learn_on_open or self.explorer.last_retrain is not None:
+            return
+        n = self.explorer.n_training_labels
+        if n == 0:
+            return
+        self.start_retrain()
+        self.retrain_message = (f"Learning from the {n:,} label{'' if n == 1 else 's'} stored "
+                                "earlier, in the background; the list re-sorts when done.")
 
     def __repr__(self) -> str:  # param's default prints the whole order array
         n = 0 if self.order is None else len(self.order)
@@ -425,8 +443,9 @@ class AppState(param.Parameterized):
             event = self.store.label_of(self.current_id, self.user_name)
             self.current_score = None if event is None else int(event.score)
         changed = self._take_computed_scores() or changed
-        if self.retraining:
-            return changed
+        if self.retraining:  # where no periodic callback polls (a script), the sync pulls it in
+            fut = self._future
+            return bool(fut is not None and fut.done() and self.poll_retrain()) or changed
         # another window's retrain (its own Explorer, the same model settings): taken, not redone
         elsewhere = self.explorer.adopt(self.resources.latest_retrain(self.explorer.model_key))
         if self.explorer.model_version != self._seen_model:
@@ -444,7 +463,8 @@ class AppState(param.Parameterized):
     def _resort_after_retrain(self, keep: bool) -> None:
         """Re-sort after a retrain; a galaxy kept on screen is followed by the new rank 1."""
         self.refresh_order(keep_current=keep)
-        self._top_next = keep and not self.off_list and not self.nothing_listed
+        if keep and not self.off_list and not self.nothing_listed:
+            self._from_top = True
 
     def _keeps_galaxy_after_retrain(self) -> bool:
         """After a retrain, a galaxy not yet scored stays on screen (a score typed as the retrain
@@ -508,8 +528,11 @@ class AppState(param.Parameterized):
                             f"{method} until they are ready.")
         order = np.asarray(self.explorer.ranking(method, mask=self.mask,
                                                  unlabelled_first=self.unlabelled_first), dtype=np.int64)
-        if self._ranked_by not in (None, method) and not self.off_list:
-            keep_current = False  # another method: its rank 1, not the old galaxy deep in its list
+        if self._ranked_by not in (None, method):
+            if method == self.method:  # an earlier method's "computing" or "ready" line is stale now
+                self.message = f"Sorted by {method}."
+            if not self.off_list:
+                keep_current = False  # another method: its rank 1, not the old galaxy deep in its list
         self._ranked_by = method
         log.debug("ranking %s took %.3f s", method, time.perf_counter() - t0)
         where = np.flatnonzero(order == self.current) if keep_current and len(order) else []
@@ -524,7 +547,7 @@ class AppState(param.Parameterized):
                     self.nothing_listed = False
             finally:
                 self._hold_current = False
-            self._restart = True
+            self._from_top = True
             return
         with param.parameterized.batch_call_watchers(self):
             self.order = order
@@ -543,7 +566,7 @@ class AppState(param.Parameterized):
         with param.parameterized.batch_call_watchers(self):
             self.current = int(self.order[pos])
             self.off_list = False
-        self._restart = self._top_next = False
+        self._from_top = False
 
     def show_rank(self, pos: int):
         """Show the galaxy at place ``pos`` (0-based, clamped) of the list, also when ``position``
@@ -563,13 +586,27 @@ class AppState(param.Parameterized):
         self.note = (event.note or "") if event else ""
         self.refresh_counts()
 
+    def show_top(self):
+        """Show the top of the list: with :attr:`unlabelled_first`, the first galaxy not labelled
+        yet (the list is not re-sorted after each label, so rank 1 may have been scored since)."""
+        if self.order is None or len(self.order) == 0:
+            return
+        pos = 0
+        if self.unlabelled_first:
+            todo = np.flatnonzero(~self.explorer.labelled_mask[self.order])
+            pos = int(todo[0]) if len(todo) else 0
+        self.show_rank(pos)
+
     def next(self, step: int = 1):
-        """Move ``step`` places down the list (negative: back). After a retrain that kept the
-        galaxy on screen, forward goes to the top of the re-sorted list."""
-        if step > 0 and self._top_next and len(self.order):
+        """Move ``step`` places down the list (negative: back). After a re-sort that kept the
+        galaxy on screen (a retrain, or a galaxy opened off the list), Forward goes to the top of
+        the new list (its second place when the kept galaxy is first), as does Back off the list."""
+        if self.order is None or len(self.order) == 0:
+            return
+        if self._from_top and (step > 0 or self.off_list):
             self.show_rank(1 if int(self.order[0]) == self.current and len(self.order) > 1 else 0)
             return
-        self.show_rank(0 if self.off_list and self._restart else self.position + step)
+        self.show_rank(self.position + step)
 
     def previous(self):
         self.next(-1)
@@ -584,6 +621,8 @@ class AppState(param.Parameterized):
             self.current = i
             self.off_list = not len(where)
             self.nothing_listed = False
+        if len(where):  # a listed galaxy chosen: Forward goes on from its place
+            self._from_top = False
         if switch_tab:
             self.tab = 0
 

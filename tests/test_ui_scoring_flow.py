@@ -1,0 +1,122 @@
+"""Scoring flow across sessions and re-sorts: labels stored before a window opened, ▲ Top, the
+status line after a change of method, Forward after a re-sort that kept the galaxy on screen."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("panel")
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory):
+    from astroexplore.catalogue import load_catalogue
+    from astroexplore.demo import make_demo_catalogue
+
+    out = tmp_path_factory.mktemp("scoring_flow_demo")
+    return load_catalogue(make_demo_catalogue(out, n=300, seed=5, progress=False))
+
+
+@pytest.fixture
+def open_window(catalogue, tmp_path):
+    """open_window(**params) -> a new AppState (own Explorer) over one label store per test,
+    as a served window or a notebook builds it."""
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.state import AppState
+
+    store = LabelStore(tmp_path / "labels.sqlite", valid_ids=catalogue.ids)
+
+    def make(user="ada", **params):
+        return AppState(Explorer(catalogue, store, user=user), **params)
+
+    yield make
+    store.close()
+
+
+def test_a_window_opened_on_stored_labels_learns_from_them(open_window):
+    """After a server restart the stored labels were ignored until someone pressed Retrain, and
+    nothing said so: the list was the bare anomaly ranking."""
+    first = open_window(learn_on_open=False)  # a store that starts empty: nothing to learn
+    assert first.explorer.last_retrain is None and first.retrain_message == ""
+    for rank, score in enumerate((5, 5, 0, 1, 4)):
+        first.label(score, int(first.order[rank]))
+    # the server restarts: a new process, so no retrain to take over from another window
+    from astroexplore.ui import state as state_module
+    state_module.resources_for(first.catalogue)._retrains.clear()
+    window = open_window()
+    assert "Learning from the 5 labels stored earlier" in window.retrain_message
+    assert window.retraining
+    assert window.wait_retrain(timeout=120)
+    assert window.explorer.last_retrain is not None and window.explorer.last_report["n_labels"] == 5
+    assert "Retrained on 5 labels" in window.retrain_message
+    expected = window.explorer.ranking(window.method, unlabelled_first=True)
+    kept = window.current  # kept on screen (not scored); the rest is the new order
+    np.testing.assert_array_equal(window.order, expected)
+    assert kept == window.order[window.position]
+    # a window opened later takes that retrain over instead of training again
+    later = open_window(user="bob")
+    assert not later.retraining and later.explorer.last_retrain is window.explorer.last_retrain
+    # and a window that is told not to learn on open does not
+    assert not open_window(learn_on_open=False).retraining
+
+
+def test_sync_pulls_in_a_finished_retrain_where_no_callback_polls(open_window):
+    window = open_window()
+    window.label(5, int(window.order[3]))
+    fut = window.start_retrain(poll=False)
+    fut.result(timeout=120)
+    assert window.retraining  # nothing polled yet
+    assert window.sync() and not window.retraining and "Retrained on 1 label" in window.retrain_message
+
+
+def test_top_shows_the_first_galaxy_not_scored_yet(open_window):
+    """The list is not re-sorted after each label, so its rank 1 may be scored already: ▲ Top
+    showed it again instead of the next galaxy to score."""
+    window = open_window()
+    window.label(3)  # rank 1, then 2 and 3
+    window.label(1)
+    window.label(0)
+    window.show_rank(10)
+    window.show_top()
+    assert window.position == 3 and window.current_score is None
+    window.unlabelled_first = False  # rank 1 literally (re-sorted: its labels no longer first)
+    window.show_rank(10)
+    window.show_top()
+    assert window.position == 0
+
+
+def test_a_change_of_method_replaces_the_earlier_methods_message(open_window):
+    window = open_window()
+    window.method = "lof"
+    window.wait_for_scores(timeout=120)
+    assert "lof scores are ready" in window.message
+    window.method = "combined"  # that line stayed, under a list sorted by another method
+    assert window.message == "Sorted by combined."
+
+
+def test_forward_after_an_off_list_galaxy_and_a_re_sort_starts_the_new_list(open_window):
+    """Two galaxies opened off the list after a re-sort: Forward still starts from the new rank 1
+    (not rank 2, from the place the re-sort left)."""
+    window = open_window()
+    full = window.order.copy()
+    others = np.setdiff1d(np.arange(window.catalogue.n_galaxies), full[:60])
+    mask = np.zeros(window.catalogue.n_galaxies, bool)
+    mask[full[:50]] = True
+    window.mask = mask
+    window.show_rank(7)
+    window.goto(int(others[0]))
+    assert window.off_list and window.position == 7
+    mask = mask.copy()
+    mask[full[50:60]] = True
+    window.mask = mask  # re-sorted while the off-list galaxy is on screen
+    assert window.off_list and window.position == 0 and window.current == others[0]
+    window.goto(int(others[1]))
+    window.next()
+    assert window.current == window.order[0] and not window.off_list
+    # a listed galaxy opened after the re-sort: Forward goes on from its place
+    window.goto(int(others[2]))
+    window.mask = None
+    window.goto(int(window.order[20]))
+    window.next()
+    assert window.position == 21

@@ -1,0 +1,93 @@
+"""The latent map keeps the drawn box on screen (a UX review: once the drag ended nothing showed
+which region the gallery listed)."""
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ui
+
+# the boxes (and the tap marker) the map draws in data coordinates, as the browser holds them
+_QUADS_JS = """() => {
+  const col = (d, k) => Array.from((d instanceof Map ? d.get(k) : d[k]) ?? []);
+  const out = [];
+  for (const doc of Bokeh.documents) for (const m of doc.all_models) {
+    if (m.glyph && m.glyph.constructor.__name__ === 'Quad') {
+      const d = m.data_source.data;
+      const [l, b, r, t] = ['left', 'bottom', 'right', 'top'].map((k) => col(d, k));
+      l.forEach((_, i) => out.push([l[i], b[i], r[i], t[i]]));
+    }
+  }
+  return out;
+}"""
+
+
+def _cyan(page, box) -> np.ndarray:
+    """(h, w) bool: the map's pixels in the box outline's colour (cyan)."""
+    from PIL import Image
+
+    png = page.screenshot(clip=box)
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return (rgb[..., 0] < 80) & (rgb[..., 1] > 200) & (rgb[..., 2] > 200)
+
+
+def _edge_drawn(cyan: np.ndarray, row: float, c0: float, c1: float) -> float:
+    """Fraction of the columns c0..c1 with a cyan pixel within 3 px of ``row``."""
+    r = int(round(row))
+    band = cyan[max(r - 3, 0): r + 4, int(c0) + 8: int(c1) - 8]
+    return float(band.any(axis=0).mean())
+
+
+def test_map_box_stays_drawn_through_zoom_until_a_tap(ui_page, served, until, shot):
+    page = ui_page
+    page.get_by_text("Latent map", exact=True).click()
+    page.get_by_text("Tap anywhere for the nearest galaxies").wait_for()
+    canvas = page.locator("canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    area = {"x": box["x"], "y": box["y"], "width": box["width"] * 0.7, "height": box["height"]}  # no colour bar
+    page.mouse.move(1, 1)  # no hover tooltip over the map
+    assert not _cyan(page, area).any(), "something cyan on the map before any box"
+    page.locator("[title='Box Select']").first.click()  # pan is the active drag tool at first
+    fx0, fy0, fx1, fy1 = 0.2, 0.25, 0.45, 0.6
+    page.mouse.move(box["x"] + box["width"] * fx0, box["y"] + box["height"] * fy0)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * fx1, box["y"] + box["height"] * fy1, steps=8)
+    page.mouse.up()
+    title = page.get_by_text(re.compile(r"[\d,]+ galaxies in the box x"))
+    title.first.wait_for()
+    m = re.search(r"box x (\S+)\.\.(\S+), y (\S+)\.\.(\S+?)(?: |$)", title.first.inner_text())
+    x0, x1, y0, y1 = map(float, m.groups())
+    quads = until(lambda: page.evaluate(_QUADS_JS), what="the box drawn on the map")
+    assert len(quads) == 1
+    np.testing.assert_allclose(quads[0], [x0, y0, x1, y1], atol=0.006)  # the caption's box, drawn
+    page.mouse.move(1, 1)
+    cyan = _cyan(page, area)
+    top, bottom = box["height"] * fy0, box["height"] * fy1
+    left, right = box["width"] * fx0, box["width"] * fx1
+    assert _edge_drawn(cyan, top, left, right) > 0.9, "no box outline where the box was drawn"
+    assert _edge_drawn(cyan, bottom, left, right) > 0.9
+    assert _edge_drawn(cyan.T, left, top, bottom) > 0.9
+    shot(page, "latent_map_box")
+
+    # zoom out about the box's centre: the map re-renders, the box stays (smaller) around the centre
+    cx, cy = box["x"] + box["width"] * (fx0 + fx1) / 2, box["y"] + box["height"] * (fy0 + fy1) / 2
+    page.mouse.move(cx, cy)
+    page.mouse.wheel(0, 200)
+    page.mouse.move(1, 1)
+
+    def shrunk():
+        c = _cyan(page, area)
+        rows, cols = np.nonzero(c)
+        return len(rows) and cols.min() > left + 4 and cols.max() < right - 4 and rows.min() > top + 4
+    until(shrunk, what="the box redrawn, smaller, after zooming out")
+    assert page.evaluate(_QUADS_JS) == quads
+    shot(page, "latent_map_box_zoomed_out")
+
+    # a tap clears the box (the gallery shows the tap's neighbours, marked by a cross)
+    page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.8)
+    page.get_by_text(re.compile(r"\d+ galaxies nearest to")).wait_for()
+    until(lambda: page.evaluate(_QUADS_JS) == [], what="the box cleared by a tap")
