@@ -561,10 +561,10 @@ def _sky_tree(catalogue: Any):
     return tree
 
 
-def _angle_text(arcsec: float) -> str:
+def angle_text(arcsec: float) -> str:
     """An angular separation in the unit that reads best.
 
-    >>> _angle_text(12.34), _angle_text(754.0), _angle_text(491279.7)
+    >>> angle_text(12.34), angle_text(754.0), angle_text(491279.7)
     ('12.3 arcsec', '12.6 arcmin', '136.47 deg')
     """
     if arcsec < 120:
@@ -655,7 +655,7 @@ def search_by_coords(catalogue: Any, index: SimilarityIndex | None, ra: float, d
     i, sep = nearest_galaxy(catalogue, ra, dec)
     warning = None
     if sep > warn_arcsec:
-        warning = (f"the nearest galaxy in the catalogue ({catalogue.ids[i]}) is {_angle_text(sep)} "
+        warning = (f"the nearest galaxy in the catalogue ({catalogue.ids[i]}) is {angle_text(sep)} "
                    f"from RA {ra:.5f}, Dec {dec:.5f} (more than {warn_arcsec:g}\"): the results "
                    f"are galaxies similar to it, not to whatever lies at that position")
     cra, cdec = _coords(catalogue)

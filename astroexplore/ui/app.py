@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import panel as pn
 import param
+from panel.io.resources import CDN_DIST
+from panel.theme.fast import Fast
 
 from astroexplore.ui.latent_map import MapView
 from astroexplore.ui.morphology import MorphologyView
@@ -15,7 +17,30 @@ from astroexplore.ui.similarity import SimilarityView
 from astroexplore.ui.state import AppState
 
 TITLE = "astroexplore"
+# Open Sans where it is installed, else the system's UI font: no web font is fetched (below)
+FONT = ('"Open Sans", system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, '
+        'sans-serif')
 _EXTENSIONS_LOADED = False
+
+
+class LocalFast(Fast):
+    """Panel's Fast design without its web font.
+
+    ``Fast`` links ``https://fonts.googleapis.com/css?family=Open+Sans`` into every page (twice):
+    the only request the app made off its own server, which on an offline machine fails (and
+    can hold up the page until it does). Everything else of Fast is kept; its JS modules are
+    named by their dist URLs, which Panel maps to the copies it serves itself (a relative
+    name would be looked up under this class's name).
+    """
+
+    _resources = {
+        **Fast._resources,
+        "font": {},
+        "js_modules": {
+            "fast": Fast._resources["js_modules"]["fast"],
+            "fast-design": f"{CDN_DIST}bundled/fast/js/fast_design.js",
+        },
+    }
 
 
 def load_extensions():
@@ -152,7 +177,8 @@ def build_app(explorer_or_state, *, template: bool = True, user: str | None = No
         return app
     page = pn.template.FastListTemplate(
         title=title, sidebar=app.sidebar(), main=[app.tabs], sidebar_width=260,
-        accent_base_color="#0072b5", header_background="#0b3d62", theme_toggle=False)
+        accent_base_color="#0072b5", header_background="#0b3d62", theme_toggle=False,
+        design=LocalFast, font=FONT)
     page.state = state
     page.app = app
     return page

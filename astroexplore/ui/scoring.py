@@ -378,19 +378,18 @@ class ScoringView(pn.viewable.Viewer):
         nav = pn.Column(pn.Row(self._back, self._position, self._of_n, self._forward),
                         pn.Row(self._search, self._go, self._top),  # two rows: fits beside the card on a laptop
                         self._status)
+        # the scores head the column beside the image: under the image they were below the fold
+        # of a 1280x800 laptop screen (the card, below them, can scroll)
         scores = pn.Column(
             pn.pane.Markdown("### How interesting is this object?", margin=(0, 5)),
             pn.Row(*self._buttons),
-            pn.Row(pn.widgets.TextInput.from_param(s.param.tags, placeholder="#ring #merger", width=220),
-                   pn.widgets.TextInput.from_param(s.param.note, placeholder="optional note", width=220)),
-            # Undo on its own row: beside the text boxes the column grew wider than a laptop's
-            # screen leaves it, and the galaxy card covered the button at 1280 px
+            pn.Row(pn.widgets.TextInput.from_param(s.param.tags, placeholder="#ring #merger", width=195),
+                   pn.widgets.TextInput.from_param(s.param.note, placeholder="optional note", width=195)),
             pn.Row(self._undo, pn.pane.Markdown("Keys: **0-5** score, **← →** previous / next.",
-                                                styles={"color": "#666"}, margin=(8, 10), width=280)),
+                                                styles={"color": "#666"}, margin=(8, 10), width=250)),
         )
         # the image's own size on its wrapper too (Bokeh warned W-1005 of a fixed size without one)
         image = pn.panel(self._image, width=self.image_size + 20, height=self.image_size + 20)
-        left = pn.Column(nav, image, pn.widgets.IntSlider.from_param(self.param.zoom, width=300),
-                         scores, self._keys)
-        return pn.Column(controls, pn.Row(left, pn.Column(self._card, width=420)),
+        left = pn.Column(nav, image, pn.widgets.IntSlider.from_param(self.param.zoom, width=300), self._keys)
+        return pn.Column(controls, pn.Row(left, pn.Column(scores, self._card, width=420)),
                          sizing_mode="stretch_width")

@@ -1,6 +1,9 @@
 """Similarity search view: galaxies that look like the current one, a sky position, a Legacy
 Survey link, or everything carrying a tag. Results as a gallery and a table with CSV download;
 the morphology filter applies; same-object neighbours (within 3 arcsec) are dropped by the core.
+
+The chosen mode is a filled button and only its input is shown; the query itself (the galaxy
+searched from, or thumbnails of the tagged galaxies) is shown above its results.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ FROM_URL = "Legacy Survey viewer link"
 FROM_TAG = "Tag"
 MODES = [FROM_CURRENT, FROM_POSITION, FROM_URL, FROM_TAG]
 MAX_RESULTS = 1000
+QUERY_THUMBS = 8  # tagged galaxies shown as the query of a tag search
+QUERY_SIZE, TAG_SIZE, CURRENT_SIZE = 112, 64, 48  # thumbnail sizes (pixels)
 
 
 class SimilarityView(pn.viewable.Viewer):
@@ -37,9 +42,25 @@ class SimilarityView(pn.viewable.Viewer):
     result_indices = param.Array(default=None)
     summary = param.String(default="")
     warning = param.String(default="")
+    query_indices = param.Array(default=None, doc="Rows of the last search's query galaxies (one "
+                                "galaxy, or the tagged galaxies of a tag search); None before.")
+    query_text = param.String(default="", doc="What the last query was, shown with its thumbnails.")
 
     def __init__(self, **params):
         super().__init__(**params)
+        if not self.state.catalogue.has_coordinates:
+            self.param.mode.objects = [FROM_CURRENT, FROM_TAG]
+        # each mode's input, built once; _inputs shows the chosen mode's one
+        self._current_line = pn.pane.HTML(pn.bind(self._current_html, self.state.param.current),
+                                          margin=(12, 10, 5, 10))
+        self._position_box = pn.widgets.TextInput.from_param(
+            self.param.position, placeholder="150.1 2.2", width=360)
+        self._url_box = pn.widgets.TextInput.from_param(
+            self.param.url, width=520,
+            placeholder="https://www.legacysurvey.org/viewer?ra=150.1&dec=2.2&layer=ls-dr10&zoom=16")
+        for box in (self._position_box, self._url_box):  # Enter searches, as the button
+            box.param.watch(lambda e: self.search(), "enter_pressed")
+        self._tag_select = pn.widgets.Select.from_param(self.param.tag, width=200)
         self._gallery = Gallery(state=self.state, title="")
         self._search_button = pn.widgets.Button(label="Search", color="primary", width=120,
                                                 on_click=lambda e: self.search())
@@ -71,6 +92,7 @@ class SimilarityView(pn.viewable.Viewer):
             if self.mode == FROM_CURRENT:
                 res = core.search_by_index(cat, index, st.current, k, mask=mask)
                 what = f"galaxies similar to {st.current_id}"
+                query, note = [st.current], "the galaxy on screen in the Scoring tab when you searched"
             elif self.mode in (FROM_POSITION, FROM_URL):
                 text = self.position if self.mode == FROM_POSITION else self.url
                 if not text.strip():
@@ -82,6 +104,9 @@ class SimilarityView(pn.viewable.Viewer):
                 qid = cat.ids[res.query_index]
                 what = (f"galaxies similar to {qid}, the nearest catalogue galaxy to RA {ra:.5f}, "
                         f"Dec {dec:+.5f} ({res.separation_arcsec:.1f} arcsec away)")
+                query = [res.query_index]
+                note = (f"the nearest catalogue galaxy to RA {ra:.5f}, Dec {dec:+.5f}: "
+                        f"{core.angle_text(res.separation_arcsec)} away")
             else:
                 if not self.tag:
                     raise ValueError("no tags yet: add one (e.g. #ring) when you score a galaxy")
@@ -97,6 +122,9 @@ class SimilarityView(pn.viewable.Viewer):
                                      "catalogue (the label store is shared with another one)")
                 res = core.search_by_ids(cat, index, ids, k, mask=mask)
                 what = f"galaxies similar to the {len(ids)} tagged {self.tag}"
+                query = cat.known_rows(ids)[0]
+                note = f"the {len(ids)} galaxies tagged {self.tag}" if len(ids) > 1 else \
+                    f"the 1 galaxy tagged {self.tag}"
         except (ValueError, KeyError, IndexError) as err:
             self._clear()  # no earlier query's results under this query's warning
             self.warning = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
@@ -114,6 +142,8 @@ class SimilarityView(pn.viewable.Viewer):
             self.results = frame
             self.summary = f"{len(frame)} {what}"
             self.warning = res.warning or ""
+            self.query_indices = np.asarray(query, dtype=np.int64)
+            self.query_text = note
         self._gallery.param.update(indices=self.result_indices,
                                    captions=[f"d = {d:.3f}" for d in frame["distance"]],
                                    title=self.summary)
@@ -125,6 +155,8 @@ class SimilarityView(pn.viewable.Viewer):
             self.result_indices = None
             self.results = None
             self.summary = ""
+            self.query_indices = None
+            self.query_text = ""
         self._gallery.param.update(indices=None, captions=[], title="")
         self._download.disabled = True
 
@@ -135,22 +167,61 @@ class SimilarityView(pn.viewable.Viewer):
         return buf
 
     # rendering ------------------------------------------------------------------------------------
+    def _current_html(self, current: int) -> str:
+        """The 'Current galaxy' line: which galaxy a search would start from (HTML-escaped: an id
+        is text, never markup)."""
+        gid = html.escape(str(self.state.catalogue.ids[current]))
+        return (f"<span style='font-size:15px'>Query: <b>{gid}</b></span> "
+                "<span style='color:#555'>(the galaxy on screen in the Scoring tab)</span>")
+
     @param.depends("mode")
     def _inputs(self):
-        if self.mode == FROM_CURRENT:  # HTML-escaped: an id is text, never markup
-            return pn.pane.HTML(pn.bind(lambda c: "Query: the galaxy in the scoring view (<b>"
-                                        f"{html.escape(str(self.state.catalogue.ids[c]))}</b>).",
-                                        self.state.param.current))
-        if self.mode == FROM_POSITION:
-            box = pn.widgets.TextInput.from_param(self.param.position, placeholder="150.1 2.2", width=360)
-        elif self.mode == FROM_URL:
-            box = pn.widgets.TextInput.from_param(
-                self.param.url, width=520,
-                placeholder="https://www.legacysurvey.org/viewer?ra=150.1&dec=2.2&layer=ls-dr10&zoom=16")
-        else:
-            return pn.widgets.Select.from_param(self.param.tag, width=200)
-        box.param.watch(lambda e: self.search(), "enter_pressed")  # Enter searches, as the button
-        return box
+        """The input of the chosen mode, and only that one."""
+        return {FROM_CURRENT: self._current_line, FROM_POSITION: self._position_box,
+                FROM_URL: self._url_box, FROM_TAG: self._tag_select}[self.mode]
+
+    @param.depends("mode", "state.current")
+    def _current_thumb(self):
+        """A small thumbnail of the current galaxy next to its id, in the 'Current galaxy' mode."""
+        if self.mode != FROM_CURRENT:
+            return pn.pane.HTML("", width=0, margin=0)
+        i = int(self.state.current)
+        return pn.pane.HTML(_img(self.state.resources.thumbnail_uri(i, CURRENT_SIZE),
+                                 str(self.state.catalogue.ids[i]), CURRENT_SIZE),
+                            width=CURRENT_SIZE + 4, height=CURRENT_SIZE + 4, margin=(5, 0, 5, 10))
+
+    @param.depends("query_indices", "query_text")
+    def _query(self):
+        """The query of the results below: its galaxy (thumbnail, id) or the tagged galaxies."""
+        rows = self.query_indices
+        if rows is None or not len(rows):
+            return pn.pane.HTML("", sizing_mode="stretch_width", margin=0)
+        res, ids = self.state.resources, self.state.catalogue.ids
+        note = html.escape(self.query_text)
+        box = ("display:flex;align-items:center;gap:12px;flex-wrap:wrap;padding:8px 12px;"
+               "background:#f3f7fb;border:1px solid #c9d9ea;border-left:4px solid #0072b5;"
+               "border-radius:6px;font:14px system-ui,sans-serif;color:#222")
+        if len(rows) == 1:  # one galaxy: current, nearest to a position or a link
+            i = int(rows[0])
+            gid = html.escape(str(ids[i]))
+            body = (_img(res.thumbnail_uri(i, QUERY_SIZE), str(ids[i]), QUERY_SIZE)
+                    + f"<div><div style='color:#555'>Query</div>"
+                    f"<div style='font-size:17px;font-weight:600'>{gid}</div>"
+                    f"<div style='color:#444'>{note}</div></div>")
+        else:  # a tag: the first few tagged galaxies
+            shown = rows[:QUERY_THUMBS]
+            more = (f" <span style='color:#555'>(the first {len(shown)} shown)</span>"
+                    if len(shown) < len(rows) else "")
+            thumbs = "".join(
+                f"<figure style='margin:0;text-align:center;font-size:11px'>"
+                f"{_img(res.thumbnail_uri(int(i), TAG_SIZE), str(ids[i]), TAG_SIZE)}"
+                f"<figcaption style='max-width:{TAG_SIZE + 40}px;overflow:hidden;"
+                f"text-overflow:ellipsis;white-space:nowrap'>{html.escape(str(ids[i]))}"
+                f"</figcaption></figure>" for i in shown)
+            body = (f"<div style='flex-basis:100%'><span style='color:#555'>Query:</span> "
+                    f"<b>{note}</b>{more}</div>{thumbs}")
+        return pn.pane.HTML(f"<div class='ae-query' role='group' aria-label='Query'"
+                            f" style='{box}'>{body}</div>", sizing_mode="stretch_width")
 
     @param.depends("warning", "summary")
     def _messages(self):
@@ -170,15 +241,26 @@ class SimilarityView(pn.viewable.Viewer):
                                     disabled=True, sizing_mode="stretch_width", height=460)
 
     def __panel__(self):
-        if not self.state.catalogue.has_coordinates:
-            self.param.mode.objects = [FROM_CURRENT, FROM_TAG]
+        mode = pn.widgets.RadioButtonGroup.from_param(
+            self.param.mode, color="primary", variant="outline",  # the chosen one filled
+            stylesheets=[".bk-btn.bk-active { color: #fff; font-weight: 600; }"])  # and legible
         return pn.Column(
-            pn.Row(pn.widgets.RadioButtonGroup.from_param(self.param.mode),
+            pn.Row(pn.pane.HTML("<b>Search from</b>", margin=(14, 5, 5, 10)), mode,
                    pn.widgets.IntInput.from_param(self.param.k, width=140)),
-            pn.Row(self._inputs, pn.Column(self._search_button, align="end"), self._download),
+            pn.Row(self._inputs, self._current_thumb, pn.Column(self._search_button, align="end"),
+                   self._download),
             self._messages,
+            self._query,
             pn.Row(pn.Column(self._gallery, sizing_mode="stretch_width"),
                    pn.Column(self._table, sizing_mode="stretch_width"),
                    sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
+
+
+def _img(src: str, gid: str, size: int) -> str:
+    """An ``<img>`` of a galaxy (black square behind it; alt text names it)."""
+    alt = html.escape(f"galaxy {gid}", quote=True)
+    return (f"<img src='{html.escape(src, quote=True)}' alt='{alt}' title='{html.escape(gid, quote=True)}'"
+            f" width='{size}' height='{size}' style='object-fit:contain;background:#000;"
+            f"border-radius:4px'>")

@@ -1,0 +1,237 @@
+"""The Similarity search tab without a browser: the chosen mode and only its input are shown, the
+galaxy a 'Current galaxy' search would start from is named, and the query of the results (its
+galaxy with its id and separation, or the tagged galaxies with their count) is shown above them."""
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urlencode
+
+import numpy as np
+import pytest
+
+pn = pytest.importorskip("panel")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from astroexplore.catalogue import load_catalogue
+    from astroexplore.demo import make_demo_catalogue
+
+    path = make_demo_catalogue(tmp_path_factory.mktemp("sim_view_demo"), n=300, seed=5, progress=False)
+    return load_catalogue(path)
+
+
+@pytest.fixture
+def state(demo, tmp_path):
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.state import AppState
+
+    store = LabelStore(tmp_path / "labels.sqlite", valid_ids=demo.ids)
+    yield AppState(Explorer(demo, store, user="ada"))
+    store.close()
+
+
+@pytest.fixture
+def view(state):
+    from astroexplore.ui.similarity import SimilarityView
+    return SimilarityView(state=state)
+
+
+def text_inputs(layout) -> set[str]:
+    """Names of the text boxes and selects the rendered tab shows now."""
+    return {w.name for w in layout.select(pn.widgets.Widget)
+            if isinstance(w, (pn.widgets.TextInput, pn.widgets.Select))}
+
+
+def query_html(view) -> str:
+    return view._query().object
+
+
+def alts(markup: str) -> list[str]:
+    return re.findall(r"alt='galaxy ([^']*)'", markup)
+
+
+def nearest_is(cat, i, ra, dec) -> bool:
+    """Row ``i`` is the catalogue galaxy nearest to (ra, dec) (small-angle distance is enough)."""
+    d = np.hypot((cat.ra - ra) * np.cos(np.radians(dec)), cat.dec - dec)
+    return int(np.argmin(d)) == i
+
+
+# the mode and its input ----------------------------------------------------------------------------
+def tag_galaxies(state, rows, tag: str, score: int = 4) -> None:
+    """Score the galaxies at catalogue ``rows`` with ``tag``, as a user in the Scoring tab."""
+    state.advance = False
+    for i in rows:
+        state.goto(int(i))
+        state.tags = tag
+        state.label(score)
+
+
+def test_the_chosen_mode_is_a_filled_button(view):
+    from astroexplore.ui.similarity import FROM_TAG
+
+    group = view.__panel__().select(pn.widgets.RadioButtonGroup)[0]
+    # outline buttons: the selected one is the only filled one
+    assert group.color == "primary" and group.variant == "outline"
+    assert group.value == view.mode
+    view.mode = FROM_TAG
+    assert group.value == FROM_TAG
+
+
+def test_only_the_chosen_modes_input_is_shown(view):
+    from astroexplore.ui.similarity import FROM_CURRENT, FROM_POSITION, FROM_TAG, FROM_URL
+
+    layout = view.__panel__()
+    position, url, tag = (view.param.position.label, view.param.url.label, view.param.tag.label)
+    expected = {FROM_CURRENT: set(), FROM_POSITION: {position}, FROM_URL: {url}, FROM_TAG: {tag}}
+    for mode in [FROM_POSITION, FROM_URL, FROM_TAG, FROM_CURRENT, FROM_URL]:
+        view.mode = mode
+        assert text_inputs(layout) == expected[mode], mode
+    # the boxes are built once: what was typed is still there when the mode comes back
+    view.param.update(mode=FROM_POSITION, position="150.1 2.2")
+    view.mode = FROM_URL
+    view.mode = FROM_POSITION
+    box = [w for w in layout.select(pn.widgets.TextInput) if w.name == position]
+    assert len(box) == 1 and box[0].value == "150.1 2.2"
+
+
+def test_enter_in_a_box_searches(view):
+    from astroexplore.ui.similarity import FROM_POSITION
+
+    cat = view.state.catalogue
+    view.param.update(mode=FROM_POSITION, position=f"{cat.ra[9]:.6f} {cat.dec[9]:.6f}")
+    box = view._inputs()
+    box.param.trigger("enter_pressed")
+    assert view.results is not None and list(view.query_indices) == [9]
+
+
+def test_current_galaxy_is_named_before_searching_and_follows_the_scoring_view(view, state):
+    from astroexplore.ui.similarity import FROM_CURRENT, FROM_TAG
+
+    layout = view.__panel__()
+    assert view.mode == FROM_CURRENT and view.results is None
+    for i in (state.current, state.order[7]):
+        state.goto(int(i))
+        gid = str(state.catalogue.ids[i])
+        line = view._inputs().object
+        line = line() if callable(line) else str(line)
+        assert f"<b>{html.escape(gid)}</b>" in line
+        thumbs = [p.object for p in layout.select(pn.pane.HTML) if "alt='galaxy" in str(p.object)]
+        assert [alts(t) for t in thumbs] == [[gid]]  # its thumbnail beside it
+    view.mode = FROM_TAG
+    assert not [p for p in layout.select(pn.pane.HTML) if "alt='galaxy" in str(p.object)]
+
+
+# the query above the results -------------------------------------------------------------------
+def test_no_query_is_shown_before_a_search(view):
+    assert view.query_indices is None and query_html(view) == ""
+
+
+def test_current_galaxy_query_shows_its_thumbnail_and_id(view, state):
+    state.goto(int(state.order[4]))
+    gid = state.current_id
+    view.search()
+    markup = query_html(view)
+    assert list(view.query_indices) == [state.current]
+    assert alts(markup) == [gid] and f">{gid}<" in markup
+    assert state.resources.thumbnail_uri(state.current, 112) in markup
+    # browsing on does not change what the shown results were searched from
+    state.next()
+    assert alts(query_html(view)) == [gid]
+
+
+def test_radec_query_names_the_nearest_galaxy_and_its_separation(view):
+    from astroexplore.ui.similarity import FROM_POSITION
+
+    cat = view.state.catalogue
+    view.param.update(mode=FROM_POSITION, position=f"{cat.ra[9]:.6f} {cat.dec[9]:.6f}")
+    view.search()
+    markup = query_html(view)
+    assert alts(markup) == [str(cat.ids[9])] and "0.0 arcsec away" in markup
+    # 20 arcsec north of galaxy 9 (and still nearest to it): the separation is said
+    dec = cat.dec[9] + 20 / 3600
+    assert nearest_is(cat, 9, cat.ra[9], dec)
+    view.position = f"{cat.ra[9]:.7f} {dec:.7f}"
+    view.search()
+    markup = query_html(view)
+    assert alts(markup) == [str(cat.ids[9])]
+    assert re.search(r"RA [\d.]+, Dec [-+][\d.]+: 20\.0 arcsec away", markup)
+
+
+def test_link_query_names_the_nearest_galaxy(view):
+    from astroexplore.ui.similarity import FROM_URL
+
+    cat = view.state.catalogue
+    i = 21
+    view.param.update(mode=FROM_URL, url="https://www.legacysurvey.org/viewer?"
+                      + urlencode({"ra": f"{cat.ra[i]:.6f}", "dec": f"{cat.dec[i]:.6f}", "zoom": 16}))
+    view.search()
+    assert not view.warning
+    markup = query_html(view)
+    assert alts(markup) == [str(cat.ids[i])] and "arcsec away" in markup
+
+
+def test_tag_query_shows_the_count_and_the_first_tagged_galaxies(view, state):
+    from astroexplore.ui.similarity import FROM_TAG, QUERY_THUMBS
+
+    rows = [int(i) for i in state.order[:QUERY_THUMBS + 3]]
+    tag_galaxies(state, rows, "#ring")
+    view.param.update(mode=FROM_TAG, tag="#ring")
+    view.search()
+    markup = query_html(view)
+    assert f"the {len(rows)} galaxies tagged #ring" in markup
+    assert f"(the first {QUERY_THUMBS} shown)" in markup
+    shown = alts(markup)
+    assert len(shown) == QUERY_THUMBS and set(shown) <= {str(state.catalogue.ids[i]) for i in rows}
+    assert sorted(view.query_indices.tolist()) == sorted(rows)
+    # one tagged galaxy: said in the singular, no "first ... shown"
+    state.goto(rows[0])
+    state.tags = "#lens"
+    state.label(5)
+    view.tag = "#lens"
+    view.search()
+    markup = query_html(view)
+    assert "the 1 galaxy tagged #lens" in markup and "shown)" not in markup
+    assert alts(markup) == [str(state.catalogue.ids[rows[0]])]
+
+
+def test_a_failed_search_takes_the_query_away(view):
+    from astroexplore.ui.similarity import FROM_POSITION
+
+    cat = view.state.catalogue
+    view.param.update(mode=FROM_POSITION, position=f"{cat.ra[9]:.6f} {cat.dec[9]:.6f}")
+    view.search()
+    assert alts(query_html(view)) == [str(cat.ids[9])]
+    view.position = "somewhere nice"
+    assert view.search() is None and view.warning
+    assert view.query_indices is None and view.query_text == "" and query_html(view) == ""
+
+
+def test_query_ids_and_tags_are_text_not_markup(tmp_path):
+    from astroexplore.catalogue import Catalogue
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.similarity import FROM_TAG, SimilarityView
+    from astroexplore.ui.state import AppState
+
+    ids = ["<img src=x onerror=alert(1)>", "a'b"] + [f"g{i}" for i in range(38)]
+    X = np.random.default_rng(1).normal(size=(40, 3)).astype(np.float32)
+    cat = Catalogue.from_arrays(X, ids=ids)
+    with LabelStore(tmp_path / "l.sqlite") as store:
+        st = AppState(Explorer(cat, store, cache=False))
+        view = SimilarityView(state=st)
+        assert view.param.mode.objects == ["Current galaxy", "Tag"]  # no coordinates
+        for gid in ids[:2]:
+            st.goto_id(gid)
+            view.search()
+            markup = query_html(view)
+            assert "<img src=x" not in markup and html.escape(gid) in markup
+            assert html.escape(f"galaxy {gid}", quote=True) in markup  # the alt attribute, quoted
+        tag_galaxies(st, [st.catalogue.index_of(gid) for gid in ids[:2]], "#odd", 3)
+        view.param.update(mode=FROM_TAG, tag="#odd")
+        view.search()
+        markup = query_html(view)
+        assert "the 2 galaxies tagged #odd" in markup and "<img src=x" not in markup
+        assert markup.count("<img ") == 2
