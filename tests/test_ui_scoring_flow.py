@@ -120,3 +120,36 @@ def test_forward_after_an_off_list_galaxy_and_a_re_sort_starts_the_new_list(open
     window.goto(int(window.order[20]))
     window.next()
     assert window.position == 21
+
+
+def test_scoring_from_a_gallery_goes_through_the_gallery(open_window):
+    """A galaxy opened from similarity results was followed, after its score, by the next galaxy
+    of the global ranking: the user lost the results they were going through."""
+    from astroexplore.ui.gallery import Gallery
+    from astroexplore.ui.scoring import ScoringView
+
+    window = open_window()
+    ranking = window.order.copy()
+    view = ScoringView(state=window)
+    rows = np.array([int(r) for r in ranking[100:106][::-1]])  # not the ranking's order
+    gallery = Gallery(state=window, indices=rows, title="6 galaxies similar to X")
+    window.tab = 3
+    gallery._grid.clicked = f"{rows[1]}|1"  # a card clicked in the browser
+    assert window.tab == 0 and window.current == rows[1] and window.list_title == "6 galaxies similar to X"
+    assert view._gallery_banner().visible and view._position.value == 2
+    window.label(4)  # next after scoring: the gallery's next card, not the ranking's
+    assert window.current == rows[2]
+    window.next()
+    window.label(2)
+    assert window.current == rows[4]
+    window.previous()
+    assert window.current == rows[3] and window.current_score == 2
+    window.back_to_ranking()  # the galaxy on screen stays, at its place in the ranking
+    assert window.list_title == "" and window.current == rows[3]
+    np.testing.assert_array_equal(window.order, window.explorer.ranking(window.method, unlabelled_first=True))
+    assert window.order[window.position] == rows[3]
+    # a change of method also leaves the gallery for the ranking
+    gallery._grid.clicked = f"{rows[0]}|2"
+    assert window.list_title
+    window.method = "random"
+    assert window.list_title == "" and len(window.order) == window.catalogue.n_galaxies

@@ -2,7 +2,8 @@
 
 One :class:`GalleryGrid` (a ``ReactiveHTML`` component) renders the whole grid in the browser, so
 a gallery of 48 galaxies is one Bokeh model, not 96 widgets. Clicking a card sends its row index
-back; :class:`Gallery` then opens that galaxy in the scoring view.
+back; :class:`Gallery` then opens that galaxy in the scoring view, where Forward and "Next after
+scoring" go on through the gallery's galaxies (:meth:`AppState.go_through`).
 """
 from __future__ import annotations
 
@@ -142,7 +143,8 @@ class Gallery(pn.viewable.Viewer):
         if not event.new:
             return
         i = int(str(event.new).split("|", 1)[0])
-        self.state.goto(i)
+        shown = np.asarray([] if self.indices is None else self.indices, dtype=np.int64)[: self.max_items]
+        self.state.go_through(shown, i, self.title)  # Forward / next after scoring: the next card
 
     def __panel__(self):
         return pn.Column(self._title, self._grid, sizing_mode="stretch_width")

@@ -234,6 +234,8 @@ class ScoringView(pn.viewable.Viewer):
         # Enter, also on the same id again (a value watcher fires only when the text changes)
         self._search.param.watch(lambda e: s.goto_id(self._search.value) if self._search.value.strip()
                                  else None, "enter_pressed")
+        self._to_ranking = pn.widgets.Button(label="Back to the ranking", width=160, align="center",
+                                             on_click=lambda e: s.back_to_ranking())
         self._undo = pn.widgets.Button(label="Undo last label", color="warning", width=140,
                                        on_click=lambda e: s.undo())
         self._retrain = pn.widgets.Button(label="Retrain", color="success", width=120,
@@ -351,6 +353,16 @@ class ScoringView(pn.viewable.Viewer):
             # a fixed height, so a longer message does not move the image
             width=self.image_size + 20, height=44, styles={"overflow-y": "auto", "font-size": "13px"})
 
+    def _gallery_banner(self) -> pn.Row:
+        """While a gallery is gone through (``state.list_title``): what it is, and the way back."""
+        s = self.state
+        text = pn.pane.HTML(pn.bind(lambda t: f"Going through <b>{html.escape(t)}</b>", s.param.list_title),
+                            width=self.image_size - 160, margin=(5, 5),
+                            styles={"font-size": "13px", "color": "#0b3d62"})
+        return pn.Row(text, self._to_ranking, visible=pn.bind(bool, s.param.list_title),
+                      styles={"background": "#eef5fb", "border-radius": "6px"},
+                      width=self.image_size + 20)
+
     def _retrain_status(self) -> pn.Row:
         """Progress bar and message of the retrain: fixed widgets bound to the state (re-rendering
         the row on every progress step replaced its models while the page was still loading)."""
@@ -375,7 +387,8 @@ class ScoringView(pn.viewable.Viewer):
             self._retrain_status(),
             sizing_mode="stretch_width",
         )
-        nav = pn.Column(pn.Row(self._back, self._position, self._of_n, self._forward),
+        nav = pn.Column(self._gallery_banner(),
+                        pn.Row(self._back, self._position, self._of_n, self._forward),
                         pn.Row(self._search, self._go, self._top),  # two rows: fits beside the card on a laptop
                         self._status)
         # the scores head the column beside the image: under the image they were below the fold

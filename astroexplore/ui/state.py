@@ -264,7 +264,10 @@ class AppState(param.Parameterized):
                                   "holds labels of this catalogue (a restarted server, a new notebook) "
                                   "retrains on them at once, in the background, unless another "
                                   "window's retrain is taken over.")
-    order = param.Array(default=None, doc="Row indices in ranking order (after the filter).")
+    order = param.Array(default=None, doc="Row indices in ranking order (after the filter), or of "
+                        "the gallery being gone through (:attr:`list_title`).")
+    list_title = param.String(default="", doc="What the list is while it is a gallery gone through "
+                              "(:meth:`go_through`), e.g. '24 galaxies similar to X'; '' = the ranking.")
     position = param.Integer(default=0, bounds=(0, None), label="Index in list")
     current = param.Integer(default=0, doc="Row index of the galaxy being scored.")
     off_list = param.Boolean(default=False, doc="The galaxy shown is not in the list (opened by id, "
@@ -543,6 +546,7 @@ class AppState(param.Parameterized):
             try:
                 with param.parameterized.batch_call_watchers(self):
                     self.order = order
+                    self.list_title = ""
                     self.position = 0
                     self.nothing_listed = False
             finally:
@@ -551,6 +555,7 @@ class AppState(param.Parameterized):
             return
         with param.parameterized.batch_call_watchers(self):
             self.order = order
+            self.list_title = ""
             self.position = int(where[0]) if len(where) else 0
             self.nothing_listed = len(order) == 0
         self._sync_position()
@@ -625,6 +630,40 @@ class AppState(param.Parameterized):
             self._from_top = False
         if switch_tab:
             self.tab = 0
+
+    def go_through(self, rows, i: int, title: str = ""):
+        """Score the galaxies ``rows`` (a gallery: similarity results, the map's box) in their
+        order from row ``i`` on, in the scoring view: Forward, Back and "Next after scoring" go
+        through them instead of the ranking, until :meth:`back_to_ranking` or a change of method,
+        filter or "unlabelled first", or a retrain, re-sorts the ranking.
+
+        Parameters
+        ----------
+        rows : array of int
+            Catalogue row indices, in the gallery's order.
+        i : int
+            The row to show first (a row not in ``rows`` is opened alone, as :meth:`goto`).
+        title : str
+            What the gallery is, shown above the image ("24 galaxies similar to X").
+        """
+        rows = np.asarray(rows, dtype=np.int64).ravel()
+        where = np.flatnonzero(rows == int(i))
+        if not len(where):
+            self.goto(int(i))
+            return
+        with param.parameterized.batch_call_watchers(self):
+            self.order = rows
+            self.list_title = str(title or "the galaxies of a gallery")
+            self.position = int(where[0])
+            self.nothing_listed = False
+        self._from_top = False
+        self._sync_position()
+        self.tab = 0
+
+    def back_to_ranking(self):
+        """Leave the gallery gone through (:meth:`go_through`) for the ranking, at the galaxy on
+        screen when the ranking lists it, else at its top."""
+        self.refresh_order(keep_current=True)
 
     def goto_id(self, galaxy_id: str) -> bool:
         """Show the galaxy with id ``galaxy_id``; False (and a message) when unknown."""
