@@ -211,10 +211,23 @@ class Catalogue:
     def _id_index(self) -> pd.Index:
         return pd.Index(self.ids)
 
+    @staticmethod
+    def _id_variants(text: str) -> list[str]:
+        """Ways one id is mistyped: spaces around it, its case, a float's '.0'."""
+        bare = text.strip()
+        return [bare, bare.lower(), bare.upper(), bare.removesuffix(".0")]
+
+    def row_of_typed_id(self, text: str) -> int | None:
+        """Row of an id as a person typed it: exact, else ignoring surrounding spaces, case
+        (all lower or all upper) or a trailing '.0'; None when no such id exists."""
+        for variant in [str(text), *self._id_variants(str(text))]:
+            if variant in self._id_index:
+                return self.index_of(variant)
+        return None
+
     def _unknown_id(self, galaxy_id: Any) -> KeyError:
         text = str(galaxy_id)
-        variants = [text.strip(), text.lower(), text.upper(), text.removesuffix(".0")]
-        hint = next((f" Did you mean '{v}'?" for v in variants
+        hint = next((f" Did you mean '{v}'?" for v in self._id_variants(text)
                      if v != text and v in self._id_index), "")
         if not hint and self.n_galaxies <= 20000:
             hint = did_you_mean(text, self.ids)

@@ -153,3 +153,12 @@ def test_scoring_from_a_gallery_goes_through_the_gallery(open_window):
     assert window.list_title
     window.method = "random"
     assert window.list_title == "" and len(window.order) == window.catalogue.n_galaxies
+
+
+def test_search_by_id_forgives_case_and_suggests_a_close_id(open_window):
+    window = open_window()
+    gid = str(window.catalogue.ids[17])  # demo ids: "demo_000017"
+    assert window.goto_id(f"  {gid.upper()} ") and window.current == 17
+    assert window.message == f"Showing {gid}."
+    assert not window.goto_id(gid[:-1] + "x")
+    assert window.current == 17 and "is not in" in window.message and "Did you mean" in window.message

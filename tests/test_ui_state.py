@@ -113,7 +113,7 @@ def test_navigation_and_goto(state):
     assert state.goto_id(state.catalogue.ids[5])
     assert state.current == 5
     assert not state.goto_id("no-such-galaxy")
-    assert "No galaxy with id 'no-such-galaxy'" in state.message
+    assert "Galaxy id 'no-such-galaxy' is not in" in state.message
 
 
 def test_undo_restores_previous_label(state):

@@ -15,6 +15,7 @@ from astroexplore.ui.morphology import MorphologyView
 from astroexplore.ui.scoring import ScoringView
 from astroexplore.ui.similarity import SimilarityView
 from astroexplore.ui.state import AppState
+from astroexplore.ui.widgets import RememberedName
 
 TITLE = "astroexplore"
 # Open Sans where it is installed, else the system's UI font: no web font is fetched (below)
@@ -118,13 +119,30 @@ class ExplorerApp(pn.viewable.Viewer):
             f"**{n:,}** galaxies{flt}  \nLabelled: **{s.n_labelled:,}** (you: {s.n_labelled_user:,})",
             sizing_mode="stretch_width")
 
+    def _remembered_name(self) -> RememberedName:
+        """The browser remembers the name typed last; a window that has not been given one yet
+        (still the session's default) takes it."""
+        s = self.state
+        default = s.user
+
+        def use(name: str):
+            if s.user == default and name.strip():
+                s.user = name.strip()
+                s.message = (f"Labels are stored under {s.user_name}, the name this browser used last "
+                             "(change it in the sidebar).")
+
+        memory = RememberedName(value=s.user_name, on_stored=use)
+        s.param.watch(lambda e: setattr(memory, "value", s.user_name), "user")
+        return memory
+
     def sidebar(self):
         s = self.state
         authenticated = bool(pn.state.user) and pn.state.user != "guest" and bool(pn.state.user_info)
         user = pn.widgets.TextInput.from_param(s.param.user, label="Your name (stored with labels)",
                                                disabled=authenticated, width=225)
+        remembered = [] if authenticated else [self._remembered_name()]
         path = getattr(s.catalogue, "path", None)
-        return [user, self._summary,
+        return [user, *remembered, self._summary,
                 pn.pane.Markdown(f"Catalogue: `{path.name if path else 'in memory'}`",
                                  styles={"color": "#666", "font-size": "12px"})]
 

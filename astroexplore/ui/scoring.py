@@ -15,6 +15,7 @@ from panel.custom import JSComponent
 
 from astroexplore.constants import SCORES, RankingMethod
 from astroexplore.ui.state import AppState, image_src, placeholder_uri
+from astroexplore.ui.widgets import labelled_checkbox
 
 SCORE_HINTS = {0: "artefact / nothing", 1: "boring", 2: "a little", 3: "interesting",
                4: "very interesting", 5: "must follow up"}
@@ -380,9 +381,9 @@ class ScoringView(pn.viewable.Viewer):
         s = self.state
         controls = pn.Row(
             pn.widgets.Select.from_param(s.param.method, width=200),
-            pn.Column(pn.widgets.Checkbox.from_param(s.param.unlabelled_first, margin=(2, 10)),
-                      pn.widgets.Checkbox.from_param(s.param.advance, margin=(2, 10),
-                                                     css_classes=["ae-advance"]), align="end"),
+            pn.Column(labelled_checkbox(s, "unlabelled_first", margin=(2, 10), css_classes=["ae-unlabelled-first"]),
+                      labelled_checkbox(s, "advance", margin=(2, 10), css_classes=["ae-advance"]),
+                      align="end"),
             pn.Column(self._retrain, align="end"),
             self._retrain_status(),
             sizing_mode="stretch_width",

@@ -667,15 +667,18 @@ class AppState(param.Parameterized):
 
     def goto_id(self, galaxy_id: str) -> bool:
         """Show the galaxy with id ``galaxy_id``; False (and a message) when unknown."""
-        galaxy_id = str(galaxy_id).strip()
-        try:
-            i = self.catalogue.index_of(galaxy_id)
-        except KeyError:
-            self.message = f"No galaxy with id '{galaxy_id}' in this catalogue."
+        typed = str(galaxy_id).strip()
+        i = self.catalogue.row_of_typed_id(typed)  # forgiving case: ids are copied by hand
+        if i is None:
+            try:
+                self.catalogue.index_of(typed)
+            except KeyError as err:  # its message suggests a close id where there is one
+                text = str(err.args[0])
+                self.message = text[:1].upper() + text[1:]
             return False
         self.goto(int(i))
-        self.message = f"Showing {galaxy_id}." + (" It is not in the list (the morphology filter "
-                                                  "hides it)." if self.off_list else "")
+        self.message = (f"Showing {self.current_id}." + (" It is not in the list (the morphology "
+                                                         "filter hides it)." if self.off_list else ""))
         return True
 
     # labelling --------------------------------------------------------------------------------

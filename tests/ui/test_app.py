@@ -441,3 +441,41 @@ def test_an_idle_page_shows_no_busy_spinner(ui_page, until):
         spun += spinner.count() > 0
         time.sleep(0.05)
     assert spun == 0, f"the busy spinner was on in {spun} samples of an idle page"
+
+
+def test_a_checkbox_toggles_from_its_text(ui_page, until):
+    """Panel's Checkbox ignored a click on its text (holoviz/panel#7106)."""
+    page, state = ui_page, ui_page.app_state
+    assert state.advance and state.unlabelled_first
+    page.get_by_text("Next after scoring", exact=True).click()
+    until(lambda: not state.advance, what="'Next after scoring' off from its text")
+    assert not page.locator(".ae-advance input").is_checked()
+    page.get_by_text("Show unlabelled first", exact=True).click()
+    until(lambda: not state.unlabelled_first, what="'Show unlabelled first' off from its text")
+    state.advance = True  # and the page follows the state
+    until(lambda: page.locator(".ae-advance input").is_checked(), what="the box follows the state")
+
+
+def test_the_browser_remembers_the_name_for_the_next_window(ui_page, served, until):
+    """Each new window started as "anonymous": labels of a user who forgot to retype their name
+    were stored under nobody's name."""
+    page, state = ui_page, ui_page.app_state
+    assert state.user == "anonymous"
+    set_user(page, "remembered-rita")
+    until(lambda: state.user == "remembered-rita", what="user name")
+    until(lambda: page.evaluate("() => localStorage.getItem('astroexplore.user')") == "remembered-rita",
+          what="the name in the browser's storage")
+    n_before = len(served.states)
+    second = page.context.new_page()  # same browser profile: same storage
+    second.goto(served.url)
+    second.get_by_text("How interesting is this object?").wait_for()
+    other = served.states[n_before]
+    until(lambda: other.user == "remembered-rita", what="the next window's name")
+    box = second.get_by_role("textbox", name="Your name (stored with labels)")
+    until(lambda: box.input_value() == "remembered-rita", what="the name in the box")
+    second.get_by_text("the name this browser used last").wait_for()
+    gid = str(served.catalogue.ids[other.current])
+    second.locator(".ae-card-box h3").first.click()
+    second.keyboard.press("2")
+    until(lambda: latest_score(served.store, gid, "remembered-rita") == 2, what="a label under that name")
+    second.close()

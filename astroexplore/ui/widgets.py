@@ -1,0 +1,62 @@
+"""Small widgets the views share, where Panel's own fall short."""
+from __future__ import annotations
+
+import panel as pn
+import param
+from panel.custom import JSComponent
+
+
+def labelled_checkbox(obj: param.Parameterized, name: str, **kwargs) -> pn.widgets.CheckBoxGroup:
+    """A checkbox for the boolean parameter ``name`` of ``obj`` that its text toggles too.
+
+    Panel's ``Checkbox`` toggles only on the little box, not on its text (holoviz/panel#7106);
+    a one-option ``CheckBoxGroup`` renders a real ``<label>``. The two stay in step both ways.
+
+    Parameters
+    ----------
+    obj : param.Parameterized
+    name : str
+        A ``param.Boolean`` of ``obj``; its ``label`` is the text shown.
+    **kwargs
+        Passed to ``CheckBoxGroup`` (margin, css_classes, ...).
+    """
+    text = obj.param[name].label
+    box = pn.widgets.CheckBoxGroup(options=[text], value=[text] if getattr(obj, name) else [], **kwargs)
+    box.param.watch(lambda e: setattr(obj, name, text in e.new), "value")
+    obj.param.watch(lambda e: setattr(box, "value", [text] if e.new else []), name)
+    return box
+
+
+class RememberedName(JSComponent):
+    """Invisible: remembers the label author's name in the browser (``localStorage``), so that
+    a new window, or the same page after a restart of the server, stores labels under the name
+    typed last instead of "anonymous".
+
+    :attr:`value` is written to the browser's storage whenever it changes; on first render a
+    stored name that differs is sent back to ``on_stored(name)``, which decides whether to use it.
+    """
+
+    value = param.String(default="", doc="The name to remember (synced to the browser).")
+    key = param.String(default="astroexplore.user", doc="localStorage key.")
+
+    _esm = """
+    export function render({ model }) {
+      let stored = null;
+      try { stored = window.localStorage.getItem(model.key); } catch (e) {}  // storage blocked
+      if (stored && stored !== model.value) model.send_msg({stored});
+      model.on('value', () => {
+        try { if (model.value) window.localStorage.setItem(model.key, model.value); } catch (e) {}
+      });
+      const span = document.createElement('span');
+      span.style.display = 'none';
+      return span;
+    }
+    """
+
+    def __init__(self, on_stored=None, **params):
+        super().__init__(**params)
+        self._on_stored = on_stored
+
+    def _handle_msg(self, data):
+        if self._on_stored is not None and isinstance(data, dict) and data.get("stored"):
+            self._on_stored(str(data["stored"]))
