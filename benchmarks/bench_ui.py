@@ -255,9 +255,32 @@ def main(argv=None) -> int:
     if range_streams:
         rows.append(("map re-render after zoom (server side, median)", statistics.median(zooms), 1.0,
                      f"re-aggregate {cat.n_galaxies:,} points + update Bokeh image; max {max(zooms):.2f} s"))
+    # a yardstick of this machine's speed right now (load varies): the same 1M points counted by
+    # datashader alone; compare re-colour / yardstick between runs, not seconds
+    import datashader as ds
+    canvas = ds.Canvas(plot_width=view.width, plot_height=view.height)
+    canvas.points(st.resources.frame, "x", "y", ds.count())
+    yard = []
+    for r in range(5):
+        t0 = time.perf_counter()
+        canvas.points(st.resources.frame, "x", "y", ds.count())
+        yard.append(time.perf_counter() - t0)
+    yardstick = statistics.median(yard)
+    rows.append(("yardstick: datashader count of the map's points (median of 5)", yardstick, None,
+                 "this machine's speed in this run"))
+    st.scores("isolation_forest")  # cached scores, as after `astroexplore scores`
     t0 = time.perf_counter()
     view.color_by = "isolation_forest"
-    rows.append(("map re-colour by anomaly score", time.perf_counter() - t0, None, "mean aggregation"))
+    t = time.perf_counter() - t0
+    rows.append(("map re-colour by anomaly score", t, None,
+                 f"mean aggregation + new figure; {t / yardstick:.0f}x the yardstick"))
+    t = []
+    for c in ["density", "isolation_forest"] * 2:
+        t0 = time.perf_counter()
+        view.color_by = c
+        t.append(time.perf_counter() - t0)
+    rows.append(("map re-colour, later switches (median of 4)", statistics.median(t), None,
+                 f"density <-> anomaly score; {statistics.median(t) / yardstick:.0f}x the yardstick"))
     t0 = time.perf_counter()
     view.cmap = "kbc"
     rows.append(("map colour-map change (no re-aggregation)", time.perf_counter() - t0, None, ""))

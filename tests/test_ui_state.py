@@ -1265,3 +1265,100 @@ def test_map_box_caption_says_the_count_once(state):
     x, y = map(float, xy[3])
     view._boxed((x - 1e-3, y - 1e-3, x + 1e-3, y + 1e-3))
     assert "showing" not in view._gallery._title.object and "shown" not in view._gallery._title.object
+
+
+def _map_bokeh(root, name):
+    return [m for m in root.references() if type(m).__name__ == name]
+
+
+def test_map_pixel_tooltip_names_what_it_shows_and_never_says_nan(state):
+    """The map's hover said "Count: NaN" over every empty pixel and named a score's pixel
+    "x_y s_isolation_forest". Its tooltip now names the quantity (galaxies in the pixel, or the
+    mean of what "Colour by" shows) and reads the pixel through a formatter that says "none"
+    where the pixel is empty (Bokeh prints "NaN" itself before any formatter of ``@image``)."""
+    from astroexplore.ui.app import load_extensions
+    from astroexplore.ui.latent_map import MapView
+
+    load_extensions()
+    view = MapView(state=state)
+    root = pn.panel(view).get_root()
+
+    def pixel_hover():
+        (hover,) = [h for h in _map_bokeh(root, "HoverTool")
+                    if any(type(r.glyph).__name__ == "Image" for r in h.renderers)]
+        return hover
+
+    for color_by, label, empty in (("density", "galaxies in this pixel", "none"),
+                                   ("isolation_forest", "isolation_forest (mean) of its galaxies",
+                                    "no galaxies in this pixel")):
+        view.color_by = color_by
+        hover = pixel_hover()
+        tips = dict(hover.tooltips)
+        assert tips.get(label) == "$index{pixel}", hover.tooltips
+        assert not any("@image" in v or "Count" in k or "x_y" in k for k, v in hover.tooltips)
+        fmt = hover.formatters["$index"]
+        assert fmt.args["empty"] == empty and fmt.args["count"] == (color_by == "density")
+        # it reads the pixel from the image the renderer draws, skipping NaN (empty) pixels
+        (image_source,) = [r.data_source for r in hover.renderers]
+        assert fmt.args["source"] is image_source
+        assert "Number.isFinite" in fmt.code and "return empty" in fmt.code
+
+
+def test_map_density_colour_bar_ticks_are_whole_counts_of_unspread_pixels(state):
+    """The density colour bar of a 5,000-galaxy map read 1, 1.119, ..., 1.987 (Bokeh ticks an
+    equalised scale at its colour bins' edges), and spreading sparse pixels added up their
+    neighbours' counts, so the bar and the hover counted isolated galaxies several times. Ticks
+    are now whole counts, and a spread pixel shows the largest count near it, never a sum."""
+    from astroexplore.ui.app import load_extensions
+    from astroexplore.ui.latent_map import MapView
+
+    load_extensions()
+    view = MapView(state=state)
+    root = pn.panel(view).get_root()
+    (bar,) = _map_bokeh(root, "ColorBar")
+    assert type(bar.ticker).__name__ == "FixedTicker" and bar.title == "galaxies per pixel"
+    ticks = list(bar.ticker.ticks)
+    assert ticks[:6] == [1, 2, 3, 5, 10, 20] and all(float(t).is_integer() for t in ticks)
+    assert type(bar.formatter).__name__ == "NumeralTickFormatter"
+    # the image the bar colours holds true per-pixel counts: those of the aggregate before
+    # spreading (adding spread pixels made new, larger counts)
+    image = view._overlay()[()].get(0)
+    shown = image.dimension_values(2, flat=False)
+    unspread = view._rasterized[()].dimension_values(2, flat=False)
+    assert np.isfinite(shown).sum() > np.isfinite(unspread).sum()  # sparse pixels were spread
+    assert np.nanmax(shown) == np.nanmax(unspread)
+    assert set(np.unique(shown[np.isfinite(shown)])) <= set(np.unique(unspread[np.isfinite(unspread)]))
+    # values keep Bokeh's ticks (linear scale)
+    view.color_by = "isolation_forest"
+    (bar,) = _map_bokeh(root, "ColorBar")
+    assert type(bar.ticker).__name__ != "FixedTicker"
+
+
+def test_map_recolour_aggregates_once(state, monkeypatch):
+    """A new "Colour by" aggregated every galaxy twice: the new figure's range stream started
+    empty (one pass for the data's range, another when the figure reported that range), and the
+    first switch also re-aggregated the old figure for the new colour."""
+    import datashader as ds
+
+    from astroexplore.ui.app import load_extensions
+    from astroexplore.ui.latent_map import MapView
+
+    load_extensions()
+    calls = []
+    points = ds.Canvas.points
+    monkeypatch.setattr(ds.Canvas, "points", lambda self, *a, **k: calls.append(1) or points(self, *a, **k))
+    view = MapView(state=state)
+    pn.panel(view).get_root()
+    assert len(calls) == 1
+    for color_by in ("isolation_forest", "density", "isolation_forest"):
+        calls.clear()
+        view.color_by = color_by
+        assert len(calls) == 1, color_by
+    # a filter that leaves one galaxy, or none: the new figure still opens
+    for keep in ([7], []):
+        mask = np.zeros(state.catalogue.n_galaxies, bool)
+        mask[keep] = True
+        state.mask = mask
+        view.color_by = "density"
+        view.color_by = "isolation_forest"
+        assert view._overlay()[()].get(0) is not None

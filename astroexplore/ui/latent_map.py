@@ -9,6 +9,7 @@ selection shows its galaxies, its box staying drawn on the map (until the next b
 """
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
@@ -27,6 +28,22 @@ N_NEAREST_CSV = 1000
 N_GALLERY = 48
 _COLORBAR_PX = 80  # room for the colour bar right of the map
 _PANE_MARGIN_PX = 20  # the plot pane's margins inside the map column
+#: the aggregated column's name, whatever "Colour by" shows: datashader compiles its kernels per
+#: column name, so naming each colour's column ("s_knn", ...) JIT-compiled for ~0.6 s on the
+#: first switch to every colour at 1M galaxies (warm_datashader compiles this one name once)
+_VALUE = "value"
+#: colour-bar ticks of the density: whole galaxy counts, placed on the equalised scale
+_COUNT_TICKS = sorted({m * 10 ** k for k in range(9) for m in (1, 2, 3, 5)})
+#: a map pixel's value for its tooltip (Bokeh CustomJSHover code; args source, empty, count)
+_PIXEL_JS = """
+const at = special_vars.image_index;
+const data = source.data;
+const images = data instanceof Map ? data.get('image') : data['image'];
+const img = at == null || images == null ? null : images[at.index];
+const v = img == null ? NaN : Number(img[at.flat_index]);
+if (!Number.isFinite(v)) return empty;
+return count ? Math.round(v).toLocaleString('en-US') : v.toPrecision(3);
+"""
 
 
 def _hv():
@@ -90,17 +107,35 @@ class MapView(pn.viewable.Viewer):
         return col
 
     def _points(self, color_by, mask, model_version):
+        """The galaxies to aggregate: x, y and, for a value map, its column renamed ``value``."""
         hv = _hv()
-        col = self._column(color_by)
+        col = None if color_by == DENSITY else self._column(color_by)
         frame = self.state.resources.frame
         cols = ["x", "y"] + ([col] if col else [])
         data = frame[cols] if mask is None else frame.loc[mask, cols]
-        return hv.Points(data, kdims=["x", "y"], vdims=[col] if col else [])
+        if col:
+            data = data.rename(columns={col: _VALUE})
+        return hv.Points(data, kdims=["x", "y"], vdims=[_VALUE] if col else [])
 
     def _aggregator(self, color_by):
         import datashader as ds
         col = None if color_by == DENSITY else self._column(color_by)
-        return ds.count() if col is None else ds.mean(col)
+        return ds.count() if col is None else ds.mean(_VALUE)
+
+    def _data_range(self, mask) -> dict:
+        """``x_range``/``y_range`` of the galaxies passing ``mask``: the view a new figure opens
+        on (empty when none pass)."""
+        frame = self.state.resources.frame
+        x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
+        if mask is not None:
+            x, y = x[mask], y[mask]
+        if not len(x):
+            return {}
+
+        def span(v):  # a single galaxy (or a line of them): half a unit around it
+            lo, hi = float(v.min()), float(v.max())
+            return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+        return {"x_range": span(x), "y_range": span(y)}
 
     def _labelled(self, labels_version, mask):
         hv = _hv()
@@ -167,23 +202,32 @@ class MapView(pn.viewable.Viewer):
             f"Computing the {self.color_by} scores of {st.catalogue.n_galaxies:,} galaxies in the "
             "background (once: they are cached); the map shows the density until they are ready.")
         density = labels or self.color_by == DENSITY or not ready
+        shown = DENSITY if density else self.color_by
+        # the colour is bound as a constant: a new "Colour by" builds a new figure (_on_colour), and
+        # binding the parameter made the old figure re-aggregate for the new colour first.
         # cache_size=1: each cached frame of 1M points kept ~10 MB per colour change
-        points = hv.DynamicMap(pn.bind(self._points, self.param.color_by, st.param.mask,
+        points = hv.DynamicMap(pn.bind(functools.partial(self._points, shown), st.param.mask,
                                        st.param.model_version), cache_size=1)
-        shaded = rasterize(points, aggregator=pn.bind(self._aggregator, self.param.color_by),
-                           width=self.width, height=self.height)
+        # the range stream starts at the range the figure opens on (the zoom kept, or the data's):
+        # starting empty, the first render aggregated the 1M points twice (once for the data's
+        # range, again when the figure reported that same range)
+        view_range = ({"x_range": zoom["xlim"], "y_range": zoom["ylim"]} if zoom
+                      else self._data_range(st.mask))
+        shaded = rasterize(points, aggregator=self._aggregator(shown), width=self.width,
+                           height=self.height, streams=[hv.streams.RangeXY(**view_range)])
         self._rasterized = shaded  # holds the RangeXY stream (zoom / pan re-aggregate)
-        # density: spread pixels add up counts; a value (mean score, fraction): the largest
-        # nearby value, which stays on its own scale (adding made fractions reach 2.7)
-        shaded = dynspread(shaded, threshold=0.6, max_px=3, **({} if density else {"how": "max"})
+        # sparse pixels are spread to stay visible: each takes the largest nearby value, which
+        # stays a true pixel's value (adding made vote fractions reach 2.7 and counted an
+        # isolated galaxy up to 9 times)
+        shaded = dynspread(shaded, threshold=0.6, max_px=3, how="max"
                            ).apply.opts(cmap=["#1c1c1c", "#9a9a9a"] if labels else self.param.cmap)
         shaded = shaded.opts(
             width=self.width, height=self.height, tools=["tap", "box_select", "hover"],
             active_tools=["wheel_zoom"], colorbar=not labels, xaxis=None, yaxis=None, bgcolor="#111",
             title="", default_tools=["pan", "wheel_zoom", "reset", "save"],
             cnorm="eq_hist" if density else "linear",
-            clabel=self._colour_label(self.color_by if ready else DENSITY),
-            **zoom)
+            clabel=self._colour_label(shown),
+            **self._hover_opts(shown), **self._colorbar_opts(density), **zoom)
         labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask),
                                  cache_size=1)
         marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point, self.param.box), cache_size=1)
@@ -197,6 +241,44 @@ class MapView(pn.viewable.Viewer):
         self._tap.add_subscriber(self._tapped)
         self._bounds.add_subscriber(self._boxed)
         return shaded * labelled * marker * outline
+
+    @staticmethod
+    def _hover_opts(color_by: str) -> dict:
+        """Tooltips of the map's pixels: how many galaxies (density) or the mean of the quantity
+        shown, by name, and "none" over an empty pixel. The defaults said "Count: NaN" there, and
+        "x_y s_isolation_forest" for a score; Bokeh prints "NaN" before calling any formatter of
+        the value, so the pixel is read by a formatter of ``$index`` (never NaN) instead."""
+        if color_by == DENSITY:
+            name, empty, count = "galaxies in this pixel", "none", True
+        else:
+            name = MapView._colour_label(color_by)
+            if name == "vote fraction (mean)":
+                name = f"{color_by} (mean)"
+            name, empty, count = f"{name} of its galaxies", "no galaxies in this pixel", False
+
+        def hook(plot, element):
+            from bokeh.models import CustomJSHover
+
+            hover, source = plot.handles.get("hover"), plot.handles.get("source")
+            if hover is not None and source is not None and "$index" not in hover.formatters:  # once
+                hover.formatters = {"$index": CustomJSHover(
+                    code=_PIXEL_JS, args={"source": source, "empty": empty, "count": count})}
+
+        return {"hover_tooltips": [("map x, y", "($x{0.00}, $y{0.00})"), (name, "$index{pixel}")],
+                "hooks": [hook]}
+
+    @staticmethod
+    def _colorbar_opts(density: bool) -> dict:
+        """Density: ticks at whole counts (1, 2, 3, 5, 10, ...) placed on the equalised scale;
+        Bokeh's own ticks for it are the colour bins' edges, fractions such as 1.119 ... 1.987
+        for pixels holding 1-5 galaxies. Labels that would overlap are dropped."""
+        from bokeh.models import FixedTicker, NoOverlap, NumeralTickFormatter
+
+        if not density:
+            return {"colorbar_opts": {"major_label_policy": NoOverlap()}}
+        return {"colorbar_opts": {"ticker": FixedTicker(ticks=_COUNT_TICKS),
+                                  "formatter": NumeralTickFormatter(format="0,0"),
+                                  "major_label_policy": NoOverlap()}}
 
     @staticmethod
     def _colour_label(color_by: str) -> str:
@@ -355,7 +437,7 @@ _WARMED = False
 
 
 def warm_datashader() -> float:
-    """Compile datashader's numba kernels (count, mean, dynspread) on a tiny map; seconds taken.
+    """Compile datashader's numba kernels (count, mean, spreading) on a tiny map; seconds taken.
 
     The first aggregation in a process JIT-compiles for several seconds; doing it once at server
     start keeps the first map a user opens quick. Safe to call from a background thread.
@@ -372,9 +454,22 @@ def warm_datashader() -> float:
         from holoviews.operation.datashader import dynspread, rasterize
         rng = np.random.default_rng(0)
         df = pd.DataFrame({"x": rng.random(64, dtype=np.float32), "y": rng.random(64, dtype=np.float32),
-                           "v": rng.random(64, dtype=np.float32)})
-        for agg, vd in ((ds.count(), []), (ds.mean("v"), ["v"])):
-            el = rasterize(hv.Points(df, ["x", "y"], vd), aggregator=agg, dynamic=False, width=64, height=64)
-            dynspread(el, threshold=0.6, max_px=3, dynamic=False)
+                           _VALUE: rng.random(64, dtype=np.float32)})
+        # numba specialises on the view's range too: the data's own (float32) and one from the
+        # browser (a zoom) or from MapView._data_range (Python floats); unwarmed, the first map
+        # of a real catalogue compiled for ~0.5 s
+        for agg, vd in ((ds.count(), []), (ds.mean(_VALUE), [_VALUE])):
+            for view in ({}, {"x_range": (0.0, 1.0), "y_range": (0.0, 1.0)}):
+                el = rasterize(hv.Points(df, ["x", "y"], vd), aggregator=agg, dynamic=False, width=64,
+                               height=64, **view)
+                dynspread(el, threshold=0.6, max_px=3, how="max", dynamic=False)
+        # the spreading kernels, one per width (dynspread picks 1-3 px by the map's density):
+        # unwarmed, the first map of a real catalogue compiled one for ~0.2 s
+        import datashader.transfer_functions as tf
+        import xarray as xr
+        img = np.full((16, 16), np.nan)
+        img[8, 8] = 1.0
+        for px in (1, 2, 3):
+            tf.spread(xr.DataArray(img, dims=["y", "x"]), px=px, how="max")
         _WARMED = True
         return time.perf_counter() - t0

@@ -91,3 +91,52 @@ def test_map_box_stays_drawn_through_zoom_until_a_tap(ui_page, served, until, sh
     page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.8)
     page.get_by_text(re.compile(r"\d+ galaxies nearest to")).wait_for()
     until(lambda: page.evaluate(_QUADS_JS) == [], what="the box cleared by a tap")
+
+
+def _pixel_tooltip(page, x: float, y: float) -> str:
+    """The map's tooltip line for the pixel under (x, y) (page coordinates), e.g. "2" or "none"."""
+    page.mouse.move(float(x), float(y))
+    line = page.get_by_text("galaxies in this pixel").first.locator("xpath=..")
+    return line.inner_text(timeout=10_000).split(":", 1)[-1].strip()
+
+
+def test_map_pixel_tooltip_counts_galaxies_and_says_none_over_empty_pixels(ui_page, shot):
+    """The map's hover said "Count: NaN" over every empty pixel (and nothing useful elsewhere)."""
+    from PIL import Image
+    from scipy.ndimage import maximum_filter, uniform_filter
+
+    page = ui_page
+    page.get_by_text("Latent map", exact=True).click()
+    page.get_by_text("Tap anywhere for the nearest galaxies").wait_for()
+    canvas = page.locator("canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    page.mouse.move(1, 1)
+    # galaxies on screen: coloured pixels inside the map's frame (not its white border, not the
+    # colour bar on the right)
+    png = page.screenshot(clip={**box, "width": box["width"] * 0.8})
+    lum = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int).sum(axis=2)
+    lit = (lum > 120) & (lum < 700)
+    lit[:20], lit[-20:], lit[:, :20], lit[:, -20:] = False, False, False, False
+    assert lit.any(), "no galaxies drawn on the map"
+    crowd = uniform_filter(lit.astype(float), 5) * lit
+    r, c = np.unravel_index(np.argmax(crowd), crowd.shape)
+    seen = []
+    for dr in (0, 1, -1, 2, -2):
+        for dc in (0, 1, -1, 2, -2):
+            seen.append(_pixel_tooltip(page, box["x"] + c + dc, box["y"] + r + dr))
+            if seen[-1].isdigit():
+                break
+        if seen[-1].isdigit():
+            break
+    assert seen[-1].isdigit() and int(seen[-1]) >= 1, seen  # a whole number of galaxies
+    shot(page, "latent_map_hover_galaxies")
+    assert not any("NaN" in s for s in seen), seen
+    # far from every drawn galaxy: "none", not NaN
+    far = maximum_filter(lit, 25) == 0
+    far[:30], far[-30:], far[:, :30], far[:, -30:] = False, False, False, False
+    rows, cols = np.nonzero(far)
+    assert len(rows), "no empty area on the map"
+    i = len(rows) // 2
+    assert _pixel_tooltip(page, box["x"] + cols[i], box["y"] + rows[i]) == "none"
+    shot(page, "latent_map_hover_empty")
