@@ -41,13 +41,18 @@ def _edge_drawn(cyan: np.ndarray, row: float, c0: float, c1: float) -> float:
     return float(band.any(axis=0).mean())
 
 
-def test_map_box_stays_drawn_through_zoom_until_a_tap(ui_page, served, until, shot):
-    page = ui_page
+def _open_map(page) -> dict:
+    """Open the Latent map tab; the bounding box of its canvas."""
     page.get_by_text("Latent map", exact=True).click()
     page.get_by_text("Tap anywhere for the nearest galaxies").wait_for()
     canvas = page.locator("canvas").first
     canvas.wait_for()
-    box = canvas.bounding_box()
+    return canvas.bounding_box()
+
+
+def test_map_box_stays_drawn_through_zoom_until_a_tap(ui_page, served, until, shot):
+    page = ui_page
+    box = _open_map(page)
     area = {"x": box["x"], "y": box["y"], "width": box["width"] * 0.7, "height": box["height"]}  # no colour bar
     page.mouse.move(1, 1)  # no hover tooltip over the map
     assert not _cyan(page, area).any(), "something cyan on the map before any box"
@@ -106,11 +111,7 @@ def test_map_pixel_tooltip_counts_galaxies_and_says_none_over_empty_pixels(ui_pa
     from scipy.ndimage import maximum_filter, uniform_filter
 
     page = ui_page
-    page.get_by_text("Latent map", exact=True).click()
-    page.get_by_text("Tap anywhere for the nearest galaxies").wait_for()
-    canvas = page.locator("canvas").first
-    canvas.wait_for()
-    box = canvas.bounding_box()
+    box = _open_map(page)
     page.mouse.move(1, 1)
     # galaxies on screen: coloured pixels inside the map's frame (not its white border, not the
     # colour bar on the right)
