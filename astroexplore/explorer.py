@@ -20,7 +20,8 @@ import numbers
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+import weakref
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from . import ranking as _rk
 from .constants import DETECTORS, MAX_SCORE, MIN_SCORE, RankingMethod
 from .errors import CatalogueError, LabelError, check_count, did_you_mean
 
-__all__ = ["Explorer", "Retrained", "run_loop", "check_method"]
+__all__ = ["Explorer", "Retrained", "run_loop", "check_method", "shared_arrays"]
 
 _RETRAIN_NUMBERS = itertools.count(1)  # orders every retrain of the process
 
@@ -87,6 +88,78 @@ def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     for a in arrays:
         a.flags.writeable = False
     return arrays
+
+
+class SharedArrays:
+    """Read-only arrays of one catalogue that every :class:`Explorer` over it shares.
+
+    What depends only on the catalogue and the model settings (a detector's anomaly scores, the
+    prior, the "random" ranking, the input statistics, the head's side columns, the isolation
+    paths of the kernel forest) is computed or read from the disk cache once per process and
+    catalogue, not once per session: a served 1M-galaxy catalogue used to hold them again for each
+    browser session (``benchmarks/results/memory.md``). What depends on the session (its user,
+    the labels, its retrained model, its ranking order) stays on the Explorer.
+
+    Values are immutable or hold read-only arrays (``writeable=False``), so sessions in other
+    threads can read them without a lock. Each key is computed once: a second caller waits for the
+    first (one lock per key, so computing one value blocks neither reading nor computing another).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._values: dict[Hashable, object] = {}
+        self._computing: dict[Hashable, threading.Lock] = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._values)
+
+    def __contains__(self, key) -> bool:
+        with self._lock:
+            return key in self._values
+
+    def peek(self, key):
+        """The value of ``key``, or None when it has not been computed."""
+        with self._lock:
+            return self._values.get(key)
+
+    def put(self, key, value):
+        """Store ``value`` under ``key`` unless one is there already; returns the one kept."""
+        with self._lock:
+            return self._values.setdefault(key, value)
+
+    def get(self, key, compute: Callable[[], object]):
+        """The value of ``key``, calling ``compute()`` once (process-wide) when it is missing."""
+        with self._lock:
+            if key in self._values:
+                return self._values[key]
+            computing = self._computing.setdefault(key, threading.Lock())
+        with computing:
+            with self._lock:
+                if key in self._values:
+                    return self._values[key]
+            value = compute()  # an exception stores nothing: the next caller tries again
+            with self._lock:
+                self._computing.pop(key, None)
+                return self._values.setdefault(key, value)
+
+
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_arrays(catalogue) -> SharedArrays:
+    """The :class:`SharedArrays` of ``catalogue`` (one per catalogue object in the process; it
+    goes with the catalogue). A catalogue object that cannot be weakly referenced gets a new,
+    unshared one each call."""
+    with _SHARED_LOCK:
+        try:
+            found = _SHARED.get(catalogue)
+            if found is None:
+                found = _SHARED[catalogue] = SharedArrays()
+            return found
+        except TypeError:  # not weakly referenceable or not hashable: nothing to share by
+            return SharedArrays()
 
 
 def _check_head_params(params: dict) -> None:
@@ -207,7 +280,9 @@ class Explorer:
         Its ridge penalty (:class:`~astroexplore.isolation_kernel.IsolationKernelRidge`).
     cache : bool, default True
         Cache anomaly scores (and the tree features and isolation leaves) in
-        ``catalogue.cache_dir``.
+        ``catalogue.cache_dir``, and share them, read-only, with every other Explorer of this
+        catalogue object in the process (:func:`shared_arrays`: a served catalogue holds them
+        once, not once per browser session). False: computed for this Explorer alone.
 
     Notes
     -----
@@ -278,10 +353,12 @@ class Explorer:
         self.cache = cache
         self._lock = threading.RLock()          # guards the swap of model state and caches
         self._retrain_lock = threading.Lock()   # one retrain at a time
-        self._paths_lock = threading.Lock()     # building the kernel paths (seconds) blocks no ranking
-        self._detect_locks: dict[str, threading.Lock] = {}  # one per detector: computing one
-        # (seconds) blocks no ranking, and no other detector
-        self._anomaly: dict[str, object] = {}
+        # read-only arrays that depend only on the catalogue and the settings, shared by every
+        # Explorer of this catalogue in the process (computed once, one lock per key: computing
+        # a detector or the kernel paths blocks no ranking); the attributes below only point at them
+        # (``cache=False`` keeps them private: computed for this Explorer, kept by nothing else)
+        self._shared = shared_arrays(catalogue) if cache else SharedArrays()
+        self._anomaly: dict[object, object] = {}
         self._random: np.ndarray | None = None
         self._stats: tuple[np.ndarray, np.ndarray] | None = None
         self._side: tuple | None = None   # (columns (n, k) float32 or None, mean, std)
@@ -306,24 +383,30 @@ class Explorer:
     def anomaly_scores(self, detector: str | None = None):
         """The :class:`~astroexplore.detectors.AnomalyScores` of ``detector`` (default: the session's).
 
-        Computed once per detector (and cached on disk beside the catalogue). Its arrays are the
-        session's own, hence read-only: copy them to change them.
+        Computed once per detector and process (and cached on disk beside the catalogue); every
+        Explorer of the catalogue with the same ``seed`` shares its arrays, hence read-only: copy
+        them to change them.
         """
         from .detectors import compute_scores
 
         name = str(detector or self.detector)
         with self._lock:
-            computing = self._detect_locks.setdefault(name, threading.Lock())
-        with computing:  # one computation per detector, outside the lock rankings take
-            with self._lock:
-                known = self._anomaly.get(name)
-            if known is not None:
-                return known
+            known = self._anomaly.get(name)
+        if known is not None:
+            return known
+
+        def compute():
             scores = compute_scores(self.catalogue, name, seed=self.seed, cache=self.cache)
             _read_only(scores.raw, scores.scaled)
-            with self._lock:
-                self._anomaly[name] = scores
             return scores
+
+        # not under self._lock: a computation takes seconds, and rankings must not wait for it
+        scores = self._shared.get(self._scores_key(name), compute)
+        with self._lock:
+            return self._anomaly.setdefault(name, scores)
+
+    def _scores_key(self, name: str) -> tuple:
+        return ("anomaly_scores", name, self.seed, bool(self.cache))
 
     def _detectors_for(self, method) -> list[str]:
         method = check_method(method)
@@ -342,10 +425,14 @@ class Explorer:
             with self._lock:
                 if name in self._anomaly:
                     continue
-            found = cached_scores(self.catalogue, name, seed=self.seed) if self.cache else None
+            key = self._scores_key(name)
+            found = self._shared.peek(key)
             if found is None:
-                return False
-            _read_only(found.raw, found.scaled)
+                found = cached_scores(self.catalogue, name, seed=self.seed) if self.cache else None
+                if found is None:
+                    return False
+                _read_only(found.raw, found.scaled)
+                found = self._shared.put(key, found)
             with self._lock:
                 self._anomaly.setdefault(name, found)
         return True
@@ -357,78 +444,113 @@ class Explorer:
             self.anomaly_scores(name)
 
     def _prior(self) -> np.ndarray:
+        """The anomaly prior in score units, (n_galaxies,) float32, read-only (shared)."""
         key = ("prior", self.detector, self.prior_power)
         with self._lock:
             known = self._anomaly.get(key)
         if known is not None:
             return known
-        scaled = self.anomaly_scores().scaled  # not under self._lock: it may wait for a computation
+        # not under self._lock: it may wait for a computation
+        prior = self._shared.get(
+            ("prior", self.detector, self.seed, bool(self.cache), self.prior_power),
+            lambda: _read_only(_rk.prior_in_score_units(self.anomaly_scores().scaled,
+                                                        power=self.prior_power))[0])
         with self._lock:
-            return self._anomaly.setdefault(
-                key, _rk.prior_in_score_units(scaled, power=self.prior_power))
+            return self._anomaly.setdefault(key, prior)
+
+    def _random_scores(self) -> np.ndarray:
+        """The "random" ranking's scores, (n_galaxies,) float64, read-only (shared)."""
+        with self._lock:
+            known = self._random
+        if known is None:
+            known = self._shared.get(("random", self.seed), lambda: _read_only(
+                _rk.random_scores(self.n_galaxies, self.seed))[0])
+            with self._lock:
+                self._random = known
+        return known
 
     def _input_stats(self):
         from .detectors import _column_stats
 
         with self._lock:
-            if self._stats is None:
+            known = self._stats
+        if known is None:
+            def compute():
                 mean, std = _column_stats(self.catalogue.embeddings, 65_536)
-                self._stats = (mean.astype(np.float32), std.astype(np.float32))
-            return self._stats
+                return _read_only(mean.astype(np.float32), std.astype(np.float32))
+
+            known = self._shared.get(("input_stats",), compute)
+            with self._lock:
+                self._stats = known
+        return known
 
     def _side_columns(self):
         """The head's extra inputs: (side (n, k) float32 or None, mean (k,), std (k,)).
 
         Column 0 the anomaly prior (``prior_input``), then ``tree_features`` per-tree isolation
-        depths. Built once per session (the tree depths are cached on disk beside the catalogue).
+        depths. Built once per process for every Explorer of the catalogue with the same settings
+        (read-only arrays; the tree depths are cached on disk beside the catalogue).
         """
+        with self._lock:
+            known = self._side
+        if known is None:
+            key = ("side_columns", self.detector, self.seed, bool(self.cache), self.prior_power,
+                   self.prior_input, self.tree_features)
+            known = self._shared.get(key, self._build_side_columns)
+            with self._lock:
+                self._side = known
+        return known
+
+    def _build_side_columns(self):
         from .detectors import _column_stats
 
-        # the prior first, not under self._lock: it may wait for a detector computed elsewhere
-        prior_column = self._prior()[:, None] if self.prior_input and self._side is None else None
-        with self._lock:
-            if self._side is None:
-                cols = []
-                if self.prior_input:
-                    cols.append(prior_column)
-                if self.tree_features:
-                    from .detectors import tree_depth_features
+        cols = []
+        if self.prior_input:  # the prior first: it may wait for a detector computed elsewhere
+            cols.append(self._prior()[:, None])
+        if self.tree_features:
+            from .detectors import tree_depth_features
 
-                    cols.append(tree_depth_features(self.catalogue, n_trees=self.tree_features,
-                                                    seed=self.seed, cache=self.cache))
-                if not cols:
-                    self._side = (None, np.zeros(0, np.float32), np.ones(0, np.float32))
-                else:
-                    side = (cols[0] if len(cols) == 1
-                            else np.concatenate(cols, axis=1)).astype(np.float32, copy=False)
-                    side = np.ascontiguousarray(side)
-                    stats = []
-                    if self.prior_input:  # the prior column: as before tree features existed
-                        prior = cols[0][:, 0]
-                        stats.append(([prior.mean()], [max(float(prior.std()), 1e-3)]))
-                    if self.tree_features:  # chunked float64, no (n, k) float64 copy
-                        m, sd = _column_stats(cols[-1], 65_536)
-                        stats.append((m, np.maximum(sd, 1e-3)))
-                    mean = np.concatenate([np.asarray(m, np.float32) for m, _ in stats])
-                    std = np.concatenate([np.asarray(sd, np.float32) for _, sd in stats])
-                    self._side = (side, mean, std)
-            return self._side
+            cols.append(tree_depth_features(self.catalogue, n_trees=self.tree_features,
+                                            seed=self.seed, cache=self.cache))
+        if not cols:
+            return (None, *_read_only(np.zeros(0, np.float32), np.ones(0, np.float32)))
+        # the prior alone: a (read-only) view of the shared prior, no copy
+        side = (cols[0] if len(cols) == 1
+                else np.concatenate(cols, axis=1)).astype(np.float32, copy=False)
+        side = np.ascontiguousarray(side)
+        stats = []
+        if self.prior_input:  # the prior column: as before tree features existed
+            prior = cols[0][:, 0]
+            stats.append(([prior.mean()], [max(float(prior.std()), 1e-3)]))
+        if self.tree_features:  # chunked float64, no (n, k) float64 copy
+            m, sd = _column_stats(cols[-1], 65_536)
+            stats.append((m, np.maximum(sd, 1e-3)))
+        mean = np.concatenate([np.asarray(m, np.float32) for m, _ in stats])
+        std = np.concatenate([np.asarray(sd, np.float32) for _, sd in stats])
+        return _read_only(side, mean, std)
 
     def isolation_paths(self):
         """The :class:`~astroexplore.isolation_kernel.IsolationPaths` of the kernel forest.
 
-        Built once per session (leaf ids cached beside the catalogue); None when
-        ``kernel_trees=0``.
+        Built once per process for every Explorer of the catalogue with the same
+        ``kernel_trees`` and ``seed`` (leaf ids cached beside the catalogue and memory-mapped;
+        every array read-only); None when ``kernel_trees=0``.
         """
         if not self.kernel_trees:
             return None
         from .isolation_kernel import isolation_paths
 
-        with self._paths_lock:
-            if self._paths is None:
-                self._paths = isolation_paths(self.catalogue, n_trees=self.kernel_trees,
-                                              seed=self.seed, cache=self.cache)
-            return self._paths
+        with self._lock:
+            known = self._paths
+        if known is None:
+            # not under self._lock: growing the leaves takes seconds, and rankings must not wait
+            known = self._shared.get(
+                ("isolation_paths", self.kernel_trees, self.seed, bool(self.cache)),
+                lambda: isolation_paths(self.catalogue, n_trees=self.kernel_trees, seed=self.seed,
+                                        cache=self.cache).freeze())
+            with self._lock:
+                self._paths = known
+        return known
 
     # ------------------------------------------------------------------ labels
     def _labels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -649,10 +771,7 @@ class Explorer:
         if method.value in [str(d) for d in DETECTORS]:
             return self.anomaly_scores(method.value).scaled.copy()
         if method is RankingMethod.RANDOM:
-            with self._lock:
-                if self._random is None:
-                    self._random = _rk.random_scores(self.n_galaxies, self.seed)
-                return self._random.copy()
+            return self._random_scores().copy()
         model = self._model  # one read: consistent head, predictions, n, refined prior
         prior = self._prior()
         if model is None:

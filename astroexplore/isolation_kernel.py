@@ -80,6 +80,7 @@ class IsolationPaths:
     depth: np.ndarray
     row_scale: np.ndarray
     _anc: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _frozen: bool = field(default=False, init=False, repr=False, compare=False)
 
     @property
     def n_galaxies(self) -> int:
@@ -92,6 +93,14 @@ class IsolationPaths:
     @property
     def n_nodes(self) -> int:
         return int(self.parent.shape[0])
+
+    def freeze(self) -> "IsolationPaths":
+        """Mark every array read-only (so that sessions in other threads can share these paths
+        without a lock); returns ``self``."""
+        for a in (self.leaves, self.offsets, self.parent, self.depth, self.row_scale):
+            a.flags.writeable = False
+        self._frozen = True
+        return self
 
     def _global_leaves(self, rows) -> np.ndarray:
         return self.leaves[rows].astype(np.int64) + self.offsets[None, :-1]
@@ -119,6 +128,8 @@ class IsolationPaths:
             for k in range(1, width):
                 cur = np.where(cur >= 0, self.parent[np.maximum(cur, 0)], -1)
                 anc[:, k] = cur
+            if self._frozen:  # shared: two threads may both build it; either result is the same
+                anc.flags.writeable = False
             self._anc = anc
         return self._anc
 

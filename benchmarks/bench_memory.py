@@ -15,10 +15,22 @@ After each step it prints the wall time, the resident set size and its high-wate
 Everything is cached beside the catalogue as in the app (a second run reads the caches: use a
 fresh ``--dir``, or ``--fresh``, to measure the computation).
 
+Per browser session (``--sessions 1 2 4 8``): memory each additional session of a served
+catalogue adds. The catalogue, label store and warm-up are loaded as ``astroexplore serve`` does
+(``ui.serve.load_shared``, ``warm_up``, the isolation paths of the background warm-up); then,
+session after session, what ``ui.serve.session_app`` builds: a fresh Explorer and the app
+(``build_app``, its Bokeh models built into a document as a browser's connection does; ``--no-views``:
+an ``AppState`` alone), sorted by "combined", 20 labels by that session's user and one retrain.
+After the 1st, 2nd, 4th, 8th ... session it prints RSS and PSS (proportional set size: a file page
+mapped twice counts once); "per extra session" is ``(mem(k) - mem(1)) / (k - 1)``. ``--unshared``
+gives each Explorer its own copy of the per-catalogue arrays (anomaly scores, prior, random ranking,
+side columns, isolation paths), as before they were shared, for a before/after in one process.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_memory.py [--n 10000000] [--d 40] [--dir DIR] [--fresh]
         [--stages isolation_forest knn lof paths retrain]
+    .venv/bin/python benchmarks/bench_memory.py --n 1000000 --sessions 1 2 4 8 [--unshared] [--no-views]
 """
 from __future__ import annotations
 
@@ -47,6 +59,73 @@ def _status_mb(field: str) -> float:
     return float("nan")
 
 
+def _pss_mb() -> float:
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def run_sessions(npy: Path, folder: Path, counts: list[int], *, unshared: bool, views: bool,
+                 n_labels: int = 20) -> list[tuple]:
+    """Open sessions one by one as a server does; rows (sessions, RSS MB, PSS MB, seconds)."""
+    import gc
+
+    from astroexplore import explorer as explorer_module
+    from astroexplore.ui.serve import load_shared, make_explorer, warm_up
+    from astroexplore.ui.state import AppState
+
+    if unshared:  # every Explorer its own store of per-catalogue arrays: the behaviour before sharing
+        explorer_module.shared_arrays = lambda catalogue: explorer_module.SharedArrays()
+    labels = folder / "sessions.labels.sqlite"
+    for p in (labels, Path(str(labels) + "-wal"), Path(str(labels) + "-shm")):
+        p.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    cat, store = load_shared(npy, labels)
+    warm_up(cat, store, everything=False)  # projection + anomaly scores, as serve() does first
+    make_explorer(cat, store).isolation_paths()  # the background warm-up of the first page
+    print(f"loaded and warmed up in {time.perf_counter() - t0:.1f} s (caches beside the catalogue)")
+    if views:
+        from bokeh.document import Document
+
+        from astroexplore.ui.app import build_app
+    rng = np.random.default_rng(0)
+    top = make_explorer(cat, store).ranking("isolation_forest")[:5_000]
+    gc.collect()
+    rows = [(0, _status_mb("VmRSS"), _pss_mb(), 0.0)]
+    print(f"  0 sessions: RSS {rows[0][1]:.0f} MB, PSS {rows[0][2]:.0f} MB", flush=True)
+    held = []
+    for k in range(1, max(counts) + 1):
+        t0 = time.perf_counter()
+        ex = make_explorer(cat, store, user=f"astronomer{k}")
+        if views:
+            page = build_app(ex, template=True, user=f"astronomer{k}")
+            page.server_doc(Document())  # the Bokeh models a browser connection gets
+            state = page.state
+        else:
+            page, state = None, AppState(ex)
+        if state.retraining:  # learn_on_open: the labels already stored (or another's retrain)
+            state.wait_retrain(600)
+        state.method = "combined"
+        picks = np.r_[rng.choice(top, n_labels // 2, replace=False),
+                      rng.choice(cat.n_galaxies, n_labels - n_labels // 2, replace=False)]
+        for i, row in enumerate(picks):
+            state.label(5 if i < n_labels // 4 else int(rng.integers(0, 2)), galaxy=int(row))
+        state.start_retrain(poll=False)
+        state.wait_retrain(600)
+        held.append((ex, state, page))
+        gc.collect()
+        if k in counts:
+            rows.append((k, _status_mb("VmRSS"), _pss_mb(), time.perf_counter() - t0))
+            print(f"  {k} sessions: RSS {rows[-1][1]:.0f} MB, PSS {rows[-1][2]:.0f} MB", flush=True)
+    store.close()
+    return rows
+
+
 def write_embeddings(path: Path, n: int, d: int, seed: int = 0, chunk: int = 500_000) -> None:
     """A 20-component Gaussian mixture, n x d float32, written chunk by chunk (never all in RAM)."""
     rng = np.random.default_rng(seed)
@@ -67,6 +146,12 @@ def main(argv=None) -> int:
     p.add_argument("--dir", type=Path, default=None)
     p.add_argument("--fresh", action="store_true", help="delete caches beside the catalogue first")
     p.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    p.add_argument("--sessions", nargs="+", type=int, default=None,
+                   help="measure memory per browser session instead, after this many sessions")
+    p.add_argument("--unshared", action="store_true",
+                   help="with --sessions: per-Explorer copies of the catalogue's arrays (before)")
+    p.add_argument("--no-views", action="store_true",
+                   help="with --sessions: an AppState per session, without the app's views")
     args = p.parse_args(argv)
 
     import torch
@@ -92,6 +177,22 @@ def main(argv=None) -> int:
         for f in folder.iterdir():
             if f.name != npy.name:
                 shutil.rmtree(f) if f.is_dir() else f.unlink()
+    if args.sessions:
+        counts = sorted(set(args.sessions))
+        print(f"Sessions of {args.n:,} x {args.d}: {'unshared (before)' if args.unshared else 'shared'}"
+              f" per-catalogue arrays, {'AppState only' if args.no_views else 'app with its Bokeh models'};"
+              f" each session ranks, stores 20 labels and retrains once.\n")
+        rows = run_sessions(npy, folder, counts, unshared=args.unshared, views=not args.no_views)
+        base = rows[1]
+        print("\n| sessions | RSS (MB) | PSS (MB) | RSS per extra session (MB) | PSS per extra session (MB) |")
+        print("|---:|---:|---:|---:|---:|")
+        for k, rss, pss, _ in rows:
+            extra = (f"{(rss - base[1]) / (k - 1):.0f} | {(pss - base[2]) / (k - 1):.0f}" if k > 1
+                     else ("(first session: +%.0f | +%.0f)" % (rss - rows[0][1], pss - rows[0][2])
+                           if k == 1 else " | "))
+            print(f"| {k} | {rss:.0f} | {pss:.0f} | {extra} |")
+        print(f"\nLoad average at the end: {os.getloadavg()[0]:.1f}.")
+        return 0
 
     rows = []
 

@@ -3,7 +3,10 @@
 The catalogue, the label store and the shared read-only resources (projection, KD-tree,
 similarity index) are loaded once per process; each browser session gets its own
 :class:`~astroexplore.explorer.Explorer` view state and its own app (built in a function per
-session), writing to the shared label store under the user's name.
+session), writing to the shared label store under the user's name. The Explorers of one catalogue
+share its read-only arrays (anomaly scores, prior, isolation paths:
+:func:`astroexplore.explorer.shared_arrays`), so a session adds ~20 MB for 1M galaxies, not ~230
+(``benchmarks/results/memory.md``).
 """
 from __future__ import annotations
 
