@@ -176,6 +176,8 @@ def posterior_bars_html(catalogue, i: int, max_questions: int = 12) -> str:
     return "".join(parts) or "<p class='ae-muted'>No morphology posteriors for this galaxy.</p>"
 
 
+CARD_WIDTH = 420  # px: the column of score buttons and galaxy card beside the image
+
 CARD_CSS = """
 .ae-card-box { font: 13px/1.35 system-ui, sans-serif; }
 .ae-card-box h3 { margin: 0 0 4px 0; font-size: 16px; }
@@ -342,7 +344,7 @@ class ScoringView(pn.viewable.Viewer):
         body = (f"<div class='ae-card-box'><h3>{html.escape(gid)}</h3><table>{table}</table>"
                 f"<div>{links}</div><h4 style='margin:10px 0 2px 0'>Morphology (vote fractions)</h4>"
                 f"{posterior_bars_html(cat, i)}</div>")
-        return pn.pane.HTML(body, stylesheets=[CARD_CSS], sizing_mode="stretch_width")
+        return pn.pane.HTML(body, stylesheets=[CARD_CSS], width=CARD_WIDTH)
 
     @param.depends("state.n_labelled", "state.n_labelled_user", "state.message")
     def _status(self):
@@ -405,5 +407,5 @@ class ScoringView(pn.viewable.Viewer):
         # the image's own size on its wrapper too (Bokeh warned W-1005 of a fixed size without one)
         image = pn.panel(self._image, width=self.image_size + 20, height=self.image_size + 20)
         left = pn.Column(nav, image, pn.widgets.IntSlider.from_param(self.param.zoom, width=300), self._keys)
-        return pn.Column(controls, pn.Row(left, pn.Column(scores, self._card, width=420)),
+        return pn.Column(controls, pn.Row(left, pn.Column(scores, self._card)),
                          sizing_mode="stretch_width")
