@@ -159,8 +159,12 @@ def _claim_port(address: str, port: int) -> int:
     before minutes of loading, when it is taken), or a free one for 0 (so that the printed URL
     and the allowed websocket origins name it)."""
     import socket
+    import sys
 
     with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
+        if sys.platform != "win32":  # as Tornado binds: a port left in TIME_WAIT by a server just
+            # stopped is free again at once (a live listener still refuses the bind)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((address, port))
         except OSError as err:

@@ -109,3 +109,27 @@ def test_serve_on_port_0_prints_the_port_it_serves(demo_catalogue_path, tmp_path
     finally:
         server.stop()
         pn.state.clear_caches()
+
+
+def test_a_port_just_left_by_a_stopped_server_can_be_claimed_again_a_busy_one_cannot():
+    """A restart on the same --port failed for ~60 s while the old server's connections sat in
+    TIME_WAIT (the probe bound without SO_REUSEADDR, which Tornado itself sets)."""
+    import socket
+    import sys
+
+    from astroexplore.ui.serve import _claim_port
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    conn, _ = server.accept()
+    with pytest.raises(OSError, match=f"cannot serve on 127.0.0.1:{port}.*--port"):
+        _claim_port("127.0.0.1", port)  # still listening: refused, with what to do
+    conn.close()  # the server side closes first: its end of the connection stays in TIME_WAIT
+    server.close()
+    client.close()
+    if sys.platform != "win32":
+        assert _claim_port("127.0.0.1", port) == port
