@@ -235,3 +235,17 @@ def test_query_ids_and_tags_are_text_not_markup(tmp_path):
         markup = query_html(view)
         assert "the 2 galaxies tagged #odd" in markup and "<img src=x" not in markup
         assert markup.count("<img ") == 2
+
+
+def test_results_say_when_the_morphology_filter_left_galaxies_out(view, state, demo):
+    """The search applied the filter of the Morphology tab without a word in this tab."""
+    from astroexplore.filters import Condition, MorphologyFilter
+
+    view.search()
+    assert "filter" not in view.summary
+    state.filter = MorphologyFilter(demo.schema, [Condition("smooth-or-featured", "smooth", 0.5)])
+    assert 0 < state.n_match < demo.n_galaxies
+    view.search()
+    assert f"among the {state.n_match:,} of {demo.n_galaxies:,} that pass the morphology filter" in view.summary
+    assert state.mask[view.result_indices].all()
+    assert "morphology filter" in view._gallery._title.object

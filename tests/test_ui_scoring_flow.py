@@ -162,3 +162,29 @@ def test_search_by_id_forgives_case_and_suggests_a_close_id(open_window):
     assert window.message == f"Showing {gid}."
     assert not window.goto_id(gid[:-1] + "x")
     assert window.current == 17 and "is not in" in window.message and "Did you mean" in window.message
+
+
+def test_going_through_a_box_names_the_cards_not_the_whole_box(open_window):
+    """The banner said "Going through 300 galaxies in the box" while Forward went through the 48
+    cards shown ("of 48")."""
+    from astroexplore.ui.gallery import Gallery
+    from astroexplore.ui.latent_map import N_GALLERY, MapView
+
+    window = open_window()
+    view = MapView(state=window)
+    xy = window.resources.projection
+    lo, hi = xy.min(axis=0) - 1, xy.max(axis=0) + 1
+    view._boxed((lo[0], lo[1], hi[0], hi[1]))  # every galaxy in the box
+    n = window.catalogue.n_galaxies
+    assert len(window.selection) == n > N_GALLERY
+    cards = view._gallery.indices
+    view._gallery._grid.clicked = f"{cards[2]}|1"
+    assert window.current == cards[2] and len(window.order) == N_GALLERY
+    assert window.list_title.startswith(f"the first {N_GALLERY} of the {n:,} galaxies in the box")
+    # any gallery holding more than it shows says so too; one that shows all keeps its title
+    more = Gallery(state=window, indices=window.order[:10], title="10 galaxies similar to X", max_items=4)
+    more._grid.clicked = f"{window.order[1]}|1"
+    assert window.list_title == "the first 4 of 10 galaxies similar to X" and len(window.order) == 4
+    every = Gallery(state=window, indices=window.order[:3], title="3 galaxies similar to Y")
+    every._grid.clicked = f"{window.order[0]}|1"
+    assert window.list_title == "3 galaxies similar to Y"

@@ -114,6 +114,9 @@ class Gallery(pn.viewable.Viewer):
     indices = param.Array(default=None)
     captions = param.List(default=None, allow_None=True)
     title = param.String(default="")
+    through_title = param.String(default="", doc=(
+        "What the scoring view's banner calls the gallery once a card is opened from it (\"Going "
+        "through ...\"): the cards, not more; default the title, cut to the cards shown."))
     max_items = param.Integer(default=48, bounds=(1, 500))
 
     def __init__(self, **params):
@@ -143,8 +146,12 @@ class Gallery(pn.viewable.Viewer):
         if not event.new:
             return
         i = int(str(event.new).split("|", 1)[0])
-        shown = np.asarray([] if self.indices is None else self.indices, dtype=np.int64)[: self.max_items]
-        self.state.go_through(shown, i, self.title)  # Forward / next after scoring: the next card
+        every = np.asarray([] if self.indices is None else self.indices, dtype=np.int64)
+        shown = every[: self.max_items]
+        title = self.through_title or self.title
+        if not self.through_title and len(shown) < len(every):
+            title = f"the first {len(shown)} of {title}"
+        self.state.go_through(shown, i, title)  # Forward / next after scoring: the next card
 
     def __panel__(self):
         return pn.Column(self._title, self._grid, sizing_mode="stretch_width")

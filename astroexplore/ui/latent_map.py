@@ -384,8 +384,11 @@ class MapView(pn.viewable.Viewer):
         # only the cards shown: the box title says how many of how many (the gallery's own note
         # "(the first 48 of 1234 shown)" repeated it)
         sel = self.state.selection
+        n = 0 if sel is None else len(sel)
+        through = (f"the first {N_GALLERY} of the {n:,} galaxies in the box (by {self.state.method})"
+                   if self.box is not None and n > N_GALLERY else "")  # the cards, not the whole box
         self._gallery.param.update(indices=None if sel is None else sel[:N_GALLERY],
-                                   title=self.state.selection_title)
+                                   title=self.state.selection_title, through_title=through)
 
     def nearest_table(self, k: int = N_NEAREST_CSV) -> pd.DataFrame:
         """Table (id, ra, dec, map x, y, map distance, scores) of the k galaxies nearest the tap."""

@@ -129,6 +129,9 @@ class SimilarityView(pn.viewable.Viewer):
             self._clear()  # no earlier query's results under this query's warning
             self.warning = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
             return None
+        if mask is not None:  # say so: the nearest galaxies the filter hides are left out
+            what += (f", among the {int(st.n_match):,} of {cat.n_galaxies:,} that pass the "
+                     "morphology filter")
         extra = {}
         sc = st.scores()
         if sc is not None:
