@@ -51,12 +51,23 @@ def test_a_window_opened_on_stored_labels_learns_from_them(open_window):
     assert window.explorer.last_retrain is not None and window.explorer.last_report["n_labels"] == 5
     assert "Retrained on 5 labels" in window.retrain_message
     expected = window.explorer.ranking(window.method, unlabelled_first=True)
-    kept = window.current  # kept on screen (not scored); the rest is the new order
+    # nothing was done in the window meanwhile: it shows the new rank 1, not the galaxy it opened
+    # on (the old rank 1, which had gone to rank 59 in a restarted demo)
     np.testing.assert_array_equal(window.order, expected)
-    assert kept == window.order[window.position]
+    assert window.position == 0 and window.current == expected[0]
+    assert "from the top" in window.retrain_message
+    # a window where the user moved on before the retrain landed keeps the galaxy they look at
+    state_module.resources_for(first.catalogue)._retrains.clear()
+    moved = open_window(user="cy")
+    assert moved.retraining
+    moved.next()
+    looked_at = moved.current
+    assert moved.wait_retrain(timeout=120)
+    assert moved.current == looked_at and moved.order[moved.position] == looked_at
+    np.testing.assert_array_equal(moved.order, expected)
     # a window opened later takes that retrain over instead of training again
     later = open_window(user="bob")
-    assert not later.retraining and later.explorer.last_retrain is window.explorer.last_retrain
+    assert not later.retraining and later.explorer.last_retrain is moved.explorer.last_retrain
     # and a window that is told not to learn on open does not
     assert not open_window(learn_on_open=False).retraining
 

@@ -310,6 +310,7 @@ class AppState(param.Parameterized):
         # through a retrain): Forward shows the top of the new list, not the place left behind
         self._from_top = False
         self._hold_current = False  # set while refresh_order moves the place of an off-list galaxy
+        self._opened_on: int | None = None  # the galaxy shown when a learn-on-open retrain started
         # a new window starts from the latest retrain another window made (if its settings match)
         self.explorer.adopt(self.resources.latest_retrain(self.explorer.model_key))
         self._seen_model = self.explorer.model_version
@@ -329,6 +330,7 @@ class AppState(param.Parameterized):
         n = self.explorer.n_training_labels
         if n == 0:
             return
+        self._opened_on = self.current  # left untouched until the retrain lands: show its new top
         self.start_retrain()
         self.retrain_message = (f"Learning from the {n:,} label{'' if n == 1 else 's'} stored "
                                 "earlier, in the background; the list re-sorts when done.")
@@ -471,7 +473,14 @@ class AppState(param.Parameterized):
 
     def _keeps_galaxy_after_retrain(self) -> bool:
         """After a retrain, a galaxy not yet scored stays on screen (a score typed as the retrain
-        lands must go to the galaxy seen); after a scored one the list starts from its new top."""
+        lands must go to the galaxy seen); after a scored one the list starts from its new top.
+        So does a window whose retrain on the labels stored earlier (:attr:`learn_on_open`) lands
+        before anything was done in it: it opened on the old ranking's top, which may be far down
+        the new one (a score typed as it lands still goes to the galaxy seen: the browser sends
+        which galaxy that was)."""
+        opened_on, self._opened_on = self._opened_on, None
+        if opened_on is not None and self.current == opened_on and not self._written:
+            return False
         return self.current_score is None and not self.nothing_listed
 
     def start_sync(self, period_ms: int = 2000) -> bool:
@@ -796,6 +805,7 @@ class AppState(param.Parameterized):
             report = fut.result()
         except Exception as err:
             log.exception("retrain failed")
+            self._opened_on = None
             self.retraining = False
             self.retrain_message = f"Retrain failed: {err}"
             return True
