@@ -10,6 +10,7 @@ from enum import Enum
 MIN_SCORE = 0
 MAX_SCORE = 5
 SCORES = tuple(range(MIN_SCORE, MAX_SCORE + 1))
+ANONYMOUS = "anonymous"  # the label author of a window nobody has named
 
 
 class RankingMethod(str, Enum):

@@ -176,6 +176,7 @@ def posterior_bars_html(catalogue, i: int, max_questions: int = 12) -> str:
     return "".join(parts) or "<p class='ae-muted'>No morphology posteriors for this galaxy.</p>"
 
 
+STATUS_HEIGHT = 56  # px: three lines of the status above the image (counts, a message of two)
 CARD_WIDTH = 420  # px: the column of score buttons and galaxy card beside the image
 
 CARD_CSS = """
@@ -205,6 +206,7 @@ class ScoringView(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state
+        self._status_pane: pn.pane.HTML | None = None
         view = uuid.uuid4().hex[:12]
         self._keys = KeyListener(on_key=self._on_key, shown=s.current_id, view=view)
         s.param.watch(lambda e: setattr(self._keys, "shown", s.current_id), "current")
@@ -346,15 +348,24 @@ class ScoringView(pn.viewable.Viewer):
                 f"{posterior_bars_html(cat, i)}</div>")
         return pn.pane.HTML(body, stylesheets=[CARD_CSS], width=CARD_WIDTH)
 
-    @param.depends("state.n_labelled", "state.n_labelled_user", "state.message")
-    def _status(self):
-        s = self.state  # HTML, not Markdown: an id such as *star* or a_b_c stays as written
-        return pn.pane.HTML(
-            f"Labelled so far: <b>{s.n_labelled:,}</b> galaxies (you: {s.n_labelled_user:,})"
-            + (f"<br>{html.escape(s.message)}" if s.message else ""),
-            # above the image, where a search or Undo is done (below the buttons it was off screen);
-            # a fixed height, so a longer message does not move the image
-            width=self.image_size + 20, height=44, styles={"overflow-y": "auto", "font-size": "13px"})
+    @staticmethod
+    def _status_html(n_labelled: int, n_user: int, message: str) -> str:
+        # HTML, not Markdown: an id such as *star* or a_b_c stays as written
+        return (f"Labelled so far: <b>{n_labelled:,}</b> galaxies (you: {n_user:,})"
+                + (f"<br>{html.escape(message)}" if message else ""))
+
+    def _status(self) -> pn.pane.HTML:
+        """The label counts and the last message, above the image, where a search or Undo is done
+        (below the buttons it was off screen). One pane bound to the state (a function view wrapped
+        it in a Column Bokeh warned about, W-1005); a fixed height of three lines, so that a longer
+        message ("did you mean", a stored tag list) is read whole and does not move the image."""
+        if self._status_pane is None:
+            s = self.state
+            self._status_pane = pn.pane.HTML(
+                pn.bind(self._status_html, s.param.n_labelled, s.param.n_labelled_user, s.param.message),
+                width=self.image_size + 20, height=STATUS_HEIGHT, margin=(2, 5),
+                styles={"overflow-y": "auto", "font-size": "13px", "line-height": "1.3"})
+        return self._status_pane
 
     def _gallery_banner(self) -> pn.Row:
         """While a gallery is gone through (``state.list_title``): what it is, and the way back."""
@@ -393,7 +404,7 @@ class ScoringView(pn.viewable.Viewer):
         nav = pn.Column(self._gallery_banner(),
                         pn.Row(self._back, self._position, self._of_n, self._forward),
                         pn.Row(self._search, self._go, self._top),  # two rows: fits beside the card on a laptop
-                        self._status)
+                        self._status())
         # the scores head the column beside the image: under the image they were below the fold
         # of a 1280x800 laptop screen (the card, below them, can scroll)
         scores = pn.Column(

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import param
 
-from astroexplore.constants import SCORES, RankingMethod
+from astroexplore.constants import ANONYMOUS, SCORES, RankingMethod
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +253,7 @@ class AppState(param.Parameterized):
     """
 
     explorer = param.Parameter(doc="The Explorer (catalogue + label store + models).")
-    user = param.String(default="anonymous", doc="Name stored with each label.")
+    user = param.String(default=ANONYMOUS, doc="Name stored with each label.")
     method = param.Selector(default=RankingMethod.COMBINED.value, objects=RANKING_METHODS,
                             label="Scoring method to sort by")
     unlabelled_first = param.Boolean(default=True, label="Show unlabelled first")
@@ -298,7 +298,7 @@ class AppState(param.Parameterized):
     TABS = ("Scoring", "Latent map", "Morphology filter", "Similarity search")
 
     def __init__(self, explorer, **params):
-        user = params.pop("user", None) or getattr(explorer, "user", None) or "anonymous"
+        user = params.pop("user", None) or getattr(explorer, "user", None) or ANONYMOUS
         super().__init__(explorer=explorer, user=user, **params)
         self._lock = threading.RLock()
         self._future: concurrent.futures.Future | None = None
@@ -410,7 +410,7 @@ class AppState(param.Parameterized):
     @property
     def user_name(self) -> str:
         """The user labels are stored under ("anonymous" when the box is blank)."""
-        return (self.user or "").strip() or "anonymous"
+        return (self.user or "").strip() or ANONYMOUS
 
     @param.depends("user", watch=True)
     def _sync_user(self):
@@ -716,7 +716,9 @@ class AppState(param.Parameterized):
             if i == self.current:
                 self.current_score = int(score)
             self._update_counts()
-            self.message = f"Stored {galaxy_id} = {int(score)}" + (f" {' '.join(event.tags)}" if event.tags else "")
+            self.message = (f"Stored {galaxy_id} = {int(score)}" + (f" {' '.join(event.tags)}" if event.tags else "")
+                            + (f" as {ANONYMOUS}: type your name in the sidebar to sign your labels."
+                               if event.user == ANONYMOUS else ""))
             self.labels_version += 1
         if i == self.current and self.advance and not self.off_list and not self.nothing_listed:
             self.next()  # the last galaxy of the list stays

@@ -28,24 +28,39 @@ def labelled_checkbox(obj: param.Parameterized, name: str, **kwargs) -> pn.widge
 
 
 class RememberedName(JSComponent):
-    """Invisible: remembers the label author's name in the browser (``localStorage``), so that
-    a new window, or the same page after a restart of the server, stores labels under the name
-    typed last instead of "anonymous".
+    """Invisible: remembers the label author's name in the browser, so that a new window, or the
+    page of a server restarted on another port (``--port 0``), stores labels under the name typed
+    last instead of "anonymous".
 
-    :attr:`value` is written to the browser's storage whenever it changes; on first render a
-    stored name that differs is sent back to ``on_stored(name)``, which decides whether to use it.
+    The name goes to a cookie (cookies are per host, whatever the port: the name survives a
+    restart on a new port) and to ``localStorage`` (per origin, kept where cookies are blocked);
+    the cookie, written by whichever window changed the name last, wins. :attr:`value` is
+    written whenever it changes; on first render a stored name that differs is sent back to
+    ``on_stored(name)``, which decides whether to use it.
     """
 
     value = param.String(default="", doc="The name to remember (synced to the browser).")
-    key = param.String(default="astroexplore.user", doc="localStorage key.")
+    key = param.String(default="astroexplore.user", doc="localStorage key (the cookie's name "
+                       "is the key with characters other than letters, digits, - and _ as _).")
 
     _esm = """
     export function render({ model }) {
+      const cookie = model.key.replace(/[^A-Za-z0-9_-]/g, '_');
+      const fromCookie = () => {
+        const item = document.cookie.split('; ').find((c) => c.startsWith(cookie + '='));
+        return item ? decodeURIComponent(item.slice(cookie.length + 1)) : null;
+      };
       let stored = null;
-      try { stored = window.localStorage.getItem(model.key); } catch (e) {}  // storage blocked
+      try { stored = fromCookie(); } catch (e) {}  // cookies blocked
+      if (!stored) { try { stored = window.localStorage.getItem(model.key); } catch (e) {} }
       if (stored && stored !== model.value) model.send_msg({stored});
       model.on('value', () => {
-        try { if (model.value) window.localStorage.setItem(model.key, model.value); } catch (e) {}
+        if (!model.value) return;
+        try { window.localStorage.setItem(model.key, model.value); } catch (e) {}
+        try {
+          document.cookie = cookie + '=' + encodeURIComponent(model.value) +
+                            '; path=/; max-age=31536000; SameSite=Lax';
+        } catch (e) {}
       });
       const span = document.createElement('span');
       span.style.display = 'none';

@@ -479,3 +479,46 @@ def test_the_browser_remembers_the_name_for_the_next_window(ui_page, served, unt
     second.keyboard.press("2")
     until(lambda: latest_score(served.store, gid, "remembered-rita") == 2, what="a label under that name")
     second.close()
+
+
+def test_the_name_survives_a_restart_of_the_server_on_another_port(ui_page, served, until, listening,
+                                                                    free_port):
+    """localStorage is per origin, port included: after ``serve --port 0`` restarted on a new
+    port the name was forgotten and the next labels went to "anonymous" without a word."""
+    import panel as pn
+
+    from astroexplore.ui.serve import session_app
+
+    page = ui_page
+    set_user(page, "cookie-carla")
+    until(lambda: "cookie-carla" in page.evaluate("() => document.cookie"), what="the name in a cookie")
+    states = []
+
+    def make():
+        app = session_app(served.catalogue, served.store)
+        states.append(app.state)
+        return app
+
+    port = free_port  # the restarted server: another origin for the browser
+    server = pn.serve(make, port=port, address="localhost", show=False, threaded=True,
+                      websocket_origin=[f"localhost:{port}"], verbose=False)
+    try:
+        listening(port)
+        other = page.context.new_page()
+        other.goto(f"http://localhost:{port}/")
+        other.get_by_text("How interesting is this object?").wait_for()
+        until(lambda: states and states[-1].user == "cookie-carla", what="the name on the new port")
+        other.close()
+    finally:
+        server.stop()
+
+
+def test_a_label_stored_without_a_name_says_so(ui_page, served, until):
+    page, state = ui_page, ui_page.app_state
+    page.context.clear_cookies()  # no name from an earlier test
+    page.evaluate("() => localStorage.removeItem('astroexplore.user')")
+    state.user = ""
+    gid = current_id(page)
+    page.get_by_role("button", name="1", exact=True).click()
+    until(lambda: latest_score(served.store, gid, "anonymous") == 1, what="an anonymous label")
+    page.get_by_text("as anonymous: type your name in the sidebar").wait_for()
