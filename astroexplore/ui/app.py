@@ -15,7 +15,7 @@ from astroexplore.ui.morphology import MorphologyView
 from astroexplore.ui.scoring import ScoringView
 from astroexplore.ui.similarity import SimilarityView
 from astroexplore.ui.state import AppState
-from astroexplore.ui.widgets import RememberedName
+from astroexplore.ui.widgets import ConnectionNotice, RememberedName
 
 TITLE = "astroexplore"
 # Open Sans where it is installed, else the system's UI font: no web font is fetched (below)
@@ -142,7 +142,7 @@ class ExplorerApp(pn.viewable.Viewer):
                                                disabled=authenticated, width=225)
         remembered = [] if authenticated else [self._remembered_name()]
         path = getattr(s.catalogue, "path", None)
-        return [user, *remembered, self._summary,
+        return [user, *remembered, ConnectionNotice(), self._summary,
                 pn.pane.Markdown(f"Catalogue: `{path.name if path else 'in memory'}`",
                                  styles={"color": "#666", "font-size": "12px"})]
 

@@ -177,6 +177,7 @@ def posterior_bars_html(catalogue, i: int, max_questions: int = 12) -> str:
 
 
 STATUS_HEIGHT = 56  # px: three lines of the status above the image (counts, a message of two)
+RETRAIN_MESSAGE_WIDTH = 330  # px: beside the Retrain button, within a 1280 px wide window
 CARD_WIDTH = 420  # px: the column of score buttons and galaxy card beside the image
 
 CARD_CSS = """
@@ -387,8 +388,9 @@ class ScoringView(pn.viewable.Viewer):
         # a fixed width: a long message wraps instead of widening the row (and the page under it)
         # and a fixed height (three lines): a message that wraps must not push the Retrain button down
         message = pn.pane.Markdown(pn.bind(html.escape, s.param.retrain_message), margin=(0, 5),
-                                   width=400, height=60)
-        return pn.Row(bar, message, align="center")
+                                   width=RETRAIN_MESSAGE_WIDTH, height=60)
+        # the bar above the message, not beside it: side by side they ran off a laptop's screen
+        return pn.Column(bar, message, align="center")
 
     def __panel__(self):
         s = self.state

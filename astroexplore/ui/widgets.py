@@ -75,3 +75,41 @@ class RememberedName(JSComponent):
     def _handle_msg(self, data):
         if self._on_stored is not None and isinstance(data, dict) and data.get("stored"):
             self._on_stored(str(data["stored"]))
+
+
+class ConnectionNotice(JSComponent):
+    """Invisible until the page loses its server: then a red bar across the top of the page says
+    that nothing done now is stored (a stopped or restarted server, a dropped network), until
+    the connection comes back.
+
+    Without it a tab whose server had gone looked as alive as ever, and scores typed into it
+    were lost without a word. Panel's own ``disconnect_notification`` needs its notification
+    area, which loads its script and icon font from a CDN (this page fetches nothing off its
+    own server); this listens to the same Bokeh document events (``connection_lost``,
+    ``client_reconnected``).
+    """
+
+    message = param.String(default=(
+        "Lost the connection to the astroexplore server: scores given now are NOT stored. "
+        "Reload the page once the server runs again."))
+
+    _esm = """
+    export function render({ model, view }) {
+      const bar = document.createElement('div');
+      bar.className = 'ae-connection-lost';
+      bar.setAttribute('role', 'alert');
+      bar.style.cssText = 'display:none;position:fixed;top:0;left:0;right:0;z-index:10000;' +
+        'padding:10px 16px;background:#b00020;color:#fff;font:600 15px system-ui,sans-serif;' +
+        'text-align:center;box-shadow:0 2px 6px #0006';
+      document.body.appendChild(bar);
+      const doc = view.model.document;
+      if (doc != null) {
+        doc.on_event('connection_lost', () => { bar.textContent = model.message; bar.style.display = 'block'; });
+        doc.on_event('client_reconnected', () => { bar.style.display = 'none'; });
+      }
+      model.on('remove', () => bar.remove());
+      const span = document.createElement('span');
+      span.style.display = 'none';
+      return span;
+    }
+    """

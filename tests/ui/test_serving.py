@@ -133,3 +133,29 @@ def test_a_port_just_left_by_a_stopped_server_can_be_claimed_again_a_busy_one_ca
     client.close()
     if sys.platform != "win32":
         assert _claim_port("127.0.0.1", port) == port
+
+
+def test_a_page_whose_server_stops_says_that_scores_are_no_longer_stored(demo_catalogue_path, free_port,
+                                                                       tmp_path, ui_browser):
+    """A tab whose server had gone (stopped, restarted) looked alive and dropped every score."""
+    port, log = free_port, tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "astroexplore", "serve", str(demo_catalogue_path), "--port", str(port),
+             "--labels", str(tmp_path / "l.sqlite")], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        _get(f"http://localhost:{port}/", timeout=180)
+        page = ui_browser.new_page()
+        page.goto(f"http://localhost:{port}/", timeout=120_000)
+        page.get_by_text("How interesting is this object?").wait_for(timeout=120_000)
+        notice = page.locator(".ae-connection-lost")
+        assert not notice.is_visible()
+        proc.terminate()  # as Ctrl-C: the server process ends, its sockets close
+        proc.wait(timeout=30)
+        notice.wait_for(state="visible", timeout=60_000)
+        assert "NOT stored" in notice.inner_text()
+        page.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
