@@ -1362,3 +1362,26 @@ def test_map_recolour_aggregates_once(state, monkeypatch):
         view.color_by = "density"
         view.color_by = "isolation_forest"
         assert view._overlay()[()].get(0) is not None
+
+
+def test_a_different_score_before_the_next_galaxy_shows_does_not_replace_the_first(state):
+    """During a retrain the next image came late: 3 on A, then 4 meant for the next galaxy
+    (still unseen, A still on screen) replaced A's 3."""
+    from astroexplore.ui.scoring import ScoringView
+
+    view = ScoringView(state=state)
+    a = state.current_id
+    view._on_key("3", a)
+    b = state.current_id
+    assert b != a and state.my_score(a) == 3
+    view._on_key("4", a)  # the screen still shows a
+    assert state.my_score(a) == 3 and state.my_score(b) is None and state.current_id == b
+    assert state.message.startswith(f"Not stored: {a} was scored 3")
+    view._on_key("3", a)  # the same score again (a double click): harmless, stored again
+    assert state.my_score(a) == 3 and state.current_id == b
+    view._on_key("4", b)  # once b shows, keys score it
+    assert state.my_score(b) == 4
+    state.previous()
+    state.previous()  # back on a, on purpose: a new score replaces the old one
+    view._on_key("1", a)
+    assert state.my_score(a) == 1

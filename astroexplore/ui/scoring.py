@@ -208,6 +208,7 @@ class ScoringView(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.state
         self._status_pane: pn.pane.HTML | None = None
+        self._advanced_from: tuple[str, int] | None = None  # (id, score) scored by a key, then left
         view = uuid.uuid4().hex[:12]
         self._keys = KeyListener(on_key=self._on_key, shown=s.current_id, view=view)
         s.param.watch(lambda e: setattr(self._keys, "shown", s.current_id), "current")
@@ -273,15 +274,26 @@ class ScoringView(pn.viewable.Viewer):
         elif key == "ArrowRight":
             s.next()
         elif key.isdigit() and int(key) in SCORES:
+            score = int(key)
             if shown and shown != s.current_id:  # the server moved on before the screen did
+                if self._advanced_from is not None and self._advanced_from[0] == shown \
+                        and self._advanced_from[1] != score:
+                    # A scored, the server on B, the screen still on A: another score was meant
+                    # for B, which the user has not seen; A's score stays
+                    s.message = (f"Not stored: {shown} was scored {self._advanced_from[1]} a moment "
+                                 f"ago and the next galaxy was not on screen yet. Score it now that it "
+                                 f"shows (◀ Back to change {shown}).")
+                    return
                 try:
                     row = int(s.catalogue.index_of(shown))
                 except KeyError:
                     s.message = f"Not stored: the galaxy on screen ({shown}) is not in this catalogue."
                     return
-                self._label(int(key), row)
+                self._label(score, row)
             else:
-                self._label(int(key))
+                before = s.current_id
+                self._label(score)
+                self._advanced_from = (before, score) if s.current_id != before else None
 
     # renderers ----------------------------------------------------------------------------------
     @param.depends("state.current", "state.nothing_listed", "zoom")
