@@ -249,3 +249,27 @@ def test_results_say_when_the_morphology_filter_left_galaxies_out(view, state, d
     assert f"among the {state.n_match:,} of {demo.n_galaxies:,} that pass the morphology filter" in view.summary
     assert state.mask[view.result_indices].all()
     assert "morphology filter" in view._gallery._title.object
+
+
+def test_results_table_fits_its_width_and_rounds_for_display_only(view):
+    """The score column ran off a 1280 px window: columns sized to their 9-digit floats."""
+    view.search()
+    table = view._table()
+    assert isinstance(table, pn.widgets.Tabulator) and table.layout == "fit_columns"
+    floats = [c for c in view.results.columns if view.results[c].dtype.kind == "f"]
+    assert {"ra", "dec", "distance"} <= set(floats) and set(table.formatters) == set(floats)
+    assert table.formatters["ra"].format == "0.00000" and table.formatters["distance"].format == "0.000"
+    csv = view._csv().getvalue().splitlines()[1].split(",")  # the CSV keeps every digit
+    ra = csv[list(view.results.columns).index("ra")]
+    assert len(ra.split(".")[1]) > 5
+
+
+def test_a_position_search_states_the_separation_in_fitting_units(view, state, demo):
+    """The title said '(491279.7 arcsec away)' where the warning said 136.5 deg."""
+    from astroexplore.ui.similarity import FROM_POSITION
+
+    ra, dec = (float(demo.ra[0]) + 180) % 360, -float(demo.dec[0])
+    view.mode = FROM_POSITION
+    view.position = f"{ra} {dec}"
+    view.search()
+    assert "deg away" in view.summary and "arcsec away" not in view.summary

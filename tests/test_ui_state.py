@@ -1385,3 +1385,16 @@ def test_a_different_score_before_the_next_galaxy_shows_does_not_replace_the_fir
     state.previous()  # back on a, on purpose: a new score replaces the old one
     view._on_key("1", a)
     assert state.my_score(a) == 1
+
+
+def test_a_rank_past_the_end_of_the_list_says_what_it_shows(state):
+    """Rank 99999 of 1,000 showed the last galaxy without a word."""
+    from astroexplore.ui.scoring import ScoringView
+
+    view = ScoringView(state=state)
+    n = len(state.order)
+    view._position.value = 99999
+    assert state.position == n - 1 and view._position.value == n
+    assert state.message == f"The list has {n:,} galaxies: showing rank {n:,} instead of 99,999."
+    view._position.value = 5
+    assert state.position == 4

@@ -260,8 +260,13 @@ class ScoringView(pn.viewable.Viewer):
         return None if s.off_list or s.nothing_listed else s.position + 1
 
     def _on_rank(self, event):
+        s = self.state
         if event.new is not None:  # the state clamps to the list
-            self.state.show_rank(int(event.new) - 1)
+            n = 0 if s.order is None else len(s.order)
+            if n and not 1 <= int(event.new) <= n:
+                s.message = (f"The list has {n:,} galaxies: showing rank {1 if int(event.new) < 1 else n:,} "
+                             f"instead of {int(event.new):,}.")
+            s.show_rank(int(event.new) - 1)
         self._position.value = self._rank()  # a cleared box shows the rank again
 
     def _on_key(self, key: str, shown: str):

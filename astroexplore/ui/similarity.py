@@ -103,7 +103,7 @@ class SimilarityView(pn.viewable.Viewer):
                 res = core.search_by_coords(cat, index, ra, dec, k, mask=mask)
                 qid = cat.ids[res.query_index]
                 what = (f"galaxies similar to {qid}, the nearest catalogue galaxy to RA {ra:.5f}, "
-                        f"Dec {dec:+.5f} ({res.separation_arcsec:.1f} arcsec away)")
+                        f"Dec {dec:+.5f} ({core.angle_text(res.separation_arcsec)} away)")
                 query = [res.query_index]
                 note = (f"the nearest catalogue galaxy to RA {ra:.5f}, Dec {dec:+.5f}: "
                         f"{core.angle_text(res.separation_arcsec)} away")
@@ -240,8 +240,13 @@ class SimilarityView(pn.viewable.Viewer):
     def _table(self):
         if self.results is None:
             return pn.pane.Markdown("")
+        # the columns share the table's width (fitted to their data, the scores ran off a laptop's
+        # screen) and show the digits that mean something; the CSV keeps every digit
         return pn.widgets.Tabulator(self.results, show_index=False, pagination="local", page_size=15,
-                                    disabled=True, sizing_mode="stretch_width", height=460)
+                                    disabled=True, sizing_mode="stretch_width", height=460,
+                                    layout="fit_columns", formatters=_number_formats(self.results),
+                                    widths={"id": "26%"},  # an id is read whole, numbers are short
+                                    header_tooltips={c: c for c in self.results.columns})
 
     def __panel__(self):
         mode = pn.widgets.RadioButtonGroup.from_param(
@@ -259,6 +264,14 @@ class SimilarityView(pn.viewable.Viewer):
                    sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
+
+
+def _number_formats(frame: pd.DataFrame) -> dict:
+    """Tabulator formatters of a results table: RA/Dec to 0.036 arcsec (5 decimals of a degree),
+    distances and scores to 3 decimals."""
+    from bokeh.models.widgets.tables import NumberFormatter
+    return {c: NumberFormatter(format="0.00000" if c in ("ra", "dec") else "0.000", text_align="right")
+            for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}
 
 
 def _img(src: str, gid: str, size: int) -> str:
