@@ -199,3 +199,21 @@ def test_going_through_a_box_names_the_cards_not_the_whole_box(open_window):
     every = Gallery(state=window, indices=window.order[:3], title="3 galaxies similar to Y")
     every._grid.clicked = f"{window.order[0]}|1"
     assert window.list_title == "3 galaxies similar to Y"
+
+
+def test_the_retrain_line_counts_the_labels_it_has_not_learnt(open_window):
+    """"Retrained on 5 labels" stayed up however many galaxies were scored after it."""
+    window = open_window(learn_on_open=False)
+    window.label(4)
+    assert window.retrain_message == "1 label stored: press Retrain to re-sort the list by your scores."
+    window.label(0)
+    window.start_retrain(poll=False)
+    assert window.wait_retrain(timeout=120) and "Retrained on 2 labels" in window.retrain_message
+    window.label(5)
+    window.label(3)
+    assert window.retrain_message == ("2 labels stored since the last retrain: press Retrain to re-sort "
+                                      "the list by them.")
+    window.start_retrain(poll=False)
+    assert window.wait_retrain(timeout=120)
+    window.label(1)
+    assert window.retrain_message.startswith("1 label stored since the last retrain")

@@ -178,6 +178,7 @@ def posterior_bars_html(catalogue, i: int, max_questions: int = 12) -> str:
 
 STATUS_HEIGHT = 56  # px: three lines of the status above the image (counts, a message of two)
 RETRAIN_MESSAGE_WIDTH = 330  # px: beside the Retrain button, within a 1280 px wide window
+OF_N_WIDTH = 100  # px: "of 8,700,000" in the navigation row
 CARD_WIDTH = 420  # px: the column of score buttons and galaxy card beside the image
 
 CARD_CSS = """
@@ -325,10 +326,12 @@ class ScoringView(pn.viewable.Viewer):
             f"margin:-{shift}px 0 0 -{shift}px'></div>", width=self.image_size + 10,
             height=self.image_size + 10, margin=(5, 5))
 
-    @param.depends("state.order", "state.position")
-    def _of_n(self):
-        n = 0 if self.state.order is None else len(self.state.order)
-        return pn.pane.Markdown(f"of **{n:,}**", align="center", margin=(18, 5, 0, 5))
+    def _of_n(self) -> pn.pane.HTML:
+        """ "of 1,000" after the rank box; a fixed width, so that Forward stays in place when the
+        list changes length (a gallery of 48, a filter, the full list)."""
+        return pn.pane.HTML(
+            pn.bind(lambda order: f"of <b>{0 if order is None else len(order):,}</b>", self.state.param.order),
+            align="center", margin=(18, 5, 0, 5), width=OF_N_WIDTH)
 
     @param.depends("state.current", "state.labels_version", "state.model_version", "state.method",
                    "state.scores_version")  # a method's scores computed in the background
@@ -421,7 +424,7 @@ class ScoringView(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         nav = pn.Column(self._gallery_banner(),
-                        pn.Row(self._back, self._position, self._of_n, self._forward),
+                        pn.Row(self._back, self._position, self._of_n(), self._forward),
                         pn.Row(self._search, self._go, self._top),  # two rows: fits beside the card on a laptop
                         self._status())
         # the scores head the column beside the image: under the image they were below the fold

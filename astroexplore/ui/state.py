@@ -311,6 +311,8 @@ class AppState(param.Parameterized):
         self._from_top = False
         self._hold_current = False  # set while refresh_order moves the place of an off-list galaxy
         self._opened_on: int | None = None  # the galaxy shown when a learn-on-open retrain started
+        self._new_labels = 0  # labels this window stored since the ranking was last re-learned
+        self._new_at_start = 0  # ... when the running retrain started
         # a new window starts from the latest retrain another window made (if its settings match)
         self.explorer.adopt(self.resources.latest_retrain(self.explorer.model_key))
         self._seen_model = self.explorer.model_version
@@ -455,6 +457,7 @@ class AppState(param.Parameterized):
         elsewhere = self.explorer.adopt(self.resources.latest_retrain(self.explorer.model_key))
         if self.explorer.model_version != self._seen_model:
             self._seen_model = self.explorer.model_version
+            self._new_labels = 0
             keep = self._keeps_galaxy_after_retrain()
             with param.parameterized.batch_call_watchers(self):
                 self.model_version += 1
@@ -720,9 +723,22 @@ class AppState(param.Parameterized):
                             + (f" as {ANONYMOUS}: type your name in the sidebar to sign your labels."
                                if event.user == ANONYMOUS else ""))
             self.labels_version += 1
+            self._count_new_label()
         if i == self.current and self.advance and not self.off_list and not self.nothing_listed:
             self.next()  # the last galaxy of the list stays
         return event
+
+    def _count_new_label(self) -> None:
+        """The retrain line says how many labels the ranking has not learnt yet (the "Retrained on
+        N labels" of an earlier retrain stayed up, however many were scored after it)."""
+        self._new_labels += 1
+        if self.retraining:
+            return
+        k = self._new_labels
+        what = f"{k:,} label{'' if k == 1 else 's'}"
+        self.retrain_message = (f"{what} stored since the last retrain: press Retrain to re-sort the list by them."
+                                if self.explorer.last_retrain is not None
+                                else f"{what} stored: press Retrain to re-sort the list by your scores.")
 
     def undo(self):
         """Cancel the last label this session stored that is still in effect (append-only undo in
@@ -768,6 +784,7 @@ class AppState(param.Parameterized):
                 return self._future
             self._progress_value = 0.0
             self._t_start = time.perf_counter()
+            self._new_at_start = self._new_labels
             self._future = _RETRAIN_EXECUTOR.submit(self.explorer.retrain, progress=self._on_progress,
                                                   predict_head=True)
         self.retraining = True
@@ -813,6 +830,7 @@ class AppState(param.Parameterized):
             return True
         seconds = time.perf_counter() - self._t_start
         self._seen_model = self.explorer.model_version  # this session's own retrain
+        self._new_labels -= min(self._new_labels, self._new_at_start)  # those scored during it remain
         self.resources.publish_retrain(self.explorer.last_retrain)
         n = (report or {}).get("n_labels", self.n_labelled) if isinstance(report, dict) else self.n_labelled
         keep = self._keeps_galaxy_after_retrain()

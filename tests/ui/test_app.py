@@ -522,3 +522,15 @@ def test_a_label_stored_without_a_name_says_so(ui_page, served, until):
     page.get_by_role("button", name="1", exact=True).click()
     until(lambda: latest_score(served.store, gid, "anonymous") == 1, what="an anonymous label")
     page.get_by_text("as anonymous: type your name in the sidebar").wait_for()
+
+
+def test_forward_stays_in_place_when_the_list_changes_length(ui_page, until):
+    """ "of 1,200" and "of 3" took their own width: Forward jumped sideways under the pointer."""
+    page, state = ui_page, ui_page.app_state
+    forward = page.get_by_role("button", name="Forward ▶")
+    x = forward.bounding_box()["x"]
+    page.get_by_text(f"of {len(state.order):,}", exact=True).wait_for()
+    rows = state.order[:3].copy()
+    state.go_through(rows, int(rows[0]), "3 galaxies")
+    page.get_by_text("of 3", exact=True).wait_for()
+    assert abs(forward.bounding_box()["x"] - x) < 1
