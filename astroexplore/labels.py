@@ -597,6 +597,35 @@ class LabelStore:
         frame = _frame(rows, [*_LATEST_COLUMNS, "event_id"])
         return frame.astype({"score": "int64", "event_id": "int64"})
 
+    def label_columns(self, ids, user: str) -> pd.DataFrame:
+        """``user``'s current labels of the galaxies ``ids``, as columns to join to a table of
+        them (the app's CSV downloads).
+
+        Parameters
+        ----------
+        ids : sequence of str, length n
+        user : str
+
+        Returns
+        -------
+        DataFrame
+            ``your_score`` (nullable Int64, missing where unlabelled) and ``tags`` (str, space
+            separated, "" where none); n rows in the order of ``ids``, a RangeIndex.
+        """
+        import numpy as np
+        import pandas as pd
+
+        mine = self.latest(user=user)
+        where = pd.Index(mine["id"].astype(str)).get_indexer(np.asarray(ids).astype(str))
+        found = where >= 0
+        score = pd.array(np.zeros(len(where), dtype=np.int64), dtype="Int64")
+        score[~found] = pd.NA
+        tags = np.full(len(where), "", dtype=object)
+        if found.any():
+            score[found] = mine["score"].to_numpy()[where[found]]
+            tags[found] = [" ".join(t) for t in mine["tags"].to_numpy()[where[found]]]
+        return pd.DataFrame({"your_score": score, "tags": tags})
+
     def history(self) -> pd.DataFrame:
         """Return every event, labels and undos, in the order they were written.
 

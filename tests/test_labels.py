@@ -653,3 +653,13 @@ def test_valid_ids_given_as_one_string_is_one_id(tmp_path):
         one.add("demo_000001", 3)
         with pytest.raises(LabelError, match="demo_000002"):
             one.add("demo_000002", 3)
+
+
+def test_label_columns_follow_the_ids_given_and_the_latest_label(store):
+    store.add("g1", 5, user="ada", tags=["#ring", "#odd"])
+    store.add("g1", 3, user="ada", tags=["#ring"])  # the later label is the one in effect
+    store.add("g2", 1, user="bob")
+    cols = store.label_columns(["g2", "g1", "g0"], "ada")
+    assert list(cols["your_score"].astype(object).where(cols["your_score"].notna(), None)) == [None, 3, None]
+    assert list(cols["tags"]) == ["", "#ring", ""]
+    assert len(store.label_columns([], "ada")) == 0

@@ -1398,3 +1398,34 @@ def test_a_rank_past_the_end_of_the_list_says_what_it_shows(state):
     assert state.message == f"The list has {n:,} galaxies: showing rank {n:,} instead of 99,999."
     view._position.value = 5
     assert state.position == 4
+
+
+def test_downloads_say_which_galaxies_the_user_scored_and_tagged(state):
+    """The map and similarity CSVs had no score or tag of the user: a box downloaded to follow up
+    did not say which galaxies were judged already."""
+    from astroexplore.ui.latent_map import MapView
+    from astroexplore.ui.similarity import SimilarityView
+
+    view = MapView(state=state)
+    xy = state.resources.projection
+    x, y = map(float, xy[17])
+    view._tapped(x=x, y=y)
+    near = state.selection[:3]
+    state.goto(int(near[1]))
+    state.tags = "#ring #odd"
+    state.label(5, int(near[0]))  # another galaxy than the one on screen: its own (no) tags
+    state.label(2)
+    state.store.add(str(state.catalogue.ids[near[2]]), 4, user="someone-else")
+    table = pd.read_csv(view._selection_csv(), keep_default_na=False)
+    by_id = table.set_index("id")
+    ids = state.catalogue.ids
+    assert by_id.loc[ids[near[0]], "your_score"] == "5" and by_id.loc[ids[near[0]], "tags"] == ""
+    assert by_id.loc[ids[near[1]], "your_score"] == "2" and by_id.loc[ids[near[1]], "tags"] == "#ring #odd"
+    assert by_id.loc[ids[near[2]], "your_score"] == ""  # another user's label is not yours
+    assert (table["your_score"] != "").sum() == 2
+    sim = SimilarityView(state=state)
+    sim.search()  # from the galaxy on screen, near[1]: not among its own results
+    frame = pd.read_csv(sim._csv(), keep_default_na=False)
+    assert {"your_score", "tags"} <= set(frame.columns) and len(frame) == len(sim.result_indices)
+    scored = frame[frame["your_score"] != ""]
+    assert set(scored["id"]) <= {ids[near[0]]}

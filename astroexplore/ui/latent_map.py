@@ -20,7 +20,7 @@ import param
 from astroexplore.constants import DETECTORS, RankingMethod
 from astroexplore.map_index import map_table
 from astroexplore.ui.gallery import Gallery
-from astroexplore.ui.state import AppState
+from astroexplore.ui.state import AppState, with_labels
 
 DENSITY = "density"
 LABELS = "your labels + others' (mean score)"
@@ -400,9 +400,10 @@ class MapView(pn.viewable.Viewer):
 
     def _table(self, idx: np.ndarray, *, distances: bool) -> pd.DataFrame:
         st = self.state
-        return map_table(st.catalogue, st.resources.projection, idx,
-                         point=st.map_point if distances else None,
-                         scores=st.scores(), score_name=f"score_{st.method}")
+        table = map_table(st.catalogue, st.resources.projection, idx,
+                          point=st.map_point if distances else None,
+                          scores=st.scores(), score_name=f"score_{st.method}")
+        return with_labels(table, st)
 
     def _selection_csv(self):
         """The download's bytes. pyarrow's writer: a box over half of 1M galaxies took 6.9 s

@@ -16,7 +16,7 @@ import panel as pn
 import param
 
 from astroexplore.ui.gallery import Gallery
-from astroexplore.ui.state import AppState
+from astroexplore.ui.state import AppState, with_labels
 
 FROM_CURRENT = "Current galaxy"
 FROM_POSITION = "RA / Dec"
@@ -139,7 +139,7 @@ class SimilarityView(pn.viewable.Viewer):
         pred = getattr(st.explorer, "predicted_interest", None)
         if pred is not None:
             extra["predicted_interest"] = pred[0]
-        frame = res.to_frame(cat, extra)
+        frame = with_labels(res.to_frame(cat, extra), st)
         with param.parameterized.batch_call_watchers(self):
             self.result_indices = np.asarray(res.indices, dtype=np.int64)
             self.results = frame

@@ -159,6 +159,13 @@ _RESOURCES: dict[int, SharedResources] = {}
 _RESOURCES_LOCK = threading.Lock()
 
 
+def with_labels(table: pd.DataFrame, state) -> pd.DataFrame:
+    """``table`` (one row per galaxy, column ``id``) with the ``your_score`` and ``tags`` of the
+    labels ``state``'s user gave them: a download says which galaxies were scored already."""
+    mine = state.store.label_columns(table["id"], state.user_name)
+    return pd.concat([table.reset_index(drop=True), mine], axis=1)
+
+
 def resources_for(catalogue) -> SharedResources:
     """The :class:`SharedResources` of ``catalogue`` (one per catalogue object per process)."""
     with _RESOURCES_LOCK:
