@@ -1429,3 +1429,18 @@ def test_downloads_say_which_galaxies_the_user_scored_and_tagged(state):
     assert {"your_score", "tags"} <= set(frame.columns) and len(frame) == len(sim.result_indices)
     scored = frame[frame["your_score"] != ""]
     assert set(scored["id"]) <= {ids[near[0]]}
+
+
+def test_the_card_places_the_score_among_all_galaxies(state):
+    """'score (combined) -0.656' meant nothing without the scale: each method has its own."""
+    from astroexplore.ui.scoring import ScoringView
+
+    view = ScoringView(state=state)
+    n = state.catalogue.n_galaxies
+    sc = state.scores(state.method)
+    state.unlabelled_first = False
+    state.show_rank(0)
+    assert f"(#1 of {n:,})" in view._card().object
+    state.show_rank(9)
+    rank = int((sc > sc[state.current]).sum()) + 1
+    assert rank >= 2 and f"(#{rank:,} of {n:,})" in view._card().object

@@ -9,6 +9,7 @@ import html
 import math
 import uuid
 
+import numpy as np
 import panel as pn
 import param
 from panel.custom import JSComponent
@@ -349,8 +350,10 @@ class ScoringView(pn.viewable.Viewer):
                      f"<a href='{simbad_url(ra, dec)}' target='_blank' rel='noopener'>SIMBAD</a>"
                      f"<a href='{vizier_url(ra, dec)}' target='_blank' rel='noopener'>VizieR</a>")
         sc = s.scores(s.method)
-        if sc is not None:
-            rows.append((f"score ({s.method})", _fmt(sc[i])))
+        if sc is not None:  # its place among all galaxies: each method has its own scale
+            rank = int(np.count_nonzero(sc > sc[i])) + 1
+            rows.append((f"score ({s.method})", f"{_fmt(sc[i])} <span class='ae-muted'>(#{rank:,} of "
+                                                f"{len(sc):,})</span>"))
         if s.method != RankingMethod.ISOLATION_FOREST.value:
             try:
                 an = s.explorer.anomaly_scores()
