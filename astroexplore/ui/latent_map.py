@@ -263,6 +263,9 @@ class MapView(pn.viewable.Viewer):
             if hover is not None and source is not None and "$index" not in hover.formatters:  # once
                 hover.formatters = {"$index": CustomJSHover(
                     code=_PIXEL_JS, args={"source": source, "empty": empty, "count": count})}
+                # off until chosen in the toolbar: always on, it followed the pointer with "none"
+                # over most of a sparse map and covered the dots the user was aiming at
+                plot.state.toolbar.active_inspect = None
 
         return {"hover_tooltips": [("map x, y", "($x{0.00}, $y{0.00})"), (name, "$index{pixel}")],
                 "hooks": [hook]}
@@ -425,7 +428,8 @@ class MapView(pn.viewable.Viewer):
         notice = pn.pane.Markdown(self.param.notice, styles={"color": "#9a6700"}, width=self.width,
                                   visible=self.param.notice.rx.bool())
         help_ = pn.pane.Markdown(
-            "Tap anywhere for the nearest galaxies; use the box-select tool for a region. "
+            "Tap anywhere for the nearest galaxies; use the box-select tool for a region; the "
+            "hover tool (toolbar) reads a pixel's value. "
             "Labelled galaxies are the outlined dots (blue = 0 ... red = 5; coloured by labels, the "
             "other galaxies are grey). Click a thumbnail to score it.", styles={"color": "#555"}, sizing_mode="stretch_width")
         # a FlexBox, not a Row: on a laptop screen the gallery wraps under the map instead of

@@ -112,6 +112,12 @@ def test_map_pixel_tooltip_counts_galaxies_and_says_none_over_empty_pixels(ui_pa
 
     page = ui_page
     box = _open_map(page)
+    # the tooltip is off until chosen in the toolbar (always on, it covered the dots aimed at)
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+    page.mouse.move(box["x"] + box["width"] * 0.41, box["y"] + box["height"] * 0.5)
+    page.wait_for_timeout(500)
+    assert not page.get_by_text("galaxies in this pixel").first.is_visible()
+    page.locator(".bk-tool-icon-hover").first.click()  # the toolbar's hover button
     page.mouse.move(1, 1)
     # galaxies on screen: coloured pixels inside the map's frame (not its white border, not the
     # colour bar on the right)
