@@ -273,3 +273,13 @@ def test_a_position_search_states_the_separation_in_fitting_units(view, state, d
     view.position = f"{ra} {dec}"
     view.search()
     assert "deg away" in view.summary and "arcsec away" not in view.summary
+
+
+def test_results_table_titles_are_short_and_the_full_names_are_tooltips(view):
+    view.search()
+    table = view._table()
+    assert table.titles["distance"] == "dist." and table.titles["id"] == "id"
+    score = [c for c in view.results.columns if c.startswith("score_")]
+    assert score and table.titles[score[0]] == "score"
+    assert table.header_tooltips == {c: c for c in view.results.columns}
+    assert table.hidden_columns == ["ra", "dec"] and {"ra", "dec"} <= set(view.results.columns)  # CSV

@@ -246,6 +246,9 @@ class SimilarityView(pn.viewable.Viewer):
                                     disabled=True, sizing_mode="stretch_width", height=460,
                                     layout="fit_columns", formatters=_number_formats(self.results),
                                     widths={"id": "26%"},  # an id is read whole, numbers are short
+                                    # beside the gallery: RA/Dec are in the CSV and on the card
+                                    hidden_columns=["ra", "dec"],
+                                    titles=_short_titles(self.results),
                                     header_tooltips={c: c for c in self.results.columns})
 
     def __panel__(self):
@@ -272,6 +275,14 @@ def _number_formats(frame: pd.DataFrame) -> dict:
     from bokeh.models.widgets.tables import NumberFormatter
     return {c: NumberFormatter(format="0.00000" if c in ("ra", "dec") else "0.000", text_align="right")
             for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}
+
+
+def _short_titles(frame: pd.DataFrame) -> dict:
+    """Column titles short enough for eight columns beside the gallery ("score_combined" ->
+    "score"); the CSV and the header tooltips keep the full names."""
+    short = {"ra": "RA", "dec": "Dec", "distance": "dist.", "predicted_interest": "pred.",
+             "your_score": "yours"}
+    return {c: short.get(c, "score" if c.startswith("score_") else c) for c in frame.columns}
 
 
 def _img(src: str, gid: str, size: int) -> str:
