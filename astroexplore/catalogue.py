@@ -1287,7 +1287,34 @@ def load_catalogue(path: str | Path, *, ids: Any = None, id_column: str | None =
     return cat
 
 
-def save_catalogue(catalogue: Catalogue, path: str | Path) -> Path:
+#: suffixes :func:`save_catalogue` writes (Parquet, whatever the name says, so the name must say so)
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def _check_save_target(path: Path, overwrite: bool, source: Path | None) -> None:
+    """Refuse a write that would destroy what it should not: a label store (its labels would be
+    lost), a file of another kind, an existing catalogue without ``overwrite`` (as astropy's
+    ``Table.write``)."""
+    if path.suffix.lower() not in PARQUET_SUFFIXES:
+        raise CatalogueError(f"catalogues are written as Parquet: name the file '{path.stem}.parquet' "
+                             f"(a '{path.suffix or 'suffixless'}' name would hold Parquet bytes)", file=str(path))
+    if path.is_dir():
+        raise CatalogueError("is a folder; give a file name ending in .parquet", file=str(path))
+    if not path.exists():
+        return
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head.startswith(b"SQLite format 3"):
+        raise CatalogueError("is a SQLite database (a label store?), not a catalogue: it was left "
+                             "untouched; choose another name", file=str(path))
+    if not overwrite:
+        what = " (the catalogue this one was loaded from)" if source is not None and \
+            source.resolve() == path.resolve() else ""
+        raise CatalogueError(f"exists{what}; pass overwrite=True to replace it, or choose another name",
+                             file=str(path))
+
+
+def save_catalogue(catalogue: Catalogue, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write a catalogue as Parquet: table columns + ``embedding`` fixed_size_list<float32>[d].
 
     ``catalogue.metadata`` is stored as JSON under the schema-metadata key ``b"astroexplore"``;
@@ -1297,7 +1324,11 @@ def save_catalogue(catalogue: Catalogue, path: str | Path) -> Path:
     ----------
     catalogue : Catalogue
     path : str or Path
-        Output ``.parquet`` file (parent folders are created).
+        Output ``.parquet`` (or ``.pq``) file (parent folders are created). A label store or
+        another SQLite file under that name is never overwritten.
+    overwrite : bool, default False
+        Replace an existing catalogue file (as astropy's ``Table.write``); otherwise an existing
+        file is an error. The write is atomic either way.
 
     Returns
     -------
@@ -1313,6 +1344,7 @@ def save_catalogue(catalogue: Catalogue, path: str | Path) -> Path:
     ({'encoder': 'demo'}, (2, 3))
     """
     path = Path(path)
+    _check_save_target(path, overwrite, getattr(catalogue, "path", None))
     if "embedding" in catalogue.table.columns:
         raise CatalogueError("the table already has a column 'embedding'; rename it before "
                              "saving.", file=str(path), column="embedding")

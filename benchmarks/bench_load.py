@@ -63,7 +63,7 @@ def write_files(out: Path, n: int, d: int, seed: int = 0) -> dict[str, tuple[Pat
     pq.write_table(prefix, out / "prefix.parquet")
     from astroexplore.catalogue import Catalogue, save_catalogue
 
-    save_catalogue(Catalogue(pa.table(base).to_pandas(), emb), out / "fsl.parquet")
+    save_catalogue(Catalogue(pa.table(base).to_pandas(), emb), out / "fsl.parquet", overwrite=True)
     np.save(out / "emb.npy", emb)
     pq.write_table(pa.table(base), out / "ids.parquet")
     return {LAYOUTS[0]: (out / "prefix.parquet", None), LAYOUTS[1]: (out / "fsl.parquet", None),

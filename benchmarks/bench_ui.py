@@ -51,7 +51,7 @@ def make_catalogue(n: int, d: int, out: Path) -> Path:
     emb = centres[which] + rng.normal(size=(n, d)).astype(np.float32)
     table = pd.DataFrame({"id": [f"g{i:07d}" for i in range(n)],
                           "ra": rng.uniform(150, 160, n), "dec": rng.uniform(-5, 5, n)})
-    save_catalogue(Catalogue.from_arrays(emb, table=table), path)
+    save_catalogue(Catalogue.from_arrays(emb, table=table), path, overwrite=True)
     return path
 
 

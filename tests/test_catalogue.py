@@ -648,3 +648,34 @@ def test_a_table_named_for_another_format_says_which_it_is(tmp_path, written, na
     df.to_csv(path, index=False) if written == "csv" else df.to_parquet(path)
     with pytest.raises(CatalogueError, match=re.escape(says)):
         load_catalogue(path)
+
+
+def test_save_catalogue_never_overwrites_a_label_store_and_asks_before_replacing(tmp_path):
+    """save_catalogue wrote over anything: a label store given by mistake lost every label, a
+    'sub.csv' got Parquet bytes, and the catalogue it was loaded from was replaced silently."""
+    from astroexplore.catalogue import save_catalogue
+    from astroexplore.labels import LabelStore
+
+    cat = Catalogue.from_arrays(np.ones((4, 3), np.float32), ids=["a", "b", "c", "d"])
+    store_path = tmp_path / "p.labels.sqlite"
+    with LabelStore(store_path, valid_ids=cat.ids) as store:
+        store.add("a", 5)
+    with pytest.raises(CatalogueError, match="written as Parquet"):
+        save_catalogue(cat, store_path)
+    renamed = tmp_path / "labels.parquet"  # a label store under a catalogue's name
+    renamed.write_bytes(store_path.read_bytes())
+    with pytest.raises(CatalogueError, match="SQLite database .*left untouched"):
+        save_catalogue(cat, renamed, overwrite=True)
+    assert renamed.read_bytes() == store_path.read_bytes()
+    with LabelStore(store_path) as store:
+        assert store.count() == 1
+    with pytest.raises(CatalogueError, match=r"name the file 'sub.parquet'"):
+        save_catalogue(cat, tmp_path / "sub.csv")
+    assert not (tmp_path / "sub.csv").exists()
+    out = save_catalogue(cat, tmp_path / "cat.parquet")
+    back = load_catalogue(out)
+    with pytest.raises(CatalogueError, match=r"exists \(the catalogue this one was loaded from\); pass overwrite=True"):
+        save_catalogue(back.subset(np.arange(2)), out)
+    assert load_catalogue(out).n_galaxies == 4
+    save_catalogue(back.subset(np.arange(2)), out, overwrite=True)
+    assert load_catalogue(out).n_galaxies == 2

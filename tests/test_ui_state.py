@@ -830,7 +830,8 @@ def test_box_selection_follows_the_filter_and_is_what_the_csv_holds(state):
     inside = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
     assert set(state.selection) == set(inside[:len(state.selection)]) | set(state.selection)
     assert sorted(state.selection) == sorted(inside) or len(inside) > 48
-    table = pd.read_csv(view._selection_csv(), dtype={"id": str})
+    table = pd.read_csv(view._selection_csv(), dtype={"id": str, "your_score": "Int64", "tags": str},
+                        keep_default_na=False, na_values={"your_score": [""]})
     assert sorted(table["id"]) == sorted(state.catalogue.ids[inside])
     expected = view.selection_table()  # the CSV (written by pyarrow) holds exactly the table
     assert list(table.columns) == list(expected.columns)

@@ -264,4 +264,5 @@ def _write_demo(path: Path, store: Path, tmp_store: Path, population, n: int, se
                  "generator": "astroexplore.demo.make_demo_catalogue",
                  "truth_columns": ["truth_morphology", "truth_anomaly", "truth_interest"]},
     }
-    return save_catalogue(Catalogue.from_arrays(embeddings, table=table, metadata=metadata), path)
+    return save_catalogue(Catalogue.from_arrays(embeddings, table=table, metadata=metadata), path,
+                          overwrite=True)  # regenerated: its old label store was moved aside

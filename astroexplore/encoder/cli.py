@@ -914,7 +914,7 @@ def run(args: argparse.Namespace) -> int:
         cat = Catalogue.from_arrays(emb, ids=table["id"].tolist(), table=table, schema=None, metadata=meta)
         # the catalogue's own path: its relative image paths resolve against its folder, so no
         # absolute image_root is stored (moving the folder with its images keeps them valid)
-        save_catalogue(dataclasses.replace(cat, path=out), out)
+        save_catalogue(dataclasses.replace(cat, path=out), out, overwrite=True)  # a re-run replaces it
     except CatalogueError as err:
         return _err(f"{err}\n(the catalogue was not written)")
     except OSError as err:
