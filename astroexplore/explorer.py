@@ -661,6 +661,7 @@ class Explorer:
         with self._retrain_lock:
             rows, y = self._labels()
             if rows.size == 0:
+                self._warn_no_labels_matched()
                 self._swap_in(None)
                 report = {"n_labels": 0, "seconds": time.perf_counter() - t0, "fit_seconds": 0.0,
                           "predict_seconds": 0.0, "device": None, "epochs": 0,
@@ -695,6 +696,25 @@ class Explorer:
             if progress is not None:
                 progress(1.0)
             return report
+
+    def _warn_no_labels_matched(self) -> None:
+        """A retrain with nothing to learn from, although the store holds labels, says why:
+        their ids are not this catalogue's (another id column, another id format), or
+        ``score_users`` names nobody who labelled (a typo, another case)."""
+        import warnings
+
+        stored = self.store.scores(user=self.score_users)
+        if len(stored):
+            warnings.warn(
+                f"none of the {len(stored):,} stored labels is for a galaxy of this catalogue (e.g. id "
+                f"{str(stored.index[0])!r}; this catalogue's ids look like {str(self.catalogue.ids[0])!r}): "
+                "load the catalogue with the id column the labels were given with (id_column=...)",
+                UserWarning, stacklevel=3)
+        elif self.score_users is not None and (users := self.store.users()):
+            warnings.warn(
+                f"score_users={self.score_users!r}: no label by that user in the store (users with "
+                f"labels: {', '.join(map(repr, users[:10]))}).{did_you_mean(str(self.score_users), users)}",
+                UserWarning, stacklevel=3)
 
     def _swap_in(self, model) -> None:
         with self._lock:

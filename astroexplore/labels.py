@@ -689,6 +689,10 @@ class LabelStore:
                            "WHERE instr(tags, ?) > 0 ORDER BY galaxy_id", (quoted,))
         return [r[0] for r in rows]
 
+    def users(self) -> list[str]:
+        """Return the sorted names of the users with a current label."""
+        return sorted(r[0] for r in self._query(f"SELECT DISTINCT user FROM {_CURRENT}"))
+
     def tags(self) -> list[str]:
         """Return the sorted tags carried by current labels."""
         rows = self._query(f"SELECT DISTINCT tags FROM {_CURRENT} WHERE tags != '[]'")

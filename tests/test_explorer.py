@@ -359,3 +359,24 @@ def test_paths_instead_of_a_catalogue_or_store_say_what_to_pass(blobs, tmp_path)
         Explorer(cat, {})
     with pytest.raises(TypeError, match="needs a Catalogue.*got ndarray"):
         Explorer(np.zeros((3, 2)), store)
+
+
+def test_a_retrain_that_matches_no_stored_label_says_why(blobs, tmp_path):
+    """Labels given under other ids (another id column) or a score_users typo left nothing to
+    learn from, and the retrain only answered skipped=True."""
+    cat, _ = blobs
+    with LabelStore(tmp_path / "foreign.sqlite") as store:
+        for i in range(5):
+            store.add(f"{i:06d}", 5, user="Ada")
+        with pytest.warns(UserWarning, match=r"none of the 5 stored labels .*'000000'.*'g0000'.*id_column"):
+            assert Explorer(cat, store, cache=False).retrain()["skipped"]
+    with LabelStore(tmp_path / "mine.sqlite", valid_ids=cat.ids) as store:
+        store.add("g0001", 4, user="Ada")
+        with pytest.warns(UserWarning, match=r"score_users='ada': no label by that user .*'Ada'.*Did you mean 'Ada'"):
+            assert Explorer(cat, store, score_users="ada", cache=False).retrain()["skipped"]
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a store with nothing in it: nothing to explain
+            with LabelStore(tmp_path / "empty.sqlite") as empty:
+                assert Explorer(cat, empty, cache=False).retrain()["skipped"]
+            assert not Explorer(cat, store, score_users="Ada", cache=False).retrain()["skipped"]
