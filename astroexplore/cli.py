@@ -45,6 +45,14 @@ def _cmd_labels(args: argparse.Namespace) -> int:
     from astroexplore.errors import LabelError
     from astroexplore.labels import LabelStore
 
+    if args.labels_command == "recover":
+        from astroexplore.labels import recover_store
+
+        report = recover_store(args.store, args.out)
+        print(f"recovered {report['recovered']:,} of {report['highest_event_id']:,} label events from "
+              f"{args.store} into {args.out}" + (f" ({report['lost']:,} unreadable or invalid, left out)"
+                                                 if report["lost"] else ""))
+        return 0
     valid_ids = None
     if getattr(args, "catalogue", None):
         from astroexplore.catalogue import load_catalogue
@@ -195,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_at_least(0), default=0)
     p.set_defaults(func=_cmd_make_demo)
 
-    p = sub.add_parser("labels", help="export or import labels")
+    p = sub.add_parser("labels", help="export, import or recover labels")
     lsub = p.add_subparsers(dest="labels_command", required=True)
     e = lsub.add_parser("export", help="write every current label to CSV or Parquet")
     e.add_argument("store", help="SQLite label store")
@@ -209,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "the options below)")
     add_loading_options(i)
     i.set_defaults(func=_cmd_labels)
+    r = lsub.add_parser("recover", help="copy the labels a damaged store still holds into a new store")
+    r.add_argument("store", help="the damaged label store (only read)")
+    r.add_argument("out", help="the new label store (must not exist)")
+    r.set_defaults(func=_cmd_labels)
 
     p = sub.add_parser("demo", help="generate the demo survey if needed and serve the app")
     p.add_argument("--dir", default=str(DEFAULT_DEMO_DIR), help=f"demo folder (default {DEFAULT_DEMO_DIR})")
