@@ -74,7 +74,9 @@ def _cmd_labels(args: argparse.Namespace) -> int:
                 n_rows, n_galaxies = len(store.latest()), store.count()
                 print(f"exported {n_rows} labels ({n_galaxies} galaxies) to {out}")
             else:
-                n = store.import_csv(args.csv, user=args.user)
+                read = store.import_parquet if Path(args.csv).suffix.lower() in (".parquet", ".pq") \
+                    else store.import_csv
+                n = read(args.csv, user=args.user)
                 where = f"the new label store {args.store}" if new_store else str(args.store)
                 print(f"imported {n} labels from {args.csv} into {where}")
     except BaseException:
@@ -209,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("store", help="SQLite label store")
     e.add_argument("out", help="output .csv or .parquet")
     e.set_defaults(func=_cmd_labels)
-    i = lsub.add_parser("import", help="read labels from CSV (ours, or Astronomaly's ml_scores.csv)")
+    i = lsub.add_parser("import", help="read labels from CSV (ours, or Astronomaly's ml_scores.csv) or "
+                        "from our Parquet export")
     i.add_argument("store")
     i.add_argument("csv")
     i.add_argument("--user", default=None, help="user name for rows that have none")

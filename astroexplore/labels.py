@@ -742,6 +742,44 @@ class LabelStore:
         records = self._read_csv(path, "anonymous" if user is None else _check_user(user))
         return self._insert_records(records, skip_stored=True)
 
+    def import_parquet(self, path: str | os.PathLike, *, user: str | None = None) -> int:
+        """Import labels from a Parquet file written by :meth:`export_parquet` (columns ``id``,
+        ``score`` and optionally ``user``, ``timestamp``, ``tags`` as a list or a space-separated
+        string, ``note``), with the rules of :meth:`import_csv`: every row or nothing, a row
+        already stored is skipped. Errors name the file and the row (1 = the first data row)."""
+        path = Path(path)
+        records = self._read_parquet(path, "anonymous" if user is None else _check_user(user))
+        return self._insert_records(records, skip_stored=True)
+
+    def _read_parquet(self, path: Path, user: str) -> list[_Record]:
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+            raise LabelError(f"{path}: cannot read labels as Parquet ({err})") from None
+        header = list(table.column_names)
+        columns = [table.column(c).to_pylist() for c in header]
+
+        def text(value) -> str:
+            if value is None:
+                return ""
+            if isinstance(value, datetime):
+                return value.isoformat()
+            if isinstance(value, (list, tuple)):
+                return " ".join(map(str, value))
+            return str(value)
+
+        class Rows:  # what _parse_rows reads from csv.reader: rows of text, and where it is
+            line_num = 0
+
+            def __iter__(self):
+                for i, row in enumerate(zip(*columns)):
+                    self.line_num = i + 1
+                    yield [text(v) for v in row]
+
+        return self._parse_rows(path, Rows(), _csv_parser(path, header), user, unit="row")
+
     def _read_csv(self, path: Path, user: str) -> list[_Record]:
         try:
             with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -754,7 +792,7 @@ class LabelStore:
         except (OSError, UnicodeDecodeError, csv.Error) as err:
             raise LabelError(f"{path}: cannot read labels ({err})") from None
 
-    def _parse_rows(self, path: Path, reader, parse, user: str) -> list[_Record]:
+    def _parse_rows(self, path: Path, reader, parse, user: str, unit: str = "line") -> list[_Record]:
         records, bad = [], []
         for row in reader:
             if not any(cell.strip() for cell in row):
@@ -768,7 +806,7 @@ class LabelStore:
                 bad.append((reader.line_num, err))
         if bad:
             line, err = bad[0]
-            raise LabelError(f"{path}: line {line}: {_sentence(err)} {len(bad)} bad row(s) in "
+            raise LabelError(f"{path}: {unit} {line}: {_sentence(err)} {len(bad)} bad row(s) in "
                              "all; nothing was imported.")
         return records
 

@@ -244,3 +244,28 @@ def test_export_from_a_store_on_a_read_only_mount(read_only_folder, ml_scores, t
     assert main(["labels", "export", str(ro / "l.sqlite"), str(out)]) == 0, capsys.readouterr().err
     assert "exported 2 labels" in capsys.readouterr().out
     assert pd.read_csv(out)["id"].tolist() == ["J0002", "J0003"]
+
+
+def test_a_parquet_export_imports_back(tmp_path, capsys):
+    """`labels export s.sqlite out.parquet` worked, `labels import s2.sqlite out.parquet` failed
+    decoding the Parquet bytes as UTF-8 text."""
+    src = tmp_path / "a.sqlite"
+    with LabelStore(src) as store:
+        store.add("g1", 5, user="ada", tags=["#ring", "#odd"], note="two arcs, one faint")
+        store.add("g2", 0, user="bob")
+    out = tmp_path / "labels.parquet"
+    assert main(["labels", "export", str(src), str(out)]) == 0
+    dst = tmp_path / "b.sqlite"
+    assert main(["labels", "import", str(dst), str(out)]) == 0
+    assert "imported 2 labels" in capsys.readouterr().out
+    cols = ["id", "score", "user", "timestamp", "tags", "note"]
+    with LabelStore(src) as a, LabelStore(dst) as b:
+        pd.testing.assert_frame_equal(a.latest()[cols], b.latest()[cols])
+    assert main(["labels", "import", str(dst), str(out)]) == 0  # again: nothing new
+    assert "imported 0 labels" in capsys.readouterr().out
+    bad = tmp_path / "bad.parquet"
+    table = pq.read_table(out).to_pandas()
+    table.loc[1, "score"] = 9
+    table.to_parquet(bad)
+    assert main(["labels", "import", str(dst), str(bad)]) == 1
+    assert "bad.parquet: row 2:" in capsys.readouterr().err
