@@ -30,7 +30,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .constants import MAX_SCORE, MIN_SCORE
-from .torch_utils import configure_threads, default_device
+from .torch_utils import check_device, configure_threads, default_device
 
 __all__ = ["InterestHead", "balanced_weights"]
 
@@ -208,6 +208,7 @@ class InterestHead:
             if not ok:
                 raise ValueError(f"The {name!r} parameter of InterestHead must be a finite number "
                                  f"{'>' if strict else '>='} {low:g}. Got {v!r} instead.")
+        check_device(self.device)
 
     @property
     def is_fitted(self) -> bool:

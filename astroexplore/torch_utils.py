@@ -34,6 +34,36 @@ def configure_threads(n: int | None = None, *, default: int = 1) -> int:
     return n
 
 
+def check_device(device: str | None, name: str = "device=") -> None:
+    """ValueError, naming the option (``name``: "device=" in Python, "--device " on the command
+    line), when ``device`` names an accelerator torch does not see here (asking for "cuda" on a
+    machine without a GPU failed later, at the first fit, with torch's bare AssertionError)."""
+    if device is None or device == "cpu":
+        return
+    import torch
+
+    device = str(device)
+    cpu = f"use {name}cpu, or leave it out to use a GPU when there is one"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            why = "this torch is built without CUDA" if torch.version.cuda is None else "torch sees no CUDA GPU here"
+            raise ValueError(f"{name}{device}: {why}; {cpu}")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"{name}{device}: there is no GPU {index} here "
+                             f"(torch sees {torch.cuda.device_count()}: cuda:0 .. "
+                             f"cuda:{torch.cuda.device_count() - 1})")
+    elif device == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"{name}mps: torch sees no Apple GPU here; {cpu}")
+    else:
+        try:
+            torch.device(device)
+        except (RuntimeError, ValueError):
+            raise ValueError(f"{name}{device}: not a torch device; use 'cpu', 'cuda' or 'cuda:N'") from None
+
+
 def default_device(device: str | None = None) -> str:
     """Return ``device`` if given, else ``"cuda"`` when torch sees a GPU, else ``"cpu"``.
 

@@ -162,3 +162,24 @@ def test_predict_names_a_row_with_nan(blobs):
     bad[437, 3] = np.nan
     with pytest.raises(ValueError, match="row 437"):
         head.predict(bad, chunk_size=100)
+
+
+def test_a_device_torch_does_not_see_fails_when_the_head_is_made(tmp_path):
+    """head_params={"device": "cuda"} on a machine without a GPU was accepted, then the first
+    retrain (in the app: a background thread) failed with torch's bare AssertionError."""
+    import torch
+
+    from astroexplore.catalogue import Catalogue
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible here")
+    with pytest.raises(ValueError, match=r"device=cuda: (this torch is built without CUDA|torch sees no CUDA GPU).*device=cpu"):
+        InterestHead(device="cuda")._check_params()
+    with pytest.raises(ValueError, match=r"device=tpu9: not a torch device"):
+        InterestHead(device="tpu9")._check_params()
+    cat = Catalogue.from_arrays(np.zeros((5, 2), np.float32))
+    with LabelStore(tmp_path / "l.sqlite") as store, pytest.raises(ValueError, match="device=cuda"):
+        Explorer(cat, store, head_params={"device": "cuda"})
+    InterestHead(device="cpu")._check_params()

@@ -725,28 +725,6 @@ def _choose_mode(args: argparse.Namespace, table) -> tuple[str, list[str]]:
     return mode, votes
 
 
-def _check_device(device: str | None) -> None:
-    """ValueError when ``--device`` names an accelerator torch does not see here."""
-    if device is None or device == "cpu":
-        return
-    import torch
-
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            why = "this torch is built without CUDA" if torch.version.cuda is None else "torch sees no CUDA GPU here"
-            raise ValueError(f"--device {device}: {why}; use --device cpu, or leave --device out "
-                             "to use a GPU when there is one")
-        index = int(device.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise ValueError(f"--device {device}: there is no GPU {index} here "
-                             f"(torch sees {torch.cuda.device_count()}: cuda:0 .. "
-                             f"cuda:{torch.cuda.device_count() - 1})")
-    elif device == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ValueError("--device mps: torch sees no Apple GPU here; use --device cpu")
-
-
 def _ignored_training_options(args: argparse.Namespace) -> list[str]:
     """The training options given other than their defaults (``--encoder`` ignores them)."""
     return [f"--{k.replace('_', '-')}" for k, v in TRAINING_DEFAULTS.items()
@@ -832,11 +810,12 @@ def run(args: argparse.Namespace) -> int:
 
     from astroexplore.encoder.embed import load_encoder
     from astroexplore.encoder.train import check_checkpoint_path
+    from astroexplore.torch_utils import check_device
 
     # everything that can be checked without reading an image: options, the output, the inputs
     encoder = ckpt = None
     try:
-        _check_device(args.device)
+        check_device(args.device, "--device ")
         check_writable(out, "--out")
         if args.encoder:
             ignored = _ignored_training_options(args)
