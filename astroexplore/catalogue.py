@@ -439,8 +439,8 @@ class Catalogue:
 
     @classmethod
     def from_arrays(cls, embeddings: Any, ids: Sequence[Any] | None = None,
-                    table: pd.DataFrame | None = None, schema: Any = None,
-                    metadata: dict | None = None) -> Catalogue:
+                    table: pd.DataFrame | None = None, schema: Any = "auto",
+                    metadata: dict | None = None, *, id_column: str | None = None) -> Catalogue:
         """Validating constructor for in-memory data (tests, scripts).
 
         Parameters
@@ -448,12 +448,17 @@ class Catalogue:
         embeddings : array-like of shape (n_galaxies, n_features)
             Numeric, finite; converted to float32.
         ids : sequence, optional
-            Galaxy ids (converted to str); default ``table["id"]`` or ``"0" .. "n-1"``.
+            Galaxy ids (converted to str); default the table's id column (``id_column``, else
+            the first of :data:`ID_CANDIDATES` it has, as :func:`load_catalogue`), or, where
+            there is none, ``"0" .. "n-1"``.
         table : DataFrame, optional
-            Extra columns (``ra``, ``dec``, ``image``, posteriors, ...), row-aligned.
-        schema : Schema, "auto" or None
-            ``"auto"`` detects it from the columns.
+            Extra columns (``ra``, ``dec``, ``image``, posteriors, ...), row-aligned. Its id
+            column becomes ``id``.
+        schema : Schema, "auto" (default) or None
+            ``"auto"`` detects the Galaxy Zoo schema from the columns (None where none fits).
         metadata : dict, optional
+        id_column : str, optional
+            The table's id column (default: detected).
 
         Raises
         ------
@@ -464,8 +469,13 @@ class Catalogue:
         n = emb.shape[0]
         df = pd.DataFrame(index=pd.RangeIndex(n)) if table is None else \
             table.reset_index(drop=True).copy()
-        if ids is None:
-            ids = df["id"].to_numpy() if "id" in df else np.arange(n)
+        names = list(map(str, df.columns))
+        if ids is None and (id_column is not None or any(c.lower() in ID_CANDIDATES for c in names)):
+            column = _find_id_column(names, id_column, None)  # objid, dr8_id, ... as load_catalogue
+            ids = df[column].to_numpy()
+            df = df.drop(columns=column)
+        elif ids is None:  # no id anywhere: row numbers
+            ids = np.arange(n)
         ids = _ids_from_sequence(ids)
         if len(df) != n or len(ids) != n:
             raise CatalogueError(f"{n} embedding rows but {len(df)} table rows and {len(ids)} "

@@ -679,3 +679,29 @@ def test_save_catalogue_never_overwrites_a_label_store_and_asks_before_replacing
     assert load_catalogue(out).n_galaxies == 4
     save_catalogue(back.subset(np.arange(2)), out, overwrite=True)
     assert load_catalogue(out).n_galaxies == 2
+
+
+def test_from_arrays_takes_the_tables_id_column_and_schema_as_load_catalogue_does():
+    """Catalogue.from_arrays(X, table=df) with an 'objid' column gave ids '0', '1', ... and no
+    schema, so labels were keyed by row number and MorphologyFilter(cat.schema) failed."""
+    from astroexplore.schemas import GZ_DECALS
+
+    rng = np.random.default_rng(0)
+    n = 6
+    table = pd.DataFrame({"objid": np.arange(n, dtype=np.int64) + 1237648720693755918,
+                          "ra": np.linspace(10, 11, n), "dec": np.zeros(n)})
+    for q in GZ_DECALS.questions:
+        fr = rng.dirichlet(np.ones(len(q.answers)), size=n)
+        for j, a in enumerate(q.answers):
+            table[a.column] = fr[:, j]
+    cat = Catalogue.from_arrays(rng.normal(size=(n, 3)), table=table)
+    assert cat.ids[0] == "1237648720693755918" and "objid" not in cat.table.columns
+    assert cat.schema is not None and cat.schema.name == GZ_DECALS.name
+    named = Catalogue.from_arrays(rng.normal(size=(n, 3)), table=table.rename(columns={"objid": "name"}),
+                                  id_column="name")
+    assert list(named.ids) == list(cat.ids)
+    with pytest.raises(CatalogueError, match="id column 'nmae' not found.*Did you mean 'name'"):
+        Catalogue.from_arrays(rng.normal(size=(n, 3)), table=table.rename(columns={"objid": "name"}),
+                              id_column="nmae")
+    bare = Catalogue.from_arrays(rng.normal(size=(n, 3)), table=table[["ra", "dec"]])
+    assert list(bare.ids) == [str(i) for i in range(n)] and bare.schema is None
