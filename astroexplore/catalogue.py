@@ -1117,6 +1117,12 @@ def _load_npy(path: Path, ids: Any, id_column: str | None,
         id_file = str(ids)
         meta["image_root"] = str(Path(ids).resolve().parent)  # images listed beside the ids
     else:
+        if ids is None:  # allowed (a quick look), but said: labels would be keyed by row number
+            import warnings
+            warnings.warn(f"{file}: no ids given, so the galaxies are numbered 0..{emb.shape[0] - 1} "
+                          "in file order, and labels stored now only mean something with this very "
+                          "file; pass ids= (a table with an id column, or a list; CLI: --ids)",
+                          UserWarning, stacklevel=3)
         values = _ids_from_sequence(np.arange(emb.shape[0]) if ids is None else ids)
         _check_ids(values, "id", file)
         df, id_file, id_col = pd.DataFrame({"id": values.to_pandas()}), "ids", "id"

@@ -268,7 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     exit status 1 (a bad option: argparse's usage message and status 2)."""
     from astroexplore.errors import CatalogueError, LabelError, SchemaError
 
+    import warnings
+
     args = build_parser().parse_args(argv)
+    show = warnings.showwarning
+    # our warnings (no ids for a .npy, ...) as one "warning:" line, like the errors, not Python's
+    # "file.py:30: UserWarning:" and a line of source
+    warnings.showwarning = lambda message, category, *a, **k: print(f"warning: {message}", file=sys.stderr)
     try:
         return int(args.func(args) or 0)
     except (CatalogueError, LabelError, SchemaError, ValueError, OSError) as err:
@@ -277,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = show
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -78,3 +78,14 @@ def test_validate_warns_of_image_files_that_are_not_there(tmp_path, capsys):
     assert str(tmp_path / "cutouts" / "gone.png") in out
     (tmp_path / "cutouts" / "gone.png").write_bytes((tmp_path / "cutouts" / "a.png").read_bytes())
     assert main(["validate", str(path)]) == 0 and "WARNING" not in capsys.readouterr().out
+
+
+def test_npy_without_ids_warns_that_ids_are_row_numbers(tmp_path, capsys):
+    np.save(tmp_path / "emb.npy", np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32))
+    assert main(["validate", str(tmp_path / "emb.npy")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: ") and "numbered 0..49 in file order" in err and "--ids" in err
+    assert "UserWarning" not in err
+    from astroexplore.catalogue import load_catalogue
+    with pytest.warns(UserWarning, match="no ids given"):
+        load_catalogue(tmp_path / "emb.npy")
