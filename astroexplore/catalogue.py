@@ -57,8 +57,9 @@ ROW_GROUP_SIZE = 1 << 17
 FRACTION_TOLERANCE = 1e-6
 
 _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv",
-             ".npy": "npy", ".h5": "hdf5", ".hdf5": "hdf5"}
-_KIND_NAMES = {"parquet": "Parquet", "csv": "CSV", "npy": ".npy", "hdf5": "HDF5"}
+             ".npy": "npy", ".h5": "hdf5", ".hdf5": "hdf5", ".fits": "fits", ".fit": "fits",
+             ".fts": "fits", ".fits.gz": "fits"}
+_KIND_NAMES = {"parquet": "Parquet", "csv": "CSV", "npy": ".npy", "hdf5": "HDF5", "fits": "FITS"}
 _CHECK_BLOCK = 1 << 17  # rows per block when scanning embeddings for NaN/inf
 _STACK_BLOCK = 1 << 13  # rows per block when stacking scalar columns (fits in cache)
 _COLUMN_GROUP = 8  # scalar embedding columns decoded from Parquet at a time
@@ -591,7 +592,8 @@ def _file_kind(path: Path) -> str:
         if name.endswith(suffix):
             return _SUFFIXES[suffix]
     raise CatalogueError(f"unsupported file type '{path.suffix or path.name}'; use .parquet, "
-                         ".csv, .csv.gz, .npy (with ids=) or a Zoobot .h5/.hdf5.", file=str(path))
+                         ".csv, .csv.gz, a FITS table (.fits, .fits.gz), .npy (with ids=) or a Zoobot "
+                         ".h5/.hdf5.", file=str(path))
 
 
 def _check_column_names(names: Sequence[str], file: str) -> None:
@@ -632,6 +634,7 @@ def _reading(path: Path, kind: str) -> Iterator[None]:
 
 
 _MAGIC = ((b"PAR1", "parquet", ".parquet"), (b"\x89HDF", "hdf5", ".h5"), (b"\x93NUMPY", "npy", ".npy"),
+          (b"SIMPLE  =", "fits", ".fits"),
           (b"SQLite format 3", "a SQLite database (a label store?)", None),
           (b"\x1f\x8b", "gzip-compressed data", None), (b"PK\x03\x04", "a zip archive (Excel?)", None))
 
@@ -658,11 +661,47 @@ def _content_hint(path: Path, kind: str) -> str:
             + (f": rename it to {path.stem}{suffix}" if suffix else "") + ".")
 
 
+def _read_fits_table(path: Path) -> pa.Table:
+    """The first table HDU of a FITS file (astropy) as Arrow: a vector column (``TFORM`` ``40E``)
+    becomes a fixed-size list (an ``embedding`` column, as in Parquet), byte strings become text,
+    masked values nulls, big-endian numbers native."""
+    import warnings
+
+    from astropy.table import Table
+    from astropy.units import UnitsWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnitsWarning)  # a unit astropy does not know is no error here
+        try:
+            table = Table.read(path, format="fits")
+        except (ValueError, TypeError, KeyError) as err:  # no table HDU, a broken header
+            raise OSError(str(err)) from None
+    columns = {}
+    for name in table.colnames:
+        col = table[name]
+        mask = np.asarray(col.mask) if getattr(col, "mask", None) is not None else None
+        values = np.asarray(col)
+        if values.dtype.kind == "S":
+            values = np.char.decode(values, "ascii", errors="replace")
+        if values.dtype.kind in "iufb" and values.dtype.byteorder not in ("=", "|"):
+            values = values.astype(values.dtype.newbyteorder("="))
+        if values.ndim == 2:
+            flat = pa.array(np.ascontiguousarray(values).reshape(-1))
+            columns[name] = pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
+        elif values.ndim > 2:
+            raise OSError(f"column '{name}' has {values.ndim - 1}-d cells; a catalogue column holds "
+                          "a number, a text or a vector")
+        else:
+            columns[name] = pa.array(values, mask=None if mask is None or mask.ndim != 1 else mask)
+    return pa.table(columns)
+
+
 class _TableFile:
-    """An open Parquet or CSV table: its Arrow schema, id column and column-wise reads.
+    """An open Parquet, CSV or FITS table: its Arrow schema, id column and column-wise reads.
 
     Parquet is read lazily (footer first; embedding columns row group by row group so memory
-    stays near one copy of the matrix); CSV is read whole, its id column as text (exact ids).
+    stays near one copy of the matrix); CSV is read whole, its id column as text (exact ids);
+    FITS is read whole by astropy (its first table HDU).
     """
 
     def __init__(self, path: str | Path, id_column: str | None, *, strict: bool = True):
@@ -670,13 +709,17 @@ class _TableFile:
         self.file = str(self.path)
         _check_exists(self.path)
         self.kind = _file_kind(self.path)
-        if self.kind not in ("parquet", "csv"):
-            raise CatalogueError(f"expected a .parquet or .csv table here, not "
+        if self.kind not in ("parquet", "csv", "fits"):
+            raise CatalogueError(f"expected a .parquet, .csv or FITS table here, not "
                                  f"'{self.path.suffix}'.", file=self.file)
         with _reading(self.path, self.kind):
             if self.kind == "parquet":
                 self._parquet = pq.ParquetFile(self.path, pre_buffer=False)
                 self.schema = self._parquet.schema_arrow
+                names = self.schema.names
+            elif self.kind == "fits":
+                self._table = _read_fits_table(self.path)
+                self.schema = self._table.schema
                 names = self.schema.names
             else:
                 with pacsv.open_csv(self.path) as reader:
@@ -1228,8 +1271,9 @@ def load_catalogue(path: str | Path, *, ids: Any = None, id_column: str | None =
     Parameters
     ----------
     path : str or Path
-        ``.parquet``/``.csv``/``.csv.gz`` table with an id column and the embedding as prefix
-        columns (``feat_pca_0 .. feat_pca_39``: detected) or one list column (``embedding``);
+        ``.parquet``/``.csv``/``.csv.gz``/FITS (``.fits``, ``.fits.gz``: its first table HDU)
+        table with an id column and the embedding as prefix columns (``feat_pca_0 ..
+        feat_pca_39``: detected) or one list / vector column (``embedding``);
         ``.npy`` matrix (n_galaxies, n_features) with ``ids=``; or a Zoobot predictions
         ``.h5``/``.hdf5`` (its expected vote fractions become the embedding).
     ids : str, Path or sequence, optional

@@ -456,9 +456,12 @@ def test_unreadable_files(tmp_path):
     (tmp_path / "corrupt.parquet").write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(CatalogueError, match=r"corrupt\.parquet: cannot read as Parquet"):
         load_catalogue(tmp_path / "corrupt.parquet")
-    (tmp_path / "cat.fits").write_bytes(b"SIMPLE")
-    with pytest.raises(CatalogueError, match=r"cat\.fits: unsupported file type '\.fits'"):
+    (tmp_path / "cat.fits").write_bytes(b"SIMPLE")  # FITS is read now; a broken one says so
+    with pytest.raises(CatalogueError, match=r"cat\.fits: cannot read as FITS"):
         load_catalogue(tmp_path / "cat.fits")
+    (tmp_path / "cat.votable").write_bytes(b"<VOTABLE/>")
+    with pytest.raises(CatalogueError, match=r"cat\.votable: unsupported file type '\.votable'.*FITS table"):
+        load_catalogue(tmp_path / "cat.votable")
     (tmp_path / "bad.npy").write_bytes(b"nope")
     with pytest.raises(CatalogueError, match=r"bad\.npy: cannot read as \.npy"):
         load_catalogue(tmp_path / "bad.npy")
@@ -705,3 +708,37 @@ def test_from_arrays_takes_the_tables_id_column_and_schema_as_load_catalogue_doe
                               id_column="nmae")
     bare = Catalogue.from_arrays(rng.normal(size=(n, 3)), table=table[["ra", "dec"]])
     assert list(bare.ids) == [str(i) for i in range(n)] and bare.schema is None
+
+
+def test_a_fits_table_loads_as_its_parquet_twin(tmp_path):
+    """FITS, the astronomers' default table format, was refused ('unsupported file type')."""
+    from astropy.io import fits
+    from astropy.table import Table
+
+    rng = np.random.default_rng(3)
+    n, d = 30, 8
+    objid = np.arange(n, dtype=np.int64) + 1237648720693755918
+    emb = rng.normal(size=(n, d)).astype(np.float32)
+    t = Table({"objid": objid, "ra": np.linspace(150, 151, n), "dec": np.linspace(2, 3, n),
+               "name": np.array([f"J{i:04d}" for i in range(n)], dtype="S5"), "embedding": emb})
+    t["ra"].unit = "deg"
+    t.write(tmp_path / "cat.fits")
+    t.write(tmp_path / "cat.fits.gz")
+    for name in ("cat.fits", "cat.fits.gz"):
+        cat = load_catalogue(tmp_path / name)
+        assert cat.ids[0] == "1237648720693755918" and cat.embeddings.shape == (n, d)
+        np.testing.assert_array_equal(cat.embeddings, emb)
+        np.testing.assert_allclose(cat.ra, np.linspace(150, 151, n))
+        assert cat.table["name"].iloc[3] == "J0003"
+    # prefix columns, as in a CSV export of the same table
+    flat = Table({"objid": objid, **{f"feat_{j}": emb[:, j] for j in range(d)}})
+    flat.write(tmp_path / "flat.fits")
+    np.testing.assert_array_equal(load_catalogue(tmp_path / "flat.fits").embeddings, emb)
+    # an image, not a table: an error naming the file
+    fits.PrimaryHDU(np.zeros((4, 4))).writeto(tmp_path / "image.fits")
+    with pytest.raises(CatalogueError, match=r"image.fits.*cannot read as FITS"):
+        load_catalogue(tmp_path / "image.fits")
+    # a FITS table under a .csv name: the hint says what it is
+    (tmp_path / "cat.csv").write_bytes((tmp_path / "cat.fits").read_bytes())
+    with pytest.raises(CatalogueError, match=r"holds FITS, not CSV: rename it to cat.fits"):
+        load_catalogue(tmp_path / "cat.csv")
