@@ -1085,7 +1085,10 @@ def _validate_fractions(df: pd.DataFrame, file: str | None) -> None:
     for name in filter(_is_fraction_column, df.columns):
         v = _numeric_column(df, name, file)
         ok = np.isnan(v) | ((v >= -tol) & (v <= 1 + tol))
-        _check_range(df, name, file, ok, "a vote fraction outside [0, 1]")
+        finite = v[~np.isnan(v)]
+        percent = bool(len(finite)) and finite.min() >= 0 and 1 < finite.max() <= 100
+        _check_range(df, name, file, ok, "a vote fraction outside [0, 1]",
+                     hint="Its values lie in 0-100: percentages? Divide the column by 100." if percent else "")
 
 
 def _validate_columns(df: pd.DataFrame, file: str | None) -> pd.DataFrame:

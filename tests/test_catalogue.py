@@ -742,3 +742,16 @@ def test_a_fits_table_loads_as_its_parquet_twin(tmp_path):
     (tmp_path / "cat.csv").write_bytes((tmp_path / "cat.fits").read_bytes())
     with pytest.raises(CatalogueError, match=r"holds FITS, not CSV: rename it to cat.fits"):
         load_catalogue(tmp_path / "cat.csv")
+
+
+def test_vote_fractions_given_in_percent_get_a_hint(tmp_path):
+    df = pd.DataFrame({"id": ["a", "b", "c"], "feat_0": [0.1, 0.2, 0.3],
+                       "bar_no_fraction": [12.5, 80.0, 0.0]})
+    df.to_csv(tmp_path / "pct.csv", index=False)
+    with pytest.raises(CatalogueError, match=r"2 rows have a vote fraction outside .*percentages\? Divide the column by 100"):
+        load_catalogue(tmp_path / "pct.csv")
+    df["bar_no_fraction"] = [0.1, -3.0, 0.2]  # not percentages: no such hint
+    df.to_csv(tmp_path / "neg.csv", index=False)
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(tmp_path / "neg.csv")
+    assert "percent" not in str(err.value)
