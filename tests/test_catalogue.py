@@ -745,7 +745,7 @@ def test_a_fits_table_loads_as_its_parquet_twin(tmp_path):
 
 
 def test_vote_fractions_given_in_percent_get_a_hint(tmp_path):
-    df = pd.DataFrame({"id": ["a", "b", "c"], "feat_0": [0.1, 0.2, 0.3],
+    df = pd.DataFrame({"id": ["a", "b", "c"], "feat_0": [0.1, 0.2, 0.3], "feat_1": [1.0, 2.0, 3.0],
                        "bar_no_fraction": [12.5, 80.0, 0.0]})
     df.to_csv(tmp_path / "pct.csv", index=False)
     with pytest.raises(CatalogueError, match=r"2 rows have a vote fraction outside .*percentages\? Divide the column by 100"):
