@@ -888,6 +888,8 @@ def parse_position(text: str) -> tuple[float, float]:
     (150.1, 2.2)
     >>> [round(x, 4) for x in parse_position("10h00m24s, +02d12m00s")]
     [150.1, 2.2]
+    >>> parse_position("152.2 +3d00m")  # a decimal RA is degrees, whatever the Dec
+    (152.2, 3.0)
     """
     s = str(text).strip()
     if "legacysurvey" in s.lower() or "://" in s or s.lower().startswith("www."):
@@ -897,6 +899,16 @@ def parse_position(text: str) -> tuple[float, float]:
     m = re.fullmatch(rf"({_FLOAT})(?:\s*[,;]\s*|\s+)({_FLOAT})", s)
     if m:
         return _check_radec(float(m.group(1)), float(m.group(2)))
+    # "152.2 +3d00m": a decimal RA (degrees) with a sexagesimal Dec; astropy read that RA as hours
+    m = re.fullmatch(rf"({_FLOAT})(?:\s*[,;]\s*|\s+)([-+]?\d[\d.]*\s*(?:[d°:]\s*[\d.]*\s*[m':]?\s*[\d.]*\s*[s\"]?)?)", s)
+    if m and re.search(r"[d°:m's\"]", m.group(2)):
+        from astropy import units as u
+        from astropy.coordinates import Angle
+
+        try:
+            return _check_radec(float(m.group(1)), float(Angle(m.group(2).replace(" ", ""), unit=u.deg).deg))
+        except ValueError:
+            pass  # not a Dec astropy reads: the general parser below says what is wrong
     sexagesimal = re.search(r"[:hdms]", s.lower()) or len(re.findall(r"\d+(?:\.\d*)?", s)) > 2
     if sexagesimal and len(re.findall(r"[,;]", s)) == 1:
         s = re.sub(r"\s*[,;]\s*", " ", s)  # "10:00:24, +02:12:00": astropy wants no comma

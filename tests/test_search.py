@@ -389,3 +389,13 @@ def test_search_by_ids_takes_one_id_as_a_string():
     cat = Catalogue.from_arrays(X, ids=[f"demo_{i:06d}" for i in range(30)])
     np.testing.assert_array_equal(search_by_ids(cat, None, "demo_000004", k=5).indices,
                                   search_by_ids(cat, None, ["demo_000004"], k=5).indices)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("152.2 +3d", (152.2, 3.0)), ("152.2 +3d00m", (152.2, 3.0)), ("152.2, -3d30m", (152.2, -3.5)),
+    ("152.2 +03:30:00", (152.2, 3.5)), ("10h00m24s +02d12m00s", (150.1, 2.2)),
+    ("10 00 24 +02 12 00", (150.1, 2.2))])
+def test_a_decimal_ra_with_a_sexagesimal_dec_is_read_in_degrees(text, expected):
+    """'152.2 +3d' was read as RA 152.2 hours (123.0 deg): results from 27 deg away."""
+    from astroexplore.search import parse_position
+    np.testing.assert_allclose(parse_position(text), expected, atol=1e-9)
