@@ -55,7 +55,9 @@ class KeyListener(JSComponent):
     """Invisible component forwarding key presses (0-5, arrows) and clicks of the score buttons
     on the page to Python.
 
-    Keys typed into a text box, select or editable cell are ignored. A score button is any
+    Keys typed into a text box, select or editable cell are ignored; Enter in a text box hands
+    the keys back to scoring (the box loses the focus), and a held key scores once (auto-repeat
+    is ignored). A score button is any
     element with the CSS classes ``ae-score-<k>`` and ``ae-view-<view>`` (this listener's
     :attr:`view`): its click is sent like the key ``k``. Each press is its own message
     (``model.send_msg``), so a score key followed at once by an arrow is not lost: a synced
@@ -84,16 +86,23 @@ class KeyListener(JSComponent):
         }
         return model.shown;
       };
+      // boxes that take typed text: a key there is text, not a score (a checkbox or button
+      // keeps the focus after a click, and a score key must still score)
+      const TEXT = ['text', 'search', 'number', 'email', 'password', 'url', 'tel', ''];
+      const typing = (el) => {
+        const tag = el.tagName.toUpperCase();
+        return (tag === 'INPUT' && TEXT.includes((el.getAttribute('type') || '').toLowerCase()))
+               || tag === 'TEXTAREA' || tag === 'SELECT' || el.isContentEditable;
+      };
       const handler = (e) => {
         if (e.ctrlKey || e.metaKey || e.altKey || e._aeSent) return;
         const path = e.composedPath ? e.composedPath() : [e.target];
         for (const el of path) {
-          if (!el || !el.tagName) continue;
-          const tag = el.tagName.toUpperCase();
-          if (tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || el.isContentEditable) return;
+          if (el && el.tagName && typing(el)) return;
         }
         if (!model.keys.includes(e.key)) return;
         e.preventDefault();
+        if (e.repeat) return;  // a key held down: one score, not one per auto-repeat (25 in 0.8 s)
         e._aeSent = true;
         model.send_msg({key: e.key, shown: onScreen()});
       };
@@ -112,10 +121,21 @@ class KeyListener(JSComponent):
           }
         }
       };
+      // Enter in a box (a name, a rank, an id, tags) commits it and hands the keys back to
+      // scoring: a score key pressed next went into the box ("#merger5", rank "503"). On keyup,
+      // after the box's own Enter handling (Bokeh submits the value on keyup).
+      const release = (e) => {
+        if (e.key !== 'Enter' || e.shiftKey) return;
+        const path = e.composedPath ? e.composedPath() : [e.target];
+        const box = path.find((el) => el && el.tagName && el.tagName.toUpperCase() === 'INPUT' && typing(el));
+        if (box) setTimeout(() => box.blur(), 0);
+      };
       document.addEventListener('keydown', handler);
+      document.addEventListener('keyup', release);
       document.addEventListener('click', onClick, true);
       model.on('remove', () => {
         document.removeEventListener('keydown', handler);
+        document.removeEventListener('keyup', release);
         document.removeEventListener('click', onClick, true);
       });
       const span = document.createElement('span');

@@ -270,7 +270,7 @@ def test_similarity_search_by_radec(ui_page, served, until, shot):
     page.get_by_text(re.compile(rf"24 galaxies similar to {cat.ids[11]}")).first.wait_for()
     page.get_by_role("listitem").first.wait_for()
     assert page.get_by_role("listitem").count() == 24
-    page.get_by_text("distance").first.wait_for()  # the results table
+    page.get_by_text("dist.", exact=True).first.wait_for()  # the results table
     shot(page, "similarity_search")
     # far from every galaxy: a visible warning
     box.fill(f"{(cat.ra[11] + 2) % 360:.6f} {cat.dec[11]:.6f}")
@@ -534,3 +534,42 @@ def test_forward_stays_in_place_when_the_list_changes_length(ui_page, until):
     state.go_through(rows, int(rows[0]), "3 galaxies")
     page.get_by_text("of 3", exact=True).wait_for()
     assert abs(forward.bounding_box()["x"] - x) < 1
+
+
+def test_enter_in_a_box_hands_the_keys_back_and_a_held_key_scores_once(ui_page, served, until):
+    """After Enter in the tags box the next score key was typed into it ('#merger5', nothing
+    stored); holding a score key stored 25 labels over 4 galaxies in 0.8 s."""
+    page, state = ui_page, ui_page.app_state
+    set_user(page, "keys-back")
+    until(lambda: state.user == "keys-back", what="user name")
+    gid = current_id(page)
+    box = page.get_by_placeholder("#ring #merger")
+    box.fill("#merger")
+    box.press("Enter")
+    until(lambda: state.tags == "#merger", what="the tag reaching the session")
+    page.wait_for_timeout(200)
+    page.keyboard.press("5")  # no click elsewhere first
+    until(lambda: latest_score(served.store, gid, "keys-back") == 5, what="the score after Enter")
+    assert served.store.label_of(gid, "keys-back").tags == ("#merger",)
+    assert box.input_value() != "#merger5"
+    # the rank box: Enter, then a score key scores the galaxy at that rank
+    rank = page.get_by_role("textbox", name="Rank in list")
+    rank.fill("40")
+    rank.press("Enter")
+    until(lambda: state.position == 39, what="rank 40")
+    at40 = str(served.catalogue.ids[state.order[39]])
+    page.locator(f".ae-card-box h3", has_text=at40).wait_for()
+    page.wait_for_timeout(200)
+    page.keyboard.press("3")
+    until(lambda: latest_score(served.store, at40, "keys-back") == 3, what="the score after the rank box")
+    # a held key: auto-repeated keydowns score once
+    until(lambda: current_id(page) != at40, what="the next galaxy on screen")
+    held = current_id(page)
+    n_before = len(served.store.history())
+    page.keyboard.down("2")
+    for _ in range(8):
+        page.keyboard.down("2")  # Playwright sends these with repeat=true, as a held key does
+    page.keyboard.up("2")
+    until(lambda: latest_score(served.store, held, "keys-back") == 2, what="the held key's score")
+    page.wait_for_timeout(1000)
+    assert len(served.store.history()) == n_before + 1

@@ -63,7 +63,7 @@ def test_no_request_leaves_the_server(served, ui_browser, shot):
         page.get_by_text("Similarity search", exact=True).click()
         page.get_by_role("button", name="Search", exact=True).click()
         page.get_by_text(re.compile(r"\d+ galaxies similar to")).first.wait_for()
-        page.get_by_text("distance").first.wait_for()  # the results table (Tabulator)
+        page.get_by_text("dist.", exact=True).first.wait_for()  # the results table (Tabulator)
 
         page.get_by_text("Scoring", exact=True).click()
         page.get_by_role("button", name="5", exact=True).wait_for()
