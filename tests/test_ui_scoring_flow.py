@@ -217,3 +217,32 @@ def test_the_retrain_line_counts_the_labels_it_has_not_learnt(open_window):
     assert window.wait_retrain(timeout=120)
     window.label(1)
     assert window.retrain_message.startswith("1 label stored since the last retrain")
+
+
+def test_a_galaxy_scored_after_the_list_was_sorted_does_not_come_round_again(open_window):
+    """A galaxy on screen when a retrain re-sorted the list was scored, Forward went to the new
+    rank 1, and a few galaxies on it came up again (scored twice: 1, then 4)."""
+    window = open_window(learn_on_open=False)
+    window.label(5, int(window.order[40]))
+    window.show_rank(12)
+    window.start_retrain(poll=False)
+    kept = window.current  # not scored: kept on screen when the retrain lands
+    assert window.wait_retrain(timeout=120)
+    assert window.current == kept and window._from_top
+    new_rank = int(np.flatnonzero(window.order == kept)[0])
+    assert new_rank > 0
+    window.label(1)  # the kept galaxy; next: the new rank 1 ...
+    seen = [window.current]
+    for _ in range(new_rank + 3):
+        window.label(2)
+        seen.append(window.current)
+    assert kept not in seen  # ... and the kept galaxy is skipped where the new list has it
+    assert len(set(seen)) == len(seen)
+    # another window's label counts as well; stepping back still shows every place
+    other = open_window(user="bob", learn_on_open=False)
+    ahead = int(window.order[window.position + 1])
+    other.label(3, ahead)
+    window.next()
+    assert window.current != ahead
+    window.previous()
+    assert window.current == ahead

@@ -318,6 +318,7 @@ class AppState(param.Parameterized):
         self._from_top = False
         self._hold_current = False  # set while refresh_order moves the place of an off-list galaxy
         self._opened_on: int | None = None  # the galaxy shown when a learn-on-open retrain started
+        self._n_unlabelled = 0  # the head of the order nobody had labelled when it was sorted
         self._new_labels = 0  # labels this window stored since the ranking was last re-learned
         self._new_at_start = 0  # ... when the running retrain started
         # a new window starts from the latest retrain another window made (if its settings match)
@@ -556,6 +557,9 @@ class AppState(param.Parameterized):
             if not self.off_list:
                 keep_current = False  # another method: its rank 1, not the old galaxy deep in its list
         self._ranked_by = method
+        # the list's head of galaxies nobody had labelled when it was sorted (see next())
+        self._n_unlabelled = (int(np.count_nonzero(~self.explorer.labelled_mask[order]))
+                              if self.unlabelled_first else 0)
         log.debug("ranking %s took %.3f s", method, time.perf_counter() - t0)
         where = np.flatnonzero(order == self.current) if keep_current and len(order) else []
         if keep_current and self.off_list and not len(where) and len(order):
@@ -628,9 +632,23 @@ class AppState(param.Parameterized):
         if self.order is None or len(self.order) == 0:
             return
         if self._from_top and (step > 0 or self.off_list):
-            self.show_rank(1 if int(self.order[0]) == self.current and len(self.order) > 1 else 0)
-            return
-        self.show_rank(self.position + step)
+            target = 1 if int(self.order[0]) == self.current and len(self.order) > 1 else 0
+        else:
+            target = self.position + step
+        self.show_rank(self._skip_labelled_since_sort(target) if step > 0 else target)
+
+    def _skip_labelled_since_sort(self, pos: int) -> int:
+        """``pos``, or the first place after it whose galaxy is still unlabelled, within the
+        head of the list that was unlabelled when it was sorted (:attr:`unlabelled_first`):
+        a galaxy scored since (on screen while a retrain re-sorted the list, or in another
+        window) came round again a few places on."""
+        end = min(getattr(self, "_n_unlabelled", 0), len(self.order))
+        if not self.unlabelled_first or self.list_title or pos >= end:
+            return pos
+        labelled = self.explorer.labelled_mask
+        while pos < end and labelled[self.order[pos]]:
+            pos += 1
+        return pos
 
     def previous(self):
         self.next(-1)
