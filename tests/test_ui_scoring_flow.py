@@ -246,3 +246,36 @@ def test_a_galaxy_scored_after_the_list_was_sorted_does_not_come_round_again(ope
     assert window.current != ahead
     window.previous()
     assert window.current == ahead
+
+
+def test_tags_typed_for_a_scored_galaxy_are_stored_with_its_score(open_window):
+    """Going Back to add '#ring #edgeon' and a note, then Forward, stored nothing and said
+    nothing."""
+    window = open_window()
+    gid = window.current_id
+    window.label(3)
+    window.previous()
+    assert window.current_id == gid and window.tags == ""
+    window.tags = "#ring #edgeon"
+    event = window.store.label_of(gid, "ada")
+    assert event.score == 3 and event.tags == ("#ring", "#edgeon")
+    assert window.message == f"Updated {gid}: #ring #edgeon; its score 3 kept."
+    window.note = "added later"
+    assert window.store.label_of(gid, "ada").note == "added later"
+    window.next()
+    window.previous()  # shown again as stored: no new event
+    n = len(window.store.history())
+    assert window.tags == "#ring #edgeon" and window.note == "added later"
+    assert len(window.store.history()) == n
+    window.undo()  # the note's event undone: the tags stay
+    assert window.store.label_of(gid, "ada").note is None
+    assert window.store.label_of(gid, "ada").tags == ("#ring", "#edgeon")
+    # an unscored galaxy: nothing stored, the status line says how
+    window.next()
+    other = window.current_id
+    assert window.store.label_of(other, "ada") is None
+    window.tags = "#merger"
+    assert window.store.label_of(other, "ada") is None
+    assert window.message.startswith("Tags and notes are stored with a score: press 0-5")
+    window.label(4)
+    assert window.store.label_of(other, "ada").tags == ("#merger",)

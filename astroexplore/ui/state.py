@@ -318,6 +318,7 @@ class AppState(param.Parameterized):
         self._from_top = False
         self._hold_current = False  # set while refresh_order moves the place of an off-list galaxy
         self._opened_on: int | None = None  # the galaxy shown when a learn-on-open retrain started
+        self._loading_annotations = False  # set while the stored tags / note are put in the boxes
         self._n_unlabelled = 0  # the head of the order nobody had labelled when it was sorted
         self._new_labels = 0  # labels this window stored since the ranking was last re-learned
         self._new_at_start = 0  # ... when the running retrain started
@@ -610,9 +611,41 @@ class AppState(param.Parameterized):
         may have written it), and refresh the counts if anyone labelled meanwhile."""
         event = self.store.label_of(self.current_id, self.user_name)
         self.current_score = None if event is None else int(event.score)
-        self.tags = " ".join(event.tags) if event and event.tags else ""
-        self.note = (event.note or "") if event else ""
+        self._loading_annotations = True  # the stored ones shown, not an edit to store
+        try:
+            self.tags = " ".join(event.tags) if event and event.tags else ""
+            self.note = (event.note or "") if event else ""
+        finally:
+            self._loading_annotations = False
         self.refresh_counts()
+
+    @param.depends("tags", "note", watch=True)
+    def _annotations_edited(self):
+        """Tags or a note typed for a galaxy this user has scored are stored at once, with its
+        score (a new label event: Undo brings the old ones back); for one not scored yet, the
+        status line says that they are stored with a score. Typed on a scored galaxy and then
+        left with Forward, they were lost without a word."""
+        if getattr(self, "_loading_annotations", True):
+            return
+        event = self.store.label_of(self.current_id, self.user_name)
+        if event is None:
+            if self.tags.strip() or self.note.strip():
+                self.message = (f"Tags and notes are stored with a score: press 0-5 to store them "
+                                f"with {self.current_id}.")
+            return
+        tags, note = parse_tags(self.tags), (self.note or None)
+        if tuple(event.tags) == tags and (event.note or None) == note:
+            return
+        try:
+            stored = self.explorer.label(self.current_id, int(event.score), tags=tags, note=note)
+        except Exception as err:  # a bad tag or note: said, the stored label unchanged
+            self.message = f"Not stored: {err}"
+            return
+        self._written.append((stored.user, stored.event_id))
+        with param.parameterized.batch_call_watchers(self):
+            self.message = (f"Updated {self.current_id}: {' '.join(tags) or 'no tags'}"
+                            + (", with a note" if note else "") + f"; its score {int(event.score)} kept.")
+            self.labels_version += 1
 
     def show_top(self):
         """Show the top of the list: with :attr:`unlabelled_first`, the first galaxy not labelled
