@@ -155,10 +155,15 @@ def test_scoring_from_a_gallery_goes_through_the_gallery(open_window):
     assert window.current == rows[4]
     window.previous()
     assert window.current == rows[3] and window.current_score == 2
-    window.back_to_ranking()  # the galaxy on screen stays, at its place in the ranking
-    assert window.list_title == "" and window.current == rows[3]
+    window.back_to_ranking()  # back where the ranking was left: its rank 1, not scored yet
+    assert window.list_title == "" and window.current == ranking[0] and window.position == 0
     np.testing.assert_array_equal(window.order, window.explorer.ranking(window.method, unlabelled_first=True))
-    assert window.order[window.position] == rows[3]
+    # left at a galaxy scored meanwhile (here, from the gallery): the first one not scored
+    window.show_rank(0)
+    gallery._grid.clicked = f"{rows[5]}|3"
+    window.label(5, int(ranking[0]))
+    window.back_to_ranking()
+    assert window.current_score is None and window.position == 0 and window.current != ranking[0]
     # a change of method also leaves the gallery for the ranking
     gallery._grid.clicked = f"{rows[0]}|2"
     assert window.list_title

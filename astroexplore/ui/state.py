@@ -319,6 +319,7 @@ class AppState(param.Parameterized):
         self._hold_current = False  # set while refresh_order moves the place of an off-list galaxy
         self._opened_on: int | None = None  # the galaxy shown when a learn-on-open retrain started
         self._loading_annotations = False  # set while the stored tags / note are put in the boxes
+        self._left_ranking_at: int | None = None  # the galaxy shown when a gallery was entered
         self._n_unlabelled = 0  # the head of the order nobody had labelled when it was sorted
         self._new_labels = 0  # labels this window stored since the ranking was last re-learned
         self._new_at_start = 0  # ... when the running retrain started
@@ -721,6 +722,8 @@ class AppState(param.Parameterized):
         if not len(where):
             self.goto(int(i))
             return
+        if not self.list_title:  # leaving the ranking: where to come back to
+            self._left_ranking_at = None if self.off_list else self.current
         with param.parameterized.batch_call_watchers(self):
             self.order = rows
             self.list_title = str(title or "the galaxies of a gallery")
@@ -731,9 +734,16 @@ class AppState(param.Parameterized):
         self.tab = 0
 
     def back_to_ranking(self):
-        """Leave the gallery gone through (:meth:`go_through`) for the ranking, at the galaxy on
-        screen when the ranking lists it, else at its top."""
-        self.refresh_order(keep_current=True)
+        """Leave the gallery gone through (:meth:`go_through`) for the ranking, where it was
+        left: the galaxy shown then, if still not labelled, else the first galaxy not labelled
+        (it went to the gallery galaxy's own place in the ranking, hundreds of ranks away)."""
+        back_to, self._left_ranking_at = self._left_ranking_at, None
+        self.refresh_order(keep_current=False)
+        where = np.flatnonzero(self.order == back_to) if back_to is not None else []
+        if len(where) and not self.explorer.labelled_mask[back_to]:
+            self.show_rank(int(where[0]))
+        else:
+            self.show_top()
 
     def goto_id(self, galaxy_id: str) -> bool:
         """Show the galaxy with id ``galaxy_id``; False (and a message) when unknown."""
