@@ -113,3 +113,23 @@ class ConnectionNotice(JSComponent):
       return span;
     }
     """
+
+
+class PageTop(JSComponent):
+    """Invisible: scrolls the page's main area (the template's ``#main``) back to its top each
+    time :attr:`moves` changes. A gallery card clicked far down the map tab opened the Scoring
+    tab at that depth: the image, the score buttons and the gallery banner were off the top."""
+
+    moves = param.Integer(default=0, doc="Bump to scroll to the top.")
+
+    _esm = """
+    export function render({ model }) {
+      model.on('moves', () => {
+        for (const el of document.querySelectorAll('#main')) el.scrollTop = 0;
+        window.scrollTo(0, 0);
+      });
+      const span = document.createElement('span');
+      span.style.display = 'none';
+      return span;
+    }
+    """

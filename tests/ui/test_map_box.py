@@ -147,3 +147,19 @@ def test_map_pixel_tooltip_counts_galaxies_and_says_none_over_empty_pixels(ui_pa
     i = len(rows) // 2
     assert _pixel_tooltip(page, box["x"] + cols[i], box["y"] + rows[i]) == "none"
     shot(page, "latent_map_hover_empty")
+
+
+def test_a_card_clicked_far_down_the_map_opens_scoring_at_its_top(ui_page, until):
+    """At 1280x800 the Scoring tab opened at the depth of the card clicked: the image, the
+    score buttons and the gallery banner were off the top of the window."""
+    page = ui_page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    box = _open_map(page)
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45)
+    page.get_by_text(re.compile(r"\d+ galaxies nearest to")).first.wait_for()
+    page.evaluate("() => { document.querySelector('#main').scrollTop = 900; }")
+    until(lambda: page.evaluate("() => document.querySelector('#main').scrollTop") > 300, what="scrolled down")
+    page.locator(".ae-card").nth(2).click()
+    page.get_by_text("Back to the ranking").wait_for()
+    until(lambda: page.evaluate("() => document.querySelector('#main').scrollTop") == 0, what="the top of Scoring")
+    assert page.get_by_role("button", name="3", exact=True).is_visible()
