@@ -268,11 +268,23 @@ def test_a_position_search_states_the_separation_in_fitting_units(view, state, d
     """The title said '(491279.7 arcsec away)' where the warning said 136.5 deg."""
     from astroexplore.ui.similarity import FROM_POSITION
 
-    ra, dec = (float(demo.ra[0]) + 180) % 360, -float(demo.dec[0])
+    i = int(np.argmin(demo.ra))
+    ra, dec = float(demo.ra[i]) - 2.0, float(demo.dec[i])  # 2 deg west of the survey's edge
     view.mode = FROM_POSITION
     view.position = f"{ra} {dec}"
     view.search()
-    assert "deg away" in view.summary and "arcsec away" not in view.summary
+    assert re.search(r"\(1\d\d\.\d arcmin away\)", view.summary) and "arcsec away" not in view.summary
+
+
+def test_a_position_far_outside_the_survey_gives_no_results(view, demo):
+    """RA/Dec 10 -60 gave 24 'similar' galaxies, from one 110.8 deg away, under a warning."""
+    from astroexplore.ui.similarity import FROM_POSITION
+
+    view.mode = FROM_POSITION
+    view.position = f"{(float(demo.ra[0]) + 180) % 360} {-float(demo.dec[0])}"
+    assert view.search() is None and view.results is None
+    assert "is outside the survey: no catalogue galaxy within 5 deg" in view.warning
+    assert "deg away" in view.warning
 
 
 def test_results_table_titles_are_short_and_the_full_names_are_tooltips(view):

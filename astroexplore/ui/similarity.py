@@ -24,6 +24,9 @@ FROM_URL = "Legacy Survey viewer link"
 FROM_TAG = "Tag"
 MODES = [FROM_CURRENT, FROM_POSITION, FROM_URL, FROM_TAG]
 MAX_RESULTS = 1000
+#: a position whose nearest catalogue galaxy is further than this (degrees) is outside the
+#: survey: no "similar galaxies" from a galaxy that far away (the core only warns)
+MAX_QUERY_SEPARATION_DEG = 5.0
 QUERY_THUMBS = 8  # tagged galaxies shown as the query of a tag search
 QUERY_SIZE, TAG_SIZE, CURRENT_SIZE = 112, 64, 48  # thumbnail sizes (pixels)
 
@@ -102,6 +105,12 @@ class SimilarityView(pn.viewable.Viewer):
                            else core.parse_legacy_survey_url(text))
                 res = core.search_by_coords(cat, index, ra, dec, k, mask=mask)
                 qid = cat.ids[res.query_index]
+                if res.separation_arcsec > MAX_QUERY_SEPARATION_DEG * 3600:
+                    raise ValueError(
+                        f"RA {ra:.5f}, Dec {dec:+.5f} is outside the survey: no catalogue galaxy within "
+                        f"{MAX_QUERY_SEPARATION_DEG:g} deg (the nearest, {qid}, is "
+                        f"{core.angle_text(res.separation_arcsec)} away). Check the position (RA in "
+                        "degrees, or hh:mm:ss)")
                 what = (f"galaxies similar to {qid}, the nearest catalogue galaxy to RA {ra:.5f}, "
                         f"Dec {dec:+.5f} ({core.angle_text(res.separation_arcsec)} away)")
                 query = [res.query_index]
