@@ -15,7 +15,7 @@ from astroexplore.ui.morphology import MorphologyView
 from astroexplore.ui.scoring import ScoringView
 from astroexplore.ui.similarity import SimilarityView
 from astroexplore.ui.state import AppState
-from astroexplore.ui.widgets import ConnectionNotice, PageTop, RememberedName
+from astroexplore.ui.widgets import ConnectionNotice, PageScroll, RememberedName
 
 TITLE = "astroexplore"
 # Open Sans where it is installed, else the system's UI font: no web font is fetched (below)
@@ -193,8 +193,8 @@ def build_app(explorer_or_state, *, template: bool = True, user: str | None = No
     pn.state.onload(lambda: state.start_sync())
     if not template:
         return app
-    top = PageTop()  # a tab opened (by its header, or by a gallery card) shows its top
-    state.param.watch(lambda e: setattr(top, "moves", top.moves + 1), "tab")
+    top = PageScroll()  # a tab opened (by its header, or by a gallery card) shows its top
+    state.param.watch(lambda e: top.scroll(), "tab")
     page = pn.template.FastListTemplate(
         title=title, sidebar=[*app.sidebar(), top], main=[app.tabs], sidebar_width=260,
         accent_base_color="#0072b5", header_background="#0b3d62", theme_toggle=False,

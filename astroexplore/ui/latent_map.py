@@ -10,7 +10,9 @@ selection shows its galaxies, its box staying drawn on the map (until the next b
 from __future__ import annotations
 
 import functools
+import html
 import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,7 @@ from astroexplore.constants import DETECTORS, RankingMethod
 from astroexplore.map_index import map_table
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import AppState, with_labels
+from astroexplore.ui.widgets import PageScroll
 
 DENSITY = "density"
 LABELS = "your labels + others' (mean score)"
@@ -420,11 +423,26 @@ class MapView(pn.viewable.Viewer):
         buf.seek(0)
         return buf
 
+    def _found_line(self) -> pn.Row:
+        """Above the map, what a tap or a box found and a button to its thumbnails: on a laptop
+        they sit below the map, off screen, and the wheel over the map zooms, so a tap seemed
+        to do nothing but draw a cross."""
+        st = self.state
+        scroller = PageScroll(selector=".ae-grid", margin=90)  # the CSV button and title above
+        show = pn.widgets.Button(label="Show them ↓", width=120, align="center",
+                                 on_click=lambda e: scroller.scroll(),
+                                 visible=pn.bind(lambda sel: sel is not None and len(sel) > 0, st.param.selection))
+        caption = pn.pane.HTML(pn.bind(lambda t: f"<b>{html.escape(re.sub(r' [(]showing .*[)]$', '', t))}</b>",
+                                       st.param.selection_title),
+                               styles={"font-size": "13px"}, width=300, align="center", margin=(18, 5, 0, 10))
+        return pn.Row(caption, show, scroller, visible=pn.bind(lambda sel: sel is not None, st.param.selection))
+
     def __panel__(self):
         if self._plot is None:
             self._plot = self._build_plot()
         controls = pn.Row(pn.widgets.Select.from_param(self.param.color_by, width=260),
-                          pn.widgets.Select.from_param(self.param.cmap, width=120))
+                          pn.widgets.Select.from_param(self.param.cmap, width=120),
+                          self._found_line())
         notice = pn.pane.Markdown(self.param.notice, styles={"color": "#9a6700"}, width=self.width,
                                   visible=self.param.notice.rx.bool())
         help_ = pn.pane.Markdown(

@@ -115,21 +115,46 @@ class ConnectionNotice(JSComponent):
     """
 
 
-class PageTop(JSComponent):
-    """Invisible: scrolls the page's main area (the template's ``#main``) back to its top each
-    time :attr:`moves` changes. A gallery card clicked far down the map tab opened the Scoring
-    tab at that depth: the image, the score buttons and the gallery banner were off the top."""
+class PageScroll(JSComponent):
+    """Invisible: scrolls the page each time :attr:`moves` changes: to the first element matching
+    :attr:`selector` (found through Panel's shadow roots), or with no selector to the top of the
+    template's main area (``#main``). A gallery card clicked far down the map tab opened the
+    Scoring tab at that depth (its image and score buttons off the top); the map's thumbnails
+    appear below the fold of a laptop's window."""
 
-    moves = param.Integer(default=0, doc="Bump to scroll to the top.")
+    moves = param.Integer(default=0, doc="Bump to scroll.")
+    selector = param.String(default="", doc="CSS selector of the element to bring into view.")
+    margin = param.Integer(default=0, doc="px left above that element (for its title).")
 
     _esm = """
     export function render({ model }) {
+      const find = (selector) => {
+        const roots = [document];
+        while (roots.length) {
+          const root = roots.pop();
+          const el = root.querySelector(selector);
+          if (el) return el;
+          for (const e of root.querySelectorAll('*')) if (e.shadowRoot) roots.push(e.shadowRoot);
+        }
+        return null;
+      };
       model.on('moves', () => {
-        for (const el of document.querySelectorAll('#main')) el.scrollTop = 0;
-        window.scrollTo(0, 0);
+        const el = model.selector ? find(model.selector) : null;
+        const main = document.querySelector('#main');
+        if (el && main) {  // the element near the top of the main area (its title above it shows)
+          main.scrollTop += el.getBoundingClientRect().top - main.getBoundingClientRect().top - model.margin;
+        } else if (el) {
+          el.scrollIntoView({block: 'start'});
+        } else {
+          if (main) main.scrollTop = 0;
+          window.scrollTo(0, 0);
+        }
       });
       const span = document.createElement('span');
       span.style.display = 'none';
       return span;
     }
     """
+
+    def scroll(self) -> None:
+        self.moves += 1

@@ -188,7 +188,7 @@ def test_map_tap_gallery_download_and_open(ui_page, served, until, shot, tmp_pat
     page.get_by_text("Tap anywhere for the nearest galaxies").wait_for()
     box = canvas.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5)
-    page.get_by_text(re.compile(r"\d+ galaxies nearest to")).wait_for()
+    page.get_by_text(re.compile(r"\d+ galaxies nearest to")).first.wait_for()
     cards = page.get_by_role("listitem")
     cards.first.wait_for()
     assert cards.count() == 48
@@ -373,7 +373,7 @@ def test_map_gallery_and_download_fit_the_window(ui_page, served, width, shot):
     canvas.wait_for()
     box = canvas.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5)
-    page.get_by_text(re.compile(r"\d+ galaxies nearest to")).wait_for()
+    page.get_by_text(re.compile(r"\d+ galaxies nearest to")).first.wait_for()
     download = page.get_by_role("button", name=re.compile("Download CSV of the"))
     thumb = page.get_by_role("listitem").first
     for what, loc in (("download button", download), ("first thumbnail", thumb)):
@@ -435,6 +435,8 @@ def test_an_idle_page_shows_no_busy_spinner(ui_page, until):
     import time
 
     spinner = ui_page.locator(".loader.spin")  # the template's busy indicator while busy
+    # earlier tests left labels: the window learns from them on opening, and its re-sort is work
+    until(lambda: not ui_page.app_state.retraining, what="the retrain on the stored labels", timeout=180)
     until(lambda: spinner.count() == 0, what="the new page to settle")
     spun, end = 0, time.time() + 6.5  # three sync periods
     while time.time() < end:
@@ -557,22 +559,28 @@ def test_enter_in_a_box_hands_the_keys_back_and_a_held_key_scores_once(ui_page, 
     assert box.input_value() != "#merger5"
     # the rank box: Enter, then a score key scores the galaxy at that rank
     rank = page.get_by_role("textbox", name="Rank in list")
+    before = current_id(page)
     rank.fill("40")
     rank.press("Enter")
-    until(lambda: state.position == 39, what="rank 40")
-    at40 = str(served.catalogue.ids[state.order[39]])
-    page.locator(f".ae-card-box h3", has_text=at40).wait_for()
-    page.wait_for_timeout(200)
+    # (another window's retrain landing may re-sort the list meanwhile: the galaxy shown counts)
+    until(lambda: current_id(page) != before, what="the galaxy at rank 40 on screen")
+    page.wait_for_timeout(300)
+    at40 = current_id(page)
     page.keyboard.press("3")
     until(lambda: latest_score(served.store, at40, "keys-back") == 3, what="the score after the rank box")
+    assert rank.input_value() != "403"
     # a held key: auto-repeated keydowns score once
     until(lambda: current_id(page) != at40, what="the next galaxy on screen")
-    held = current_id(page)
-    n_before = len(served.store.history())
+    page.wait_for_timeout(300)
+
+    def mine():
+        h = served.store.history()
+        return h[h["user"] == "keys-back"]
+    n_before = len(mine())
     page.keyboard.down("2")
     for _ in range(8):
         page.keyboard.down("2")  # Playwright sends these with repeat=true, as a held key does
     page.keyboard.up("2")
-    until(lambda: latest_score(served.store, held, "keys-back") == 2, what="the held key's score")
-    page.wait_for_timeout(1000)
-    assert len(served.store.history()) == n_before + 1
+    until(lambda: len(mine()) > n_before, what="the held key's score")
+    page.wait_for_timeout(1500)
+    assert len(mine()) == n_before + 1 and int(mine()["score"].iloc[-1]) == 2

@@ -94,7 +94,7 @@ def test_map_box_stays_drawn_through_zoom_until_a_tap(ui_page, served, until, sh
 
     # a tap clears the box (the gallery shows the tap's neighbours, marked by a cross)
     page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.8)
-    page.get_by_text(re.compile(r"\d+ galaxies nearest to")).wait_for()
+    page.get_by_text(re.compile(r"\d+ galaxies nearest to")).first.wait_for()
     until(lambda: page.evaluate(_QUADS_JS) == [], what="the box cleared by a tap")
 
 
@@ -157,9 +157,31 @@ def test_a_card_clicked_far_down_the_map_opens_scoring_at_its_top(ui_page, until
     box = _open_map(page)
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45)
     page.get_by_text(re.compile(r"\d+ galaxies nearest to")).first.wait_for()
-    page.evaluate("() => { document.querySelector('#main').scrollTop = 900; }")
-    until(lambda: page.evaluate("() => document.querySelector('#main').scrollTop") > 300, what="scrolled down")
+    page.locator(".ae-card").nth(2).wait_for()  # the gallery drawn: the page is long enough to scroll
+
+    def scrolled():
+        return page.evaluate("() => { const m = document.querySelector('#main'); m.scrollTop = 900; "
+                             "return m.scrollTop; }") > 300
+    until(scrolled, what="scrolled down")
     page.locator(".ae-card").nth(2).click()
     page.get_by_text("Back to the ranking").wait_for()
     until(lambda: page.evaluate("() => document.querySelector('#main').scrollTop") == 0, what="the top of Scoring")
     assert page.get_by_role("button", name="3", exact=True).is_visible()
+
+
+def test_what_a_tap_found_is_said_above_the_map_with_a_way_to_its_thumbnails(ui_page, until):
+    """At 1280x800 a tap's 48 thumbnails and CSV button started at y=930, below the fold, and
+    the wheel over the map zooms: the tap seemed to do nothing but draw a cross."""
+    page = ui_page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    box = _open_map(page)
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45)
+    line = page.get_by_text(re.compile(r"^\d+ galaxies nearest to \(.*\) on the map$")).first
+    line.wait_for()
+    assert line.bounding_box()["y"] < box["y"]  # above the map, where the user looks
+    grid = page.locator(".ae-grid").first
+    assert grid.bounding_box()["y"] > 800
+    page.get_by_role("button", name="Show them ↓").click()
+    until(lambda: 0 < grid.bounding_box()["y"] < 400, what="the thumbnails brought into view")
+    page.get_by_role("button", name=re.compile("Download CSV of the")).wait_for()
+    assert page.get_by_role("button", name=re.compile("Download CSV of the")).bounding_box()["y"] > 60
