@@ -1445,3 +1445,16 @@ def test_the_card_places_the_score_among_all_galaxies(state):
     state.show_rank(9)
     rank = int((sc > sc[state.current]).sum()) + 1
     assert rank >= 2 and f"(#{rank:,} of {n:,})" in view._card().object
+
+
+def test_the_morphology_tab_lists_every_condition_at_its_top(state):
+    """A condition set at the bottom of the list (below a laptop's fold) explained '0 of 20,000
+    galaxies match' out of sight."""
+    from astroexplore.ui.morphology import MorphologyView
+
+    view = MorphologyView(state=state)
+    view._controls["merging"].answer = "merger"
+    view._controls["smooth-or-featured"].answer = "featured-or-disk"
+    text = view.conditions_text(state.filter)
+    assert "merger ≥ 0.50" in text and "featured-or-disk ≥ 0.50" in text and text.count(";") == 1
+    assert view.conditions_text(None) == ""

@@ -108,6 +108,26 @@ class MorphologyView(pn.viewable.Viewer):
         n, total = self.state.n_match, self.state.catalogue.n_galaxies
         return pn.pane.Markdown(f"### {n:,} of {total:,} galaxies match", margin=(0, 5))
 
+    def conditions_text(self, flt) -> str:
+        """The filter's conditions in one line ("Merging or disturbed? merger ≥ 0.50; ..."), or ""."""
+        if flt is None:
+            return ""
+        labels = {q.name: getattr(q, "label", None) or q.name for q in self._schema.questions}
+        parts = []
+        for c in flt.conditions:
+            span = f"≥ {c.low:.2f}" if c.high >= 1.0 else f"{c.low:.2f} – {c.high:.2f}"
+            parts.append(f"{labels.get(c.question, c.question)} {c.answer} {span}")
+        return "; ".join(parts)
+
+    def _conditions(self) -> pn.pane.HTML:
+        """Every condition in force, at the top: one set far down the list (below a laptop's
+        fold) could explain "0 of 20,000 galaxies match" out of sight."""
+        return pn.pane.HTML(
+            pn.bind(lambda f: (f"Conditions: {html.escape(self.conditions_text(f))}"
+                               if f is not None and f.conditions else "No condition: every galaxy."),
+                    self.state.param.filter),
+            styles={"font-size": "13px", "color": "#0b3d62"}, sizing_mode="stretch_width", margin=(0, 10))
+
     def __panel__(self):
         if self._schema is None or not self._controls:
             return pn.pane.Markdown("This catalogue has no Galaxy Zoo posterior columns, so there "
@@ -125,4 +145,4 @@ class MorphologyView(pn.viewable.Viewer):
                 sizing_mode="stretch_width",
             ))
         clear = pn.widgets.Button(label="Clear filter", width=120, on_click=self.clear)
-        return pn.Column(pn.Row(self._count, clear), *rows, sizing_mode="stretch_width")
+        return pn.Column(pn.Row(self._count, clear), self._conditions(), *rows, sizing_mode="stretch_width")
