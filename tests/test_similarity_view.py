@@ -295,3 +295,15 @@ def test_results_table_titles_are_short_and_the_full_names_are_tooltips(view):
     assert score and table.titles[score[0]] == "score"
     assert table.header_tooltips == {c: c for c in view.results.columns}
     assert table.hidden_columns == ["ra", "dec"] and {"ra", "dec"} <= set(view.results.columns)  # CSV
+
+
+def test_the_results_follow_labels_given_after_the_search(view, state):
+    """A result scored from the gallery kept '-' in the table's 'yours' column."""
+    view.search()
+    row = int(view.result_indices[2])
+    state.tags = ""
+    state.label(4, row)
+    frame = view.results.set_index("id")
+    gid = str(state.catalogue.ids[row])
+    assert frame.loc[gid, "your_score"] == 4
+    assert int(frame["your_score"].notna().sum()) == 1

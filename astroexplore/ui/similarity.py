@@ -72,8 +72,16 @@ class SimilarityView(pn.viewable.Viewer):
             disabled=True, width=220)
         self._refresh_tags()
         self.state.param.watch(lambda e: self._refresh_tags(), "labels_version")
+        self.state.param.watch(lambda e: self._refresh_labels(), ["labels_version", "user"])
         # another window may have added or removed tags: read them again when the tag mode opens
         self.param.watch(lambda e: self._refresh_tags() if e.new == FROM_TAG else None, "mode")
+
+    def _refresh_labels(self):
+        """The results' ``your_score`` and ``tags`` as the store has them now (a result scored
+        from the gallery kept showing "-")."""
+        if self.results is None or "your_score" not in self.results.columns:
+            return
+        self.results = with_labels(self.results.drop(columns=["your_score", "tags"]), self.state)
 
     def _refresh_tags(self):
         tags = list(self.state.store.tags())
