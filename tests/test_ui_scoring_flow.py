@@ -284,3 +284,16 @@ def test_tags_typed_for_a_scored_galaxy_are_stored_with_its_score(open_window):
     assert window.message.startswith("Tags and notes are stored with a score: press 0-5")
     window.label(4)
     assert window.store.label_of(other, "ada").tags == ("#merger",)
+
+
+def test_a_name_that_differs_only_by_case_is_pointed_out(open_window):
+    first = open_window(user="Alice", learn_on_open=False)
+    first.label(3)
+    first.label(4)
+    window = open_window(user="bob", learn_on_open=False)
+    window.user = "alice"
+    assert window.n_labelled_user == 0
+    assert window.message == ("No labels under 'alice' yet; 'Alice' has 2. Names are exact: type 'Alice' "
+                              "to go on with those.")
+    window.user = "Alice"
+    assert window.n_labelled_user == 2

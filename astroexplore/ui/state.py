@@ -433,6 +433,19 @@ class AppState(param.Parameterized):
                 pass
         self._update_counts()
         self._sync_current()
+        self._warn_other_case()
+
+    def _warn_other_case(self) -> None:
+        """Names are exact ("Alice" and "alice" are two users): a new name that differs from one
+        in the store only by case is said, with its label count (the counter read "you: 0")."""
+        name = self.user_name
+        if name == ANONYMOUS or self.n_labelled_user:
+            return
+        others = [u for u in self.store.users() if u != name and u.casefold() == name.casefold()]
+        if others:
+            n = self.store.count(user=others[0])
+            self.message = (f"No labels under {name!r} yet; {others[0]!r} has {n:,}. Names are exact: "
+                            f"type {others[0]!r} to go on with those.")
 
     def _update_counts(self):
         self._seen_revision = self.store.revision
