@@ -180,9 +180,9 @@ def test_search_by_id_forgives_case_and_suggests_a_close_id(open_window):
     assert window.current == 17 and "is not in" in window.message and "Did you mean" in window.message
 
 
-def test_going_through_a_box_names_the_cards_not_the_whole_box(open_window):
+def test_going_through_a_box_goes_through_all_of_it_and_says_what(open_window):
     """The banner said "Going through 300 galaxies in the box" while Forward went through the 48
-    cards shown ("of 48")."""
+    cards shown ("of 48"); a box of 1,242 could only be gone through 48 at a time."""
     from astroexplore.ui.gallery import Gallery
     from astroexplore.ui.latent_map import N_GALLERY, MapView
 
@@ -195,8 +195,12 @@ def test_going_through_a_box_names_the_cards_not_the_whole_box(open_window):
     assert len(window.selection) == n > N_GALLERY
     cards = view._gallery.indices
     view._gallery._grid.clicked = f"{cards[2]}|1"
-    assert window.current == cards[2] and len(window.order) == N_GALLERY
-    assert window.list_title.startswith(f"the first {N_GALLERY} of the {n:,} galaxies in the box")
+    # the whole box is gone through, best first (it was 48 at a time)
+    assert window.current == cards[2] and len(window.order) == n and window.position == 2
+    np.testing.assert_array_equal(window.order, window.selection)
+    assert window.list_title.startswith(f"the {n:,} galaxies in the box")
+    window.show_rank(N_GALLERY + 5)  # past the cards
+    assert window.current == window.selection[N_GALLERY + 5]
     # any gallery holding more than it shows says so too; one that shows all keeps its title
     more = Gallery(state=window, indices=window.order[:10], title="10 galaxies similar to X", max_items=4)
     more._grid.clicked = f"{window.order[1]}|1"

@@ -114,6 +114,9 @@ class Gallery(pn.viewable.Viewer):
     indices = param.Array(default=None)
     captions = param.List(default=None, allow_None=True)
     title = param.String(default="")
+    through_rows = param.Array(default=None, doc=(
+        "The galaxies gone through once a card is opened (all of a map box, best first), when "
+        "more than the cards; default the cards shown."))
     through_title = param.String(default="", doc=(
         "What the scoring view's banner calls the gallery once a card is opened from it (\"Going "
         "through ...\"): the cards, not more; default the title, cut to the cards shown."))
@@ -151,7 +154,8 @@ class Gallery(pn.viewable.Viewer):
         title = self.through_title or self.title
         if not self.through_title and len(shown) < len(every):
             title = f"the first {len(shown)} of {title}"
-        self.state.go_through(shown, i, title)  # Forward / next after scoring: the next card
+        rows = shown if self.through_rows is None else np.asarray(self.through_rows, dtype=np.int64)
+        self.state.go_through(rows, i, title)  # Forward / next after scoring: the next galaxy
 
     def __panel__(self):
         return pn.Column(self._title, self._grid, sizing_mode="stretch_width")

@@ -391,10 +391,12 @@ class MapView(pn.viewable.Viewer):
         # "(the first 48 of 1234 shown)" repeated it)
         sel = self.state.selection
         n = 0 if sel is None else len(sel)
-        through = (f"the first {N_GALLERY} of the {n:,} galaxies in the box (by {self.state.method})"
-                   if self.box is not None and n > N_GALLERY else "")  # the cards, not the whole box
+        whole_box = self.box is not None and n > N_GALLERY
+        # a card opened from a box goes on through the whole box, best first (not only its 48 cards)
+        through = f"the {n:,} galaxies in the box (by {self.state.method})" if whole_box else ""
         self._gallery.param.update(indices=None if sel is None else sel[:N_GALLERY],
-                                   title=self.state.selection_title, through_title=through)
+                                   title=self.state.selection_title, through_title=through,
+                                   through_rows=sel if whole_box else None)
 
     def nearest_table(self, k: int = N_NEAREST_CSV) -> pd.DataFrame:
         """Table (id, ra, dec, map x, y, map distance, scores) of the k galaxies nearest the tap."""
