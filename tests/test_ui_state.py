@@ -1458,3 +1458,12 @@ def test_the_morphology_tab_lists_every_condition_at_its_top(state):
     text = view.conditions_text(state.filter)
     assert "merger ≥ 0.50" in text and "featured-or-disk ≥ 0.50" in text and text.count(";") == 1
     assert view.conditions_text(None) == ""
+
+
+def test_the_retrain_progress_is_drawn_while_it_runs_and_gone_after():
+    from astroexplore.ui.scoring import _progress_html
+
+    assert _progress_html(False, 0.7) == ""
+    bar = _progress_html(True, 0.456)
+    assert "aria-valuenow='46'" in bar and "width:46%" in bar
+    assert "width:100%;height" in _progress_html(True, 1.7)  # clamped

@@ -219,6 +219,16 @@ CARD_CSS = """
 """
 
 
+def _progress_html(running: bool, fraction: float) -> str:
+    """A progress bar (150 px) at ``fraction`` (0-1) while ``running``, else nothing."""
+    if not running:
+        return ""
+    pct = max(0.0, min(1.0, float(fraction))) * 100
+    return ("<div role='progressbar' aria-label='retrain progress' aria-valuenow='%d' "
+            "style='width:150px;height:10px;background:#e9ecef;border-radius:5px;overflow:hidden'>"
+            "<div style='width:%d%%;height:100%%;background:#2e8540'></div></div>" % (round(pct), round(pct)))
+
+
 class ScoringView(pn.viewable.Viewer):
     """Score one galaxy at a time: image, 0-5 buttons and keys, list navigation, retrain."""
 
@@ -425,9 +435,11 @@ class ScoringView(pn.viewable.Viewer):
         """Progress bar and message of the retrain: fixed widgets bound to the state (re-rendering
         the row on every progress step replaced its models while the page was still loading)."""
         s = self.state
-        bar = pn.indicators.Progress(
-            value=pn.bind(lambda p: int(round(p * 100)), s.param.retrain_progress), max=100, width=160,
-            bar_color="success", visible=s.param.retraining, align="center")
+        # one HTML pane drawing the bar, not a Progress widget shown and hidden: updates of a
+        # Progress hidden (or not drawn yet) while a page loads raised "Cannot set properties of
+        # undefined (setting 'value')" in the browser when a learn-on-open retrain ran
+        bar = pn.pane.HTML(pn.bind(_progress_html, s.param.retraining, s.param.retrain_progress),
+                           width=160, height=14, align="center", margin=(4, 5))
         # a fixed width: a long message wraps instead of widening the row (and the page under it)
         # and a fixed height (three lines): a message that wraps must not push the Retrain button down
         message = pn.pane.Markdown(pn.bind(html.escape, s.param.retrain_message), margin=(0, 5),
