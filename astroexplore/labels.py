@@ -738,17 +738,18 @@ class LabelStore:
             Naming the file and the line of the first bad row (unknown id, bad score, ...);
             nothing is imported.
         """
-        path = Path(path)
-        records = self._read_csv(path, "anonymous" if user is None else _check_user(user))
-        return self._insert_records(records, skip_stored=True)
+        return self._import(self._read_csv, path, user)
 
     def import_parquet(self, path: str | os.PathLike, *, user: str | None = None) -> int:
         """Import labels from a Parquet file written by :meth:`export_parquet` (columns ``id``,
         ``score`` and optionally ``user``, ``timestamp``, ``tags`` as a list or a space-separated
         string, ``note``), with the rules of :meth:`import_csv`: every row or nothing, a row
         already stored is skipped. Errors name the file and the row (1 = the first data row)."""
-        path = Path(path)
-        records = self._read_parquet(path, "anonymous" if user is None else _check_user(user))
+        return self._import(self._read_parquet, path, user)
+
+    def _import(self, read, path, user: str | None) -> int:
+        """``read(path, user)`` -> records, inserted in one transaction (import_csv / import_parquet)."""
+        records = read(Path(path), "anonymous" if user is None else _check_user(user))
         return self._insert_records(records, skip_stored=True)
 
     def _read_parquet(self, path: Path, user: str) -> list[_Record]:

@@ -201,5 +201,4 @@ def build_app(explorer_or_state, *, template: bool = True, user: str | None = No
         design=LocalFast, font=FONT)
     page.state = state
     page.app = app
-    page.page_top = top
     return page

@@ -639,7 +639,7 @@ class AppState(param.Parameterized):
         score (a new label event: Undo brings the old ones back); for one not scored yet, the
         status line says that they are stored with a score. Typed on a scored galaxy and then
         left with Forward, they were lost without a word."""
-        if getattr(self, "_loading_annotations", True):
+        if self._loading_annotations:
             return
         event = self.store.label_of(self.current_id, self.user_name)
         if event is None:
@@ -689,7 +689,7 @@ class AppState(param.Parameterized):
         head of the list that was unlabelled when it was sorted (:attr:`unlabelled_first`):
         a galaxy scored since (on screen while a retrain re-sorted the list, or in another
         window) came round again a few places on."""
-        end = min(getattr(self, "_n_unlabelled", 0), len(self.order))
+        end = min(self._n_unlabelled, len(self.order))
         if not self.unlabelled_first or self.list_title or pos >= end:
             return pos
         labelled = self.explorer.labelled_mask

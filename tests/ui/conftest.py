@@ -102,7 +102,7 @@ def ui_page(served, ui_browser):
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("pageerror", lambda e: errors.append(f"{e} || {getattr(e, 'stack', '')[:1500]}"))
     n_before = len(served.states)
     page.goto(served.url)
     page.get_by_text("How interesting is this object?").wait_for()
