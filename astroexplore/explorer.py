@@ -352,6 +352,7 @@ class Explorer:
         self.kernel_alpha = float(kernel_alpha)
         self.cache = cache
         self._lock = threading.RLock()          # guards the swap of model state and caches
+        self._labelled_cache = None              # (key, labelled_mask), see labelled_mask
         self._retrain_lock = threading.Lock()   # one retrain at a time
         # read-only arrays that depend only on the catalogue and the settings, shared by every
         # Explorer of this catalogue in the process (computed once, one lock per key: computing
@@ -573,8 +574,20 @@ class Explorer:
         """Galaxies with a current label, ndarray of shape (n_galaxies,), bool.
 
         Labelled = scored by the users whose scores train the head (``score_users``; None = any
-        user) or by this session's user.
+        user) or by this session's user. Read-only, and kept until a label is committed (by any
+        connection: :attr:`LabelStore.revision`), so a sort and its count read the store once.
         """
+        key = (id(self.catalogue), id(self.store), self.store.revision, self.user,
+               repr(self.score_users))
+        cached = self._labelled_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        mask = self._compute_labelled_mask()
+        mask.flags.writeable = False
+        self._labelled_cache = (key, mask)
+        return mask
+
+    def _compute_labelled_mask(self) -> np.ndarray:
         mask = np.zeros(self.n_galaxies, dtype=bool)
         rows, _ = self._labels()
         mask[rows] = True

@@ -744,7 +744,8 @@ class LabelStore:
         """Import labels from a Parquet file written by :meth:`export_parquet` (columns ``id``,
         ``score`` and optionally ``user``, ``timestamp``, ``tags`` as a list or a space-separated
         string, ``note``), with the rules of :meth:`import_csv`: every row or nothing, a row
-        already stored is skipped. Errors name the file and the row (1 = the first data row)."""
+        already stored is skipped. Errors name the file and the row, 0-based
+        (as pandas and pyarrow count, and as catalogue errors name table rows)."""
         return self._import(self._read_parquet, path, user)
 
     def _import(self, read, path, user: str | None) -> int:
@@ -776,7 +777,7 @@ class LabelStore:
 
             def __iter__(self):
                 for i, row in enumerate(zip(*columns)):
-                    self.line_num = i + 1
+                    self.line_num = i  # 0-based, as catalogue and embed errors name table rows
                     yield [text(v) for v in row]
 
         return self._parse_rows(path, Rows(), _csv_parser(path, header), user, unit="row")
@@ -807,7 +808,8 @@ class LabelStore:
                 bad.append((reader.line_num, err))
         if bad:
             line, err = bad[0]
-            raise LabelError(f"{path}: {unit} {line}: {_sentence(err)} {len(bad)} bad row(s) in "
+            where = f"row {line} (0-based)" if unit == "row" else f"{unit} {line}"
+            raise LabelError(f"{path}: {where}: {_sentence(err)} {len(bad)} bad row(s) in "
                              "all; nothing was imported.")
         return records
 

@@ -268,4 +268,4 @@ def test_a_parquet_export_imports_back(tmp_path, capsys):
     table.loc[1, "score"] = 9
     table.to_parquet(bad)
     assert main(["labels", "import", str(dst), str(bad)]) == 1
-    assert "bad.parquet: row 2:" in capsys.readouterr().err
+    assert "bad.parquet: row 1 (0-based):" in capsys.readouterr().err  # as pandas counts

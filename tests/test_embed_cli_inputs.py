@@ -182,6 +182,34 @@ def test_table_values_the_catalogue_refuses_stop_before_training(tmp_path, capsy
     assert not (tmp_path / "c.encoder.pt").exists()
 
 
+def test_every_kind_of_bad_row_is_named_in_one_run(tmp_path, capsys):
+    """A table with a blank image path, a missing file, a repeated id and a dec of 95: one run
+    names all four, so the user fixes the table once, not four times."""
+    src = _table(tmp_path, ra=10.0, dec=[0.0] * 7 + [95.0])
+    t = pd.read_csv(src)
+    t.loc[1, "file"] = np.nan
+    t.loc[2, "file"] = "imgs/nowhere.png"
+    t.loc[4, "objid"] = "g3"
+    t.to_csv(src, index=False)
+    from astroexplore.encoder.cli import read_inputs
+    from astroexplore.errors import CatalogueError
+
+    with pytest.raises(CatalogueError) as info:
+        read_inputs(src)
+    assert info.value.rows == [1, 2, 3, 4, 7] and info.value.column == "file"
+    assert embed(src, tmp_path / "c.parquet") == 1
+    err = capsys.readouterr().err
+    assert "4 kinds of problem" in err
+    for part in ("no image path in column 'file' at line 3", "image file not found for 1 row",
+                 "id 'g3' in 'objid' is used more than once", "dec outside [-90, 90]"):
+        assert part in err, part
+    assert not (tmp_path / "c.encoder.pt").exists()
+    # --skip-bad leaves out the two rows without an image; the id and the dec still stop it
+    assert embed(src, tmp_path / "c.parquet", "--skip-bad") == 1
+    err = capsys.readouterr().err
+    assert "2 kinds of problem" in err and "used more than once" in err and "dec outside" in err
+
+
 def test_csv_ids_are_read_as_text(tmp_path):
     src = _table(tmp_path)
     t = pd.read_csv(src)

@@ -380,3 +380,20 @@ def test_a_retrain_that_matches_no_stored_label_says_why(blobs, tmp_path):
             with LabelStore(tmp_path / "empty.sqlite") as empty:
                 assert Explorer(cat, empty, cache=False).retrain()["skipped"]
             assert not Explorer(cat, store, score_users="Ada", cache=False).retrain()["skipped"]
+
+
+def test_labelled_mask_is_read_once_per_change_of_the_store(blobs, tmp_path):
+    """The mask is kept while no label is committed, and seen anew after a commit by this
+    Explorer, by another one on the same file, or after a change of score_users."""
+    cat, _ = blobs
+    path = tmp_path / "l.sqlite"
+    ada = Explorer(cat, LabelStore(path), user="ada", detector="knn", cache=False)
+    other = LabelStore(path)  # another connection, as another window or process
+    first = ada.labelled_mask
+    assert ada.labelled_mask is first and not first.flags.writeable
+    ada.label(cat.ids[0], 4)
+    assert ada.labelled_mask[0] and ada.labelled_mask.sum() == 1
+    other.add(cat.ids[1], 2, user="bob")
+    assert ada.labelled_mask[1] and ada.labelled_mask.sum() == 2
+    ada.score_users = "ada"  # bob's label no longer counts; ada's own always does
+    assert ada.labelled_mask.sum() == 1

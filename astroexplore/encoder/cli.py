@@ -402,37 +402,62 @@ def _table_inputs(source: Path, skip_bad: bool) -> Inputs:
     inputs = Inputs(out, files, kind, places)
 
     # rows without an image path, then local files that do not exist (a stat each; URLs are not
-    # fetched here): found now, before any image is read or trained on
+    # fetched here), bad ids and values: all found now, before any image is read or trained on,
+    # and reported together (one run names every kind of problem)
+    problems: list[CatalogueError] = []
     blank = np.flatnonzero(_blank(table[img_col]))
     if len(blank):
         what = f"no image path in column '{img_col}' at {_at(kind, [places[i] for i in blank])}"
         if not skip_bad:
-            raise CatalogueError(f"{what}; fill in the paths, or pass --skip-bad to leave those rows out.",
-                                 file=str(source), column=img_col, rows=blank.tolist())
-        inputs.skip(blank, ["no image path"] * len(blank))
-        print(f"warning: {source}: {what}: left out (--skip-bad)", file=sys.stderr)
+            problems.append(CatalogueError(f"{what}; fill in the paths, or pass --skip-bad to leave those "
+                                           "rows out.", file=str(source), column=img_col, rows=blank.tolist()))
+        else:
+            inputs.skip(blank, ["no image path"] * len(blank))
+            print(f"warning: {source}: {what}: left out (--skip-bad)", file=sys.stderr)
     blank_set = set(blank.tolist())
     missing = [i for i, f in enumerate(files)
                if i not in blank_set and not _is_url(f) and not os.path.isfile(f)]
     if missing:
         if not skip_bad:
-            raise CatalogueError(
+            problems.append(CatalogueError(
                 f"image file not found for {len(missing)} row{'s' * (len(missing) > 1)} of column "
                 f"'{img_col}' (relative paths are relative to {root.absolute()}): {_show_rows(inputs, missing)}. "
                 "Fix the paths, or pass --skip-bad to leave those rows out.",
-                file=str(source), column=img_col, rows=missing)
-        inputs.skip(missing, ["image file not found"] * len(missing))
-        _warn_skipped(source, f"left out {len(missing)} row(s) whose image file does not exist",
-                      [_show_rows(inputs, [i], 1) for i in missing])
-    drop = blank_set | set(missing)
+                file=str(source), column=img_col, rows=missing))
+        else:
+            inputs.skip(missing, ["image file not found"] * len(missing))
+            _warn_skipped(source, f"left out {len(missing)} row(s) whose image file does not exist",
+                          [_show_rows(inputs, [i], 1) for i in missing])
+    drop = blank_set | set(missing) if skip_bad else set()
     if drop:
         inputs.keep([i for i in range(len(files)) if i not in drop])
 
-    _check_ids(inputs.table["id"], source, id_col or f"id (from the file names in '{img_col}')", kind,
-               inputs.places)
-    _check_values(inputs, source)
+    id_name = id_col or f"id (from the file names in '{img_col}')"
+    for check, args in ((_check_ids, (inputs.table["id"], source, id_name, kind, inputs.places)),
+                        (_check_values, (inputs, source))):
+        try:
+            check(*args)
+        except CatalogueError as err:
+            problems.append(err)
+    if problems:
+        raise _together(problems, source)
     _check_columns(inputs.table, source)
     return inputs
+
+
+def _together(problems: list, source: Path):
+    """One CatalogueError for ``problems`` (CatalogueErrors about ``source``): the only one, or
+    one that lists each (its column the first's, its rows all of theirs)."""
+    from astroexplore.errors import CatalogueError
+
+    if len(problems) == 1:
+        return problems[0]
+    prefix = f"{source}: "
+    texts = [str(p)[len(prefix):] if str(p).startswith(prefix) else str(p) for p in problems]
+    rows = sorted({r for p in problems for r in (p.rows or [])})
+    return CatalogueError(f"{len(problems)} kinds of problem in this input (nothing was read or trained):\n  - "
+                          + "\n  - ".join(t.replace("\n", "\n    ") for t in texts),
+                          file=str(source), column=problems[0].column, rows=rows)
 
 
 #: Columns whose values must lie in [0, 1] (as the catalogue checks them).
