@@ -20,14 +20,12 @@ def test_quickstart_notebook_runs(tmp_path):
     client.execute()  # raises CellExecutionError on any error
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    mimes = set()
-    for o in outputs:
-        mimes.update(o.get("data", {}).keys())
-    # the inline app (Panel's notebook renderer) and the ipywidget
-    assert "application/vnd.holoviews_exec.v0+json" in mimes, mimes
-    assert "application/vnd.jupyter.widget-view+json" in mimes, mimes
-    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
-    assert "bk-root" in html or "data-root-id" in html
+    # the app is shown as an ipywidget (jupyter_bokeh), not through Panel's comm renderer, whose
+    # view in JupyterLab showed each change one change late (tests/ui/test_jupyterlab.py)
+    app_cell = next(c for c in nb.cells if c.source.startswith("app = build_app"))
+    app_mimes = {m for o in app_cell.outputs for m in o.get("data", {})}
+    assert "application/vnd.jupyter.widget-view+json" in app_mimes, app_mimes
+    assert "application/vnd.holoviews_exec.v0+json" not in app_mimes, app_mimes
     text = "".join(o.get("text", "") for o in outputs)
     assert "Stored demo_" in text and "labelled: 1" in text
     # the app shown at the top followed the script's labels and retrains (state.sync)

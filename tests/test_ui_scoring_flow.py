@@ -301,3 +301,38 @@ def test_a_name_that_differs_only_by_case_is_pointed_out(open_window):
                               "to go on with those.")
     window.user = "Alice"
     assert window.n_labelled_user == 2
+
+
+def test_a_view_failing_after_the_commit_does_not_say_the_label_was_lost(open_window, monkeypatch):
+    """In JupyterLab a redraw failed after the label was committed ("Models must be owned by
+    only a single document") and the status line said "Could not store the label"."""
+    from astroexplore.ui.scoring import ScoringView
+
+    window = open_window()
+    view = ScoringView(state=window)
+    gid = window.current_id
+
+    def redraw_fails():
+        raise RuntimeError("Models must be owned by only a single document")
+
+    monkeypatch.setattr(window, "next", redraw_fails)  # what runs after the commit
+    view._label(3)
+    assert window.store.label_of(gid, "ada").score == 3
+    assert window.message.startswith("Stored, but the view could not be updated: Models must")
+    view._label(9)  # refused before anything is stored
+    assert window.message.startswith("Could not store the label: score must be one of")
+
+
+def test_an_object_shown_in_a_live_output_is_not_drawn_in_a_second(open_window):
+    """Panel cannot update one object drawn in two outputs: the second display says so."""
+    pytest.importorskip("jupyter_bokeh")
+    from astroexplore.ui.scoring import ScoringView
+
+    view = ScoringView(state=open_window())
+    data, _ = view._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    view._shown._view_count = 1  # what JupyterLab reports while the output is on the page
+    with pytest.raises(RuntimeError, match="already shown in another output"):
+        view._repr_mimebundle_()
+    view._shown._view_count = 0  # the output cleared (the cell re-run): shown again
+    assert "application/vnd.jupyter.widget-view+json" in view._repr_mimebundle_()[0]

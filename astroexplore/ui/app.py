@@ -16,6 +16,7 @@ from astroexplore.ui.scoring import ScoringView
 from astroexplore.ui.similarity import SimilarityView
 from astroexplore.ui.state import AppState
 from astroexplore.ui.widgets import ConnectionNotice, PageScroll, RememberedName
+from astroexplore.ui.notebook import ShownAsIpywidget
 
 TITLE = "astroexplore"
 # Open Sans where it is installed, else the system's UI font: no web font is fetched (below)
@@ -50,12 +51,12 @@ def load_extensions():
     global _EXTENSIONS_LOADED
     import holoviews as hv
     if not _EXTENSIONS_LOADED:
-        pn.extension("tabulator", notifications=False)
-        hv.extension("bokeh", logo=False)
+        pn.extension("tabulator", notifications=False, inline=True)
+        hv.extension("bokeh", logo=False, inline=True)
         _EXTENSIONS_LOADED = True
 
 
-class ExplorerApp(pn.viewable.Viewer):
+class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
     """Tabs (Scoring, Latent map, Morphology filter, Similarity search) plus a sidebar.
 
     Only the scoring view is built with the page; the others are built the first time their
@@ -147,7 +148,10 @@ class ExplorerApp(pn.viewable.Viewer):
                                  styles={"color": "#666", "font-size": "12px"})]
 
     def __panel__(self):
-        return pn.Row(pn.Column(*self.sidebar(), width=260), self.tabs, sizing_mode="stretch_width")
+        # a notebook cell is narrower than a page: the sidebar's items go in a row above the tabs,
+        # which keep the cell's whole width (beside them the scoring view ran past its right edge)
+        return pn.Column(pn.FlexBox(*self.sidebar(), gap="0 30px", align_items="flex-start"),
+                         self.tabs, sizing_mode="stretch_width")
 
 
 def _as_state(explorer_or_state, user=None) -> AppState:

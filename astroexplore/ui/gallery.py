@@ -16,6 +16,7 @@ import panel as pn
 import param
 
 from astroexplore.ui.state import AppState, placeholder_uri
+from astroexplore.ui.notebook import ShownAsIpywidget
 
 
 class GalleryGrid(pn.reactive.ReactiveHTML):
@@ -98,7 +99,7 @@ class GalleryGrid(pn.reactive.ReactiveHTML):
         self.items_json = base64.b64encode(json.dumps(items).encode()).decode("ascii")
 
 
-class Gallery(pn.viewable.Viewer):
+class Gallery(ShownAsIpywidget, pn.viewable.Viewer):
     """A titled gallery of galaxies; clicking one opens it in the scoring view.
 
     Parameters

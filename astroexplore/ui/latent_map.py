@@ -24,6 +24,7 @@ from astroexplore.map_index import map_table
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import AppState, with_labels
 from astroexplore.ui.widgets import PageScroll
+from astroexplore.ui.notebook import ShownAsIpywidget
 
 DENSITY = "density"
 LABELS = "your labels + others' (mean score)"
@@ -54,7 +55,7 @@ def _hv():
     return hv
 
 
-class MapView(pn.viewable.Viewer):
+class MapView(ShownAsIpywidget, pn.viewable.Viewer):
     """Datashaded 2-D map of the catalogue with tap / box-select galleries."""
 
     state = param.ClassSelector(class_=AppState)

@@ -12,6 +12,7 @@ import panel as pn
 import param
 
 from astroexplore.ui.state import AppState
+from astroexplore.ui.notebook import ShownAsIpywidget
 
 ANY = "(any)"
 
@@ -42,7 +43,7 @@ def _parents_first(questions) -> list:
     return out
 
 
-class MorphologyView(pn.viewable.Viewer):
+class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
     """Filter the catalogue by Galaxy Zoo answers; shows "X of Y galaxies match"."""
 
     state = param.ClassSelector(class_=AppState)

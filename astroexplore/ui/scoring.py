@@ -17,6 +17,7 @@ from panel.custom import JSComponent
 from astroexplore.constants import SCORES, RankingMethod
 from astroexplore.ui.state import AppState, image_src, placeholder_uri
 from astroexplore.ui.widgets import labelled_checkbox
+from astroexplore.ui.notebook import ShownAsIpywidget
 
 SCORE_HINTS = {0: "artefact / nothing", 1: "boring", 2: "a little", 3: "interesting",
                4: "very interesting", 5: "must follow up"}
@@ -229,7 +230,7 @@ def _progress_html(running: bool, fraction: float) -> str:
             "<div style='width:%d%%;height:100%%;background:#2e8540'></div></div>" % (round(pct), round(pct)))
 
 
-class ScoringView(pn.viewable.Viewer):
+class ScoringView(ShownAsIpywidget, pn.viewable.Viewer):
     """Score one galaxy at a time: image, 0-5 buttons and keys, list navigation, retrain."""
 
     state = param.ClassSelector(class_=AppState)
@@ -251,7 +252,9 @@ class ScoringView(pn.viewable.Viewer):
             pn.widgets.Button(
                 label=str(k), width=56, height=40, description=SCORE_HINTS[k],
                 css_classes=[f"ae-score-{k}", f"ae-view-{view}"],
-                color=pn.bind(lambda cur, k=k: "primary" if cur == k else "light", s.param.current_score),
+                # outlined, filled when it is the galaxy's score: visible on a notebook's white too
+                color="primary",
+                variant=pn.bind(lambda cur, k=k: "solid" if cur == k else "outline", s.param.current_score),
             ) for k in SCORES]
         self._back = pn.widgets.Button(label="◀ Back", width=90, on_click=lambda e: s.previous())
         self._forward = pn.widgets.Button(label="Forward ▶", width=90, on_click=lambda e: s.next())
@@ -282,10 +285,14 @@ class ScoringView(pn.viewable.Viewer):
 
     # actions ------------------------------------------------------------------------------------
     def _label(self, k: int, galaxy: int | None = None):
+        s = self.state
+        before = s.n_written
         try:
-            self.state.label(k, galaxy)
+            s.label(k, galaxy)
         except Exception as err:  # show, never crash the session
-            self.state.message = f"Could not store the label: {err}"
+            # a failure after the commit (redrawing a view) must not say the label was lost
+            s.message = (f"Stored, but the view could not be updated: {err}" if s.n_written > before
+                         else f"Could not store the label: {err}")
 
     def _rank(self) -> int | None:
         s = self.state

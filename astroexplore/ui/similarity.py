@@ -17,6 +17,7 @@ import param
 
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import AppState, with_labels
+from astroexplore.ui.notebook import ShownAsIpywidget
 
 FROM_CURRENT = "Current galaxy"
 FROM_POSITION = "RA / Dec"
@@ -31,7 +32,7 @@ QUERY_THUMBS = 8  # tagged galaxies shown as the query of a tag search
 QUERY_SIZE, TAG_SIZE, CURRENT_SIZE = 112, 64, 48  # thumbnail sizes (pixels)
 
 
-class SimilarityView(pn.viewable.Viewer):
+class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
     """Nearest neighbours in embedding space (faiss) from one of four kinds of query."""
 
     state = param.ClassSelector(class_=AppState)

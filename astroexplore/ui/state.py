@@ -775,6 +775,12 @@ class AppState(param.Parameterized):
         return True
 
     # labelling --------------------------------------------------------------------------------
+    @property
+    def n_written(self) -> int:
+        """How many labels this session committed and has not undone (its Undo stack); grows by
+        one when :meth:`label` has committed, whatever happens after."""
+        return len(self._written)
+
     def label(self, score: int, galaxy: int | None = None):
         """Store ``score`` (0-5) for the current galaxy with the tags and note boxes, or for row
         ``galaxy`` (another galaxy keeps its own stored tags and note: the boxes show the current one's).

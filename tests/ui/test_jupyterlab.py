@@ -1,0 +1,120 @@
+"""The quickstart notebook in a real JupyterLab, in Debian chromium, with no internet.
+
+The executed-notebook test (tests/test_notebook.py) checks the outputs; this one checks what an
+astronomer sees and clicks in JupyterLab: the inline app is drawn (before, Panel fetched BokehJS
+from its CDN and the cell showed a JavaScript error offline), it follows the labels a script
+stores (before, Panel's comm view showed each change one change late), and a click on a score
+button stores a label in the SQLite file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CHROMIUM_ARGS, ROOT, _chromium, _free_port, screenshot, wait_until
+
+nbformat = pytest.importorskip("nbformat")
+pytest.importorskip("jupyterlab")
+pytest.importorskip("jupyter_bokeh")
+pytest.importorskip("playwright")
+
+NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
+LABELLED = re.compile(r"Labelled so far: (\d+) galaxies")
+
+
+def _settings(config_dir: Path) -> None:
+    """JupyterLab settings for a test: every cell in the page (no windowing, which detaches
+    cells scrolled out of view), no news or update checks (no internet)."""
+    lab = config_dir / "lab" / "user-settings" / "@jupyterlab"
+    (lab / "notebook-extension").mkdir(parents=True)
+    (lab / "apputils-extension").mkdir(parents=True)
+    (lab / "notebook-extension" / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    (lab / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """JupyterLab serving tmp_path (a copy of the quickstart in it); yields (url, folder)."""
+    if _chromium() is None:
+        pytest.skip("no chromium on this machine (scripts/install_chromium.sh installs Debian's)")
+    shutil.copy(NOTEBOOK, tmp_path / "quickstart.ipynb")
+    _settings(tmp_path / ".jupyter")
+    port = _free_port()
+    env = dict(os.environ, TMPDIR=str(tmp_path),  # the notebook's mkdtemp (its label store) lands here
+               JUPYTER_CONFIG_DIR=str(tmp_path / ".jupyter"), JUPYTER_DATA_DIR=str(tmp_path / ".jdata"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path / ".jrun"))
+    log = (tmp_path / "jupyterlab.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=localhost",
+         "--IdentityProvider.token=t", f"--ServerApp.root_dir={tmp_path}", "--allow-root"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 90
+        while True:
+            assert server.poll() is None, (tmp_path / "jupyterlab.log").read_text()[-2000:]
+            assert time.time() < deadline, "JupyterLab did not start in 90 s"
+            try:
+                socket.create_connection(("localhost", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield f"http://localhost:{port}/lab/tree/quickstart.ipynb?token=t", tmp_path
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def test_the_quickstart_app_is_drawn_live_and_stores_a_click_in_jupyterlab(jupyterlab, ui_browser):
+    url, folder = jupyterlab
+    context = ui_browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(120_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"{e} || {getattr(e, 'stack', '')[:1000]}"))
+    try:
+        page.goto(url)
+        page.locator(".jp-Notebook").wait_for()
+        page.get_by_role("menuitem", name="Run").click()
+        page.get_by_text("Run All Cells", exact=True).click()
+        # the last cell's output (its code holds the same words): every cell ran
+        page.locator(".jp-OutputArea-output").filter(
+            has_text=re.compile(r"rings among the 10 most similar: \d")).wait_for(timeout=240_000)
+        app = page.locator(".jp-Cell").filter(has_text="app = build_app").first
+        app.scroll_into_view_if_needed()
+        page.get_by_text("How interesting is this object?").wait_for()
+        store = next(folder.glob("astroexplore-quickstart-*/labels.sqlite"))
+
+        def shown() -> int:
+            m = LABELLED.search(" ".join(app.get_by_text(LABELLED).all_inner_texts()))
+            return int(m.group(1)) if m else -1
+
+        from astroexplore.labels import LabelStore
+
+        def stored() -> int:
+            with LabelStore(store, read_only=True) as s:
+                return s.count()
+
+        # 1 from the app's state, 30 from run_loop, 3 tagged rings: the app followed the script
+        assert stored() == 34
+        wait_until(lambda: shown() == 34, timeout=30, what="the app to show the script's 34 labels")
+        app.get_by_role("button", name="4", exact=True).click()
+        wait_until(lambda: stored() == 35, timeout=30, what="the click's label in the SQLite file")
+        wait_until(lambda: shown() == 35, timeout=30, what="the app to show the clicked label")
+        screenshot(page, "jupyterlab_quickstart")
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors in JupyterLab: {errors}"
