@@ -150,8 +150,8 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
     def __panel__(self):
         # a notebook cell is narrower than a page: the sidebar's items go in a row above the tabs,
         # which keep the cell's whole width (beside them the scoring view ran past its right edge)
-        return pn.Column(pn.FlexBox(*self.sidebar(), gap="0 30px", align_items="flex-start"),
-                         self.tabs, sizing_mode="stretch_width")
+        return pn.Column(pn.Row(*self.sidebar(), sizing_mode="stretch_width"), self.tabs,
+                         sizing_mode="stretch_width")
 
 
 def _as_state(explorer_or_state, user=None) -> AppState:
