@@ -280,8 +280,12 @@ class ScoringView(ShownAsIpywidget, pn.viewable.Viewer):
                                              on_click=lambda e: s.back_to_ranking())
         self._undo = pn.widgets.Button(label="Undo last label", color="warning", width=140,
                                        on_click=lambda e: s.undo())
+        # not disabled while retraining (a click then is a no-op: start_retrain returns the running
+        # one): a learn-on-open retrain toggled it while the page was still being drawn, and
+        # Bokeh's ControlView set the attribute on a button not rendered yet ("Cannot read
+        # properties of undefined (reading 'removeAttribute')" in toggle_attribute, 3 CI runs)
         self._retrain = pn.widgets.Button(label="Retrain", color="success", width=120,
-                                          disabled=s.param.retraining, on_click=lambda e: s.start_retrain())
+                                          on_click=lambda e: s.start_retrain())
 
     # actions ------------------------------------------------------------------------------------
     def _label(self, k: int, galaxy: int | None = None):
