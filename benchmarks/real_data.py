@@ -68,6 +68,7 @@ TAG_QUERY_SIZE = 3  # tagged examples per query (Lens has 6 distinct images)
 TARGET_WEIGHT = 20.0  # distillation loss weight of the distilled encoders (see --target-weight)
 GZ1_CROP = 0.5     # SDSS GZ1 galaxies are small in their 128 px cutouts: central 64 px at full resolution
 SMALL_CROP = 0.75  # DECaLS rings / GZ examples fill more of the frame
+SMALL_BATCH = 128  # training batch on the 470 / 739-image sets
 
 
 def log(msg: str) -> None:
@@ -390,29 +391,46 @@ def gz1_specs(args) -> dict[str, dict]:
     return specs
 
 
-def _train_gz1(tag: str, seed: int, work: str, epochs: int, targets, target_weight: float, width: int) -> str:
-    """Worker: read gz1 and train one encoder into ``work/tag.pt`` (resumes; one torch thread)."""
+def training_jobs(args) -> list[dict]:
+    """Every encoder this run trains: its set's folder, checkpoint tag and ``train_encoder``
+    settings (``votes``: train on the set's GZ fraction columns)."""
+    jobs = [{"set": "gz1_sdss", "tag": tag, "votes": False,
+             "settings": {"epochs": args.epochs, "crop": GZ1_CROP, "seed": seed, "targets": sp["targets"],
+                          "target_weight": sp["target_weight"], "width": args.width}}
+            for sp in gz1_specs(args).values() for seed, tag in sp["runs"]]
+    for prefix, folder, votes in (("rings", "decals_rings", True), ("examples", "gz_answer_examples", False)):
+        jobs += [{"set": folder, "tag": sp["tag"], "votes": sp["mode"] == "hybrid",
+                  "settings": {"mode": sp["mode"], "epochs": args.small_epochs, "batch_size": SMALL_BATCH,
+                               "crop": SMALL_CROP, "targets": sp["targets"],
+                               "target_weight": args.target_weight, "width": args.width}}
+                 for sp in small_specs(prefix, args, votes=votes)]
+    return jobs
+
+
+def train_job(job: dict, work: str) -> str:
+    """Worker: read the job's set and train its encoder into ``work/tag.pt`` (resumes; on CPU one
+    torch thread, so that several train side by side); returns the tag."""
     from astroexplore.encoder import train_encoder
     from astroexplore.torch_utils import configure_threads
 
-    threads = configure_threads()  # one per worker: --jobs encoders train side by side
-    _, x128 = load_folder("gz1_sdss")
-    train_encoder(x128, epochs=epochs, crop=GZ1_CROP, checkpoint=Path(work) / f"{tag}.pt", progress=False,
-                  seed=seed, targets=targets, target_weight=target_weight, width=width, threads=threads)
-    return tag
+    threads = configure_threads()
+    cat, x128 = load_folder(job["set"])
+    votes = cat[fraction_columns(cat)] if job["votes"] else None
+    train_encoder(x128, votes=votes, checkpoint=Path(work) / f"{job['tag']}.pt", progress=False,
+                  threads=threads, **job["settings"])
+    return job["tag"]
 
 
-def pretrain_gz1_parallel(specs: dict, args, work: Path) -> None:
-    """Train the gz1 encoders side by side in ``args.jobs`` processes (the main run then reuses them)."""
+def train_parallel(jobs: list[dict], processes: int, work: Path) -> None:
+    """Train ``jobs`` side by side in ``processes`` processes (main() then reuses the checkpoints)."""
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     t = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(_train_gz1, tag, seed, str(work), args.epochs, sp["targets"], sp["target_weight"],
-                               args.width)
-                   for sp in specs.values() for seed, tag in sp["runs"]]
-        for f in futures:
-            log(f"gz1 encoder {f.result()} trained ({time.perf_counter() - t:.0f} s wall so far)")
+    # spawned, not forked: a forked child cannot use CUDA once the parent has touched it
+    with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for f in [pool.submit(train_job, job, str(work)) for job in jobs]:
+            log(f"encoder {f.result()} trained ({time.perf_counter() - t:.0f} s wall so far)")
 
 
 def evaluate(reps: dict[str, list], metric, what: str) -> tuple[dict, dict]:
@@ -449,6 +467,27 @@ def _checkpoint_tag(prefix: str, label: str, targets, args, epochs: int) -> str:
     return f"{prefix}_{label}{distilled}_width{args.width}_e{epochs}"
 
 
+def small_specs(prefix: str, args, *, votes: bool) -> list[dict]:
+    """The encoders trained on a small set itself: label, table name, distilled targets and mode of
+    each (plain contrastive, distilled, and a hybrid on the set's GZ fraction columns where ``votes``)."""
+    distill = None if args.distill == "none" else args.distill
+    specs = [{"label": "contrastive", "name": "contrastive", "targets": None, "mode": "contrastive"}]
+    if distill:
+        specs.append({"label": "distilled", "name": f"contrastive + distilled {distill}", "targets": distill,
+                      "mode": "contrastive"})
+    if votes:
+        specs.append({"label": "hybrid", "name": "hybrid: {n_votes} GZ fraction columns"
+                      + (f" + distilled {distill}" if distill else ""), "targets": distill, "mode": "hybrid"})
+    for sp in specs:
+        sp["tag"] = _checkpoint_tag(prefix, sp["label"], sp["targets"], args, args.small_epochs)
+    return specs
+
+
+def fraction_columns(cat: pd.DataFrame) -> list[str]:
+    """The GZ predicted-fraction columns of a set's catalogue (the hybrid encoder's votes)."""
+    return [c for c in cat.columns if c.endswith("_fraction")]
+
+
 def small_set_encoders(prefix: str, x128, work, args, gz1_encoders: dict, *, votes=None) -> tuple[dict, dict]:
     """Representations of a small set from our encoders: gz1 transfer (one per gz1 seed), and
     trained on the set itself; name -> list of embeddings."""
@@ -456,21 +495,14 @@ def small_set_encoders(prefix: str, x128, work, args, gz1_encoders: dict, *, vot
     for name, encs in gz1_encoders.items():
         reps[name.replace("ours (", "ours (gz1-trained transfer, ")] = [
             train_and_embed("x", x128, work, epochs=0, encoder=enc, crop=SMALL_CROP)[0] for enc in encs]
-    distill = None if args.distill == "none" else args.distill
-    runs = [("contrastive", "contrastive", None)]
-    if distill:
-        runs.append(("distilled", f"contrastive + distilled {distill}", distill))
-    if votes is not None:
-        runs.append(("hybrid", f"hybrid: {votes.shape[1]} GZ fraction columns"
-                     + (f" + distilled {distill}" if distill else ""), distill))
-    for label, name, targets in runs:
-        e, t_r, _, _ = train_and_embed(_checkpoint_tag(prefix, label, targets, args, args.small_epochs), x128, work,
-                                       mode="hybrid" if label == "hybrid" else "contrastive",
-                                       votes=votes if label == "hybrid" else None,
-                                       epochs=args.small_epochs, batch_size=128, crop=SMALL_CROP,
-                                       targets=targets, target_weight=args.target_weight, width=args.width)
+    for sp in small_specs(prefix, args, votes=votes is not None):
+        hybrid = sp["mode"] == "hybrid"
+        e, t_r, _, _ = train_and_embed(sp["tag"], x128, work, mode=sp["mode"], votes=votes if hybrid else None,
+                                       epochs=args.small_epochs, batch_size=SMALL_BATCH, crop=SMALL_CROP,
+                                       targets=sp["targets"], target_weight=args.target_weight, width=args.width)
+        name = sp["name"].format(n_votes=0 if votes is None else votes.shape[1])
         reps[f"ours ({prefix}, {name})"] = [e]
-        timings[f"{prefix}: train {'hybrid' if label == 'hybrid' else name} ({len(x128)} imgs)"] = t_r
+        timings[f"{prefix}: train {'hybrid' if hybrid else name} ({len(x128)} imgs)"] = t_r
     return reps, timings
 
 
@@ -529,7 +561,7 @@ def main(argv=None) -> int:
     # ---------------- gz1
     specs = gz1_specs(args)
     if args.jobs > 1:
-        pretrain_gz1_parallel(specs, args, work)
+        train_parallel([j for j in training_jobs(args) if j["set"] == "gz1_sdss"], args.jobs, work)
     t0 = time.perf_counter()
     cat, x128 = load_folder("gz1_sdss")
     timings["gz1: read 6,664 jpgs"] = time.perf_counter() - t0
@@ -575,8 +607,7 @@ def main(argv=None) -> int:
     rcat, r128 = load_folder("decals_rings")
     is_ring = rcat["ring"].to_numpy().astype(bool)
     rreps = {name: [X] for name, (X, secs) in baselines(r128, SMALL_CROP).items()}
-    frac_cols = [c for c in rcat.columns if c.endswith("_fraction")]
-    ours, t_small = small_set_encoders("rings", r128, work, args, gz1_encoders, votes=rcat[frac_cols])
+    ours, t_small = small_set_encoders("rings", r128, work, args, gz1_encoders, votes=rcat[fraction_columns(rcat)])
     rreps.update(ours)
     timings.update(t_small)
     log("rings encoders done")

@@ -508,3 +508,21 @@ def test_posteriors_leave_the_callers_random_state_alone():
     torch.manual_seed(7)
     enc.predict_posteriors(np.zeros((2, 8, 8, 3), np.uint8), n_samples=3)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_an_exported_checkpoint_embeds_and_is_reused_but_cannot_train_further(tmp_path):
+    """export_checkpoint drops the optimiser (a lent GPU trains; the files come back smaller)."""
+    from astroexplore.encoder import export_checkpoint, load_encoder, train_encoder
+
+    imgs = fake_galaxies(24, seed=6)
+    kw = {"batch_size": 8, "image_size": 16, "width": 4, "representation_dim": 8, "progress": False,
+          "device": "cpu", "checkpoint": tmp_path / "full.pt"}
+    enc = train_encoder(imgs, epochs=2, **kw)
+    out = export_checkpoint(tmp_path / "full.pt", tmp_path / "lean.pt")
+    assert out.stat().st_size < 0.6 * (tmp_path / "full.pt").stat().st_size
+    np.testing.assert_allclose(load_encoder(out, device="cpu").embed(imgs), enc.embed(imgs), rtol=1e-5, atol=1e-6)
+    resumed = []
+    again = train_encoder(imgs, epochs=2, on_resume=resumed.append, **{**kw, "checkpoint": out})
+    assert resumed == [2] and len(again.metadata["history"]) == 2  # finished: nothing to train, reused
+    with pytest.raises(ValueError, match=r"lean.pt: this checkpoint holds no optimiser state.*2 epochs"):
+        train_encoder(imgs, epochs=3, **{**kw, "checkpoint": out})

@@ -109,3 +109,21 @@ def test_checkpoint_names_carry_every_setting_that_changes_the_encoder():
         changed = names(*other)
         assert set(changed) != set(default), other
     assert not set(names("--width", "16")) & set(default)
+
+
+def test_the_training_jobs_are_the_checkpoints_main_reads():
+    """train_real_data_encoders.py trains real_data.training_jobs on a GPU; main() must then find
+    every one under the name it reads and train nothing (same settings as its own calls)."""
+    args = real_data.build_parser().parse_args(["--epochs", "7", "--small-epochs", "9", "--seeds", "2"])
+    jobs = real_data.training_jobs(args)
+    gz1 = [tag for sp in real_data.gz1_specs(args).values() for _, tag in sp["runs"]]
+    small = [sp["tag"] for prefix, votes in (("rings", True), ("examples", False))
+             for sp in real_data.small_specs(prefix, args, votes=votes)]
+    assert [j["tag"] for j in jobs] == gz1 + small and len(jobs) == 3 + 3 + 2
+    by_tag = {j["tag"]: j for j in jobs}
+    assert [t for t, j in by_tag.items() if j["votes"]] == [t for t in small if t.startswith("rings_hybrid")]
+    assert all(by_tag[t]["settings"]["epochs"] == 7 and by_tag[t]["settings"]["crop"] == real_data.GZ1_CROP
+               for t in gz1)
+    assert all(by_tag[t]["settings"]["epochs"] == 9 and by_tag[t]["settings"]["batch_size"] == real_data.SMALL_BATCH
+               for t in small)
+    assert gz1[2].endswith("_e7_s1") and small[0] == "rings_contrastive_width24_e9"

@@ -24,6 +24,7 @@ DEFAULT_WIDTH = 24
 
 _EXPORTS = {
     "train_encoder": "astroexplore.encoder.train",
+    "export_checkpoint": "astroexplore.encoder.train",
     "Encoder": "astroexplore.encoder.embed",
     "load_encoder": "astroexplore.encoder.embed",
     "GalaxyAugment": "astroexplore.encoder.augment",
@@ -35,7 +36,7 @@ _EXPORTS = {
 }
 
 __all__ = ["DEFAULT_WIDTH", "ConvEncoder", "EmbeddingPCA", "Encoder", "GalaxyAugment", "ImageError",
-           "dirichlet_multinomial_nll", "load_encoder", "nt_xent", "train_encoder"]
+           "dirichlet_multinomial_nll", "export_checkpoint", "load_encoder", "nt_xent", "train_encoder"]
 
 
 def __getattr__(name: str):

@@ -146,7 +146,12 @@ class GalaxyAugment:
         out = (out - mean) * contrast + mean * (1 + (u(b, 1, 1, 1) * 2 - 1) * self.brightness)
         out = out * gain
         sigma = u(b, 1, 1, 1) * self.noise
-        noise = torch.randn(x.shape, generator=generator).to(device=dev, dtype=dt)
+        if dev.type == "cpu":
+            noise = torch.randn(x.shape, generator=generator).to(dtype=dt)
+        else:  # drawn on the device (a CPU draw and copy of every pixel's noise was the GPU step's
+            # bottleneck), from a device generator seeded by the CPU one: still reproducible
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+            noise = torch.randn(x.shape, generator=torch.Generator(dev).manual_seed(seed), device=dev, dtype=dt)
         return (out + sigma * noise).clamp_(0.0, 1.0)
 
 

@@ -112,8 +112,9 @@ def _resume_mismatches(old: dict, new: dict) -> list[str]:
     return [_difference(k, old[k], new[k]) for k in RESUME_KEYS if k in old and old[k] != new[k]]
 
 
-def _resume(ckpt: Path, config: dict, model: torch.nn.Module, opt) -> tuple[int, list]:
-    """Load ``ckpt`` into ``model`` and ``opt``; returns (epochs done, history).
+def _resume(ckpt: Path, config: dict, model: torch.nn.Module, opt, epochs: int) -> tuple[int, list]:
+    """Load ``ckpt`` into ``model`` and ``opt``; returns (epochs done, history). A checkpoint
+    without optimiser state (exported, :func:`export_checkpoint`) resumes only when it has all ``epochs``.
 
     Raises ValueError when the file is not a checkpoint or was trained with other data or settings.
     """
@@ -124,12 +125,28 @@ def _resume(ckpt: Path, config: dict, model: torch.nn.Module, opt) -> tuple[int,
                          "train afresh over it with resume=False (CLI: --no-resume), or use another "
                          "checkpoint path (CLI: --checkpoint, or another --out)")
     model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
+    if "optimizer" in state:  # absent from a finished checkpoint exported for embedding only
+        opt.load_state_dict(state["optimizer"])
+    elif int(state["epoch"]) < int(epochs):
+        raise ValueError(f"{ckpt}: this checkpoint holds no optimiser state (it was exported for embedding "
+                         f"only), so it cannot be trained beyond its {state['epoch']} epochs; embed with it "
+                         "(load_encoder, CLI: --encoder) or train afresh (resume=False, CLI: --no-resume)")
     if "rng" in state:  # dropout draws from torch's global generator: continue its sequence
         torch.set_rng_state(state["rng"]["cpu"])
         if torch.cuda.is_available() and state["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
     return int(state["epoch"]), list(state["history"])
+
+
+def export_checkpoint(path: str | Path, out: str | Path) -> Path:
+    """Write ``path``'s checkpoint to ``out`` without its optimiser and random states: a third of
+    its size, for sharing or for embedding elsewhere. It embeds (:func:`load_encoder`, CLI
+    ``--encoder``) and is reused by a run with the same settings and epochs, but cannot be trained
+    further. Returns ``out``."""
+    state = read_checkpoint(path)
+    state = {k: v for k, v in state.items() if k not in ("optimizer", "rng")}
+    _save_atomic(state, Path(out))
+    return Path(out)
 
 
 def _rng_state() -> dict:
@@ -289,7 +306,7 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     start_epoch, history = 0, []
     if ckpt is not None and resume and ckpt.exists():
-        start_epoch, history = _resume(ckpt, config, model, opt)
+        start_epoch, history = _resume(ckpt, config, model, opt, int(epochs))
         if on_resume is not None:
             on_resume(start_epoch)
 
