@@ -391,19 +391,20 @@ def gz1_specs(args) -> dict[str, dict]:
     return specs
 
 
+def gz1_settings(args, spec: dict, seed: int) -> dict:
+    """``train_encoder`` settings of one run of a gz1 encoder (main() and training_jobs alike)."""
+    return {"epochs": args.epochs, "crop": GZ1_CROP, "seed": seed, "targets": spec["targets"],
+            "target_weight": spec["target_weight"], "width": args.width}
+
+
 def training_jobs(args) -> list[dict]:
     """Every encoder this run trains: its set's folder, checkpoint tag and ``train_encoder``
     settings (``votes``: train on the set's GZ fraction columns)."""
-    jobs = [{"set": "gz1_sdss", "tag": tag, "votes": False,
-             "settings": {"epochs": args.epochs, "crop": GZ1_CROP, "seed": seed, "targets": sp["targets"],
-                          "target_weight": sp["target_weight"], "width": args.width}}
+    jobs = [{"set": "gz1_sdss", "tag": tag, "votes": False, "settings": gz1_settings(args, sp, seed)}
             for sp in gz1_specs(args).values() for seed, tag in sp["runs"]]
     for prefix, folder, votes in (("rings", "decals_rings", True), ("examples", "gz_answer_examples", False)):
-        jobs += [{"set": folder, "tag": sp["tag"], "votes": sp["mode"] == "hybrid",
-                  "settings": {"mode": sp["mode"], "epochs": args.small_epochs, "batch_size": SMALL_BATCH,
-                               "crop": SMALL_CROP, "targets": sp["targets"],
-                               "target_weight": args.target_weight, "width": args.width}}
-                 for sp in small_specs(prefix, args, votes=votes)]
+        jobs += [{"set": folder, "tag": sp["tag"], "votes": sp["settings"]["mode"] == "hybrid",
+                  "settings": sp["settings"]} for sp in small_specs(prefix, args, votes=votes)]
     return jobs
 
 
@@ -468,19 +469,20 @@ def _checkpoint_tag(prefix: str, label: str, targets, args, epochs: int) -> str:
 
 
 def small_specs(prefix: str, args, *, votes: bool) -> list[dict]:
-    """The encoders trained on a small set itself: label, table name, distilled targets and mode of
-    each (plain contrastive, distilled, and a hybrid on the set's GZ fraction columns where ``votes``)."""
+    """The encoders trained on a small set itself (plain contrastive, distilled, and a hybrid on the
+    set's GZ fraction columns where ``votes``): checkpoint tag, table name and ``train_encoder``
+    settings of each (main() and training_jobs alike)."""
     distill = None if args.distill == "none" else args.distill
-    specs = [{"label": "contrastive", "name": "contrastive", "targets": None, "mode": "contrastive"}]
+    runs = [("contrastive", "contrastive", None, "contrastive")]
     if distill:
-        specs.append({"label": "distilled", "name": f"contrastive + distilled {distill}", "targets": distill,
-                      "mode": "contrastive"})
+        runs.append(("distilled", f"contrastive + distilled {distill}", distill, "contrastive"))
     if votes:
-        specs.append({"label": "hybrid", "name": "hybrid: {n_votes} GZ fraction columns"
-                      + (f" + distilled {distill}" if distill else ""), "targets": distill, "mode": "hybrid"})
-    for sp in specs:
-        sp["tag"] = _checkpoint_tag(prefix, sp["label"], sp["targets"], args, args.small_epochs)
-    return specs
+        runs.append(("hybrid", "hybrid: {n_votes} GZ fraction columns" + (f" + distilled {distill}" if distill else ""),
+                     distill, "hybrid"))
+    return [{"tag": _checkpoint_tag(prefix, label, targets, args, args.small_epochs), "name": name,
+             "settings": {"mode": mode, "epochs": args.small_epochs, "batch_size": SMALL_BATCH, "crop": SMALL_CROP,
+                          "targets": targets, "target_weight": args.target_weight, "width": args.width}}
+            for label, name, targets, mode in runs]
 
 
 def fraction_columns(cat: pd.DataFrame) -> list[str]:
@@ -496,10 +498,8 @@ def small_set_encoders(prefix: str, x128, work, args, gz1_encoders: dict, *, vot
         reps[name.replace("ours (", "ours (gz1-trained transfer, ")] = [
             train_and_embed("x", x128, work, epochs=0, encoder=enc, crop=SMALL_CROP)[0] for enc in encs]
     for sp in small_specs(prefix, args, votes=votes is not None):
-        hybrid = sp["mode"] == "hybrid"
-        e, t_r, _, _ = train_and_embed(sp["tag"], x128, work, mode=sp["mode"], votes=votes if hybrid else None,
-                                       epochs=args.small_epochs, batch_size=SMALL_BATCH, crop=SMALL_CROP,
-                                       targets=sp["targets"], target_weight=args.target_weight, width=args.width)
+        hybrid = sp["settings"]["mode"] == "hybrid"
+        e, t_r, _, _ = train_and_embed(sp["tag"], x128, work, votes=votes if hybrid else None, **sp["settings"])
         name = sp["name"].format(n_votes=0 if votes is None else votes.shape[1])
         reps[f"ours ({prefix}, {name})"] = [e]
         timings[f"{prefix}: train {'hybrid' if hybrid else name} ({len(x128)} imgs)"] = t_r
@@ -541,11 +541,17 @@ def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join([head, sep, *body])
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def quick_settings(args):
+    """``args`` with ``--quick``'s epochs, seeds and draws where it is set (smoke test); the
+    training script applies the same, so that its checkpoints are the ones a quick run reads."""
     if args.quick:
         args.epochs, args.small_epochs, args.discovery_seeds = 2, 5, 2
         args.seeds, args.head_draws, args.tag_draws = 2, 5, 20
+    return args
+
+
+def main(argv=None) -> int:
+    args = quick_settings(build_parser().parse_args(argv))
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
 
@@ -577,9 +583,7 @@ def main(argv=None) -> int:
     for name, sp in specs.items():
         reps[name], gz1_encoders[name] = [], []
         for seed, tag in sp["runs"]:
-            emb, t_tr, t_em, enc = train_and_embed(tag, x128, work, epochs=args.epochs, crop=GZ1_CROP, tta=False,
-                                                   seed=seed, targets=sp["targets"],
-                                                   target_weight=sp["target_weight"], width=args.width)
+            emb, t_tr, t_em, enc = train_and_embed(tag, x128, work, tta=False, **gz1_settings(args, sp, seed))
             reps[name].append(emb)
             gz1_encoders[name].append(enc)
             hist = enc.metadata.get("history", [])

@@ -58,9 +58,7 @@ def main(argv=None) -> int:
     p.add_argument("--export", default=None, help="also write finished checkpoints here, without optimiser state")
     p.add_argument("--export-only", action="store_true",
                    help="train nothing: summarise --work-dir and export its finished checkpoints (after a run was cut short)")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.epochs, args.small_epochs, args.seeds = 2, 5, 2
+    args = real_data.quick_settings(p.parse_args(argv))
     import torch
 
     from astroexplore.torch_utils import default_device
