@@ -336,3 +336,32 @@ def test_an_object_shown_in_a_live_output_is_not_drawn_in_a_second(open_window):
         view._repr_mimebundle_()
     view._shown._view_count = 0  # the output cleared (the cell re-run): shown again
     assert "application/vnd.jupyter.widget-view+json" in view._repr_mimebundle_()[0]
+
+
+def test_a_view_redrawn_in_jupyter_names_its_stylesheets_on_the_jupyter_server(open_window, monkeypatch):
+    """Offline JupyterLab: the panes param.depends rebuilds after a label (image, card, counts)
+    named 4 stylesheets by their CDN address, because jupyter_bokeh draws later changes in a
+    Document of its own, without the Jupyter server's ``dist_url``."""
+    pytest.importorskip("jupyter_bokeh")
+    from bokeh.models import ImportedStyleSheet
+    from panel.io.resources import CDN_DIST
+
+    from astroexplore.ui.notebook import JUPYTER_SERVER_ENV
+    from astroexplore.ui.scoring import ScoringView
+
+    monkeypatch.setenv(JUPYTER_SERVER_ENV, "quickstart.ipynb")
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
+    window = open_window()
+    view = ScoringView(state=window)
+    view._repr_mimebundle_()
+
+    def urls() -> list[str]:
+        return [s.url for m in view._shown._document.models for s in (getattr(m, "stylesheets", None) or [])
+                if isinstance(s, ImportedStyleSheet)]
+
+    before = urls()
+    view._label(3)
+    view._label(1)  # two redraws: the image, card and counts are rebuilt
+    after = urls()
+    assert len(after) > len(before) // 2 and any(u.startswith("/panel_dist/") for u in after)
+    assert not [u for u in before + after if u.startswith(CDN_DIST)]

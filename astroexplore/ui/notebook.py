@@ -49,7 +49,13 @@ def ipywidget(viewable, **kwargs):
     if dist_url:
         # where Panel looks when it names a stylesheet of a model of this document
         doc._template_variables["dist_url"] = dist_url
-    return pn.ipywidget(viewable, doc=doc, **kwargs)
+    widget = pn.ipywidget(viewable, doc=doc, **kwargs)
+    if dist_url:
+        # Panel draws the models with ``doc`` but does not add them to it: jupyter_bokeh puts them
+        # in a Document of its own, the one every later change is drawn in (a pane rebuilt by
+        # param.depends named its stylesheets by their CDN address again)
+        widget._document._template_variables["dist_url"] = dist_url
+    return widget
 
 
 class ShownAsIpywidget:

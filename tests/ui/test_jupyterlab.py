@@ -3,8 +3,8 @@
 The executed-notebook test (tests/test_notebook.py) checks the outputs; this one checks what an
 astronomer sees and clicks in JupyterLab: the inline app is drawn (before, Panel fetched BokehJS
 from its CDN and the cell showed a JavaScript error offline), it follows the labels a script
-stores (before, Panel's comm view showed each change one change late), and a click on a score
-button stores a label in the SQLite file.
+stores (before, Panel's comm view showed each change one change late), a click on a score
+button stores a label in the SQLite file, and no request leaves the machine.
 """
 from __future__ import annotations
 
@@ -85,6 +85,11 @@ def test_the_quickstart_app_is_drawn_live_and_stores_a_click_in_jupyterlab(jupyt
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(f"{e} || {getattr(e, 'stack', '')[:1000]}"))
+    # nothing is asked of the internet: before, the panes rebuilt after a label asked Panel's CDN
+    # for 4 stylesheets, and offline they lost their styles
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(("http://localhost", "data:", "blob:"))
+            else outside.append(r.url))
     try:
         page.goto(url)
         page.locator(".jp-Notebook").wait_for()
@@ -132,3 +137,4 @@ def test_the_quickstart_app_is_drawn_live_and_stores_a_click_in_jupyterlab(jupyt
     finally:
         context.close()
     assert not errors, f"JavaScript errors in JupyterLab: {errors}"
+    assert not outside, f"requests that leave this machine: {sorted(set(outside))}"
