@@ -4,7 +4,8 @@ The executed-notebook test (tests/test_notebook.py) checks the outputs; this one
 astronomer sees and clicks in JupyterLab: the inline app is drawn (before, Panel fetched BokehJS
 from its CDN and the cell showed a JavaScript error offline), it follows the labels a script
 stores (before, Panel's comm view showed each change one change late), a click on a score
-button stores a label in the SQLite file, and no request leaves the machine.
+button stores a label in the SQLite file, the map and the similarity search are drawn, and no
+request leaves the machine.
 """
 from __future__ import annotations
 
@@ -131,6 +132,13 @@ def test_the_quickstart_app_is_drawn_live_and_stores_a_click_in_jupyterlab(jupyt
         wait_until(lambda: stored() == 35, timeout=30, what="the click's label in the SQLite file")
         wait_until(lambda: shown() == 35, timeout=30, what="the app to show the clicked label")
         screenshot(page, "jupyterlab_quickstart")
+        # the other tabs are drawn when first opened, offline too
+        app.get_by_text("Latent map", exact=True).click()
+        app.locator("canvas").first.wait_for()
+        app.get_by_text("Similarity search", exact=True).click()
+        app.get_by_role("button", name="Search", exact=True).click()
+        app.get_by_text("dist.", exact=True).first.wait_for()  # the results table
+        screenshot(page, "jupyterlab_similarity")
     except Exception:
         screenshot(page, "jupyterlab_quickstart_failed")  # what JupyterLab showed
         raise
