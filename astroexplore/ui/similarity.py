@@ -30,6 +30,9 @@ MAX_RESULTS = 1000
 MAX_QUERY_SEPARATION_DEG = 5.0
 QUERY_THUMBS = 8  # tagged galaxies shown as the query of a tag search
 QUERY_SIZE, TAG_SIZE, CURRENT_SIZE = 112, 64, 48  # thumbnail sizes (pixels)
+# narrowest gallery (3 thumbnails across) and table (the titles of 6 columns read whole) side by
+# side; in less room the table goes under the gallery
+GALLERY_MIN_PX, TABLE_MIN_PX = 360, 500
 
 
 class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
@@ -280,9 +283,13 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
                    self._download),
             self._messages,
             self._query,
-            pn.Row(pn.Column(self._gallery, sizing_mode="stretch_width"),
-                   pn.Column(self._table, sizing_mode="stretch_width"),
-                   sizing_mode="stretch_width"),
+            # a FlexBox, not a Row: in a narrower space (a notebook's output) the table goes under
+            # the gallery, at full width, instead of cutting its column titles to "di..."
+            pn.FlexBox(pn.Column(self._gallery, sizing_mode="stretch_width", min_width=GALLERY_MIN_PX,
+                                 styles={"flex": f"1 1 {GALLERY_MIN_PX}px"}),
+                       pn.Column(self._table, sizing_mode="stretch_width", min_width=TABLE_MIN_PX,
+                                 styles={"flex": f"1 1 {TABLE_MIN_PX}px"}),
+                       flex_wrap="wrap", sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
 

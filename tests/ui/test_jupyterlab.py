@@ -137,8 +137,15 @@ def test_the_quickstart_app_is_drawn_live_and_stores_a_click_in_jupyterlab(jupyt
         app.locator("canvas").first.wait_for()
         app.get_by_text("Similarity search", exact=True).click()
         app.get_by_role("button", name="Search", exact=True).click()
-        app.get_by_text("dist.", exact=True).first.wait_for()  # the results table
+        titles = app.get_by_text("dist.", exact=True).first  # the results table
+        titles.scroll_into_view_if_needed()
         screenshot(page, "jupyterlab_similarity")
+        # in the output's width the table goes under the gallery: its titles are read whole (beside
+        # the gallery they were cut to "di...", "sc...")
+        cut = app.locator(".tabulator-col-title").evaluate_all(
+            "els => els.filter(e => e.textContent.trim() && e.scrollWidth > e.clientWidth)"
+            ".map(e => e.textContent)")
+        assert not cut, f"column titles cut short: {cut}"
     except Exception:
         screenshot(page, "jupyterlab_quickstart_failed")  # what JupyterLab showed
         raise
