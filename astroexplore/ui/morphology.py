@@ -142,7 +142,7 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
             rows.append(pn.Row(
                 pn.widgets.Select.from_param(c.param.answer, width=260, disabled=off),
                 pn.widgets.RangeSlider.from_param(c.param.fraction, step=0.05, width=220, disabled=off),
-                pn.pane.HTML(why, align="center", sizing_mode="stretch_width", min_width=200),
+                pn.pane.HTML(why, align="center", sizing_mode="stretch_width", min_width=150),
                 sizing_mode="stretch_width",
             ))
         clear = pn.widgets.Button(label="Clear filter", width=120, on_click=self.clear)

@@ -460,14 +460,14 @@ class ScoringView(ShownAsIpywidget, pn.viewable.Viewer):
 
     def __panel__(self):
         s = self.state
-        controls = pn.Row(
+        controls = pn.FlexBox(  # wraps: in a narrow window the retrain message goes under the rest
             pn.widgets.Select.from_param(s.param.method, width=200),
             pn.Column(labelled_checkbox(s, "unlabelled_first", margin=(2, 10), css_classes=["ae-unlabelled-first"]),
                       labelled_checkbox(s, "advance", margin=(2, 10), css_classes=["ae-advance"]),
                       align="end"),
             pn.Column(self._retrain, align="end"),
             self._retrain_status(),
-            sizing_mode="stretch_width",
+            flex_wrap="wrap", sizing_mode="stretch_width",
         )
         nav = pn.Column(self._gallery_banner(),
                         pn.Row(self._back, self._position, self._of_n(), self._forward),
@@ -486,5 +486,8 @@ class ScoringView(ShownAsIpywidget, pn.viewable.Viewer):
         # the image's own size on its wrapper too (Bokeh warned W-1005 of a fixed size without one)
         image = pn.panel(self._image, width=self.image_size + 20, height=self.image_size + 20)
         left = pn.Column(nav, image, pn.widgets.IntSlider.from_param(self.param.zoom, width=300), self._keys)
-        return pn.Column(controls, pn.Row(left, pn.Column(scores, self._card)),
+        # a FlexBox, not a Row: in a narrow window (1024 px, a laptop at 125% zoom) the scores and
+        # the card go under the image instead of being cut off at the right edge, out of reach
+        return pn.Column(controls, pn.FlexBox(left, pn.Column(scores, self._card), flex_wrap="wrap",
+                                              sizing_mode="stretch_width"),
                          sizing_mode="stretch_width")

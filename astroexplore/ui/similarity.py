@@ -277,10 +277,13 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             self.param.mode, color="primary", variant="outline",  # the chosen one filled
             stylesheets=[".bk-btn.bk-active { color: #fff; font-weight: 600; }"])  # and legible
         return pn.Column(
-            pn.Row(pn.pane.HTML("<b>Search from</b>", margin=(14, 5, 5, 10)), mode,
-                   pn.widgets.IntInput.from_param(self.param.k, width=140)),
-            pn.Row(self._inputs, self._current_thumb, pn.Column(self._search_button, align="end"),
-                   self._download),
+            # FlexBoxes that wrap: in a narrow window (1024 px) the number of results and the
+            # download button go to the next line instead of off the right edge
+            pn.FlexBox(pn.pane.HTML("<b>Search from</b>", margin=(14, 5, 5, 10)), mode,
+                       pn.widgets.IntInput.from_param(self.param.k, width=140),
+                       flex_wrap="wrap", align_items="flex-end"),
+            pn.FlexBox(self._inputs, self._current_thumb, pn.Column(self._search_button, align="end"),
+                       self._download, flex_wrap="wrap", align_items="flex-end"),
             self._messages,
             self._query,
             # a FlexBox, not a Row: in a narrower space (a notebook's output) the table goes under

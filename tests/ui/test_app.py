@@ -337,10 +337,11 @@ def _covering_element_is(locator) -> bool:
         " return top !== null && (el === top || el.contains(top)); }")
 
 
-@pytest.mark.parametrize("width", [1280, 1400, 1920])
+@pytest.mark.parametrize("width", [1024, 1280, 1400, 1920])
 def test_scoring_controls_are_not_covered_at_laptop_widths(ui_page, served, width, shot):
     """Every control of the scoring view can be reached on a laptop screen: nothing overlaps the
-    navigation row, and "Search by id" + Go moves to the galaxy typed."""
+    navigation row, and "Search by id" + Go moves to the galaxy typed. At 1024 px (a laptop at
+    125% zoom) the score buttons 3-5 were cut off at the window's right edge, out of reach."""
     page, state = ui_page, ui_page.app_state
     page.set_viewport_size({"width": width, "height": 900})
     go = page.get_by_role("button", name="Go", exact=True)
@@ -348,19 +349,62 @@ def test_scoring_controls_are_not_covered_at_laptop_widths(ui_page, served, widt
     card = page.locator(".ae-card-box").first
     for name in ["◀ Back", "Forward ▶", "Go", "Retrain", "Undo last label", "0", "5"]:
         button = page.get_by_role("button", name=name, exact=True)
+        b = button.bounding_box()  # before any scrolling: sideways scrolling would hide a clipped one
+        assert b["x"] >= 0 and b["x"] + b["width"] <= width, f"'{name}' {b} leaves the {width} px window"
         button.scroll_into_view_if_needed()
         if not _covering_element_is(button):
             shot(page, f"covered_{width}px")
         assert _covering_element_is(button), f"'{name}' is covered by another element at {width} px"
     gbox, cbox = go.bounding_box(), card.bounding_box()
-    assert gbox["x"] + gbox["width"] <= cbox["x"] or gbox["y"] >= cbox["y"] + cbox["height"], \
-        f"Go {gbox} overlaps the galaxy card {cbox} at {width} px"
+    apart = (gbox["x"] + gbox["width"] <= cbox["x"] or gbox["y"] >= cbox["y"] + cbox["height"]
+             or gbox["y"] + gbox["height"] <= cbox["y"])  # beside, below or (a narrow window) above
+    assert apart, f"Go {gbox} overlaps the galaxy card {cbox} at {width} px"
     target = str(served.catalogue.ids[17])
     page.get_by_role("textbox", name="Search by id").fill(target)
     go.click(timeout=10_000)
     page.locator(".ae-card-box h3", has_text=target).first.wait_for()
     assert state.current_id == target
     shot(page, f"scoring_{width}px")
+
+
+# every visible control, as "tag 'text' right-edge", whose right edge passes the window's
+_OFF_THE_RIGHT_EDGE = (
+    "els => els.map(e => [e, e.getBoundingClientRect()])"
+    " .filter(([e, r]) => r.width > 0 && r.height > 0 && r.right > window.innerWidth + 1)"
+    " .map(([e, r]) => `${e.tagName.toLowerCase()} '${(e.textContent || e.placeholder || '').trim()"
+    ".slice(0, 30)}' ${Math.round(r.right)}`)")
+
+
+def test_no_control_leaves_a_1024px_window(ui_page, served, shot):
+    """A laptop at 125% zoom is 1024 CSS px wide: the score buttons 3-5, the morphology filter's
+    hints, the similarity search's number of results and CSV button were cut off at the right
+    edge (the main area does not scroll sideways) until the rows wrapped. The map fits once the
+    sidebar is hidden."""
+    page = ui_page
+    page.set_viewport_size({"width": 1024, "height": 800})
+    controls = page.locator("button, input, select, textarea, .bk-panel-models-markup-HTML")
+
+    def off_edge(tab: str) -> None:
+        page.wait_for_timeout(300)  # the layout settled
+        off = controls.evaluate_all(_OFF_THE_RIGHT_EDGE)
+        if off:
+            shot(page, f"off_edge_1024px_{tab.split()[0].lower()}")
+        assert not off, f"{tab} at 1024 px: controls past the right edge: {off}"
+
+    page.get_by_role("button", name="5", exact=True).wait_for()
+    off_edge("Scoring")
+    page.get_by_text("Morphology filter", exact=True).click()
+    page.get_by_text(re.compile(r"galaxies match")).first.wait_for()
+    off_edge("Morphology filter")
+    page.get_by_text("Similarity search", exact=True).click()
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_text("dist.", exact=True).first.wait_for()
+    off_edge("Similarity search")
+    # the map (640 px and its colour bar) needs the room of the sidebar, which the ☰ button hides
+    page.locator("#sidebar-button").click()
+    page.get_by_text("Latent map", exact=True).click()
+    page.locator("canvas").first.wait_for()
+    off_edge("Latent map")
 
 
 @pytest.mark.parametrize("width", [1280, 1920])
