@@ -23,7 +23,7 @@ from astroexplore.constants import DETECTORS, RankingMethod
 from astroexplore.map_index import map_table
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import AppState, with_labels
-from astroexplore.ui.widgets import PageScroll
+from astroexplore.ui.widgets import PageScroll, flex_column
 from astroexplore.ui.notebook import ShownAsIpywidget
 
 DENSITY = "density"
@@ -456,8 +456,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         # a FlexBox, not a Row: on a laptop screen the gallery wraps under the map instead of
         # being cut off at the right edge
         return pn.FlexBox(pn.Column(controls, notice, self._plot, help_, width=self._pane_width + _PANE_MARGIN_PX),
-                          pn.Column(self._download, self._gallery, sizing_mode="stretch_width",
-                                    min_width=360, styles={"flex": "1 1 360px"}),
+                          flex_column(self._download, self._gallery, min_width=360),
                           flex_wrap="wrap", sizing_mode="stretch_width")
 
 

@@ -18,6 +18,7 @@ import param
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import AppState, with_labels
 from astroexplore.ui.notebook import ShownAsIpywidget
+from astroexplore.ui.widgets import flex_column
 
 FROM_CURRENT = "Current galaxy"
 FROM_POSITION = "RA / Dec"
@@ -286,12 +287,10 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
                        self._download, flex_wrap="wrap", align_items="flex-end"),
             self._messages,
             self._query,
-            # a FlexBox, not a Row: in a narrower space (a notebook's output) the table goes under
-            # the gallery, at full width, instead of cutting its column titles to "di..."
-            pn.FlexBox(pn.Column(self._gallery, sizing_mode="stretch_width", min_width=GALLERY_MIN_PX,
-                                 styles={"flex": f"1 1 {GALLERY_MIN_PX}px"}),
-                       pn.Column(self._table, sizing_mode="stretch_width", min_width=TABLE_MIN_PX,
-                                 styles={"flex": f"1 1 {TABLE_MIN_PX}px"}),
+            # a FlexBox, not a Row: beside the gallery the table keeps the room its column titles
+            # need (in a notebook's output they were cut to "di..."), or goes under it
+            pn.FlexBox(flex_column(self._gallery, min_width=GALLERY_MIN_PX),
+                       flex_column(self._table, min_width=TABLE_MIN_PX),
                        flex_wrap="wrap", sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )

@@ -27,6 +27,18 @@ def labelled_checkbox(obj: param.Parameterized, name: str, **kwargs) -> pn.widge
     return box
 
 
+def flex_column(*objects, min_width: int, **kwargs) -> pn.Column:
+    """A ``pn.Column`` for a wrapping ``pn.FlexBox`` (``flex_wrap="wrap"``): it grows from
+    ``min_width`` pixels to share the row's width, and goes to the next line when the row has less
+    room than that, instead of running off the right edge.
+
+    >>> flex_column(pn.pane.Markdown("x"), min_width=360).styles
+    {'flex': '1 1 360px'}
+    """
+    return pn.Column(*objects, sizing_mode="stretch_width", min_width=min_width,
+                     styles={"flex": f"1 1 {min_width}px"}, **kwargs)
+
+
 class RememberedName(JSComponent):
     """Invisible: remembers the label author's name in the browser, so that a new window, or the
     page of a server restarted on another port (``--port 0``), stores labels under the name typed

@@ -140,8 +140,8 @@ def test_the_quickstart_app_is_drawn_live_and_stores_a_click_in_jupyterlab(jupyt
         titles = app.get_by_text("dist.", exact=True).first  # the results table
         titles.scroll_into_view_if_needed()
         screenshot(page, "jupyterlab_similarity")
-        # in the output's width the table goes under the gallery: its titles are read whole (beside
-        # the gallery they were cut to "di...", "sc...")
+        # in the output's width the table's titles are read whole (they were cut to "di...",
+        # "sc..." when the table shared a Row with the gallery)
         cut = app.locator(".tabulator-col-title").evaluate_all(
             "els => els.filter(e => e.textContent.trim() && e.scrollWidth > e.clientWidth)"
             ".map(e => e.textContent)")
