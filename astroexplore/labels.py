@@ -338,6 +338,11 @@ class LabelStore:
                 self._conn.close()
                 self._conn = None
 
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._conn is None
+
     def close_if_empty(self) -> bool:
         """Close the store; True if it holds no event at all (a file that can be removed)."""
         try:

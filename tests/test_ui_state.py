@@ -1037,6 +1037,23 @@ def test_building_the_app_again_stops_the_older_sync(state):
     assert again._syncer is None and state.explorer not in st_mod._SYNCING
 
 
+def test_the_sync_of_a_session_outliving_its_label_store_stops_instead_of_raising(state):
+    """A server being stopped closed the label store while its sessions' 2 s sync still ran:
+    each run raised 'the label store is closed' into the log until the process ended."""
+    from astroexplore.errors import LabelError
+
+    assert state.start_sync()
+    syncer = state._syncer
+    state._sync_tick()  # an open store: an ordinary sync
+    assert state._syncer is syncer and syncer.running
+    state.store.close()
+    assert state.store.closed
+    with pytest.raises(LabelError, match="closed"):
+        state.sync()  # what the callback used to run
+    state._sync_tick()
+    assert state._syncer is None and not syncer.running
+
+
 def test_box_gallery_follows_the_ranking_method(state):
     from astroexplore.ui.latent_map import MapView
 

@@ -520,7 +520,7 @@ class AppState(param.Parameterized):
             from panel.io import PeriodicCallback
 
             # background: Panel would otherwise show its busy spinner for every run, every 2 s
-            syncer = PeriodicCallback(callback=self.sync, period=period_ms, background=True)
+            syncer = PeriodicCallback(callback=self._sync_tick, period=period_ms, background=True)
             syncer.start()
             self._syncer = syncer
         except Exception as err:
@@ -531,6 +531,14 @@ class AppState(param.Parameterized):
             older.stop_sync()
         _SYNCING[self.explorer] = self
         return True
+
+    def _sync_tick(self) -> None:
+        """One run of the periodic sync; a closed label store (its owner shut it while this
+        session lived on, e.g. a server being stopped) ends the sync instead of raising every 2 s."""
+        if self.store.closed:
+            self.stop_sync()
+            return
+        self.sync()
 
     def stop_sync(self) -> None:
         """Stop the periodic :meth:`sync` (idempotent)."""
