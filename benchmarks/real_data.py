@@ -662,7 +662,9 @@ def main(argv=None) -> int:
          f"pixel-computed features of every augmented view (`astroexplore.encoder.targets`, weight "
          f"{args.target_weight:g}); no labels. The distilled gz1 encoder is trained with "
          f"{args.seeds} seeds: its rows, and its transfer rows on the other sets, are the mean over "
-         "the seeds (each seed's figures are in the last table); the other encoders use seed 0."), "",
+         "the seeds (each seed's figures are in the last table); the other encoders use seed 0. "
+         "Our embeddings are what `Encoder.embed` returns: the representation scaled to unit length "
+         "(`Encoder.unit_vectors`)."), "",
         "All representations: standardise -> PCA(<=40) -> cosine kNN / isolation forest (as a catalogue).", "",
         "## gz1_sdss (6,664; 115 mergers)", "",
         ("kNN purity = share of the 10 nearest with the same gz1_class (macro: mean over elliptical, "

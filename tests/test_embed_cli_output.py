@@ -165,6 +165,16 @@ def test_catalogues_from_one_encoder_share_the_pca_basis(tmp_path, capsys):
     for gid, row in first.items():
         np.testing.assert_allclose(again[gid], row, atol=1e-4)
 
+    # a PCA stored by a version whose embeddings were raw representations, not unit vectors: refitted
+    state = torch.load(ckpt, weights_only=True)
+    assert state["pca"]["unit_vectors"] is True
+    del state["pca"]["unit_vectors"]
+    torch.save(state, ckpt)
+    assert load_encoder(ckpt).pca is None
+    assert embed(tmp_path / "b", tmp_path / "b4.parquet", "--encoder", str(ckpt)) == 0
+    assert "before embeddings were unit vectors" in capsys.readouterr().err
+    assert load_encoder(ckpt).pca.unit_vectors is True
+
 
 # ------------------------------------------------------------------ 5. option values
 @pytest.mark.parametrize("option, value, says", [

@@ -260,6 +260,47 @@ def test_user_module_protocol():
         enc.predict_posteriors(imgs)
 
 
+def test_our_encoders_embed_unit_vectors_and_their_vote_head_sees_the_raw_representation(tmp_path):
+    """Our checkpoints embed unit vectors (the contrastive loss sees only directions); the vote
+    head was trained on raw representations, so the posteriors of ``embed_files`` must not be
+    computed from the unit vectors it returns."""
+    import pandas as pd
+
+    from astroexplore.encoder.data import load_images
+    from astroexplore.encoder.embed import load_size
+
+    imgs = fake_galaxies(30, seed=5)
+    votes = pd.DataFrame({"smooth-or-featured_featured-or-disk_fraction": np.linspace(0.05, 0.95, 30)})
+    ckpt = tmp_path / "hybrid.pt"
+    enc = train_encoder(imgs, mode="hybrid", votes=votes, epochs=1, batch_size=10, checkpoint=ckpt, **TINY)
+    for e in (enc, load_encoder(ckpt, device="cpu")):
+        assert e.unit_vectors and e.metadata["unit_vectors"] is True
+        emb = e.embed(imgs)
+        np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
+        raw = e.module(torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255).detach().numpy()
+        assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0, rtol=1e-2)  # so the test can fail
+        np.testing.assert_allclose(emb, raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-5)
+        np.testing.assert_allclose(np.linalg.norm(e.embed(imgs, tta=True), axis=1), 1.0, rtol=1e-5)
+    _write_pngs(tmp_path / "cutouts", n=6)
+    paths = sorted((tmp_path / "cutouts").glob("gal_*.png"))
+    res = enc.embed_files(paths, posteriors=True, chunk_size=4)
+    x = load_images(paths, load_size(enc.image_size, enc.crop))[0]
+    np.testing.assert_allclose(res.embeddings, enc.embed(x), atol=1e-5)
+    direct = enc.predict_posteriors(x[:4])[0]  # the first chunk, with the same dropout seed
+    np.testing.assert_allclose(res.posterior_mean[:4], direct, atol=1e-5)
+
+
+def test_a_user_module_keeps_its_output_unless_told_to_scale_it():
+    module = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+    imgs = fake_galaxies(4, size=16)
+    raw = Encoder.from_module(module, image_size=16, device="cpu").embed(imgs)
+    direct = module(torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255).numpy()
+    np.testing.assert_allclose(raw, direct, atol=1e-6)
+    unit = Encoder.from_module(module, image_size=16, device="cpu", unit_vectors=True)
+    assert unit.metadata["unit_vectors"] is True
+    np.testing.assert_allclose(unit.embed(imgs), direct / np.linalg.norm(direct, axis=1, keepdims=True), atol=1e-6)
+
+
 # ------------------------------------------------------------------ bad images
 def test_image_conversion_rules(tmp_path):
     from PIL import Image

@@ -13,7 +13,8 @@ pytest.importorskip("jupyter_bokeh")
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
 
 
-def test_quickstart_notebook_runs(tmp_path):
+def test_quickstart_notebook_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the kernel's: each run left its demo folder in /tmp
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
@@ -30,3 +31,4 @@ def test_quickstart_notebook_runs(tmp_path):
     assert "Stored demo_" in text and "labelled: 1" in text
     # the app shown at the top followed the script's labels and retrains (state.sync)
     assert "the app shows 31 labelled galaxies, ranking version 1" in text, text[-500:]
+    assert list(tmp_path.glob("astroexplore-quickstart-*/labels.sqlite"))  # its work folder is ours

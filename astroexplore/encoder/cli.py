@@ -26,7 +26,8 @@ which on real SDSS images gave better kNN purity and merger recall than contrast
 (benchmarks/results/real_data.md); ``--distill none`` trains without them.
 
 The output catalogue holds ``embedding`` (the representation reduced by PCA to ``--pca``
-dimensions, what the app and detectors use), ``embedding_full`` (the full representation) and, for
+dimensions, what the app and detectors use), ``embedding_full`` (the full representation, scaled to
+unit length: :attr:`Encoder.unit_vectors`) and, for
 encoders with a vote head, predicted ``*_pred`` fractions with their ``*_pred_std`` predictive spread
 (Dirichlet and MC dropout: :meth:`Encoder.predict_posteriors`); where a galaxy has no vote at all,
 the predicted fractions also fill its ``*_fraction`` columns (``fractions_predicted`` marks it; turn off
@@ -36,8 +37,9 @@ reaches the file), so a project folder holding the catalogue and its cutouts can
 
 The PCA of ``embedding`` is fitted once per encoder, by the run that trains it, and stored in its
 checkpoint (:mod:`astroexplore.encoder.pca`); ``--encoder`` runs project on it (its first ``--pca``
-axes), so catalogues from one encoder share their coordinates. A checkpoint without one (older, or
-trained with ``--pca 0``) gets one fitted on that run's images and saved in it (said so).
+axes), so catalogues from one encoder share their coordinates. A checkpoint without one (trained
+with ``--pca 0``, or whose PCA an earlier version fitted on raw representations rather than unit
+vectors) gets one fitted on that run's images and saved in it (said so).
 
 Before any image is read: option values, the device, that ``--out`` (and the checkpoint) can be
 written (their folder is created if missing), and the input table. ``--skip-bad`` lists every
@@ -781,7 +783,7 @@ def _reduce(args: argparse.Namespace, encoder, full: np.ndarray, pca_path: Path,
         reused = True
     else:
         epoch = encoder.metadata.get("epochs_trained")
-        pca = EmbeddingPCA.fit(full, args.pca, seed=args.seed, epoch=epoch)
+        pca = EmbeddingPCA.fit(full, args.pca, seed=args.seed, epoch=epoch, unit_vectors=encoder.unit_vectors)
         k = pca.n_components
         reused = False
         try:
@@ -792,9 +794,10 @@ def _reduce(args: argparse.Namespace, encoder, full: np.ndarray, pca_path: Path,
             where = None
         else:
             if args.encoder:
-                print(f"note: {pca_path} held no PCA for the 'embedding' column (an older checkpoint, or "
-                      f"one trained with --pca 0): fitted one ({k} axes) on these {len(full):,} images "
-                      "and stored it there; later runs with this encoder reuse it", file=sys.stderr)
+                print(f"note: {pca_path} held no PCA for the 'embedding' column (trained with --pca 0, or "
+                      "embedded by a version before embeddings were unit vectors): fitted one "
+                      f"({k} axes) on these {len(full):,} images and stored it there; later runs with "
+                      "this encoder reuse it", file=sys.stderr)
     emb = pca.transform(full, k)
     info = {"n_components": int(k), "reduction": "pca", "pca_explained_variance": round(pca.variance_kept(k), 4),
             "pca_fitted_on": int(pca.n_fit), "pca_reused": reused, "pca_checkpoint": where}

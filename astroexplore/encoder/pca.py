@@ -44,6 +44,10 @@ class EmbeddingPCA:
         is stale).
     n_fit : int
         Number of images fitted on.
+    unit_vectors : bool
+        Fitted on embeddings of unit length (:attr:`Encoder.unit_vectors
+        <astroexplore.encoder.embed.Encoder.unit_vectors>`). A checkpoint's PCA without it was
+        fitted on the raw representations of an earlier version and is not reused.
     """
 
     mean: np.ndarray
@@ -52,6 +56,7 @@ class EmbeddingPCA:
     explained_variance_ratio: np.ndarray
     epoch: int | None = None
     n_fit: int = 0
+    unit_vectors: bool = False
 
     @property
     def n_components(self) -> int:
@@ -63,7 +68,8 @@ class EmbeddingPCA:
         return int(self.components.shape[1])
 
     @classmethod
-    def fit(cls, X: np.ndarray, n_components: int, *, seed: int = 0, epoch: int | None = None) -> EmbeddingPCA:
+    def fit(cls, X: np.ndarray, n_components: int, *, seed: int = 0, epoch: int | None = None,
+            unit_vectors: bool = False) -> EmbeddingPCA:
         """Fit ``n_components`` axes (at most ``len(X) - 1`` and ``d``) to the rows of ``X``."""
         from sklearn.decomposition import PCA
 
@@ -74,7 +80,7 @@ class EmbeddingPCA:
         pca = PCA(k, random_state=seed).fit(X)
         return cls(pca.mean_.astype(np.float64), pca.components_.astype(np.float64),
                    pca.explained_variance_.astype(np.float64), pca.explained_variance_ratio_.astype(np.float64),
-                   epoch=epoch, n_fit=len(X))
+                   epoch=epoch, n_fit=len(X), unit_vectors=bool(unit_vectors))
 
     def transform(self, X: np.ndarray, n_components: int | None = None) -> np.ndarray:
         """``(X - mean) @ components[:n_components].T`` as float32 (all components by default)."""
@@ -97,7 +103,8 @@ class EmbeddingPCA:
         return {"mean": torch.from_numpy(self.mean), "components": torch.from_numpy(self.components),
                 "explained_variance": torch.from_numpy(self.explained_variance),
                 "explained_variance_ratio": torch.from_numpy(self.explained_variance_ratio),
-                "epoch": None if self.epoch is None else int(self.epoch), "n_fit": int(self.n_fit)}
+                "epoch": None if self.epoch is None else int(self.epoch), "n_fit": int(self.n_fit),
+                "unit_vectors": bool(self.unit_vectors)}
 
     @classmethod
     def from_state(cls, state: dict) -> EmbeddingPCA:
@@ -106,11 +113,13 @@ class EmbeddingPCA:
             return np.asarray(v.numpy() if hasattr(v, "numpy") else v, dtype=np.float64)
 
         return cls(arr("mean"), arr("components"), arr("explained_variance"), arr("explained_variance_ratio"),
-                   epoch=state.get("epoch"), n_fit=int(state.get("n_fit") or 0))
+                   epoch=state.get("epoch"), n_fit=int(state.get("n_fit") or 0),
+                   unit_vectors=bool(state.get("unit_vectors", False)))
 
 
 def pca_from_checkpoint(state: dict) -> EmbeddingPCA | None:
-    """The PCA stored in a checkpoint's contents, or None (none stored, or stored for other weights)."""
+    """The PCA stored in a checkpoint's contents, or None (none stored, stored for other weights,
+    or fitted on the raw representations that embeddings were before they were unit vectors)."""
     raw = state.get(CHECKPOINT_KEY)
     if not isinstance(raw, dict):
         return None
@@ -120,6 +129,8 @@ def pca_from_checkpoint(state: dict) -> EmbeddingPCA | None:
         return None
     if pca.epoch is not None and int(pca.epoch) != int(state["epoch"]):
         return None  # fitted before more epochs were trained: another basis
+    if not pca.unit_vectors:
+        return None  # fitted on raw representations: the embeddings are unit vectors now
     return pca
 
 

@@ -377,4 +377,4 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
     meta = encoder_metadata(state, ckpt)
     meta["history"] = history
     return Encoder(model.encoder, image_size, crop=crop, vote_head=model.vote_head, questions=questions,
-                   vote_columns=vote_columns, metadata=meta, device=device)
+                   vote_columns=vote_columns, metadata=meta, device=device, unit_vectors=True)
