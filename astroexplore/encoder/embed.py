@@ -83,7 +83,8 @@ class Encoder:
     vote_columns : list of str, optional
         Names of the vote-head outputs.
     metadata : dict, optional
-        JSON-able description (training mode, epochs, ...), copied into catalogues.
+        JSON-able description (training mode, epochs, ...), copied into catalogues; the encoder
+        adds ``unit_vectors``.
     device : str, optional
         Default: CUDA when torch sees it, else CPU.
     pca : EmbeddingPCA, optional
@@ -122,9 +123,9 @@ class Encoder:
         self.vote_head = None if vote_head is None else vote_head.to(self.device).eval()
         self.questions = [list(q) for q in questions] if questions else []
         self.vote_columns = list(vote_columns) if vote_columns else []
-        self.metadata = dict(metadata or {})
         self.pca = pca
         self.unit_vectors = bool(unit_vectors)
+        self.metadata = {**dict(metadata or {}), "unit_vectors": self.unit_vectors}
 
     @classmethod
     def from_module(cls, module: nn.Module, image_size: int, *, crop: float = 1.0,
@@ -133,7 +134,7 @@ class Encoder:
         scale its outputs to unit length (say True for an encoder trained with a cosine loss)."""
         return cls(module, image_size, crop=crop, device=device, unit_vectors=unit_vectors,
                    metadata={"name": name or type(module).__name__, "image_size": int(image_size),
-                             "crop": float(crop), "unit_vectors": bool(unit_vectors)})
+                             "crop": float(crop)})
 
     # ------------------------------------------------------------------ embedding
     def _batches(self, images, batch_size: int, progress: bool, desc: str):
@@ -281,12 +282,9 @@ class Encoder:
         return self._posteriors_from(self._representations(images, batch_size).split(batch_size),
                                      n_samples=n_samples, seed=seed)
 
-    @torch.no_grad()
     def _representations(self, images, batch_size: int) -> torch.Tensor:
-        """``(n, d)`` representations of one view of each image (no tta), on the CPU."""
-        self.module.eval()
-        parts = [self.module(xb).float().cpu() for xb in self._batches(images, batch_size, False, "posteriors")]
-        return torch.cat(parts) if parts else torch.zeros(0, self.representation_dim)
+        """``(n, d)`` raw representations of one view of each image (no tta), on the CPU."""
+        return torch.from_numpy(self._raw_embeddings(images, batch_size, tta=False))
 
     @torch.no_grad()
     def _posteriors_from(self, batches, *, n_samples: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -407,5 +405,5 @@ def encoder_metadata(state: dict, path: str | Path | None = None) -> dict:
             "epochs_trained": int(state["epoch"]), "representation_dim": cfg["model"]["representation_dim"],
             "width": cfg["model"]["width"], "seed": cfg["seed"], "batch_size": cfg["batch_size"],
             "vote_columns": list(state.get("vote_columns") or []),
-            "checkpoint": None if path is None else str(path), "unit_vectors": True,
+            "checkpoint": None if path is None else str(path),
             "final_loss": (state["history"][-1]["loss"] if state.get("history") else None)}
