@@ -1484,3 +1484,29 @@ def test_the_retrain_progress_is_drawn_while_it_runs_and_gone_after():
     bar = _progress_html(True, 0.456)
     assert "aria-valuenow='46'" in bar and "width:46%" in bar
     assert "width:100%;height" in _progress_html(True, 1.7)  # clamped
+
+
+def test_the_map_aggregates_one_pixel_per_drawn_pixel_when_a_narrow_window_narrows_it(state, monkeypatch):
+    """The map narrows to fit a narrow window (its toolbar was cut off at 1024 px): the galaxies are
+    counted again at the width the browser draws, not at the widest map's, squeezed."""
+    import datashader as ds
+    import holoviews as hv
+
+    from astroexplore.ui.app import load_extensions
+    from astroexplore.ui.latent_map import MapView
+
+    load_extensions()
+    view = MapView(state=state)
+    pn.panel(view).get_root()
+    image = view._rasterized[()]
+    assert image.dimension_values(2, flat=False).shape == (view.height, view.width)
+    (size,) = [s for s in view._rasterized.streams if isinstance(s, hv.streams.PlotSize)]
+    size.event(width=431, height=377)  # what the browser reports of a narrowed map
+    assert view._rasterized[()].dimension_values(2, flat=False).shape == (377, 431)
+    # a new colour builds a new figure: it aggregates once, at the size the browser drew last
+    calls = []
+    points = ds.Canvas.points
+    monkeypatch.setattr(ds.Canvas, "points", lambda self, *a, **k: calls.append(
+        (self.plot_width, self.plot_height)) or points(self, *a, **k))
+    view.color_by = "isolation_forest"
+    assert calls == [(431, 377)]

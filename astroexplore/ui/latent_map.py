@@ -30,7 +30,7 @@ DENSITY = "density"
 LABELS = "your labels + others' (mean score)"
 N_NEAREST_CSV = 1000
 N_GALLERY = 48
-_COLORBAR_PX = 80  # room for the colour bar right of the map
+_CHROME_PX = 121  # the colour bar (with its ticks and title) and the toolbar right of the map (measured)
 _PANE_MARGIN_PX = 20  # the plot pane's margins inside the map column
 #: the aggregated column's name, whatever "Colour by" shows: datashader compiles its kernels per
 #: column name, so naming each colour's column ("s_knn", ...) JIT-compiled for ~0.6 s on the
@@ -62,8 +62,11 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
     color_by = param.Selector(default=DENSITY, objects=[DENSITY], label="Colour by")
     cmap = param.Selector(default="fire", objects=["fire", "kbc", "viridis", "plasma", "gray"],
                           label="Colour map")
-    width = param.Integer(default=640)
-    height = param.Integer(default=520)
+    width = param.Integer(default=600, doc="Largest width of the map's galaxies, in screen pixels (its "
+                          "colour bar and toolbar come beside it); it narrows, down to min_width, to fit a "
+                          "narrower window.")
+    min_width = param.Integer(default=320, doc="Narrowest the map gets, in screen pixels.")
+    height = param.Integer(default=520, doc="Height of the map, in screen pixels.")
     notice = param.String(default="", doc="Shown above the map while its colour is being computed.")
     box = param.NumericTuple(default=None, allow_None=True, length=4,
                              doc="(x0, y0, x1, y1): the last box selection while it is the gallery's "
@@ -164,8 +167,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         """The map pane; its figure is rebuilt, at the same zoom, when Colour by changes: Bokeh
         keeps a figure's colour mapper type and colour bar title, so switching ``cnorm`` or
         ``clabel`` in place left every value map equalised and the first title up."""
-        pane = pn.pane.HoloViews(self._overlay(), width=self._pane_width, height=self.height + 20,
-                                 linked_axes=False)
+        pane = pn.pane.HoloViews(self._overlay(), sizing_mode="stretch_width", max_width=self._pane_width,
+                                 height=self.height + 20, linked_axes=False)
         self.param.watch(self._on_colour, "color_by")
         return pane
 
@@ -184,13 +187,25 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         if self._pending is not None and self._pending == self.color_by and self.state.scores_ready(self._pending):
             self._on_colour(None)
 
+    def _stream(self, kind):
+        """The current figure's stream of class ``kind`` (``hv.streams.RangeXY``, ``PlotSize``), or None."""
+        streams = getattr(getattr(self, "_rasterized", None), "streams", [])
+        return next((s for s in streams if isinstance(s, kind)), None)
+
     def _zoom(self) -> dict:
         """``xlim``/``ylim`` of the map's current view (empty before any zoom or pan)."""
-        hv = _hv()
-        for stream in getattr(getattr(self, "_rasterized", None), "streams", []):
-            if isinstance(stream, hv.streams.RangeXY) and stream.x_range and stream.y_range:
-                return {"xlim": tuple(stream.x_range), "ylim": tuple(stream.y_range)}
+        stream = self._stream(_hv().streams.RangeXY)
+        if stream is not None and stream.x_range and stream.y_range:
+            return {"xlim": tuple(stream.x_range), "ylim": tuple(stream.y_range)}
         return {}
+
+    def _drawn_size(self) -> dict:
+        """``width``/``height`` in pixels of the map as the browser last drew it (the widest map
+        before it reported any): a new figure aggregates at that size once, not twice."""
+        stream = self._stream(_hv().streams.PlotSize)
+        if stream is not None and stream.width and stream.height:
+            return {"width": stream.width, "height": stream.height}
+        return {"width": self.width, "height": self.height}
 
     def _overlay(self, *, keep_zoom: bool = False):
         """Datashaded points (counts or mean value) * labelled galaxies * the tap marker * the
@@ -217,16 +232,19 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         # range, again when the figure reported that same range)
         view_range = ({"x_range": zoom["xlim"], "y_range": zoom["ylim"]} if zoom
                       else self._data_range(st.mask))
-        shaded = rasterize(points, aggregator=self._aggregator(shown), width=self.width,
-                           height=self.height, streams=[hv.streams.RangeXY(**view_range)])
-        self._rasterized = shaded  # holds the RangeXY stream (zoom / pan re-aggregate)
+        # one aggregate pixel per screen pixel: PlotSize reports the map's drawn size (it narrows
+        # in a narrow window); it starts at the size last drawn, or at the widest map
+        shaded = rasterize(points, aggregator=self._aggregator(shown), streams=[
+            hv.streams.RangeXY(**view_range), hv.streams.PlotSize(**self._drawn_size())])
+        self._rasterized = shaded  # holds the RangeXY and PlotSize streams (zoom, pan, resize re-aggregate)
         # sparse pixels are spread to stay visible: each takes the largest nearby value, which
         # stays a true pixel's value (adding made vote fractions reach 2.7 and counted an
         # isolated galaxy up to 9 times)
         shaded = dynspread(shaded, threshold=0.6, max_px=3, how="max"
                            ).apply.opts(cmap=["#1c1c1c", "#9a9a9a"] if labels else self.param.cmap)
         shaded = shaded.opts(
-            width=self.width, height=self.height, tools=["tap", "box_select", "hover"],
+            responsive=True, height=self.height, min_width=self.min_width + _CHROME_PX,
+            max_width=self._pane_width, tools=["tap", "box_select", "hover"],
             active_tools=["wheel_zoom"], colorbar=not labels, xaxis=None, yaxis=None, bgcolor="#111",
             title="", default_tools=["pan", "wheel_zoom", "reset", "save"],
             cnorm="eq_hist" if density else "linear",
@@ -299,8 +317,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
 
     @property
     def _pane_width(self) -> int:
-        """Pixels of the plot pane: the map (``width``) plus its colour bar."""
-        return self.width + _COLORBAR_PX
+        """Largest width of the plot pane, in pixels: the map (``width``), its colour bar and toolbar."""
+        return self.width + _CHROME_PX
 
     def _marker(self, point, box=None):
         """A cross at the last tap, while the gallery shows its nearest galaxies (not a box's)."""
@@ -446,7 +464,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         controls = pn.Row(pn.widgets.Select.from_param(self.param.color_by, width=260),
                           pn.widgets.Select.from_param(self.param.cmap, width=120),
                           self._found_line())
-        notice = pn.pane.Markdown(self.param.notice, styles={"color": "#9a6700"}, width=self.width,
+        notice = pn.pane.Markdown(self.param.notice, styles={"color": "#9a6700"}, sizing_mode="stretch_width",
                                   visible=self.param.notice.rx.bool())
         help_ = pn.pane.Markdown(
             "Tap anywhere for the nearest galaxies; use the box-select tool for a region; the "
@@ -454,8 +472,13 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             "Labelled galaxies are the outlined dots (blue = 0 ... red = 5; coloured by labels, the "
             "other galaxies are grey). Click a thumbnail to score it.", styles={"color": "#555"}, sizing_mode="stretch_width")
         # a FlexBox, not a Row: on a laptop screen the gallery wraps under the map instead of
-        # being cut off at the right edge
-        return pn.FlexBox(pn.Column(controls, notice, self._plot, help_, width=self._pane_width + _PANE_MARGIN_PX),
+        # being cut off at the right edge; the map keeps its width while the gallery fits beside
+        # it, and narrows (its toolbar in view) where the window has less room than the map
+        widest = self._pane_width + _PANE_MARGIN_PX
+        map_column = pn.Column(controls, notice, self._plot, help_, sizing_mode="stretch_width",
+                               min_width=self.min_width + _CHROME_PX + _PANE_MARGIN_PX, max_width=widest,
+                               styles={"flex": f"0 1 {widest}px"})
+        return pn.FlexBox(map_column,
                           flex_column(self._download, self._gallery, min_width=360),
                           flex_wrap="wrap", sizing_mode="stretch_width")
 

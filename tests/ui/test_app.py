@@ -384,8 +384,8 @@ _OFF_THE_RIGHT_EDGE = (
 def test_no_control_leaves_a_1024px_window(ui_page, served, shot):
     """A laptop at 125% zoom is 1024 CSS px wide: the score buttons 3-5, the morphology filter's
     hints, the similarity search's number of results and CSV button were cut off at the right
-    edge (the main area does not scroll sideways) until the rows wrapped. The map fits once the
-    sidebar is hidden."""
+    edge (the main area does not scroll sideways) until the rows wrapped; the map's toolbar was cut
+    off unless the sidebar was hidden (the map now narrows to fit, and widens without the sidebar)."""
     page = ui_page
     page.set_viewport_size({"width": 1024, "height": 800})
     controls = page.locator("button, input, select, textarea, .bk-panel-models-markup-HTML")
@@ -406,11 +406,30 @@ def test_no_control_leaves_a_1024px_window(ui_page, served, shot):
     page.get_by_role("button", name="Search", exact=True).click()
     page.get_by_text("dist.", exact=True).first.wait_for()
     off_edge("Similarity search")
-    # the map (640 px and its colour bar) needs the room of the sidebar, which the ☰ button hides
-    page.locator("#sidebar-button").click()
+    # the map (600 px, its colour bar and toolbar) narrows to the room beside the sidebar: its toolbar, with
+    # the box-select tool, was cut off at the card's edge
     page.get_by_text("Latent map", exact=True).click()
-    page.locator("canvas").first.wait_for()
+    canvas = page.locator("canvas").first
+    canvas.wait_for()
     off_edge("Latent map")
+    tool = page.locator(".bk-tool-icon-box-select").first
+    tool.wait_for()
+    t, c = tool.bounding_box(), canvas.bounding_box()
+    if t["x"] + t["width"] > 1024 or not _covering_element_is(tool):
+        shot(page, "map_toolbar_1024px")
+    assert t["x"] + t["width"] <= 1024 and _covering_element_is(tool), f"box-select tool {t} cut off at 1024 px"
+    assert c["x"] + c["width"] <= 1024 and c["width"] >= 400, f"map canvas {c} at 1024 px"
+    page.mouse.click(c["x"] + c["width"] * 0.45, c["y"] + c["height"] * 0.5)  # the narrowed map taps
+    page.get_by_text(re.compile(r"\d+ galaxies nearest to")).first.wait_for()
+    # hidden sidebar: the map widens again
+    page.locator("#sidebar-button").click()
+    for _ in range(50):
+        page.wait_for_timeout(200)
+        wide = canvas.bounding_box()
+        if wide["width"] > c["width"] + 50:
+            break
+    assert wide["width"] > c["width"] + 50, f"the map stayed {c['width']} px wide without the sidebar ({wide})"
+    off_edge("Latent map, sidebar hidden")
 
 
 @pytest.mark.parametrize("width", [1280, 1920])
