@@ -1054,6 +1054,24 @@ def test_the_sync_of_a_session_outliving_its_label_store_stops_instead_of_raisin
     assert state._syncer is None and not syncer.running
 
 
+def test_a_retrain_finishing_after_its_label_store_closed_ends_quietly(state):
+    """A retrain that finished while the server was being stopped re-rendered the galaxy card,
+    which read the closed label store and raised into the log."""
+    order = state.order.copy()
+    for j in range(4):
+        state.goto(int(order[j]))
+        state.label(5 if j % 2 else 0)
+    fut = state.start_retrain()
+    poller = state._poller
+    assert poller is not None
+    fut.result(timeout=300)
+    version = state.model_version
+    state.store.close()
+    assert state.poll_retrain()
+    assert state._poller is None and not poller.running and state._future is None
+    assert state.model_version == version  # nothing re-rendered from the closed store
+
+
 def test_box_gallery_follows_the_ranking_method(state):
     from astroexplore.ui.latent_map import MapView
 

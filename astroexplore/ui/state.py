@@ -909,12 +909,9 @@ class AppState(param.Parameterized):
             self.retrain_progress = self._progress_value
             return False
         self._future = None
-        if self._poller is not None:
-            try:
-                self._poller.stop()
-            except Exception:
-                pass
-            self._poller = None
+        self._stop_poller()
+        if self.store.closed:  # the session outlived its label store (a server being stopped):
+            return True        # nothing to show, and re-rendering would read the closed store
         try:
             report = fut.result()
         except Exception as err:
@@ -942,6 +939,14 @@ class AppState(param.Parameterized):
                                            if keep else ", from the top."))
         self._resort_after_retrain(keep)
         return True
+
+    def _stop_poller(self) -> None:
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            try:
+                poller.stop()
+            except Exception as err:  # already stopped with its session
+                log.info("stopping the retrain poller: %s", err)
 
     def wait_retrain(self, timeout: float = 120.0) -> bool:
         """Block until the retrain finishes and pull its result (tests, scripts)."""
