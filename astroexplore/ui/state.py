@@ -246,6 +246,17 @@ def png_data_uri(image: np.ndarray, size: int | None = None) -> str:
 KEPT_ON_SCREEN = "this galaxy stays on screen; after it, the new rank 1"
 
 
+def _stop_callback(callback, what: str) -> None:
+    """Stop a periodic callback of Panel's (None: nothing to stop); one already stopped with its
+    session is logged, not raised."""
+    if callback is None:
+        return
+    try:
+        callback.stop()
+    except Exception as err:
+        log.info("stopping the %s callback: %s", what, err)
+
+
 class AppState(param.Parameterized):
     """Everything one browser session (or notebook) looks at, over a shared ``Explorer``.
 
@@ -543,11 +554,7 @@ class AppState(param.Parameterized):
     def stop_sync(self) -> None:
         """Stop the periodic :meth:`sync` (idempotent)."""
         syncer, self._syncer = self._syncer, None
-        if syncer is not None:
-            try:
-                syncer.stop()
-            except Exception as err:  # already stopped with its session
-                log.info("stopping the sync callback: %s", err)
+        _stop_callback(syncer, "sync")
         if _SYNCING.get(self.explorer) is self:
             del _SYNCING[self.explorer]
 
@@ -942,11 +949,7 @@ class AppState(param.Parameterized):
 
     def _stop_poller(self) -> None:
         poller, self._poller = self._poller, None
-        if poller is not None:
-            try:
-                poller.stop()
-            except Exception as err:  # already stopped with its session
-                log.info("stopping the retrain poller: %s", err)
+        _stop_callback(poller, "retrain poller")
 
     def wait_retrain(self, timeout: float = 120.0) -> bool:
         """Block until the retrain finishes and pull its result (tests, scripts)."""
