@@ -134,7 +134,14 @@ def test_the_quickstart_app_is_drawn_live_and_stores_a_click_in_jupyterlab(jupyt
         screenshot(page, "jupyterlab_quickstart")
         # the other tabs are drawn when first opened, offline too
         app.get_by_text("Latent map", exact=True).click()
-        app.locator("canvas").first.wait_for()
+        canvas = app.locator("canvas").first
+        canvas.wait_for()
+        canvas.scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)
+        screenshot(page, "jupyterlab_map")
+        # the map fits the output's width (it narrows, toolbar in view) and is not squeezed to nothing
+        box, tool = canvas.bounding_box(), app.locator(".bk-tool-icon-box-select").first.bounding_box()
+        assert box["width"] >= 400 and tool["x"] + tool["width"] <= page.viewport_size["width"], (box, tool)
         app.get_by_text("Similarity search", exact=True).click()
         app.get_by_role("button", name="Search", exact=True).click()
         titles = app.get_by_text("dist.", exact=True).first  # the results table
