@@ -16,10 +16,12 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
 import re
+import shlex
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -616,7 +618,23 @@ def _check_exists(path: Path) -> None:
     if not path.exists():
         raise CatalogueError("file not found.", file=str(path))
     if path.is_dir():
-        raise CatalogueError("is a folder, not a catalogue file.", file=str(path))
+        raise CatalogueError(f"is a folder, not a catalogue file.{_embed_hint_for_folder(path)}", file=str(path))
+
+
+def _embed_hint_for_folder(path: Path) -> str:
+    """Where ``path`` holds image cutouts (among its first 1,000 entries: a survey's folder can
+    hold millions), the command that makes a catalogue of them."""
+    from astroexplore.images import IMAGE_SUFFIXES
+
+    try:
+        names = [p.name.lower() for p in itertools.islice(path.iterdir(), 1000)]
+    except OSError:
+        return ""
+    if not any(n.endswith(IMAGE_SUFFIXES) for n in names):
+        return ""
+    return (f" It holds image cutouts: `astroexplore embed {shlex.quote(str(path))} --out "
+            f"{shlex.quote((path.resolve().name or 'images') + '.parquet')}` trains an encoder on them and "
+            "writes a catalogue with embeddings that this command reads.")
 
 
 @contextmanager
@@ -877,11 +895,12 @@ def _embedding_names(schema: pa.Schema, file: str, columns: Sequence[str] | None
         f"no embedding columns found. Columns: {_short_list(names, 20)}. Pass "
         "--embedding-prefix (embedding_prefix=, e.g. 'feat_pca_' for feat_pca_0, "
         "feat_pca_1, ...), embedding_columns= in Python, or store a list column named "
-        f"'embedding'.{_why_no_embedding(names)}", file=file)
+        f"'embedding'.{_why_no_embedding(names, file)}", file=file)
 
 
-def _why_no_embedding(names: Sequence[str]) -> str:
-    """The likely reason for a table without embedding: map projections only, or vote fractions."""
+def _why_no_embedding(names: Sequence[str], file: str | None = None) -> str:
+    """The likely reason for a table without embedding: map projections only, vote fractions, or
+    images not embedded yet (``file``: the table's path, for the command that embeds them)."""
     projections = sorted({m.group(1) for n in names
                           if (m := _NUMBERED_COLUMN.fullmatch(n)) and m.group(1) in PROJECTION_PREFIXES})
     hints = []
@@ -893,6 +912,14 @@ def _why_no_embedding(names: Sequence[str]) -> str:
         hints.append(" The table holds Galaxy Zoo vote fractions: give it as --posteriors (posteriors=) "
                      "beside a catalogue of embeddings, or use the fractions as the embedding with "
                      "embedding_columns= in Python.")
+    lowered = {str(n).lower(): n for n in names}
+    image = next((lowered[c] for c in IMAGE_CANDIDATES if c in lowered), None)
+    if image is not None:
+        table = shlex.quote(str(file)) if file else "TABLE"
+        out = shlex.quote(f"{Path(file).stem}_embedded.parquet") if file else "OUT.parquet"
+        hints.append(f" The table has an image column ('{image}'): `astroexplore embed {table} --out "
+                     f"{out}` trains an encoder on its images and writes a catalogue with embeddings "
+                     "(`astroexplore embed --help`: epochs, crop, a trained encoder).")
     return "".join(hints)
 
 

@@ -36,6 +36,9 @@ import numpy as np
 _log = logging.getLogger(__name__)
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fz")
+#: Suffixes (case-insensitive) of the image files :func:`load_image` reads: JPEG, PNG or FITS
+#: (``.fz``: fpack-compressed FITS).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png") + _FITS_SUFFIXES
 #: Longest side (pixels) an image is reduced to on reading; galaxy cutouts are far smaller.
 MAX_SIDE = 1024
 

@@ -437,6 +437,19 @@ def test_no_embedding_columns(tmp_path):
     with pytest.raises(CatalogueError, match=r"no embedding columns 'emb_0'.*found") as err:
         load_catalogue(path, embedding_prefix="emb_")
     assert err.value.column == "emb_0"
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(path)
+    assert "astroexplore embed" not in str(err.value)  # no images: nothing to embed
+
+
+def test_a_table_of_images_without_embeddings_points_to_embed(tmp_path):
+    """gz1_sdss/catalog.csv (objid, gz1_class, file) served as it is: the error said to pass an
+    embedding prefix, not that `astroexplore embed` makes embeddings from the images it lists."""
+    path = write_csv(tmp_path, pd.DataFrame({"objid": [1, 2], "gz1_class": ["merger", "elliptical"],
+                                             "File": ["a.jpg", "b.jpg"]}))
+    with pytest.raises(CatalogueError, match=r"image column \('File'\): `astroexplore embed \S*cat\.csv "
+                       r"--out cat_embedded\.parquet` trains an encoder on its images"):
+        load_catalogue(path)
 
 
 def test_unknown_id_column(tmp_path):
@@ -596,7 +609,13 @@ def test_coordinate_messages(tmp_path):
 def test_folder_and_one_dimensional_npy_messages(tmp_path):
     folder = tmp_path / "a folder"
     folder.mkdir()
-    with pytest.raises(CatalogueError, match="is a folder"):
+    with pytest.raises(CatalogueError, match="is a folder") as err:
+        load_catalogue(folder)
+    assert "astroexplore embed" not in str(err.value)
+    # a folder of cutouts: the command that makes a catalogue of them (path quoted for the shell)
+    (folder / "J1234+5678.FITS").write_bytes(b"")
+    with pytest.raises(CatalogueError, match=r"is a folder, not a catalogue file\. It holds image "
+                       r"cutouts: `astroexplore embed '.*a folder' --out 'a folder\.parquet'`"):
         load_catalogue(folder)
     vec = tmp_path / "vec.npy"
     np.save(vec, np.arange(5.0))

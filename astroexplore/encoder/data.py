@@ -22,12 +22,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from astroexplore.images import _FITS_SUFFIXES, ImageError
+from astroexplore.images import IMAGE_SUFFIXES, ImageError
 from astroexplore.images import load_image as _load_image
-
-#: Suffixes (case-insensitive) of the files :func:`list_image_files` lists: those
-#: :func:`astroexplore.images.load_image` reads as JPEG, PNG or FITS (``.fz``: fpack-compressed FITS).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png") + _FITS_SUFFIXES
 
 
 def no_bar(progress: bool) -> bool | None:
