@@ -1497,7 +1497,10 @@ def describe_catalogue(cat: Catalogue) -> str:
     else:
         lines.append("coordinates:  none (no ra/dec columns)")
     if "image" in t:
-        lines.append(f"images:       column 'image' (e.g. {cat.image_reference(0)})")
+        example = cat.image_reference(0)
+        if example and "://" not in example and not example.startswith("data:"):
+            example = os.path.normpath(example)  # 'out/../../data/x.jpg' (embed writes paths relative to its table)
+        lines.append(f"images:       column 'image' (e.g. {example})")
         checked, n_missing, first = cat.missing_images()
         if n_missing:
             lines.append(f"              WARNING: {n_missing:,} of {checked:,} image files checked are not "

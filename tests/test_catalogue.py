@@ -774,3 +774,16 @@ def test_vote_fractions_given_in_percent_get_a_hint(tmp_path):
     with pytest.raises(CatalogueError) as err:
         load_catalogue(tmp_path / "neg.csv")
     assert "percent" not in str(err.value)
+
+
+def test_describe_shows_an_image_path_relative_to_the_table_without_dot_dots(tmp_path):
+    """`embed --out proj/out.parquet` writes image paths relative to its table; `validate` showed
+    its example as proj/../cutouts/a.jpg."""
+    (tmp_path / "cutouts").mkdir()
+    (tmp_path / "cutouts" / "a.jpg").write_bytes(b"")
+    (tmp_path / "proj").mkdir()
+    path = tmp_path / "proj" / "cat.parquet"
+    pd.DataFrame({"id": ["a"], "feat_0": [1.0], "feat_1": [2.0], "image": ["../cutouts/a.jpg"]}).to_parquet(path)
+    cat = load_catalogue(path)
+    assert ".." in cat.image_reference(0)  # resolved against the table's folder, as written
+    assert f"(e.g. {tmp_path / 'cutouts' / 'a.jpg'})" in describe_catalogue(cat)
