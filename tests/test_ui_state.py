@@ -1528,3 +1528,38 @@ def test_the_map_aggregates_one_pixel_per_drawn_pixel_when_a_narrow_window_narro
         (self.plot_width, self.plot_height)) or points(self, *a, **k))
     view.color_by = "isolation_forest"
     assert calls == [(431, 377)]
+
+
+def test_the_map_is_coloured_by_any_numeric_column_of_the_catalogue(demo, tmp_path):
+    """"Colour by" offered only the Galaxy Zoo vote fractions: a redshift, a magnitude or a 0/1
+    flag of the catalogue could not be seen on the map. Numeric columns are offered now (the
+    mean per pixel; a missing value is left out of it), not the map's own coordinates or the id."""
+    from astroexplore.ui.app import load_extensions
+    from astroexplore.ui.latent_map import MapView
+
+    cat, _ = demo
+    n = cat.n_galaxies
+    rng = np.random.default_rng(0)
+    redshift = rng.uniform(0.01, 0.3, n)
+    redshift[::3] = np.nan  # no redshift for a third of them
+    flag = pd.array(rng.random(n) < 0.2, dtype="boolean")
+    flag[5] = pd.NA
+    xy = rng.normal(size=(n, 2))
+    table = pd.DataFrame({"id": cat.ids, "embedding": list(cat.embeddings), "redshift": redshift,
+                          "is_ring": flag, "n_stars": pd.array(rng.integers(0, 5, n), dtype="Int64"),
+                          "survey": "DECaLS", "umap_0": xy[:, 0], "umap_1": xy[:, 1]})
+    st = _state_for(table, tmp_path)
+    load_extensions()
+    view = MapView(state=st)
+    options = view.param.color_by.objects
+    assert {"redshift", "is_ring", "n_stars"} <= set(options)
+    assert not {"umap_0", "umap_1", "id", "survey", "embedding"} & set(options)
+    pn.panel(view).get_root()
+    for column, lo, hi in (("redshift", 0.01, 0.3), ("is_ring", 0.0, 1.0), ("n_stars", 0, 4)):
+        view.color_by = column
+        shown = view._rasterized[()].dimension_values(2, flat=False)
+        finite = shown[np.isfinite(shown)]
+        assert len(finite) > 100 and lo <= finite.min() and finite.max() <= hi, column
+    # every galaxy without a redshift is left out of its pixel's mean, not counted as 0 or NaN
+    view.color_by = "redshift"
+    assert np.nanmin(view._rasterized[()].dimension_values(2)) >= 0.01

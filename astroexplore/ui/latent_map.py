@@ -55,6 +55,29 @@ def _hv():
     return hv
 
 
+def _colour_options(cat) -> list[str]:
+    """What "Colour by" offers: the density, the anomaly and interest scores, the labels, then the
+    catalogue's Galaxy Zoo vote fractions (decision-tree order) and its other numeric columns
+    (redshift, magnitudes, a 0/1 flag: the mean per pixel), except the map's own coordinates."""
+    from astroexplore.projection import projection_columns
+
+    options = [DENSITY] + [m.value for m in DETECTORS] + [RankingMethod.PREDICTED_INTEREST.value, LABELS]
+    table = cat.table
+    schema = getattr(cat, "schema", None)
+    if schema is not None:
+        options += [c for c in schema.columns if c in table.columns]
+    skip = set(options) | set(projection_columns(cat) or ()) | {"id"}
+    options += [c for c in table.columns if isinstance(c, str) and c not in skip and _is_numeric(table[c])]
+    return options
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    """Numbers or booleans (a boolean column with missing values is read from Parquet as objects)."""
+    if pd.api.types.is_numeric_dtype(column):
+        return True
+    return column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) == "boolean"
+
+
 class MapView(ShownAsIpywidget, pn.viewable.Viewer):
     """Datashaded 2-D map of the catalogue with tap / box-select galleries."""
 
@@ -75,11 +98,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         cat = self.state.catalogue
-        options = [DENSITY] + [m.value for m in DETECTORS] + [RankingMethod.PREDICTED_INTEREST.value, LABELS]
-        schema = getattr(cat, "schema", None)
-        if schema is not None:
-            options += [c for c in schema.columns if c in cat.table.columns]
-        self.param.color_by.objects = options
+        self.param.color_by.objects = _colour_options(cat)
         self._gallery = Gallery(state=self.state, title="Tap the map or box-select to see galaxies here.")
         self._download = pn.widgets.FileDownload(
             callback=self._selection_csv, filename="nearest.csv", color="primary",
@@ -102,8 +121,9 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             return None
         if color_by in self.state.catalogue.table.columns:
             col = "c_" + color_by
-            if col not in res.frame.columns:
-                res.ensure_column(col, self.state.catalogue.table[color_by].to_numpy(dtype=np.float32))
+            if col not in res.frame.columns:  # nullable ints / booleans: a missing value is NaN
+                values = self.state.catalogue.table[color_by].to_numpy(dtype=np.float64, na_value=np.nan)
+                res.ensure_column(col, values.astype(np.float32))
             return col
         col = "s_" + color_by
         if color_by == RankingMethod.PREDICTED_INTEREST.value or col not in res.frame.columns:
