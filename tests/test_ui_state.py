@@ -1563,3 +1563,51 @@ def test_the_map_is_coloured_by_any_numeric_column_of_the_catalogue(demo, tmp_pa
     # every galaxy without a redshift is left out of its pixel's mean, not counted as 0 or NaN
     view.color_by = "redshift"
     assert np.nanmin(view._rasterized[()].dimension_values(2)) >= 0.01
+
+
+def test_the_map_is_coloured_by_class_with_a_legend_of_the_classes_counts(demo, tmp_path):
+    """An astronomer colours the latent map by gz1_class to see where the mergers sit: text
+    columns of a few classes are offered, each class gets its colour (a pixel mixes its galaxies'
+    classes), and a legend names them with their counts among the galaxies the filter keeps."""
+    from astroexplore.ui.app import load_extensions
+    from astroexplore.ui.latent_map import MAX_CLASSES, MapView, class_codes, class_colours
+
+    cat, _ = demo
+    n = cat.n_galaxies
+    rng = np.random.default_rng(1)
+    gz1_class = rng.choice(["elliptical", "spiral", "merger"], n, p=[0.5, 0.4, 0.1]).astype(object)
+    gz1_class[:7] = None  # not classified
+    table = pd.DataFrame({"id": cat.ids, "embedding": list(cat.embeddings), "gz1_class": gz1_class,
+                          "field": [f"field {i % 25}" for i in range(n)],  # 25 classes: 8 shown + other
+                          "note": [f"free text {i}" for i in range(n)]})  # not a class column
+    st = _state_for(table, tmp_path)
+    load_extensions()
+    view = MapView(state=st)
+    options = view.param.color_by.objects
+    assert {"gz1_class", "field"} <= set(options) and "note" not in options and "id" not in options
+    root = pn.panel(view).get_root()
+    view.color_by = "gz1_class"
+    image = view._rasterized[()]
+    assert type(image).__name__ == "ImageStack"
+    assert [d.name for d in image.vdims] == ["elliptical", "spiral", "merger", "(none)"]  # most frequent first
+    stack = np.stack([image.dimension_values(d, flat=False) for d in image.vdims])  # (classes, h, w)
+    assert np.nansum(stack) == n  # every galaxy counted once, in its class
+    mappers = [m for m in root.references() if type(m).__name__ == "WeightedStackColorMapper"]
+    assert mappers and list(mappers[0].palette) == class_colours(["elliptical", "spiral", "merger", "(none)"])
+    legend = view._legend_html("gz1_class")
+    counts = pd.Series(gz1_class).value_counts()
+    assert f"merger <span class='ae-muted' style='color:#777'>({counts['merger']:,})" in legend
+    assert "(none) <span class='ae-muted' style='color:#777'>(7)" in legend
+    # the legend counts the galaxies the filter keeps
+    mask = np.zeros(n, bool)
+    mask[:100] = True
+    st.mask = mask
+    kept = pd.Series(gz1_class[:100]).value_counts()
+    assert f"elliptical <span class='ae-muted' style='color:#777'>({kept['elliptical']:,})" in view._legend_html("gz1_class")
+    # many classes: the most frequent and "other"
+    codes = class_codes(table["field"])
+    assert len(codes.categories) == MAX_CLASSES and codes.categories[-1] == "other"
+    assert len(set(class_colours(codes.categories))) == MAX_CLASSES
+    # a value map again: a colour bar, no legend
+    view.color_by = "isolation_forest"
+    assert type(view._rasterized[()]).__name__ == "Image" and view._legend_html("isolation_forest") == ""

@@ -30,6 +30,9 @@ DENSITY = "density"
 LABELS = "your labels + others' (mean score)"
 N_NEAREST_CSV = 1000
 N_GALLERY = 48
+#: Classes the map colours apart (Bokeh's Category10 without its grey, kept for "other"): a
+#: column with more shows its 8 most frequent and "other".
+MAX_CLASSES = 9
 _CHROME_PX = 121  # the colour bar (with its ticks and title) and the toolbar right of the map (measured)
 _PANE_MARGIN_PX = 20  # the plot pane's margins inside the map column
 #: the aggregated column's name, whatever "Colour by" shows: datashader compiles its kernels per
@@ -55,10 +58,11 @@ def _hv():
     return hv
 
 
-def _colour_options(cat) -> list[str]:
+def _colour_options(cat) -> tuple[list[str], set[str]]:
     """What "Colour by" offers: the density, the anomaly and interest scores, the labels, then the
-    catalogue's Galaxy Zoo vote fractions (decision-tree order) and its other numeric columns
-    (redshift, magnitudes, a 0/1 flag: the mean per pixel), except the map's own coordinates."""
+    catalogue's Galaxy Zoo vote fractions (decision-tree order), its other numeric columns
+    (redshift, magnitudes, a 0/1 flag: the mean per pixel), except the map's own coordinates, and
+    its class columns (each pixel in the colour of its most frequent class); and which are classes."""
     from astroexplore.projection import projection_columns
 
     options = [DENSITY] + [m.value for m in DETECTORS] + [RankingMethod.PREDICTED_INTEREST.value, LABELS]
@@ -68,7 +72,44 @@ def _colour_options(cat) -> list[str]:
         options += [c for c in schema.columns if c in table.columns]
     skip = set(options) | set(projection_columns(cat) or ()) | {"id"}
     options += [c for c in table.columns if isinstance(c, str) and c not in skip and _is_numeric(table[c])]
-    return options
+    classes = _class_columns(cat, skip | set(options))
+    return options + classes, set(classes)
+
+
+def _class_columns(cat, skip) -> list[str]:
+    """Text columns of the catalogue that hold classes (gz1_class, a survey name): at most
+    ``MAX_CLASSES * 5`` distinct values among the first 10,000 rows (not ids, paths or notes)."""
+    table = cat.table
+    out = []
+    for c in table.columns:
+        if not isinstance(c, str) or c in skip or c in ("id", "image") or _is_numeric(table[c]):
+            continue
+        head = table[c].iloc[:10_000]
+        if not (isinstance(head.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(head)
+                or pd.api.types.infer_dtype(head, skipna=True) == "string"):
+            continue
+        if 2 <= head.nunique(dropna=True) <= MAX_CLASSES * 5:
+            out.append(c)
+    return out
+
+
+def class_colours(names) -> list[str]:
+    """A colour per class (Bokeh's Category10); "other" and "(none)" are greys."""
+    from bokeh.palettes import Category10_10
+
+    palette = iter([c for c in Category10_10 if c != "#7f7f7f"])
+    return [{"other": "#8c8c8c", "(none)": "#4d4d4d"}.get(n) or next(palette) for n in names]
+
+
+def class_codes(values: pd.Series) -> pd.Categorical:
+    """``values`` as at most :data:`MAX_CLASSES` classes for the map: the most frequent ones
+    (largest first), the rest as "other", a missing value as "(none)"."""
+    counts = values.value_counts(dropna=True)
+    keep = list(counts.index[:MAX_CLASSES] if len(counts) <= MAX_CLASSES else counts.index[:MAX_CLASSES - 1])
+    labels = values.astype(object).where(values.isin(keep), "other")
+    labels = labels.where(values.notna(), "(none)")
+    order = [str(k) for k in keep] + [c for c in ("other", "(none)") if (labels == c).any()]
+    return pd.Categorical(labels.astype(str), categories=order)
 
 
 def _is_numeric(column: pd.Series) -> bool:
@@ -98,7 +139,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         cat = self.state.catalogue
-        self.param.color_by.objects = _colour_options(cat)
+        self.param.color_by.objects, self._classes = _colour_options(cat)
         self._gallery = Gallery(state=self.state, title="Tap the map or box-select to see galaxies here.")
         self._download = pn.widgets.FileDownload(
             callback=self._selection_csv, filename="nearest.csv", color="primary",
@@ -119,6 +160,11 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         res = self.state.resources
         if color_by in (DENSITY, LABELS):  # labels: the labelled dots carry the colour
             return None
+        if color_by in self._classes:
+            col = "k_" + color_by
+            if col not in res.frame.columns:
+                res.ensure_column(col, class_codes(self.state.catalogue.table[color_by]))
+            return col
         if color_by in self.state.catalogue.table.columns:
             col = "c_" + color_by
             if col not in res.frame.columns:  # nullable ints / booleans: a missing value is NaN
@@ -147,7 +193,30 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
     def _aggregator(self, color_by):
         import datashader as ds
         col = None if color_by == DENSITY else self._column(color_by)
-        return ds.count() if col is None else ds.mean(_VALUE)
+        if col is None:
+            return ds.count()
+        return ds.by(_VALUE, ds.count()) if color_by in self._classes else ds.mean(_VALUE)
+
+    def _legend_html(self, color_by: str) -> str:
+        """The classes' colours and counts (among the galaxies the filter keeps), above the map."""
+        if color_by not in self._classes:
+            return ""
+        codes = self.state.resources.frame[self._column(color_by)]
+        mask = self.state.mask
+        counts = (codes if mask is None else codes[mask]).value_counts()
+        names = self._class_names(color_by)
+        items = "".join(
+            f"<span style='white-space:nowrap;margin-right:14px'><span style='display:inline-block;"
+            f"width:11px;height:11px;border-radius:2px;background:{c};margin-right:4px'></span>"
+            f"{html.escape(n)} <span class='ae-muted' style='color:#777'>({counts.get(n, 0):,})</span></span>"
+            for n, c in zip(names, class_colours(names)))
+        return (f"<div style='font-size:13px;line-height:1.8'><b>{html.escape(color_by)}</b>: {items}"
+                "<br><span style='color:#777'>a pixel mixes the colours of its galaxies' classes, "
+                "brighter where there are more of them</span></div>")
+
+    def _class_names(self, color_by: str) -> list[str]:
+        """The classes the map shows for class column ``color_by``, in its colours' order."""
+        return list(self.state.resources.frame[self._column(color_by)].cat.categories)
 
     def _data_range(self, mask) -> dict:
         """``x_range``/``y_range`` of the galaxies passing ``mask``: the view a new figure opens
@@ -260,16 +329,22 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         # sparse pixels are spread to stay visible: each takes the largest nearby value, which
         # stays a true pixel's value (adding made vote fractions reach 2.7 and counted an
         # isolated galaxy up to 9 times)
-        shaded = dynspread(shaded, threshold=0.6, max_px=3, how="max"
-                           ).apply.opts(cmap=["#1c1c1c", "#9a9a9a"] if labels else self.param.cmap)
+        classes = shown in self._classes
+        if classes:  # one colour per class, blended by the counts of each pixel's galaxies
+            colours = class_colours(self._class_names(shown))
+            shaded = dynspread(shaded, threshold=0.6, max_px=3, how="max").opts(cmap=colours)
+        else:
+            shaded = dynspread(shaded, threshold=0.6, max_px=3, how="max"
+                               ).apply.opts(cmap=["#1c1c1c", "#9a9a9a"] if labels else self.param.cmap)
         shaded = shaded.opts(
             responsive=True, height=self.height, min_width=self.min_width + _CHROME_PX,
-            max_width=self._pane_width, tools=["tap", "box_select", "hover"],
-            active_tools=["wheel_zoom"], colorbar=not labels, xaxis=None, yaxis=None, bgcolor="#111",
-            title="", default_tools=["pan", "wheel_zoom", "reset", "save"],
-            cnorm="eq_hist" if density else "linear",
-            clabel=self._colour_label(shown),
-            **self._hover_opts(shown), **self._colorbar_opts(density), **zoom)
+            # classes: no tooltip (Bokeh's for a stack of images runs all the class counts into one line)
+            max_width=self._pane_width, tools=["tap", "box_select"] + ([] if classes else ["hover"]),
+            active_tools=["wheel_zoom"], colorbar=not (labels or classes), xaxis=None, yaxis=None,
+            bgcolor="#111", title="", default_tools=["pan", "wheel_zoom", "reset", "save"],
+            cnorm="eq_hist" if density or classes else "linear",
+            **({} if classes else {"clabel": self._colour_label(shown), **self._hover_opts(shown),
+                                   **self._colorbar_opts(density)}), **zoom)
         labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask),
                                  cache_size=1)
         marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point, self.param.box), cache_size=1)
@@ -482,10 +557,14 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         if self._plot is None:
             self._plot = self._build_plot()
         controls = pn.Row(pn.widgets.Select.from_param(self.param.color_by, width=260),
-                          pn.widgets.Select.from_param(self.param.cmap, width=120),
+                          pn.widgets.Select.from_param(self.param.cmap, width=120, disabled=pn.bind(
+                              lambda c: c in self._classes, self.param.color_by)),  # classes: their own colours
                           self._found_line())
         notice = pn.pane.Markdown(self.param.notice, styles={"color": "#9a6700"}, sizing_mode="stretch_width",
                                   visible=self.param.notice.rx.bool())
+        legend = pn.pane.HTML(pn.bind(self._legend_html, self.param.color_by), sizing_mode="stretch_width",
+                              visible=pn.bind(lambda c: c in self._classes, self.param.color_by),
+                              margin=(0, 10))
         help_ = pn.pane.Markdown(
             "Tap anywhere for the nearest galaxies; use the box-select tool for a region; the "
             "hover tool (toolbar) reads a pixel's value. "
@@ -495,7 +574,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         # being cut off at the right edge; the map keeps its width while the gallery fits beside
         # it, and narrows (its toolbar in view) where the window has less room than the map
         widest = self._pane_width + _PANE_MARGIN_PX
-        map_column = pn.Column(controls, notice, self._plot, help_, sizing_mode="stretch_width",
+        map_column = pn.Column(controls, notice, legend, self._plot, help_, sizing_mode="stretch_width",
                                min_width=self.min_width + _CHROME_PX + _PANE_MARGIN_PX, max_width=widest,
                                styles={"flex": f"0 1 {widest}px"})
         return pn.FlexBox(map_column,

@@ -115,9 +115,10 @@ class SharedResources:
             return self._frame
 
     def ensure_column(self, name: str, values) -> str:
-        """Add ``values`` (n,) as float32 column ``name`` to :attr:`frame` (replacing it)."""
+        """Add ``values`` (n,) as float32 column ``name`` to :attr:`frame` (replacing it); a
+        ``pd.Categorical`` is kept as it is (the map's colouring by class)."""
         with self._lock:
-            self.frame[name] = np.asarray(values, dtype=np.float32)
+            self.frame[name] = values if isinstance(values, pd.Categorical) else np.asarray(values, dtype=np.float32)
             return name
 
     @property

@@ -6,6 +6,7 @@ import io
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.ui
@@ -185,3 +186,41 @@ def test_what_a_tap_found_is_said_above_the_map_with_a_way_to_its_thumbnails(ui_
     until(lambda: 0 < grid.bounding_box()["y"] < 400, what="the thumbnails brought into view")
     page.get_by_role("button", name=re.compile("Download CSV of the")).wait_for()
     assert page.get_by_role("button", name=re.compile("Download CSV of the")).bounding_box()["y"] > 60
+
+
+def test_the_map_coloured_by_class_draws_each_class_in_its_colour_with_a_legend(ui_page, served, shot):
+    """Colour by a class column (the demo's truth_morphology): the map's pixels take the classes'
+    colours, a legend names them with their counts, the colour-map menu (which they do not use) is
+    disabled, and a tap still finds the nearest galaxies."""
+    from PIL import Image
+
+    from astroexplore.ui.latent_map import class_codes, class_colours
+
+    page = ui_page
+    box = _open_map(page)
+    page.get_by_role("combobox", name="Colour by").select_option("truth_morphology")
+    legend = page.get_by_text("a pixel mixes the colours of its galaxies' classes")
+    legend.wait_for()
+    codes = class_codes(served.catalogue.table["truth_morphology"])
+    counts = pd.Series(codes).value_counts()
+    for name in codes.categories[:3]:
+        page.get_by_text(f"{name} ({counts[name]:,})").first.wait_for()
+    assert page.get_by_role("combobox", name="Colour map").is_disabled()
+    page.wait_for_timeout(1500)  # the new figure drawn
+    box = page.locator("canvas").first.bounding_box()
+    png = page.screenshot(clip=box)
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    shot(page, "latent_map_by_class")
+    # the most frequent class's colour (Category10 blue, #1f77b4) is on the map, and a second one
+    colours = class_colours(list(codes.categories))
+    seen = []
+    for hexc in colours[:2]:
+        target = np.array([int(hexc[i:i + 2], 16) for i in (1, 3, 5)])
+        # blended by count over a dark background: a pixel of that hue, not exactly that colour
+        direction = target / np.linalg.norm(target)
+        norms = np.linalg.norm(rgb, axis=-1)
+        cos = (rgb @ direction) / np.maximum(norms, 1)
+        seen.append(int(((cos > 0.995) & (norms > 80)).sum()))
+    assert all(s > 20 for s in seen), f"pixels of the first two classes' colours: {seen}"
+    page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.45)
+    page.get_by_text(re.compile(r"\d+ galaxies nearest to")).first.wait_for()
