@@ -13,6 +13,7 @@ import functools
 import html
 import io
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,14 @@ const at = special_vars.image_index;
 const data = source.data;
 const images = data instanceof Map ? data.get('image') : data['image'];
 const img = at == null || images == null ? null : images[at.index];
+if (classes.length) {  // an image stack: (rows, columns, classes), the counts of each class
+  const n = classes.length, parts = [];
+  for (let k = 0; img != null && k < n; k++) {
+    const c = Number(img[at.flat_index * n + k]);
+    if (c > 0) parts.push(classes[k] + ' ' + Math.round(c).toLocaleString('en-US'));
+  }
+  return parts.length ? parts.join(', ') : empty;
+}
 const v = img == null ? NaN : Number(img[at.flat_index]);
 if (!Number.isFinite(v)) return empty;
 return count ? Math.round(v).toLocaleString('en-US') : v.toPrecision(3);
@@ -62,7 +71,7 @@ def _colour_options(cat) -> tuple[list[str], set[str]]:
     """What "Colour by" offers: the density, the anomaly and interest scores, the labels, then the
     catalogue's Galaxy Zoo vote fractions (decision-tree order), its other numeric columns
     (redshift, magnitudes, a 0/1 flag: the mean per pixel), except the map's own coordinates, and
-    its class columns (each pixel in the colour of its most frequent class); and which are classes."""
+    its class columns (a pixel mixes the colours of its galaxies' classes); and which are classes."""
     from astroexplore.projection import projection_columns
 
     options = [DENSITY] + [m.value for m in DETECTORS] + [RankingMethod.PREDICTED_INTEREST.value, LABELS]
@@ -330,21 +339,21 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         # stays a true pixel's value (adding made vote fractions reach 2.7 and counted an
         # isolated galaxy up to 9 times)
         classes = shown in self._classes
+        class_names = self._class_names(shown) if classes else []
         if classes:  # one colour per class, blended by the counts of each pixel's galaxies
-            colours = class_colours(self._class_names(shown))
-            shaded = dynspread(shaded, threshold=0.6, max_px=3, how="max").opts(cmap=colours)
+            shaded = dynspread(shaded, threshold=0.6, max_px=3, how="max").opts(cmap=class_colours(class_names))
         else:
             shaded = dynspread(shaded, threshold=0.6, max_px=3, how="max"
                                ).apply.opts(cmap=["#1c1c1c", "#9a9a9a"] if labels else self.param.cmap)
         shaded = shaded.opts(
             responsive=True, height=self.height, min_width=self.min_width + _CHROME_PX,
-            # classes: no tooltip (Bokeh's for a stack of images runs all the class counts into one line)
-            max_width=self._pane_width, tools=["tap", "box_select"] + ([] if classes else ["hover"]),
+            max_width=self._pane_width, tools=["tap", "box_select", "hover"],
             active_tools=["wheel_zoom"], colorbar=not (labels or classes), xaxis=None, yaxis=None,
             bgcolor="#111", title="", default_tools=["pan", "wheel_zoom", "reset", "save"],
             cnorm="eq_hist" if density or classes else "linear",
-            **({} if classes else {"clabel": self._colour_label(shown), **self._hover_opts(shown),
-                                   **self._colorbar_opts(density)}), **zoom)
+            **(self._hover_opts(shown, class_names) if classes else {
+                "clabel": self._colour_label(shown), **self._hover_opts(shown), **self._colorbar_opts(density)}),
+            **zoom)
         labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask),
                                  cache_size=1)
         marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point, self.param.box), cache_size=1)
@@ -360,13 +369,16 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         return shaded * labelled * marker * outline
 
     @staticmethod
-    def _hover_opts(color_by: str) -> dict:
-        """Tooltips of the map's pixels: how many galaxies (density) or the mean of the quantity
-        shown, by name, and "none" over an empty pixel. The defaults said "Count: NaN" there, and
-        "x_y s_isolation_forest" for a score; Bokeh prints "NaN" before calling any formatter of
-        the value, so the pixel is read by a formatter of ``$index`` (never NaN) instead."""
+    def _hover_opts(color_by: str, classes: Sequence[str] = ()) -> dict:
+        """Tooltips of the map's pixels: how many galaxies (density), the mean of the quantity
+        shown, by name, or how many of each of ``classes`` (a class column), and "none" over an
+        empty pixel. The defaults said "Count: NaN" there, "x_y s_isolation_forest" for a score,
+        and ran every class's count into one line; Bokeh prints "NaN" before calling any formatter
+        of the value, so the pixel is read by a formatter of ``$index`` (never NaN) instead."""
         if color_by == DENSITY:
             name, empty, count = "galaxies in this pixel", "none", True
+        elif classes:
+            name, empty, count = f"{color_by} of its galaxies", "none", True
         else:
             name = MapView._colour_label(color_by)
             if name == "vote fraction (mean)":
@@ -379,7 +391,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             hover, source = plot.handles.get("hover"), plot.handles.get("source")
             if hover is not None and source is not None and "$index" not in hover.formatters:  # once
                 hover.formatters = {"$index": CustomJSHover(
-                    code=_PIXEL_JS, args={"source": source, "empty": empty, "count": count})}
+                    code=_PIXEL_JS, args={"source": source, "empty": empty, "count": count,
+                                          "classes": list(classes)})}
                 # off until chosen in the toolbar: always on, it followed the pointer with "none"
                 # over most of a sparse map and covered the dots the user was aiming at
                 plot.state.toolbar.active_inspect = None

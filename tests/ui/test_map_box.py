@@ -222,5 +222,23 @@ def test_the_map_coloured_by_class_draws_each_class_in_its_colour_with_a_legend(
         cos = (rgb @ direction) / np.maximum(norms, 1)
         seen.append(int(((cos > 0.995) & (norms > 80)).sum()))
     assert all(s > 20 for s in seen), f"pixels of the first two classes' colours: {seen}"
+    # the tooltip names each class of a pixel with its count ("elliptical 2, merger 1"), not a
+    # line of every class's count; over a pixel of the first class's colour
+    page.locator(".bk-tool-icon-hover").first.click()
+    target = np.array([int(colours[0][i:i + 2], 16) for i in (1, 3, 5)])
+    norms = np.linalg.norm(rgb, axis=-1)
+    hue = ((rgb @ (target / np.linalg.norm(target))) / np.maximum(norms, 1) > 0.995) & (norms > 80)
+    rows, cols = np.nonzero(hue[20:-20, 20:-20])
+    line = page.get_by_text("truth_morphology of its galaxies").first.locator("xpath=..")
+    texts = []
+    for k in range(min(len(rows), 8)):
+        page.mouse.move(box["x"] + 20 + cols[k] + 0.5, box["y"] + 20 + rows[k] + 0.5)
+        texts.append(line.inner_text(timeout=10_000).split(":", 1)[-1].strip())
+        if re.fullmatch(rf"(.*, )?{codes.categories[0]} [1-9]\d*(, .*)?", texts[-1]):
+            break
+    assert re.fullmatch(rf"(.*, )?{codes.categories[0]} [1-9]\d*(, .*)?", texts[-1]), texts
+    assert not any("NaN" in t or "," in t and ":" in t for t in texts), texts
+    shot(page, "latent_map_by_class_hover")
+    page.locator(".bk-tool-icon-hover").first.click()  # off again: a tap, not a tooltip
     page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.45)
     page.get_by_text(re.compile(r"\d+ galaxies nearest to")).first.wait_for()
