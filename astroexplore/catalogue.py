@@ -38,6 +38,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from astroexplore.errors import CatalogueError, did_you_mean
+from astroexplore.images import EMBED_IMAGE_COLUMNS, is_url
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +336,7 @@ class Catalogue:
         checked, missing = 0, []
         for i in rows:
             ref = self.image_reference(int(i))
-            if ref is None or "://" in ref or ref.startswith("data:"):
+            if ref is None or is_url(ref):
                 continue
             checked += 1
             if not os.path.exists(ref):
@@ -343,13 +344,13 @@ class Catalogue:
         return checked, len(missing), missing[:3]
 
     def _resolve_image(self, ref: str, i: int) -> str:
-        if ("://" in ref or ref.startswith("data:")) and "{" in ref:
+        if is_url(ref) and "{" in ref:
             return self._fill_template(ref, i)
         return self._as_location(ref)
 
     def _as_location(self, ref: str) -> str:
         """A URL as it is; a path made absolute against :attr:`image_root`."""
-        if "://" in ref or ref.startswith("data:"):
+        if is_url(ref):
             return ref
         p = Path(ref).expanduser()
         return str(p if p.is_absolute() else self.image_root / p)
@@ -912,8 +913,7 @@ def _why_no_embedding(names: Sequence[str], file: str | None = None) -> str:
         hints.append(" The table holds Galaxy Zoo vote fractions: give it as --posteriors (posteriors=) "
                      "beside a catalogue of embeddings, or use the fractions as the embedding with "
                      "embedding_columns= in Python.")
-    lowered = {str(n).lower(): n for n in names}
-    image = next((lowered[c] for c in IMAGE_CANDIDATES if c in lowered), None)
+    image = find_column(names, EMBED_IMAGE_COLUMNS)  # the column `embed` would read
     if image is not None:
         table = shlex.quote(str(file)) if file else "TABLE"
         out = shlex.quote(f"{Path(file).stem}_embedded.parquet") if file else "OUT.parquet"
@@ -1125,14 +1125,23 @@ def _validate_columns(df: pd.DataFrame, file: str | None) -> pd.DataFrame:
     return df
 
 
+def find_column(columns: Iterable, names: Sequence[str]) -> Any:
+    """The first of ``names`` (lower case) among ``columns``, matched case-insensitively; or None.
+
+    >>> find_column(["objid", "File"], ("image", "file"))
+    'File'
+    """
+    lowered = {str(c).lower(): c for c in columns}
+    return next((lowered[c] for c in names if c in lowered), None)
+
+
 def _normalise_image(df: pd.DataFrame, image_column: str | None, file: str,
                      metadata: dict) -> pd.DataFrame:
     """Rename the image column (given, or the first of IMAGE_CANDIDATES) to ``image``."""
     if image_column is None:
         if "image" in df.columns:
             return df
-        lowered = {str(c).lower(): c for c in df.columns}
-        image_column = next((lowered[c] for c in IMAGE_CANDIDATES if c in lowered), None)
+        image_column = find_column(df.columns, IMAGE_CANDIDATES)
         if image_column is None:
             return df
     elif image_column not in df.columns:
@@ -1498,7 +1507,7 @@ def describe_catalogue(cat: Catalogue) -> str:
         lines.append("coordinates:  none (no ra/dec columns)")
     if "image" in t:
         example = cat.image_reference(0)
-        if example and "://" not in example and not example.startswith("data:"):
+        if example and not is_url(example):
             example = os.path.normpath(example)  # 'out/../../data/x.jpg' (embed writes paths relative to its table)
         lines.append(f"images:       column 'image' (e.g. {example})")
         checked, n_missing, first = cat.missing_images()

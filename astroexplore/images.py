@@ -39,6 +39,8 @@ _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".f
 #: Suffixes (case-insensitive) of the image files :func:`load_image` reads: JPEG, PNG or FITS
 #: (``.fz``: fpack-compressed FITS).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png") + _FITS_SUFFIXES
+#: Columns (any case, first found) a table given to ``astroexplore embed`` has its image paths in.
+EMBED_IMAGE_COLUMNS = ("image", "file", "file_loc", "filename", "path", "image_path", "jpg", "png_loc")
 #: Longest side (pixels) an image is reduced to on reading; galaxy cutouts are far smaller.
 MAX_SIDE = 1024
 
@@ -57,6 +59,11 @@ class ImageError(ValueError):
     def __init__(self, message: str, *, file: str | None = None):
         self.file = None if file is None else str(file)
         super().__init__(f"{self.file}: {message}" if self.file else message)
+
+
+def is_url(ref) -> bool:
+    """An image reference that is a URL (or a ``data:`` URI), not a file path."""
+    return isinstance(ref, str) and ("://" in ref or ref.startswith("data:"))
 
 
 def _is_fits_name(name: str) -> bool:

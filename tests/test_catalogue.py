@@ -450,6 +450,12 @@ def test_a_table_of_images_without_embeddings_points_to_embed(tmp_path):
     with pytest.raises(CatalogueError, match=r"image column \('File'\): `astroexplore embed \S*cat\.csv "
                        r"--out cat_embedded\.parquet` trains an encoder on its images"):
         load_catalogue(path)
+    # only where `embed` would find the images: it reads 'path', not a catalogue's 'url' column
+    for column, hinted in (("path", True), ("url", False)):
+        path = write_csv(tmp_path, pd.DataFrame({"objid": [1], column: ["a.jpg"]}), f"{column}.csv")
+        with pytest.raises(CatalogueError) as err:
+            load_catalogue(path)
+        assert ("`astroexplore embed" in str(err.value)) == hinted, (column, str(err.value))
 
 
 def test_unknown_id_column(tmp_path):

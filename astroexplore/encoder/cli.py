@@ -65,11 +65,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from astroexplore.encoder import DEFAULT_WIDTH
+from astroexplore.images import EMBED_IMAGE_COLUMNS as IMAGE_COLUMNS
+from astroexplore.images import is_url
 
 if TYPE_CHECKING:
     import numpy as np
 
-IMAGE_COLUMNS = ("image", "file", "file_loc", "filename", "path", "image_path", "jpg", "png_loc")
 ID_COLUMNS = ("id", "id_str", "objid", "iauname", "dr8_id", "galaxy_id", "name")
 
 
@@ -261,20 +262,10 @@ class Inputs:
                                  "image": str(self.files[i]), "reason": reason})
 
 
-def _find_column(columns, names) -> str | None:
-    """The first of ``names`` (lower case) among ``columns``, matched case-insensitively."""
-    lowered = {str(c).lower(): c for c in columns}
-    return next((lowered[c] for c in names if c in lowered), None)
-
-
 def _blank(values) -> np.ndarray:
     """bool mask of the cells of ``values`` (a Series) that are missing or blank strings."""
     text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
     return (text == "").to_numpy()
-
-
-def _is_url(ref) -> bool:
-    return isinstance(ref, str) and ("://" in ref or ref.startswith("data:"))
 
 
 def _check_ids(ids, source: Path, column: str, kind: str, places) -> None:
@@ -323,11 +314,12 @@ def _read_table(source: Path):
     """Read a .csv (its id column as strings) or .parquet table."""
     import pandas as pd
 
+    from astroexplore.catalogue import find_column
     from astroexplore.errors import CatalogueError
 
     suffix = source.suffix.lower()
     if suffix == ".csv":
-        id_col = _find_column(pd.read_csv(source, nrows=0).columns, ID_COLUMNS)
+        id_col = find_column(pd.read_csv(source, nrows=0).columns, ID_COLUMNS)
         return pd.read_csv(source, dtype=None if id_col is None else {id_col: str})
     if suffix in (".parquet", ".pq"):
         return pd.read_parquet(source)
@@ -376,11 +368,12 @@ def _table_inputs(source: Path, skip_bad: bool) -> Inputs:
     import numpy as np
     import pandas as pd
 
+    from astroexplore.catalogue import find_column
     from astroexplore.encoder.data import image_id
     from astroexplore.errors import CatalogueError, did_you_mean
 
     table = _read_table(source).reset_index(drop=True)
-    img_col = _find_column(table.columns, IMAGE_COLUMNS)
+    img_col = find_column(table.columns, IMAGE_COLUMNS)
     if img_col is None:
         hint = did_you_mean("image", list(table.columns))
         raise CatalogueError(f"no image column (one of {', '.join(IMAGE_COLUMNS)}).{hint}",
@@ -390,9 +383,9 @@ def _table_inputs(source: Path, skip_bad: bool) -> Inputs:
 
     root = _table_image_root(source)
     refs = table[img_col].astype(object).where(table[img_col].notna(), "").astype(str).str.strip()
-    files = [ref if _is_url(ref) else Path(ref).expanduser() for ref in refs]
-    files = [f if _is_url(f) or f.is_absolute() else root / f for f in files]
-    id_col = _find_column(table.columns, ID_COLUMNS)
+    files = [ref if is_url(ref) else Path(ref).expanduser() for ref in refs]
+    files = [f if is_url(f) or f.is_absolute() else root / f for f in files]
+    id_col = find_column(table.columns, ID_COLUMNS)
     if id_col is None:
         ids = pd.Series([image_id(f) for f in files], dtype=object)
     else:
@@ -418,7 +411,7 @@ def _table_inputs(source: Path, skip_bad: bool) -> Inputs:
             print(f"warning: {source}: {what}: left out (--skip-bad)", file=sys.stderr)
     blank_set = set(blank.tolist())
     missing = [i for i, f in enumerate(files)
-               if i not in blank_set and not _is_url(f) and not os.path.isfile(f)]
+               if i not in blank_set and not is_url(f) and not os.path.isfile(f)]
     if missing:
         if not skip_bad:
             problems.append(CatalogueError(
@@ -572,7 +565,7 @@ def stored_path(path, folder: str | Path, cache: dict | None = None) -> str:
     """
     import os
 
-    if _is_url(path):
+    if is_url(path):
         return path
     absolute = os.path.abspath(path)
     folder = os.path.abspath(folder)
