@@ -87,11 +87,12 @@ def _colour_options(cat) -> tuple[list[str], set[str]]:
 
 def _class_columns(cat, skip) -> list[str]:
     """Text columns of the catalogue that hold classes (gz1_class, a survey name): at most
-    ``MAX_CLASSES * 5`` distinct values among the first 10,000 rows (not ids, paths or notes)."""
+    ``MAX_CLASSES * 5`` distinct values among the first 10,000 rows (not ids, paths or notes).
+    ``skip``: the columns already offered (the numeric ones among them) or never offered."""
     table = cat.table
     out = []
     for c in table.columns:
-        if not isinstance(c, str) or c in skip or c in ("id", "image") or _is_numeric(table[c]):
+        if not isinstance(c, str) or c in skip or c == "image":
             continue
         head = table[c].iloc[:10_000]
         if not (isinstance(head.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(head)
@@ -340,11 +341,11 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         # isolated galaxy up to 9 times)
         classes = shown in self._classes
         class_names = self._class_names(shown) if classes else []
+        shaded = dynspread(shaded, threshold=0.6, max_px=3, how="max")
         if classes:  # one colour per class, blended by the counts of each pixel's galaxies
-            shaded = dynspread(shaded, threshold=0.6, max_px=3, how="max").opts(cmap=class_colours(class_names))
+            shaded = shaded.opts(cmap=class_colours(class_names))
         else:
-            shaded = dynspread(shaded, threshold=0.6, max_px=3, how="max"
-                               ).apply.opts(cmap=["#1c1c1c", "#9a9a9a"] if labels else self.param.cmap)
+            shaded = shaded.apply.opts(cmap=["#1c1c1c", "#9a9a9a"] if labels else self.param.cmap)
         shaded = shaded.opts(
             responsive=True, height=self.height, min_width=self.min_width + _CHROME_PX,
             max_width=self._pane_width, tools=["tap", "box_select", "hover"],
@@ -569,14 +570,15 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
     def __panel__(self):
         if self._plot is None:
             self._plot = self._build_plot()
+        showing_classes = pn.bind(lambda c: c in self._classes, self.param.color_by)
         controls = pn.Row(pn.widgets.Select.from_param(self.param.color_by, width=260),
-                          pn.widgets.Select.from_param(self.param.cmap, width=120, disabled=pn.bind(
-                              lambda c: c in self._classes, self.param.color_by)),  # classes: their own colours
+                          pn.widgets.Select.from_param(self.param.cmap, width=120,
+                                                       disabled=showing_classes),  # classes: their own colours
                           self._found_line())
         notice = pn.pane.Markdown(self.param.notice, styles={"color": "#9a6700"}, sizing_mode="stretch_width",
                                   visible=self.param.notice.rx.bool())
         legend = pn.pane.HTML(pn.bind(self._legend_html, self.param.color_by), sizing_mode="stretch_width",
-                              visible=pn.bind(lambda c: c in self._classes, self.param.color_by),
+                              visible=showing_classes,
                               margin=(0, 10))
         help_ = pn.pane.Markdown(
             "Tap anywhere for the nearest galaxies; use the box-select tool for a region; the "
