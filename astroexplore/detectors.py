@@ -53,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .chunks import for_each_chunk
 from .constants import DETECTORS, MAX_SCORE
 from .errors import did_you_mean
 
@@ -632,11 +633,14 @@ def compute_scores(catalogue, method: str = "isolation_forest", *, seed: int = 0
     _check_X(type(detector).__name__, fit_X)
     detector.fit(fit_X)
     raw = np.empty(n, dtype=np.float32)
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
+
+    def score(start: int, stop: int) -> None:
         raw[start:stop] = detector._score(prep(X[start:stop]))
-        if progress is not None:
-            progress(stop / n)
+
+    # the forest's trees release the GIL: chunks in parallel threads; faiss (LOF, kNN) already
+    # uses every core
+    threads = None if isinstance(detector, IsolationForestDetector) else 1
+    for_each_chunk(score, n, chunk_size, threads=threads, progress=progress)
     train = getattr(detector, "train_scores_", None)
     if train is not None:  # leave-one-out scores for the neighbour detectors' reference rows
         raw[fit_rows[detector.reference_indices_]] = train
@@ -713,13 +717,15 @@ def tree_depth_features(catalogue, *, n_trees: int = 32, max_samples: int = 256,
         prep(X[fit_rows]))
     norm = float(_average_path_length([ms])[0]) or 1.0
     out = np.empty((n, n_trees), dtype=np.float32)
-    for start in range(0, n, chunk_size):
-        c = prep(X[start:start + chunk_size])
+
+    def depths(start: int, stop: int) -> None:
+        c = prep(X[start:stop])
         for t, (tree, feats) in enumerate(zip(forest.estimators_, forest.estimators_features_)):
             leaves = tree.apply(c[:, feats], check_input=False)
-            out[start:start + chunk_size, t] = -(forest._decision_path_lengths[t][leaves]
-                                                 + forest._average_path_length_per_tree[t][leaves]
-                                                 - 1.0) / norm
+            out[start:stop, t] = -(forest._decision_path_lengths[t][leaves]
+                                   + forest._average_path_length_per_tree[t][leaves] - 1.0) / norm
+
+    for_each_chunk(depths, n, chunk_size)
     save_cached_array(path, out)
     return out
 

@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from .chunks import for_each_chunk
+
 __all__ = ["IsolationPaths", "IsolationKernelRidge", "isolation_paths"]
 
 _CHUNK = 65_536
@@ -208,10 +210,13 @@ def _forest_digest(forest) -> str:
 def _apply(forest, X: np.ndarray, chunk_size: int) -> np.ndarray:
     n, T = X.shape[0], len(forest.estimators_)
     leaves = np.empty((n, T), dtype=np.int16)
-    for s in range(0, n, chunk_size):
-        c = np.ascontiguousarray(X[s:s + chunk_size], dtype=np.float32)
+
+    def apply(start: int, stop: int) -> None:
+        c = np.ascontiguousarray(X[start:stop], dtype=np.float32)
         for t, (est, feats) in enumerate(zip(forest.estimators_, forest.estimators_features_)):
-            leaves[s:s + chunk_size, t] = est.apply(c[:, feats], check_input=False)
+            leaves[start:stop, t] = est.apply(c[:, feats], check_input=False)
+
+    for_each_chunk(apply, n, chunk_size)  # the trees release the GIL: chunks in parallel threads
     return leaves
 
 

@@ -582,7 +582,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
                               margin=(0, 10))
         help_ = pn.pane.Markdown(
             "Tap anywhere for the nearest galaxies; use the box-select tool for a region; the "
-            "hover tool (toolbar) reads a pixel's value. "
+            "hover tool (toolbar) reads a pixel: how many galaxies, their mean value or their classes. "
             "Labelled galaxies are the outlined dots (blue = 0 ... red = 5; coloured by labels, the "
             "other galaxies are grey). Click a thumbnail to score it.", styles={"color": "#555"}, sizing_mode="stretch_width")
         # a FlexBox, not a Row: on a laptop screen the gallery wraps under the map instead of
