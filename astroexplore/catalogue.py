@@ -15,6 +15,7 @@ Examples
 """
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import itertools
 import json
@@ -869,16 +870,38 @@ def _only_numeric_list_column(schema: pa.Schema) -> str | None:
     return lists[0] if len(lists) == 1 else None
 
 
+def _expand_columns(columns: str | Sequence[str], names: Sequence[str], file: str) -> list[str]:
+    """Explicit embedding columns: names, and shell-style patterns (``*_debiased``, ``mag_?``)
+    that stand for every matching column in the table's order. Raises naming a column or a
+    pattern that matches nothing, or a column given twice."""
+    out: list[str] = []
+    for c in [columns] if isinstance(columns, str) else list(columns):
+        if any(ch in c for ch in "*?[") and c not in names:
+            matched = fnmatch.filter(names, c)
+            if not matched:
+                raise CatalogueError(f"no column matches the embedding pattern '{c}'. Columns: "
+                                     f"{_short_list(names, 20)}.", file=file, column=c)
+            out += matched
+        elif c in names:
+            out.append(c)
+        else:
+            raise CatalogueError(f"embedding column '{c}' not found.{did_you_mean(c, names)}",
+                                 file=file, column=c)
+    twice = next((c for i, c in enumerate(out) if c in out[:i]), None)
+    if twice is not None:
+        raise CatalogueError(f"embedding column '{twice}' is given twice (by name or by a pattern).",
+                             file=file, column=twice)
+    if not out:
+        raise CatalogueError("the list of embedding columns is empty.", file=file)
+    return out
+
+
 def _embedding_names(schema: pa.Schema, file: str, columns: Sequence[str] | None,
                      prefix: str | None) -> list[str]:
     """Which columns hold the embedding (one list column, or several scalar columns)."""
     names = schema.names
     if columns is not None:
-        for c in columns:
-            if c not in names:
-                raise CatalogueError(f"embedding column '{c}' not found."
-                                     f"{did_you_mean(c, names)}", file=file, column=c)
-        return list(columns)
+        return _expand_columns(columns, names, file)
     if prefix is not None:
         return _prefix_columns(names, prefix, file)
     # a list column named 'embedding' (or alike) first, then <prefix><n> columns, then the only
@@ -895,7 +918,8 @@ def _embedding_names(schema: pa.Schema, file: str, columns: Sequence[str] | None
     raise CatalogueError(
         f"no embedding columns found. Columns: {_short_list(names, 20)}. Pass "
         "--embedding-prefix (embedding_prefix=, e.g. 'feat_pca_' for feat_pca_0, "
-        "feat_pca_1, ...), embedding_columns= in Python, or store a list column named "
+        "feat_pca_1, ...), --embedding-columns (embedding_columns=: names or patterns such as "
+        "'mag_*'), or store a list column named "
         f"'embedding'.{_why_no_embedding(names, file)}", file=file)
 
 
@@ -910,9 +934,10 @@ def _why_no_embedding(names: Sequence[str], file: str | None = None) -> str:
                      "2-D map projection, which is never taken as the embedding by itself; to use "
                      f"it as one, pass --embedding-prefix {projections[0]}.")
     if sum(map(_is_posterior_column, names)) >= 2:
+        pattern = "*_debiased" if any(str(n).endswith("_debiased") for n in names) else "*_fraction"
         hints.append(" The table holds Galaxy Zoo vote fractions: give it as --posteriors (posteriors=) "
                      "beside a catalogue of embeddings, or use the fractions as the embedding with "
-                     "embedding_columns= in Python.")
+                     f"--embedding-columns '{pattern}' (embedding_columns=).")
     image = find_column(names, EMBED_IMAGE_COLUMNS)  # the column `embed` would read
     if image is not None:
         table = shlex.quote(str(file)) if file else "TABLE"
@@ -1171,7 +1196,8 @@ def _load_table(path: Path, id_column: str | None, embedding_columns: Sequence[s
     """A Parquet/CSV catalogue: (metadata table, embeddings, stored metadata)."""
     tf = _TableFile(path, id_column)
     names = _embedding_names(tf.schema, tf.file, embedding_columns, embedding_prefix)
-    table = tf.read([c for c in tf.schema.names if c not in names])
+    # vote fractions taken as the embedding stay columns too: the morphology filter reads them
+    table = tf.read([c for c in tf.schema.names if c not in names or _is_fraction_column(c)])
     ids = tf.ids(table)
     _release_arrow_memory()  # decode buffers go back to the OS before the matrix is allocated
     emb = _read_embeddings(tf, names, ids)
@@ -1321,8 +1347,10 @@ def load_catalogue(path: str | Path, *, ids: Any = None, id_column: str | None =
     id_column : str, optional
         Id column name; default the first of :data:`ID_CANDIDATES` (case-insensitive).
         Ids become str with every digit kept.
-    embedding_columns : sequence of str, optional
-        Explicit embedding columns, in order.
+    embedding_columns : str or sequence of str, optional
+        Explicit embedding columns, in order: names, or shell-style patterns standing for every
+        matching column in the table's order (``"*_debiased"``: GZ2's 37 debiased vote
+        fractions as the embedding).
     embedding_prefix : str, optional
         Use the columns ``<prefix>0, <prefix>1, ...`` (sorted numerically, no gaps).
     posteriors : str, Path or DataFrame, optional

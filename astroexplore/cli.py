@@ -14,7 +14,9 @@ DEFAULT_DEMO_DIR = Path("data") / "demo"
 
 def load_options(args: argparse.Namespace) -> dict:
     """The :func:`~astroexplore.catalogue.load_catalogue` keywords given on the command line."""
+    columns = getattr(args, "embedding_columns", None)
     return {"ids": args.ids, "id_column": args.id_column, "embedding_prefix": args.embedding_prefix,
+            "embedding_columns": [c.strip() for c in columns.split(",") if c.strip()] if columns else None,
             "posteriors": args.posteriors}
 
 
@@ -187,7 +189,11 @@ def add_loading_options(p: argparse.ArgumentParser) -> None:
     """The options that say how to read a catalogue."""
     p.add_argument("--ids", help="table holding the ids for a .npy embedding file")
     p.add_argument("--id-column", help="name of the id column (default: detected)")
-    p.add_argument("--embedding-prefix", help="prefix of the embedding columns (default: detected)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--embedding-prefix", help="prefix of the embedding columns (default: detected)")
+    which.add_argument("--embedding-columns", metavar="NAMES",
+                       help="the embedding columns, comma-separated, in order; shell-style patterns "
+                            "stand for every matching column ('*_debiased': GZ2's vote fractions)")
     p.add_argument("--posteriors", help="table of morphology posteriors to join on the id")
 
 

@@ -110,6 +110,42 @@ def test_explicit_id_column_and_embedding_columns(tmp_path):
     assert "id_str" in cat.table.columns  # the unused id candidate stays as metadata
 
 
+def test_embedding_columns_by_pattern_in_table_order(tmp_path):
+    df = zoobot_frame(d=3).assign(mag_g=1.0, mag_r=2.0)
+    path = write_csv(tmp_path, df)
+    cat = load_catalogue(path, embedding_columns=["mag_?", "feat_pca_[12]"])
+    np.testing.assert_allclose(cat.embeddings[:, [0, 1]], df[["mag_g", "mag_r"]], rtol=1e-6)
+    np.testing.assert_allclose(cat.embeddings[:, 2], df["feat_pca_1"], rtol=1e-6)
+    assert cat.n_features == 4
+    one = load_catalogue(path, embedding_columns="feat_pca_*")  # one str: one name or pattern
+    assert one.n_features == 3
+
+
+@pytest.mark.parametrize("columns, words", [
+    (["mag_*"], r"no column matches the embedding pattern 'mag_\*'"),
+    (["feat_pca_0", "feat_pca_*"], "'feat_pca_0' is given twice"),
+    (["feat_pca_9"], "embedding column 'feat_pca_9' not found"),
+    ([], "list of embedding columns is empty"),
+])
+def test_embedding_columns_errors_name_the_column_or_pattern(tmp_path, columns, words):
+    path = write_csv(tmp_path, zoobot_frame(d=3))
+    with pytest.raises(CatalogueError, match=words) as err:
+        load_catalogue(path, embedding_columns=columns)
+    assert "cat.csv" in str(err.value)
+
+
+def test_vote_fractions_as_the_embedding_stay_posteriors_for_the_filter(tmp_path):
+    df = zoobot_frame(d=2)
+    fractions = [c for c in df if c.endswith("_fraction")]
+    df[fractions] = df[fractions].fillna(0.0)  # an embedding has no NaN
+    path = write_csv(tmp_path, df)
+    cat = load_catalogue(path, embedding_columns=["*_fraction"])
+    assert cat.n_features == len(fractions)
+    np.testing.assert_allclose(cat.table[fractions[0]], df[fractions[0]], rtol=1e-6)
+    assert cat.schema is not None  # the decision tree is still detected from them
+    assert "feat_pca_0" in cat.table  # the usual embedding, not taken, is metadata
+
+
 def test_fixed_size_list_parquet(tmp_path):
     feats = np.random.default_rng(1).normal(size=(N, 8)).astype(np.float32)
     table = pa.table({"id": [f"g{i}" for i in range(N)],

@@ -107,3 +107,25 @@ def test_demo_says_when_it_serves_an_existing_survey_of_another_size(tmp_path, c
     assert capsys.readouterr().err == ""
     _say_if_demo_differs(path, 5000, 0)
     assert "30 galaxies, not --n 5,000" in capsys.readouterr().err
+
+
+def test_embedding_columns_option_takes_names_and_patterns(z_catalogue, capsys):
+    assert main(["validate", str(z_catalogue), "--embedding-columns", "mag_*, z_1"]) == 0
+    assert "features:     3 " in capsys.readouterr().out
+    assert main(["scores", str(z_catalogue), "--embedding-columns", "z_*", "--kernel-trees", "0"]) == 0
+    assert main(["validate", str(z_catalogue), "--embedding-columns", "q_*"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no column matches the embedding pattern 'q_*'" in err
+    with pytest.raises(SystemExit) as ex:  # one way of naming the embedding at a time
+        main(["validate", str(z_catalogue), "--embedding-columns", "z_*", "--embedding-prefix", "z_"])
+    assert ex.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+def test_a_gz2_vote_table_is_served_with_its_debiased_fractions_as_the_embedding(shared_data, capsys):
+    gz2 = shared_data / "gz2_stripe82" / "gz2_stripe82_table5.csv.gz"
+    assert main(["validate", str(gz2)]) == 1  # no embedding: the error says how to use the votes
+    assert "--embedding-columns '*_debiased'" in capsys.readouterr().err
+    assert main(["validate", str(gz2), "--embedding-columns", "*_debiased"]) == 0
+    out = capsys.readouterr().out
+    assert "galaxies:     19,761" in out and "features:     37 " in out and "schema:       GZ2" in out

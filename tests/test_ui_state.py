@@ -412,6 +412,22 @@ def test_posterior_bars_say_when_fractions_were_predicted():
     assert "Predicted by the encoder" in predicted and "0.70" in predicted
 
 
+def test_posterior_bars_name_answers_as_the_morphology_filter_does():
+    """GZ2's answers are 'a02_features_or_disk' in its columns: the card says 'Features or disk'."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from astroexplore.schemas import GZ2
+    from astroexplore.ui.scoring import posterior_bars_html
+
+    q = GZ2.questions[0]
+    table = pd.DataFrame({a.column: [v] for a, v in zip(q.answers, (0.3, 0.6, 0.1))})
+    bars = posterior_bars_html(SimpleNamespace(schema=GZ2, table=table), 0)
+    assert ">Smooth<" in bars and ">Features or disk<" in bars and "0.60" in bars
+    assert "a02_" not in bars
+
+
 # ----------------------------------------------------------------------------- review fixes (2026-12-02)
 def test_finishing_retrain_keeps_the_galaxy_and_tags_being_typed(state):
     """A score pressed as the retrain lands goes to the galaxy on screen, with the typed tags."""

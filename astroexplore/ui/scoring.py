@@ -184,7 +184,7 @@ def posterior_bars_html(catalogue, i: int, max_questions: int = 12) -> str:
                 continue
             w = 0 if math.isnan(v) else max(0.0, min(1.0, v)) * 100
             rows.append(
-                f"<div class='ae-bar-row'><span class='ae-bar-label'>{html.escape(a.name)}</span>"
+                f"<div class='ae-bar-row'><span class='ae-bar-label'>{html.escape(a.label or a.name)}</span>"
                 f"<span class='ae-bar'><span style='width:{w:.0f}%'></span></span>"
                 f"<span class='ae-bar-val'>{_fmt(v, 2)}</span></div>")
         if rows:
