@@ -1544,7 +1544,8 @@ def describe_catalogue(cat: Catalogue) -> str:
                          f"found (first: {first[0]}); relative paths resolve against {cat.image_root}. "
                          "The app shows a placeholder for them.")
     elif cat.metadata.get("image_template"):
-        lines.append(f"images:       template {cat.metadata['image_template']}")
+        lines.append(f"images:       template {cat.metadata['image_template']}"
+                     + (f" (first galaxy: {cat.image_reference(0)})" if cat.n_galaxies else ""))
     else:
         lines.append("images:       none")
     schema_name = getattr(cat.schema, "name", None)

@@ -17,7 +17,8 @@ def load_options(args: argparse.Namespace) -> dict:
     columns = getattr(args, "embedding_columns", None)
     return {"ids": args.ids, "id_column": args.id_column, "embedding_prefix": args.embedding_prefix,
             "embedding_columns": [c.strip() for c in columns.split(",") if c.strip()] if columns else None,
-            "posteriors": args.posteriors}
+            "posteriors": args.posteriors, "image_column": getattr(args, "image_column", None),
+            "image_template": getattr(args, "image_template", None)}
 
 
 def _load(args: argparse.Namespace):
@@ -195,6 +196,12 @@ def add_loading_options(p: argparse.ArgumentParser) -> None:
                        help="the embedding columns, comma-separated, in order; shell-style patterns "
                             "stand for every matching column ('*_debiased': GZ2's vote fractions)")
     p.add_argument("--posteriors", help="table of morphology posteriors to join on the id")
+    images = p.add_mutually_exclusive_group()
+    images.add_argument("--image-column", help="column of image paths or URLs (default: detected)")
+    images.add_argument("--image-template", metavar="TEMPLATE",
+                        help="image path or URL of each galaxy, filled from its columns, e.g. "
+                             "'https://www.legacysurvey.org/viewer/cutout.jpg?ra={ra}&dec={dec}"
+                             "&layer=ls-dr10&pixscale=0.262' (the browser loads URLs) or 'cutouts/{id}.png'")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -129,3 +129,18 @@ def test_a_gz2_vote_table_is_served_with_its_debiased_fractions_as_the_embedding
     assert main(["validate", str(gz2), "--embedding-columns", "*_debiased"]) == 0
     out = capsys.readouterr().out
     assert "galaxies:     19,761" in out and "features:     37 " in out and "schema:       GZ2" in out
+
+
+def test_image_template_and_column_options(tmp_path, capsys):
+    df = pd.DataFrame({"id": ["a", "b"], "ra": [10.5, 11.0], "dec": [-2.25, 3.0], "feat_0": [0.0, 1.0],
+                       "feat_1": [1.0, 0.0], "cutout": ["a.png", "b.png"]})
+    path = tmp_path / "t.parquet"
+    df.to_parquet(path, index=False)
+    template = "https://www.legacysurvey.org/viewer/cutout.jpg?ra={ra}&dec={dec}&layer=ls-dr10"
+    assert main(["validate", str(path), "--image-template", template]) == 0
+    assert ("first galaxy: https://www.legacysurvey.org/viewer/cutout.jpg?ra=10.5&dec=-2.25&layer=ls-dr10"
+            in capsys.readouterr().out)
+    assert main(["validate", str(path), "--image-template", "https://x/{pixscale}"]) == 1
+    assert "needs column 'pixscale'" in capsys.readouterr().err
+    assert main(["validate", str(path), "--image-column", "cutout"]) == 0
+    assert "images:       column 'image' (e.g. " + str(tmp_path / "a.png") in capsys.readouterr().out

@@ -159,3 +159,54 @@ def test_a_page_whose_server_stops_says_that_scores_are_no_longer_stored(demo_ca
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_serve_with_an_image_template_shows_each_galaxy_from_its_filled_url(free_port, tmp_path, ui_browser):
+    """`serve --image-template`: the browser loads each galaxy's cutout from the filled URL (a
+    survey's cutout service: answered here by Playwright, as the machine is offline)."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    n = 40
+    df = pd.DataFrame({"id": [f"g{i:02d}" for i in range(n)], "ra": rng.uniform(0, 360, n),
+                       "dec": rng.uniform(-20, 20, n), **{f"feat_{j}": rng.normal(size=n) for j in range(4)}})
+    df.to_parquet(tmp_path / "t.parquet", index=False)
+    buf = io.BytesIO()
+    Image.new("RGB", (72, 72), (200, 40, 40)).save(buf, format="PNG")
+    asked = []
+
+    def cutout_service(route):
+        asked.append(route.request.url)
+        route.fulfill(status=200, content_type="image/png", body=buf.getvalue())
+
+    port, log = free_port, tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "astroexplore", "serve", str(tmp_path / "t.parquet"), "--port", str(port),
+             "--labels", str(tmp_path / "l.sqlite"),
+             "--image-template", "https://cutouts.example.org/cut.png?id={id}&ra={ra}&dec={dec}"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        _get(f"http://localhost:{port}/", timeout=180)
+        page = ui_browser.new_page()
+        page.route("https://cutouts.example.org/**", cutout_service)
+        page.goto(f"http://localhost:{port}/", timeout=120_000)
+        page.get_by_text("How interesting is this object?").wait_for(timeout=120_000)
+        shown = page.locator("img[src^='https://cutouts.example.org/']").first
+        shown.wait_for(timeout=60_000)
+        page.wait_for_function("img => img.complete && img.naturalWidth === 72", arg=shown.element_handle(),
+                               timeout=60_000)
+        src = shown.get_attribute("src")
+        gid = src.split("id=")[1].split("&")[0]
+        row = df.set_index("id").loc[gid]
+        assert src == f"https://cutouts.example.org/cut.png?id={gid}&ra={row.ra}&dec={row.dec}"
+        assert src in asked
+        assert page.get_by_text(gid, exact=True).first.is_visible()  # the card names the galaxy shown
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
