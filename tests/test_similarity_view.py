@@ -246,9 +246,9 @@ def test_results_say_when_the_morphology_filter_left_galaxies_out(view, state, d
     state.filter = MorphologyFilter(demo.schema, [Condition("smooth-or-featured", "smooth", 0.5)])
     assert 0 < state.n_match < demo.n_galaxies
     view.search()
-    assert f"among the {state.n_match:,} of {demo.n_galaxies:,} that pass the morphology filter" in view.summary
+    assert f"among the {state.n_match:,} of {demo.n_galaxies:,} that pass the filter" in view.summary
     assert state.mask[view.result_indices].all()
-    assert "morphology filter" in view._gallery._title.object
+    assert "pass the filter" in view._gallery._title.object
 
 
 def test_results_table_fits_its_width_and_rounds_for_display_only(view):

@@ -473,7 +473,7 @@ def test_two_sessions_on_one_store_see_each_others_labels(demo, tmp_path):
 def test_a_filter_matching_nothing_stops_scoring(state):
     state.mask = np.zeros(state.catalogue.n_galaxies, bool)
     assert state.nothing_listed and len(state.order) == 0
-    with pytest.raises(ValueError, match="no galaxy matches the morphology filter"):
+    with pytest.raises(ValueError, match="no galaxy matches the filter"):
         state.label(4)
     assert state.store.count() == 0
     state.goto_id(state.catalogue.ids[5])  # explicitly asked for: may be scored
@@ -1507,7 +1507,8 @@ def test_the_morphology_tab_lists_every_condition_at_its_top(state):
     view._controls["merging"].answer = "merger"
     view._controls["smooth-or-featured"].answer = "featured-or-disk"
     text = view.conditions_text(state.filter)
-    assert "merger ≥ 0.50" in text and "featured-or-disk ≥ 0.50" in text and text.count(";") == 1
+    # answers named as in their menus ('Featured or disk', not the column's 'featured-or-disk')
+    assert "Merger ≥ 0.50" in text and "Featured or disk ≥ 0.50" in text and text.count(";") == 1
     assert view.conditions_text(None) == ""
 
 

@@ -46,6 +46,20 @@ FOOTPRINT = {"ra": (150.0, 165.0), "dec": (-2.0, 8.0)}
 _CHUNK = 500
 
 
+#: r-band magnitude of a demo galaxy of flux 1 (sky-noise units at 64 px): the survey's fluxes
+#: (2,500-12,000) become r = 15.8-17.5, an SDSS-spectroscopic-like magnitude range
+MAG_ZERO_POINT = 26.0
+
+
+def r_magnitude(flux) -> np.ndarray:
+    """Apparent r-band magnitude of rendered fluxes (``sample_params``' ``flux``), rounded to 0.01 mag.
+
+    >>> r_magnitude([2500.0, 12000.0]).tolist()
+    [17.51, 15.8]
+    """
+    return np.round(MAG_ZERO_POINT - 2.5 * np.log10(np.asarray(flux, dtype=np.float64)), 2)
+
+
 def demo_catalogue_path(out_dir) -> Path:
     """Where :func:`make_demo_catalogue` writes its catalogue in ``out_dir``.
 
@@ -243,6 +257,7 @@ def _write_demo(path: Path, store: Path, tmp_store: Path, population, n: int, se
         "dec": dec,
         "image": [f"demo://{i}" for i in range(n)],
     })
+    table["mag_r"] = r_magnitude(params["flux"].to_numpy())
     table = pd.concat([table, votes], axis=1)
     table["truth_morphology"] = population["morphology"].astype(str).to_numpy()
     table["truth_anomaly"] = population["anomaly"].astype(str).to_numpy()

@@ -57,7 +57,7 @@ def load_extensions():
 
 
 class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
-    """Tabs (Scoring, Latent map, Morphology filter, Similarity search) plus a sidebar.
+    """Tabs (Scoring, Latent map, Filter, Similarity search) plus a sidebar.
 
     Only the scoring view is built with the page; the others are built the first time their
     tab opens (or their attribute is read), which keeps a new session quick to appear.

@@ -20,6 +20,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from astroexplore.column_filter import filterable_columns
 from astroexplore.constants import DETECTORS, RankingMethod
 from astroexplore.map_index import map_table
 from astroexplore.ui.gallery import Gallery
@@ -80,7 +81,7 @@ def _colour_options(cat) -> tuple[list[str], set[str]]:
     if schema is not None:
         options += [c for c in schema.columns if c in table.columns]
     skip = set(options) | set(projection_columns(cat) or ()) | {"id"}
-    options += [c for c in table.columns if isinstance(c, str) and c not in skip and _is_numeric(table[c])]
+    options += [c for c in filterable_columns(cat) if c not in skip]
     classes = _class_columns(cat, skip | set(options))
     return options + classes, set(classes)
 
@@ -120,13 +121,6 @@ def class_codes(values: pd.Series) -> pd.Categorical:
     labels = labels.where(values.notna(), "(none)")
     order = [str(k) for k in keep] + [c for c in ("other", "(none)") if (labels == c).any()]
     return pd.Categorical(labels.astype(str), categories=order)
-
-
-def _is_numeric(column: pd.Series) -> bool:
-    """Numbers or booleans (a boolean column with missing values is read from Parquet as objects)."""
-    if pd.api.types.is_numeric_dtype(column):
-        return True
-    return column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) == "boolean"
 
 
 class MapView(ShownAsIpywidget, pn.viewable.Viewer):

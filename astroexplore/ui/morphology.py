@@ -1,8 +1,10 @@
-"""Morphology filter view: one answer + posterior range per question of the catalogue's schema.
+"""Filter view: ranges on the catalogue's own columns, and one answer + posterior range per
+question of the catalogue's Galaxy Zoo schema.
 
 Questions whose parent answer is not yet required are disabled, with
-:meth:`MorphologyFilter.enabled`'s explanation beside them. The resulting filter goes to
-``state.filter``; the state turns it into a mask that the ranking, the map and the search use.
+:meth:`MorphologyFilter.enabled`'s explanation beside them. The morphology filter goes to
+``state.filter`` and the column ranges to ``state.column_ranges``; the state ANDs them into a mask
+that the ranking, the map and the search use.
 """
 from __future__ import annotations
 
@@ -15,6 +17,57 @@ from astroexplore.ui.state import AppState
 from astroexplore.ui.notebook import ShownAsIpywidget
 
 ANY = "(any)"
+NO_COLUMN = "(none)"
+#: rows of column ranges the view offers (the Python API takes any number)
+N_COLUMN_RANGES = 3
+
+
+class ColumnControl(param.Parameterized):
+    """A range on one numeric column of the catalogue: from ``low`` to ``high`` (empty: open)."""
+
+    column = param.Selector(default=NO_COLUMN, objects=[NO_COLUMN], label="Column")
+    low = param.Number(default=None, allow_None=True, label="from")
+    high = param.Number(default=None, allow_None=True, label="to")
+    problem = param.String(default="", doc="Why this row's range is not applied (e.g. from > to).")
+
+    def __init__(self, columns, **params):
+        super().__init__(**params)
+        self.param.column.objects = [NO_COLUMN, *columns]
+
+    @param.depends("column", watch=True)
+    def _new_column(self):
+        self.param.update(low=None, high=None)  # bounds in another column's units mean nothing
+
+    def column_range(self):
+        """The :class:`~astroexplore.column_filter.ColumnRange` of this row, or None (no column
+        chosen, or bounds that make no range: then :attr:`problem` says why)."""
+        from astroexplore.column_filter import ColumnRange
+        from astroexplore.errors import SchemaError
+
+        self.problem = ""
+        if self.column == NO_COLUMN:
+            return None
+        try:
+            return ColumnRange(self.column, self.low, self.high)
+        except SchemaError as err:
+            self.problem = f"not applied: {err}"
+            return None
+
+
+def column_summary(table, column: str) -> str:
+    """The values a column holds, to choose bounds from: ``'0.003 .. 0.32 (median 0.07); 12 without a value'``."""
+    import numpy as np
+    import pandas as pd
+
+    if column == NO_COLUMN:
+        return ""
+    v = pd.to_numeric(table[column], errors="coerce").astype("float64").to_numpy(na_value=np.nan)
+    finite = v[np.isfinite(v)]
+    if not len(finite):
+        return "no values"
+    text = f"{finite.min():.4g} .. {finite.max():.4g} (median {np.median(finite):.4g})"
+    missing = len(v) - len(finite)
+    return text + (f"; {missing:,} without a value" if missing else "")
 
 
 class QuestionControl(param.Parameterized):
@@ -44,15 +97,22 @@ def _parents_first(questions) -> list:
 
 
 class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
-    """Filter the catalogue by Galaxy Zoo answers; shows "X of Y galaxies match"."""
+    """Filter the catalogue by its own numeric columns and by Galaxy Zoo answers; shows "X of Y
+    galaxies match"."""
 
     state = param.ClassSelector(class_=AppState)
 
     def __init__(self, **params):
+        from astroexplore.column_filter import filterable_columns
+
         super().__init__(**params)
         self._schema = getattr(self.state.catalogue, "schema", None)
         self._controls: dict[str, QuestionControl] = {}
         self._updating = False
+        columns = filterable_columns(self.state.catalogue)
+        self._column_controls = [ColumnControl(columns) for _ in range(N_COLUMN_RANGES)] if columns else []
+        for c in self._column_controls:
+            c.param.watch(self._apply_ranges, ["column", "low", "high"])
         if self._schema is not None:
             columns = set(self.state.catalogue.table.columns)
             # the tree as far as the catalogue holds it: a question whose parent answer is not
@@ -88,15 +148,26 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
             self._updating = False
         self.state.filter = flt if len(flt.conditions) else None
 
+    def _apply_ranges(self, *events):
+        """The column rows' ranges to ``state.column_ranges`` (rows without a column, or with an
+        empty range, left out)."""
+        if self._updating:
+            return
+        ranges = tuple(r for r in (c.column_range() for c in self._column_controls) if r is not None)
+        if ranges != self.state.column_ranges:
+            self.state.column_ranges = ranges
+
     def clear(self, event=None):
         self._updating = True
         try:
             for c in self._controls.values():
                 c.answer = ANY
                 c.fraction = (0.5, 1.0)
+            for c in self._column_controls:
+                c.param.update(column=NO_COLUMN, low=None, high=None, problem="")
         finally:
             self._updating = False
-        self.state.filter = None
+        self.state.param.update(filter=None, column_ranges=())
 
     def _enabled(self, flt, name):
         if flt is None:
@@ -109,31 +180,60 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
         n, total = self.state.n_match, self.state.catalogue.n_galaxies
         return pn.pane.Markdown(f"### {n:,} of {total:,} galaxies match", margin=(0, 5))
 
-    def conditions_text(self, flt) -> str:
-        """The filter's conditions in one line ("Merging or disturbed? merger ≥ 0.50; ..."), or ""."""
+    def conditions_text(self, flt, ranges=()) -> str:
+        """The conditions in one line ("redshift ≤ 0.05; Merging or disturbed? merger ≥ 0.50; ..."), or ""."""
+        parts = [r.text() for r in ranges]
         if flt is None:
-            return ""
-        labels = {q.name: getattr(q, "label", None) or q.name for q in self._schema.questions}
-        parts = []
+            return "; ".join(parts)
         for c in flt.conditions:
+            q = self._schema.question(c.question)
+            answer = next((a.label or a.name for a in q.answers if a.name == c.answer), c.answer)
             span = f"≥ {c.low:.2f}" if c.high >= 1.0 else f"{c.low:.2f} – {c.high:.2f}"
-            parts.append(f"{labels.get(c.question, c.question)} {c.answer} {span}")
+            parts.append(f"{getattr(q, 'label', None) or q.name} {answer} {span}")
         return "; ".join(parts)
 
     def _conditions(self) -> pn.pane.HTML:
         """Every condition in force, at the top: one set far down the list (below a laptop's
         fold) could explain "0 of 20,000 galaxies match" out of sight."""
         return pn.pane.HTML(
-            pn.bind(lambda f: (f"Conditions: {html.escape(self.conditions_text(f))}"
-                               if f is not None and f.conditions else "No condition: every galaxy."),
-                    self.state.param.filter),
+            pn.bind(lambda f, r: (f"Conditions: {html.escape(text)}" if (text := self.conditions_text(f, r))
+                                  else "No condition: every galaxy."),
+                    self.state.param.filter, self.state.param.column_ranges),
             styles={"font-size": "13px", "color": "#0b3d62"}, sizing_mode="stretch_width", margin=(0, 10))
 
+    def _column_rows(self) -> list:
+        """A row per column range: the column, from, to, and the values it holds (or why the range
+        is not applied)."""
+        table = self.state.catalogue.table
+        rows = []
+        for c in self._column_controls:
+            info = pn.bind(lambda col, problem: (
+                f"<span style='color:#b42318;font-size:12px'>{html.escape(problem)}</span>" if problem else
+                f"<span style='color:#555;font-size:12px'>{html.escape(column_summary(table, col))}</span>"),
+                c.param.column, c.param.problem)
+            rows.append(pn.Row(
+                pn.widgets.Select.from_param(c.param.column, width=260),
+                pn.widgets.FloatInput.from_param(c.param.low, placeholder="no bound", width=105),
+                pn.widgets.FloatInput.from_param(c.param.high, placeholder="no bound", width=105),
+                pn.pane.HTML(info, align="center", sizing_mode="stretch_width", min_width=150),
+                sizing_mode="stretch_width"))
+        return rows
+
     def __panel__(self):
+        head = pn.Row(self._count, pn.widgets.Button(label="Clear filter", width=120, on_click=self.clear))
+        sections = []
+        if self._column_controls:
+            sections += [pn.pane.HTML("<b>Catalogue columns</b> (a galaxy without a value never matches)",
+                                      margin=(10, 10, 0, 10)), *self._column_rows()]
         if self._schema is None or not self._controls:
-            return pn.pane.Markdown("This catalogue has no Galaxy Zoo posterior columns, so there "
-                                    "is nothing to filter on.")
+            if not sections:
+                return pn.pane.Markdown("This catalogue has no numeric columns and no Galaxy Zoo "
+                                        "posterior columns, so there is nothing to filter on.")
+            sections.append(pn.pane.HTML("No Galaxy Zoo vote fractions in this catalogue.",
+                                         styles={"color": "#555"}, margin=(10, 10)))
+            return pn.Column(head, self._conditions(), *sections, sizing_mode="stretch_width")
         s = self.state
+        sections.append(pn.pane.HTML("<b>Galaxy Zoo answers</b>", margin=(10, 10, 0, 10)))
         rows = []
         for name, c in self._controls.items():
             off = pn.bind(lambda f, name=name: not self._enabled(f, name)[0], s.param.filter)
@@ -145,5 +245,4 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
                 pn.pane.HTML(why, align="center", sizing_mode="stretch_width", min_width=150),
                 sizing_mode="stretch_width",
             ))
-        clear = pn.widgets.Button(label="Clear filter", width=120, on_click=self.clear)
-        return pn.Column(pn.Row(self._count, clear), self._conditions(), *rows, sizing_mode="stretch_width")
+        return pn.Column(head, self._conditions(), *sections, *rows, sizing_mode="stretch_width")

@@ -351,7 +351,7 @@ class ScoringView(ShownAsIpywidget, pn.viewable.Viewer):
             return pn.pane.HTML(
                 f"<div style='width:{self.image_size}px;height:{self.image_size}px;display:flex;"
                 "align-items:center;justify-content:center;background:#eee;border-radius:6px;"
-                "color:#555;text-align:center'>No galaxy matches the morphology filter.<br>"
+                "color:#555;text-align:center'>No galaxy matches the filter (Filter tab).<br>"
                 "Loosen or clear it to go on scoring.</div>",
                 width=self.image_size + 10, height=self.image_size + 10, margin=(5, 5))
         uri = image_src(s.catalogue, s.current)

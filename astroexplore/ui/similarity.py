@@ -153,7 +153,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             return None
         if mask is not None:  # say so: the nearest galaxies the filter hides are left out
             what += (f", among the {int(st.n_match):,} of {cat.n_galaxies:,} that pass the "
-                     "morphology filter")
+                     "filter")
         extra = {}
         sc = st.scores()
         if sc is not None:

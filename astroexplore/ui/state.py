@@ -298,8 +298,12 @@ class AppState(param.Parameterized):
     tags = param.String(default="", label="Tags", doc="e.g. '#ring #merger'; stored with the label.")
     note = param.String(default="", label="Note")
     filter = param.Parameter(default=None, doc="astroexplore.filters.MorphologyFilter or None.")
-    mask = param.Array(default=None, doc="(n,) bool: galaxies passing the filter; None = all.")
-    n_match = param.Integer(default=0, doc="How many galaxies pass the filter.")
+    column_ranges = param.Parameter(default=(), doc="Tuple of astroexplore.column_filter.ColumnRange "
+                                    "objects on the catalogue's own columns (redshift, magnitudes), ANDed "
+                                    "with the morphology filter.")
+    mask = param.Array(default=None, doc="(n,) bool: galaxies passing the filter and the column ranges; "
+                       "None = all.")
+    n_match = param.Integer(default=0, doc="How many galaxies pass the filter and the column ranges.")
     n_labelled = param.Integer(default=0, doc="Galaxies with a current label (all users).")
     n_labelled_user = param.Integer(default=0, doc="Galaxies this user labelled.")
     labels_version = param.Integer(default=0, doc="Bumped after each label / undo.")
@@ -314,7 +318,7 @@ class AppState(param.Parameterized):
     map_point = param.Tuple(default=None, allow_None=True, length=2, doc="Last tap on the map.")
     tab = param.Integer(default=0, doc="Active tab of the app.")
 
-    TABS = ("Scoring", "Latent map", "Morphology filter", "Similarity search")
+    TABS = ("Scoring", "Latent map", "Filter", "Similarity search")
 
     def __init__(self, explorer, **params):
         user = params.pop("user", None) or getattr(explorer, "user", None) or ANONYMOUS
@@ -808,7 +812,7 @@ class AppState(param.Parameterized):
         if int(score) not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
         if galaxy is None and self.nothing_listed:
-            raise ValueError("no galaxy matches the morphology filter; loosen or clear it to go on scoring")
+            raise ValueError("no galaxy matches the filter; loosen or clear it to go on scoring")
         i = self.current if galaxy is None else int(galaxy)
         galaxy_id = str(self.catalogue.ids[i])
         if i == self.current:  # the tag and note boxes belong to the galaxy on screen
@@ -864,14 +868,16 @@ class AppState(param.Parameterized):
         return event
 
     # filter ------------------------------------------------------------------------------------
-    @param.depends("filter", watch=True)
+    @param.depends("filter", "column_ranges", watch=True)
     def _apply_filter(self):
+        from astroexplore.column_filter import ranges_mask
+
         flt = self.filter
-        if flt is None or not getattr(flt, "conditions", ()):
-            mask, n_match = None, self.catalogue.n_galaxies
-        else:
-            mask = np.asarray(flt.mask(self.catalogue), dtype=bool)
-            n_match = int(mask.sum())
+        mask = ranges_mask(self.catalogue, self.column_ranges)
+        if flt is not None and getattr(flt, "conditions", ()):
+            morphology = np.asarray(flt.mask(self.catalogue), dtype=bool)
+            mask = morphology if mask is None else mask & morphology
+        n_match = self.catalogue.n_galaxies if mask is None else int(mask.sum())
         self.mask = mask  # re-sorts the list (refresh_order) before the count changes
         self.n_match = n_match
 

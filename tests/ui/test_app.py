@@ -168,7 +168,7 @@ def test_rank_box_counts_from_one(ui_page, served, until, shot):
 def test_filter_reduces_count(ui_page, served, until, shot):
     page, state = ui_page, ui_page.app_state
     n = served.catalogue.n_galaxies
-    page.get_by_text("Morphology filter", exact=True).click()
+    page.get_by_text("Filter", exact=True).click()
     page.get_by_text(f"{n:,} of {n:,} galaxies match").wait_for()
     # a child question is disabled with the explanation until its parent answer is required
     page.get_by_text(re.compile(r"to use this filter, require .*Smooth or featured")).first.wait_for()
@@ -178,6 +178,40 @@ def test_filter_reduces_count(ui_page, served, until, shot):
     assert 0 < state.n_match < n
     assert len(state.order) == state.n_match
     shot(page, "morphology_filter")
+
+
+def test_a_column_range_filters_the_ranking_and_an_empty_one_says_why(ui_page, served, until, shot):
+    """The Filter tab's catalogue columns: "mag_r to 16.5" keeps the brighter galaxies, in the
+    ranking and the count; from 3 to 1 is refused on its row, not applied."""
+    from astroexplore.column_filter import ColumnRange
+
+    page, state = ui_page, ui_page.app_state
+    cat = served.catalogue
+    n = cat.n_galaxies
+    page.get_by_text("Filter", exact=True).click()
+    page.get_by_text("Catalogue columns").wait_for()
+    page.get_by_role("combobox", name="Column").first.select_option("mag_r")
+    page.get_by_text(re.compile(r"^15\.\d+ \.\. 1\d\.\d+ \(median 1\d\.\d+\)$")).wait_for()
+    to = page.get_by_placeholder("no bound").nth(1)
+    to.fill("16.5")
+    to.press("Enter")
+    expected = ColumnRange("mag_r", high=16.5).mask(cat)
+    until(lambda: state.n_match == expected.sum(), what="the range to reach the state")
+    assert 0 < expected.sum() < n
+    page.get_by_text(f"{int(expected.sum()):,} of {n:,} galaxies match").wait_for()
+    page.get_by_text("Conditions: mag_r ≤ 16.5").wait_for()
+    assert set(state.order.tolist()) <= set(np.flatnonzero(expected).tolist())
+    page.get_by_role("combobox", name="Column").nth(1).select_option("dec")
+    page.get_by_placeholder("no bound").nth(2).fill("3")
+    page.get_by_placeholder("no bound").nth(2).press("Enter")
+    bound = page.get_by_placeholder("no bound").nth(3)  # 'to' of the dec row: from, to per row
+    bound.fill("1")
+    bound.press("Enter")
+    page.get_by_text("not applied: the range on column 'dec' is empty: from 3 to 1").wait_for()
+    assert state.n_match == expected.sum()
+    shot(page, "column_filter")
+    page.get_by_role("button", name="Clear filter").click()
+    until(lambda: state.n_match == n and state.column_ranges == (), what="the filter to clear")
 
 
 def test_map_tap_gallery_download_and_open(ui_page, served, until, shot, tmp_path):
@@ -313,7 +347,7 @@ def test_filter_barred_spirals(ui_page, served, until, shot):
     """Spirals with bars: each child question unlocks once its parent answer is required."""
     page, state = ui_page, ui_page.app_state
     n = served.catalogue.n_galaxies
-    page.get_by_text("Morphology filter", exact=True).click()
+    page.get_by_text("Filter", exact=True).click()
     page.get_by_text(f"{n:,} of {n:,} galaxies match").wait_for()
     steps = [("Smooth or featured?", "Featured or disk"), ("Edge-on disk?", "No"),
              ("Has spiral arms?", "Yes"), ("Bar?", "Strong")]
@@ -399,9 +433,9 @@ def test_no_control_leaves_a_1024px_window(ui_page, served, shot):
 
     page.get_by_role("button", name="5", exact=True).wait_for()
     off_edge("Scoring")
-    page.get_by_text("Morphology filter", exact=True).click()
+    page.get_by_text("Filter", exact=True).click()
     page.get_by_text(re.compile(r"galaxies match")).first.wait_for()
-    off_edge("Morphology filter")
+    off_edge("Filter")
     page.get_by_text("Similarity search", exact=True).click()
     page.get_by_role("button", name="Search", exact=True).click()
     page.get_by_text("dist.", exact=True).first.wait_for()

@@ -57,7 +57,7 @@ def test_no_request_leaves_the_server(served, ui_browser, shot):
         page.locator(".bk-Canvas canvas, canvas").first.wait_for()
         page.get_by_text("Tap anywhere for the nearest galaxies").wait_for()
 
-        page.get_by_text("Morphology filter", exact=True).click()
+        page.get_by_text("Filter", exact=True).click()
         page.get_by_text(re.compile("galaxies match")).first.wait_for()
 
         page.get_by_text("Similarity search", exact=True).click()
