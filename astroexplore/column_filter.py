@@ -18,7 +18,7 @@ import pandas as pd
 
 from .errors import SchemaError, did_you_mean
 
-__all__ = ["ColumnRange", "filterable_columns", "is_numeric_column", "ranges_mask"]
+__all__ = ["ColumnRange", "filterable_columns", "is_numeric_column", "ranges_mask", "value_summary"]
 
 
 def is_numeric_column(column: pd.Series) -> bool:
@@ -31,6 +31,21 @@ def is_numeric_column(column: pd.Series) -> bool:
 def _values(column: pd.Series) -> np.ndarray:
     """float64 values of a numeric or boolean column, NaN where missing."""
     return pd.to_numeric(column, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
+
+
+def value_summary(column: pd.Series) -> str:
+    """What a numeric column holds, to choose bounds from.
+
+    >>> value_summary(pd.Series([0.1, None, 0.3, 0.2]))
+    '0.1 .. 0.3 (median 0.2); 1 without a value'
+    """
+    v = _values(column)
+    finite = v[np.isfinite(v)]
+    if not len(finite):
+        return "no values"
+    text = f"{finite.min():.4g} .. {finite.max():.4g} (median {np.median(finite):.4g})"
+    missing = len(v) - len(finite)
+    return text + (f"; {missing:,} without a value" if missing else "")
 
 
 def filterable_columns(catalogue: Any) -> list[str]:

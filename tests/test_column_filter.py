@@ -42,6 +42,8 @@ def test_a_range_keeps_values_inside_its_inclusive_bounds_never_a_missing_one(ca
     assert ColumnRange("redshift").mask(cat).sum() == np.isfinite(z).sum()  # no bound: has a value
     flag = ColumnRange("is_agn", 1, 1).mask(cat)  # a nullable boolean as 0/1
     assert flag.sum() == (cat.table["is_agn"] == True).sum()  # noqa: E712
+    parquet_bools = pd.DataFrame({"f": pd.Series([True, None, False], dtype=object)})  # as Parquet gives them
+    assert ColumnRange("f", 1, 1).mask(parquet_bools).tolist() == [True, False, False]
 
 
 def test_ranges_and_together(cat):

@@ -55,19 +55,10 @@ class ColumnControl(param.Parameterized):
 
 
 def column_summary(table, column: str) -> str:
-    """The values a column holds, to choose bounds from: ``'0.003 .. 0.32 (median 0.07); 12 without a value'``."""
-    import numpy as np
-    import pandas as pd
+    """The values a column holds, to choose bounds from (:func:`~astroexplore.column_filter.value_summary`)."""
+    from astroexplore.column_filter import value_summary
 
-    if column == NO_COLUMN:
-        return ""
-    v = pd.to_numeric(table[column], errors="coerce").astype("float64").to_numpy(na_value=np.nan)
-    finite = v[np.isfinite(v)]
-    if not len(finite):
-        return "no values"
-    text = f"{finite.min():.4g} .. {finite.max():.4g} (median {np.median(finite):.4g})"
-    missing = len(v) - len(finite)
-    return text + (f"; {missing:,} without a value" if missing else "")
+    return "" if column == NO_COLUMN else value_summary(table[column])
 
 
 class QuestionControl(param.Parameterized):
@@ -181,7 +172,7 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
         return pn.pane.Markdown(f"### {n:,} of {total:,} galaxies match", margin=(0, 5))
 
     def conditions_text(self, flt, ranges=()) -> str:
-        """The conditions in one line ("redshift ≤ 0.05; Merging or disturbed? merger ≥ 0.50; ..."), or ""."""
+        """The conditions in one line ("redshift ≤ 0.05; Merging or disturbed? Merger ≥ 0.50; ..."), or ""."""
         parts = [r.text() for r in ranges]
         if flt is None:
             return "; ".join(parts)
