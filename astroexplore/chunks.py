@@ -29,7 +29,11 @@ def chunk_threads(threads: int | None = None) -> int:
     3
     """
     if threads is None:
-        threads = int(os.environ.get(THREADS_ENV, 0)) or available_cores()
+        text = os.environ.get(THREADS_ENV, "").strip()
+        try:
+            threads = int(text) if text else available_cores()
+        except ValueError:
+            raise ValueError(f"{THREADS_ENV} must be a whole number of threads; got {text!r}") from None
     if threads < 1:
         raise ValueError(f"threads must be at least 1; got {threads}")
     return threads

@@ -20,9 +20,12 @@ def X():
 def test_every_row_once_in_several_threads_with_progress_to_one():
     seen = np.zeros(1_003, dtype=int)
     names, fractions = set(), []
+    together = threading.Barrier(2, timeout=10)  # the first two chunks wait for each other: in two threads
 
     def work(start, stop):
         names.add(threading.current_thread().name)
+        if start < 200:
+            together.wait()
         seen[start:stop] += 1
 
     for_each_chunk(work, 1_003, 100, threads=3, progress=fractions.append)
@@ -48,6 +51,10 @@ def test_thread_count_from_argument_environment_or_cores(monkeypatch):
     assert chunk_threads() >= 1
     with pytest.raises(ValueError, match="at least 1"):
         chunk_threads(0)
+    monkeypatch.setenv(THREADS_ENV, "two")
+    with pytest.raises(ValueError, match="ASTROEXPLORE_THREADS must be a whole number of threads; got 'two'"):
+        chunk_threads()
+    monkeypatch.delenv(THREADS_ENV)
     with pytest.raises(ValueError, match="chunk_size"):
         for_each_chunk(lambda a, b: None, 10, 0)
 
