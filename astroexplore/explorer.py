@@ -594,14 +594,7 @@ class Explorer:
         if self.score_users is not None and self.score_users != self.user:
             own = self.store.labelled_ids(user=self.user)
             if own:
-                try:
-                    mask[self.catalogue.indices_of(own)] = True
-                except KeyError:
-                    for gid in own:
-                        try:
-                            mask[self.catalogue.index_of(gid)] = True
-                        except KeyError:
-                            pass
+                mask[self.catalogue.known_rows(list(own))[0]] = True
         return mask
 
     def label(self, galaxy_id, score, *, tags: Iterable[str] = (), note: str | None = None):
@@ -624,6 +617,28 @@ class Explorer:
         """Cancel this user's latest label (or their label ``event_id``); returns the undo event or
         None (nothing to undo)."""
         return self.store.undo(self.user, event_id)
+
+    def labels_table(self, *, user: str | None = None):
+        """Every current label with the galaxy's position: the CSV the app's sidebar downloads.
+
+        Columns ``id``, ``ra``, ``dec`` (degrees; where the catalogue has coordinates), then
+        :meth:`LabelStore.export_frame`'s ``score, user, timestamp`` (ISO 8601 UTC), ``tags``
+        (space-separated), ``note``; one row per (galaxy, user), oldest first (``user``: only
+        theirs). :meth:`LabelStore.import_csv` reads it back (it ignores ``ra``/``dec``).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        frame = self.store.export_frame(user)
+        if getattr(self.catalogue, "has_coordinates", False):
+            # a shared store may hold galaxies of another catalogue: NaN there
+            rows, known = self.catalogue.known_rows(list(frame["id"]))
+            for at, name, values in ((1, "ra", self.catalogue.ra), (2, "dec", self.catalogue.dec)):
+                column = np.full(len(frame), np.nan)
+                column[known] = np.asarray(values, np.float64)[rows]
+                frame.insert(at, name, column)
+        return frame
 
     # ------------------------------------------------------------------ the head
     def _new_head(self):

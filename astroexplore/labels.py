@@ -830,12 +830,19 @@ class LabelStore:
             ``path``.
         """
         path = _check_export_suffix(Path(path), "csv")
-        frame = self.latest()[_LATEST_COLUMNS].copy()
-        frame["timestamp"] = [t.isoformat() for t in frame["timestamp"]]
-        frame["tags"] = [" ".join(t) for t in frame["tags"]]
+        frame = self.export_frame()
         with _atomic_output(path, self.path) as tmp:
             frame.to_csv(tmp, index=False)
         return path
+
+    def export_frame(self, user: str | None = None) -> pd.DataFrame:
+        """The rows :meth:`export_csv` writes, as text-ready columns: ``id, score, user,
+        timestamp`` (ISO 8601 UTC), ``tags`` (space-separated), ``note``; one row per (galaxy,
+        user), oldest first (``user``: only theirs)."""
+        frame = self.latest(user)[_LATEST_COLUMNS].copy()
+        frame["timestamp"] = [t.isoformat() for t in frame["timestamp"]]
+        frame["tags"] = [" ".join(t) for t in frame["tags"]]
+        return frame
 
     def export_parquet(self, path: str | os.PathLike) -> Path:
         """Write every current label to Parquet, one row per (galaxy, user).

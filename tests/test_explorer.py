@@ -397,3 +397,40 @@ def test_labelled_mask_is_read_once_per_change_of_the_store(blobs, tmp_path):
     assert ada.labelled_mask[1] and ada.labelled_mask.sum() == 2
     ada.score_users = "ada"  # bob's label no longer counts; ada's own always does
     assert ada.labelled_mask.sum() == 1
+
+
+def test_labels_table_gives_each_label_its_position_and_imports_back(tmp_path):
+    """The sidebar's 'Download labels (CSV)': our export with ra/dec, read back by import_csv."""
+    import numpy as np
+    import pandas as pd
+
+    from astroexplore.catalogue import Catalogue
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+
+    cat = Catalogue.from_arrays(np.eye(4, 3, dtype=np.float32), ids=["a", "b", "c", "d"],
+                                table=pd.DataFrame({"ra": [10.0, 20.0, 30.0, 40.0], "dec": [-1.0, 0.0, 1.0, 2.0]}))
+    store = LabelStore(tmp_path / "l.sqlite", valid_ids=cat.ids)
+    ex = Explorer(cat, store, user="ann")
+    ex.label("c", 5, tags=["#ring"], note="follow up")
+    ex.label("a", 1)
+    Explorer(cat, store, user="bob").label("c", 3)
+    table = ex.labels_table()
+    assert list(table.columns) == ["id", "ra", "dec", "score", "user", "timestamp", "tags", "note"]
+    assert table[["id", "ra", "dec", "score", "user"]].values.tolist() == [
+        ["c", 30.0, 1.0, 5, "ann"], ["a", 10.0, -1.0, 1, "ann"], ["c", 30.0, 1.0, 3, "bob"]]
+    assert table["tags"].iloc[0] == "#ring" and table["note"].iloc[0] == "follow up"
+    assert ex.labels_table(user="bob")["id"].tolist() == ["c"]
+    path = tmp_path / "labels.csv"
+    table.to_csv(path, index=False)
+    copy = LabelStore(tmp_path / "copy.sqlite", valid_ids=cat.ids)
+    assert copy.import_csv(path) == 3
+    assert copy.export_frame().values.tolist() == store.export_frame().values.tolist()
+    copy.close()
+    store.close()
+    shared = LabelStore(tmp_path / "shared.sqlite")  # a store shared with another catalogue
+    shared.add("zz", 2, user="eve")
+    shared.add("b", 4, user="eve")
+    table = Explorer(cat, shared, user="eve").labels_table()
+    assert table["id"].tolist() == ["zz", "b"] and np.isnan(table["ra"].iloc[0]) and table["dec"].iloc[1] == 0.0
+    shared.close()

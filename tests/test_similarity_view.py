@@ -259,7 +259,7 @@ def test_results_table_fits_its_width_and_rounds_for_display_only(view):
     floats = [c for c in view.results.columns if view.results[c].dtype.kind == "f"]
     assert {"ra", "dec", "distance"} <= set(floats) and set(table.formatters) == set(floats)
     assert table.formatters["ra"].format == "0.00000" and table.formatters["distance"].format == "0.000"
-    csv = view._csv().getvalue().splitlines()[1].split(",")  # the CSV keeps every digit
+    csv = view._csv().getvalue().decode().splitlines()[1].split(",")  # the CSV keeps every digit
     ra = csv[list(view.results.columns).index("ra")]
     assert len(ra.split(".")[1]) > 5
 

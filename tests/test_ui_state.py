@@ -663,7 +663,7 @@ def test_similarity_failed_search_clears_the_previous_results(state):
     assert view.search() is None and view.warning
     assert view.results is None and view.result_indices is None and view.summary == ""
     assert view._download.disabled and view._gallery._grid.items == []
-    assert view._csv().getvalue().strip() == ""
+    assert view._csv().getvalue().decode().strip() == ""
 
 
 def test_similarity_tag_untagged_elsewhere_says_so(state):

@@ -15,7 +15,7 @@ from astroexplore.ui.morphology import MorphologyView
 from astroexplore.ui.scoring import ScoringView
 from astroexplore.ui.similarity import SimilarityView
 from astroexplore.ui.state import AppState
-from astroexplore.ui.widgets import ConnectionNotice, PageScroll, RememberedName
+from astroexplore.ui.widgets import ConnectionNotice, PageScroll, RememberedName, csv_buffer
 from astroexplore.ui.notebook import ShownAsIpywidget
 
 TITLE = "astroexplore"
@@ -143,9 +143,17 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
                                                disabled=authenticated, width=225)
         remembered = [] if authenticated else [self._remembered_name()]
         path = getattr(s.catalogue, "path", None)
-        return [user, *remembered, ConnectionNotice(), self._summary,
+        return [user, *remembered, ConnectionNotice(), self._summary, self._labels_download(),
                 pn.pane.Markdown(f"Catalogue: `{path.name if path else 'in memory'}`",
                                  styles={"color": "#666", "font-size": "12px"})]
+
+    def _labels_download(self) -> pn.widgets.FileDownload:
+        """Every label stored (all users), with each galaxy's ra/dec: a follow-up list, or the
+        file ``astroexplore labels import`` reads into another store."""
+        path = getattr(self.state.catalogue, "path", None)
+        return pn.widgets.FileDownload(
+            callback=lambda: csv_buffer(self.state.explorer.labels_table()), label="Download labels (CSV)",
+            filename=f"{path.stem if path else 'catalogue'}_labels.csv", button_type="default", width=225)
 
     def __panel__(self):
         # a notebook cell is narrower than a page: the sidebar's items go in a row above the tabs,

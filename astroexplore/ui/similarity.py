@@ -8,7 +8,6 @@ searched from, or thumbnails of the tagged galaxies) is shown above its results.
 from __future__ import annotations
 
 import html
-import io
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,7 @@ import param
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import AppState, with_labels
 from astroexplore.ui.notebook import ShownAsIpywidget
-from astroexplore.ui.widgets import flex_column
+from astroexplore.ui.widgets import csv_buffer, flex_column
 
 FROM_CURRENT = "Current galaxy"
 FROM_POSITION = "RA / Dec"
@@ -186,10 +185,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         self._download.disabled = True
 
     def _csv(self):
-        buf = io.StringIO()
-        (self.results if self.results is not None else pd.DataFrame()).to_csv(buf, index=False)
-        buf.seek(0)
-        return buf
+        return csv_buffer(self.results if self.results is not None else pd.DataFrame())
 
     # rendering ------------------------------------------------------------------------------------
     def _current_html(self, current: int) -> str:

@@ -27,6 +27,21 @@ def labelled_checkbox(obj: param.Parameterized, name: str, **kwargs) -> pn.widge
     return box
 
 
+def csv_buffer(frame) -> "io.BytesIO":
+    """A table as CSV bytes for a ``FileDownload`` callback. pyarrow's writer: a box over half of
+    1M galaxies took 6.9 s through pandas, in the event loop every window shares (~8x faster)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    buf = io.BytesIO()
+    pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buf,
+                     pa_csv.WriteOptions(quoting_style="needed"))
+    buf.seek(0)
+    return buf
+
+
 def flex_column(*objects, min_width: int, **kwargs) -> pn.Column:
     """A ``pn.Column`` for a wrapping ``pn.FlexBox`` (``flex_wrap="wrap"``): it grows from
     ``min_width`` pixels to share the row's width, and goes to the next line when the row has less

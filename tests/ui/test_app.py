@@ -63,6 +63,33 @@ def test_label_by_button_and_by_key(ui_page, served, until, shot):
     assert latest_score(served.store, nxt, "button-tester") is None
 
 
+def test_the_sidebar_downloads_every_label_with_its_position(ui_page, served, until, tmp_path):
+    """'Download labels (CSV)': what was scored, by whom, where on the sky (a follow-up list), in
+    the format `labels import` reads back."""
+    import pandas as pd
+
+    page, state = ui_page, ui_page.app_state
+    set_user(page, "download-tester")
+    until(lambda: state.user == "download-tester", what="user name to reach the session")
+    gid = current_id(page)
+    page.get_by_role("textbox", name="Tags").fill("#lens")
+    page.get_by_role("button", name="4", exact=True).click()
+    until(lambda: latest_score(served.store, gid, "download-tester") == 4, what="label on disk")
+    with page.expect_download() as dl:
+        page.get_by_text("Download labels (CSV)").click()
+    assert dl.value.suggested_filename == f"{served.catalogue.path.stem}_labels.csv"
+    path = tmp_path / "labels.csv"
+    dl.value.save_as(path)
+    table = pd.read_csv(path, dtype={"id": str})
+    assert list(table.columns) == ["id", "ra", "dec", "score", "user", "timestamp", "tags", "note"]
+    mine = table[(table["user"] == "download-tester") & (table["id"] == gid)]
+    assert len(mine) == 1 and mine["score"].iloc[0] == 4 and mine["tags"].iloc[0] == "#lens"
+    row = served.catalogue.index_of(gid)
+    assert mine["ra"].iloc[0] == pytest.approx(served.catalogue.ra[row], abs=1e-9)
+    assert mine["dec"].iloc[0] == pytest.approx(served.catalogue.dec[row], abs=1e-9)
+    assert len(table) == len(served.store.latest())  # every user's labels
+
+
 def test_a_double_click_scores_only_the_galaxy_seen(ui_page, served, until):
     """A score moves on to the next galaxy: the second click of a double click, sent before the
     next image arrived, must score the galaxy the user saw again, not the unseen next one."""
