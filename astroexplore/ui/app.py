@@ -153,7 +153,7 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
         path = getattr(self.state.catalogue, "path", None)
         return pn.widgets.FileDownload(
             callback=lambda: csv_buffer(self.state.explorer.labels_table()), label="Download labels (CSV)",
-            filename=f"{path.stem if path else 'catalogue'}_labels.csv", button_type="default", width=225)
+            filename=f"{path.stem if path else 'catalogue'}_labels.csv", color="default", width=225)
 
     def __panel__(self):
         # a notebook cell is narrower than a page: the sidebar's items go in a row above the tabs,
