@@ -1131,6 +1131,48 @@ def _is_fraction_column(name: Any) -> bool:
     return _is_posterior_column(name) or str(name).endswith(("_fraction_lo", "_fraction_hi"))
 
 
+#: suffixes of a vote answer's bookkeeping beside its fraction (GZ2: counts, weights, flags) and
+#: of the encoder's predicted fractions (``astroexplore embed``)
+_VOTE_SIDE_SUFFIXES = ("_count", "_weight", "_flag")
+_PREDICTED_SUFFIXES = ("_pred", "_pred_std")
+
+
+def describing_columns(catalogue: Any) -> list[str]:
+    """The table's columns that describe a galaxy to a person scoring it (redshift, magnitudes, a
+    class, a survey name), in table order: one value per galaxy (not a list), and not the id, the
+    image, ra/dec (shown apart), a map projection, a vote fraction or its bookkeeping (GZ2's
+    ``*_count/_weight/_flag`` beside a ``*_fraction``), a predicted fraction, nor a demo survey's
+    hidden truth (``metadata["demo"]["truth_columns"]``).
+
+    >>> cat = Catalogue.from_arrays(np.ones((1, 2)), ids=["g"], table=pd.DataFrame({
+    ...     "ra": [1.0], "dec": [2.0], "redshift": [0.05], "bar_yes_fraction": [0.4],
+    ...     "bar_yes_count": [12], "survey": ["sdss"]}))
+    >>> describing_columns(cat)
+    ['redshift', 'survey']
+    """
+    from .projection import projection_columns
+
+    table = catalogue.table
+    names = [c for c in table.columns if isinstance(c, str)]
+    fractions = {c for c in names if _is_fraction_column(c)}
+    truth = ((getattr(catalogue, "metadata", None) or {}).get("demo") or {}).get("truth_columns") or ()
+    skip = {"id", "image", "ra", "dec", "fractions_predicted", *truth, *(projection_columns(catalogue) or ())}
+
+    def vote_side(name: str) -> bool:
+        stem = next((name[:-len(s)] for s in _VOTE_SIDE_SUFFIXES + _PREDICTED_SUFFIXES if name.endswith(s)), None)
+        return stem is not None and (f"{stem}_fraction" in fractions or name.endswith(_PREDICTED_SUFFIXES))
+
+    out = []
+    for c in names:
+        if c in skip or c in fractions or vote_side(c):
+            continue
+        first = table[c].iloc[0] if len(table) else None
+        if isinstance(first, (list, tuple, np.ndarray, dict)):
+            continue
+        out.append(c)
+    return out
+
+
 def _validate_fractions(df: pd.DataFrame, file: str | None) -> None:
     """Posterior columns (``*_fraction``, ``*_debiased``, ``*_fraction_lo/_hi``) in [0, 1]; NaN allowed."""
     tol = FRACTION_TOLERANCE

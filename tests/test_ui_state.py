@@ -1483,6 +1483,43 @@ def test_downloads_say_which_galaxies_the_user_scored_and_tagged(state):
     assert set(scored["id"]) <= {ids[near[0]]}
 
 
+def test_the_card_shows_the_galaxys_catalogue_columns_not_the_demos_truth(state):
+    """An astronomer scoring a galaxy sees its magnitude (redshift, class...) beside its scores;
+    the demo's hidden truth is never shown to the person playing the astronomer."""
+    from astroexplore.ui.scoring import ScoringView
+
+    view = ScoringView(state=state)
+    card = view._card().object
+    mag = state.catalogue.table["mag_r"].iat[state.current]
+    assert f"<td class='ae-muted'>mag_r</td><td>{mag:.4g}</td>" in card
+    assert "truth_" not in card and "merging_merger_fraction" not in card
+
+
+def test_the_card_shows_at_most_eight_catalogue_columns_and_says_how_many_more(tmp_path):
+    from astroexplore.catalogue import Catalogue, describing_columns
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.scoring import ScoringView
+    from astroexplore.ui.state import AppState
+
+    table = pd.DataFrame({"ra": [1.0, 2.0], "dec": [0.0, 1.0], "note_text": ["<i>odd</i>", None],
+                          **{f"c{k}": [float(k), np.nan] for k in range(9)},
+                          "bar_yes_fraction": [0.2, 0.3], "bar_yes_count": [4, 5], "bar_yes_pred": [0.1, 0.2]})
+    cat = Catalogue.from_arrays(np.eye(2, 3, dtype=np.float32), ids=["a", "b"], table=table)
+    assert describing_columns(cat) == ["note_text", *(f"c{k}" for k in range(9))]
+    store = LabelStore(tmp_path / "l.sqlite", valid_ids=cat.ids)
+    try:
+        state = AppState(explorer=Explorer(cat, store, user="t"))
+        state.goto(0)
+        card = ScoringView(state=state)._card().object
+        assert "&lt;i&gt;odd&lt;/i&gt;" in card and "<td class='ae-muted'>c6</td><td>6</td>" in card
+        assert ">c7<" not in card and "+2 more columns" in card
+        state.goto(1)
+        assert "<td class='ae-muted'>c0</td><td>–</td>" in ScoringView(state=state)._card().object
+    finally:
+        store.close()
+
+
 def test_the_card_places_the_score_among_all_galaxies(state):
     """'score (combined) -0.656' meant nothing without the scale: each method has its own."""
     from astroexplore.ui.scoring import ScoringView

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import html
 import math
+import numbers
 import uuid
 
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
 from panel.custom import JSComponent
 
+from astroexplore.catalogue import describing_columns
 from astroexplore.constants import SCORES, RankingMethod
 from astroexplore.ui.state import AppState, image_src, placeholder_uri
 from astroexplore.ui.widgets import labelled_checkbox
@@ -154,6 +157,19 @@ class KeyListener(JSComponent):
             self._callback(str(data.get("key", "")), str(data.get("shown") or ""))
 
 
+def _value_text(value) -> str:
+    """A catalogue cell for the card, as HTML: a number to 4 significant digits, text escaped and
+    cut at 40 characters, a missing value as '–'."""
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, numbers.Number):
+        return f"{float(value):.4g}" if isinstance(value, (float, np.floating)) else f"{value:,}"
+    text = str(value)
+    return html.escape(text if len(text) <= 40 else text[:39] + "…")
+
+
 def _fmt(x, digits=3) -> str:
     try:
         xf = float(x)
@@ -201,6 +217,7 @@ def posterior_bars_html(catalogue, i: int, max_questions: int = 12) -> str:
 STATUS_HEIGHT = 56  # px: three lines of the status above the image (counts, a message of two)
 RETRAIN_MESSAGE_WIDTH = 330  # px: beside the Retrain button, within a 1280 px wide window
 OF_N_WIDTH = 100  # px: "of 8,700,000" in the navigation row
+CARD_COLUMNS = 8  # catalogue columns the card shows (redshift, magnitudes, a class), the first in the table
 CARD_WIDTH = 420  # px: the column of score buttons and galaxy card beside the image
 
 CARD_CSS = """
@@ -241,6 +258,7 @@ class ScoringView(ShownAsIpywidget, pn.viewable.Viewer):
         super().__init__(**params)
         s = self.state
         self._status_pane: pn.pane.HTML | None = None
+        self._describing = describing_columns(s.catalogue)  # the card's catalogue columns
         self._advanced_from: tuple[str, int] | None = None  # (id, score) scored by a key, then left
         view = uuid.uuid4().hex[:12]
         self._keys = KeyListener(on_key=self._on_key, shown=s.current_id, view=view)
@@ -407,6 +425,10 @@ class ScoringView(ShownAsIpywidget, pn.viewable.Viewer):
             rows.append(("predicted interest", f"{_fmt(mean[i], 2)} ± {_fmt(std[i], 2)}"))
         mine = s.my_score(gid)
         rows.append(("your score", "–" if mine is None else str(mine)))
+        rows += [(c, _value_text(cat.table[c].iat[i])) for c in self._describing[:CARD_COLUMNS]]
+        if len(self._describing) > CARD_COLUMNS:
+            rows.append(("", f"<span class='ae-muted'>+{len(self._describing) - CARD_COLUMNS} more columns "
+                             "(in the CSV downloads: map, search)</span>"))
         table = "".join(f"<tr><td class='ae-muted'>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in rows)
         body = (f"<div class='ae-card-box'><h3>{html.escape(gid)}</h3><table>{table}</table>"
                 f"<div>{links}</div><h4 style='margin:10px 0 2px 0'>Morphology (vote fractions)</h4>"
