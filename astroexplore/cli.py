@@ -56,11 +56,12 @@ def _cmd_labels(args: argparse.Namespace) -> int:
               f"{args.store} into {args.out}" + (f" ({report['lost']:,} unreadable or invalid, left out)"
                                                  if report["lost"] else ""))
         return 0
-    valid_ids = None
+    valid_ids = catalogue = None
     if getattr(args, "catalogue", None):
         from astroexplore.catalogue import load_catalogue
 
-        valid_ids = load_catalogue(args.catalogue, **load_options(args)).ids
+        catalogue = load_catalogue(args.catalogue, **load_options(args))
+        valid_ids = None if args.labels_command == "export" else catalogue.ids
     new_store = not Path(args.store).exists()
     if new_store and args.labels_command == "export":
         raise LabelError(f"{args.store}: no label store here (check the path; "
@@ -70,10 +71,8 @@ def _cmd_labels(args: argparse.Namespace) -> int:
                         read_only=args.labels_command == "export") as store:
             if args.labels_command == "export":
                 out = Path(args.out)
-                if out.suffix.lower() in (".parquet", ".pq"):
-                    store.export_parquet(out)
-                else:
-                    store.export_csv(out)
+                write = store.export_parquet if out.suffix.lower() in (".parquet", ".pq") else store.export_csv
+                write(out, catalogue=catalogue)
                 n_rows, n_galaxies = len(store.latest()), store.count()
                 print(f"exported {n_rows} labels ({n_galaxies} galaxies) to {out}")
             else:
@@ -223,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = lsub.add_parser("export", help="write every current label to CSV or Parquet")
     e.add_argument("store", help="SQLite label store")
     e.add_argument("out", help="output .csv or .parquet")
+    e.add_argument("--catalogue", default=None, help="add each galaxy's ra/dec from this catalogue "
+                   "(read with the options below): a follow-up list")
+    add_loading_options(e)
     e.set_defaults(func=_cmd_labels)
     i = lsub.add_parser("import", help="read labels from CSV (ours, or Astronomaly's ml_scores.csv) or "
                         "from our Parquet export")

@@ -630,15 +630,7 @@ class Explorer:
         -------
         pandas.DataFrame
         """
-        frame = self.store.export_frame(user)
-        if getattr(self.catalogue, "has_coordinates", False):
-            # a shared store may hold galaxies of another catalogue: NaN there
-            rows, known = self.catalogue.known_rows(list(frame["id"]))
-            for at, name, values in ((1, "ra", self.catalogue.ra), (2, "dec", self.catalogue.dec)):
-                column = np.full(len(frame), np.nan)
-                column[known] = np.asarray(values, np.float64)[rows]
-                frame.insert(at, name, column)
-        return frame
+        return self.store.export_frame(user, catalogue=self.catalogue)
 
     # ------------------------------------------------------------------ the head
     def _new_head(self):

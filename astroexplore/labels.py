@@ -818,11 +818,12 @@ class LabelStore:
                              "all; nothing was imported.")
         return records
 
-    def export_csv(self, path: str | os.PathLike) -> Path:
+    def export_csv(self, path: str | os.PathLike, *, catalogue=None) -> Path:
         """Write every current label to CSV (the format :meth:`import_csv` reads back).
 
         Columns ``id, score, user, timestamp`` (ISO 8601 UTC), ``tags`` (space-separated) and
-        ``note``; one row per (galaxy, user). The file is replaced atomically.
+        ``note``; one row per (galaxy, user); with a ``catalogue``, each galaxy's ``ra``/``dec``
+        after its id (a follow-up list; the import ignores them). The file is replaced atomically.
 
         Returns
         -------
@@ -830,26 +831,29 @@ class LabelStore:
             ``path``.
         """
         path = _check_export_suffix(Path(path), "csv")
-        frame = self.export_frame()
+        frame = self.export_frame(catalogue=catalogue)
         with _atomic_output(path, self.path) as tmp:
             frame.to_csv(tmp, index=False)
         return path
 
-    def export_frame(self, user: str | None = None) -> pd.DataFrame:
-        """The rows :meth:`export_csv` writes, as text-ready columns: ``id, score, user,
-        timestamp`` (ISO 8601 UTC), ``tags`` (space-separated), ``note``; one row per (galaxy,
-        user), oldest first (``user``: only theirs)."""
+    def export_frame(self, user: str | None = None, *, catalogue=None) -> pd.DataFrame:
+        """The rows :meth:`export_csv` writes, as text-ready columns: ``id``, ``ra``, ``dec``
+        (degrees: only with a ``catalogue`` that has coordinates; NaN for a galaxy it lacks),
+        ``score, user, timestamp`` (ISO 8601 UTC), ``tags`` (space-separated), ``note``; one row
+        per (galaxy, user), oldest first (``user``: only theirs)."""
         frame = self.latest(user)[_LATEST_COLUMNS].copy()
         frame["timestamp"] = [t.isoformat() for t in frame["timestamp"]]
         frame["tags"] = [" ".join(t) for t in frame["tags"]]
+        for at, (name, values) in enumerate(_positions(catalogue, frame[ID_COLUMN]), start=1):
+            frame.insert(at, name, values)
         return frame
 
-    def export_parquet(self, path: str | os.PathLike) -> Path:
+    def export_parquet(self, path: str | os.PathLike, *, catalogue=None) -> Path:
         """Write every current label to Parquet, one row per (galaxy, user).
 
         Columns ``id`` (string), ``score`` (int8), ``user`` (string), ``timestamp``
-        (timestamp[us, UTC]), ``tags`` (list<string>) and ``note`` (string, nullable). The file
-        is replaced atomically.
+        (timestamp[us, UTC]), ``tags`` (list<string>) and ``note`` (string, nullable); with a
+        ``catalogue``, ``ra``/``dec`` (float64) after the id. The file is replaced atomically.
 
         Returns
         -------
@@ -869,12 +873,31 @@ class LabelStore:
                    [list(_tags_from_json(r[4])) for r in rows], [r[5] for r in rows]]
         table = pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, schema)],
                                      schema=schema)
+        for at, (name, values) in enumerate(_positions(catalogue, columns[0]), start=1):
+            table = table.add_column(at, pa.field(name, pa.float64()), pa.array(values, pa.float64()))
         with _atomic_output(path, self.path) as tmp:
             pq.write_table(table, tmp)
         return path
 
 
 # --------------------------------------------------------------------------- helpers
+def _positions(catalogue, ids) -> list:
+    """``[("ra", ndarray), ("dec", ndarray)]`` of the galaxies ``ids`` (float64 degrees, NaN for
+    one the catalogue lacks: a store shared with another catalogue), or ``[]`` without a catalogue
+    with coordinates."""
+    if catalogue is None or not getattr(catalogue, "has_coordinates", False):
+        return []
+    import numpy as np
+
+    rows, known = catalogue.known_rows([str(i) for i in ids])
+    out = []
+    for name, values in (("ra", catalogue.ra), ("dec", catalogue.dec)):
+        column = np.full(len(known), np.nan)
+        column[known] = np.asarray(values, np.float64)[rows]
+        out.append((name, column))
+    return out
+
+
 
 
 _EVENT_COLUMNS = "event_id, kind, galaxy_id, score, user, timestamp, tags, note, undoes"

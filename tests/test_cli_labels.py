@@ -269,3 +269,24 @@ def test_a_parquet_export_imports_back(tmp_path, capsys):
     table.to_parquet(bad)
     assert main(["labels", "import", str(dst), str(bad)]) == 1
     assert "bad.parquet: row 1 (0-based):" in capsys.readouterr().err  # as pandas counts
+
+
+def test_export_with_a_catalogue_adds_each_galaxys_position_and_imports_back(tmp_path, ml_scores, capsys):
+    store = tmp_path / "survey.labels.sqlite"
+    assert main(["labels", "import", str(store), str(ml_scores), "--user", "michelle"]) == 0
+    cat = tmp_path / "cat.parquet"
+    pd.DataFrame({"id": ["J0001", "J0002"], "ra": [150.25, 151.5], "dec": [2.0, -1.25],
+                  "feat_0": [0.0, 1.0], "feat_1": [1.0, 0.0]}).to_parquet(cat, index=False)
+    out_csv, out_parquet = tmp_path / "follow_up.csv", tmp_path / "follow_up.parquet"
+    for out in (out_csv, out_parquet):
+        assert main(["labels", "export", str(store), str(out), "--catalogue", str(cat)]) == 0
+    capsys.readouterr()
+    for table in (pd.read_csv(out_csv), pq.read_table(out_parquet).to_pandas()):
+        assert list(table.columns)[:5] == ["id", "ra", "dec", "score", "user"]
+        assert table.loc[table["id"] == "J0002", ["ra", "dec"]].values.tolist() == [[151.5, -1.25]]
+        assert np.isnan(table.loc[table["id"] == "J0003", "ra"]).all()  # not in this catalogue
+    for out in (out_csv, out_parquet):  # still the files `labels import` reads
+        copy = tmp_path / f"copy_{out.suffix[1:]}.sqlite"
+        assert main(["labels", "import", str(copy), str(out)]) == 0
+        with LabelStore(copy) as c, LabelStore(store) as s:
+            assert c.export_frame().values.tolist() == s.export_frame().values.tolist()
