@@ -150,3 +150,20 @@ def test_a_catalogue_with_columns_but_no_votes_still_has_a_filter(tmp_path):
         assert view.state.n_match == 2
     finally:
         store.close()
+
+
+def test_a_catalogue_with_nothing_to_filter_says_so(tmp_path):
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.morphology import MorphologyView
+    from astroexplore.ui.state import AppState
+
+    c = Catalogue.from_arrays(np.eye(4, 3, dtype=np.float32), ids=list("abcd"),
+                              table=pd.DataFrame({"survey": ["x", "y", "x", "y"]}))
+    store = LabelStore(tmp_path / "l.sqlite", valid_ids=c.ids)
+    try:
+        view = MorphologyView(state=AppState(explorer=Explorer(c, store, user="t")))
+        assert view._column_controls == []
+        assert "nothing to filter on" in view.__panel__().object
+    finally:
+        store.close()
