@@ -863,6 +863,25 @@ def test_box_selection_follows_the_filter_and_is_what_the_csv_holds(state):
     assert len(state.selection) == 0 and view._download.disabled
 
 
+def test_the_map_and_search_downloads_carry_the_galaxies_catalogue_columns(state):
+    """A CSV of the map's or the search's galaxies is a follow-up list: with their magnitudes (any
+    describing column), never the demo's hidden truth."""
+    from astroexplore.ui.latent_map import MapView
+    from astroexplore.ui.similarity import SimilarityView
+
+    cat = state.catalogue
+    mags = dict(zip(cat.ids, cat.table["mag_r"]))
+    view = MapView(state=state)
+    xy = state.resources.projection
+    view._tapped(x=float(xy[5, 0]), y=float(xy[5, 1]))
+    sim = SimilarityView(state=state)
+    sim.search()
+    for frame in (pd.read_csv(view._selection_csv(), dtype={"id": str}), pd.read_csv(sim._csv(), dtype={"id": str})):
+        assert len(frame) and "mag_r" in frame.columns
+        assert not any(c.startswith("truth_") for c in frame.columns)
+        np.testing.assert_allclose(frame["mag_r"], [mags[g] for g in frame["id"]])
+
+
 def test_filter_tab_works_on_a_catalogue_without_the_root_questions(tmp_path):
     """Only has-spiral-arms_* and bar_* columns: both controls stayed disabled, asking for
     'Smooth or featured?' and 'Edge-on disk?', which the page did not show."""

@@ -23,7 +23,7 @@ from astroexplore.column_filter import filterable_columns
 from astroexplore.constants import DETECTORS, RankingMethod
 from astroexplore.map_index import map_table
 from astroexplore.ui.gallery import Gallery
-from astroexplore.ui.state import AppState, with_labels
+from astroexplore.ui.state import AppState, with_catalogue_columns, with_labels
 from astroexplore.ui.widgets import PageScroll, csv_buffer, flex_column
 from astroexplore.ui.notebook import ShownAsIpywidget
 
@@ -524,8 +524,10 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         return self._table(self.nearest(k), distances=True)
 
     def selection_table(self) -> pd.DataFrame:
-        """The download: every galaxy of the last box selection, or the galaxies nearest the tap."""
-        return self._table(self.in_box(), distances=False) if self.box is not None else self.nearest_table()
+        """The download: every galaxy of the last box selection, or the galaxies nearest the tap,
+        with their catalogue columns."""
+        table = self._table(self.in_box(), distances=False) if self.box is not None else self.nearest_table()
+        return with_catalogue_columns(table, self.state.catalogue)
 
     def _table(self, idx: np.ndarray, *, distances: bool) -> pd.DataFrame:
         st = self.state

@@ -15,7 +15,7 @@ import panel as pn
 import param
 
 from astroexplore.ui.gallery import Gallery
-from astroexplore.ui.state import AppState, with_labels
+from astroexplore.ui.state import AppState, with_catalogue_columns, with_labels
 from astroexplore.ui.notebook import ShownAsIpywidget
 from astroexplore.ui.widgets import csv_buffer, flex_column
 
@@ -185,7 +185,10 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         self._download.disabled = True
 
     def _csv(self):
-        return csv_buffer(self.results if self.results is not None else pd.DataFrame())
+        """The download's bytes: the results with the galaxies' catalogue columns."""
+        if self.results is None:
+            return csv_buffer(pd.DataFrame())
+        return csv_buffer(with_catalogue_columns(self.results, self.state.catalogue))
 
     # rendering ------------------------------------------------------------------------------------
     def _current_html(self, current: int) -> str:
