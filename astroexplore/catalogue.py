@@ -39,7 +39,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from astroexplore.errors import CatalogueError, did_you_mean
-from astroexplore.images import EMBED_IMAGE_COLUMNS, is_url
+from astroexplore.images import EMBED_IMAGE_COLUMNS, IMAGE_SUFFIXES, is_url
 
 log = logging.getLogger(__name__)
 
@@ -626,8 +626,6 @@ def _check_exists(path: Path) -> None:
 def _embed_hint_for_folder(path: Path) -> str:
     """Where ``path`` holds image cutouts (among its first 1,000 entries: a survey's folder can
     hold millions), the command that makes a catalogue of them."""
-    from astroexplore.images import IMAGE_SUFFIXES
-
     try:
         names = [p.name.lower() for p in itertools.islice(path.iterdir(), 1000)]
     except OSError:
@@ -1159,8 +1157,10 @@ def describing_columns(catalogue: Any) -> list[str]:
     skip = {"id", "image", "ra", "dec", "fractions_predicted", *truth, *(projection_columns(catalogue) or ())}
 
     def vote_side(name: str) -> bool:
-        stem = next((name[:-len(s)] for s in _VOTE_SIDE_SUFFIXES + _PREDICTED_SUFFIXES if name.endswith(s)), None)
-        return stem is not None and (f"{stem}_fraction" in fractions or name.endswith(_PREDICTED_SUFFIXES))
+        if name.endswith(_PREDICTED_SUFFIXES):
+            return True
+        stem = next((name[:-len(s)] for s in _VOTE_SIDE_SUFFIXES if name.endswith(s)), None)
+        return stem is not None and f"{stem}_fraction" in fractions
 
     out = []
     for c in names:

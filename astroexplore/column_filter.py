@@ -18,7 +18,8 @@ import pandas as pd
 
 from .errors import SchemaError, did_you_mean
 
-__all__ = ["ColumnRange", "filterable_columns", "is_numeric_column", "ranges_mask", "value_summary"]
+__all__ = ["ColumnRange", "filterable_columns", "is_numeric_column", "numeric_values", "ranges_mask",
+           "value_summary"]
 
 
 def is_numeric_column(column: pd.Series) -> bool:
@@ -28,8 +29,8 @@ def is_numeric_column(column: pd.Series) -> bool:
     return column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) == "boolean"
 
 
-def _values(column: pd.Series) -> np.ndarray:
-    """float64 values of a numeric or boolean column, NaN where missing."""
+def numeric_values(column: pd.Series) -> np.ndarray:
+    """float64 values of a numeric or boolean column (True = 1), NaN where missing."""
     return pd.to_numeric(column, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
 
 
@@ -39,7 +40,7 @@ def value_summary(column: pd.Series) -> str:
     >>> value_summary(pd.Series([0.1, None, 0.3, 0.2]))
     '0.1 .. 0.3 (median 0.2); 1 without a value'
     """
-    v = _values(column)
+    v = numeric_values(column)
     finite = v[np.isfinite(v)]
     if not len(finite):
         return "no values"
@@ -118,7 +119,7 @@ class ColumnRange:
         if not is_numeric_column(table[self.column]):
             raise SchemaError(f"column '{self.column}' holds {table[self.column].dtype} values, not "
                               "numbers: a range cannot apply to it")
-        v = _values(table[self.column])
+        v = numeric_values(table[self.column])
         keep = ~np.isnan(v)
         if self.low is not None:
             keep &= v >= self.low

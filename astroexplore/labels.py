@@ -898,8 +898,6 @@ def _positions(catalogue, ids) -> list:
     return out
 
 
-
-
 _EVENT_COLUMNS = "event_id, kind, galaxy_id, score, user, timestamp, tags, note, undoes"
 
 

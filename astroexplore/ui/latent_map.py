@@ -19,7 +19,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from astroexplore.column_filter import filterable_columns
+from astroexplore.column_filter import filterable_columns, numeric_values
 from astroexplore.constants import DETECTORS, RankingMethod
 from astroexplore.map_index import map_table
 from astroexplore.ui.gallery import Gallery
@@ -72,16 +72,13 @@ def _colour_options(cat) -> tuple[list[str], set[str]]:
     catalogue's Galaxy Zoo vote fractions (decision-tree order), its other numeric columns
     (redshift, magnitudes, a 0/1 flag: the mean per pixel), except the map's own coordinates, and
     its class columns (a pixel mixes the colours of its galaxies' classes); and which are classes."""
-    from astroexplore.projection import projection_columns
-
     options = [DENSITY] + [m.value for m in DETECTORS] + [RankingMethod.PREDICTED_INTEREST.value, LABELS]
-    table = cat.table
     schema = getattr(cat, "schema", None)
     if schema is not None:
-        options += [c for c in schema.columns if c in table.columns]
-    skip = set(options) | set(projection_columns(cat) or ()) | {"id"}
-    options += [c for c in filterable_columns(cat) if c not in skip]
-    classes = _class_columns(cat, skip | set(options))
+        options += [c for c in schema.columns if c in cat.table.columns]
+    # the numeric columns the filter takes (never the id or the map's own coordinates)
+    options += [c for c in filterable_columns(cat) if c not in options]
+    classes = _class_columns(cat, set(options) | {"id"})
     return options + classes, set(classes)
 
 
@@ -171,8 +168,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         if color_by in self.state.catalogue.table.columns:
             col = "c_" + color_by
             if col not in res.frame.columns:  # nullable ints / booleans: a missing value is NaN
-                values = self.state.catalogue.table[color_by].to_numpy(dtype=np.float64, na_value=np.nan)
-                res.ensure_column(col, values.astype(np.float32))
+                res.ensure_column(col, numeric_values(self.state.catalogue.table[color_by]))
             return col
         col = "s_" + color_by
         if color_by == RankingMethod.PREDICTED_INTEREST.value or col not in res.frame.columns:

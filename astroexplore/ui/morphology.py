@@ -216,15 +216,19 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
         if self._column_controls:
             sections += [pn.pane.HTML("<b>Catalogue columns</b> (a galaxy without a value never matches)",
                                       margin=(10, 10, 0, 10)), *self._column_rows()]
-        if self._schema is None or not self._controls:
-            if not sections:
-                return pn.pane.Markdown("This catalogue has no numeric columns and no Galaxy Zoo "
-                                        "posterior columns, so there is nothing to filter on.")
+        if self._schema is not None and self._controls:
+            sections += [pn.pane.HTML("<b>Galaxy Zoo answers</b>", margin=(10, 10, 0, 10)), *self._question_rows()]
+        elif sections:
             sections.append(pn.pane.HTML("No Galaxy Zoo vote fractions in this catalogue.",
                                          styles={"color": "#555"}, margin=(10, 10)))
-            return pn.Column(head, self._conditions(), *sections, sizing_mode="stretch_width")
+        else:
+            return pn.pane.Markdown("This catalogue has no numeric columns and no Galaxy Zoo "
+                                    "posterior columns, so there is nothing to filter on.")
+        return pn.Column(head, self._conditions(), *sections, sizing_mode="stretch_width")
+
+    def _question_rows(self) -> list:
+        """A row per question: its answer, the vote-fraction range, and why it is disabled."""
         s = self.state
-        sections.append(pn.pane.HTML("<b>Galaxy Zoo answers</b>", margin=(10, 10, 0, 10)))
         rows = []
         for name, c in self._controls.items():
             off = pn.bind(lambda f, name=name: not self._enabled(f, name)[0], s.param.filter)
@@ -236,4 +240,4 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
                 pn.pane.HTML(why, align="center", sizing_mode="stretch_width", min_width=150),
                 sizing_mode="stretch_width",
             ))
-        return pn.Column(head, self._conditions(), *sections, *rows, sizing_mode="stretch_width")
+        return rows
