@@ -5,11 +5,14 @@
 """
 from __future__ import annotations
 
+import re
+
 import panel as pn
 import param
 from panel.io.resources import CDN_DIST
 from panel.theme.fast import Fast
 
+from astroexplore.ui.address import follow_address, left_out_text
 from astroexplore.ui.latent_map import MapView
 from astroexplore.ui.morphology import MorphologyView
 from astroexplore.ui.scoring import ScoringView
@@ -162,6 +165,11 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
                          sizing_mode="stretch_width")
 
 
+def _markdown_text(text: str) -> str:
+    """``text`` with Markdown's punctuation escaped (a column called ``*flux*`` stays as typed)."""
+    return re.sub(r"([\\`*_{}\[\]<>#|!])", r"\\\1", text)
+
+
 def _as_state(explorer_or_state, user=None) -> AppState:
     if isinstance(explorer_or_state, AppState):
         if user:
@@ -205,10 +213,14 @@ def build_app(explorer_or_state, *, template: bool = True, user: str | None = No
     pn.state.onload(lambda: state.start_sync())
     if not template:
         return app
+    # the address holds the galaxy, tab, method and filter: a reload or a link opens the same view
+    address, problems = follow_address(state)
+    left_out = [pn.pane.Alert(_markdown_text(left_out_text(problems)), alert_type="warning",
+                              sizing_mode="stretch_width")] if problems else []
     top = PageScroll()  # a tab opened (by its header, or by a gallery card) shows its top
     state.param.watch(lambda e: top.scroll(), "tab")
     page = pn.template.FastListTemplate(
-        title=title, sidebar=[*app.sidebar(), top], main=[app.tabs], sidebar_width=260,
+        title=title, sidebar=[*app.sidebar(), top, address], main=[*left_out, app.tabs], sidebar_width=260,
         accent_base_color="#0072b5", header_background="#0b3d62", theme_toggle=False,
         design=LocalFast, font=FONT)
     page.state = state

@@ -18,7 +18,7 @@ from astroexplore.ui.notebook import ShownAsIpywidget
 
 ANY = "(any)"
 NO_COLUMN = "(none)"
-#: rows of column ranges the view offers (the Python API takes any number)
+#: column-range rows the view starts with ("+ Another column" adds more)
 N_COLUMN_RANGES = 3
 
 
@@ -100,10 +100,11 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
         self._schema = getattr(self.state.catalogue, "schema", None)
         self._controls: dict[str, QuestionControl] = {}
         self._updating = False
-        columns = filterable_columns(self.state.catalogue)
-        self._column_controls = [ColumnControl(columns) for _ in range(N_COLUMN_RANGES)] if columns else []
-        for c in self._column_controls:
-            c.param.watch(self._apply_ranges, ["column", "low", "high"])
+        self._columns = filterable_columns(self.state.catalogue)
+        self._column_controls: list[ColumnControl] = []
+        self._column_box: pn.Column | None = None  # the rows on the page, once drawn
+        for _ in range(N_COLUMN_RANGES if self._columns else 0):
+            self._add_column_control()
         if self._schema is not None:
             columns = set(self.state.catalogue.table.columns)
             # the tree as far as the catalogue holds it: a question whose parent answer is not
@@ -118,6 +119,42 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
                 c = QuestionControl(q, present)
                 c.param.watch(self._rebuild, ["answer", "fraction"])
                 self._controls[q.name] = c
+        self._show_state()
+
+    def _add_column_control(self) -> ColumnControl:
+        """One more column row (on the page too, once it is drawn)."""
+        c = ColumnControl(self._columns)
+        c.param.watch(self._apply_ranges, ["column", "low", "high"])
+        self._column_controls.append(c)
+        if self._column_box is not None:
+            self._column_box.append(self._column_row(c))
+        return c
+
+    @param.depends("state.filter", "state.column_ranges", watch=True)
+    def _show_state(self):
+        """Set the controls to a filter given elsewhere (a link, a script on ``state``), not
+        through them: each condition on its question's row, each range on a column row (rows
+        added as needed), the other rows cleared."""
+        if self._updating:
+            return
+        self._updating = True
+        try:
+            ranges = list(self.state.column_ranges)
+            while len(self._column_controls) < len(ranges):
+                self._add_column_control()
+            for c, r in zip(self._column_controls, [*ranges, *[None] * len(self._column_controls)]):
+                c.problem = ""
+                c.column = NO_COLUMN if r is None or r.column not in self._columns else r.column
+                c.param.update(low=getattr(r, "low", None), high=getattr(r, "high", None))
+            conditions = {}  # the view has one answer per question: the first one given
+            for cond in () if self.state.filter is None else self.state.filter.conditions:
+                conditions.setdefault(cond.question, cond)
+            for name, control in self._controls.items():
+                cond = conditions.get(name)
+                control.param.update(answer=ANY if cond is None else cond.answer,
+                                     fraction=(0.5, 1.0) if cond is None else (cond.low, cond.high))
+        finally:
+            self._updating = False
 
     def _rebuild(self, *events):
         """Turn the controls into a MorphologyFilter (side effect: sets ``state.filter``)."""
@@ -135,9 +172,9 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
                     continue
                 lo, hi = c.fraction
                 flt = flt.with_condition(Condition(name, c.answer, float(lo), float(hi)))
+            self.state.filter = flt if len(flt.conditions) else None
         finally:
             self._updating = False
-        self.state.filter = flt if len(flt.conditions) else None
 
     def _apply_ranges(self, *events):
         """The column rows' ranges to ``state.column_ranges`` (rows without a column, or with an
@@ -146,7 +183,11 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
             return
         ranges = tuple(r for r in (c.column_range() for c in self._column_controls) if r is not None)
         if ranges != self.state.column_ranges:
-            self.state.column_ranges = ranges
+            self._updating = True  # the rows already show it (a refused row stays as typed)
+            try:
+                self.state.column_ranges = ranges
+            finally:
+                self._updating = False
 
     def clear(self, event=None):
         self._updating = True
@@ -192,30 +233,42 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
                     self.state.param.filter, self.state.param.column_ranges),
             styles={"font-size": "13px", "color": "#0b3d62"}, sizing_mode="stretch_width", margin=(0, 10))
 
-    def _column_rows(self) -> list:
-        """A row per column range: the column, from, to, and the values it holds (or why the range
+    def _column_row(self, c: ColumnControl) -> pn.Row:
+        """A column range's row: the column, from, to, and the values it holds (or why the range
         is not applied)."""
         table = self.state.catalogue.table
-        rows = []
-        for c in self._column_controls:
-            info = pn.bind(lambda col, problem: (
-                f"<span style='color:#b42318;font-size:12px'>{html.escape(problem)}</span>" if problem else
-                f"<span style='color:#555;font-size:12px'>{html.escape(column_summary(table, col))}</span>"),
-                c.param.column, c.param.problem)
-            rows.append(pn.Row(
-                pn.widgets.Select.from_param(c.param.column, width=260),
-                pn.widgets.FloatInput.from_param(c.param.low, placeholder="no bound", width=105),
-                pn.widgets.FloatInput.from_param(c.param.high, placeholder="no bound", width=105),
-                pn.pane.HTML(info, align="center", sizing_mode="stretch_width", min_width=150),
-                sizing_mode="stretch_width"))
-        return rows
+        info = pn.bind(lambda col, problem: (
+            f"<span style='color:#b42318;font-size:12px'>{html.escape(problem)}</span>" if problem else
+            f"<span style='color:#555;font-size:12px'>{html.escape(column_summary(table, col))}</span>"),
+            c.param.column, c.param.problem)
+        return pn.Row(
+            pn.widgets.Select.from_param(c.param.column, width=260),
+            pn.widgets.FloatInput.from_param(c.param.low, placeholder="no bound", width=105),
+            pn.widgets.FloatInput.from_param(c.param.high, placeholder="no bound", width=105),
+            pn.pane.HTML(info, align="center", sizing_mode="stretch_width", min_width=150),
+            sizing_mode="stretch_width")
+
+    def _column_section(self) -> list:
+        """The column rows, and a button for one more row (as many as the catalogue has columns)."""
+        self._column_box = pn.Column(*(self._column_row(c) for c in self._column_controls),
+                                     sizing_mode="stretch_width", margin=0)
+        more = pn.widgets.Button(label="+ Another column", width=140, margin=(0, 10, 5, 10))
+
+        def add(event=None):
+            if len(self._column_controls) < len(self._columns):
+                self._add_column_control()
+            more.disabled = len(self._column_controls) >= len(self._columns)
+
+        more.on_click(add)
+        more.disabled = len(self._column_controls) >= len(self._columns)
+        return [self._column_box, more]
 
     def __panel__(self):
         head = pn.Row(self._count, pn.widgets.Button(label="Clear filter", width=120, on_click=self.clear))
         sections = []
         if self._column_controls:
             sections += [pn.pane.HTML("<b>Catalogue columns</b> (a galaxy without a value never matches)",
-                                      margin=(10, 10, 0, 10)), *self._column_rows()]
+                                      margin=(10, 10, 0, 10)), *self._column_section()]
         if self._schema is not None and self._controls:
             sections += [pn.pane.HTML("<b>Galaxy Zoo answers</b>", margin=(10, 10, 0, 10)), *self._question_rows()]
         elif sections:

@@ -359,6 +359,10 @@ class AppState(param.Parameterized):
         self._syncer = None
         self._computing: dict[str, concurrent.futures.Future] = {}  # method -> its background scores
         self._ranked_by: str | None = None  # the method the order was sorted by (while another computes)
+        # a galaxy opened (by id, a link, a gallery) since the method was last changed: when that
+        # method's scores land later, it stays on screen instead of the new rank 1
+        self._asked_method = self.method
+        self._opened_since_method = False
         self.n_match = self.catalogue.n_galaxies
         self._sync_user()
         self.refresh_order(keep_current=False)
@@ -598,12 +602,14 @@ class AppState(param.Parameterized):
             self.message = (f"Computing the {self.method} scores of {self.catalogue.n_galaxies:,} "
                             f"galaxies in the background (once: they are cached); sorted by "
                             f"{method} until they are ready.")
+        if self.method != self._asked_method:
+            self._asked_method, self._opened_since_method = self.method, False
         order = np.asarray(self.explorer.ranking(method, mask=self.mask,
                                                  unlabelled_first=self.unlabelled_first), dtype=np.int64)
         if self._ranked_by not in (None, method):
             if method == self.method:  # an earlier method's "computing" or "ready" line is stale now
                 self.message = f"Sorted by {method}."
-            if not self.off_list:
+            if not self.off_list and not self._opened_since_method:
                 keep_current = False  # another method: its rank 1, not the old galaxy deep in its list
         self._ranked_by = method
         # the list's head of galaxies nobody had labelled when it was sorted (see next())
@@ -738,6 +744,7 @@ class AppState(param.Parameterized):
         """Show galaxy row ``i`` in the scoring view (its place in the list when listed)."""
         i = int(i)
         where = np.flatnonzero(self.order == i) if self.order is not None else []
+        self._opened_since_method = True
         with param.parameterized.batch_call_watchers(self):
             if len(where):
                 self.position = int(where[0])

@@ -724,3 +724,57 @@ def test_enter_in_a_box_hands_the_keys_back_and_a_held_key_scores_once(ui_page, 
     until(lambda: len(mine()) > n_before, what="the held key's score")
     page.wait_for_timeout(1500)
     assert len(mine()) == n_before + 1 and int(mine()["score"].iloc[-1]) == 2
+
+
+def test_the_address_follows_the_window_and_a_link_opens_it_again(served, ui_browser, until, shot):
+    """The page's address holds the galaxy, the tab and the filter: a link opens them (the Filter
+    tab's rows showing its ranges), a score moves the address to the next galaxy, a reload opens
+    the same view, and a link part that does not fit is named in a warning."""
+    from astroexplore.column_filter import ColumnRange
+
+    cat = served.catalogue
+    n = cat.n_galaxies
+    keep = (ColumnRange("mag_r", high=16.5).mask(cat)
+            & (cat.table["smooth-or-featured_featured-or-disk_fraction"].to_numpy() >= 0.5))
+    gid = cat.ids[np.flatnonzero(keep)[3]]
+    context = ui_browser.new_context(viewport={"width": 1400, "height": 950})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{served.url}?galaxy={gid}&tab=filter&ranges=mag_r:..16.5"
+                  "&answers=smooth-or-featured:featured-or-disk:0.5..1")
+        page.get_by_text("Conditions: mag_r ≤ 16.5; Smooth or featured? Featured or disk ≥ 0.50").wait_for()
+        page.get_by_text(f"{int(keep.sum()):,} of {n:,} galaxies match").wait_for()
+        state = served.states[-1]
+        assert page.get_by_role("combobox", name="Column").first.input_value() == "mag_r"
+        assert page.get_by_placeholder("no bound").nth(1).input_value() == "16.5"
+        assert state.current_id == gid and not state.off_list
+        shot(page, "link_filter")
+        page.get_by_text("Scoring", exact=True).click()
+        page.get_by_text("How interesting is this object?").wait_for()
+        until(lambda: "tab=" not in page.evaluate("location.search"), what="the tab to leave the address")
+        set_user(page, "link-test")
+        until(lambda: state.user == "link-test", what="the name")
+        assert current_id(page) == gid
+        page.locator(".ae-card-box h3").first.click()
+        page.keyboard.press("3")
+        until(lambda: state.my_score(gid) == 3 and state.current_id != gid, what="the score and the move on")
+        nxt = state.current_id
+        until(lambda: f"galaxy={nxt}" in page.evaluate("location.search"), what="the address to follow")
+        page.reload()
+        page.get_by_text("How interesting is this object?").wait_for()
+        again = served.states[-1]
+        assert again is not state
+        assert again.current_id == nxt == current_id(page)
+        assert again.column_ranges == (ColumnRange("mag_r", high=16.5),) and again.n_match == keep.sum()
+        page.goto(f"{served.url}?galaxy=nosuch&ranges=mag_x:..3")
+        warning = page.locator(".alert-warning").get_by_text("Left out of the link")  # above the tabs
+        warning.wait_for()
+        assert warning.inner_text() == ("Left out of the link: ranges 'mag_x:..3': the catalogue has no numeric "
+                                        "column 'mag_x'. Did you mean 'mag_r'?; galaxy 'nosuch' is not in this "
+                                        "catalogue.")
+        assert served.states[-1].column_ranges == ()
+    finally:
+        context.close()
+    assert not errors, errors

@@ -1,0 +1,249 @@
+"""The page's address says what a window shows, so a reload, a bookmark or a link sent to a
+colleague opens the same view: the galaxy on the card, the tab, the ranking method and the filter.
+
+``/explorer?galaxy=J1234+5678&tab=map&method=lof&answers=has-spiral-arms:yes:0.6..1&ranges=mag_r:..16.5;redshift:0.02..0.1``
+
+- ``galaxy``: the id of the galaxy on the scoring card (opened as by its id);
+- ``tab``: ``scoring``, ``map``, ``filter`` or ``similarity`` (left out: scoring);
+- ``method``: the ranking method (left out: the default, combined);
+- ``answers``: Galaxy Zoo conditions ``question:answer:low..high``, ``;`` between them, parents
+  before children as the Filter tab builds them;
+- ``ranges``: catalogue-column ranges ``column:low..high``, either bound left empty for an open
+  side (``mag_r:..16.5``).
+
+Names are percent-encoded (``quote(name, safe="")``), so a column called ``g:r`` or ``a;b`` still
+round-trips. A link part that does not fit this catalogue (an unknown galaxy, a column it lacks, a
+condition the tree does not allow) is left out, and the window's message line says which and why;
+the rest still applies. The address follows the window with ``history.replaceState``: one history
+entry for the page, not one per galaxy scored (Back leaves the app, as before).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote, unquote, urlencode
+
+import param
+from panel.custom import JSComponent
+
+from astroexplore.constants import RankingMethod
+
+#: the ``tab`` value of each of the app's tabs, in :attr:`AppState.TABS` order
+TAB_NAMES = ("scoring", "map", "filter", "similarity")
+#: the query keys this module reads and writes (others in the address are kept as they are)
+KEYS = ("galaxy", "tab", "method", "answers", "ranges")
+_DEFAULT_METHOD = RankingMethod.COMBINED.value
+
+
+def _number(v: float) -> str:
+    return format(float(v), ".12g")
+
+
+def _bound(text: str, where: str) -> float | None:
+    """A bound of a link range: '' -> None (open), else its float (ValueError naming ``where``)."""
+    if text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{where}: '{text}' is not a number") from None
+
+
+def _split_range(text: str, where: str) -> tuple[float | None, float | None]:
+    if text.count("..") != 1:
+        raise ValueError(f"{where}: the bounds should read low..high (either may be empty), got '{text}'")
+    low, high = text.split("..")
+    return _bound(low, where), _bound(high, where)
+
+
+def _problem(where: str, err: Exception) -> str:
+    """``err``'s message, prefixed by the link part it is about unless it already names it."""
+    text = str(err)
+    return text if text.startswith(where) else f"{where}: {text}"
+
+
+def encode_answers(flt) -> str:
+    """``question:answer:low..high;...`` of a :class:`~astroexplore.filters.MorphologyFilter` (or '')."""
+    if flt is None:
+        return ""
+    return ";".join(f"{quote(c.question, safe='')}:{quote(c.answer, safe='')}:{_number(c.low)}..{_number(c.high)}"
+                    for c in flt.conditions)
+
+
+def encode_ranges(ranges) -> str:
+    """``column:low..high;...`` of :class:`~astroexplore.column_filter.ColumnRange` objects (or '')."""
+    return ";".join(f"{quote(r.column, safe='')}:{'' if r.low is None else _number(r.low)}.."
+                    f"{'' if r.high is None else _number(r.high)}" for r in ranges)
+
+
+def decode_answers(text: str, schema) -> tuple[object | None, list[str]]:
+    """The morphology filter an ``answers`` value asks for, over ``schema``, and the problems of the
+    conditions left out (each named as the link wrote it)."""
+    from astroexplore.filters import Condition, MorphologyFilter
+
+    parts = [p for p in text.split(";") if p]
+    if not parts:
+        return None, []
+    if schema is None:
+        return None, [f"answers '{text}': this catalogue has no Galaxy Zoo vote fractions"]
+    flt, problems = MorphologyFilter(schema), []
+    for part in parts:
+        where = f"answers '{unquote(part)}'"
+        try:
+            bits = part.split(":")
+            if len(bits) != 3:
+                raise ValueError(f"{where}: expected question:answer:low..high")
+            question, answer, bounds = bits
+            low, high = _split_range(bounds, where)
+            condition = Condition(unquote(question), unquote(answer),
+                                  0.0 if low is None else low, 1.0 if high is None else high)
+            flt = flt.with_condition(condition)  # SchemaError: unknown, or its parent not required
+        except ValueError as err:  # SchemaError is a ValueError
+            problems.append(_problem(where, err))
+    return (flt if flt.conditions else None), problems
+
+
+def decode_ranges(text: str, catalogue) -> tuple[tuple, list[str]]:
+    """The column ranges a ``ranges`` value asks for, on ``catalogue``'s filterable columns, and the
+    problems of those left out."""
+    from astroexplore.column_filter import ColumnRange, filterable_columns
+    from astroexplore.errors import did_you_mean
+
+    columns = filterable_columns(catalogue)
+    ranges, problems = [], []
+    for part in (p for p in text.split(";") if p):
+        column, sep, bounds = part.rpartition(":")
+        column = unquote(column)
+        where = f"ranges '{unquote(part)}'"
+        try:
+            if not sep:
+                raise ValueError(f"{where}: expected column:low..high")
+            if column not in columns:
+                raise ValueError(f"{where}: the catalogue has no numeric column '{column}'."
+                                 f"{did_you_mean(column, columns)}")
+            ranges.append(ColumnRange(column, *_split_range(bounds, where)))
+        except ValueError as err:
+            problems.append(_problem(where, err))
+    return tuple(ranges), problems
+
+
+def state_query(state) -> dict[str, str]:
+    """What ``state`` shows, as query values (defaults left out)."""
+    query = {"galaxy": "" if state.nothing_listed and not state.off_list else state.current_id}
+    tab = min(max(int(state.tab), 0), len(TAB_NAMES) - 1)
+    query["tab"] = TAB_NAMES[tab] if tab else ""
+    query["method"] = state.method if state.method != _DEFAULT_METHOD else ""
+    query["answers"] = encode_answers(state.filter)
+    query["ranges"] = encode_ranges(state.column_ranges)
+    return {k: v for k, v in query.items() if v}
+
+
+def query_string(query: Mapping[str, str], others: Mapping[str, str] | None = None) -> str:
+    """``a=1&b=2`` of ``others`` (keys of the address this module does not own) and ``query``;
+    ``:``, ``;``, ``.`` and ``,`` are left readable (they are legal in a query)."""
+    merged = {k: v for k, v in (others or {}).items() if k not in KEYS}
+    merged.update(query)
+    return urlencode(merged, safe=":;.,")
+
+
+def apply_query(state, query: Mapping[str, str]) -> list[str]:
+    """Show what ``query`` (a link's ``{key: value}``) asks for in ``state``: method and filter
+    first (they sort the list), then the galaxy, then the tab.
+
+    Returns
+    -------
+    list of str
+        One line per part left out, naming it and why (an empty list: all applied).
+    """
+    problems = []
+    method = str(query.get("method", "") or "")
+    updates = {}
+    if method:
+        if method in state.param.method.objects:
+            updates["method"] = method
+        else:
+            problems.append(f"method '{method}' is not one of {', '.join(state.param.method.objects)}")
+    flt, bad = decode_answers(str(query.get("answers", "") or ""), getattr(state.catalogue, "schema", None))
+    problems += bad
+    ranges, bad = decode_ranges(str(query.get("ranges", "") or ""), state.catalogue)
+    problems += bad
+    if flt is not None:
+        updates["filter"] = flt
+    if ranges:
+        updates["column_ranges"] = ranges
+    if updates:
+        state.param.update(**updates)
+    galaxy = str(query.get("galaxy", "") or "").strip()
+    if galaxy:
+        row = state.catalogue.row_of_typed_id(galaxy)
+        if row is None:
+            problems.append(f"galaxy '{galaxy}' is not in this catalogue")
+        else:
+            state.goto(row, switch_tab=False)
+    tab = str(query.get("tab", "") or "")
+    if tab:
+        if tab in TAB_NAMES:
+            state.tab = TAB_NAMES.index(tab)
+        else:
+            problems.append(f"tab '{tab}' is not one of {', '.join(TAB_NAMES)}")
+    if problems:
+        state.message = left_out_text(problems)
+    return problems
+
+
+def left_out_text(problems) -> str:
+    """One line for the parts of a link left out: ``"Left out of the link: a; b."``."""
+    return "Left out of the link: " + "; ".join(p.rstrip(".") for p in problems) + "."
+
+
+def request_query() -> dict[str, str]:
+    """The query of the request that opened this served session, as sent (ids stay strings: no
+    number conversion, unlike ``pn.state.location.query_params``); {} outside a server."""
+    import panel as pn
+
+    args = pn.state.session_args or {}
+    return {k: (v[-1].decode("utf-8", "replace") if isinstance(v[-1], bytes) else str(v[-1]))
+            for k, v in args.items() if v}
+
+
+class AddressBar(JSComponent):
+    """Invisible: puts :attr:`query` into the page's address (``history.replaceState``, keeping
+    the path and any ``#fragment``)."""
+
+    query = param.String(default="", doc="The address's query, without '?'.")
+
+    _esm = """
+    export function render({ model }) {
+      const put = () => {
+        const q = model.query ? '?' + model.query : '';
+        if (window.location.search === q) return;
+        try { window.history.replaceState(window.history.state, '', window.location.pathname + q + window.location.hash); } catch (e) {}
+      };
+      model.on('query', put);
+      put();
+      const span = document.createElement('span');
+      span.style.display = 'none';
+      return span;
+    }
+    """
+
+
+def follow_address(state, query: Mapping[str, str] | None = None) -> tuple[AddressBar, list[str]]:
+    """Open ``state`` on a link's ``query`` (default: the served request's), then keep the page's
+    address up to date with what the window shows.
+
+    Returns
+    -------
+    bar : AddressBar
+        Invisible; put it in the page.
+    problems : list of str
+        The link's parts left out, and why (see :func:`apply_query`).
+    """
+    query = request_query() if query is None else dict(query)
+    problems = apply_query(state, query)
+    bar = AddressBar(query=query_string(state_query(state), query))
+
+    def update(*events):
+        bar.query = query_string(state_query(state), query)
+
+    state.param.watch(update, ["current", "tab", "method", "filter", "column_ranges", "nothing_listed", "off_list"])
+    return bar, problems

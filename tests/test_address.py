@@ -1,0 +1,185 @@
+"""The page's address: what a window shows goes into it, and a link opens the same view."""
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from astroexplore.catalogue import Catalogue
+from astroexplore.column_filter import ColumnRange
+from astroexplore.filters import Condition, MorphologyFilter
+from astroexplore.schemas import GZ_DECALS
+from astroexplore.ui.address import (apply_query, decode_answers, decode_ranges, encode_answers,
+                                     encode_ranges, query_string, state_query)
+
+N = 300
+
+
+@pytest.fixture
+def cat():
+    rng = np.random.default_rng(1)
+    table = pd.DataFrame({
+        "ra": rng.uniform(150, 160, N), "dec": rng.uniform(0, 5, N),
+        "mag_r": rng.uniform(14, 18, N),
+        "g:r;x": rng.normal(0.6, 0.2, N),  # a name with the link's separators in it
+        "smooth-or-featured_smooth_fraction": rng.uniform(0, 1, N),
+        "smooth-or-featured_featured-or-disk_fraction": rng.uniform(0, 1, N),
+        "disk-edge-on_yes_fraction": rng.uniform(0, 1, N),
+        "disk-edge-on_no_fraction": rng.uniform(0, 1, N),
+    })
+    ids = [f"{i:05d}" for i in range(N)]  # leading zeros: an id must stay a string
+    return Catalogue.from_arrays(rng.normal(size=(N, 4)).astype(np.float32), ids=ids, table=table,
+                                 schema=GZ_DECALS)
+
+
+@pytest.fixture
+def make_state(cat, tmp_path):
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.state import AppState
+
+    stores = []
+
+    def make():
+        store = LabelStore(tmp_path / f"l{len(stores)}.sqlite", valid_ids=cat.ids)
+        stores.append(store)
+        # no score cache: each test computes its detectors (one reads LOF's arriving late)
+        return AppState(explorer=Explorer(cat, store, user="t", cache=False))
+
+    yield make
+    for s in stores:
+        s.close()
+
+
+def _link(state) -> dict[str, str]:
+    """What a browser sends back: the query string, parsed as a server parses it."""
+    return dict(parse_qsl(query_string(state_query(state))))
+
+
+def test_a_new_window_puts_only_its_galaxy_in_the_address(make_state):
+    state = make_state()
+    assert _link(state) == {"galaxy": state.current_id}
+
+
+def test_a_link_opens_the_same_galaxy_tab_method_and_filter(make_state, cat):
+    a = make_state()
+    flt = MorphologyFilter(GZ_DECALS, [Condition("smooth-or-featured", "featured-or-disk", 0.6),
+                                       Condition("disk-edge-on", "no", 0.25, 0.9)])
+    ranges = (ColumnRange("mag_r", high=16.5), ColumnRange("g:r;x", 0.4, 0.8), ColumnRange("dec", low=1))
+    a.param.update(method="isolation_forest", filter=flt, column_ranges=ranges)
+    a.goto(int(np.flatnonzero(a.mask)[7]))
+    a.tab = 2
+    link = _link(a)
+    assert link["tab"] == "filter" and link["method"] == "isolation_forest"
+    assert link["galaxy"] == a.current_id and link["galaxy"].startswith("0")
+    assert link["ranges"] == "mag_r:..16.5;g%3Ar%3Bx:0.4..0.8;dec:1.."
+    b = make_state()
+    assert apply_query(b, link) == []
+    assert (b.method, b.filter, b.column_ranges, b.tab) == ("isolation_forest", flt, ranges, 2)
+    assert b.current_id == a.current_id and not b.off_list
+    np.testing.assert_array_equal(b.order, a.order)
+    assert _link(b) == link
+
+
+def test_the_address_keeps_what_it_does_not_own():
+    assert query_string({"galaxy": "x"}, {"galaxy": "old", "theme": "dark"}) == "theme=dark&galaxy=x"
+
+
+def test_encodings_round_trip(cat):
+    flt = MorphologyFilter(GZ_DECALS, [Condition("smooth-or-featured", "smooth", 0.125, 0.75)])
+    assert encode_answers(flt) == "smooth-or-featured:smooth:0.125..0.75"
+    assert decode_answers(encode_answers(flt), GZ_DECALS) == (flt, [])
+    assert encode_answers(None) == "" and decode_answers("", GZ_DECALS) == (None, [])
+    ranges = (ColumnRange("mag_r", -1.5, 2e-7), ColumnRange("ra"))
+    assert decode_ranges(encode_ranges(ranges), cat) == (ranges, [])
+
+
+def test_parts_that_do_not_fit_are_left_out_naming_them_and_the_rest_applies(make_state, cat):
+    state = make_state()
+    problems = apply_query(state, {
+        "galaxy": "nosuch", "tab": "plots", "method": "magic",
+        "answers": "disk-edge-on:no:0.5..1;smooth-or-featured:smooth:0.2..1;smooth-or-featured:smooth:x..1;bad",
+        "ranges": "mag_x:..3;dec:3..1;mag_r:..16;ra:1-2;ra"})
+    text = "\n".join(problems)
+    for part in ("galaxy 'nosuch' is not in this catalogue", "tab 'plots' is not one of scoring, map",
+                 "method 'magic' is not one of", "answers 'disk-edge-on:no:0.5..1': cannot filter on disk-edge-on",
+                 "answers 'smooth-or-featured:smooth:x..1': 'x' is not a number",
+                 "answers 'bad': expected question:answer:low..high",
+                 "ranges 'mag_x:..3': the catalogue has no numeric column 'mag_x'. Did you mean 'mag_r'?",
+                 "ranges 'dec:3..1': the range on column 'dec' is empty: from 3 to 1",
+                 "ranges 'ra:1-2': the bounds should read low..high", "ranges 'ra': expected column:low..high"):
+        assert part in text, part
+    assert len(problems) == 10
+    assert state.filter == MorphologyFilter(GZ_DECALS, [Condition("smooth-or-featured", "smooth", 0.2)])
+    assert state.column_ranges == (ColumnRange("mag_r", high=16),)
+    assert state.method == "combined" and state.tab == 0
+    assert state.message.startswith("Left out of the link: method 'magic'")
+    assert state.message.endswith("similarity.") and ".;" not in state.message  # one full stop each
+
+
+def test_a_link_without_votes_in_the_catalogue_says_so(tmp_path):
+    c = Catalogue.from_arrays(np.eye(4, 3, dtype=np.float32), ids=list("abcd"))
+    assert decode_answers("smooth-or-featured:smooth:0.5..1", c.schema)[1] == [
+        "answers 'smooth-or-featured:smooth:0.5..1': this catalogue has no Galaxy Zoo vote fractions"]
+
+
+def test_an_id_is_read_as_typed(make_state):
+    state = make_state()
+    assert apply_query(state, {"galaxy": " 00042 "}) == [] and state.current_id == "00042"
+
+
+def test_a_linked_galaxy_stays_when_its_methods_scores_land_later(make_state, cat):
+    """The link's method is computed in the background (kNN, LOF on millions); the galaxy the link
+    names must not give way to that method's rank 1 when they land."""
+    state = make_state()
+    target = state.order[50]
+    assert not state.scores_ready("lof")
+    assert apply_query(state, {"method": "lof", "galaxy": cat.ids[target]}) == []
+    assert state.wait_for_scores(timeout=60)
+    assert state.current == target and not state.off_list
+    assert state.order[state.position] == target
+    state.method = "knn"  # a change of method afterwards still shows its rank 1
+    state.wait_for_scores(timeout=60)
+    assert state.position == 0 and state.current == state.order[0]
+
+
+def test_the_filter_tab_shows_a_filter_given_elsewhere_and_keeps_it_when_edited(make_state, cat):
+    from astroexplore.ui.morphology import ANY, N_COLUMN_RANGES, NO_COLUMN, MorphologyView
+
+    state = make_state()
+    view = MorphologyView(state=state)
+    ranges = (ColumnRange("mag_r", high=16.5), ColumnRange("g:r;x", 0.4, 0.8), ColumnRange("dec", low=1),
+              ColumnRange("ra", 151, 159))
+    assert len(ranges) > N_COLUMN_RANGES
+    flt = MorphologyFilter(GZ_DECALS, [Condition("smooth-or-featured", "featured-or-disk", 0.6),
+                                       Condition("disk-edge-on", "no", 0.25, 0.9)])
+    state.param.update(column_ranges=ranges, filter=flt)
+    rows = view._column_controls
+    assert [(c.column, c.low, c.high) for c in rows] == [(r.column, r.low, r.high) for r in ranges]
+    assert (view._controls["disk-edge-on"].answer, view._controls["disk-edge-on"].fraction) == ("no", (0.25, 0.9))
+    rows[0].high = 17.0  # an edit in the tab keeps the other rows' ranges, the fourth included
+    assert state.column_ranges == (ColumnRange("mag_r", high=17.0), *ranges[1:])
+    assert state.filter == flt
+    state.param.update(column_ranges=(), filter=None)  # cleared elsewhere: the rows follow
+    assert all(c.column == NO_COLUMN and c.low is None and c.high is None for c in rows)
+    assert all(c.answer == ANY for c in view._controls.values())
+
+
+def test_another_column_adds_a_row_up_to_the_number_of_columns(make_state):
+    import panel as pn
+
+    from astroexplore.ui.morphology import MorphologyView
+
+    state = make_state()
+    view = MorphologyView(state=state)
+    page = view.__panel__()
+    more = next(b for b in page.select(pn.widgets.Button) if b.name == "+ Another column")
+    box = view._column_box
+    assert len(box.objects) == 3 and not more.disabled
+    more.clicks += 1
+    assert len(box.objects) == 4 and len(view._column_controls) == 4 and more.disabled  # ra, dec, mag_r, g:r;x
+    view._column_controls[3].column = "ra"
+    view._column_controls[3].low = 155.0
+    assert state.column_ranges == (ColumnRange("ra", low=155.0),)
