@@ -183,3 +183,46 @@ def test_another_column_adds_a_row_up_to_the_number_of_columns(make_state):
     view._column_controls[3].column = "ra"
     view._column_controls[3].low = 155.0
     assert state.column_ranges == (ColumnRange("ra", low=155.0),)
+
+
+def test_a_link_runs_its_similarity_search_and_a_search_goes_into_the_address(make_state, cat):
+    from astroexplore.ui.similarity import FROM_POSITION, FROM_TAG, SimilarityView
+
+    a = make_state()
+    view = SimilarityView(state=a)
+    assert view.results is None and "search" not in _link(a)
+    view.k = 30
+    view.search()  # from the galaxy on screen
+    link = _link(a)
+    assert link["search"] == f"galaxy:{a.current_id}" and link["k"] == "30"
+    b = make_state()
+    b.explorer.label(cat.ids[5], 4, tags=["#ring"])
+    b.explorer.label(cat.ids[9], 3, tags=["#ring"])
+    assert apply_query(b, {**link, "galaxy": cat.ids[7], "tab": "similarity"}) == []
+    other = SimilarityView(state=b)  # the tab, built when the link opens it
+    assert b.current_id == cat.ids[7]  # the card shows another galaxy than the one searched from
+    assert other.result_indices.tolist() == view.result_indices.tolist() and len(other.results) == 30
+    assert other.query_text == "the galaxy the link names"
+    # a position, and a tag: the view's own inputs show the link's query
+    assert apply_query(b, {"search": "position:10h06m00s +02d30m00s"}) == []
+    assert b.similarity_query == "position:151.5,2.5" and other.mode == FROM_POSITION
+    assert other.position == "151.5 2.5" and "RA 151.50000, Dec +2.50000" in other.summary
+    assert apply_query(b, {"search": "tag:#ring", "k": "5"}) == []
+    assert other.mode == FROM_TAG and other.tag == "#ring" and len(other.results) == 5
+    assert _link(b)["search"] == "tag:#ring" and _link(b)["k"] == "5"
+    other.param.update(mode=FROM_POSITION, position="no such place")
+    other.search()  # a search that fails leaves the address
+    assert other.warning and other.results is None and "search" not in _link(b)
+
+
+def test_similarity_link_parts_that_do_not_fit_are_named(make_state):
+    state = make_state()
+    for query, problem in [
+            ({"search": "galaxy:nosuch"}, "search 'galaxy:nosuch': galaxy 'nosuch' is not in this catalogue"),
+            ({"search": "position:abc"}, "search 'position:abc': "),
+            ({"search": "tag:#none"}, "search 'tag:#none': no galaxy carries the tag #none"),
+            ({"search": "colour:red"}, "search 'colour:red': expected galaxy:ID, position:RA,Dec or tag:#name"),
+            ({"search": "galaxy:00003", "k": "0"}, "k '0': the number of results is a whole number from 1 to 1000")]:
+        problems = apply_query(state, query)
+        assert len(problems) == 1 and problems[0].startswith(problem), (query, problems)
+    assert state.similarity_query == "galaxy:00003" and state.similarity_k == 24  # k left out, search kept

@@ -10,6 +10,8 @@ colleague opens the same view: the galaxy on the card, the tab, the ranking meth
   before children as the Filter tab builds them;
 - ``ranges``: catalogue-column ranges ``column:low..high``, either bound left empty for an open
   side (``mag_r:..16.5``).
+- ``search``: the similarity search shown, ``galaxy:ID``, ``position:RA,Dec`` (degrees) or
+  ``tag:#ring``, and ``k`` its number of results (left out: 24).
 
 Names are percent-encoded (``quote(name, safe="")``), so a column called ``g:r`` or ``a;b`` still
 round-trips. A link part that does not fit this catalogue (an unknown galaxy, a column it lacks, a
@@ -30,12 +32,17 @@ from astroexplore.constants import RankingMethod
 #: the ``tab`` value of each of the app's tabs, in :attr:`AppState.TABS` order
 TAB_NAMES = ("scoring", "map", "filter", "similarity")
 #: the query keys this module reads and writes (others in the address are kept as they are)
-KEYS = ("galaxy", "tab", "method", "answers", "ranges")
+KEYS = ("galaxy", "tab", "method", "answers", "ranges", "search", "k")
 _DEFAULT_METHOD = RankingMethod.COMBINED.value
 
 
 def _number(v: float) -> str:
     return format(float(v), ".12g")
+
+
+def position_query(ra: float, dec: float) -> str:
+    """The ``search`` value of a search from a sky position (degrees): ``'position:151.5,2.5'``."""
+    return f"position:{_number(ra)},{_number(dec)}"
 
 
 def _bound(text: str, where: str) -> float | None:
@@ -126,6 +133,44 @@ def decode_ranges(text: str, catalogue) -> tuple[tuple, list[str]]:
     return tuple(ranges), problems
 
 
+def decode_search(query: Mapping[str, str], state) -> tuple[tuple[str, int] | None, list[str]]:
+    """``(similarity_query, k)`` of a link's ``search`` and ``k`` (the galaxy's id as the catalogue
+    writes it, the position in degrees), or None, and the problems."""
+    from astroexplore.search import parse_position
+    from astroexplore.ui.similarity import MAX_RESULTS
+
+    text = str(query.get("search", "") or "").strip()
+    k_text = str(query.get("k", "") or "").strip()
+    if not text:
+        return None, []
+    k, problems = state.param.similarity_k.default, []
+    if k_text:
+        if k_text.isdigit() and 1 <= int(k_text) <= MAX_RESULTS:
+            k = int(k_text)
+        else:
+            problems.append(f"k '{k_text}': the number of results is a whole number from 1 to {MAX_RESULTS}")
+    kind, _, value = text.partition(":")
+    where = f"search '{text}'"
+    if kind == "galaxy":
+        row = state.catalogue.row_of_typed_id(value)
+        if row is None:
+            return None, [*problems, f"{where}: galaxy '{value}' is not in this catalogue"]
+        return (f"galaxy:{state.catalogue.ids[row]}", k), problems
+    if kind == "position":
+        if not state.catalogue.has_coordinates:
+            return None, [*problems, f"{where}: this catalogue has no RA / Dec"]
+        try:
+            ra, dec = parse_position(value)
+        except ValueError as err:
+            return None, [*problems, _problem(where, err)]
+        return (position_query(ra, dec), k), problems
+    if kind == "tag":
+        if value not in state.store.tags():
+            return None, [*problems, f"{where}: no galaxy carries the tag {value}"]
+        return (text, k), problems
+    return None, [*problems, f"{where}: expected galaxy:ID, position:RA,Dec or tag:#name"]
+
+
 def state_query(state) -> dict[str, str]:
     """What ``state`` shows, as query values (defaults left out)."""
     query = {"galaxy": "" if state.nothing_listed and not state.off_list else state.current_id}
@@ -134,6 +179,8 @@ def state_query(state) -> dict[str, str]:
     query["method"] = state.method if state.method != _DEFAULT_METHOD else ""
     query["answers"] = encode_answers(state.filter)
     query["ranges"] = encode_ranges(state.column_ranges)
+    query["search"] = state.similarity_query
+    query["k"] = str(state.similarity_k) if state.similarity_query and state.similarity_k != state.param.similarity_k.default else ""
     return {k: v for k, v in query.items() if v}
 
 
@@ -166,6 +213,10 @@ def apply_query(state, query: Mapping[str, str]) -> list[str]:
     problems += bad
     ranges, bad = decode_ranges(str(query.get("ranges", "") or ""), state.catalogue)
     problems += bad
+    search, bad = decode_search(query, state)
+    problems += bad
+    if search:
+        updates.update(similarity_query=search[0], similarity_k=search[1])
     if flt is not None:
         updates["filter"] = flt
     if ranges:
@@ -245,5 +296,6 @@ def follow_address(state, query: Mapping[str, str] | None = None) -> tuple[Addre
     def update(*events):
         bar.query = query_string(state_query(state), query)
 
-    state.param.watch(update, ["current", "tab", "method", "filter", "column_ranges", "nothing_listed", "off_list"])
+    state.param.watch(update, ["current", "tab", "method", "filter", "column_ranges", "nothing_listed",
+                               "off_list", "similarity_query", "similarity_k"])
     return bar, problems

@@ -14,6 +14,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from astroexplore.ui.address import position_query
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import AppState, with_catalogue_columns, with_labels
 from astroexplore.ui.notebook import ShownAsIpywidget
@@ -79,6 +80,10 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         self.state.param.watch(lambda e: self._refresh_labels(), ["labels_version", "user"])
         # another window may have added or removed tags: read them again when the tag mode opens
         self.param.watch(lambda e: self._refresh_tags() if e.new == FROM_TAG else None, "mode")
+        # the search a link asks for (state.similarity_query), run now and whenever it is set elsewhere
+        self._shown_query = ""
+        self.state.param.watch(lambda e: self._follow_state(), "similarity_query")
+        self._follow_state()
 
     def _refresh_labels(self):
         """The results' ``your_score`` and ``tags`` as the store has them now (a result scored
@@ -94,8 +99,63 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             self.tag = tags[0] if tags else None
 
     # the query ------------------------------------------------------------------------------------
-    def search(self):
-        """Run the query of the chosen mode; fills ``results`` and the gallery (errors -> warning)."""
+    def _follow_state(self):
+        """Run ``state.similarity_query`` when it is not the search shown (a link, a script)."""
+        query = self.state.similarity_query
+        if query == self._shown_query:
+            return
+        if not query:
+            self._clear()
+            return
+        self.run_query(query, self.state.similarity_k)
+
+    def run_query(self, query: str, k: int | None = None):
+        """Run a search written as the page's address writes it: ``'galaxy:ID'`` (from that
+        galaxy), ``'position:RA,Dec'`` (degrees, or any form the RA / Dec box takes) or
+        ``'tag:#ring'``; ``k`` results (default: :attr:`k`). Problems -> :attr:`warning`."""
+        kind, _, value = str(query).partition(":")
+        if k is not None:
+            self.k = int(k)
+        if kind == "galaxy":
+            row = self.state.catalogue.row_of_typed_id(value)
+            if row is None:
+                self._fail(f"galaxy '{value}' is not in this catalogue")
+                return None
+            self.mode = FROM_CURRENT
+            return self.search(row=row)
+        if kind == "position" and FROM_POSITION in self.param.mode.objects:
+            self.param.update(mode=FROM_POSITION, position=value.replace(",", " "))
+            return self.search()
+        if kind == "tag":
+            self.mode = FROM_TAG
+            if value not in self.param.tag.objects:
+                self._fail(f"no galaxy carries the tag {value}")
+                return None
+            self.tag = value
+            return self.search()
+        self._fail(f"cannot search by '{query}': expected galaxy:ID, position:RA,Dec or tag:#name")
+        return None
+
+    def _fail(self, text: str) -> None:
+        """No results, and ``text`` as the warning (no earlier query's results under it)."""
+        self._clear()
+        self.warning = text
+        self._publish("")
+
+    def _publish(self, query: str) -> None:
+        """The search shown, to ``state.similarity_query`` (and so to the page's address)."""
+        self._shown_query = query
+        self.state.param.update(similarity_query=query, similarity_k=int(self.k))
+
+    def search(self, row: int | None = None):
+        """Run the query of the chosen mode; fills ``results`` and the gallery (errors -> warning).
+
+        Parameters
+        ----------
+        row : int, optional
+            With the "Current galaxy" mode: search from this catalogue row instead of the galaxy
+            on screen (a link's search).
+        """
         from astroexplore import search as core
         st = self.state
         if self.k > MAX_RESULTS:
@@ -105,9 +165,12 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         self.warning = ""
         try:
             if self.mode == FROM_CURRENT:
-                res = core.search_by_index(cat, index, st.current, k, mask=mask)
-                what = f"galaxies similar to {st.current_id}"
-                query, note = [st.current], "the galaxy on screen in the Scoring tab when you searched"
+                start = st.current if row is None else int(row)
+                res = core.search_by_index(cat, index, start, k, mask=mask)
+                what = f"galaxies similar to {cat.ids[start]}"
+                query, note = [start], ("the galaxy on screen in the Scoring tab when you searched"
+                                        if row is None else "the galaxy the link names")
+                link = f"galaxy:{cat.ids[start]}"
             elif self.mode in (FROM_POSITION, FROM_URL):
                 text = self.position if self.mode == FROM_POSITION else self.url
                 if not text.strip():
@@ -128,6 +191,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
                 query = [res.query_index]
                 note = (f"the nearest catalogue galaxy to RA {ra:.5f}, Dec {dec:+.5f}: "
                         f"{core.angle_text(res.separation_arcsec)} away")
+                link = position_query(ra, dec)
             else:
                 if not self.tag:
                     raise ValueError("no tags yet: add one (e.g. #ring) when you score a galaxy")
@@ -146,9 +210,9 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
                 query = cat.known_rows(ids)[0]
                 note = f"the {len(ids)} galaxies tagged {self.tag}" if len(ids) > 1 else \
                     f"the 1 galaxy tagged {self.tag}"
+                link = f"tag:{self.tag}"
         except (ValueError, KeyError, IndexError) as err:
-            self._clear()  # no earlier query's results under this query's warning
-            self.warning = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
+            self._fail(str(err.args[0] if isinstance(err, KeyError) and err.args else err))
             return None
         if mask is not None:  # say so: the nearest galaxies the filter hides are left out
             what += (f", among the {int(st.n_match):,} of {cat.n_galaxies:,} that pass the "
@@ -172,6 +236,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
                                    captions=[f"d = {d:.3f}" for d in frame["distance"]],
                                    title=self.summary)
         self._download.disabled = False
+        self._publish(link)
         return res
 
     def _clear(self):

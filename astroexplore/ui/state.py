@@ -331,6 +331,11 @@ class AppState(param.Parameterized):
     selection_title = param.String(default="")
     map_point = param.Tuple(default=None, allow_None=True, length=2, doc="Last tap on the map.")
     tab = param.Integer(default=0, doc="Active tab of the app.")
+    similarity_query = param.String(default="", doc="The similarity search shown, as the page's address "
+                                    "writes it: 'galaxy:ID', 'position:RA,Dec' (degrees) or 'tag:#ring' "
+                                    "(see astroexplore.ui.address); '' = none. Set elsewhere, the "
+                                    "Similarity search tab runs it.")
+    similarity_k = param.Integer(default=24, bounds=(1, None), doc="How many galaxies that search returns.")
 
     TABS = ("Scoring", "Latent map", "Filter", "Similarity search")
 

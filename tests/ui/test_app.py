@@ -778,3 +778,26 @@ def test_the_address_follows_the_window_and_a_link_opens_it_again(served, ui_bro
     finally:
         context.close()
     assert not errors, errors
+
+
+def test_a_link_opens_its_similarity_search_and_a_search_goes_into_the_address(served, ui_browser, until):
+    context = ui_browser.new_context(viewport={"width": 1400, "height": 950})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{served.url}?tab=similarity&search=position:151.5,2.5&k=12")
+        page.get_by_text(re.compile(r"^12 galaxies similar to demo_\d+, the nearest catalogue galaxy to "
+                                    r"RA 151\.50000, Dec \+2\.50000")).wait_for()
+        state = served.states[-1]
+        assert page.get_by_role("textbox", name="RA, Dec").input_value() == "151.5 2.5"
+        assert state.similarity_query == "position:151.5,2.5" and state.similarity_k == 12
+        page.get_by_role("button", name="Current galaxy").click()
+        page.get_by_role("button", name="Search", exact=True).click()
+        gid = state.current_id
+        page.get_by_text(f"12 galaxies similar to {gid}").first.wait_for()
+        until(lambda: f"search=galaxy:{gid}&k=12" in page.evaluate("location.search"),
+              what="the address to follow the search")
+    finally:
+        context.close()
+    assert not errors, errors
