@@ -226,3 +226,40 @@ def test_similarity_link_parts_that_do_not_fit_are_named(make_state):
         problems = apply_query(state, query)
         assert len(problems) == 1 and problems[0].startswith(problem), (query, problems)
     assert state.similarity_query == "galaxy:00003" and state.similarity_k == 24  # k left out, search kept
+
+
+def test_a_link_opens_the_maps_colour_and_box_or_tap_and_the_map_goes_into_the_address(make_state, cat):
+    from astroexplore.ui.latent_map import MapView
+
+    a = make_state()
+    view = MapView(state=a)
+    xy = a.resources.projection
+    x, y = map(float, xy[17])
+    view._tapped(x=x, y=y)
+    view.color_by = "mag_r"
+    link = _link(a)
+    assert link["colour"] == "mag_r" and link["point"] == f"{x:.6g},{y:.6g}" and "box" not in link
+    b = make_state()
+    assert apply_query(b, link) == []
+    other = MapView(state=b)  # the tab, built when the link opens it
+    assert other.color_by == "mag_r" and b.selection[0] == 17 and "nearest" in b.selection_title
+    view._boxed(bounds=(x + 0.5, y + 0.5, x - 0.5, y - 0.5))  # corners as a drag gives them
+    link = _link(a)
+    assert "point" not in link and link["box"].count(",") == 3
+    c = make_state()
+    assert apply_query(c, {**link, "box": f"{x + 0.5},{y + 0.5},{x - 0.5},{y - 0.5}"}) == []
+    assert c.map_box == (x - 0.5, y - 0.5, x + 0.5, y + 0.5)  # any corners: x0 <= x1, y0 <= y1
+    third = MapView(state=c)
+    inside = ((np.abs(xy[:, 0] - x) <= 0.5) & (np.abs(xy[:, 1] - y) <= 0.5)).sum()
+    assert third.box == c.map_box and len(c.selection) == inside and "in the box" in c.selection_title
+    c.map_colour = ""  # set elsewhere (a script): the map follows
+    assert third.color_by == "density"
+
+
+def test_map_link_parts_that_do_not_fit_are_named(make_state):
+    state = make_state()
+    problems = apply_query(state, {"colour": "mag_rr", "point": "1,x", "box": "1,2,3"})
+    assert problems == ["colour 'mag_rr': the map is not coloured by that. Did you mean 'mag_r'?",
+                        "point '1,x': 'x' is not a number", "box '1,2,3': expected 4 numbers separated by commas"]
+    assert state.map_colour == "" and state.map_point is None and state.map_box is None
+    assert apply_query(state, {"point": "nan,1"}) == ["point 'nan,1': expected 2 finite numbers"]

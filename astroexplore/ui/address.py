@@ -10,6 +10,9 @@ colleague opens the same view: the galaxy on the card, the tab, the ranking meth
   before children as the Filter tab builds them;
 - ``ranges``: catalogue-column ranges ``column:low..high``, either bound left empty for an open
   side (``mag_r:..16.5``).
+- ``colour``: what the latent map is coloured by (left out: density); ``box``: its box selection
+  ``x0,y0,x1,y1``, or ``point``: its last tap ``x,y`` (map coordinates), whose galaxies its
+  gallery shows;
 - ``search``: the similarity search shown, ``galaxy:ID``, ``position:RA,Dec`` (degrees) or
   ``tag:#ring``, and ``k`` its number of results (left out: 24).
 
@@ -21,6 +24,7 @@ entry for the page, not one per galaxy scored (Back leaves the app, as before).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from urllib.parse import quote, unquote, urlencode
 
@@ -28,11 +32,12 @@ import param
 from panel.custom import JSComponent
 
 from astroexplore.constants import RankingMethod
+from astroexplore.errors import did_you_mean
 
 #: the ``tab`` value of each of the app's tabs, in :attr:`AppState.TABS` order
 TAB_NAMES = ("scoring", "map", "filter", "similarity")
 #: the query keys this module reads and writes (others in the address are kept as they are)
-KEYS = ("galaxy", "tab", "method", "answers", "ranges", "search", "k")
+KEYS = ("galaxy", "tab", "method", "answers", "ranges", "search", "k", "colour", "box", "point")
 _DEFAULT_METHOD = RankingMethod.COMBINED.value
 
 
@@ -113,7 +118,6 @@ def decode_ranges(text: str, catalogue) -> tuple[tuple, list[str]]:
     """The column ranges a ``ranges`` value asks for, on ``catalogue``'s filterable columns, and the
     problems of those left out."""
     from astroexplore.column_filter import ColumnRange, filterable_columns
-    from astroexplore.errors import did_you_mean
 
     columns = filterable_columns(catalogue)
     ranges, problems = [], []
@@ -171,6 +175,51 @@ def decode_search(query: Mapping[str, str], state) -> tuple[tuple[str, int] | No
     return None, [*problems, f"{where}: expected galaxy:ID, position:RA,Dec or tag:#name"]
 
 
+def _map_coordinates(values) -> str:
+    """``'0.125,-1.5'``: map coordinates to 6 digits (a screen pixel is far coarser)."""
+    return ",".join(format(float(v), ".6g") for v in values)
+
+
+def _numbers(text: str, n: int, where: str) -> tuple[float, ...]:
+    """``n`` finite numbers separated by commas (ValueError naming ``where``)."""
+    bits = text.split(",")
+    if len(bits) != n:
+        raise ValueError(f"{where}: expected {n} numbers separated by commas")
+    values = tuple(_bound(b.strip(), where) for b in bits)
+    if not all(v is not None and math.isfinite(v) for v in values):
+        raise ValueError(f"{where}: expected {n} finite numbers")
+    return values
+
+
+def decode_map(query: Mapping[str, str], state) -> tuple[dict, list[str]]:
+    """The ``map_colour``, ``map_box`` and ``map_point`` a link asks for (state parameter -> value),
+    and the problems."""
+    from astroexplore.ui.latent_map import DENSITY, colour_options
+
+    updates, problems = {}, []
+    colour = str(query.get("colour", "") or "")
+    if colour:
+        options = colour_options(state.catalogue)[0]
+        if colour in options:
+            updates["map_colour"] = "" if colour == DENSITY else colour
+        else:
+            problems.append(f"colour '{colour}': the map is not coloured by that.{did_you_mean(colour, options)}")
+    for key, n in (("point", 2), ("box", 4)):
+        text = str(query.get(key, "") or "")
+        if not text:
+            continue
+        try:
+            values = _numbers(text, n, f"{key} '{text}'")
+        except ValueError as err:
+            problems.append(str(err))
+            continue
+        if key == "box":  # corners in any order
+            x0, y0, x1, y1 = values
+            values = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        updates[f"map_{key}"] = values
+    return updates, problems
+
+
 def state_query(state) -> dict[str, str]:
     """What ``state`` shows, as query values (defaults left out)."""
     query = {"galaxy": "" if state.nothing_listed and not state.off_list else state.current_id}
@@ -179,8 +228,14 @@ def state_query(state) -> dict[str, str]:
     query["method"] = state.method if state.method != _DEFAULT_METHOD else ""
     query["answers"] = encode_answers(state.filter)
     query["ranges"] = encode_ranges(state.column_ranges)
+    query["colour"] = state.map_colour
+    if state.map_box is not None:
+        query["box"] = _map_coordinates(state.map_box)
+    elif state.map_point is not None:
+        query["point"] = _map_coordinates(state.map_point)
     query["search"] = state.similarity_query
-    query["k"] = str(state.similarity_k) if state.similarity_query and state.similarity_k != state.param.similarity_k.default else ""
+    if state.similarity_query and state.similarity_k != state.param.similarity_k.default:
+        query["k"] = str(state.similarity_k)
     return {k: v for k, v in query.items() if v}
 
 
@@ -213,6 +268,11 @@ def apply_query(state, query: Mapping[str, str]) -> list[str]:
     problems += bad
     ranges, bad = decode_ranges(str(query.get("ranges", "") or ""), state.catalogue)
     problems += bad
+    on_map, bad = decode_map(query, state)
+    problems += bad
+    if "map_point" in on_map:  # before the box: a tap replaces a box on the map (a box then wins)
+        state.map_point = on_map.pop("map_point")
+    updates.update(on_map)
     search, bad = decode_search(query, state)
     problems += bad
     if search:
@@ -297,5 +357,6 @@ def follow_address(state, query: Mapping[str, str] | None = None) -> tuple[Addre
         bar.query = query_string(state_query(state), query)
 
     state.param.watch(update, ["current", "tab", "method", "filter", "column_ranges", "nothing_listed",
-                               "off_list", "similarity_query", "similarity_k"])
+                               "off_list", "similarity_query", "similarity_k", "map_colour", "map_box",
+                               "map_point"])
     return bar, problems

@@ -67,7 +67,7 @@ def _hv():
     return hv
 
 
-def _colour_options(cat) -> tuple[list[str], set[str]]:
+def colour_options(cat) -> tuple[list[str], set[str]]:
     """What "Colour by" offers: the density, the anomaly and interest scores, the labels, then the
     catalogue's Galaxy Zoo vote fractions (decision-tree order), its other numeric columns
     (redshift, magnitudes, a 0/1 flag: the mean per pixel), except the map's own coordinates, and
@@ -139,7 +139,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         cat = self.state.catalogue
-        self.param.color_by.objects, self._classes = _colour_options(cat)
+        self.param.color_by.objects, self._classes = colour_options(cat)
         self._gallery = Gallery(state=self.state, title="Tap the map or box-select to see galaxies here.")
         self._download = pn.widgets.FileDownload(
             callback=self._selection_csv, filename="nearest.csv", color="primary",
@@ -153,6 +153,27 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         self.state.param.watch(self._on_selection, ["selection", "selection_title"])
         self.state.param.watch(self._on_scores_ready, "scores_version")
         self._pending = None  # a colour-by whose scores are computed in the background
+        # the colour and the box the page's address holds (state.map_colour / map_box): shown now,
+        # followed both ways; a tap of a link (state.map_point) shows its nearest galaxies now
+        self.param.watch(lambda e: setattr(self.state, "map_box", e.new), "box")
+        self.param.watch(lambda e: setattr(self.state, "map_colour", "" if e.new == DENSITY else e.new),
+                         "color_by")
+        self.state.param.watch(lambda e: self._follow_state(), ["map_box", "map_colour"])
+        self._follow_state()
+        if self.box is None and self.state.map_point is not None:
+            self._show_nearest(self.state.map_point)
+
+    def _follow_state(self):
+        """Show ``state.map_colour`` and ``state.map_box`` when set elsewhere (a link, a script)."""
+        colour = self.state.map_colour or DENSITY
+        if colour != self.color_by and colour in self.param.color_by.objects:
+            self.color_by = colour
+        box = self.state.map_box
+        if box is not None and box != self.box:
+            self._boxed(box)
+        elif box is None and self.box is not None:
+            self.box = None
+            self._show_nearest(self.state.map_point)
 
     # data ---------------------------------------------------------------------------------------
     def _column(self, color_by: str) -> str | None:

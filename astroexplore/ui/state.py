@@ -331,6 +331,10 @@ class AppState(param.Parameterized):
     selection_title = param.String(default="")
     map_point = param.Tuple(default=None, allow_None=True, length=2, doc="Last tap on the map.")
     tab = param.Integer(default=0, doc="Active tab of the app.")
+    map_box = param.NumericTuple(default=None, allow_None=True, length=4, doc="(x0, y0, x1, y1): the map's "
+                                 "box selection, whose galaxies its gallery shows; None = none (the "
+                                 "galaxies nearest ``map_point`` instead).")
+    map_colour = param.String(default="", doc="What the map is coloured by ('' = galaxy density).")
     similarity_query = param.String(default="", doc="The similarity search shown, as the page's address "
                                     "writes it: 'galaxy:ID', 'position:RA,Dec' (degrees) or 'tag:#ring' "
                                     "(see astroexplore.ui.address); '' = none. Set elsewhere, the "

@@ -1,6 +1,7 @@
 """Real-browser tests of the served app (Playwright + Debian chromium)."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 
@@ -726,6 +727,21 @@ def test_enter_in_a_box_hands_the_keys_back_and_a_held_key_scores_once(ui_page, 
     assert len(mine()) == n_before + 1 and int(mine()["score"].iloc[-1]) == 2
 
 
+@contextlib.contextmanager
+def opened(ui_browser, url: str):
+    """A fresh window (its own Panel session) on ``url``; no JavaScript error on it."""
+    context = ui_browser.new_context(viewport={"width": 1400, "height": 950})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(url)
+        yield page
+    finally:
+        context.close()
+    assert not errors, errors
+
+
 def test_the_address_follows_the_window_and_a_link_opens_it_again(served, ui_browser, until, shot):
     """The page's address holds the galaxy, the tab and the filter: a link opens them (the Filter
     tab's rows showing its ranges), a score moves the address to the next galaxy, a reload opens
@@ -737,13 +753,8 @@ def test_the_address_follows_the_window_and_a_link_opens_it_again(served, ui_bro
     keep = (ColumnRange("mag_r", high=16.5).mask(cat)
             & (cat.table["smooth-or-featured_featured-or-disk_fraction"].to_numpy() >= 0.5))
     gid = cat.ids[np.flatnonzero(keep)[3]]
-    context = ui_browser.new_context(viewport={"width": 1400, "height": 950})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        page.goto(f"{served.url}?galaxy={gid}&tab=filter&ranges=mag_r:..16.5"
-                  "&answers=smooth-or-featured:featured-or-disk:0.5..1")
+    with opened(ui_browser, f"{served.url}?galaxy={gid}&tab=filter&ranges=mag_r:..16.5"
+                "&answers=smooth-or-featured:featured-or-disk:0.5..1") as page:
         page.get_by_text("Conditions: mag_r ≤ 16.5; Smooth or featured? Featured or disk ≥ 0.50").wait_for()
         page.get_by_text(f"{int(keep.sum()):,} of {n:,} galaxies match").wait_for()
         state = served.states[-1]
@@ -775,18 +786,10 @@ def test_the_address_follows_the_window_and_a_link_opens_it_again(served, ui_bro
                                         "column 'mag_x'. Did you mean 'mag_r'?; galaxy 'nosuch' is not in this "
                                         "catalogue.")
         assert served.states[-1].column_ranges == ()
-    finally:
-        context.close()
-    assert not errors, errors
 
 
 def test_a_link_opens_its_similarity_search_and_a_search_goes_into_the_address(served, ui_browser, until):
-    context = ui_browser.new_context(viewport={"width": 1400, "height": 950})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        page.goto(f"{served.url}?tab=similarity&search=position:151.5,2.5&k=12")
+    with opened(ui_browser, f"{served.url}?tab=similarity&search=position:151.5,2.5&k=12") as page:
         page.get_by_text(re.compile(r"^12 galaxies similar to demo_\d+, the nearest catalogue galaxy to "
                                     r"RA 151\.50000, Dec \+2\.50000")).wait_for()
         state = served.states[-1]
@@ -798,6 +801,15 @@ def test_a_link_opens_its_similarity_search_and_a_search_goes_into_the_address(s
         page.get_by_text(f"12 galaxies similar to {gid}").first.wait_for()
         until(lambda: f"search=galaxy:{gid}&k=12" in page.evaluate("location.search"),
               what="the address to follow the search")
-    finally:
-        context.close()
-    assert not errors, errors
+
+
+def test_a_link_opens_the_map_coloured_with_its_tap(served, ui_browser, until):
+    with opened(ui_browser, f"{served.url}?tab=map&colour=mag_r&point=0.5,-0.25") as page:
+        page.get_by_text("48 galaxies nearest to (0.50, -0.25) on the map").first.wait_for()
+        assert page.get_by_role("combobox", name="Colour by").input_value() == "mag_r"
+        page.get_by_role("button", name=re.compile(r"Download CSV of the [\d,]+ galaxies closest")).wait_for()
+        state = served.states[-1]
+        assert state.selection is not None and len(state.selection) == 48
+        page.get_by_role("combobox", name="Colour by").select_option("density")
+        until(lambda: "colour=" not in page.evaluate("location.search"), what="the colour to leave the address")
+        assert "point=0.5,-0.25" in page.evaluate("location.search")
