@@ -632,6 +632,48 @@ class Explorer:
         """
         return self.store.export_frame(user, catalogue=self.catalogue)
 
+    def labelled_galaxies(self, *, min_score: float = 0, user: str | None = None,
+                          tag: str | None = None):
+        """The galaxies of this catalogue with a current label, best first: what was found so far.
+
+        Parameters
+        ----------
+        min_score : float, default 0
+            Keep galaxies whose score is at least this (0-5).
+        user : str, optional
+            Only this user's labels (their score); default every user's (the mean score).
+        tag : str, optional
+            Keep galaxies whose labels carry this tag (``"ring"`` finds ``"#ring"``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per galaxy: ``id``, ``row`` (in the catalogue), ``score`` (float: the mean
+            over the users counted), ``n_labels`` (users who labelled it), ``tags`` (sorted
+            tuple, every user's), ``last`` (UTC time of the latest of its labels); sorted by
+            score, highest first, then most recently labelled first. Labels of galaxies that
+            are not in this catalogue (a store shared with another) are left out.
+        """
+        import pandas as pd
+
+        from .labels import normalise_tag
+
+        latest = self.store.latest(user=user)
+        rows, known = self.catalogue.known_rows(latest["id"])
+        latest = latest[known].assign(row=rows)
+        by = latest.groupby("id", sort=False)
+        found = pd.DataFrame({"row": by["row"].first(), "score": by["score"].mean().astype(float),
+                              "n_labels": by.size(),
+                              "tags": by["tags"].agg(lambda ts: tuple(sorted(set().union(*ts)))),
+                              "last": by["timestamp"].max(),
+                              "newest": by["event_id"].max()}).reset_index()  # store order: no ties
+        keep = found["score"] >= float(min_score)
+        if tag:
+            wanted = normalise_tag(tag)
+            keep &= found["tags"].map(lambda ts: wanted in ts)
+        return (found[keep].sort_values(["score", "newest"], ascending=False, kind="stable")
+                .drop(columns="newest").reset_index(drop=True))
+
     # ------------------------------------------------------------------ the head
     def _new_head(self):
         from .head import InterestHead

@@ -116,7 +116,7 @@ def test_parts_that_do_not_fit_are_left_out_naming_them_and_the_rest_applies(mak
     assert state.column_ranges == (ColumnRange("mag_r", high=16),)
     assert state.method == "combined" and state.tab == 0
     assert state.message.startswith("Left out of the link: method 'magic'")
-    assert state.message.endswith("similarity.") and ".;" not in state.message  # one full stop each
+    assert state.message.endswith("similarity, labelled.") and ".;" not in state.message  # one full stop each
 
 
 def test_a_link_without_votes_in_the_catalogue_says_so(tmp_path):

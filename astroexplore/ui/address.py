@@ -4,7 +4,7 @@ colleague opens the same view: the galaxy on the card, the tab, the ranking meth
 ``/explorer?galaxy=J1234+5678&tab=map&method=lof&answers=has-spiral-arms:yes:0.6..1&ranges=mag_r:..16.5;redshift:0.02..0.1``
 
 - ``galaxy``: the id of the galaxy on the scoring card (opened as by its id);
-- ``tab``: ``scoring``, ``map``, ``filter`` or ``similarity`` (left out: scoring);
+- ``tab``: ``scoring``, ``map``, ``filter``, ``similarity`` or ``labelled`` (left out: scoring);
 - ``method``: the ranking method (left out: the default, combined);
 - ``answers``: Galaxy Zoo conditions ``question:answer:low..high``, ``;`` between them, parents
   before children as the Filter tab builds them;
@@ -35,7 +35,7 @@ from astroexplore.constants import RankingMethod
 from astroexplore.errors import did_you_mean
 
 #: the ``tab`` value of each of the app's tabs, in :attr:`AppState.TABS` order
-TAB_NAMES = ("scoring", "map", "filter", "similarity")
+TAB_NAMES = ("scoring", "map", "filter", "similarity", "labelled")
 #: the query keys this module reads and writes (others in the address are kept as they are)
 KEYS = ("galaxy", "tab", "method", "answers", "ranges", "search", "k", "colour", "box", "point")
 _DEFAULT_METHOD = RankingMethod.COMBINED.value

@@ -1,4 +1,4 @@
-"""The whole app: four tabs over one :class:`AppState`.
+"""The whole app: five tabs over one :class:`AppState`.
 
 >>> from astroexplore.ui.app import build_app            # doctest: +SKIP
 >>> build_app(explorer).servable()                       # doctest: +SKIP
@@ -13,6 +13,7 @@ from panel.io.resources import CDN_DIST
 from panel.theme.fast import Fast
 
 from astroexplore.ui.address import follow_address, left_out_text
+from astroexplore.ui.labelled import LabelledView
 from astroexplore.ui.latent_map import MapView
 from astroexplore.ui.morphology import MorphologyView
 from astroexplore.ui.scoring import ScoringView
@@ -60,7 +61,7 @@ def load_extensions():
 
 
 class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
-    """Tabs (Scoring, Latent map, Filter, Similarity search) plus a sidebar.
+    """Tabs (Scoring, Latent map, Filter, Similarity search, Labelled) plus a sidebar.
 
     Only the scoring view is built with the page; the others are built the first time their
     tab opens (or their attribute is read), which keeps a new session quick to appear.
@@ -69,7 +70,7 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
     state = param.ClassSelector(class_=AppState)
 
     _VIEWS = (("scoring", ScoringView), ("map", MapView), ("morphology", MorphologyView),
-              ("similarity", SimilarityView))
+              ("similarity", SimilarityView), ("labelled", LabelledView))
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -84,7 +85,7 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
         return f"ExplorerApp({self.state!r})"
 
     def view(self, name: str) -> pn.viewable.Viewer:
-        """The view called ``name`` ("scoring", "map", "morphology", "similarity"), built once."""
+        """The view called ``name`` ("scoring", "map", "morphology", "similarity", "labelled"), built once."""
         if name not in self._views:
             cls = dict(self._VIEWS)[name]
             self._views[name] = cls(state=self.state)
@@ -105,6 +106,10 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
     @property
     def similarity(self) -> SimilarityView:
         return self.view("similarity")
+
+    @property
+    def labelled(self) -> LabelledView:
+        return self.view("labelled")
 
     @param.depends("state.tab", watch=True)
     def _fill_tab(self):

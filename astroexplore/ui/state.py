@@ -341,7 +341,7 @@ class AppState(param.Parameterized):
                                     "Similarity search tab runs it.")
     similarity_k = param.Integer(default=24, bounds=(1, None), doc="How many galaxies that search returns.")
 
-    TABS = ("Scoring", "Latent map", "Filter", "Similarity search")
+    TABS = ("Scoring", "Latent map", "Filter", "Similarity search", "Labelled")
 
     def __init__(self, explorer, **params):
         user = params.pop("user", None) or getattr(explorer, "user", None) or ANONYMOUS

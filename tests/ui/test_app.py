@@ -813,3 +813,29 @@ def test_a_link_opens_the_map_coloured_with_its_tap(served, ui_browser, until):
         page.get_by_role("combobox", name="Colour by").select_option("density")
         until(lambda: "colour=" not in page.evaluate("location.search"), what="the colour to leave the address")
         assert "point=0.5,-0.25" in page.evaluate("location.search")
+
+
+def test_the_labelled_tab_shows_the_finds_and_a_card_goes_through_them(served, ui_browser, until):
+    with opened(ui_browser, served.url) as page:
+        page.get_by_text("How interesting is this object?").wait_for()
+        state = served.states[-1]
+        set_user(page, "finder")
+        until(lambda: state.user == "finder", what="the name")
+        scored = []
+        for key in "535":
+            until(lambda: current_id(page) == state.current_id, what="the card to show the galaxy")
+            gid = state.current_id
+            page.locator(".ae-card-box h3").first.click()
+            page.keyboard.press(key)
+            until(lambda: state.my_score(gid) == int(key) and state.current_id != gid, what="the score")
+            scored.append(gid)
+        page.get_by_text("Labelled", exact=True).click()
+        page.get_by_text("2 galaxies you scored 4 or more, best first").wait_for()
+        cards = page.get_by_role("listitem")
+        assert [c.get_attribute("aria-label") for c in cards.all()] == [
+            f"open galaxy {scored[2]}", f"open galaxy {scored[0]}"]  # both 5s: the newer first
+        assert "tab=labelled" in page.evaluate("location.search")
+        cards.nth(1).click()
+        page.get_by_text("How interesting is this object?").wait_for()
+        until(lambda: current_id(page) == scored[0], what="the card's galaxy in the scoring view")
+        page.get_by_text(re.compile("Going through 2 galaxies you scored 4 or more")).wait_for()

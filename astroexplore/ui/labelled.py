@@ -1,0 +1,127 @@
+"""Labelled view: the galaxies scored so far, best first (what the search has found), as a
+gallery to look through again and a CSV.
+
+Yours or everyone's (the mean score), from a minimum score, with a tag or any. A card opens the
+galaxy in the scoring view, where Forward goes on through the whole list (to re-score, tag or
+note them one after another). It follows new labels, from this window or any other, when its tab
+is opened (while hidden it only notes that it is out of date).
+"""
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import panel as pn
+import param
+
+from astroexplore.ui.gallery import Gallery
+from astroexplore.ui.notebook import ShownAsIpywidget
+from astroexplore.ui.state import AppState, with_catalogue_columns
+from astroexplore.ui.widgets import csv_buffer
+
+YOURS = "Yours"
+EVERYONE = "Everyone's"
+ANY_TAG = "(any tag)"
+N_CARDS = 96
+
+
+def score_text(score: float) -> str:
+    """``'5'`` for a whole score, ``'4.5'`` for a mean of several users' scores."""
+    return f"{score:.0f}" if float(score).is_integer() else f"{score:.1f}"
+
+
+class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
+    """The labelled galaxies, best first, from ``min_score`` up; a gallery and a CSV download."""
+
+    state = param.ClassSelector(class_=AppState)
+    whose = param.Selector(default=YOURS, objects=[YOURS, EVERYONE], label="Labels")
+    min_score = param.Selector(default=4, objects=[0, 1, 2, 3, 4, 5], label="Score at least")
+    tag = param.Selector(default=ANY_TAG, objects=[ANY_TAG], label="Tag")
+    found = param.DataFrame(default=None, allow_None=True, doc=(
+        ":meth:`Explorer.labelled_galaxies` of the choices: one row per galaxy, best first."))
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._gallery = Gallery(state=self.state, title="", max_items=N_CARDS)
+        self._download = pn.widgets.FileDownload(
+            callback=self._csv, filename="labelled_galaxies.csv", label="Download them as CSV",
+            width=220, color="default")
+        self._stale = False
+        self.state.param.watch(self._on_labels, ["labels_version", "user"])
+        self.state.param.watch(self._on_tab, "tab")
+        self.refresh()
+
+    @property
+    def _my_tab(self) -> int:
+        return self.state.TABS.index("Labelled")
+
+    def _on_labels(self, _event=None):
+        if self.state.tab == self._my_tab:
+            self.refresh()
+        else:  # a label given in the Scoring tab: no thumbnails drawn for a hidden tab
+            self._stale = True
+
+    def _on_tab(self, event):
+        if event.new == self._my_tab and self._stale:
+            self.refresh()
+
+    @param.depends("whose", "min_score", "tag", watch=True)
+    def refresh(self):
+        """Read the labels again and show those the choices keep."""
+        st = self.state
+        self._stale = False
+        tags = [ANY_TAG, *st.store.tags()]
+        if self.tag not in tags:
+            tags.append(self.tag)  # no label carries it any more: it stays chosen, and finds nothing
+        self.param.tag.objects = tags
+        user = st.user_name if self.whose == YOURS else None
+        found = st.explorer.labelled_galaxies(min_score=self.min_score, user=user,
+                                              tag=None if self.tag == ANY_TAG else self.tag)
+        title = self.describe(len(found))
+        self.found = found
+        captions = [" ".join([score_text(s), *t]) for s, t in zip(found["score"], found["tags"])]
+        self._gallery.param.update(indices=found["row"].to_numpy(dtype="int64"), captions=captions,
+                                   title=title, through_rows=found["row"].to_numpy(dtype="int64"),
+                                   through_title=title[0].lower() + title[1:])
+        self._download.disabled = not len(found)
+
+    def describe(self, n: int) -> str:
+        """``'12 galaxies you scored 4 or more, tagged #ring, best first'``."""
+        who = "you scored" if self.whose == YOURS else "scored"
+        least = f"{self.min_score} or more" if self.min_score > 0 else "0 to 5"
+        mean = "" if self.whose == YOURS else " (the mean of everyone's scores)"
+        tag = "" if self.tag == ANY_TAG else f", tagged {self.tag}"
+        return f"{n:,} galax{'y' if n == 1 else 'ies'} {who} {least}{mean}{tag}, best first"
+
+    def table(self) -> pd.DataFrame:
+        """The download: the galaxies with their score, labels, tags, last label time (ISO 8601
+        UTC), ra/dec where known, and their catalogue columns."""
+        found = self.found if self.found is not None else pd.DataFrame(columns=["id"])
+        out = pd.DataFrame({"id": found["id"]})
+        cat = self.state.catalogue
+        if cat.has_coordinates and len(found):
+            rows = found["row"].to_numpy(dtype="int64")
+            out["ra"], out["dec"] = cat.ra[rows], cat.dec[rows]
+        if len(found):
+            out["score"] = found["score"].to_numpy()
+            out["n_labels"] = found["n_labels"].to_numpy()
+            out["tags"] = [" ".join(t) for t in found["tags"]]
+            out["last_labelled"] = found["last"].map(lambda t: t.isoformat()).to_numpy()
+        return with_catalogue_columns(out, cat)
+
+    def _csv(self):
+        return csv_buffer(self.table())
+
+    def __panel__(self):
+        whose = pn.widgets.RadioButtonGroup.from_param(
+            self.param.whose, color="primary", variant="outline",  # the chosen one filled
+            stylesheets=[".bk-btn.bk-active { color: #fff; font-weight: 600; }"])
+        # a FlexBox that wraps: in a narrow window (1024 px) the download goes to the next line
+        controls = pn.FlexBox(whose, pn.widgets.Select.from_param(self.param.min_score, width=130),
+                              pn.widgets.Select.from_param(self.param.tag, width=180), self._download,
+                              flex_wrap="wrap", align_items="flex-end")
+        hint = pn.pane.HTML(
+            "<span style='color:#555;font-size:13px'>" + html.escape(
+                "Click a galaxy to open it in the Scoring tab; Forward then goes on through this "
+                "list, to score, tag or note them again.") + "</span>", margin=(0, 10))
+        return pn.Column(controls, hint, self._gallery, sizing_mode="stretch_width")
