@@ -1,7 +1,8 @@
 """The page's address says what a window shows, so a reload, a bookmark or a link sent to a
-colleague opens the same view: the galaxy on the card, the tab, the ranking method and the filter.
+colleague opens the same view: the galaxy on the card, the tab, the ranking method, the filter, the
+latent map's colour and selection, and the similarity search.
 
-``/explorer?galaxy=J1234+5678&tab=map&method=lof&answers=has-spiral-arms:yes:0.6..1&ranges=mag_r:..16.5;redshift:0.02..0.1``
+``/explorer?galaxy=demo_000123&tab=map&method=lof&answers=smooth-or-featured:featured-or-disk:0.5..1&ranges=mag_r:..16.5;redshift:0.02..0.1&colour=mag_r&point=0.5,-0.25``
 
 - ``galaxy``: the id of the galaxy on the scoring card (opened as by its id);
 - ``tab``: ``scoring``, ``map``, ``filter``, ``similarity`` or ``labelled`` (left out: scoring);
@@ -9,7 +10,7 @@ colleague opens the same view: the galaxy on the card, the tab, the ranking meth
 - ``answers``: Galaxy Zoo conditions ``question:answer:low..high``, ``;`` between them, parents
   before children as the Filter tab builds them;
 - ``ranges``: catalogue-column ranges ``column:low..high``, either bound left empty for an open
-  side (``mag_r:..16.5``).
+  side (``mag_r:..16.5``);
 - ``colour``: what the latent map is coloured by (left out: density); ``box``: its box selection
   ``x0,y0,x1,y1``, or ``point``: its last tap ``x,y`` (map coordinates), whose galaxies its
   gallery shows;
@@ -18,8 +19,8 @@ colleague opens the same view: the galaxy on the card, the tab, the ranking meth
 
 Names are percent-encoded (``quote(name, safe="")``), so a column called ``g:r`` or ``a;b`` still
 round-trips. A link part that does not fit this catalogue (an unknown galaxy, a column it lacks, a
-condition the tree does not allow) is left out, and the window's message line says which and why;
-the rest still applies. The address follows the window with ``history.replaceState``: one history
+condition the tree does not allow) is left out, named with the reason in a warning above the tabs
+(and the scoring view's message line); the rest still applies. The address follows the window with ``history.replaceState``: one history
 entry for the page, not one per galaxy scored (Back leaves the app, as before).
 """
 from __future__ import annotations
@@ -31,14 +32,12 @@ from urllib.parse import quote, unquote, urlencode
 import param
 from panel.custom import JSComponent
 
-from astroexplore.constants import RankingMethod
 from astroexplore.errors import did_you_mean
 
 #: the ``tab`` value of each of the app's tabs, in :attr:`AppState.TABS` order
 TAB_NAMES = ("scoring", "map", "filter", "similarity", "labelled")
 #: the query keys this module reads and writes (others in the address are kept as they are)
 KEYS = ("galaxy", "tab", "method", "answers", "ranges", "search", "k", "colour", "box", "point")
-_DEFAULT_METHOD = RankingMethod.COMBINED.value
 
 
 def _number(v: float) -> str:
@@ -225,7 +224,7 @@ def state_query(state) -> dict[str, str]:
     query = {"galaxy": "" if state.nothing_listed and not state.off_list else state.current_id}
     tab = min(max(int(state.tab), 0), len(TAB_NAMES) - 1)
     query["tab"] = TAB_NAMES[tab] if tab else ""
-    query["method"] = state.method if state.method != _DEFAULT_METHOD else ""
+    query["method"] = state.method if state.method != state.param.method.default else ""
     query["answers"] = encode_answers(state.filter)
     query["ranges"] = encode_ranges(state.column_ranges)
     query["colour"] = state.map_colour
@@ -248,8 +247,9 @@ def query_string(query: Mapping[str, str], others: Mapping[str, str] | None = No
 
 
 def apply_query(state, query: Mapping[str, str]) -> list[str]:
-    """Show what ``query`` (a link's ``{key: value}``) asks for in ``state``: method and filter
-    first (they sort the list), then the galaxy, then the tab.
+    """Show what ``query`` (a link's ``{key: value}``) asks for in ``state``: the method, the
+    filter, the map's colour and selection and the similarity search first (the first two sort the
+    list), then the galaxy, then the tab.
 
     Returns
     -------
