@@ -468,6 +468,9 @@ def test_no_control_leaves_a_1024px_window(ui_page, served, shot):
     page.get_by_role("button", name="Search", exact=True).click()
     page.get_by_text("dist.", exact=True).first.wait_for()
     off_edge("Similarity search")
+    page.get_by_text("Labelled", exact=True).click()
+    page.get_by_text(re.compile(r"galax(y|ies) you scored 4 or more")).first.wait_for()
+    off_edge("Labelled")
     # the map (600 px, its colour bar and toolbar) narrows to the room beside the sidebar: its toolbar, with
     # the box-select tool, was cut off at the card's edge
     page.get_by_text("Latent map", exact=True).click()
