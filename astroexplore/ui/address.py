@@ -338,6 +338,51 @@ class AddressBar(JSComponent):
     """
 
 
+class CopyLink(JSComponent):
+    """A button that copies the page's address (the link to what the window shows) to the
+    clipboard, and says so; where the browser refuses (a page served over plain http from another
+    machine is not a secure context), it selects the link in a box to copy by hand."""
+
+    label = param.String(default="Copy link to this view")
+
+    _esm = """
+    export function render({ model }) {
+      const wrap = document.createElement('div');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'ae-copy-link';
+      button.textContent = model.label;
+      button.title = 'The address holds the galaxy, tab, method, filter, map and search shown: '
+                   + 'a reload or this link opens the same view';
+      button.style.cssText = 'width:100%;padding:6px 8px;border:1px solid #c8d0d8;border-radius:4px;'
+                           + 'background:#f6f8fa;cursor:pointer;font:13px system-ui,sans-serif;';
+      const note = document.createElement('div');
+      note.setAttribute('role', 'status');
+      note.style.cssText = 'font:12px system-ui,sans-serif;color:#555;margin-top:3px;min-height:15px;';
+      const manual = (href) => {
+        const box = document.createElement('input');
+        box.value = href;
+        box.setAttribute('aria-label', 'link to this view');
+        box.style.cssText = 'width:100%;font:12px monospace;';
+        note.replaceChildren(box);
+        box.select();
+      };
+      button.addEventListener('click', () => {
+        const href = window.location.href;
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(href).then(
+            () => { note.textContent = 'Copied: paste it in a message or a bookmark.'; },
+            () => manual(href));
+        } else {
+          manual(href);
+        }
+      });
+      wrap.append(button, note);
+      return wrap;
+    }
+    """
+
+
 def follow_address(state, query: Mapping[str, str] | None = None) -> tuple[AddressBar, list[str]]:
     """Open ``state`` on a link's ``query`` (default: the served request's), then keep the page's
     address up to date with what the window shows.

@@ -12,7 +12,7 @@ import param
 from panel.io.resources import CDN_DIST
 from panel.theme.fast import Fast
 
-from astroexplore.ui.address import follow_address, left_out_text
+from astroexplore.ui.address import CopyLink, follow_address, left_out_text
 from astroexplore.ui.labelled import LabelledView
 from astroexplore.ui.latent_map import MapView
 from astroexplore.ui.morphology import MorphologyView
@@ -225,7 +225,8 @@ def build_app(explorer_or_state, *, template: bool = True, user: str | None = No
     top = PageScroll()  # a tab opened (by its header, or by a gallery card) shows its top
     state.param.watch(lambda e: top.scroll(), "tab")
     page = pn.template.FastListTemplate(
-        title=title, sidebar=[*app.sidebar(), top, address], main=[*left_out, app.tabs], sidebar_width=260,
+        title=title, sidebar=[*app.sidebar(), CopyLink(width=225, margin=(5, 10)), top, address], main=[*left_out, app.tabs],
+        sidebar_width=260,
         accent_base_color="#0072b5", header_background="#0b3d62", theme_toggle=False,
         design=LocalFast, font=FONT)
     page.state = state

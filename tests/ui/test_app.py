@@ -842,3 +842,30 @@ def test_the_labelled_tab_shows_the_finds_and_a_card_goes_through_them(served, u
         page.get_by_text("How interesting is this object?").wait_for()
         until(lambda: current_id(page) == scored[0], what="the card's galaxy in the scoring view")
         page.get_by_text(re.compile("Going through 2 galaxies you scored 4 or more")).wait_for()
+
+
+def test_copy_link_puts_the_address_on_the_clipboard(served, ui_browser):
+    context = ui_browser.new_context(viewport={"width": 1400, "height": 950})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    try:
+        page.goto(f"{served.url}?tab=filter&ranges=mag_r:..16.5")
+        page.get_by_text("Conditions: mag_r ≤ 16.5").wait_for()
+        page.get_by_role("button", name="Copy link to this view").click()
+        page.get_by_text("Copied: paste it in a message or a bookmark.").wait_for()
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied == page.evaluate("window.location.href")
+        assert copied.startswith(served.url) and "tab=filter&ranges=mag_r:..16.5" in copied
+        assert "galaxy=" in copied
+    finally:
+        context.close()
+
+
+def test_copy_link_refused_by_the_browser_shows_the_link_to_copy_by_hand(served, ui_browser):
+    with opened(ui_browser, f"{served.url}?tab=map") as page:  # no clipboard permission granted
+        page.get_by_text("Colour by").first.wait_for()
+        page.evaluate("Object.defineProperty(window, 'isSecureContext', {value: false})")  # as over http
+        page.get_by_role("button", name="Copy link to this view").click()
+        box = page.get_by_role("textbox", name="link to this view")
+        box.wait_for()
+        assert box.input_value() == page.evaluate("window.location.href") and "tab=map" in box.input_value()
