@@ -90,3 +90,17 @@ def test_nothing_labelled_yet_gives_an_empty_list_and_a_disabled_download(state)
     assert view.found.empty and view._download.disabled
     assert view._gallery.title == "0 galaxies you scored 4 or more, best first"
     assert pd.read_csv(view._csv()).columns.tolist() == ["id"]
+
+
+def test_a_card_goes_on_through_more_galaxies_than_the_cards_shown(state):
+    from astroexplore.ui.labelled import LabelledView
+
+    cat = state.catalogue
+    for i in range(30, 35):
+        state.explorer.label(cat.ids[i], 5)
+    view = LabelledView(state=state)
+    view._gallery.max_items = 2  # as 96 cards of a longer list
+    assert len(view._gallery._grid.items) == 2
+    view._gallery._grid.clicked = f"{view.found['row'].iloc[1]}|1"
+    assert state.order.tolist() == view.found["row"].tolist() and len(state.order) == 5
+    assert state.list_title == "5 galaxies you scored 4 or more, best first"

@@ -80,9 +80,10 @@ class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
         title = self.describe(len(found))
         self.found = found
         captions = [" ".join([score_text(s), *t]) for s, t in zip(found["score"], found["tags"])]
-        self._gallery.param.update(indices=found["row"].to_numpy(dtype="int64"), captions=captions,
-                                   title=title, through_rows=found["row"].to_numpy(dtype="int64"),
-                                   through_title=title[0].lower() + title[1:])
+        rows = found["row"].to_numpy(dtype="int64")
+        # a card opened goes on through the whole list, not only the cards shown
+        self._gallery.param.update(indices=rows, captions=captions, title=title, through_rows=rows,
+                                   through_title=title)
         self._download.disabled = not len(found)
 
     def describe(self, n: int) -> str:
