@@ -1173,6 +1173,18 @@ def describing_columns(catalogue: Any) -> list[str]:
     return out
 
 
+def with_catalogue_columns(table: pd.DataFrame, catalogue) -> pd.DataFrame:
+    """``table`` (one row per galaxy, column ``id``) followed by the galaxies' own catalogue
+    columns (:func:`~astroexplore.catalogue.describing_columns`: redshift, magnitudes, a class): a
+    download is a follow-up list without a join."""
+    columns = [c for c in describing_columns(catalogue) if c not in table.columns]
+    if not columns or not len(table):
+        return table
+    rows = catalogue.indices_of(table["id"])
+    extra = catalogue.table[columns].iloc[rows].reset_index(drop=True)
+    return pd.concat([table.reset_index(drop=True), extra], axis=1)
+
+
 def _validate_fractions(df: pd.DataFrame, file: str | None) -> None:
     """Posterior columns (``*_fraction``, ``*_debiased``, ``*_fraction_lo/_hi``) in [0, 1]; NaN allowed."""
     tol = FRACTION_TOLERANCE

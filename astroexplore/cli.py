@@ -91,6 +91,34 @@ def _cmd_labels(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_finds(args: argparse.Namespace) -> int:
+    """``labels finds``: :meth:`Explorer.labelled_table` of a catalogue's label store, to CSV or
+    Parquet. Problems are raised (one ``error:`` line, exit status 1)."""
+    from astroexplore.catalogue import load_catalogue
+    from astroexplore.errors import LabelError
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore, default_store_path
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise LabelError(f"{out}: write the finds to a .csv or .parquet file")
+    store_path = Path(args.labels) if args.labels else default_store_path(args.catalogue)
+    if not store_path.exists():
+        raise LabelError(f"{store_path}: no label store here (give it with --labels)")
+    catalogue = load_catalogue(args.catalogue, **load_options(args))
+    with LabelStore(store_path, read_only=True) as store:
+        table = Explorer(catalogue, store, cache=False).labelled_table(
+            min_score=args.min_score, user=args.user, tag=args.tag)
+    if out.suffix.lower() == ".csv":
+        table.to_csv(out, index=False)
+    else:
+        table.to_parquet(out, index=False)
+    who = f"{args.user}'s" if args.user else "everyone's mean"
+    tag = f", tagged {args.tag}" if args.tag else ""
+    print(f"wrote {len(table):,} galaxies scored {args.min_score:g} or more ({who}{tag}) from {store_path} to {out}")
+    return 0
+
+
 def _serve(path: Path, args: argparse.Namespace) -> int:
     try:
         from astroexplore.ui.serve import serve
@@ -217,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_at_least(0), default=0)
     p.set_defaults(func=_cmd_make_demo)
 
-    p = sub.add_parser("labels", help="export, import or recover labels")
+    p = sub.add_parser("labels", help="export, import or recover labels, or list the finds")
     lsub = p.add_subparsers(dest="labels_command", required=True)
     e = lsub.add_parser("export", help="write every current label to CSV or Parquet")
     e.add_argument("store", help="SQLite label store")
@@ -235,6 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "the options below)")
     add_loading_options(i)
     i.set_defaults(func=_cmd_labels)
+    f = lsub.add_parser("finds", help="write the galaxies scored so far, best first (the app's Labelled "
+                        "tab): ra/dec, score, labels, tags, last label time, the catalogue's columns")
+    f.add_argument("catalogue", help="the catalogue the labels are of")
+    f.add_argument("out", help="output .csv or .parquet")
+    f.add_argument("--labels", default=None, help="label store (default: beside the catalogue)")
+    f.add_argument("--min-score", type=float, default=4.0, help="keep galaxies scored at least this "
+                   "(the mean over users, or --user's score; default 4)")
+    f.add_argument("--user", default=None, help="only this user's labels (default: every user's)")
+    f.add_argument("--tag", default=None, help="only galaxies whose labels carry this tag (e.g. '#ring')")
+    add_loading_options(f)
+    f.set_defaults(func=_cmd_finds)
     r = lsub.add_parser("recover", help="copy the labels a damaged store still holds into a new store")
     r.add_argument("store", help="the damaged label store (only read)")
     r.add_argument("out", help="the new label store (must not exist)")

@@ -677,6 +677,34 @@ class Explorer:
         return (found.reset_index().sort_values(["score", "newest"], ascending=False, kind="stable")
                 [["id", "row", "score", "n_labels", "tags", "last"]].reset_index(drop=True))
 
+    def labelled_table(self, *, min_score: float = 0, user: str | None = None, tag: str | None = None):
+        """:meth:`labelled_galaxies` as a follow-up list: the Labelled tab's CSV and
+        ``astroexplore labels finds``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``id``, ``ra``, ``dec`` (degrees, where the catalogue has them), ``score``,
+            ``n_labels``, ``tags`` (space-separated), ``last_labelled`` (ISO 8601 UTC), then the
+            galaxies' own catalogue columns (:func:`~astroexplore.catalogue.describing_columns`);
+            best first.
+        """
+        import pandas as pd
+
+        from .catalogue import with_catalogue_columns
+
+        found = self.labelled_galaxies(min_score=min_score, user=user, tag=tag)
+        rows = found["row"].to_numpy(dtype=np.int64)
+        out = pd.DataFrame({"id": found["id"].astype(str)})
+        if self.catalogue.has_coordinates:
+            out["ra"] = self.catalogue.table["ra"].to_numpy(dtype=np.float64)[rows]
+            out["dec"] = self.catalogue.table["dec"].to_numpy(dtype=np.float64)[rows]
+        out["score"] = found["score"].to_numpy(dtype=np.float64)
+        out["n_labels"] = found["n_labels"].to_numpy(dtype=np.int64)
+        out["tags"] = [" ".join(t) for t in found["tags"]]
+        out["last_labelled"] = [t.isoformat() for t in found["last"]]
+        return with_catalogue_columns(out, self.catalogue)
+
     # ------------------------------------------------------------------ the head
     def _new_head(self):
         from .head import InterestHead

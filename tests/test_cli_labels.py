@@ -290,3 +290,38 @@ def test_export_with_a_catalogue_adds_each_galaxys_position_and_imports_back(tmp
         assert main(["labels", "import", str(copy), str(out)]) == 0
         with LabelStore(copy) as c, LabelStore(store) as s:
             assert c.export_frame().values.tolist() == s.export_frame().values.tolist()
+
+
+def test_finds_writes_the_labelled_tabs_list_from_a_catalogues_store(tmp_path, capsys):
+    from astroexplore.catalogue import Catalogue
+
+    table = pd.DataFrame({"id": [f"g{i}" for i in range(6)], "ra": np.linspace(150, 151, 6),
+                          "dec": np.linspace(1, 2, 6), "redshift": np.linspace(0.01, 0.06, 6)})
+    table["feat_0"], table["feat_1"] = np.arange(6.0), np.arange(6.0) ** 2
+    path = tmp_path / "cat.parquet"
+    table.to_parquet(path)
+    with LabelStore(tmp_path / "cat.labels.sqlite") as store:  # the default store beside it
+        store.add("g1", 5, user="ana", tags=["#ring"])
+        store.add("g1", 4, user="ben")
+        store.add("g3", 2, user="ana")
+        store.add("g4", 5, user="ben")
+    out = tmp_path / "finds.csv"
+    assert main(["labels", "finds", str(path), str(out)]) == 0
+    assert "wrote 2 galaxies scored 4 or more (everyone's mean)" in capsys.readouterr().out
+    finds = pd.read_csv(out)
+    assert finds["id"].tolist() == ["g4", "g1"] and finds["score"].tolist() == [5.0, 4.5]
+    assert finds.columns.tolist() == ["id", "ra", "dec", "score", "n_labels", "tags", "last_labelled", "redshift"]
+    assert finds["redshift"].tolist() == pytest.approx([0.05, 0.02])
+    out_pq = tmp_path / "finds.parquet"
+    assert main(["labels", "finds", str(path), str(out_pq), "--user", "ana", "--min-score", "0", "--tag", "ring"]) == 0
+    assert pq.read_table(out_pq).to_pandas()["id"].tolist() == ["g1"]
+
+
+@pytest.mark.parametrize("args, error", [
+    (["out.txt"], "write the finds to a .csv or .parquet file"),
+    (["out.csv", "--labels", "nowhere.sqlite"], "nowhere.sqlite: no label store here (give it with --labels)")])
+def test_finds_refuses_a_wrong_output_or_a_missing_store(tmp_path, capsys, monkeypatch, args, error):
+    monkeypatch.chdir(tmp_path)
+    pd.DataFrame({"id": ["a", "b"], "feat_0": [0.0, 1.0]}).to_parquet(tmp_path / "c.parquet")
+    assert main(["labels", "finds", "c.parquet", *args]) == 1
+    assert error in capsys.readouterr().err

@@ -16,7 +16,7 @@ import param
 
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.notebook import ShownAsIpywidget
-from astroexplore.ui.state import AppState, with_catalogue_columns
+from astroexplore.ui.state import AppState
 from astroexplore.ui.widgets import csv_buffer
 
 YOURS = "Yours"
@@ -74,9 +74,7 @@ class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
         if self.tag not in tags:
             tags.append(self.tag)  # no label carries it any more: it stays chosen, and finds nothing
         self.param.tag.objects = tags
-        user = st.user_name if self.whose == YOURS else None
-        found = st.explorer.labelled_galaxies(min_score=self.min_score, user=user,
-                                              tag=None if self.tag == ANY_TAG else self.tag)
+        found = st.explorer.labelled_galaxies(**self._choices())
         title = self.describe(len(found))
         self.found = found
         captions = [" ".join([score_text(s), *t]) for s, t in zip(found["score"], found["tags"])]
@@ -85,6 +83,11 @@ class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
         self._gallery.param.update(indices=rows, captions=captions, title=title, through_rows=rows,
                                    through_title=title)
         self._download.disabled = not len(found)
+
+    def _choices(self) -> dict:
+        """The choices as :meth:`Explorer.labelled_galaxies` takes them."""
+        return {"min_score": self.min_score, "user": self.state.user_name if self.whose == YOURS else None,
+                "tag": None if self.tag == ANY_TAG else self.tag}
 
     def describe(self, n: int) -> str:
         """``'12 galaxies you scored 4 or more, tagged #ring, best first'``."""
@@ -95,20 +98,9 @@ class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
         return f"{n:,} galax{'y' if n == 1 else 'ies'} {who} {least}{mean}{tag}, best first"
 
     def table(self) -> pd.DataFrame:
-        """The download: the galaxies with their score, labels, tags, last label time (ISO 8601
-        UTC), ra/dec where known, and their catalogue columns."""
-        found = self.found if self.found is not None else pd.DataFrame(columns=["id"])
-        out = pd.DataFrame({"id": found["id"]})
-        cat = self.state.catalogue
-        if cat.has_coordinates and len(found):
-            rows = found["row"].to_numpy(dtype="int64")
-            out["ra"], out["dec"] = cat.ra[rows], cat.dec[rows]
-        if len(found):
-            out["score"] = found["score"].to_numpy()
-            out["n_labels"] = found["n_labels"].to_numpy()
-            out["tags"] = [" ".join(t) for t in found["tags"]]
-            out["last_labelled"] = found["last"].map(lambda t: t.isoformat()).to_numpy()
-        return with_catalogue_columns(out, cat)
+        """The download: :meth:`Explorer.labelled_table` of the choices (ra/dec, score, labels,
+        tags, last label time, the catalogue's columns), read from the store when asked."""
+        return self.state.explorer.labelled_table(**self._choices())
 
     def _csv(self):
         return csv_buffer(self.table())

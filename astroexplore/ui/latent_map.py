@@ -23,7 +23,8 @@ from astroexplore.column_filter import filterable_columns, numeric_values
 from astroexplore.constants import DETECTORS, RankingMethod
 from astroexplore.map_index import map_table
 from astroexplore.ui.gallery import Gallery
-from astroexplore.ui.state import AppState, with_catalogue_columns, with_labels
+from astroexplore.catalogue import with_catalogue_columns
+from astroexplore.ui.state import AppState, with_labels
 from astroexplore.ui.widgets import PageScroll, csv_buffer, flex_column
 from astroexplore.ui.notebook import ShownAsIpywidget
 

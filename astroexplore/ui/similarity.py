@@ -16,7 +16,8 @@ import param
 
 from astroexplore.ui.address import position_query
 from astroexplore.ui.gallery import Gallery
-from astroexplore.ui.state import AppState, with_catalogue_columns, with_labels
+from astroexplore.catalogue import with_catalogue_columns
+from astroexplore.ui.state import AppState, with_labels
 from astroexplore.ui.notebook import ShownAsIpywidget
 from astroexplore.ui.widgets import csv_buffer, flex_column
 

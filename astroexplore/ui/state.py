@@ -167,20 +167,6 @@ def with_labels(table: pd.DataFrame, state) -> pd.DataFrame:
     return pd.concat([table.reset_index(drop=True), mine], axis=1)
 
 
-def with_catalogue_columns(table: pd.DataFrame, catalogue) -> pd.DataFrame:
-    """``table`` (one row per galaxy, column ``id``) followed by the galaxies' own catalogue
-    columns (:func:`~astroexplore.catalogue.describing_columns`: redshift, magnitudes, a class): a
-    download is a follow-up list without a join."""
-    from astroexplore.catalogue import describing_columns
-
-    columns = [c for c in describing_columns(catalogue) if c not in table.columns]
-    if not columns or not len(table):
-        return table
-    rows = catalogue.indices_of(table["id"])
-    extra = catalogue.table[columns].iloc[rows].reset_index(drop=True)
-    return pd.concat([table.reset_index(drop=True), extra], axis=1)
-
-
 def resources_for(catalogue) -> SharedResources:
     """The :class:`SharedResources` of ``catalogue`` (one per catalogue object per process)."""
     with _RESOURCES_LOCK:
