@@ -869,3 +869,19 @@ def test_copy_link_refused_by_the_browser_shows_the_link_to_copy_by_hand(served,
         box = page.get_by_role("textbox", name="link to this view")
         box.wait_for()
         assert box.input_value() == page.evaluate("window.location.href") and "tab=map" in box.input_value()
+
+
+def test_a_links_text_is_shown_as_text_never_as_markup(served, ui_browser):
+    from urllib.parse import urlencode
+
+    bad = "<img src=x onerror=alert(1)>"
+    query = urlencode({"galaxy": bad, "ranges": f"{bad}:..1", "search": f"tag:{bad}", "colour": f"*{bad}*"})
+    dialogs = []
+    with opened(ui_browser, f"{served.url}?{query}") as page:
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        warning = page.locator(".alert-warning").get_by_text("Left out of the link")
+        warning.wait_for()
+        text = warning.inner_text()
+        assert f"galaxy '{bad}' is not in this catalogue" in text and f"colour '*{bad}*'" in text
+        assert page.locator(".alert-warning img").count() == 0
+    assert dialogs == []
