@@ -673,7 +673,7 @@ class Explorer:
         found["tags"] = [unions.get(gid, ()) for gid in found.index]
         if tag:
             wanted = normalise_tag(tag)
-            found = found[found["tags"].map(lambda ts: wanted in ts)]
+            found = found[np.fromiter((wanted in ts for ts in found["tags"]), bool, len(found))]
         return (found.reset_index().sort_values(["score", "newest"], ascending=False, kind="stable")
                 [["id", "row", "score", "n_labels", "tags", "last"]].reset_index(drop=True))
 

@@ -263,3 +263,24 @@ def test_map_link_parts_that_do_not_fit_are_named(make_state):
                         "point '1,x': 'x' is not a number", "box '1,2,3': expected 4 numbers separated by commas"]
     assert state.map_colour == "" and state.map_point is None and state.map_box is None
     assert apply_query(state, {"point": "nan,1"}) == ["point 'nan,1': expected 2 finite numbers"]
+
+
+def test_a_link_opens_the_labelled_tabs_choices_and_they_go_into_the_address(make_state, cat):
+    from astroexplore.ui.labelled import EVERYONE, YOURS, LabelledView
+
+    a = make_state()
+    a.explorer.label(cat.ids[3], 3, tags=["#ring"])
+    view = LabelledView(state=a)
+    assert "finds" not in _link(a)  # the defaults: 4, yours, any tag
+    view.param.update(min_score=3, whose=EVERYONE, tag="#ring")
+    link = _link(a)
+    assert link["finds"] == "3,everyone,#ring"
+    b = make_state()
+    assert apply_query(b, {"finds": "2,everyone,ring", "tab": "labelled"}) == []
+    other = LabelledView(state=b)
+    assert (other.min_score, other.whose, other.tag) == (2, EVERYONE, "#ring")
+    assert b.finds == "2,everyone,#ring"  # as the view writes it
+    b.finds = ""  # set elsewhere: the view follows
+    assert (other.min_score, other.whose) == (4, YOURS)
+    assert apply_query(b, {"finds": "7"}) == ["finds '7': the score 7 is not 0 to 5"]
+    assert apply_query(b, {"finds": "4,#a,#b"}) == ["finds '4,#a,#b': '#b': expected min_score[,everyone][,#tag]"]

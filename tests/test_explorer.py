@@ -194,6 +194,7 @@ def test_labelled_galaxies_are_what_was_found_best_first(blobs, tmp_path):
     assert ada.labelled_galaxies(tag="Ring")["id"].tolist() == [cat.ids[3]]
     assert ada.labelled_galaxies(min_score=4.6)["id"].tolist() == [cat.ids[7]]
     assert ada.labelled_galaxies(user="carol").empty
+    assert ada.labelled_galaxies(user="carol", tag="#ring").columns.tolist() == everyone.columns.tolist()
 
 
 def test_run_loop_with_simulated_oracle(blobs, tmp_path):

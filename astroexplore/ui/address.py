@@ -14,6 +14,8 @@ latent map's colour and selection, and the similarity search.
 - ``colour``: what the latent map is coloured by (left out: density); ``box``: its box selection
   ``x0,y0,x1,y1``, or ``point``: its last tap ``x,y`` (map coordinates), whose galaxies its
   gallery shows;
+- ``finds``: the Labelled tab's choices, ``min_score[,everyone][,#tag]`` (left out: 4, yours,
+  any tag);
 - ``search``: the similarity search shown, ``galaxy:ID``, ``position:RA,Dec`` (degrees) or
   ``tag:#ring``, and ``k`` its number of results (left out: 24).
 
@@ -37,7 +39,7 @@ from astroexplore.errors import did_you_mean
 #: the ``tab`` value of each of the app's tabs, in :attr:`AppState.TABS` order
 TAB_NAMES = ("scoring", "map", "filter", "similarity", "labelled")
 #: the query keys this module reads and writes (others in the address are kept as they are)
-KEYS = ("galaxy", "tab", "method", "answers", "ranges", "search", "k", "colour", "box", "point")
+KEYS = ("galaxy", "tab", "method", "answers", "ranges", "search", "k", "colour", "box", "point", "finds")
 
 
 def _number(v: float) -> str:
@@ -232,6 +234,7 @@ def state_query(state) -> dict[str, str]:
         query["box"] = _map_coordinates(state.map_box)
     elif state.map_point is not None:
         query["point"] = _map_coordinates(state.map_point)
+    query["finds"] = state.finds
     query["search"] = state.similarity_query
     if state.similarity_query and state.similarity_k != state.param.similarity_k.default:
         query["k"] = str(state.similarity_k)
@@ -273,6 +276,15 @@ def apply_query(state, query: Mapping[str, str]) -> list[str]:
     if "map_point" in on_map:  # before the box: a tap replaces a box on the map (a box then wins)
         state.map_point = on_map.pop("map_point")
     updates.update(on_map)
+    finds = str(query.get("finds", "") or "")
+    if finds:
+        from astroexplore.ui.labelled import parse_finds
+
+        try:
+            parse_finds(finds)
+            updates["finds"] = finds
+        except ValueError as err:
+            problems.append(f"finds '{finds}': {err}")
     search, bad = decode_search(query, state)
     problems += bad
     if search:
@@ -403,5 +415,5 @@ def follow_address(state, query: Mapping[str, str] | None = None) -> tuple[Addre
 
     state.param.watch(update, ["current", "tab", "method", "filter", "column_ranges", "nothing_listed",
                                "off_list", "similarity_query", "similarity_k", "map_colour", "map_box",
-                               "map_point"])
+                               "map_point", "finds"])
     return bar, problems

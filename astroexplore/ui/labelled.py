@@ -30,6 +30,25 @@ def score_text(score: float) -> str:
     return f"{score:.0f}" if float(score).is_integer() else f"{score:.1f}"
 
 
+def parse_finds(text: str) -> tuple[int, bool, str]:
+    """``(min_score, everyone, tag)`` of the address's ``finds`` value (``'3,everyone,#ring'``;
+    '' = the defaults: 4, yours, any tag). ValueError naming what does not fit."""
+    min_score, everyone, tag = LabelledView.param.min_score.default, False, ANY_TAG
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if parts and parts[0].isdigit():
+        min_score = int(parts.pop(0))
+        if min_score not in LabelledView.param.min_score.objects:
+            raise ValueError(f"the score {min_score} is not 0 to 5")
+    for part in parts:
+        if part in ("everyone", "yours"):
+            everyone = part == "everyone"
+        elif tag == ANY_TAG:
+            tag = part if part.startswith("#") else f"#{part}"
+        else:
+            raise ValueError(f"'{part}': expected min_score[,everyone][,#tag]")
+    return min_score, everyone, tag
+
+
 class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
     """The labelled galaxies, best first, from ``min_score`` up; a gallery and a CSV download."""
 
@@ -49,7 +68,26 @@ class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
         self._stale = False
         self.state.param.watch(self._on_labels, ["labels_version", "user"])
         self.state.param.watch(self._on_tab, "tab")
+        # the choices the page's address holds (state.finds): taken now, followed both ways
+        self.param.watch(lambda *e: setattr(self.state, "finds", self.choices_text()), ["whose", "min_score", "tag"])
+        self.state.param.watch(lambda e: self._follow_state(), "finds")
+        self._follow_state()
         self.refresh()
+
+    def choices_text(self) -> str:
+        """The choices as the address writes them: ``''`` (the defaults), ``'3,everyone,#ring'``."""
+        parts = [str(self.min_score), *(["everyone"] if self.whose == EVERYONE else []),
+                 *([self.tag] if self.tag != ANY_TAG else [])]
+        return "" if parts == [str(self.param.min_score.default)] else ",".join(parts)
+
+    def _follow_state(self):
+        """Take ``state.finds`` when set elsewhere (a link, a script); see :func:`parse_finds`."""
+        if self.state.finds == self.choices_text():
+            return
+        min_score, everyone, tag = parse_finds(self.state.finds)
+        if tag not in self.param.tag.objects:
+            self.param.tag.objects = [*self.param.tag.objects, tag]
+        self.param.update(min_score=min_score, whose=EVERYONE if everyone else YOURS, tag=tag)
 
     @property
     def _my_tab(self) -> int:
