@@ -1,0 +1,80 @@
+"""The Labelled tab's list at scale: what it costs beyond reading the label store.
+
+``Explorer.labelled_galaxies`` (the tab's list: one row per galaxy, the mean of every user's
+scores, the union of their tags) and ``Explorer.labelled_table`` (its CSV and
+``astroexplore labels finds``) read ``LabelStore.latest`` and then group, filter and sort. The
+baseline is that read itself, timed in the same process on the same store: the ratio says what
+the grouping adds (the machine is noisy: read the ratio).
+
+A catalogue of ``--n`` galaxies (ids only: a 4-d random embedding) gets ``--labels`` labels from
+three users (one in 17 with a tag), scores 0-5 at random, imported in one transaction.
+
+Usage::
+
+    python benchmarks/bench_labelled.py [--n 1000000] [--labels 50000] [--repeat 5]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from astroexplore.catalogue import Catalogue
+from astroexplore.explorer import Explorer
+from astroexplore.labels import LabelStore
+
+
+def median_seconds(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=1_000_000, help="galaxies in the catalogue")
+    ap.add_argument("--labels", type=int, default=50_000, help="labels in the store (all users)")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    ids = np.char.add("g", np.arange(args.n).astype(str))
+    cat = Catalogue.from_arrays(rng.normal(size=(args.n, 4)).astype(np.float32), ids=ids.tolist())
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = rng.choice(args.n, args.labels, replace=False)
+        k = np.arange(args.labels)
+        frame = pd.DataFrame({"id": ids[rows], "score": rng.integers(0, 6, args.labels),
+                              "user": np.array(["ana", "ben", "cy"])[k % 3],
+                              "tags": np.where(k % 17 == 0, "#ring", "")})
+        frame.to_csv(Path(tmp) / "labels.csv", index=False)
+        with LabelStore(Path(tmp) / "labels.sqlite") as store:
+            store.import_csv(Path(tmp) / "labels.csv")
+            ex = Explorer(cat, store, user="ana", cache=False)
+            steps = {
+                "LabelStore.latest() (baseline: the read)": store.latest,
+                "labelled_galaxies(min_score=4, user='ana')": lambda: ex.labelled_galaxies(min_score=4, user="ana"),
+                "labelled_galaxies(min_score=4) (everyone's mean)": lambda: ex.labelled_galaxies(min_score=4),
+                "labelled_galaxies(min_score=0, tag='#ring')": lambda: ex.labelled_galaxies(tag="#ring"),
+                "labelled_table(min_score=4) (the CSV's table)": lambda: ex.labelled_table(min_score=4),
+            }
+            for fn in steps.values():  # warm: imports, first allocation
+                fn()
+            base = None
+            print(f"{args.labels:,} labels of {args.n:,} galaxies, median of {args.repeat}")
+            print("| step | seconds | ratio to the read |")
+            print("|---|---|---|")
+            for name, fn in steps.items():
+                sec = median_seconds(fn, args.repeat)
+                base = base or sec
+                print(f"| {name} | {sec:.3f} | {sec / base:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
