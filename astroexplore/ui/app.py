@@ -218,7 +218,7 @@ def build_app(explorer_or_state, *, template: bool = True, user: str | None = No
     pn.state.onload(lambda: state.start_sync())
     if not template:
         return app
-    # the address holds the galaxy, tab, method and filter: a reload or a link opens the same view
+    # the address holds what the window shows (astroexplore.ui.address): a reload or a link opens it again
     address, problems = follow_address(state)
     left_out = [pn.pane.Alert(_markdown_text(left_out_text(problems)), alert_type="warning",
                               sizing_mode="stretch_width")] if problems else []
