@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_loading_options(i)
     i.set_defaults(func=_cmd_labels)
     f = lsub.add_parser("finds", help="write the galaxies scored so far, best first (the app's Labelled "
-                        "tab): ra/dec, score, labels, tags, last label time, the catalogue's columns")
+                        "tab): ra/dec, score, labels, tags, notes, last label time, the catalogue's columns")
     f.add_argument("catalogue", help="the catalogue the labels are of")
     f.add_argument("out", help="output .csv or .parquet")
     f.add_argument("--labels", default=None, help="label store (default: beside the catalogue)")

@@ -650,7 +650,8 @@ class Explorer:
         pandas.DataFrame
             One row per galaxy: ``id``, ``row`` (in the catalogue), ``score`` (float: the mean
             over the users counted), ``n_labels`` (users who labelled it), ``tags`` (sorted
-            tuple, every user's), ``last`` (UTC time of the latest of its labels); sorted by
+            tuple, every user's), ``notes`` (every user's note, ``"ana: looks lensed | ben:
+            ..."``, '' without one), ``last`` (UTC time of the latest of its labels); sorted by
             score, highest first, then most recently labelled first. Labels of galaxies that
             are not in this catalogue (a store shared with another) are left out.
         """
@@ -671,11 +672,15 @@ class Explorer:
         tagged = latest.loc[latest["tags"].map(len) > 0, ["id", "tags"]].explode("tags")
         unions = tagged.groupby("id")["tags"].agg(lambda ts: tuple(sorted(set(ts)))).to_dict()
         found["tags"] = [unions.get(gid, ()) for gid in found.index]
+        note = latest["note"].fillna("").astype(str).str.strip()
+        said = (latest["user"].astype(str) + ": " + note)[note != ""]  # oldest first, as stored
+        notes = said.groupby(latest.loc[said.index, "id"]).agg(" | ".join).to_dict()
+        found["notes"] = [notes.get(gid, "") for gid in found.index]
         if tag:
             wanted = normalise_tag(tag)
             found = found[np.fromiter((wanted in ts for ts in found["tags"]), bool, len(found))]
         return (found.reset_index().sort_values(["score", "newest"], ascending=False, kind="stable")
-                [["id", "row", "score", "n_labels", "tags", "last"]].reset_index(drop=True))
+                [["id", "row", "score", "n_labels", "tags", "notes", "last"]].reset_index(drop=True))
 
     def labelled_table(self, *, min_score: float = 0, user: str | None = None, tag: str | None = None):
         """:meth:`labelled_galaxies` as a follow-up list: the Labelled tab's CSV and
@@ -685,7 +690,7 @@ class Explorer:
         -------
         pandas.DataFrame
             ``id``, ``ra``, ``dec`` (degrees, where the catalogue has them), ``score``,
-            ``n_labels``, ``tags`` (space-separated), ``last_labelled`` (ISO 8601 UTC), then the
+            ``n_labels``, ``tags`` (space-separated), ``notes``, ``last_labelled`` (ISO 8601 UTC), then the
             galaxies' own catalogue columns (:func:`~astroexplore.catalogue.describing_columns`);
             best first.
         """
@@ -702,6 +707,7 @@ class Explorer:
         out["score"] = found["score"].to_numpy(dtype=np.float64)
         out["n_labels"] = found["n_labels"].to_numpy(dtype=np.int64)
         out["tags"] = [" ".join(t) for t in found["tags"]]
+        out["notes"] = found["notes"].to_numpy(dtype=object)
         out["last_labelled"] = [t.isoformat() for t in found["last"]]
         return with_catalogue_columns(out, self.catalogue)
 

@@ -310,7 +310,7 @@ def test_finds_writes_the_labelled_tabs_list_from_a_catalogues_store(tmp_path, c
     assert "wrote 2 galaxies scored 4 or more (everyone's mean)" in capsys.readouterr().out
     finds = pd.read_csv(out)
     assert finds["id"].tolist() == ["g4", "g1"] and finds["score"].tolist() == [5.0, 4.5]
-    assert finds.columns.tolist() == ["id", "ra", "dec", "score", "n_labels", "tags", "last_labelled", "redshift"]
+    assert finds.columns.tolist() == ["id", "ra", "dec", "score", "n_labels", "tags", "notes", "last_labelled", "redshift"]
     assert finds["redshift"].tolist() == pytest.approx([0.05, 0.02])
     out_pq = tmp_path / "finds.parquet"
     assert main(["labels", "finds", str(path), str(out_pq), "--user", "ana", "--min-score", "0", "--tag", "ring"]) == 0

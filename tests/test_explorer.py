@@ -179,16 +179,17 @@ def test_labelled_galaxies_are_what_was_found_best_first(blobs, tmp_path):
     bob = Explorer(cat, store, user="bob", cache=False)
     ada.label(cat.ids[3], 4, tags=["ring"])
     ada.label(cat.ids[7], 5)
-    bob.label(cat.ids[3], 5, tags=["#lens"])
+    bob.label(cat.ids[3], 5, tags=["#lens"], note="arc at 2 o'clock")
     bob.label(cat.ids[9], 2)
     store.add("elsewhere_1", 5, user="ada")
-    ada.label(cat.ids[11], 4)  # labelled after galaxy 3's first label: newer first among the 4s
+    ada.label(cat.ids[11], 4, note=" edge-on, a dust lane ")  # after galaxy 3's first label: newer first among the 4s
     everyone = ada.labelled_galaxies()
     assert everyone["id"].tolist() == [cat.ids[7], cat.ids[3], cat.ids[11], cat.ids[9]]
     assert everyone["score"].tolist() == [5.0, 4.5, 4.0, 2.0]
     assert everyone["n_labels"].tolist() == [1, 2, 1, 1]
     assert everyone["row"].tolist() == [7, 3, 11, 9]
     assert everyone["tags"].iloc[1] == ("#lens", "#ring")  # every user's
+    assert everyone["notes"].tolist() == ["", "bob: arc at 2 o'clock", "ada: edge-on, a dust lane", ""]
     mine = ada.labelled_galaxies(user="ada", min_score=4)
     assert mine["id"].tolist() == [cat.ids[7], cat.ids[11], cat.ids[3]]  # 4s: newest first
     assert ada.labelled_galaxies(tag="Ring")["id"].tolist() == [cat.ids[3]]

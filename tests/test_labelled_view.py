@@ -77,7 +77,7 @@ def test_a_card_goes_through_the_whole_list_and_the_csv_has_the_catalogue_column
     state.next()
     assert state.current == 13
     table = pd.read_csv(view._csv())
-    assert table.columns.tolist() == ["id", "ra", "dec", "score", "n_labels", "tags", "last_labelled", "redshift"]
+    assert table.columns.tolist() == ["id", "ra", "dec", "score", "n_labels", "tags", "notes", "last_labelled", "redshift"]
     assert table["id"].tolist() == [cat.ids[r] for r in rows]
     np.testing.assert_allclose(table["redshift"], cat.table["redshift"].to_numpy()[rows])
     assert pd.to_datetime(table["last_labelled"]).dt.tz is not None
@@ -90,7 +90,7 @@ def test_nothing_labelled_yet_gives_an_empty_list_and_a_disabled_download(state)
     assert view.found.empty and view._download.disabled
     assert view._gallery.title == "0 galaxies you scored 4 or more, best first"
     empty = pd.read_csv(view._csv())  # the header still says what a row would hold
-    assert empty.empty and empty.columns.tolist() == ["id", "ra", "dec", "score", "n_labels", "tags", "last_labelled"]
+    assert empty.empty and empty.columns.tolist() == ["id", "ra", "dec", "score", "n_labels", "tags", "notes", "last_labelled"]
 
 
 def test_a_card_goes_on_through_more_galaxies_than_the_cards_shown(state):

@@ -137,7 +137,7 @@ class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
 
     def table(self) -> pd.DataFrame:
         """The download: :meth:`Explorer.labelled_table` of the choices (ra/dec, score, labels,
-        tags, last label time, the catalogue's columns), read from the store when asked."""
+        tags, notes, last label time, the catalogue's columns), read from the store when asked."""
         return self.state.explorer.labelled_table(**self._choices())
 
     def _csv(self):
