@@ -284,3 +284,20 @@ def test_a_link_opens_the_labelled_tabs_choices_and_they_go_into_the_address(mak
     assert (other.min_score, other.whose) == (4, YOURS)
     assert apply_query(b, {"finds": "7"}) == ["finds '7': the score 7 is not 0 to 5"]
     assert apply_query(b, {"finds": "4,#a,#b"}) == ["finds '4,#a,#b': '#b': expected min_score[,everyone][,#tag]"]
+
+
+def test_a_links_zoom_opens_the_map_there_and_the_whole_map_is_no_zoom(make_state):
+    from astroexplore.ui.latent_map import MapView
+
+    state = make_state()
+    assert apply_query(state, {"zoom": "1,-1,0.5,-0.5"}) == []  # either order
+    assert state.map_zoom == (-1.0, 1.0, -0.5, 0.5)
+    view = MapView(state=state)
+    view._overlay()
+    assert view._zoom() == {"xlim": (-1.0, 1.0), "ylim": (-0.5, 0.5)}  # the figure opens there
+    whole = view._whole
+    view._zoomed(x_range=whole["x_range"], y_range=whole["y_range"])  # Reset: the whole map
+    assert state.map_zoom is None and "zoom" not in _link(state)
+    view._zoomed(x_range=(0.0, 0.5), y_range=(0.0, 0.25))
+    assert _link(state)["zoom"] == "0,0.5,0,0.25"
+    assert apply_query(state, {"zoom": "1,1,0,2"}) == ["zoom '1,1,0,2': an empty part of the map"]

@@ -13,7 +13,8 @@ latent map's colour and selection, and the similarity search.
   side (``mag_r:..16.5``);
 - ``colour``: what the latent map is coloured by (left out: density); ``box``: its box selection
   ``x0,y0,x1,y1``, or ``point``: its last tap ``x,y`` (map coordinates), whose galaxies its
-  gallery shows;
+  gallery shows; ``zoom``: the part of the map in view, ``x0,x1,y0,y1`` (left out: the whole map;
+  the map's Reset still shows the whole map);
 - ``finds``: the Labelled tab's choices, ``min_score[,everyone][,#tag]`` (left out: 4, yours,
   any tag);
 - ``search``: the similarity search shown, ``galaxy:ID``, ``position:RA,Dec`` (degrees) or
@@ -39,7 +40,8 @@ from astroexplore.errors import did_you_mean
 #: the ``tab`` value of each of the app's tabs, in :attr:`AppState.TABS` order
 TAB_NAMES = ("scoring", "map", "filter", "similarity", "labelled")
 #: the query keys this module reads and writes (others in the address are kept as they are)
-KEYS = ("galaxy", "tab", "method", "answers", "ranges", "search", "k", "colour", "box", "point", "finds")
+KEYS = ("galaxy", "tab", "method", "answers", "ranges", "search", "k", "colour", "box", "point", "zoom",
+        "finds")
 
 
 def _number(v: float) -> str:
@@ -193,8 +195,8 @@ def _numbers(text: str, n: int, where: str) -> tuple[float, ...]:
 
 
 def decode_map(query: Mapping[str, str], state) -> tuple[dict, list[str]]:
-    """The ``map_colour``, ``map_box`` and ``map_point`` a link asks for (state parameter -> value),
-    and the problems."""
+    """The ``map_colour``, ``map_box``, ``map_point`` and ``map_zoom`` a link asks for (state
+    parameter -> value), and the problems."""
     from astroexplore.ui.latent_map import DENSITY, colour_options
 
     updates, problems = {}, []
@@ -205,7 +207,7 @@ def decode_map(query: Mapping[str, str], state) -> tuple[dict, list[str]]:
             updates["map_colour"] = "" if colour == DENSITY else colour
         else:
             problems.append(f"colour '{colour}': the map is not coloured by that.{did_you_mean(colour, options)}")
-    for key, n in (("point", 2), ("box", 4)):
+    for key, n in (("point", 2), ("box", 4), ("zoom", 4)):
         text = str(query.get(key, "") or "")
         if not text:
             continue
@@ -217,6 +219,12 @@ def decode_map(query: Mapping[str, str], state) -> tuple[dict, list[str]]:
         if key == "box":  # corners in any order
             x0, y0, x1, y1 = values
             values = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        elif key == "zoom":
+            x0, x1, y0, y1 = values
+            if x0 == x1 or y0 == y1:
+                problems.append(f"zoom '{text}': an empty part of the map")
+                continue
+            values = (min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1))
         updates[f"map_{key}"] = values
     return updates, problems
 
@@ -230,6 +238,8 @@ def state_query(state) -> dict[str, str]:
     query["answers"] = encode_answers(state.filter)
     query["ranges"] = encode_ranges(state.column_ranges)
     query["colour"] = state.map_colour
+    if state.map_zoom is not None:
+        query["zoom"] = _map_coordinates(state.map_zoom)
     if state.map_box is not None:
         query["box"] = _map_coordinates(state.map_box)
     elif state.map_point is not None:
@@ -415,5 +425,5 @@ def follow_address(state, query: Mapping[str, str] | None = None) -> tuple[Addre
 
     state.param.watch(update, ["current", "tab", "method", "filter", "column_ranges", "nothing_listed",
                                "off_list", "similarity_query", "similarity_k", "map_colour", "map_box",
-                               "map_point", "finds"])
+                               "map_point", "map_zoom", "finds"])
     return bar, problems

@@ -309,6 +309,31 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             return {"xlim": tuple(stream.x_range), "ylim": tuple(stream.y_range)}
         return {}
 
+    def _zoomed(self, x_range=None, y_range=None, **_):
+        """The part of the map in view, to ``state.map_zoom`` (and so to the page's address): None
+        while it is the whole map (the figure reports that range when it opens, and after Reset)."""
+        if not x_range or not y_range:
+            return
+        whole = getattr(self, "_whole", {})
+        view = (float(x_range[0]), float(x_range[1]), float(y_range[0]), float(y_range[1]))
+        if whole and np.allclose(view, (*whole["x_range"], *whole["y_range"]), rtol=1e-9, atol=1e-12):
+            view = None
+        if view != self.state.map_zoom:
+            self.state.map_zoom = view
+
+    def _with_reset_to_whole(self, opts: dict) -> dict:
+        """``opts`` with a hook that makes the figure's Reset show the whole map, also when it
+        opened on a link's zoom (Bokeh resets a range to where it started, else)."""
+        whole = getattr(self, "_whole", {})
+
+        def hook(plot, element):
+            if whole:
+                for rng, (lo, hi) in ((plot.state.x_range, whole["x_range"]), (plot.state.y_range, whole["y_range"])):
+                    if hasattr(rng, "reset_start"):
+                        rng.reset_start, rng.reset_end = lo, hi
+
+        return {**opts, "hooks": [*opts.get("hooks", []), hook]}
+
     def _drawn_size(self) -> dict:
         """``width``/``height`` in pixels of the map as the browser last drew it (the widest map
         before it reported any): a new figure aggregates at that size once, not twice."""
@@ -324,6 +349,10 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         from holoviews.operation.datashader import dynspread, rasterize
         st = self.state
         zoom = self._zoom() if keep_zoom else {}
+        if not zoom and st.map_zoom is not None:  # a link's zoom
+            x0, x1, y0, y1 = st.map_zoom
+            zoom = {"xlim": (x0, x1), "ylim": (y0, y1)}
+        whole = self._data_range(st.mask)
         labels = self.color_by == LABELS
         ready = self._colour_ready(self.color_by)
         self._pending = None if ready else self.color_by
@@ -340,8 +369,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         # the range stream starts at the range the figure opens on (the zoom kept, or the data's):
         # starting empty, the first render aggregated the 1M points twice (once for the data's
         # range, again when the figure reported that same range)
-        view_range = ({"x_range": zoom["xlim"], "y_range": zoom["ylim"]} if zoom
-                      else self._data_range(st.mask))
+        view_range = {"x_range": zoom["xlim"], "y_range": zoom["ylim"]} if zoom else whole
+        self._whole = whole  # what the figure's reset shows, and what is not a zoom
         # one aggregate pixel per screen pixel: PlotSize reports the map's drawn size (it narrows
         # in a narrow window); it starts at the size last drawn, or at the widest map
         shaded = rasterize(points, aggregator=self._aggregator(shown), streams=[
@@ -363,7 +392,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             active_tools=["wheel_zoom"], colorbar=not (labels or classes), xaxis=None, yaxis=None,
             bgcolor="#111", title="", default_tools=["pan", "wheel_zoom", "reset", "save"],
             cnorm="eq_hist" if density or classes else "linear",
-            **(self._hover_opts(shown, class_names) if classes else {
+            **self._with_reset_to_whole(self._hover_opts(shown, class_names) if classes else {
                 "clabel": self._colour_label(shown), **self._hover_opts(shown), **self._colorbar_opts(density)}),
             **zoom)
         labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask),
@@ -378,6 +407,9 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         self._bounds = hv.streams.BoundsXY(source=shaded, bounds=None, transient=True)
         self._tap.add_subscriber(self._tapped)
         self._bounds.add_subscriber(self._boxed)
+        ranges = self._stream(hv.streams.RangeXY)
+        if ranges is not None:
+            ranges.add_subscriber(self._zoomed)
         return shaded * labelled * marker * outline
 
     @staticmethod

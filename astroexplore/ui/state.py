@@ -320,6 +320,8 @@ class AppState(param.Parameterized):
     map_box = param.NumericTuple(default=None, allow_None=True, length=4, doc="(x0, y0, x1, y1): the map's "
                                  "box selection, whose galaxies its gallery shows; None = none (the "
                                  "galaxies nearest ``map_point`` instead).")
+    map_zoom = param.NumericTuple(default=None, allow_None=True, length=4, doc="(x0, x1, y0, y1): the part "
+                                  "of the map in view; None = the whole map (the galaxies the filter keeps).")
     map_colour = param.String(default="", doc="What the map is coloured by ('' = galaxy density).")
     similarity_query = param.String(default="", doc="The similarity search shown, as the page's address "
                                     "writes it: 'galaxy:ID', 'position:RA,Dec' (degrees) or 'tag:#ring' "

@@ -885,3 +885,24 @@ def test_a_links_text_is_shown_as_text_never_as_markup(served, ui_browser):
         assert f"galaxy '{bad}' is not in this catalogue" in text and f"colour '*{bad}*'" in text
         assert page.locator(".alert-warning img").count() == 0
     assert dialogs == []
+
+
+def test_a_link_opens_the_map_zoomed_and_reset_shows_the_whole_map(served, ui_browser, until):
+    with opened(ui_browser, f"{served.url}?tab=map&zoom=-1,1,-0.5,0.5") as page:
+        canvas = page.locator("canvas").first
+        canvas.wait_for()
+        state = served.states[-1]
+        page.wait_for_timeout(1500)  # the figure has reported the range it opened on
+        assert state.map_zoom == (-1.0, 1.0, -0.5, 0.5)
+        assert "zoom=-1,1,-0.5,0.5" in page.evaluate("location.search")
+        page.locator(".bk-tool-icon-reset").first.click()
+        until(lambda: state.map_zoom is None, what="Reset to show the whole map")
+        until(lambda: "zoom=" not in page.evaluate("location.search"), what="the zoom to leave the address")
+        box = canvas.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        page.mouse.wheel(0, -300)  # the wheel zooms in: the address follows
+        until(lambda: state.map_zoom is not None and "zoom=" in page.evaluate("location.search"),
+              what="a zoom to reach the address")
+        x0, x1, y0, y1 = state.map_zoom
+        whole = served.states[-1].resources.projection
+        assert x1 - x0 < np.ptp(whole[:, 0]) and y1 - y0 < np.ptp(whole[:, 1])
