@@ -16,26 +16,21 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from astroexplore.catalogue import Catalogue
-from astroexplore.explorer import Explorer
-from astroexplore.labels import LabelStore
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
-
-def median_seconds(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+from astroexplore.catalogue import Catalogue  # noqa: E402
+from astroexplore.explorer import Explorer  # noqa: E402
+from astroexplore.labels import LabelStore  # noqa: E402
+from bench_retrain import timed  # noqa: E402  (median seconds of `repeat` calls)
 
 
 def main() -> None:
@@ -71,7 +66,7 @@ def main() -> None:
             print("| step | seconds | ratio to the read |")
             print("|---|---|---|")
             for name, fn in steps.items():
-                sec = median_seconds(fn, args.repeat)
+                sec = timed(fn, args.repeat)[0]
                 base = base or sec
                 print(f"| {name} | {sec:.3f} | {sec / base:.2f} |")
 
