@@ -1173,6 +1173,21 @@ def describing_columns(catalogue: Any) -> list[str]:
     return out
 
 
+def position_columns(catalogue, ids) -> list:
+    """``[("ra", ndarray), ("dec", ndarray)]`` of the galaxies ``ids`` (float64 degrees, NaN for
+    one the catalogue lacks: a store shared with another catalogue), or ``[]`` without a catalogue
+    with coordinates."""
+    if catalogue is None or not getattr(catalogue, "has_coordinates", False):
+        return []
+    rows, known = catalogue.known_rows([str(i) for i in ids])
+    out = []
+    for name, values in (("ra", catalogue.ra), ("dec", catalogue.dec)):
+        column = np.full(len(known), np.nan)
+        column[known] = np.asarray(values, np.float64)[rows]
+        out.append((name, column))
+    return out
+
+
 def with_catalogue_columns(table: pd.DataFrame, catalogue) -> pd.DataFrame:
     """``table`` (one row per galaxy, column ``id``) followed by the galaxies' own catalogue
     columns (:func:`~astroexplore.catalogue.describing_columns`: redshift, magnitudes, a class): a

@@ -696,14 +696,12 @@ class Explorer:
         """
         import pandas as pd
 
-        from .catalogue import with_catalogue_columns
+        from .catalogue import position_columns, with_catalogue_columns
 
         found = self.labelled_galaxies(min_score=min_score, user=user, tag=tag)
-        rows = found["row"].to_numpy(dtype=np.int64)
         out = pd.DataFrame({"id": found["id"].astype(str)})
-        if self.catalogue.has_coordinates:
-            out["ra"] = self.catalogue.table["ra"].to_numpy(dtype=np.float64)[rows]
-            out["dec"] = self.catalogue.table["dec"].to_numpy(dtype=np.float64)[rows]
+        for name, values in position_columns(self.catalogue, out["id"]):
+            out[name] = values
         out["score"] = found["score"].to_numpy(dtype=np.float64)
         out["n_labels"] = found["n_labels"].to_numpy(dtype=np.int64)
         out["tags"] = [" ".join(t) for t in found["tags"]]

@@ -844,7 +844,9 @@ class LabelStore:
         frame = self.latest(user)[_LATEST_COLUMNS].copy()
         frame["timestamp"] = [t.isoformat() for t in frame["timestamp"]]
         frame["tags"] = [" ".join(t) for t in frame["tags"]]
-        for at, (name, values) in enumerate(_positions(catalogue, frame[ID_COLUMN]), start=1):
+        from astroexplore.catalogue import position_columns
+
+        for at, (name, values) in enumerate(position_columns(catalogue, frame[ID_COLUMN]), start=1):
             frame.insert(at, name, values)
         return frame
 
@@ -873,7 +875,9 @@ class LabelStore:
                    [list(_tags_from_json(r[4])) for r in rows], [r[5] for r in rows]]
         table = pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, schema)],
                                      schema=schema)
-        for at, (name, values) in enumerate(_positions(catalogue, columns[0]), start=1):
+        from astroexplore.catalogue import position_columns
+
+        for at, (name, values) in enumerate(position_columns(catalogue, columns[0]), start=1):
             table = table.add_column(at, pa.field(name, pa.float64()), pa.array(values, pa.float64()))
         with _atomic_output(path, self.path) as tmp:
             pq.write_table(table, tmp)
@@ -881,22 +885,6 @@ class LabelStore:
 
 
 # --------------------------------------------------------------------------- helpers
-def _positions(catalogue, ids) -> list:
-    """``[("ra", ndarray), ("dec", ndarray)]`` of the galaxies ``ids`` (float64 degrees, NaN for
-    one the catalogue lacks: a store shared with another catalogue), or ``[]`` without a catalogue
-    with coordinates."""
-    if catalogue is None or not getattr(catalogue, "has_coordinates", False):
-        return []
-    import numpy as np
-
-    rows, known = catalogue.known_rows([str(i) for i in ids])
-    out = []
-    for name, values in (("ra", catalogue.ra), ("dec", catalogue.dec)):
-        column = np.full(len(known), np.nan)
-        column[known] = np.asarray(values, np.float64)[rows]
-        out.append((name, column))
-    return out
-
 
 _EVENT_COLUMNS = "event_id, kind, galaxy_id, score, user, timestamp, tags, note, undoes"
 
