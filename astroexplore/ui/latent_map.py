@@ -19,11 +19,11 @@ import pandas as pd
 import panel as pn
 import param
 
+from astroexplore.catalogue import with_catalogue_columns
 from astroexplore.column_filter import filterable_columns, numeric_values
 from astroexplore.constants import DETECTORS, RankingMethod
 from astroexplore.map_index import map_table
 from astroexplore.ui.gallery import Gallery
-from astroexplore.catalogue import with_catalogue_columns
 from astroexplore.ui.state import AppState, with_labels
 from astroexplore.ui.widgets import PageScroll, csv_buffer, flex_column
 from astroexplore.ui.notebook import ShownAsIpywidget
@@ -321,10 +321,11 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         if view != self.state.map_zoom:
             self.state.map_zoom = view
 
-    def _with_reset_to_whole(self, opts: dict) -> dict:
-        """``opts`` with a hook that makes the figure's Reset show the whole map, also when it
-        opened on a link's zoom (Bokeh resets a range to where it started, else)."""
-        whole = getattr(self, "_whole", {})
+    @staticmethod
+    def _with_reset_to(whole: dict, opts: dict) -> dict:
+        """``opts`` with a hook that makes the figure's Reset show ``whole`` (``x_range`` /
+        ``y_range``: the whole map), also when it opened on a link's zoom (Bokeh resets a range to
+        where it started, else)."""
 
         def hook(plot, element):
             if whole:
@@ -373,8 +374,10 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         self._whole = whole  # what the figure's reset shows, and what is not a zoom
         # one aggregate pixel per screen pixel: PlotSize reports the map's drawn size (it narrows
         # in a narrow window); it starts at the size last drawn, or at the widest map
+        ranges = hv.streams.RangeXY(**view_range)
+        ranges.add_subscriber(self._zoomed)  # the part in view, to the page's address
         shaded = rasterize(points, aggregator=self._aggregator(shown), streams=[
-            hv.streams.RangeXY(**view_range), hv.streams.PlotSize(**self._drawn_size())])
+            ranges, hv.streams.PlotSize(**self._drawn_size())])
         self._rasterized = shaded  # holds the RangeXY and PlotSize streams (zoom, pan, resize re-aggregate)
         # sparse pixels are spread to stay visible: each takes the largest nearby value, which
         # stays a true pixel's value (adding made vote fractions reach 2.7 and counted an
@@ -392,7 +395,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             active_tools=["wheel_zoom"], colorbar=not (labels or classes), xaxis=None, yaxis=None,
             bgcolor="#111", title="", default_tools=["pan", "wheel_zoom", "reset", "save"],
             cnorm="eq_hist" if density or classes else "linear",
-            **self._with_reset_to_whole(self._hover_opts(shown, class_names) if classes else {
+            **self._with_reset_to(whole, self._hover_opts(shown, class_names) if classes else {
                 "clabel": self._colour_label(shown), **self._hover_opts(shown), **self._colorbar_opts(density)}),
             **zoom)
         labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask),
@@ -407,9 +410,6 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         self._bounds = hv.streams.BoundsXY(source=shaded, bounds=None, transient=True)
         self._tap.add_subscriber(self._tapped)
         self._bounds.add_subscriber(self._boxed)
-        ranges = self._stream(hv.streams.RangeXY)
-        if ranges is not None:
-            ranges.add_subscriber(self._zoomed)
         return shaded * labelled * marker * outline
 
     @staticmethod

@@ -14,9 +14,9 @@ import pandas as pd
 import panel as pn
 import param
 
+from astroexplore.catalogue import with_catalogue_columns
 from astroexplore.ui.address import position_query
 from astroexplore.ui.gallery import Gallery
-from astroexplore.catalogue import with_catalogue_columns
 from astroexplore.ui.state import AppState, with_labels
 from astroexplore.ui.notebook import ShownAsIpywidget
 from astroexplore.ui.widgets import csv_buffer, flex_column

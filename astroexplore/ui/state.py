@@ -327,9 +327,9 @@ class AppState(param.Parameterized):
                                     "writes it: 'galaxy:ID', 'position:RA,Dec' (degrees) or 'tag:#ring' "
                                     "(see astroexplore.ui.address); '' = none. Set elsewhere, the "
                                     "Similarity search tab runs it.")
+    similarity_k = param.Integer(default=24, bounds=(1, None), doc="How many galaxies that search returns.")
     finds = param.String(default="", doc="The Labelled tab's choices, as the page's address writes them: "
                          "'4' (your labels scored 4 or more, the default), '3,everyone', '4,everyone,#ring'.")
-    similarity_k = param.Integer(default=24, bounds=(1, None), doc="How many galaxies that search returns.")
 
     TABS = ("Scoring", "Latent map", "Filter", "Similarity search", "Labelled")
 
