@@ -252,15 +252,18 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
         """The column rows, and a button for one more row (as many as the catalogue has columns)."""
         self._column_box = pn.Column(*(self._column_row(c) for c in self._column_controls),
                                      sizing_mode="stretch_width", margin=0)
-        more = pn.widgets.Button(label="+ Another column", width=140, margin=(0, 10, 5, 10))
+        def every_column_has_a_row() -> bool:
+            return len(self._column_controls) >= len(self._columns)
+
+        more = pn.widgets.Button(label="+ Another column", width=140, margin=(0, 10, 5, 10),
+                                 disabled=every_column_has_a_row())
 
         def add(event=None):
-            if len(self._column_controls) < len(self._columns):
+            if not every_column_has_a_row():
                 self._add_column_control()
-            more.disabled = len(self._column_controls) >= len(self._columns)
+            more.disabled = every_column_has_a_row()
 
         more.on_click(add)
-        more.disabled = len(self._column_controls) >= len(self._columns)
         return [self._column_box, more]
 
     def __panel__(self):
