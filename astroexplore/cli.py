@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from astroexplore.constants import RankingMethod
+
 DEFAULT_DEMO_DIR = Path("data") / "demo"
 
 
@@ -99,9 +101,7 @@ def _cmd_finds(args: argparse.Namespace) -> int:
     from astroexplore.explorer import Explorer
     from astroexplore.labels import LabelStore, default_store_path
 
-    out = Path(args.out)
-    if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
-        raise LabelError(f"{out}: write the finds to a .csv or .parquet file")
+    out = _table_out(args.out, "the finds")
     store_path = Path(args.labels) if args.labels else default_store_path(args.catalogue)
     if not store_path.exists():
         raise LabelError(f"{store_path}: no label store here (give it with --labels)")
@@ -109,13 +109,77 @@ def _cmd_finds(args: argparse.Namespace) -> int:
     with LabelStore(store_path, read_only=True) as store:
         table = Explorer(catalogue, store, cache=False).labelled_table(
             min_score=args.min_score, user=args.user, tag=args.tag)
+    _write_table(table, out)
+    who = f"{args.user}'s" if args.user else "everyone's mean"
+    tag = f", tagged {args.tag}" if args.tag else ""
+    print(f"wrote {len(table):,} galaxies scored {args.min_score:g} or more ({who}{tag}) from {store_path} to {out}")
+    return 0
+
+
+def _table_out(path: str, what: str) -> Path:
+    """The output of a command that writes a table: a .csv or .parquet path (LabelError otherwise)."""
+    from astroexplore.errors import LabelError
+
+    out = Path(path)
+    if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise LabelError(f"{out}: write {what} to a .csv or .parquet file")
+    return out
+
+
+def _write_table(table, out: Path) -> None:
     if out.suffix.lower() == ".csv":
         table.to_csv(out, index=False)
     else:
         table.to_parquet(out, index=False)
-    who = f"{args.user}'s" if args.user else "everyone's mean"
-    tag = f", tagged {args.tag}" if args.tag else ""
-    print(f"wrote {len(table):,} galaxies scored {args.min_score:g} or more ({who}{tag}) from {store_path} to {out}")
+
+
+def _cmd_rank(args: argparse.Namespace) -> int:
+    """``rank``: :meth:`Explorer.ranking_table` after learning from the stored labels (as the app
+    does when a window opens), filtered as a link's ``answers`` / ``ranges`` say. Problems are
+    raised (one ``error:`` line, exit status 1)."""
+    import contextlib
+    import tempfile
+    import time
+
+    from astroexplore.constants import DETECTORS
+    from astroexplore.errors import CatalogueError
+    from astroexplore.explorer import Explorer
+    from astroexplore.filter_text import decode_answers, decode_ranges, selection_mask
+    from astroexplore.labels import LabelStore, default_store_path
+
+    out = _table_out(args.out, "the ranking")
+    catalogue = _load(args)
+    flt, problems = decode_answers(args.answers, catalogue.schema)
+    ranges, more = decode_ranges(args.ranges, catalogue)
+    if problems or more:
+        raise CatalogueError(f"{args.path}: " + "; ".join([*problems, *more]))
+    mask = selection_mask(catalogue, flt, ranges)
+    n_match = catalogue.n_galaxies if mask is None else int(mask.sum())
+    if n_match == 0:
+        raise CatalogueError(f"{args.path}: no galaxy passes the filter (--answers / --ranges)")
+    store_path = Path(args.labels) if args.labels else default_store_path(args.path)
+    if args.labels and not store_path.exists():
+        raise CatalogueError(f"{store_path}: no label store here (check --labels)")
+    with contextlib.ExitStack() as stack:
+        if store_path.exists():
+            store = stack.enter_context(LabelStore(store_path, read_only=True))
+        else:  # no labels yet: an empty store of our own, not one left beside the catalogue
+            store = stack.enter_context(LabelStore(Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                                                   / "none.labels.sqlite"))
+        ex = Explorer(catalogue, store)
+        method = RankingMethod(args.method)
+        if ex.n_training_labels:  # also for a detector's ranking: the table's predicted interest
+            t0 = time.perf_counter()
+            report = ex.retrain()
+            learnt = f", learnt from {report['n_labels']:,} labels in {time.perf_counter() - t0:.1f} s"
+        else:
+            learnt = "" if method in DETECTORS or method is RankingMethod.RANDOM else \
+                ", no labels to learn from (the anomaly score alone)"
+        table = ex.ranking_table(method, top=args.top, mask=mask,
+                                 unlabelled_first=not args.labelled_in_place)
+    _write_table(table, out)
+    passing = "" if mask is None else f" ({n_match:,} of {catalogue.n_galaxies:,} pass the filter)"
+    print(f"wrote the top {len(table):,} galaxies by {method}{passing}{learnt} to {out}")
     return 0
 
 
@@ -300,6 +364,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also cache the leaf ids of the isolation-kernel forest the combined "
                         "ranking learns along (0: skip; the app's default is 100)")
     p.set_defaults(func=_cmd_scores)
+
+    p = sub.add_parser("rank", help="write the top N galaxies of a ranking, learnt from the stored "
+                                    "labels, to CSV or Parquet (the app's 'Download the top N')")
+    add_catalogue_arguments(p)
+    p.add_argument("out", help="output .csv or .parquet")
+    p.add_argument("--method", choices=[m.value for m in RankingMethod], default="combined",
+                   help="the ranking (default combined: the anomaly score corrected by the labels)")
+    p.add_argument("--top", type=_at_least(1), default=500, help="how many galaxies (default 500)")
+    p.add_argument("--labels", default=None,
+                   help="label store to learn from (default: <catalogue>.labels.sqlite beside the "
+                        "catalogue, if there is one; only read)")
+    p.add_argument("--answers", default="", metavar="CONDITIONS",
+                   help="Galaxy Zoo conditions as the app's links write them, "
+                        "'question:answer:low..high;...' (e.g. 'smooth-or-featured:featured-or-disk:0.6..')")
+    p.add_argument("--ranges", default="", metavar="RANGES",
+                   help="catalogue-column ranges, 'column:low..high;...', either bound may be empty "
+                        "(e.g. 'mag_r:..17.77;redshift:0.02..0.1')")
+    p.add_argument("--labelled-in-place", action="store_true",
+                   help="rank labelled galaxies among the others (default: unlabelled ones first, "
+                        "as in the app)")
+    p.set_defaults(func=_cmd_rank)
 
     p = sub.add_parser("project", help="compute and cache the 2-D map projection (UMAP is slow: offline)")
     add_catalogue_arguments(p)

@@ -944,6 +944,58 @@ class Explorer:
         labelled = self.labelled_mask if unlabelled_first else None
         return _rk.rank(scores, mask=mask, labelled=labelled, unlabelled_first=unlabelled_first)
 
+    def ranking_table(self, method="combined", *, top: int = 500, mask=None,
+                      unlabelled_first: bool = True):
+        """The first ``top`` galaxies of :meth:`ranking` as a follow-up list: the app's "Download
+        the top N" and ``astroexplore rank``.
+
+        Parameters
+        ----------
+        method : RankingMethod or str, default "combined"
+        top : int, default 500
+            How many galaxies (fewer where fewer pass ``mask``).
+        mask : (n_galaxies,) bool, optional
+            The galaxies allowed (a filter's, :func:`astroexplore.filter_text.selection_mask`).
+        unlabelled_first : bool, default True
+            The galaxies nobody labelled come first, as in the app's list.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per galaxy, in ranking order: ``rank`` (1 = first), ``id``, ``ra``, ``dec``
+            (degrees, where the catalogue has them), ``ranking_score`` (what ``method`` sorts by:
+            :meth:`scores`), ``anomaly_score`` (the session detector's, rank-scaled 0-5),
+            ``predicted_interest`` and ``predicted_interest_std`` (the head's mean and spread, 0-5
+            scale; NaN before the first :meth:`retrain`), these four float32, ``labelled_score`` (the mean of the
+            current labels of every user, NaN where none) and ``n_labels``, then the galaxies' own
+            catalogue columns (:func:`~astroexplore.catalogue.describing_columns`).
+        """
+        import pandas as pd
+
+        from .catalogue import position_columns, with_catalogue_columns
+
+        if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1:
+            raise ValueError(f"top must be a whole number of galaxies, at least 1; got {top!r}.")
+        method = check_method(method)
+        mask = self._check_mask(mask)
+        scores = self.scores(method)
+        labelled = self.labelled_mask if unlabelled_first else None
+        rows = _rk.rank(scores, mask=mask, labelled=labelled, unlabelled_first=unlabelled_first)[:int(top)]
+        out = pd.DataFrame({"rank": np.arange(1, rows.size + 1), "id": self.catalogue.ids[rows].astype(str)})
+        for name, values in position_columns(self.catalogue, out["id"]):
+            out[name] = values
+        out["ranking_score"] = scores[rows].astype(np.float32)
+        out["anomaly_score"] = self.anomaly_scores().scaled[rows].astype(np.float32)
+        predicted = self.predicted_interest
+        for name, values in zip(("predicted_interest", "predicted_interest_std"), predicted or (None, None)):
+            out[name] = np.full(rows.size, np.nan, np.float32) if values is None else values[rows].astype(np.float32)
+        labels = self.store.latest()
+        where, known = self.catalogue.known_rows(labels["id"])
+        per_row = pd.Series(labels["score"].to_numpy(np.float64)[known]).groupby(where)
+        out["labelled_score"] = per_row.mean().reindex(rows).to_numpy(np.float64)
+        out["n_labels"] = per_row.size().reindex(rows).fillna(0).to_numpy(np.int64)
+        return with_catalogue_columns(out, self.catalogue)
+
     def next_batch(self, n: int = 10, method="ucb", *, mask=None,
                    min_distance: float | None = None) -> np.ndarray:
         """The next ``n`` unlabelled galaxies to show: high ``method`` score, no near-duplicates.

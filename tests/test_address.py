@@ -11,8 +11,8 @@ from astroexplore.catalogue import Catalogue
 from astroexplore.column_filter import ColumnRange
 from astroexplore.filters import Condition, MorphologyFilter
 from astroexplore.schemas import GZ_DECALS
-from astroexplore.ui.address import (apply_query, decode_answers, decode_ranges, encode_answers,
-                                     encode_ranges, query_string, state_query)
+from astroexplore.filter_text import decode_answers
+from astroexplore.ui.address import apply_query, query_string, state_query
 
 N = 300
 
@@ -85,15 +85,6 @@ def test_a_link_opens_the_same_galaxy_tab_method_and_filter(make_state, cat):
 
 def test_the_address_keeps_what_it_does_not_own():
     assert query_string({"galaxy": "x"}, {"galaxy": "old", "theme": "dark"}) == "theme=dark&galaxy=x"
-
-
-def test_encodings_round_trip(cat):
-    flt = MorphologyFilter(GZ_DECALS, [Condition("smooth-or-featured", "smooth", 0.125, 0.75)])
-    assert encode_answers(flt) == "smooth-or-featured:smooth:0.125..0.75"
-    assert decode_answers(encode_answers(flt), GZ_DECALS) == (flt, [])
-    assert encode_answers(None) == "" and decode_answers("", GZ_DECALS) == (None, [])
-    ranges = (ColumnRange("mag_r", -1.5, 2e-7), ColumnRange("ra"))
-    assert decode_ranges(encode_ranges(ranges), cat) == (ranges, [])
 
 
 def test_parts_that_do_not_fit_are_left_out_naming_them_and_the_rest_applies(make_state, cat):

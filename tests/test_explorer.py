@@ -460,3 +460,63 @@ def test_labels_table_gives_each_label_its_position_and_imports_back(tmp_path):
     table = Explorer(cat, shared, user="eve").labels_table()
     assert table["id"].tolist() == ["zz", "b"] and np.isnan(table["ra"].iloc[0]) and table["dec"].iloc[1] == 0.0
     shared.close()
+
+
+def _with_sky(cat):
+    """``cat`` with ra/dec and a magnitude column (the table's describing columns)."""
+    n = cat.n_galaxies
+    rng = np.random.default_rng(3)
+    table = pd.DataFrame({"ra": rng.uniform(0, 360, n), "dec": rng.uniform(-30, 30, n),
+                          "mag_r": rng.uniform(14, 18, n)})
+    return Catalogue.from_arrays(cat.embeddings, ids=list(cat.ids), table=table)
+
+
+@pytest.mark.parametrize("method", ["combined", "knn", "ucb"])
+def test_ranking_table_is_the_ranking_with_what_each_galaxy_is_ranked_by(blobs, tmp_path, method):
+    cat = _with_sky(blobs[0])
+    store = LabelStore(tmp_path / "l.sqlite")
+    ada = Explorer(cat, store, user="ada", detector="knn", cache=False)
+    bob = Explorer(cat, store, user="bob", detector="knn", cache=False)
+    before = ada.ranking_table(method, top=5)
+    assert before["predicted_interest"].isna().all() and (before["n_labels"] == 0).all()
+    top = ada.ranking(method)[:3]
+    ada.label(cat.ids[top[0]], 5)
+    bob.label(cat.ids[top[0]], 2)
+    ada.label(cat.ids[top[1]], 0)
+    ada.retrain()
+    mask = np.asarray(cat.table["mag_r"] < 17)
+    table = ada.ranking_table(method, top=40, mask=mask)
+    rows = ada.ranking(method, mask=mask, unlabelled_first=True)[:40]
+    assert table["rank"].tolist() == list(range(1, 41))
+    assert table["id"].tolist() == [cat.ids[r] for r in rows]
+    np.testing.assert_allclose(table["ra"], cat.table["ra"].to_numpy()[rows])
+    np.testing.assert_allclose(table["mag_r"], cat.table["mag_r"].to_numpy()[rows])
+    np.testing.assert_allclose(table["ranking_score"], ada.scores(method)[rows], rtol=1e-6)
+    np.testing.assert_allclose(table["anomaly_score"], ada.anomaly_scores().scaled[rows], rtol=1e-6)
+    mean, std = ada.predicted_interest
+    np.testing.assert_allclose(table["predicted_interest"], mean[rows], rtol=1e-6)
+    np.testing.assert_allclose(table["predicted_interest_std"], std[rows], rtol=1e-6)
+    assert (table["mag_r"] < 17).all()
+    # in place (not unlabelled first), the labelled galaxies are in the table with their labels
+    everything = ada.ranking_table(method, top=cat.n_galaxies, unlabelled_first=False)
+    assert len(everything) == cat.n_galaxies
+    assert everything["id"].tolist() == [cat.ids[r] for r in ada.ranking(method)]
+    by_id = everything.set_index("id")
+    assert by_id.loc[cat.ids[top[0]], ["labelled_score", "n_labels"]].tolist() == [3.5, 2]
+    assert by_id.loc[cat.ids[top[1]], ["labelled_score", "n_labels"]].tolist() == [0.0, 1]
+    assert by_id["labelled_score"].notna().sum() == 2 and by_id["n_labels"].sum() == 3
+    assert (table["n_labels"] == 0).all() and table["labelled_score"].isna().all()  # unlabelled first
+
+
+def test_ranking_table_checks_its_arguments_and_stops_at_the_galaxies_there_are(explorer, blobs):
+    cat, _ = blobs
+    assert len(explorer.ranking_table("knn", top=10_000)) == cat.n_galaxies
+    few = np.zeros(cat.n_galaxies, bool)
+    few[[5, 9]] = True
+    assert sorted(explorer.ranking_table("knn", mask=few)["id"]) == [cat.ids[5], cat.ids[9]]
+    assert "ra" not in explorer.ranking_table(top=1).columns  # no coordinates in this catalogue
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="top must be a whole number"):
+            explorer.ranking_table(top=bad)
+    with pytest.raises(ValueError, match="mask must be a boolean array"):
+        explorer.ranking_table(mask=np.ones(3, bool))

@@ -1684,3 +1684,25 @@ def test_the_map_is_coloured_by_class_with_a_legend_of_the_classes_counts(demo, 
     # a value map again: a colour bar, no legend
     view.color_by = "isolation_forest"
     assert type(view._rasterized[()]).__name__ == "Image" and view._legend_html("isolation_forest") == ""
+
+
+def test_ranking_download_is_the_list_as_it_is_sorted_and_filtered(state):
+    """The sidebar's 'Top N (CSV)': the Scoring tab's list (method, filter, unlabelled first),
+    with this user's score and tags, as the other downloads carry them."""
+    from astroexplore.column_filter import ColumnRange
+
+    first = state.current_id
+    state.tags = "#odd"
+    state.label(5)
+    state.method = "lof"
+    state.column_ranges = (ColumnRange("mag_r", high=float(np.median(state.catalogue.table["mag_r"]))),)
+    table = state.ranking_table(20)
+    assert table["id"].tolist() == [state.catalogue.ids[r] for r in state.order[:20]]
+    assert (table["mag_r"] <= state.column_ranges[0].high).all() and first not in set(table["id"])
+    assert table.columns[-2:].tolist() == ["your_score", "tags"]
+    state.column_ranges = ()
+    state.unlabelled_first = False
+    whole = state.ranking_table(state.catalogue.n_galaxies)
+    assert whole["id"].tolist() == [state.catalogue.ids[r] for r in state.order]
+    mine = whole.set_index("id").loc[first]
+    assert (mine["your_score"], mine["tags"], mine["labelled_score"], mine["n_labels"]) == (5, "#odd", 5.0, 1)

@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import urlencode
 
 import param
 from panel.custom import JSComponent
 
 from astroexplore.errors import did_you_mean
+from astroexplore.filter_text import (decode_answers, decode_ranges, encode_answers, encode_ranges,
+                                       number_text, parse_bound, problem_text)
 
 #: the ``tab`` value of each of the app's tabs, in :attr:`AppState.TABS` order
 TAB_NAMES = ("scoring", "map", "filter", "similarity", "labelled")
@@ -44,100 +46,9 @@ KEYS = ("galaxy", "tab", "method", "answers", "ranges", "search", "k", "colour",
         "finds")
 
 
-def _number(v: float) -> str:
-    return format(float(v), ".12g")
-
-
 def position_query(ra: float, dec: float) -> str:
     """The ``search`` value of a search from a sky position (degrees): ``'position:151.5,2.5'``."""
-    return f"position:{_number(ra)},{_number(dec)}"
-
-
-def _bound(text: str, where: str) -> float | None:
-    """A bound of a link range: '' -> None (open), else its float (ValueError naming ``where``)."""
-    if text == "":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{where}: '{text}' is not a number") from None
-
-
-def _split_range(text: str, where: str) -> tuple[float | None, float | None]:
-    if text.count("..") != 1:
-        raise ValueError(f"{where}: the bounds should read low..high (either may be empty), got '{text}'")
-    low, high = text.split("..")
-    return _bound(low, where), _bound(high, where)
-
-
-def _problem(where: str, err: Exception) -> str:
-    """``err``'s message, prefixed by the link part it is about unless it already names it."""
-    text = str(err)
-    return text if text.startswith(where) else f"{where}: {text}"
-
-
-def encode_answers(flt) -> str:
-    """``question:answer:low..high;...`` of a :class:`~astroexplore.filters.MorphologyFilter` (or '')."""
-    if flt is None:
-        return ""
-    return ";".join(f"{quote(c.question, safe='')}:{quote(c.answer, safe='')}:{_number(c.low)}..{_number(c.high)}"
-                    for c in flt.conditions)
-
-
-def encode_ranges(ranges) -> str:
-    """``column:low..high;...`` of :class:`~astroexplore.column_filter.ColumnRange` objects (or '')."""
-    return ";".join(f"{quote(r.column, safe='')}:{'' if r.low is None else _number(r.low)}.."
-                    f"{'' if r.high is None else _number(r.high)}" for r in ranges)
-
-
-def decode_answers(text: str, schema) -> tuple[object | None, list[str]]:
-    """The morphology filter an ``answers`` value asks for, over ``schema``, and the problems of the
-    conditions left out (each named as the link wrote it)."""
-    from astroexplore.filters import Condition, MorphologyFilter
-
-    parts = [p for p in text.split(";") if p]
-    if not parts:
-        return None, []
-    if schema is None:
-        return None, [f"answers '{text}': this catalogue has no Galaxy Zoo vote fractions"]
-    flt, problems = MorphologyFilter(schema), []
-    for part in parts:
-        where = f"answers '{unquote(part)}'"
-        try:
-            bits = part.split(":")
-            if len(bits) != 3:
-                raise ValueError(f"{where}: expected question:answer:low..high")
-            question, answer, bounds = bits
-            low, high = _split_range(bounds, where)
-            condition = Condition(unquote(question), unquote(answer),
-                                  0.0 if low is None else low, 1.0 if high is None else high)
-            flt = flt.with_condition(condition)  # SchemaError: unknown, or its parent not required
-        except ValueError as err:  # SchemaError is a ValueError
-            problems.append(_problem(where, err))
-    return (flt if flt.conditions else None), problems
-
-
-def decode_ranges(text: str, catalogue) -> tuple[tuple, list[str]]:
-    """The column ranges a ``ranges`` value asks for, on ``catalogue``'s filterable columns, and the
-    problems of those left out."""
-    from astroexplore.column_filter import ColumnRange, filterable_columns
-
-    columns = filterable_columns(catalogue)
-    ranges, problems = [], []
-    for part in (p for p in text.split(";") if p):
-        column, sep, bounds = part.rpartition(":")
-        column = unquote(column)
-        where = f"ranges '{unquote(part)}'"
-        try:
-            if not sep:
-                raise ValueError(f"{where}: expected column:low..high")
-            if column not in columns:
-                raise ValueError(f"{where}: the catalogue has no numeric column '{column}'."
-                                 f"{did_you_mean(column, columns)}")
-            ranges.append(ColumnRange(column, *_split_range(bounds, where)))
-        except ValueError as err:
-            problems.append(_problem(where, err))
-    return tuple(ranges), problems
+    return f"position:{number_text(ra)},{number_text(dec)}"
 
 
 def decode_search(query: Mapping[str, str], state) -> tuple[tuple[str, int] | None, list[str]]:
@@ -169,7 +80,7 @@ def decode_search(query: Mapping[str, str], state) -> tuple[tuple[str, int] | No
         try:
             ra, dec = parse_position(value)
         except ValueError as err:
-            return None, [*problems, _problem(where, err)]
+            return None, [*problems, problem_text(where, err)]
         return (position_query(ra, dec), k), problems
     if kind == "tag":
         if value not in state.store.tags():
@@ -188,7 +99,7 @@ def _numbers(text: str, n: int, where: str) -> tuple[float, ...]:
     bits = text.split(",")
     if len(bits) != n:
         raise ValueError(f"{where}: expected {n} numbers separated by commas")
-    values = tuple(_bound(b.strip(), where) for b in bits)
+    values = tuple(parse_bound(b.strip(), where) for b in bits)
     if not all(v is not None and math.isfinite(v) for v in values):
         raise ValueError(f"{where}: expected {n} finite numbers")
     return values

@@ -152,6 +152,7 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
         remembered = [] if authenticated else [self._remembered_name()]
         path = getattr(s.catalogue, "path", None)
         return [user, *remembered, ConnectionNotice(), self._summary, self._labels_download(),
+                self._ranking_download(),
                 pn.pane.Markdown(f"Catalogue: `{path.name if path else 'in memory'}`",
                                  styles={"color": "#666", "font-size": "12px"})]
 
@@ -162,6 +163,32 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
         return pn.widgets.FileDownload(
             callback=lambda: csv_buffer(self.state.explorer.labels_table()), label="Download labels (CSV)",
             filename=f"{path.stem if path else 'catalogue'}_labels.csv", color="default", width=225)
+
+    def _ranking_download(self) -> pn.Column:
+        """The first N galaxies of the Scoring tab's list (its method, the filter, unlabelled
+        first), with their scores, predicted interest, labels and catalogue columns: the
+        candidates to follow up (:meth:`AppState.ranking_table`; ``astroexplore rank``)."""
+        s = self.state
+        n = s.catalogue.n_galaxies
+        # a box of its own: typing a number must not download; the button says how many it gives
+        top = pn.widgets.IntInput(value=min(500, n), start=1, end=n, step=100, width=80,
+                                  margin=(5, 0, 5, 10), description="How many galaxies of the list",
+                                  css_classes=["ae-top-n"])
+
+        def csv():
+            k = int(top.value or 1)
+            button.filename = f"top{k}_{s.ranked_by}.csv"
+            return csv_buffer(s.ranking_table(k))
+
+        button = pn.widgets.FileDownload(
+            callback=csv, filename="ranking.csv", color="default", width=140,
+            label=pn.bind(lambda k: f"Top {k or 0:,} (CSV)", top),
+            description="Download the first galaxies of the Scoring tab's list, as it is sorted and "
+                        "filtered: id, ra/dec, ranking and anomaly scores, predicted interest, labels "
+                        "and catalogue columns")
+        caption = pn.pane.Markdown("The list's first galaxies, to follow up:", margin=(0, 10, -10, 10),
+                                   styles={"color": "#555", "font-size": "12px"})
+        return pn.Column(caption, pn.Row(top, button), width=235)
 
     def __panel__(self):
         # a notebook cell is narrower than a page: the sidebar's items go in a row above the tabs,

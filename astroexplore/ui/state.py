@@ -637,6 +637,20 @@ class AppState(param.Parameterized):
             self.nothing_listed = len(order) == 0
         self._sync_position()
 
+    @property
+    def ranked_by(self) -> str:
+        """The method the list is sorted by: :attr:`method`, or the previous one while its scores
+        are computed in the background."""
+        return self._ranked_by or self.method
+
+    def ranking_table(self, top: int) -> pd.DataFrame:
+        """The first ``top`` galaxies of the ranking the list follows (its method, the filter and
+        "Show unlabelled first"): :meth:`Explorer.ranking_table` with the user's ``your_score`` and
+        ``tags``, as the other downloads carry them. The Scoring tab's "Download the top N"."""
+        table = self.explorer.ranking_table(self.ranked_by, top=top, mask=self.mask,
+                                            unlabelled_first=self.unlabelled_first)
+        return with_labels(table, self)
+
     @param.depends("position", watch=True)
     def _sync_position(self):
         if self._hold_current or self.order is None or len(self.order) == 0:
@@ -890,13 +904,9 @@ class AppState(param.Parameterized):
     # filter ------------------------------------------------------------------------------------
     @param.depends("filter", "column_ranges", watch=True)
     def _apply_filter(self):
-        from astroexplore.column_filter import ranges_mask
+        from astroexplore.filter_text import selection_mask
 
-        flt = self.filter
-        mask = ranges_mask(self.catalogue, self.column_ranges)
-        if flt is not None and getattr(flt, "conditions", ()):
-            morphology = np.asarray(flt.mask(self.catalogue), dtype=bool)
-            mask = morphology if mask is None else mask & morphology
+        mask = selection_mask(self.catalogue, self.filter, self.column_ranges)
         n_match = self.catalogue.n_galaxies if mask is None else int(mask.sum())
         self.mask = mask  # re-sorts the list (refresh_order) before the count changes
         self.n_match = n_match

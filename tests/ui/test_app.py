@@ -906,3 +906,34 @@ def test_a_link_opens_the_map_zoomed_and_reset_shows_the_whole_map(served, ui_br
         x0, x1, y0, y1 = state.map_zoom
         whole = served.states[-1].resources.projection
         assert x1 - x0 < np.ptp(whole[:, 0]) and y1 - y0 < np.ptp(whole[:, 1])
+
+
+def test_the_sidebar_downloads_the_top_of_the_list_as_it_is_sorted_and_filtered(served, ui_browser, tmp_path):
+    """'Top N (CSV)': the first N galaxies of the Scoring tab's list (a link's method and range
+    here), unlabelled first, with their scores and catalogue columns."""
+    import pandas as pd
+
+    from astroexplore.column_filter import ColumnRange
+    from astroexplore.explorer import Explorer
+
+    cat = served.catalogue
+    # isolation_forest: the app's detector, ready at once (a method still computing leaves the list,
+    # and so the download, sorted by the previous one until it is ready)
+    with opened(ui_browser, f"{served.url}?method=isolation_forest&ranges=mag_r:..16.8") as page:
+        page.get_by_text("How interesting is this object?").wait_for()
+        box = page.locator(".ae-top-n input")
+        box.fill("7")
+        box.press("Enter")
+        button = page.get_by_role("button", name="Top 7 (CSV)")
+        button.wait_for()
+        with page.expect_download() as dl:
+            button.click()
+        assert dl.value.suggested_filename == "top7_isolation_forest.csv"
+        path = tmp_path / "top.csv"
+        dl.value.save_as(path)
+    table = pd.read_csv(path, dtype={"id": str})
+    mask = ColumnRange("mag_r", high=16.8).mask(cat)
+    expected = Explorer(cat, served.store).ranking("isolation_forest", mask=mask, unlabelled_first=True)[:7]
+    assert table["id"].tolist() == [cat.ids[r] for r in expected]
+    assert table["rank"].tolist() == list(range(1, 8)) and (table["mag_r"] <= 16.8).all()
+    assert {"ra", "dec", "ranking_score", "anomaly_score", "predicted_interest", "your_score"} <= set(table.columns)

@@ -1,0 +1,124 @@
+"""The filter as text: Galaxy Zoo conditions and catalogue-column ranges written as the app's page
+address writes them, so a link and the command line (``astroexplore rank --answers ... --ranges
+...``) say the same filter the same way.
+
+- answers: ``question:answer:low..high``, ``;`` between conditions, parents before children
+  (``smooth-or-featured:featured-or-disk:0.5..1;has-spiral-arms:yes:0.6..``);
+- ranges: ``column:low..high``, ``;`` between columns (``mag_r:..17.77;redshift:0.02..0.1``).
+
+Either bound may be left empty: an answer's open bound is 0 or 1, a column's is open. Names are
+percent-encoded in links (``quote(name, safe="")``: a column called ``g:r`` or ``a;b`` round-trips);
+a plain name decodes as itself.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, unquote
+
+import numpy as np
+
+from .errors import did_you_mean
+
+
+def number_text(v: float) -> str:
+    """``v`` to 12 significant digits, without trailing zeros (``0.5``, ``17.77``)."""
+    return format(float(v), ".12g")
+
+
+def parse_bound(text: str, where: str) -> float | None:
+    """A bound of a range: '' -> None (open), else its float (ValueError naming ``where``)."""
+    if text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{where}: '{text}' is not a number") from None
+
+
+def _split_range(text: str, where: str) -> tuple[float | None, float | None]:
+    if text.count("..") != 1:
+        raise ValueError(f"{where}: the bounds should read low..high (either may be empty), got '{text}'")
+    low, high = text.split("..")
+    return parse_bound(low, where), parse_bound(high, where)
+
+
+def problem_text(where: str, err: Exception) -> str:
+    """``err``'s message, prefixed by the part it is about unless it already names it."""
+    text = str(err)
+    return text if text.startswith(where) else f"{where}: {text}"
+
+
+def encode_answers(flt) -> str:
+    """``question:answer:low..high;...`` of a :class:`~astroexplore.filters.MorphologyFilter` (or '')."""
+    if flt is None:
+        return ""
+    return ";".join(f"{quote(c.question, safe='')}:{quote(c.answer, safe='')}:"
+                    f"{number_text(c.low)}..{number_text(c.high)}" for c in flt.conditions)
+
+
+def encode_ranges(ranges) -> str:
+    """``column:low..high;...`` of :class:`~astroexplore.column_filter.ColumnRange` objects (or '')."""
+    return ";".join(f"{quote(r.column, safe='')}:{'' if r.low is None else number_text(r.low)}.."
+                    f"{'' if r.high is None else number_text(r.high)}" for r in ranges)
+
+
+def decode_answers(text: str, schema) -> tuple[object | None, list[str]]:
+    """The morphology filter an ``answers`` text asks for, over ``schema``, and the problems of the
+    conditions left out (each named as the text wrote it)."""
+    from .filters import Condition, MorphologyFilter
+
+    parts = [p for p in text.split(";") if p]
+    if not parts:
+        return None, []
+    if schema is None:
+        return None, [f"answers '{text}': this catalogue has no Galaxy Zoo vote fractions"]
+    flt, problems = MorphologyFilter(schema), []
+    for part in parts:
+        where = f"answers '{unquote(part)}'"
+        try:
+            bits = part.split(":")
+            if len(bits) != 3:
+                raise ValueError(f"{where}: expected question:answer:low..high")
+            question, answer, bounds = bits
+            low, high = _split_range(bounds, where)
+            condition = Condition(unquote(question), unquote(answer),
+                                  0.0 if low is None else low, 1.0 if high is None else high)
+            flt = flt.with_condition(condition)  # SchemaError: unknown, or its parent not required
+        except ValueError as err:  # SchemaError is a ValueError
+            problems.append(problem_text(where, err))
+    return (flt if flt.conditions else None), problems
+
+
+def decode_ranges(text: str, catalogue) -> tuple[tuple, list[str]]:
+    """The column ranges a ``ranges`` text asks for, on ``catalogue``'s filterable columns, and the
+    problems of those left out."""
+    from .column_filter import ColumnRange, filterable_columns
+
+    columns = filterable_columns(catalogue)
+    ranges, problems = [], []
+    for part in (p for p in text.split(";") if p):
+        column, sep, bounds = part.rpartition(":")
+        column = unquote(column)
+        where = f"ranges '{unquote(part)}'"
+        try:
+            if not sep:
+                raise ValueError(f"{where}: expected column:low..high")
+            if column not in columns:
+                raise ValueError(f"{where}: the catalogue has no numeric column '{column}'."
+                                 f"{did_you_mean(column, columns)}")
+            ranges.append(ColumnRange(column, *_split_range(bounds, where)))
+        except ValueError as err:
+            problems.append(problem_text(where, err))
+    return tuple(ranges), problems
+
+
+def selection_mask(catalogue: Any, flt=None, ranges=()) -> np.ndarray | None:
+    """(n_galaxies,) bool: the galaxies passing the morphology filter ``flt`` (or None) and every
+    column range; None when nothing is asked (every galaxy passes)."""
+    from .column_filter import ranges_mask
+
+    mask = ranges_mask(catalogue, ranges)
+    if flt is not None and getattr(flt, "conditions", ()):
+        morphology = np.asarray(flt.mask(catalogue), dtype=bool)
+        mask = morphology if mask is None else mask & morphology
+    return mask

@@ -1,0 +1,111 @@
+"""`astroexplore rank`: the top N of a ranking, learnt from the stored labels, filtered as a link
+says, written as the app's "Top N (CSV)" writes it."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from astroexplore.catalogue import load_catalogue
+from astroexplore.cli import main
+from astroexplore.explorer import Explorer
+from astroexplore.filter_text import decode_answers, decode_ranges, selection_mask
+from astroexplore.labels import LabelStore, default_store_path
+
+N = 400
+
+
+@pytest.fixture
+def survey(tmp_path):
+    rng = np.random.default_rng(5)
+    smooth = rng.uniform(0, 1, N)
+    df = pd.DataFrame({"id": [f"obj{i:04d}" for i in range(N)], "ra": rng.uniform(0, 360, N),
+                       "dec": rng.uniform(-20, 20, N), "mag_r": rng.uniform(14, 18, N),
+                       "smooth-or-featured_smooth_fraction": smooth,
+                       "smooth-or-featured_featured-or-disk_fraction": 0.9 * (1 - smooth),
+                       "smooth-or-featured_artifact_fraction": 0.1 * (1 - smooth)})
+    emb = rng.normal(size=(N, 6))
+    emb[:8] += 6  # a few outliers
+    for j in range(6):
+        df[f"feat_{j}"] = emb[:, j]
+    path = tmp_path / "survey.parquet"
+    df.to_parquet(path, index=False)
+    return path
+
+
+def _table(path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"id": str}) if str(path).endswith(".csv") else pd.read_parquet(path)
+
+
+def test_without_labels_it_writes_the_anomaly_ranking_and_leaves_no_store(survey, tmp_path, capsys):
+    out = tmp_path / "top.csv"
+    assert main(["rank", str(survey), str(out), "--top", "25"]) == 0
+    said = capsys.readouterr().out
+    assert "wrote the top 25 galaxies by combined, no labels to learn from" in said
+    table = _table(out)
+    assert table["rank"].tolist() == list(range(1, 26)) and table["predicted_interest"].isna().all()
+    assert set(table["id"][:8]) == {f"obj{i:04d}" for i in range(8)}  # the outliers first
+    assert not default_store_path(survey).exists()
+
+
+def test_it_learns_from_the_stored_labels_and_applies_the_filter(survey, tmp_path, capsys):
+    cat = load_catalogue(survey)
+    with LabelStore(default_store_path(survey)) as store:
+        for i in range(12):
+            store.add(cat.ids[i], 5 if i % 2 else 0, user="ada")
+    out = tmp_path / "top.parquet"
+    answers, ranges = "smooth-or-featured:featured-or-disk:0.4..", "mag_r:..17.5"
+    argv = ["rank", str(survey), str(out), "--top", "30", "--answers", answers, "--ranges", ranges]
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    mask = selection_mask(cat, decode_answers(answers, cat.schema)[0], decode_ranges(ranges, cat)[0])
+    assert f"({mask.sum():,} of {N} pass the filter), learnt from 12 labels" in said
+    table = _table(out)
+    assert len(table) == 30 and (table["mag_r"] <= 17.5).all()
+    rows = cat.indices_of(table["id"])
+    assert (cat.table["smooth-or-featured_featured-or-disk_fraction"].to_numpy()[rows] >= 0.4).all()
+    assert table["predicted_interest"].notna().all() and (table["n_labels"] == 0).all()  # unlabelled first
+    with LabelStore(default_store_path(survey), read_only=True) as store:
+        ex = Explorer(cat, store, cache=False)
+        ex.retrain()
+        assert table["id"].tolist() == ex.ranking_table(top=30, mask=mask)["id"].tolist()
+        # in place, the labelled galaxies take their place in the ranking, with their labels
+        assert main(["rank", str(survey), str(out), "--labelled-in-place", "--top", str(N)]) == 0
+        everything = _table(out)
+        assert everything["id"].tolist() == [cat.ids[r] for r in ex.ranking("combined")]
+        assert everything["n_labels"].sum() == 12
+
+
+def test_a_detector_ranking_still_gives_the_predicted_interest(survey, tmp_path, capsys):
+    cat = load_catalogue(survey)
+    labels = tmp_path / "elsewhere.sqlite"
+    with LabelStore(labels) as store:
+        store.add(cat.ids[0], 5, user="ada")
+        store.add(cat.ids[1], 1, user="ada")
+    out = tmp_path / "top.csv"
+    assert main(["rank", str(survey), str(out), "--method", "lof", "--labels", str(labels), "--top", "5"]) == 0
+    assert "by lof, learnt from 2 labels" in capsys.readouterr().out
+    assert _table(out)["predicted_interest"].notna().all()
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--ranges", "mag:..17"], "ranges 'mag:..17': the catalogue has no numeric column 'mag'. Did you mean 'mag_r'?"),
+    (["--ranges", "mag_r:a..17"], "'a' is not a number"),
+    (["--answers", "has-spiral-arms:yes:0.5.."], "cannot filter on has-spiral-arms = yes"),
+    (["--ranges", "mag_r:..3"], "no galaxy passes the filter"),
+    (["--labels", "nowhere.sqlite"], "nowhere.sqlite: no label store here"),
+])
+def test_bad_filters_and_paths_are_one_error_line_naming_them(survey, tmp_path, capsys, extra, words, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["rank", str(survey), "top.csv", *extra]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and words in err and "Traceback" not in err
+    assert not (tmp_path / "top.csv").exists()
+
+
+def test_the_output_must_be_a_table_and_top_a_positive_count(survey, tmp_path, capsys):
+    assert main(["rank", str(survey), str(tmp_path / "top.txt")]) == 1
+    assert "write the ranking to a .csv or .parquet file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["rank", str(survey), str(tmp_path / "top.csv"), "--top", "0"])
+    assert exit_.value.code == 2 and "must be at least 1" in capsys.readouterr().err
