@@ -1173,13 +1173,17 @@ def describing_columns(catalogue: Any) -> list[str]:
     return out
 
 
-def position_columns(catalogue, ids) -> list:
+def position_columns(catalogue, ids, rows=None) -> list:
     """``[("ra", ndarray), ("dec", ndarray)]`` of the galaxies ``ids`` (float64 degrees, NaN for
     one the catalogue lacks: a store shared with another catalogue), or ``[]`` without a catalogue
-    with coordinates."""
+    with coordinates. ``rows``: their row indices, where the caller has them (no lookup by id)."""
     if catalogue is None or not getattr(catalogue, "has_coordinates", False):
         return []
-    rows, known = catalogue.known_rows([str(i) for i in ids])
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        known = np.ones(rows.size, dtype=bool)
+    else:
+        rows, known = catalogue.known_rows([str(i) for i in ids])
     out = []
     for name, values in (("ra", catalogue.ra), ("dec", catalogue.dec)):
         column = np.full(len(known), np.nan)
@@ -1188,14 +1192,15 @@ def position_columns(catalogue, ids) -> list:
     return out
 
 
-def with_catalogue_columns(table: pd.DataFrame, catalogue) -> pd.DataFrame:
+def with_catalogue_columns(table: pd.DataFrame, catalogue, rows=None) -> pd.DataFrame:
     """``table`` (one row per galaxy, column ``id``) followed by the galaxies' own catalogue
     columns (:func:`~astroexplore.catalogue.describing_columns`: redshift, magnitudes, a class): a
-    download is a follow-up list without a join."""
+    download is a follow-up list without a join. ``rows``: the galaxies' row indices, where the
+    caller has them (no lookup by id)."""
     columns = [c for c in describing_columns(catalogue) if c not in table.columns]
     if not columns or not len(table):
         return table
-    rows = catalogue.indices_of(table["id"])
+    rows = catalogue.indices_of(table["id"]) if rows is None else rows
     extra = catalogue.table[columns].iloc[rows].reset_index(drop=True)
     return pd.concat([table.reset_index(drop=True), extra], axis=1)
 

@@ -982,7 +982,7 @@ class Explorer:
         labelled = self.labelled_mask if unlabelled_first else None
         rows = _rk.rank(scores, mask=mask, labelled=labelled, unlabelled_first=unlabelled_first)[:int(top)]
         out = pd.DataFrame({"rank": np.arange(1, rows.size + 1), "id": self.catalogue.ids[rows].astype(str)})
-        for name, values in position_columns(self.catalogue, out["id"]):
+        for name, values in position_columns(self.catalogue, out["id"], rows):
             out[name] = values
         out["ranking_score"] = scores[rows].astype(np.float32)
         out["anomaly_score"] = self.anomaly_scores().scaled[rows].astype(np.float32)
@@ -994,7 +994,7 @@ class Explorer:
         per_row = pd.Series(labels["score"].to_numpy(np.float64)[known]).groupby(where)
         out["labelled_score"] = per_row.mean().reindex(rows).to_numpy(np.float64)
         out["n_labels"] = per_row.size().reindex(rows).fillna(0).to_numpy(np.int64)
-        return with_catalogue_columns(out, self.catalogue)
+        return with_catalogue_columns(out, self.catalogue, rows)
 
     def next_batch(self, n: int = 10, method="ucb", *, mask=None,
                    min_distance: float | None = None) -> np.ndarray:
