@@ -32,3 +32,10 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch):
     # the app shown at the top followed the script's labels and retrains (state.sync)
     assert "the app shows 31 labelled galaxies, ranking version 1" in text, text[-500:]
     assert list(tmp_path.glob("astroexplore-quickstart-*/labels.sqlite"))  # its work folder is ours
+    # the candidates to follow up: the filtered ranking's top as a table, written as the app writes it
+    import pandas as pd
+
+    (csv_path,) = tmp_path.glob("astroexplore-quickstart-*/barred_candidates.csv")
+    candidates = pd.read_csv(csv_path)
+    assert 0 < len(candidates) <= 200 and candidates["rank"].tolist() == list(range(1, len(candidates) + 1))
+    assert (candidates["mag_r"] <= 16.5).all() and candidates["predicted_interest"].notna().all()
