@@ -83,6 +83,21 @@ def test_a_link_opens_the_same_galaxy_tab_method_and_filter(make_state, cat):
     assert _link(b) == link
 
 
+def test_the_address_says_when_labelled_galaxies_keep_their_place(make_state):
+    a = make_state()
+    assert "labelled" not in _link(a)  # unlabelled first: the default
+    a.unlabelled_first = False
+    link = _link(a)
+    assert link["labelled"] == "in-place"
+    b = make_state()
+    assert apply_query(b, link) == [] and b.unlabelled_first is False
+    assert apply_query(b, {"labelled": "first"}) == [] and b.unlabelled_first is True
+    assert apply_query(b, {"labelled": "sometimes"}) == [
+        "labelled 'sometimes': expected in-place (labelled galaxies keep their place in the list) or "
+        "first (unlabelled first)"]
+    assert b.unlabelled_first is True  # the part left out changed nothing
+
+
 def test_the_address_keeps_what_it_does_not_own():
     assert query_string({"galaxy": "x"}, {"galaxy": "old", "theme": "dark"}) == "theme=dark&galaxy=x"
 

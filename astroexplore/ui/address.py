@@ -7,6 +7,8 @@ latent map's colour and selection, and the similarity search.
 - ``galaxy``: the id of the galaxy on the scoring card (opened as by its id);
 - ``tab``: ``scoring``, ``map``, ``filter``, ``similarity`` or ``labelled`` (left out: scoring);
 - ``method``: the ranking method (left out: the default, combined);
+- ``labelled``: ``in-place`` when labelled galaxies keep their place in the list ("Show unlabelled
+  first" unticked; left out: unlabelled first, as ``astroexplore rank --labelled-in-place``);
 - ``answers``: Galaxy Zoo conditions ``question:answer:low..high``, ``;`` between them, parents
   before children as the Filter tab builds them;
 - ``ranges``: catalogue-column ranges ``column:low..high``, either bound left empty for an open
@@ -42,8 +44,10 @@ from astroexplore.filter_text import (decode_answers, decode_ranges, encode_answ
 #: the ``tab`` value of each of the app's tabs, in :attr:`AppState.TABS` order
 TAB_NAMES = ("scoring", "map", "filter", "similarity", "labelled")
 #: the query keys this module reads and writes (others in the address are kept as they are)
-KEYS = ("galaxy", "tab", "method", "answers", "ranges", "search", "k", "colour", "box", "point", "zoom",
-        "finds")
+KEYS = ("galaxy", "tab", "method", "labelled", "answers", "ranges", "search", "k", "colour", "box", "point",
+        "zoom", "finds")
+#: the ``labelled`` value of a list where labelled galaxies keep their place (left out: unlabelled first)
+IN_PLACE = "in-place"
 
 
 def position_query(ra: float, dec: float) -> str:
@@ -146,6 +150,7 @@ def state_query(state) -> dict[str, str]:
     tab = min(max(int(state.tab), 0), len(TAB_NAMES) - 1)
     query["tab"] = TAB_NAMES[tab] if tab else ""
     query["method"] = state.method if state.method != state.param.method.default else ""
+    query["labelled"] = "" if state.unlabelled_first else IN_PLACE
     query["answers"] = encode_answers(state.filter)
     query["ranges"] = encode_ranges(state.column_ranges)
     query["colour"] = state.map_colour
@@ -188,6 +193,13 @@ def apply_query(state, query: Mapping[str, str]) -> list[str]:
             updates["method"] = method
         else:
             problems.append(f"method '{method}' is not one of {', '.join(state.param.method.objects)}")
+    labelled = str(query.get("labelled", "") or "")
+    if labelled:
+        if labelled in (IN_PLACE, "first"):
+            updates["unlabelled_first"] = labelled == "first"
+        else:
+            problems.append(f"labelled '{labelled}': expected {IN_PLACE} (labelled galaxies keep their "
+                            "place in the list) or first (unlabelled first)")
     flt, bad = decode_answers(str(query.get("answers", "") or ""), getattr(state.catalogue, "schema", None))
     problems += bad
     ranges, bad = decode_ranges(str(query.get("ranges", "") or ""), state.catalogue)
@@ -334,7 +346,7 @@ def follow_address(state, query: Mapping[str, str] | None = None) -> tuple[Addre
     def update(*events):
         bar.query = query_string(state_query(state), query)
 
-    state.param.watch(update, ["current", "tab", "method", "filter", "column_ranges", "nothing_listed",
+    state.param.watch(update, ["current", "tab", "method", "unlabelled_first", "filter", "column_ranges", "nothing_listed",
                                "off_list", "similarity_query", "similarity_k", "map_colour", "map_box",
                                "map_point", "map_zoom", "finds"])
     return bar, problems
