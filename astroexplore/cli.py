@@ -117,12 +117,19 @@ def _cmd_finds(args: argparse.Namespace) -> int:
 
 
 def _table_out(path: str, what: str) -> Path:
-    """The output of a command that writes a table: a .csv or .parquet path (LabelError otherwise)."""
+    """The output of a command that writes a table: a .csv or .parquet path (LabelError otherwise),
+    its folder made if missing (as ``embed --out``), before any work is done."""
     from astroexplore.errors import LabelError
 
     out = Path(path)
     if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise LabelError(f"{out}: write {what} to a .csv or .parquet file")
+    if out.is_dir():
+        raise LabelError(f"{out}: a folder; give the file to write {what} to")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LabelError(f"{out}: cannot make its folder {out.parent} ({err.strerror or err})") from None
     return out
 
 

@@ -109,3 +109,15 @@ def test_the_output_must_be_a_table_and_top_a_positive_count(survey, tmp_path, c
     with pytest.raises(SystemExit) as exit_:
         main(["rank", str(survey), str(tmp_path / "top.csv"), "--top", "0"])
     assert exit_.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+
+
+def test_the_output_folder_is_made_and_a_folder_is_not_a_file(survey, tmp_path, capsys):
+    out = tmp_path / "follow-up" / "night1" / "top.csv"
+    assert main(["rank", str(survey), str(out), "--top", "3"]) == 0
+    assert len(_table(out)) == 3
+    (tmp_path / "list.csv").mkdir()
+    assert main(["rank", str(survey), str(tmp_path / "list.csv")]) == 1
+    assert "list.csv: a folder; give the file to write the ranking to" in capsys.readouterr().err
+    (tmp_path / "plain").write_text("not a folder")
+    assert main(["labels", "finds", str(survey), str(tmp_path / "plain" / "finds.csv")]) == 1
+    assert "cannot make its folder" in capsys.readouterr().err
