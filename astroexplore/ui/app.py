@@ -23,6 +23,9 @@ from astroexplore.ui.widgets import ConnectionNotice, PageScroll, RememberedName
 from astroexplore.ui.notebook import ShownAsIpywidget
 
 TITLE = "astroexplore"
+#: the most galaxies the sidebar's "Top N (CSV)" sends through the page (1,000,000 rows were a
+#: 116 MB CSV, 2.5 s of the event loop every window shares); ``astroexplore rank`` writes any number
+MAX_TOP_DOWNLOAD = 100_000
 # Open Sans where it is installed, else the system's UI font: no web font is fetched (below)
 FONT = ('"Open Sans", system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, '
         'sans-serif')
@@ -169,20 +172,24 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
         first), with their scores, predicted interest, labels and catalogue columns: the
         candidates to follow up (:meth:`AppState.ranking_table`; ``astroexplore rank``)."""
         s = self.state
-        n = s.catalogue.n_galaxies
+        default, most = min(500, s.catalogue.n_galaxies), min(s.catalogue.n_galaxies, MAX_TOP_DOWNLOAD)
         # a box of its own: typing a number must not download; the button says how many it gives
-        top = pn.widgets.IntInput(value=min(500, n), start=1, end=n, step=100, width=80,
-                                  margin=(5, 0, 5, 10), description="How many galaxies of the list",
+        top = pn.widgets.IntInput(value=default, start=1, end=most, step=100, width=80, margin=(5, 0, 5, 10),
+                                  description=f"How many galaxies of the list (at most {MAX_TOP_DOWNLOAD:,} "
+                                              "here; astroexplore rank writes any number)",
                                   css_classes=["ae-top-n"])
 
+        def how_many(value) -> int:  # an emptied box means the default
+            return default if value is None else min(max(int(value), 1), most)
+
         def csv():
-            k = int(top.value or 1)
+            k = how_many(top.value)
             button.filename = f"top{k}_{s.ranked_by}.csv"
             return csv_buffer(s.ranking_table(k))
 
         button = pn.widgets.FileDownload(
             callback=csv, filename="ranking.csv", color="default", width=140,
-            label=pn.bind(lambda k: f"Top {k or 0:,} (CSV)", top),
+            label=pn.bind(lambda value: f"Top {how_many(value):,} (CSV)", top),
             description="Download the first galaxies of the Scoring tab's list, as it is sorted and "
                         "filtered: id, ra/dec, ranking and anomaly scores, predicted interest, labels "
                         "and catalogue columns")
