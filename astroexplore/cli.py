@@ -142,8 +142,9 @@ def _write_table(table, out: Path) -> None:
 
 def _cmd_rank(args: argparse.Namespace) -> int:
     """``rank``: :meth:`Explorer.ranking_table` after learning from the stored labels (as the app
-    does when a window opens), filtered as a link's ``answers`` / ``ranges`` say. Problems are
-    raised (one ``error:`` line, exit status 1)."""
+    does when a window opens), filtered as a link's ``answers`` / ``ranges`` say; ``--link`` takes
+    an app link's method, filter and ``labelled=in-place`` (its other parts, the galaxy, tab and
+    map, do not change a ranking). Problems are raised (one ``error:`` line, exit status 1)."""
     import contextlib
     import tempfile
     import time
@@ -151,13 +152,23 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     from astroexplore.constants import DETECTORS
     from astroexplore.errors import CatalogueError
     from astroexplore.explorer import Explorer
-    from astroexplore.filter_text import decode_answers, decode_ranges, selection_mask
+    from astroexplore.filter_text import decode_answers, decode_ranges, link_query, selection_mask
     from astroexplore.labels import LabelStore, default_store_path
 
     out = _table_out(args.out, "the ranking")
+    link = link_query(args.link) if args.link else {}
+    method_name = args.method or link.get("method") or RankingMethod.COMBINED.value
+    if method_name not in [m.value for m in RankingMethod]:
+        raise CatalogueError(f"--link: method '{method_name}' is not one of "
+                             f"{', '.join(m.value for m in RankingMethod)}")
+    in_place = args.labelled_in_place or link.get("labelled") == "in-place"
+    if link.get("labelled", "in-place") not in ("in-place", "first"):
+        raise CatalogueError(f"--link: labelled '{link['labelled']}': expected in-place or first")
     catalogue = _load(args)
-    flt, problems = decode_answers(args.answers, catalogue.schema)
-    ranges, more = decode_ranges(args.ranges, catalogue)
+    answers = link.get("answers", "") if args.answers is None else args.answers
+    ranges_text = link.get("ranges", "") if args.ranges is None else args.ranges
+    flt, problems = decode_answers(answers, catalogue.schema)
+    ranges, more = decode_ranges(ranges_text, catalogue)
     if problems or more:
         raise CatalogueError(f"{args.path}: " + "; ".join([*problems, *more]))
     mask = selection_mask(catalogue, flt, ranges)
@@ -174,7 +185,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
             store = stack.enter_context(LabelStore(Path(stack.enter_context(tempfile.TemporaryDirectory()))
                                                    / "none.labels.sqlite"))
         ex = Explorer(catalogue, store)
-        method = RankingMethod(args.method)
+        method = RankingMethod(method_name)
         if ex.n_training_labels:  # also for a detector's ranking: the table's predicted interest
             t0 = time.perf_counter()
             report = ex.retrain()
@@ -182,8 +193,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
         else:
             learnt = "" if method in DETECTORS or method is RankingMethod.RANDOM else \
                 ", no labels to learn from (the anomaly score alone)"
-        table = ex.ranking_table(method, top=args.top, mask=mask,
-                                 unlabelled_first=not args.labelled_in_place)
+        table = ex.ranking_table(method, top=args.top, mask=mask, unlabelled_first=not in_place)
     _write_table(table, out)
     passing = "" if mask is None else f" ({n_match:,} of {catalogue.n_galaxies:,} pass the filter)"
     print(f"wrote the top {len(table):,} galaxies by {method}{passing}{learnt} to {out}")
@@ -376,16 +386,19 @@ def build_parser() -> argparse.ArgumentParser:
                                     "labels, to CSV or Parquet (the app's 'Download the top N')")
     add_catalogue_arguments(p)
     p.add_argument("out", help="output .csv or .parquet")
-    p.add_argument("--method", choices=[m.value for m in RankingMethod], default="combined",
+    p.add_argument("--link", default=None, metavar="URL",
+                   help="a link of the app ('Copy link to this view'): its method, filter and "
+                        "labelled=in-place, which the options below override")
+    p.add_argument("--method", choices=[m.value for m in RankingMethod], default=None,
                    help="the ranking (default combined: the anomaly score corrected by the labels)")
     p.add_argument("--top", type=_at_least(1), default=500, help="how many galaxies (default 500)")
     p.add_argument("--labels", default=None,
                    help="label store to learn from (default: <catalogue>.labels.sqlite beside the "
                         "catalogue, if there is one; only read)")
-    p.add_argument("--answers", default="", metavar="CONDITIONS",
+    p.add_argument("--answers", default=None, metavar="CONDITIONS",
                    help="Galaxy Zoo conditions as the app's links write them, "
                         "'question:answer:low..high;...' (e.g. 'smooth-or-featured:featured-or-disk:0.6..')")
-    p.add_argument("--ranges", default="", metavar="RANGES",
+    p.add_argument("--ranges", default=None, metavar="RANGES",
                    help="catalogue-column ranges, 'column:low..high;...', either bound may be empty "
                         "(e.g. 'mag_r:..17.77;redshift:0.02..0.1')")
     p.add_argument("--labelled-in-place", action="store_true",

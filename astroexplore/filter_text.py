@@ -13,7 +13,7 @@ a plain name decodes as itself.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import numpy as np
 
@@ -110,6 +110,19 @@ def decode_ranges(text: str, catalogue) -> tuple[tuple, list[str]]:
         except ValueError as err:
             problems.append(problem_text(where, err))
     return tuple(ranges), problems
+
+
+def link_query(link: str) -> dict[str, str]:
+    """The query of an app link (``http://host:5006/?method=lof&ranges=mag_r:..17``, or only the
+    part after ``?``) as the server reads it: ``{"method": "lof", "ranges": "mag_r:..17"}``, names
+    still percent-encoded as :func:`decode_ranges` and :func:`decode_answers` expect them.
+
+    >>> link_query("http://localhost:5006/?ranges=g%253Ar:..0.5&tab=filter")
+    {'ranges': 'g%3Ar:..0.5', 'tab': 'filter'}
+    """
+    text = link.strip()
+    query = urlsplit(text).query if "?" in text or "://" in text else text
+    return {k: v for k, v in parse_qsl(query, keep_blank_values=True)}
 
 
 def selection_mask(catalogue: Any, flt=None, ranges=()) -> np.ndarray | None:

@@ -121,3 +121,35 @@ def test_the_output_folder_is_made_and_a_folder_is_not_a_file(survey, tmp_path, 
     (tmp_path / "plain").write_text("not a folder")
     assert main(["labels", "finds", str(survey), str(tmp_path / "plain" / "finds.csv")]) == 1
     assert "cannot make its folder" in capsys.readouterr().err
+
+
+def test_a_link_copied_from_the_app_gives_the_list_that_window_shows(survey, tmp_path, capsys):
+    """--link: the method, filter and labelled=in-place of an app window's address, so the list
+    a window shows can be written whole (the app's download stops at 100,000)."""
+    pytest.importorskip("panel")
+    from astroexplore.column_filter import ColumnRange
+    from astroexplore.filters import Condition, MorphologyFilter
+    from astroexplore.ui.address import query_string, state_query
+    from astroexplore.ui.state import AppState
+
+    cat = load_catalogue(survey)
+    with LabelStore(default_store_path(survey)) as store:
+        state = AppState(explorer=Explorer(cat, store, user="ada"))
+        for _ in range(6):
+            state.label(5)
+        state.param.update(method="ucb", unlabelled_first=False,
+                           column_ranges=(ColumnRange("mag_r", 14.5, 17.5),),
+                           filter=MorphologyFilter(cat.schema, [Condition("smooth-or-featured", "smooth", 0.3)]))
+        state.start_retrain(poll=False).result()
+        link = f"http://localhost:5006/?{query_string(state_query(state))}"
+        assert "labelled=in-place" in link and "method=ucb" in link
+        shown = state.ranking_table(50)
+    out = tmp_path / "top.csv"
+    assert main(["rank", str(survey), str(out), "--link", link, "--top", "50"]) == 0
+    assert "by ucb (" in capsys.readouterr().out
+    assert _table(out)["id"].tolist() == shown["id"].tolist()
+    # an option given beside the link wins over the link's part
+    assert main(["rank", str(survey), str(out), "--link", link, "--ranges", "", "--top", "5"]) == 0
+    assert "pass the filter" in capsys.readouterr().out and len(_table(out)) == 5
+    assert main(["rank", str(survey), str(out), "--link", "http://h/?method=magic"]) == 1
+    assert "--link: method 'magic' is not one of" in capsys.readouterr().err
