@@ -206,21 +206,31 @@ def test_the_map_coloured_by_class_draws_each_class_in_its_colour_with_a_legend(
     for name in codes.categories[:3]:
         page.get_by_text(f"{name} ({counts[name]:,})").first.wait_for()
     assert page.get_by_role("combobox", name="Colour map").is_disabled()
-    page.wait_for_timeout(1500)  # the new figure drawn
     box = page.locator("canvas").first.bounding_box()
-    png = page.screenshot(clip=box)
-    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-    shot(page, "latent_map_by_class")
     # the most frequent class's colour (Category10 blue, #1f77b4) is on the map, and a second one
     colours = class_colours(list(codes.categories))
-    seen = []
-    for hexc in colours[:2]:
-        target = np.array([int(hexc[i:i + 2], 16) for i in (1, 3, 5)])
-        # blended by count over a dark background: a pixel of that hue, not exactly that colour
-        direction = target / np.linalg.norm(target)
-        norms = np.linalg.norm(rgb, axis=-1)
-        cos = (rgb @ direction) / np.maximum(norms, 1)
-        seen.append(int(((cos > 0.995) & (norms > 80)).sum()))
+
+    def pixels_of_the_first_two_classes():
+        png = page.screenshot(clip=box)
+        rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+        seen = []
+        for hexc in colours[:2]:
+            target = np.array([int(hexc[i:i + 2], 16) for i in (1, 3, 5)])
+            # blended by count over a dark background: a pixel of that hue, not exactly that colour
+            direction = target / np.linalg.norm(target)
+            norms = np.linalg.norm(rgb, axis=-1)
+            cos = (rgb @ direction) / np.maximum(norms, 1)
+            seen.append(int(((cos > 0.995) & (norms > 80)).sum()))
+        return rgb, seen
+
+    # the new figure drawn: polled, not a fixed wait (1.5 s was too short on a loaded CI machine,
+    # whose screenshot still held the density map's fire colours: [17, 2127])
+    for _ in range(40):
+        rgb, seen = pixels_of_the_first_two_classes()
+        if all(s > 20 for s in seen):
+            break
+        page.wait_for_timeout(250)
+    shot(page, "latent_map_by_class")
     assert all(s > 20 for s in seen), f"pixels of the first two classes' colours: {seen}"
     # the tooltip names each class of a pixel with its count ("elliptical 2, merger 1"), not a
     # line of every class's count; over a pixel of the first class's colour
