@@ -682,6 +682,45 @@ class Explorer:
         return (found.reset_index().sort_values(["score", "newest"], ascending=False, kind="stable")
                 [["id", "row", "score", "n_labels", "tags", "notes", "last"]].reset_index(drop=True))
 
+    def discovery_curve(self, *, min_score: float = 4, user: str | None = None, tag: str | None = None):
+        """The finds against the galaxies labelled, in the order they were first labelled: is the
+        ranking bringing interesting galaxies up (Astronomaly's and Protege's figure)?
+
+        A galaxy is a find if :meth:`labelled_galaxies` with these choices lists it (its score, the
+        mean of the users counted, at least ``min_score``; with ``tag``, a label carrying it).
+        Galaxies whose every label was undone are not counted.
+
+        Parameters
+        ----------
+        min_score : float, default 4
+        user : str, optional
+            Only this user's labels; default every user's.
+        tag : str, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per labelled galaxy, in the order of its first label still in force:
+            ``n_labelled`` (1, 2, ...), ``id``, ``score`` (float), ``found`` (bool) and
+            ``n_found`` (finds among the first ``n_labelled``).
+        """
+        import pandas as pd
+
+        labelled = self.labelled_galaxies(user=user)
+        found = set(self.labelled_galaxies(min_score=min_score, user=user, tag=tag)["id"])
+        events = self.store.history()
+        undone = set(events["undoes"].dropna().astype("int64"))
+        labels = events[(events["kind"] == "label") & ~events["event_id"].isin(undone)]
+        if user is not None:
+            labels = labels[labels["user"] == user]
+        first = labels.groupby("id")["event_id"].min()
+        order = np.argsort(first.reindex(labelled["id"]).to_numpy(np.int64), kind="stable")
+        ids = labelled["id"].to_numpy()[order]
+        hit = np.fromiter((gid in found for gid in ids), bool, len(ids))
+        return pd.DataFrame({"n_labelled": np.arange(1, len(ids) + 1), "id": ids,
+                             "score": labelled["score"].to_numpy(np.float64)[order], "found": hit,
+                             "n_found": np.cumsum(hit)})
+
     def labelled_table(self, *, min_score: float = 0, user: str | None = None, tag: str | None = None):
         """:meth:`labelled_galaxies` as a follow-up list: the Labelled tab's CSV and
         ``astroexplore labels finds``.

@@ -520,3 +520,30 @@ def test_ranking_table_checks_its_arguments_and_stops_at_the_galaxies_there_are(
             explorer.ranking_table(top=bad)
     with pytest.raises(ValueError, match="mask must be a boolean array"):
         explorer.ranking_table(mask=np.ones(3, bool))
+
+
+def test_discovery_curve_counts_finds_in_the_order_galaxies_were_first_labelled(blobs, tmp_path):
+    cat, _ = blobs
+    store = LabelStore(tmp_path / "l.sqlite")
+    ada = Explorer(cat, store, user="ada", cache=False)
+    bob = Explorer(cat, store, user="bob", cache=False)
+    g = cat.ids
+    ada.label(g[10], 5, tags=["#ring"])
+    ada.label(g[11], 1)
+    bob.label(g[12], 4)
+    ada.label(g[13], 5)
+    ada.undo()  # g13's only label: not counted
+    ada.label(g[11], 4)  # relabelled: keeps its place (first labelled second), now a find
+    bob.label(g[10], 1)  # everyone's mean 3: no longer a find for everyone
+    ada.label(g[14], 2)
+    store.add("elsewhere", 5, user="ada")  # not this catalogue's
+    everyone = ada.discovery_curve()
+    assert everyone["id"].tolist() == [g[10], g[11], g[12], g[14]]
+    assert everyone["found"].tolist() == [False, True, True, False]
+    assert everyone["n_found"].tolist() == [0, 1, 2, 2] and everyone["n_labelled"].tolist() == [1, 2, 3, 4]
+    assert everyone["score"].tolist() == [3.0, 4.0, 4.0, 2.0]
+    mine = ada.discovery_curve(user="ada")
+    assert mine["id"].tolist() == [g[10], g[11], g[14]] and mine["n_found"].tolist() == [1, 2, 2]
+    assert ada.discovery_curve(user="ada", tag="#ring")["found"].tolist() == [True, False, False]
+    assert ada.discovery_curve(min_score=0)["n_found"].iloc[-1] == 4
+    assert ada.discovery_curve(user="carol").empty

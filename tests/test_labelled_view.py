@@ -105,3 +105,24 @@ def test_a_card_goes_on_through_more_galaxies_than_the_cards_shown(state):
     view._gallery._grid.clicked = f"{view.found['row'].iloc[1]}|1"
     assert state.order.tolist() == view.found["row"].tolist() and len(state.order) == 5
     assert state.list_title == "5 galaxies you scored 4 or more, best first"
+
+
+def test_the_discovery_curve_follows_the_choices_and_says_how_the_finds_came(state):
+    from astroexplore.ui.labelled import EVERYONE, LabelledView
+
+    cat, ex = state.catalogue, state.explorer
+    view = LabelledView(state=state)
+    assert view._curve_text.object.startswith("No galaxies you labelled yet")
+    assert not view._curve_plot.visible
+    scores = [0, 1, 0, 5, 1, 0, 4, 5, 0, 5, 4, 5]  # 1 find in the first 6, 5 in the last 6
+    for i, k in enumerate(scores):
+        ex.label(cat.ids[i], k)
+    state.labels_version += 1  # as the app does after a label
+    view.refresh()
+    assert view._curve_plot.visible
+    assert list(view._curve_source.data["n_found"]) == [0, *np.cumsum(np.array(scores) >= 4)]
+    assert list(view._curve_source.data["n_labelled"]) == list(range(13))
+    assert view._curve_text.object == ("6 finds (scored 4 or more) among 12 galaxies you labelled: "
+                                       "1 in the first 6 (17%), 5 in the last 6 (83%).")
+    view.param.update(whose=EVERYONE, min_score=5)
+    assert view._curve_text.object.startswith("4 finds (scored 5 or more) among 12 galaxies labelled:")

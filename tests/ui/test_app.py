@@ -834,6 +834,10 @@ def test_the_labelled_tab_shows_the_finds_and_a_card_goes_through_them(served, u
             scored.append(gid)
         page.get_by_text("Labelled", exact=True).click()
         page.get_by_text("2 galaxies you scored 4 or more, best first").wait_for()
+        # the discovery curve: finds against galaxies labelled, drawn, and said in words
+        page.get_by_text("2 finds (scored 4 or more) among 3 galaxies you labelled.").wait_for()
+        assert page.get_by_text("Discovery curve").is_visible()
+        page.locator(".ae-discovery-curve canvas").first.wait_for()  # drawn once the first label is in
         cards = page.get_by_role("listitem")
         assert [c.get_attribute("aria-label") for c in cards.all()] == [
             f"open galaxy {scored[2]}", f"open galaxy {scored[0]}"]  # both 5s: the newer first
