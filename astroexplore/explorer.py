@@ -657,8 +657,6 @@ class Explorer:
         """
         import pandas as pd
 
-        from .labels import normalise_tag
-
         latest = self.store.latest(user=user)
         rows, known = self.catalogue.known_rows(latest["id"])
         latest = latest[known].assign(row=rows)
@@ -677,8 +675,7 @@ class Explorer:
         notes = said.groupby(latest.loc[said.index, "id"]).agg(" | ".join).to_dict()
         found["notes"] = [notes.get(gid, "") for gid in found.index]
         if tag:
-            wanted = normalise_tag(tag)
-            found = found[np.fromiter((wanted in ts for ts in found["tags"]), bool, len(found))]
+            found = found[_carrying(found["tags"], tag)]
         return (found.reset_index().sort_values(["score", "newest"], ascending=False, kind="stable")
                 [["id", "row", "score", "n_labels", "tags", "notes", "last"]].reset_index(drop=True))
 
@@ -706,8 +703,9 @@ class Explorer:
         """
         import pandas as pd
 
-        labelled = self.labelled_galaxies(user=user)
-        found = set(self.labelled_galaxies(min_score=min_score, user=user, tag=tag)["id"])
+        labelled = self.labelled_galaxies(user=user)  # every labelled galaxy, its score and tags
+        is_find = (labelled["score"].to_numpy() >= float(min_score)) & (
+            _carrying(labelled["tags"], tag) if tag else True)
         events = self.store.history()
         undone = set(events["undoes"].dropna().astype("int64"))
         labels = events[(events["kind"] == "label") & ~events["event_id"].isin(undone)]
@@ -716,7 +714,7 @@ class Explorer:
         first = labels.groupby("id")["event_id"].min()
         order = np.argsort(first.reindex(labelled["id"]).to_numpy(np.int64), kind="stable")
         ids = labelled["id"].to_numpy()[order]
-        hit = np.fromiter((gid in found for gid in ids), bool, len(ids))
+        hit = is_find[order]
         return pd.DataFrame({"n_labelled": np.arange(1, len(ids) + 1), "id": ids,
                              "score": labelled["score"].to_numpy(np.float64)[order], "found": hit,
                              "n_found": np.cumsum(hit)})
@@ -1064,6 +1062,15 @@ class Explorer:
         mean, std = self._input_stats()
         emb = _Standardised(self.catalogue.embeddings, mean, std)
         return _rk.select_diverse(scores, int(n), emb, allowed=allowed, min_distance=min_distance)
+
+
+def _carrying(tags, tag: str) -> np.ndarray:
+    """(n,) bool: which of ``tags`` (a sequence of tag tuples, one per galaxy) hold ``tag``
+    (normalised: ``"ring"`` finds ``"#ring"``)."""
+    from .labels import normalise_tag
+
+    wanted = normalise_tag(tag)
+    return np.fromiter((wanted in ts for ts in tags), bool, len(tags))
 
 
 class _Model:

@@ -1,8 +1,9 @@
 """The Labelled tab's list at scale: what it costs beyond reading the label store.
 
 ``Explorer.labelled_galaxies`` (the tab's list: one row per galaxy, the mean of every user's
-scores, the union of their tags) and ``Explorer.labelled_table`` (its CSV and
-``astroexplore labels finds``) read ``LabelStore.latest`` and then group, filter and sort. The
+scores, the union of their tags), ``Explorer.labelled_table`` (its CSV and
+``astroexplore labels finds``) and ``Explorer.discovery_curve`` (the tab's curve, which also reads
+the store's history) read ``LabelStore.latest`` and then group, filter and sort. The
 baseline is that read itself, timed in the same process on the same store: the ratio says what
 the grouping adds (the machine is noisy: read the ratio).
 
@@ -58,6 +59,8 @@ def main() -> None:
                 "labelled_galaxies(min_score=4) (everyone's mean)": lambda: ex.labelled_galaxies(min_score=4),
                 "labelled_galaxies(min_score=0, tag='#ring')": lambda: ex.labelled_galaxies(tag="#ring"),
                 "labelled_table(min_score=4) (the CSV's table)": lambda: ex.labelled_table(min_score=4),
+                "discovery_curve(min_score=4) (everyone's)": lambda: ex.discovery_curve(min_score=4),
+                "discovery_curve(min_score=4, user='ana')": lambda: ex.discovery_curve(min_score=4, user="ana"),
             }
             for fn in steps.values():  # warm: imports, first allocation
                 fn()
