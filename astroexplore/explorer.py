@@ -664,7 +664,6 @@ class Explorer:
         found = pd.DataFrame({"row": by["row"].first(), "score": by["score"].mean().astype(float),
                               "n_labels": by.size(), "last": by["timestamp"].max(),
                               "newest": by["event_id"].max()})  # store order: no ties
-        found = found[found["score"] >= float(min_score)]
         # every user's tags: only the labels that carry any are grouped (a union per galaxy took
         # most of the time for 50,000 labels)
         tagged = latest.loc[latest["tags"].map(len) > 0, ["id", "tags"]].explode("tags")
@@ -674,12 +673,12 @@ class Explorer:
         said = (latest["user"].astype(str) + ": " + note)[note != ""]  # oldest first, as stored
         notes = said.groupby(latest.loc[said.index, "id"]).agg(" | ".join).to_dict()
         found["notes"] = [notes.get(gid, "") for gid in found.index]
-        if tag:
-            found = found[_carrying(found["tags"], tag)]
-        return (found.reset_index().sort_values(["score", "newest"], ascending=False, kind="stable")
-                [["id", "row", "score", "n_labels", "tags", "notes", "last"]].reset_index(drop=True))
+        found = (found.reset_index().sort_values(["score", "newest"], ascending=False, kind="stable")
+                 [["id", "row", "score", "n_labels", "tags", "notes", "last"]].reset_index(drop=True))
+        return finds_of(found, min_score=min_score, tag=tag)
 
-    def discovery_curve(self, *, min_score: float = 4, user: str | None = None, tag: str | None = None):
+    def discovery_curve(self, *, min_score: float = 4, user: str | None = None, tag: str | None = None,
+                        labelled=None):
         """The finds against the galaxies labelled, in the order they were first labelled: is the
         ranking bringing interesting galaxies up (Astronomaly's and Protege's figure)?
 
@@ -693,6 +692,9 @@ class Explorer:
         user : str, optional
             Only this user's labels; default every user's.
         tag : str, optional
+        labelled : pandas.DataFrame, optional
+            ``labelled_galaxies(user=user)``, where the caller has read it already (the Labelled
+            tab reads it once for its list, :func:`finds_of`, and its curve).
 
         Returns
         -------
@@ -703,16 +705,13 @@ class Explorer:
         """
         import pandas as pd
 
-        labelled = self.labelled_galaxies(user=user)  # every labelled galaxy, its score and tags
-        is_find = (labelled["score"].to_numpy() >= float(min_score)) & (
-            _carrying(labelled["tags"], tag) if tag else True)
-        events = self.store.history()
-        undone = set(events["undoes"].dropna().astype("int64"))
-        labels = events[(events["kind"] == "label") & ~events["event_id"].isin(undone)]
-        if user is not None:
-            labels = labels[labels["user"] == user]
-        first = labels.groupby("id")["event_id"].min()
-        order = np.argsort(first.reindex(labelled["id"]).to_numpy(np.int64), kind="stable")
+        if labelled is None:
+            labelled = self.labelled_galaxies(user=user)  # every labelled galaxy, its score and tags
+        is_find = _is_find(labelled, min_score, tag)
+        first = self.store.first_labelled(user=user)  # every galaxy listed, earliest first
+        place = pd.Series(np.arange(len(first)), index=first["id"])
+        # (a galaxy whose label was undone since `labelled` was read goes last)
+        order = np.argsort(place.reindex(labelled["id"]).fillna(len(first)).to_numpy(np.int64), kind="stable")
         ids = labelled["id"].to_numpy()[order]
         hit = is_find[order]
         return pd.DataFrame({"n_labelled": np.arange(1, len(ids) + 1), "id": ids,
@@ -1062,6 +1061,18 @@ class Explorer:
         mean, std = self._input_stats()
         emb = _Standardised(self.catalogue.embeddings, mean, std)
         return _rk.select_diverse(scores, int(n), emb, allowed=allowed, min_distance=min_distance)
+
+
+def finds_of(labelled, *, min_score: float = 0, tag: str | None = None):
+    """The rows of an :meth:`Explorer.labelled_galaxies` table scored at least ``min_score`` and,
+    with ``tag``, carrying it (``"ring"`` finds ``"#ring"``): what ``labelled_galaxies`` with
+    those choices returns, without reading the store again. Order kept, index renumbered."""
+    return labelled[_is_find(labelled, min_score, tag)].reset_index(drop=True)
+
+
+def _is_find(labelled, min_score: float, tag: str | None) -> np.ndarray:
+    keep = labelled["score"].to_numpy(np.float64) >= float(min_score)
+    return keep & _carrying(labelled["tags"], tag) if tag else keep
 
 
 def _carrying(tags, tag: str) -> np.ndarray:

@@ -67,6 +67,11 @@ _HISTORY_COLUMNS = ["event_id", "kind", ID_COLUMN, "score", "user", "timestamp",
 _HOW = ("mean", "max", "min", "median")
 _ASTRONOMALY_VALUE_COLUMNS = {"score", "trained_score", "human_label", "acquisition"}
 
+# A label event ``e`` in force: not undone (the view effective_labels; queries that must scan the
+# table in its own order rather than through an index use it inline)
+_IN_FORCE = """e.kind = 'label'
+      AND NOT EXISTS (SELECT 1 FROM events AS u WHERE u.undoes = e.event_id)"""
+
 # The current label of each (galaxy, user): the effective label with the latest timestamp (ISO
 # 8601 UTC strings of one format sort as text), the one written last among equal timestamps.
 # (NOT EXISTS uses the (galaxy_id, user) index: as fast as version 1's GROUP BY, twice as fast as
@@ -105,8 +110,7 @@ CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'label events are append-only'); END;
 CREATE VIEW effective_labels AS
     SELECT * FROM events AS e
-    WHERE e.kind = 'label'
-      AND NOT EXISTS (SELECT 1 FROM events AS u WHERE u.undoes = e.event_id);
+    WHERE {_IN_FORCE};
 {_CURRENT_VIEW}
 PRAGMA application_id = {APPLICATION_ID};
 PRAGMA user_version = {SCHEMA_VERSION};
@@ -676,6 +680,28 @@ class LabelStore:
         rows = self._query(f"SELECT DISTINCT galaxy_id FROM effective_labels {where} "
                            "ORDER BY galaxy_id", params)
         return [r[0] for r in rows]
+
+    def first_labelled(self, user: str | None = None) -> pd.DataFrame:
+        """When each galaxy with a label in force (by ``user``, or by anyone) was first scored:
+        the order of a discovery curve.
+
+        Returns
+        -------
+        DataFrame
+            ``id``, ``first`` (the earliest timestamp among its labels not undone, ISO 8601 UTC
+            text) and ``first_event`` (the earliest of their event ids); sorted by both, earliest
+            first. A label undone does not count; a galaxy scored again keeps its first time.
+        """
+        import pandas as pd
+
+        by_user, params = ("", ()) if user is None else ("AND e.user = ?", (_check_user(user),))
+        # read in the table's order and grouped here: a GROUP BY through the (galaxy, user) index
+        # fetched each row out of order (50,000 labels: 0.27 s against 0.06 s + 0.03 s)
+        rows = self._query(f"SELECT galaxy_id, timestamp, event_id FROM events AS e NOT INDEXED "
+                           f"WHERE {_IN_FORCE} {by_user}", params)
+        frame = pd.DataFrame(rows, columns=[ID_COLUMN, "first", "first_event"])
+        first = frame.groupby(ID_COLUMN, sort=False).agg(first=("first", "min"), first_event=("first_event", "min"))
+        return first.reset_index().sort_values(["first", "first_event"], kind="stable").reset_index(drop=True)
 
     def count(self, user: str | None = None) -> int:
         """Return how many galaxies have a current label (by ``user``, or by anyone)."""

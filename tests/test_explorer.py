@@ -196,6 +196,11 @@ def test_labelled_galaxies_are_what_was_found_best_first(blobs, tmp_path):
     assert ada.labelled_galaxies(min_score=4.6)["id"].tolist() == [cat.ids[7]]
     assert ada.labelled_galaxies(user="carol").empty
     assert ada.labelled_galaxies(user="carol", tag="#ring").columns.tolist() == everyone.columns.tolist()
+    # the same lists from one read (the Labelled tab's list and curve share it)
+    from astroexplore.explorer import finds_of
+
+    for choices in ({"min_score": 4}, {"tag": "Ring"}, {"min_score": 4.6}, {"min_score": 2, "tag": "#lens"}):
+        pd.testing.assert_frame_equal(finds_of(everyone, **choices), ada.labelled_galaxies(**choices))
 
 
 def test_run_loop_with_simulated_oracle(blobs, tmp_path):

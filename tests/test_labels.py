@@ -663,3 +663,24 @@ def test_label_columns_follow_the_ids_given_and_the_latest_label(store):
     assert list(cols["your_score"].astype(object).where(cols["your_score"].notna(), None)) == [None, 3, None]
     assert list(cols["tags"]) == ["", "#ring", ""]
     assert len(store.label_columns([], "ada")) == 0
+
+
+def test_first_labelled_orders_galaxies_by_their_first_label_in_force(tmp_path):
+    store = LabelStore(tmp_path / "order.labels.sqlite")
+    store.add("a", 3, user="ada")
+    store.add("b", 1, user="bob")
+    store.add("c", 5, user="ada")
+    store.undo("ada")  # c's only label: c is not labelled
+    store.add("a", 5, user="ada")  # scored again: a keeps its first time
+    store.add("d", 2, user="ada")
+    # an import keeps its labels' own times: e was scored before any of them
+    csv = tmp_path / "old.csv"
+    pd.DataFrame({"id": ["e"], "score": [4], "user": ["cy"],
+                  "timestamp": ["2020-01-01T00:00:00+00:00"]}).to_csv(csv, index=False)
+    store.import_csv(csv)
+    first = store.first_labelled()
+    assert first["id"].tolist() == ["e", "a", "b", "d"]
+    assert first["first"].iloc[0].startswith("2020-01-01")
+    assert first["first_event"].is_unique
+    assert store.first_labelled(user="ada")["id"].tolist() == ["a", "d"]
+    assert store.first_labelled(user="nobody").empty

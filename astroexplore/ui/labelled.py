@@ -15,6 +15,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from astroexplore.explorer import finds_of
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.notebook import ShownAsIpywidget
 from astroexplore.ui.state import AppState
@@ -116,8 +117,10 @@ class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
         if self.tag not in tags:
             tags.append(self.tag)  # no label carries it any more: it stays chosen, and finds nothing
         self.param.tag.objects = tags
-        found = st.explorer.labelled_galaxies(**self._choices())
-        self._show_curve(st.explorer.discovery_curve(**self._choices()))
+        choices = self._choices()
+        everything = st.explorer.labelled_galaxies(user=choices["user"])  # one read: list and curve
+        found = finds_of(everything, min_score=choices["min_score"], tag=choices["tag"])
+        self._show_curve(st.explorer.discovery_curve(**choices, labelled=everything))
         title = self.describe(len(found))
         self.found = found
         captions = [" ".join([score_text(s), *t]) for s, t in zip(found["score"], found["tags"])]
