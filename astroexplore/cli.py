@@ -112,7 +112,8 @@ def _cmd_finds(args: argparse.Namespace) -> int:
     _write_table(table, out)
     who = f"{args.user}'s" if args.user else "everyone's mean"
     tag = f", tagged {args.tag}" if args.tag else ""
-    print(f"wrote {len(table):,} galaxies scored {args.min_score:g} or more ({who}{tag}) from {store_path} to {out}")
+    print(f"wrote {len(table):,} galaxies scored {args.min_score:g} or more ({who}{tag}) from {store_path} "
+          f"to {out}")
     return 0
 
 

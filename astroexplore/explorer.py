@@ -1002,9 +1002,9 @@ class Explorer:
             (degrees, where the catalogue has them), ``ranking_score`` (what ``method`` sorts by:
             :meth:`scores`), ``anomaly_score`` (the session detector's, rank-scaled 0-5),
             ``predicted_interest`` and ``predicted_interest_std`` (the head's mean and spread, 0-5
-            scale; NaN before the first :meth:`retrain`), these four float32, ``labelled_score`` (the mean of the
-            current labels of every user, NaN where none) and ``n_labels``, then the galaxies' own
-            catalogue columns (:func:`~astroexplore.catalogue.describing_columns`).
+            scale; NaN before the first :meth:`retrain`), these four float32; ``labelled_score``
+            (the mean of the current labels of every user, NaN where none) and ``n_labels``; then
+            the galaxies' own catalogue columns (:func:`~astroexplore.catalogue.describing_columns`).
         """
         import pandas as pd
 
@@ -1024,7 +1024,8 @@ class Explorer:
         out["anomaly_score"] = self.anomaly_scores().scaled[rows].astype(np.float32)
         predicted = self.predicted_interest
         for name, values in zip(("predicted_interest", "predicted_interest_std"), predicted or (None, None)):
-            out[name] = np.full(rows.size, np.nan, np.float32) if values is None else values[rows].astype(np.float32)
+            out[name] = (np.full(rows.size, np.nan, np.float32) if values is None
+                         else values[rows].astype(np.float32))
         labels = self.store.latest()
         where, known = self.catalogue.known_rows(labels["id"])
         per_row = pd.Series(labels["score"].to_numpy(np.float64)[known]).groupby(where)

@@ -700,7 +700,8 @@ class LabelStore:
         rows = self._query(f"SELECT galaxy_id, timestamp, event_id FROM events AS e NOT INDEXED "
                            f"WHERE {_IN_FORCE} {by_user}", params)
         frame = pd.DataFrame(rows, columns=[ID_COLUMN, "first", "first_event"])
-        first = frame.groupby(ID_COLUMN, sort=False).agg(first=("first", "min"), first_event=("first_event", "min"))
+        first = frame.groupby(ID_COLUMN, sort=False).agg(first=("first", "min"),
+                                                          first_event=("first_event", "min"))
         return first.reset_index().sort_values(["first", "first_event"], kind="stable").reset_index(drop=True)
 
     def count(self, user: str | None = None) -> int:

@@ -346,7 +346,7 @@ def follow_address(state, query: Mapping[str, str] | None = None) -> tuple[Addre
     def update(*events):
         bar.query = query_string(state_query(state), query)
 
-    state.param.watch(update, ["current", "tab", "method", "unlabelled_first", "filter", "column_ranges", "nothing_listed",
-                               "off_list", "similarity_query", "similarity_k", "map_colour", "map_box",
-                               "map_point", "map_zoom", "finds"])
+    state.param.watch(update, ["current", "tab", "method", "unlabelled_first", "filter", "column_ranges",
+                               "nothing_listed", "off_list", "similarity_query", "similarity_k", "map_colour",
+                               "map_box", "map_point", "map_zoom", "finds"])
     return bar, problems

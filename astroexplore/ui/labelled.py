@@ -146,7 +146,8 @@ class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
             return f"No galaxies {who} yet: the finds will be counted here as you score."
         what = f"scored {self.min_score} or more" + ("" if self.tag == ANY_TAG else f", tagged {self.tag}")
         total = int(curve["n_found"].iloc[-1])
-        text = f"{total:,} find{'' if total == 1 else 's'} ({what}) among {n:,} galax{'y' if n == 1 else 'ies'} {who}"
+        galaxies = f"{n:,} galax{'y' if n == 1 else 'ies'}"
+        text = f"{total:,} find{'' if total == 1 else 's'} ({what}) among {galaxies} {who}"
         if n < 10:
             return text + "."
         half = n // 2
