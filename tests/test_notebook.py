@@ -1,6 +1,7 @@
 """Execute notebooks/quickstart.ipynb in a fresh kernel: no errors, and the app is displayed."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch):
     assert "application/vnd.holoviews_exec.v0+json" not in app_mimes, app_mimes
     text = "".join(o.get("text", "") for o in outputs)
     assert "Stored demo_" in text and "labelled: 1" in text
+    assert re.search(r"discovery curve: \d+ finds in the first 15 labels, \d+ in the last 15", text), text[-800:]
     # the app shown at the top followed the script's labels and retrains (state.sync)
     assert "the app shows 31 labelled galaxies, ranking version 1" in text, text[-500:]
     assert list(tmp_path.glob("astroexplore-quickstart-*/labels.sqlite"))  # its work folder is ours
