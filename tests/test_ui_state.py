@@ -1706,3 +1706,25 @@ def test_ranking_download_is_the_list_as_it_is_sorted_and_filtered(state):
     assert whole["id"].tolist() == [state.catalogue.ids[r] for r in state.order]
     mine = whole.set_index("id").loc[first]
     assert (mine["your_score"], mine["tags"], mine["labelled_score"], mine["n_labels"]) == (5, "#odd", 5.0, 1)
+
+
+def test_filter_tab_keeps_a_second_answer_of_a_question_it_cannot_show(state):
+    """A link or a script may ask for two answers of one question; the row shows the first, and
+    editing another row no longer drops the second (it did: the tab rebuilt the filter from its
+    rows). The question's row set to any answer removes both."""
+    from astroexplore.filters import Condition, MorphologyFilter
+    from astroexplore.ui.morphology import ANY, MorphologyView
+
+    view = MorphologyView(state=state)
+    smooth_low = Condition("smooth-or-featured", "smooth", 0.0, 0.3)
+    featured = Condition("smooth-or-featured", "featured-or-disk", 0.6, 1.0)
+    state.filter = MorphologyFilter(state.catalogue.schema, [smooth_low, featured])
+    row = view._controls["smooth-or-featured"]
+    assert (row.answer, row.fraction) == ("smooth", (0.0, 0.3))  # the first shown
+    view._controls["disk-edge-on"].answer = "no"  # another row edited
+    assert set(state.filter.conditions) >= {smooth_low, featured}
+    assert len(state.filter.conditions) == 3
+    row.fraction = (0.0, 0.2)  # the shown condition edited: the other answer still kept
+    assert set(state.filter.conditions) >= {Condition("smooth-or-featured", "smooth", 0.0, 0.2), featured}
+    row.answer = ANY
+    assert state.filter is None

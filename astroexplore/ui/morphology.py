@@ -146,7 +146,7 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
                 c.problem = ""
                 c.column = NO_COLUMN if r is None or r.column not in self._columns else r.column
                 c.param.update(low=getattr(r, "low", None), high=getattr(r, "high", None))
-            conditions = {}  # the view has one answer per question: the first one given
+            conditions = {}  # a row per question shows the first answer given (the others are kept: _unshown_conditions)
             for cond in () if self.state.filter is None else self.state.filter.conditions:
                 conditions.setdefault(cond.question, cond)
             for name, control in self._controls.items():
@@ -162,19 +162,34 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
             return
         from astroexplore.filters import Condition, MorphologyFilter
         flt = MorphologyFilter(self._schema)
+        unshown = self._unshown_conditions()
         self._updating = True
         try:
             for name, c in self._controls.items():  # parents before children (see __init__)
                 if c.answer == ANY:
-                    continue
+                    continue  # (with any other answer of it a link or a script asked for)
                 if not flt.enabled(name)[0]:
                     c.answer = ANY  # its parent condition was removed
                     continue
                 lo, hi = c.fraction
                 flt = flt.with_condition(Condition(name, c.answer, float(lo), float(hi)))
+                for other in unshown.get(name, ()):  # kept while its question's row asks for an answer
+                    if other.answer != c.answer:
+                        flt = flt.with_condition(other)
             self.state.filter = flt if len(flt.conditions) else None
         finally:
             self._updating = False
+
+    def _unshown_conditions(self) -> dict[str, list]:
+        """The conditions of ``state.filter`` the rows cannot show: a second answer of a question
+        (a link or a script may ask for two; a row shows the first). Editing another row keeps
+        them; the question's row set to any answer, or Clear filter, removes them."""
+        flt, shown, out = self.state.filter, set(), {}
+        for cond in () if flt is None else flt.conditions:
+            if cond.question in shown:
+                out.setdefault(cond.question, []).append(cond)
+            shown.add(cond.question)
+        return out
 
     def _apply_ranges(self, *events):
         """The column rows' ranges to ``state.column_ranges`` (rows without a column, or with an
