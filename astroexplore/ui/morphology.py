@@ -146,7 +146,8 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
                 c.problem = ""
                 c.column = NO_COLUMN if r is None or r.column not in self._columns else r.column
                 c.param.update(low=getattr(r, "low", None), high=getattr(r, "high", None))
-            conditions = {}  # a row per question shows the first answer given (the others are kept: _unshown_conditions)
+            # a row per question shows the first answer given (the others are kept: _unshown_conditions)
+            conditions = {}
             for cond in () if self.state.filter is None else self.state.filter.conditions:
                 conditions.setdefault(cond.question, cond)
             for name, control in self._controls.items():
