@@ -12,6 +12,8 @@ from pathlib import Path
 from astroexplore.constants import RankingMethod
 
 DEFAULT_DEMO_DIR = Path("data") / "demo"
+#: what the commands that write a table (rank, labels finds) write, by the output's suffix
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".fits", ".fit")
 
 
 def load_options(args: argparse.Namespace) -> dict:
@@ -123,8 +125,8 @@ def _table_out(path: str, what: str) -> Path:
     from astroexplore.errors import LabelError
 
     out = Path(path)
-    if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
-        raise LabelError(f"{out}: write {what} to a .csv or .parquet file")
+    if out.suffix.lower() not in TABLE_SUFFIXES:
+        raise LabelError(f"{out}: write {what} to a .csv, .parquet or .fits file")
     if out.is_dir():
         raise LabelError(f"{out}: a folder; give the file to write {what} to")
     try:
@@ -135,8 +137,19 @@ def _table_out(path: str, what: str) -> Path:
 
 
 def _write_table(table, out: Path) -> None:
-    if out.suffix.lower() == ".csv":
+    """``table`` as CSV, Parquet or a FITS binary table (ra/dec in degrees, for TOPCAT or Aladin),
+    by ``out``'s suffix."""
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
         table.to_csv(out, index=False)
+    elif suffix in (".fits", ".fit"):
+        from astropy.table import Table
+
+        fits = Table.from_pandas(table)
+        for name in ("ra", "dec"):
+            if name in fits.colnames:
+                fits[name].unit = "deg"
+        fits.write(out, format="fits", overwrite=True)
     else:
         table.to_parquet(out, index=False)
 
@@ -348,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = lsub.add_parser("finds", help="write the galaxies scored so far, best first (the app's Labelled "
                         "tab): ra/dec, score, labels, tags, notes, last label time, the catalogue's columns")
     f.add_argument("catalogue", help="the catalogue the labels are of")
-    f.add_argument("out", help="output .csv or .parquet")
+    f.add_argument("out", help="output .csv, .parquet or .fits")
     f.add_argument("--labels", default=None, help="label store (default: beside the catalogue)")
     f.add_argument("--min-score", type=float, default=4.0, help="keep galaxies scored at least this "
                    "(the mean over users, or --user's score; default 4)")
@@ -386,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rank", help="write the top N galaxies of a ranking, learnt from the stored "
                                     "labels, to CSV or Parquet (the app's 'Download the top N')")
     add_catalogue_arguments(p)
-    p.add_argument("out", help="output .csv or .parquet")
+    p.add_argument("out", help="output .csv, .parquet or .fits")
     p.add_argument("--link", default=None, metavar="URL",
                    help="a link of the app ('Copy link to this view'): its method, filter and "
                         "labelled=in-place, which the options below override")

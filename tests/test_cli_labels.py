@@ -318,7 +318,7 @@ def test_finds_writes_the_labelled_tabs_list_from_a_catalogues_store(tmp_path, c
 
 
 @pytest.mark.parametrize("args, error", [
-    (["out.txt"], "write the finds to a .csv or .parquet file"),
+    (["out.txt"], "write the finds to a .csv, .parquet or .fits file"),
     (["out.csv", "--labels", "nowhere.sqlite"], "nowhere.sqlite: no label store here (give it with --labels)")])
 def test_finds_refuses_a_wrong_output_or_a_missing_store(tmp_path, capsys, monkeypatch, args, error):
     monkeypatch.chdir(tmp_path)

@@ -105,7 +105,7 @@ def test_bad_filters_and_paths_are_one_error_line_naming_them(survey, tmp_path, 
 
 def test_the_output_must_be_a_table_and_top_a_positive_count(survey, tmp_path, capsys):
     assert main(["rank", str(survey), str(tmp_path / "top.txt")]) == 1
-    assert "write the ranking to a .csv or .parquet file" in capsys.readouterr().err
+    assert "write the ranking to a .csv, .parquet or .fits file" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         main(["rank", str(survey), str(tmp_path / "top.csv"), "--top", "0"])
     assert exit_.value.code == 2 and "must be at least 1" in capsys.readouterr().err
@@ -153,3 +153,24 @@ def test_a_link_copied_from_the_app_gives_the_list_that_window_shows(survey, tmp
     assert "pass the filter" in capsys.readouterr().out and len(_table(out)) == 5
     assert main(["rank", str(survey), str(out), "--link", "http://h/?method=magic"]) == 1
     assert "--link: method 'magic' is not one of" in capsys.readouterr().err
+
+
+def test_rank_and_finds_write_fits_tables_for_topcat(survey, tmp_path, capsys):
+    from astropy.table import Table
+
+    cat = load_catalogue(survey)
+    with LabelStore(default_store_path(survey)) as store:
+        store.add(cat.ids[3], 5, user="ada", tags=["#ring"], note="a ring, 'faint'")
+        store.add(cat.ids[4], 1, user="ada")
+    out = tmp_path / "top.fits"
+    assert main(["rank", str(survey), str(out), "--top", "12"]) == 0
+    fits = Table.read(out)
+    csv = tmp_path / "top.csv"
+    assert main(["rank", str(survey), str(csv), "--top", "12"]) == 0
+    assert list(fits["id"]) == _table(csv)["id"].tolist()
+    assert str(fits["ra"].unit) == "deg" and fits["ra"][0] == pytest.approx(_table(csv)["ra"][0])
+    finds = tmp_path / "finds.fits"
+    assert main(["labels", "finds", str(survey), str(finds)]) == 0
+    table = Table.read(finds)
+    assert list(table["id"]) == [cat.ids[3]] and table["tags"][0] == "#ring"
+    assert table["notes"][0] == "ada: a ring, 'faint'"
