@@ -129,7 +129,7 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
         flt = "" if s.n_match == n else f"  \nFilter: **{s.n_match:,}** of {n:,} match"
         return pn.pane.Markdown(
             f"**{n:,}** galaxies{flt}  \nLabelled: **{s.n_labelled:,}** (you: {s.n_labelled_user:,})",
-            sizing_mode="stretch_width")
+            width=200)  # not stretched: in a notebook the sidebar's items share a wrapping row
 
     def _remembered_name(self) -> RememberedName:
         """The browser remembers the name typed last; a window that has not been given one yet
@@ -198,10 +198,12 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
         return pn.Column(caption, pn.Row(top, button), width=235)
 
     def __panel__(self):
-        # a notebook cell is narrower than a page: the sidebar's items go in a row above the tabs,
-        # which keep the cell's whole width (beside them the scoring view ran past its right edge)
-        return pn.Column(pn.Row(*self.sidebar(), sizing_mode="stretch_width"), self.tabs,
-                         sizing_mode="stretch_width")
+        # a notebook cell is narrower than a page: the sidebar's items go above the tabs, which
+        # keep the cell's whole width (beside them the scoring view ran past its right edge), in a
+        # box that wraps (in a Row, the "Top N" download squeezed the counts into a column one
+        # letter wide)
+        return pn.Column(pn.FlexBox(*self.sidebar(), flex_wrap="wrap", align_items="flex-start",
+                                    sizing_mode="stretch_width"), self.tabs, sizing_mode="stretch_width")
 
 
 def _markdown_text(text: str) -> str:

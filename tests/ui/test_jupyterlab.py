@@ -132,6 +132,10 @@ def test_the_quickstart_app_is_drawn_live_and_stores_a_click_in_jupyterlab(jupyt
         wait_until(lambda: stored() == 35, timeout=30, what="the click's label in the SQLite file")
         wait_until(lambda: shown() == 35, timeout=30, what="the app to show the clicked label")
         screenshot(page, "jupyterlab_quickstart")
+        # the sidebar's items above the tabs wrap in the cell: the counts stay a readable line
+        # (in a Row, the "Top N" download squeezed them into a column one letter wide)
+        counts = app.get_by_text(re.compile(r"galaxies\s*Labelled:")).first.bounding_box()
+        assert counts["width"] > 120 and counts["height"] < 80, counts
         # the other tabs are drawn when first opened, offline too
         app.get_by_text("Latent map", exact=True).click()
         canvas = app.locator("canvas").first
