@@ -397,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_scores)
 
     p = sub.add_parser("rank", help="write the top N galaxies of a ranking, learnt from the stored "
-                                    "labels, to CSV or Parquet (the app's 'Download the top N')")
+                                    "labels, to CSV, Parquet or FITS (the app's 'Top N (CSV)')")
     add_catalogue_arguments(p)
     p.add_argument("out", help="output .csv, .parquet or .fits")
     p.add_argument("--link", default=None, metavar="URL",
