@@ -982,8 +982,8 @@ class Explorer:
 
     def ranking_table(self, method="combined", *, top: int = 500, mask=None,
                       unlabelled_first: bool = True):
-        """The first ``top`` galaxies of :meth:`ranking` as a follow-up list: the app's "Download
-        the top N" and ``astroexplore rank``.
+        """The first ``top`` galaxies of :meth:`ranking` as a follow-up list: the app's "Top N
+        (CSV)" and ``astroexplore rank``.
 
         Parameters
         ----------

@@ -646,7 +646,7 @@ class AppState(param.Parameterized):
     def ranking_table(self, top: int) -> pd.DataFrame:
         """The first ``top`` galaxies of the ranking the list follows (its method, the filter and
         "Show unlabelled first"): :meth:`Explorer.ranking_table` with the user's ``your_score`` and
-        ``tags``, as the other downloads carry them. The Scoring tab's "Download the top N"."""
+        ``tags``, as the other downloads carry them: the sidebar's "Top N (CSV)"."""
         table = self.explorer.ranking_table(self.ranked_by, top=top, mask=self.mask,
                                             unlabelled_first=self.unlabelled_first)
         return with_labels(table, self)
