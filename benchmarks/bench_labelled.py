@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 from astroexplore.catalogue import Catalogue  # noqa: E402
 from astroexplore.explorer import Explorer, finds_of  # noqa: E402
 from astroexplore.labels import LabelStore  # noqa: E402
-from bench_retrain import timed  # noqa: E402  (median seconds of `repeat` calls)
+from bench_retrain import print_ratio_table  # noqa: E402  (median seconds of `repeat` calls, and ratios)
 
 
 def main() -> None:
@@ -65,16 +65,8 @@ def main() -> None:
                     finds_of(everything := ex.labelled_galaxies(), min_score=4),
                     ex.discovery_curve(min_score=4, labelled=everything)),
             }
-            for fn in steps.values():  # warm: imports, first allocation
-                fn()
-            base = None
             print(f"{args.labels:,} labels of {args.n:,} galaxies, median of {args.repeat}")
-            print("| step | seconds | ratio to the read |")
-            print("|---|---|---|")
-            for name, fn in steps.items():
-                sec = timed(fn, args.repeat)[0]
-                base = base or sec
-                print(f"| {name} | {sec:.3f} | {sec / base:.2f} |")
+            print_ratio_table(steps, args.repeat, "the read")
 
 
 if __name__ == "__main__":

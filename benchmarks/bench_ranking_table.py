@@ -33,7 +33,7 @@ from astroexplore.catalogue import Catalogue  # noqa: E402
 from astroexplore.explorer import Explorer  # noqa: E402
 from astroexplore.labels import LabelStore  # noqa: E402
 from astroexplore.ui.widgets import csv_buffer  # noqa: E402
-from bench_retrain import timed  # noqa: E402  (median seconds of `repeat` calls)
+from bench_retrain import print_ratio_table  # noqa: E402  (median seconds of `repeat` calls, and ratios)
 
 
 def main() -> None:
@@ -67,15 +67,7 @@ def main() -> None:
             "csv_buffer(ranking_table(top=500)) (the download's bytes)": lambda: csv_buffer(ex.ranking_table(top=500)),
             "csv_buffer(ranking_table(top=50,000))": lambda: csv_buffer(ex.ranking_table(top=50_000)),
         }
-        for fn in steps.values():  # warm: imports, first allocation
-            fn()
-        base = None
-        print("| step | seconds | ratio to the sort |")
-        print("|---|---|---|")
-        for name, fn in steps.items():
-            sec = timed(fn, args.repeat)[0]
-            base = base or sec
-            print(f"| {name} | {sec:.3f} | {sec / base:.2f} |")
+        print_ratio_table(steps, args.repeat, "the sort")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,21 @@ def timed(fn, repeat: int = 1):
     return float(np.median(times)), out
 
 
+def print_ratio_table(steps: dict, repeat: int, baseline: str) -> None:
+    """Time each of ``steps`` ({name: callable}; the first is the baseline) as the median of
+    ``repeat`` calls after one warm-up call each, and print a Markdown table of seconds and of the
+    ratio to the first step ("ratio to ``baseline``")."""
+    for fn in steps.values():  # warm: imports, first allocation
+        fn()
+    base = None
+    print(f"| step | seconds | ratio to {baseline} |")
+    print("|---|---|---|")
+    for name, fn in steps.items():
+        sec = timed(fn, repeat)[0]
+        base = base or sec
+        print(f"| {name} | {sec:.3f} | {sec / base:.2f} |")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1_000_000)
