@@ -307,3 +307,41 @@ def test_a_links_zoom_opens_the_map_there_and_the_whole_map_is_no_zoom(make_stat
     view._zoomed(x_range=(0.0, 0.5), y_range=(0.0, 0.25))
     assert _link(state)["zoom"] == "0,0.5,0,0.25"
     assert apply_query(state, {"zoom": "1,1,0,2"}) == ["zoom '1,1,0,2': an empty part of the map"]
+
+
+def test_the_maps_classes_in_colour_go_into_the_address_and_a_link_opens_them(tmp_path):
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.latent_map import MapView
+    from astroexplore.ui.state import AppState
+
+    rng = np.random.default_rng(4)
+    n = 240
+    kinds = np.array(["spiral", "elliptical", "ring", "merger", "lens", "edge-on", "bar", "clumpy", "pea",
+                      "arc, faint"])  # 10 classes: the default shows 8 and "other"
+    table = pd.DataFrame({"ra": rng.uniform(150, 160, n), "dec": rng.uniform(0, 5, n),
+                          "kind": kinds[np.minimum(rng.geometric(0.3, n) - 1, 9)]})
+    cat = Catalogue.from_arrays(rng.normal(size=(n, 4)).astype(np.float32), table=table)
+
+    def window():
+        st = AppState(explorer=Explorer(cat, LabelStore(tmp_path / f"l{rng.integers(1e9)}.sqlite"),
+                                        user="t", cache=False))
+        return st, MapView(state=st)
+
+    a, view = window()
+    view.color_by = "kind"
+    assert "classes" not in _link(a)  # the default ones
+    view.classes = ["ring", "arc, faint"]
+    link = _link(a)
+    assert link["colour"] == "kind" and link["classes"] == "ring,arc%2C%20faint"
+    b, other = window()
+    assert apply_query(b, link) == []
+    assert other.color_by == "kind" and other.classes == ["ring", "arc, faint"]
+    assert other._class_names("kind") == ["ring", "arc, faint", "other"]
+    view.color_by = "mag_r" if "mag_r" in view.param.color_by.objects else "isolation_forest"
+    assert "classes" not in _link(a)  # a value map has no classes
+    c, _ = window()
+    assert apply_query(c, {"colour": "kind", "classes": "ring,comet"}) == ["classes 'comet': kind has no such class"]
+    assert c.map_classes == ["ring"]
+    assert apply_query(c, {"classes": "ring"}) == [
+        "classes 'ring': the map is not coloured by a class column (colour=)"]

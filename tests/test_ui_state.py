@@ -1681,6 +1681,22 @@ def test_the_map_is_coloured_by_class_with_a_legend_of_the_classes_counts(demo, 
     codes = class_codes(table["field"])
     assert len(codes.categories) == MAX_CLASSES and codes.categories[-1] == "other"
     assert len(set(class_colours(codes.categories))) == MAX_CLASSES
+    # the classes in colour are chosen: any of them, the others "other" (in this window only)
+    st.mask = None
+    view.color_by = "field"
+    assert len(view.param.classes.objects) == 25 and view.classes == list(codes.categories[:-1])
+    view.classes = ["field 17", "field 3"]
+    image = view._rasterized[()]
+    assert [d.name for d in image.vdims] == ["field 17", "field 3", "other"]
+    stack = np.stack([image.dimension_values(d, flat=False) for d in image.vdims])
+    assert np.nansum(stack[:2]) == 2 * n // 25 and np.nansum(stack) == n
+    assert "other <span class='ae-muted' style='color:#777'>(" in view._legend_html("field")
+    assert "k_field" in st.resources.frame.columns  # the shared default column is left as it was
+    assert list(st.resources.frame["k_field"].cat.categories) == list(codes.categories)
+    view.classes = [f"field {i}" for i in range(12)]  # at most MAX_CLASSES
+    assert view.classes == [f"field {i}" for i in range(MAX_CLASSES)]
+    view.color_by = "gz1_class"  # another column: its own classes, the default ones
+    assert view.classes == ["elliptical", "spiral", "merger"]
     # a value map again: a colour bar, no legend
     view.color_by = "isolation_forest"
     assert type(view._rasterized[()]).__name__ == "Image" and view._legend_html("isolation_forest") == ""

@@ -13,7 +13,8 @@ latent map's colour and selection, and the similarity search.
   before children as the Filter tab builds them;
 - ``ranges``: catalogue-column ranges ``column:low..high``, either bound left empty for an open
   side (``mag_r:..16.5``);
-- ``colour``: what the latent map is coloured by (left out: density); ``box``: its box selection
+- ``colour``: what the latent map is coloured by (left out: density), and for a class column
+  ``classes``: the classes in colour, comma-separated (left out: the most frequent); ``box``: its box selection
   ``x0,y0,x1,y1``, or ``point``: its last tap ``x,y`` (map coordinates), whose galaxies its
   gallery shows; ``zoom``: the part of the map in view, ``x0,x1,y0,y1`` (left out: the whole map;
   the map's Reset still shows the whole map);
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from urllib.parse import urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import param
 from panel.custom import JSComponent
@@ -44,8 +45,8 @@ from astroexplore.filter_text import (decode_answers, decode_ranges, encode_answ
 #: the ``tab`` value of each of the app's tabs, in :attr:`AppState.TABS` order
 TAB_NAMES = ("scoring", "map", "filter", "similarity", "labelled")
 #: the query keys this module reads and writes (others in the address are kept as they are)
-KEYS = ("galaxy", "tab", "method", "labelled", "answers", "ranges", "search", "k", "colour", "box", "point",
-        "zoom", "finds")
+KEYS = ("galaxy", "tab", "method", "labelled", "answers", "ranges", "search", "k", "colour", "classes", "box",
+        "point", "zoom", "finds")
 #: the ``labelled`` value of a list where labelled galaxies keep their place (left out: unlabelled first)
 IN_PLACE = "in-place"
 
@@ -109,9 +110,27 @@ def _numbers(text: str, n: int, where: str) -> tuple[float, ...]:
     return values
 
 
+def decode_classes(text: str, colour: str, state) -> tuple[list[str], list[str]]:
+    """The classes a link's ``classes`` asks the map to colour (of class column ``colour``), and
+    the problems of those left out."""
+    from astroexplore.ui.latent_map import MAX_CLASSES, colour_options
+
+    names = [unquote(n) for n in text.split(",") if n]
+    if not names:
+        return [], []
+    if colour not in colour_options(state.catalogue)[1]:
+        return [], [f"classes '{unquote(text)}': the map is not coloured by a class column (colour=)"]
+    known = set(state.catalogue.table[colour].dropna().astype(str))
+    kept = [n for n in names if n in known][:MAX_CLASSES]
+    problems = [f"classes '{n}': {colour} has no such class" for n in names if n not in known]
+    if len([n for n in names if n in known]) > MAX_CLASSES:
+        problems.append(f"classes: at most {MAX_CLASSES} in colour; the first {MAX_CLASSES} kept")
+    return kept, problems
+
+
 def decode_map(query: Mapping[str, str], state) -> tuple[dict, list[str]]:
-    """The ``map_colour``, ``map_box``, ``map_point`` and ``map_zoom`` a link asks for (state
-    parameter -> value), and the problems."""
+    """The ``map_colour``, ``map_classes``, ``map_box``, ``map_point`` and ``map_zoom`` a link asks
+    for (state parameter -> value), and the problems."""
     from astroexplore.ui.latent_map import DENSITY, colour_options
 
     updates, problems = {}, []
@@ -122,6 +141,10 @@ def decode_map(query: Mapping[str, str], state) -> tuple[dict, list[str]]:
             updates["map_colour"] = "" if colour == DENSITY else colour
         else:
             problems.append(f"colour '{colour}': the map is not coloured by that.{did_you_mean(colour, options)}")
+    classes, bad = decode_classes(str(query.get("classes", "") or ""), updates.get("map_colour", ""), state)
+    problems += bad
+    if classes:
+        updates["map_classes"] = classes
     for key, n in (("point", 2), ("box", 4), ("zoom", 4)):
         text = str(query.get(key, "") or "")
         if not text:
@@ -154,6 +177,8 @@ def state_query(state) -> dict[str, str]:
     query["answers"] = encode_answers(state.filter)
     query["ranges"] = encode_ranges(state.column_ranges)
     query["colour"] = state.map_colour
+    if state.map_colour and state.map_classes:
+        query["classes"] = ",".join(quote(n, safe="") for n in state.map_classes)
     if state.map_zoom is not None:
         query["zoom"] = _map_coordinates(state.map_zoom)
     if state.map_box is not None:
@@ -348,5 +373,5 @@ def follow_address(state, query: Mapping[str, str] | None = None) -> tuple[Addre
 
     state.param.watch(update, ["current", "tab", "method", "unlabelled_first", "filter", "column_ranges",
                                "nothing_listed", "off_list", "similarity_query", "similarity_k", "map_colour",
-                               "map_box", "map_point", "map_zoom", "finds"])
+                               "map_classes", "map_box", "map_point", "map_zoom", "finds"])
     return bar, problems

@@ -109,12 +109,20 @@ def class_colours(names) -> list[str]:
     return [{"other": "#8c8c8c", "(none)": "#4d4d4d"}.get(n) or next(palette) for n in names]
 
 
-def class_codes(values: pd.Series) -> pd.Categorical:
-    """``values`` as at most :data:`MAX_CLASSES` classes for the map: the most frequent ones
-    (largest first), the rest as "other", a missing value as "(none)"."""
+def default_classes(values: pd.Series) -> list[str]:
+    """The classes the map colours unless told others: every class where there are at most
+    :data:`MAX_CLASSES`, else the ``MAX_CLASSES - 1`` most frequent (the rest share "other")."""
     counts = values.value_counts(dropna=True)
-    keep = list(counts.index[:MAX_CLASSES] if len(counts) <= MAX_CLASSES else counts.index[:MAX_CLASSES - 1])
-    labels = values.astype(object).where(values.isin(keep), "other")
+    keep = counts.index[:MAX_CLASSES] if len(counts) <= MAX_CLASSES else counts.index[:MAX_CLASSES - 1]
+    return [str(k) for k in keep]
+
+
+def class_codes(values: pd.Series, keep: Sequence[str] | None = None) -> pd.Categorical:
+    """``values`` as at most :data:`MAX_CLASSES` classes for the map: ``keep`` (in that order;
+    default :func:`default_classes`, largest first), the rest as "other", a missing value as
+    "(none)"."""
+    keep = default_classes(values) if keep is None else [str(k) for k in keep]
+    labels = values.astype(object).where(values.astype(str).isin(keep), "other")
     labels = labels.where(values.notna(), "(none)")
     order = [str(k) for k in keep] + [c for c in ("other", "(none)") if (labels == c).any()]
     return pd.Categorical(labels.astype(str), categories=order)
@@ -136,6 +144,9 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
     box = param.NumericTuple(default=None, allow_None=True, length=4,
                              doc="(x0, y0, x1, y1): the last box selection while it is the gallery's "
                                  "source (drawn on the map); None after a tap.")
+    classes = param.ListSelector(default=[], objects=[], label="Classes in colour", doc=(
+        "Coloured by a class column: the classes drawn in their own colours (at most MAX_CLASSES; "
+        "the others share 'other'). Offered most frequent first; default default_classes()."))
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -146,6 +157,10 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             callback=self._selection_csv, filename="nearest.csv", color="primary",
             label="Download CSV", disabled=True, sizing_mode="stretch_width")
         self._plot = None
+        self._classes_of: str | None = None  # the class column `classes` was offered for
+        self._offer_classes()
+        self.param.watch(lambda e: self._offer_classes(), "color_by")
+        self.param.watch(self._on_classes, "classes")
         self.state.param.watch(self._on_point, "map_point")
         # the gallery and the CSV follow the filter (same galaxies in both), for a tap or a box
         self.state.param.watch(self._on_mask, "mask")
@@ -159,22 +174,56 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         self.param.watch(lambda e: setattr(self.state, "map_box", e.new), "box")
         self.param.watch(lambda e: setattr(self.state, "map_colour", "" if e.new == DENSITY else e.new),
                          "color_by")
-        self.state.param.watch(lambda e: self._follow_state(), ["map_box", "map_colour"])
+        self.param.watch(lambda e: setattr(self.state, "map_classes", self._chosen_classes(self.color_by) or []),
+                         "classes")
+        self.state.param.watch(lambda *e: self._follow_state(), ["map_box", "map_colour", "map_classes"])
         self._follow_state()
         if self.box is None and self.state.map_point is not None:
             self._show_nearest(self.state.map_point)
 
     def _follow_state(self):
         """Show ``state.map_colour`` and ``state.map_box`` when set elsewhere (a link, a script)."""
-        colour = self.state.map_colour or DENSITY
+        colour, asked = self.state.map_colour or DENSITY, list(self.state.map_classes)
         if colour != self.color_by and colour in self.param.color_by.objects:
-            self.color_by = colour
+            self.color_by = colour  # (offers its classes, the default ones: state.map_classes emptied)
+        wanted = [c for c in asked if c in self.param.classes.objects]
+        if wanted and wanted != list(self.classes):
+            self.classes = wanted
         box = self.state.map_box
         if box is not None and box != self.box:
             self._boxed(box)
         elif box is None and self.box is not None:
             self.box = None
             self._show_nearest(self.state.map_point)
+
+    def _offer_classes(self) -> None:
+        """Offer the classes of the class column shown (most frequent first), the default ones
+        chosen; nothing for another colour."""
+        column = self.color_by if self.color_by in self._classes else None
+        if column == self._classes_of:
+            return
+        values = self.state.catalogue.table[column] if column else None
+        offered = [str(v) for v in values.value_counts(dropna=True).index] if column else []
+        self._classes_of = column
+        self.param.classes.objects = offered
+        with param.discard_events(self):  # the figure for the new colour is built by _on_colour
+            self.classes = default_classes(values) if column else []
+        self.state.map_classes = []  # the default ones, in the page's address too
+
+    def _on_classes(self, event) -> None:
+        """Other classes chosen: at most MAX_CLASSES (the first ones kept), then a new figure."""
+        if len(event.new) > MAX_CLASSES:
+            self.classes = list(event.new[:MAX_CLASSES])
+            return
+        if self.color_by in self._classes:
+            self._on_colour(None)
+
+    def _chosen_classes(self, color_by: str) -> list[str] | None:
+        """The classes chosen for class column ``color_by``; None for its default ones."""
+        if color_by != self._classes_of or not self.classes:
+            return None
+        chosen = list(self.classes)[:MAX_CLASSES]  # (a longer choice is cut by _on_classes, maybe later)
+        return None if chosen == default_classes(self.state.catalogue.table[color_by]) else chosen
 
     # data ---------------------------------------------------------------------------------------
     def _column(self, color_by: str) -> str | None:
@@ -183,9 +232,10 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         if color_by in (DENSITY, LABELS):  # labels: the labelled dots carry the colour
             return None
         if color_by in self._classes:
-            col = "k_" + color_by
+            chosen = self._chosen_classes(color_by)  # the default classes' column is shared by every window
+            col = "k_" + color_by + ("" if chosen is None else "\x1f" + "\x1f".join(chosen))
             if col not in res.frame.columns:
-                res.ensure_column(col, class_codes(self.state.catalogue.table[color_by]))
+                res.ensure_column(col, class_codes(self.state.catalogue.table[color_by], chosen))
             return col
         if color_by in self.state.catalogue.table.columns:
             col = "c_" + color_by
@@ -614,9 +664,12 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
                           self._found_line())
         notice = pn.pane.Markdown(self.param.notice, styles={"color": "#9a6700"}, sizing_mode="stretch_width",
                                   visible=self.param.notice.rx.bool())
-        legend = pn.pane.HTML(pn.bind(self._legend_html, self.param.color_by), sizing_mode="stretch_width",
-                              visible=showing_classes,
-                              margin=(0, 10))
+        legend = pn.pane.HTML(pn.bind(lambda c, _k: self._legend_html(c), self.param.color_by, self.param.classes),
+                              sizing_mode="stretch_width", visible=showing_classes, margin=(0, 10))
+        chooser = pn.widgets.MultiChoice.from_param(
+            self.param.classes, max_items=MAX_CLASSES, visible=showing_classes, sizing_mode="stretch_width",
+            description=f"The classes drawn in their own colours (at most {MAX_CLASSES}); the others "
+                        "share 'other'")
         help_ = pn.pane.Markdown(
             "Tap anywhere for the nearest galaxies; use the box-select tool for a region; the "
             "hover tool (toolbar) reads a pixel: how many galaxies, their mean value or their classes. "
@@ -626,7 +679,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         # being cut off at the right edge; the map keeps its width while the gallery fits beside
         # it, and narrows (its toolbar in view) where the window has less room than the map
         widest = self._pane_width + _PANE_MARGIN_PX
-        map_column = pn.Column(controls, notice, legend, self._plot, help_, sizing_mode="stretch_width",
+        map_column = pn.Column(controls, notice, chooser, legend, self._plot, help_, sizing_mode="stretch_width",
                                min_width=self.min_width + _CHROME_PX + _PANE_MARGIN_PX, max_width=widest,
                                styles={"flex": f"0 1 {widest}px"})
         return pn.FlexBox(map_column,

@@ -323,6 +323,8 @@ class AppState(param.Parameterized):
     map_zoom = param.NumericTuple(default=None, allow_None=True, length=4, doc="(x0, x1, y0, y1): the part "
                                   "of the map in view; None = the whole map (the galaxies the filter keeps).")
     map_colour = param.String(default="", doc="What the map is coloured by ('' = galaxy density).")
+    map_classes = param.List(default=[], item_type=str, doc="The classes the map colours, coloured by a "
+                             "class column ([] = its default ones: the most frequent).")
     similarity_query = param.String(default="", doc="The similarity search shown, as the page's address "
                                     "writes it: 'galaxy:ID', 'position:RA,Dec' (degrees) or 'tag:#ring' "
                                     "(see astroexplore.ui.address); '' = none. Set elsewhere, the "
