@@ -120,8 +120,8 @@ def _cmd_finds(args: argparse.Namespace) -> int:
 
 
 def _table_out(path: str, what: str) -> Path:
-    """The output of a command that writes a table: a .csv or .parquet path (LabelError otherwise),
-    its folder made if missing (as ``embed --out``), before any work is done."""
+    """The output of a command that writes a table: a path with one of :data:`TABLE_SUFFIXES`
+    (LabelError otherwise), its folder made if missing (as ``embed --out``), before any work is done."""
     from astroexplore.errors import LabelError
 
     out = Path(path)
@@ -166,7 +166,8 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     from astroexplore.constants import DETECTORS
     from astroexplore.errors import CatalogueError
     from astroexplore.explorer import Explorer
-    from astroexplore.filter_text import decode_answers, decode_ranges, link_query, selection_mask
+    from astroexplore.filter_text import (decode_answers, decode_labelled, decode_ranges, link_query,
+                                          selection_mask)
     from astroexplore.labels import LabelStore, default_store_path
 
     out = _table_out(args.out, "the ranking")
@@ -175,9 +176,10 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     if method_name not in [m.value for m in RankingMethod]:
         raise CatalogueError(f"--link: method '{method_name}' is not one of "
                              f"{', '.join(m.value for m in RankingMethod)}")
-    in_place = args.labelled_in_place or link.get("labelled") == "in-place"
-    if link.get("labelled", "in-place") not in ("in-place", "first"):
-        raise CatalogueError(f"--link: labelled '{link['labelled']}': expected in-place or first")
+    try:
+        in_place = args.labelled_in_place or decode_labelled(link.get("labelled", "")) is False
+    except ValueError as err:
+        raise CatalogueError(f"--link: {err}") from None
     catalogue = _load(args)
     answers = link.get("answers", "") if args.answers is None else args.answers
     ranges_text = link.get("ranges", "") if args.ranges is None else args.ranges

@@ -112,6 +112,20 @@ def decode_ranges(text: str, catalogue) -> tuple[tuple, list[str]]:
     return tuple(ranges), problems
 
 
+#: the ``labelled`` value of a list where labelled galaxies keep their place (left out, or
+#: ``first``: the galaxies nobody labelled come first)
+IN_PLACE = "in-place"
+
+
+def decode_labelled(text: str) -> bool | None:
+    """Whether a link's ``labelled`` value puts the unlabelled galaxies first: '' -> None (not
+    said), ``first`` -> True, ``in-place`` -> False; ValueError naming the value otherwise."""
+    if text in ("", IN_PLACE, "first"):
+        return None if text == "" else text == "first"
+    raise ValueError(f"labelled '{text}': expected {IN_PLACE} (labelled galaxies keep their place in "
+                     "the list) or first (unlabelled first)")
+
+
 def link_query(link: str) -> dict[str, str]:
     """The query of an app link (``http://host:5006/?method=lof&ranges=mag_r:..17``, or only the
     part after ``?``) as the server reads it: ``{"method": "lof", "ranges": "mag_r:..17"}``, names

@@ -153,6 +153,8 @@ def test_a_link_copied_from_the_app_gives_the_list_that_window_shows(survey, tmp
     assert "pass the filter" in capsys.readouterr().out and len(_table(out)) == 5
     assert main(["rank", str(survey), str(out), "--link", "http://h/?method=magic"]) == 1
     assert "--link: method 'magic' is not one of" in capsys.readouterr().err
+    assert main(["rank", str(survey), str(out), "--link", "http://h/?labelled=sometimes"]) == 1
+    assert "--link: labelled 'sometimes': expected in-place" in capsys.readouterr().err
 
 
 def test_rank_and_finds_write_fits_tables_for_topcat(survey, tmp_path, capsys):

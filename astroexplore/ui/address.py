@@ -39,16 +39,14 @@ import param
 from panel.custom import JSComponent
 
 from astroexplore.errors import did_you_mean
-from astroexplore.filter_text import (decode_answers, decode_ranges, encode_answers, encode_ranges,
-                                       number_text, parse_bound, problem_text)
+from astroexplore.filter_text import (IN_PLACE, decode_answers, decode_labelled, decode_ranges, encode_answers,
+                                       encode_ranges, number_text, parse_bound, problem_text)
 
 #: the ``tab`` value of each of the app's tabs, in :attr:`AppState.TABS` order
 TAB_NAMES = ("scoring", "map", "filter", "similarity", "labelled")
 #: the query keys this module reads and writes (others in the address are kept as they are)
 KEYS = ("galaxy", "tab", "method", "labelled", "answers", "ranges", "search", "k", "colour", "classes", "box",
         "point", "zoom", "finds")
-#: the ``labelled`` value of a list where labelled galaxies keep their place (left out: unlabelled first)
-IN_PLACE = "in-place"
 
 
 def position_query(ra: float, dec: float) -> str:
@@ -218,13 +216,12 @@ def apply_query(state, query: Mapping[str, str]) -> list[str]:
             updates["method"] = method
         else:
             problems.append(f"method '{method}' is not one of {', '.join(state.param.method.objects)}")
-    labelled = str(query.get("labelled", "") or "")
-    if labelled:
-        if labelled in (IN_PLACE, "first"):
-            updates["unlabelled_first"] = labelled == "first"
-        else:
-            problems.append(f"labelled '{labelled}': expected {IN_PLACE} (labelled galaxies keep their "
-                            "place in the list) or first (unlabelled first)")
+    try:
+        unlabelled_first = decode_labelled(str(query.get("labelled", "") or ""))
+        if unlabelled_first is not None:
+            updates["unlabelled_first"] = unlabelled_first
+    except ValueError as err:
+        problems.append(str(err))
     flt, bad = decode_answers(str(query.get("answers", "") or ""), getattr(state.catalogue, "schema", None))
     problems += bad
     ranges, bad = decode_ranges(str(query.get("ranges", "") or ""), state.catalogue)
