@@ -158,6 +158,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             label="Download CSV", disabled=True, sizing_mode="stretch_width")
         self._plot = None
         self._classes_of: str | None = None  # the class column `classes` was offered for
+        self._default_classes: list[str] = []  # its default ones (default_classes)
         self._offer_classes()
         self.param.watch(lambda e: self._offer_classes(), "color_by")
         self.param.watch(self._on_classes, "classes")
@@ -205,9 +206,11 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         values = self.state.catalogue.table[column] if column else None
         offered = [str(v) for v in values.value_counts(dropna=True).index] if column else []
         self._classes_of = column
+        # kept: _chosen_classes runs on every re-aggregation (zoom, pan), a value count each time was not
+        self._default_classes = default_classes(values) if column else []
         self.param.classes.objects = offered
         with param.discard_events(self):  # the figure for the new colour is built by _on_colour
-            self.classes = default_classes(values) if column else []
+            self.classes = list(self._default_classes)
         self.state.map_classes = []  # the default ones, in the page's address too
 
     def _on_classes(self, event) -> None:
@@ -223,7 +226,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         if color_by != self._classes_of or not self.classes:
             return None
         chosen = list(self.classes)[:MAX_CLASSES]  # (a longer choice is cut by _on_classes, maybe later)
-        return None if chosen == default_classes(self.state.catalogue.table[color_by]) else chosen
+        return None if chosen == self._default_classes else chosen
 
     # data ---------------------------------------------------------------------------------------
     def _column(self, color_by: str) -> str | None:
