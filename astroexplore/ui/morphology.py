@@ -87,6 +87,18 @@ def _parents_first(questions) -> list:
     return out
 
 
+def _by_question(flt) -> tuple[dict, dict]:
+    """The conditions of ``flt`` (a MorphologyFilter or None) by question: the first of each
+    (``{question: Condition}``, what its row shows) and the others (``{question: [Condition, ...]}``)."""
+    first, others = {}, {}
+    for cond in () if flt is None else flt.conditions:
+        if cond.question in first:
+            others.setdefault(cond.question, []).append(cond)
+        else:
+            first[cond.question] = cond
+    return first, others
+
+
 class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
     """Filter the catalogue by its own numeric columns and by Galaxy Zoo answers; shows "X of Y
     galaxies match"."""
@@ -146,10 +158,8 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
                 c.problem = ""
                 c.column = NO_COLUMN if r is None or r.column not in self._columns else r.column
                 c.param.update(low=getattr(r, "low", None), high=getattr(r, "high", None))
-            # a row per question shows the first answer given (the others are kept: _unshown_conditions)
-            conditions = {}
-            for cond in () if self.state.filter is None else self.state.filter.conditions:
-                conditions.setdefault(cond.question, cond)
+            # a row per question shows the first answer given (the others are kept: _rebuild)
+            conditions = _by_question(self.state.filter)[0]
             for name, control in self._controls.items():
                 cond = conditions.get(name)
                 control.param.update(answer=ANY if cond is None else cond.answer,
@@ -163,7 +173,9 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
             return
         from astroexplore.filters import Condition, MorphologyFilter
         flt = MorphologyFilter(self._schema)
-        unshown = self._unshown_conditions()
+        # a second answer of a question (a link or a script may ask for two; its row shows the
+        # first): kept while its question's row asks for an answer; set to any, or Clear filter, drops it
+        unshown = _by_question(self.state.filter)[1]
         self._updating = True
         try:
             for name, c in self._controls.items():  # parents before children (see __init__)
@@ -180,17 +192,6 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
             self.state.filter = flt if len(flt.conditions) else None
         finally:
             self._updating = False
-
-    def _unshown_conditions(self) -> dict[str, list]:
-        """The conditions of ``state.filter`` the rows cannot show: a second answer of a question
-        (a link or a script may ask for two; a row shows the first). Editing another row keeps
-        them; the question's row set to any answer, or Clear filter, removes them."""
-        flt, shown, out = self.state.filter, set(), {}
-        for cond in () if flt is None else flt.conditions:
-            if cond.question in shown:
-                out.setdefault(cond.question, []).append(cond)
-            shown.add(cond.question)
-        return out
 
     def _apply_ranges(self, *events):
         """The column rows' ranges to ``state.column_ranges`` (rows without a column, or with an
