@@ -974,11 +974,15 @@ class Explorer:
         -------
         ndarray of shape (n_selected,), int64
         """
+        return self._ranked(method, mask, unlabelled_first)[0]
+
+    def _ranked(self, method, mask, unlabelled_first: bool) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`ranking`'s row indices and the scores they were sorted by (one computation)."""
         method = check_method(method)
         mask = self._check_mask(mask)
         scores = self.scores(method)
         labelled = self.labelled_mask if unlabelled_first else None
-        return _rk.rank(scores, mask=mask, labelled=labelled, unlabelled_first=unlabelled_first)
+        return _rk.rank(scores, mask=mask, labelled=labelled, unlabelled_first=unlabelled_first), scores
 
     def ranking_table(self, method="combined", *, top: int = 500, mask=None,
                       unlabelled_first: bool = True):
@@ -1012,11 +1016,8 @@ class Explorer:
 
         if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1:
             raise ValueError(f"top must be a whole number of galaxies, at least 1; got {top!r}.")
-        method = check_method(method)
-        mask = self._check_mask(mask)
-        scores = self.scores(method)
-        labelled = self.labelled_mask if unlabelled_first else None
-        rows = _rk.rank(scores, mask=mask, labelled=labelled, unlabelled_first=unlabelled_first)[:int(top)]
+        rows, scores = self._ranked(method, mask, unlabelled_first)
+        rows = rows[:int(top)]
         out = pd.DataFrame({"rank": np.arange(1, rows.size + 1), "id": self.catalogue.ids[rows].astype(str)})
         for name, values in position_columns(self.catalogue, out["id"], rows):
             out[name] = values
