@@ -146,7 +146,7 @@ def _write_table(table, out: Path) -> None:
         from astropy.table import Table
 
         fits = Table.from_pandas(table)
-        for name in ("ra", "dec"):
+        for name in ("ra", "dec", "galaxy_ra", "galaxy_dec"):
             if name in fits.colnames:
                 fits[name].unit = "deg"
         fits.write(out, format="fits", overwrite=True)
@@ -271,6 +271,22 @@ def _cmd_scores(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_match(args: argparse.Namespace) -> int:
+    """``match``: :func:`~astroexplore.crossmatch.crossmatch` of a list of positions to the
+    catalogue, written with the list's own columns. Problems are raised (one ``error:`` line)."""
+    from astroexplore.catalogue import load_catalogue
+    from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC, crossmatch, position_names, read_positions
+
+    out = _table_out(args.out, "the matches")
+    positions = read_positions(Path(args.positions))
+    catalogue = load_catalogue(args.path, **load_options(args))
+    radius = DEFAULT_MATCH_ARCSEC if args.radius is None else args.radius
+    match = crossmatch(catalogue, positions["ra"], positions["dec"], radius_arcsec=radius)
+    _write_table(match.to_frame(catalogue, positions), out)
+    print(f"{match.summary(position_names(positions))}. Wrote {len(match):,} rows to {out}")
+    return 0
+
+
 def _cmd_project(args: argparse.Namespace) -> int:
     from astroexplore.projection import compute_umap, projection
 
@@ -302,6 +318,17 @@ def _at_least(low: int):
         return value
     parse.__name__ = f"int >= {low}"
     return parse
+
+
+def _positive_number(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
 
 
 def add_catalogue_arguments(p: argparse.ArgumentParser) -> None:
@@ -421,6 +448,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rank labelled galaxies among the others (default: unlabelled ones first, "
                         "as in the app)")
     p.set_defaults(func=_cmd_rank)
+
+    p = sub.add_parser("match", help="find a list of known objects (RA/Dec table or text) in the catalogue: "
+                                     "each position's nearest galaxy within a radius")
+    add_catalogue_arguments(p)
+    p.add_argument("positions", help="CSV / Parquet / FITS table with RA and Dec columns (ra, RAJ2000, "
+                                     "RA_ICRS, ...; degrees or sexagesimal), or a text file, one position a line")
+    p.add_argument("out", help="output .csv, .parquet or .fits: the list's columns, then id, galaxy_ra, "
+                               "galaxy_dec, separation_arcsec, matched")
+    p.add_argument("--radius", type=_positive_number, default=None, metavar="ARCSEC",
+                   help="largest separation of a match, arcsec (default 5)")
+    p.set_defaults(func=_cmd_match)
 
     p = sub.add_parser("project", help="compute and cache the 2-D map projection (UMAP is slow: offline)")
     add_catalogue_arguments(p)

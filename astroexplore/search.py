@@ -41,6 +41,7 @@ __all__ = [
     "search_by_coords",
     "search_by_ids",
     "nearest_galaxy",
+    "nearest_galaxies",
     "parse_legacy_survey_url",
     "parse_position",
     "drop_same_object",
@@ -586,6 +587,30 @@ def _check_radec(ra: float, dec: float) -> tuple[float, float]:
     return ra % 360.0, dec
 
 
+def nearest_galaxies(catalogue: Any, ra: Any, dec: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The catalogue galaxy nearest to each of several sky positions.
+
+    Parameters
+    ----------
+    catalogue : Catalogue
+        With ``ra``/``dec`` (degrees); CatalogueError otherwise.
+    ra, dec : array-like of shape (n,)
+        Positions, degrees (ICRS), finite and checked by the caller.
+
+    Returns
+    -------
+    (ndarray of shape (n,) int64, ndarray of shape (n,) float64)
+        Row indices, and separations in arcsec (exact great-circle distances).
+    """
+    ra = np.atleast_1d(np.asarray(ra, dtype=np.float64))
+    dec = np.atleast_1d(np.asarray(dec, dtype=np.float64))
+    tree, rows = _sky_tree(catalogue)
+    _, j = tree.query(_unit_vectors(ra, dec), k=1)
+    idx = rows[np.asarray(j, dtype=np.int64)]
+    cra, cdec = _coords(catalogue)
+    return idx.astype(np.int64), _separation_deg(ra, dec, cra[idx], cdec[idx]) * 3600.0
+
+
 def nearest_galaxy(catalogue: Any, ra: float, dec: float) -> tuple[int, float]:
     """The catalogue galaxy nearest to a sky position.
 
@@ -599,7 +624,7 @@ def nearest_galaxy(catalogue: Any, ra: float, dec: float) -> tuple[int, float]:
     Returns
     -------
     (int, float)
-        Row index and separation in arcsec (exact great-circle distance, astropy).
+        Row index and separation in arcsec (exact great-circle distance).
 
     Examples
     --------
@@ -609,16 +634,9 @@ def nearest_galaxy(catalogue: Any, ra: float, dec: float) -> tuple[int, float]:
     >>> i, round(sep, 3)
     (1, 36.0)
     """
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
-
     ra, dec = _check_radec(ra, dec)
-    tree, rows = _sky_tree(catalogue)
-    _, j = tree.query(_unit_vectors(np.array([ra]), np.array([dec]))[0], k=1)
-    i = int(rows[int(j)])
-    cra, cdec = _coords(catalogue)
-    sep = SkyCoord(ra * u.deg, dec * u.deg).separation(SkyCoord(cra[i] * u.deg, cdec[i] * u.deg))
-    return i, float(sep.to_value(u.arcsec))
+    idx, sep = nearest_galaxies(catalogue, [ra], [dec])
+    return int(idx[0]), float(sep[0])
 
 
 def search_by_coords(catalogue: Any, index: SimilarityIndex | None, ra: float, dec: float,

@@ -227,7 +227,7 @@ def test_similarity_link_parts_that_do_not_fit_are_named(make_state):
             ({"search": "galaxy:nosuch"}, "search 'galaxy:nosuch': galaxy 'nosuch' is not in this catalogue"),
             ({"search": "position:abc"}, "search 'position:abc': "),
             ({"search": "tag:#none"}, "search 'tag:#none': no galaxy carries the tag #none"),
-            ({"search": "colour:red"}, "search 'colour:red': expected galaxy:ID, position:RA,Dec or tag:#name"),
+            ({"search": "colour:red"}, "search 'colour:red': expected galaxy:ID, position:RA,Dec, positions:RADIUS;RA,Dec;... or tag:#name"),
             ({"search": "galaxy:00003", "k": "0"}, "k '0': the number of results is a whole number from 1 to 1000")]:
         problems = apply_query(state, query)
         assert len(problems) == 1 and problems[0].startswith(problem), (query, problems)

@@ -33,6 +33,10 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch):
     assert re.search(r"discovery curve: \d+ finds in the first 15 labels, \d+ in the last 15", text), text[-800:]
     # the app shown at the top followed the script's labels and retrains (state.sync)
     assert "the app shows 31 labelled galaxies, ranking version 1" in text, text[-500:]
+    # known objects by position: five matched, the one outside the survey named
+    assert ("5 of 6 positions matched a catalogue galaxy within 5 arcsec; not matched: outside the survey "
+            "(RA 150.00000, Dec +80.00000: nearest") in text, text[-800:]
+    assert re.search(r"rings among the 10 most like the known ones: \d+", text)
     assert list(tmp_path.glob("astroexplore-quickstart-*/labels.sqlite"))  # its work folder is ours
     # the candidates to follow up: the filtered ranking's top as a table, written as the app writes it
     import pandas as pd

@@ -42,7 +42,7 @@ def view(state):
 def text_inputs(layout) -> set[str]:
     """Names of the text boxes and selects the rendered tab shows now."""
     return {w.name for w in layout.select(pn.widgets.Widget)
-            if isinstance(w, (pn.widgets.TextInput, pn.widgets.Select))}
+            if isinstance(w, (pn.widgets.TextInput, pn.widgets.TextAreaInput, pn.widgets.Select))}
 
 
 def query_html(view) -> str:
@@ -81,12 +81,13 @@ def test_the_chosen_mode_is_a_filled_button(view):
 
 
 def test_only_the_chosen_modes_input_is_shown(view):
-    from astroexplore.ui.similarity import FROM_CURRENT, FROM_POSITION, FROM_TAG, FROM_URL
+    from astroexplore.ui.similarity import FROM_CURRENT, FROM_LIST, FROM_POSITION, FROM_TAG, FROM_URL
 
     layout = view.__panel__()
     position, url, tag = (view.param.position.label, view.param.url.label, view.param.tag.label)
-    expected = {FROM_CURRENT: set(), FROM_POSITION: {position}, FROM_URL: {url}, FROM_TAG: {tag}}
-    for mode in [FROM_POSITION, FROM_URL, FROM_TAG, FROM_CURRENT, FROM_URL]:
+    expected = {FROM_CURRENT: set(), FROM_POSITION: {position}, FROM_URL: {url}, FROM_TAG: {tag},
+                FROM_LIST: {view.param.positions_text.label}}
+    for mode in [FROM_POSITION, FROM_URL, FROM_LIST, FROM_TAG, FROM_CURRENT, FROM_URL]:
         view.mode = mode
         assert text_inputs(layout) == expected[mode], mode
     # the boxes are built once: what was typed is still there when the mode comes back
@@ -307,3 +308,66 @@ def test_the_results_follow_labels_given_after_the_search(view, state):
     gid = str(state.catalogue.ids[row])
     assert frame.loc[gid, "your_score"] == 4
     assert int(frame["your_score"].notna().sum()) == 1
+
+
+# ------------------------------------------------------------------ known objects (a positions list)
+def test_known_objects_search_from_the_matched_galaxies(view, state):
+    """Pasted positions (degrees, sexagesimal, one far from any galaxy, one named) are matched to
+    the catalogue; the results are the tag-style search from the matched galaxies, the query shows
+    them, the unmatched position is named in the warning, and the address holds the list."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    from astroexplore.search import search_by_ids
+    from astroexplore.ui.similarity import FROM_LIST
+
+    cat = state.catalogue
+    sexagesimal = SkyCoord(cat.ra[4] * u.deg, cat.dec[4] * u.deg).to_string("hmsdms", sep=":", precision=2)
+    text = (f"{cat.ra[7]:.6f} {cat.dec[7] + 2 / 3600:.6f}  # NGC one\n{sexagesimal}\n"
+            f"{(cat.ra[7] + 180) % 360:.4f} {-cat.dec[7]:.4f}  # far away\n")
+    view.param.update(mode=FROM_LIST, positions_text=text, k=10)
+    res = view.search()
+    assert res is not None and view.query_indices.tolist() == [7, 4]
+    expected = search_by_ids(cat, state.resources.index, cat.ids[[7, 4]], 10, mask=state.mask)
+    assert view.result_indices.tolist() == expected.indices.tolist()
+    assert "the 2 catalogue galaxies matched to 2 of 3 positions (within 5 arcsec)" in query_html(view)
+    assert sorted(alts(query_html(view))) == sorted(str(cat.ids[i]) for i in (7, 4))
+    assert view.warning.startswith("2 of 3 positions matched a catalogue galaxy within 5 arcsec; "
+                                   "not matched: far away (RA ")
+    assert state.similarity_query.startswith("positions:5;") and state.similarity_query.count(";") == 3
+    # the link's search gives the same results in a new view (names are not in the link)
+    from astroexplore.ui.similarity import SimilarityView
+    other = SimilarityView(state=state)
+    assert other.mode == FROM_LIST and other.result_indices.tolist() == view.result_indices.tolist()
+
+
+def test_known_objects_problems_are_warnings(view, state):
+    from astroexplore.ui.similarity import FROM_LIST
+
+    cat = state.catalogue
+    view.mode = FROM_LIST
+    assert view.search() is None and "paste the positions of known objects first" in view.warning
+    view.positions_text = f"{cat.ra[3]} {cat.dec[3]}\nnot a position\n"
+    assert view.search() is None
+    assert view.warning.startswith("the positions: line 2: cannot read a sky position from 'not a position'")
+    view.param.update(positions_text=f"{cat.ra[3]:.5f} {cat.dec[3] + 30 / 3600:.5f}", match_arcsec=10)
+    assert view.search() is None and view.results is None
+    assert view.warning.startswith("0 of 1 positions matched a catalogue galaxy within 10 arcsec; not matched: "
+                                   "line 1 (RA ") and "no galaxy to search from" in view.warning
+    view.match_arcsec = 40  # a larger radius takes it
+    assert view.search() is not None and view.query_indices.tolist() == [3] and not view.warning
+
+
+def test_known_objects_links_are_checked(state):
+    from astroexplore.ui.address import decode_search
+
+    cat = state.catalogue
+    good = f"positions:3;{cat.ra[1]},{cat.dec[1]};{cat.ra[2]},{cat.dec[2]}"
+    (query, k), problems = decode_search({"search": good, "k": "5"}, state)
+    assert not problems and k == 5 and query.startswith("positions:3;") and query.count(";") == 2
+    for bad, said in [("positions:0;1,2", "the match radius '0' is not a number of arcsec"),
+                      ("positions:5;", "expected 1 to 100 positions"),
+                      ("positions:5;1,95", "(RA 1.0, Dec 95.0) is not a sky position"),
+                      ("positions:5;1,2,3", "expected 2 numbers")]:
+        result, problems = decode_search({"search": bad}, state)
+        assert result is None and len(problems) == 1 and said in problems[0], (bad, problems)

@@ -20,8 +20,10 @@ latent map's colour and selection, and the similarity search.
   the map's Reset still shows the whole map);
 - ``finds``: the Labelled tab's choices, ``min_score[,everyone][,#tag]`` (left out: 4, yours,
   any tag);
-- ``search``: the similarity search shown, ``galaxy:ID``, ``position:RA,Dec`` (degrees) or
-  ``tag:#ring``, and ``k`` its number of results (left out: 24).
+- ``search``: the similarity search shown, ``galaxy:ID``, ``position:RA,Dec`` (degrees),
+  ``positions:RADIUS;RA,Dec;RA,Dec;...`` (known objects, the match radius in arcsec; lists of up
+  to 100 positions, their names left out) or ``tag:#ring``, and ``k`` its number of results
+  (left out: 24).
 
 Names are percent-encoded (``quote(name, safe="")``), so a column called ``g:r`` or ``a;b`` still
 round-trips. A link part that does not fit this catalogue (an unknown galaxy, a column it lacks, a
@@ -47,6 +49,35 @@ TAB_NAMES = ("scoring", "map", "filter", "similarity", "labelled")
 #: the query keys this module reads and writes (others in the address are kept as they are)
 KEYS = ("galaxy", "tab", "method", "labelled", "answers", "ranges", "search", "k", "colour", "classes", "box",
         "point", "zoom", "finds")
+
+
+#: a "Known objects" search goes into the address with at most this many positions
+MAX_LINK_POSITIONS = 100
+
+
+def positions_query(ra, dec, radius_arcsec: float) -> str:
+    """The ``search`` value of a search from a list of known objects' positions (degrees):
+    ``'positions:5;150.1,2.2;151,-1'`` (match radius in arcsec first). Coordinates to 1e-6 degrees
+    (0.004 arcsec)."""
+    pairs = ";".join(f"{number_text(round(float(r), 6))},{number_text(round(float(d), 6))}" for r, d in zip(ra, dec))
+    return f"positions:{number_text(radius_arcsec)};{pairs}"
+
+
+def _decode_positions(value: str, where: str) -> str:
+    """A link's ``positions:`` value, checked and written as :func:`positions_query` writes it
+    (ValueError naming ``where``)."""
+    from astroexplore.crossmatch import check_positions
+
+    radius_text, _, pairs = value.partition(";")
+    radius = parse_bound(radius_text.strip(), where)
+    if radius is None or not (math.isfinite(radius) and 0.1 <= radius <= 3600):
+        raise ValueError(f"{where}: the match radius '{radius_text}' is not a number of arcsec from 0.1 to 3600")
+    parts = [p for p in pairs.split(";") if p.strip()]
+    if not parts or len(parts) > MAX_LINK_POSITIONS:
+        raise ValueError(f"{where}: expected 1 to {MAX_LINK_POSITIONS} positions 'RA,Dec' after the radius")
+    coords = [_numbers(p, 2, where) for p in parts]
+    ra, dec = check_positions([c[0] for c in coords], [c[1] for c in coords])
+    return positions_query(ra, dec, radius)
 
 
 def position_query(ra: float, dec: float) -> str:
@@ -85,11 +116,19 @@ def decode_search(query: Mapping[str, str], state) -> tuple[tuple[str, int] | No
         except ValueError as err:
             return None, [*problems, problem_text(where, err)]
         return (position_query(ra, dec), k), problems
+    if kind == "positions":
+        if not state.catalogue.has_coordinates:
+            return None, [*problems, f"{where}: this catalogue has no RA / Dec"]
+        try:
+            return (_decode_positions(value, where), k), problems
+        except ValueError as err:
+            return None, [*problems, problem_text(where, err)]
     if kind == "tag":
         if value not in state.store.tags():
             return None, [*problems, f"{where}: no galaxy carries the tag {value}"]
         return (text, k), problems
-    return None, [*problems, f"{where}: expected galaxy:ID, position:RA,Dec or tag:#name"]
+    return None, [*problems, f"{where}: expected galaxy:ID, position:RA,Dec, positions:RADIUS;RA,Dec;... "
+                             "or tag:#name"]
 
 
 def _map_coordinates(values) -> str:

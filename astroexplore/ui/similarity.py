@@ -1,5 +1,6 @@
 """Similarity search view: galaxies that look like the current one, a sky position, a Legacy
-Survey link, or everything carrying a tag. Results as a gallery and a table with CSV download;
+Survey link, a list of known objects' positions (cross-matched to the catalogue), or everything
+carrying a tag. Results as a gallery and a table with CSV download;
 the morphology filter applies; same-object neighbours (within 3 arcsec) are dropped by the core.
 
 The chosen mode is a filled button and only its input is shown; the query itself (the galaxy
@@ -15,7 +16,8 @@ import panel as pn
 import param
 
 from astroexplore.catalogue import with_catalogue_columns
-from astroexplore.ui.address import position_query
+from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC
+from astroexplore.ui.address import MAX_LINK_POSITIONS, position_query, positions_query
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import AppState, with_labels
 from astroexplore.ui.notebook import ShownAsIpywidget
@@ -24,8 +26,9 @@ from astroexplore.ui.widgets import csv_buffer, flex_column
 FROM_CURRENT = "Current galaxy"
 FROM_POSITION = "RA / Dec"
 FROM_URL = "Legacy Survey viewer link"
+FROM_LIST = "Known objects"
 FROM_TAG = "Tag"
-MODES = [FROM_CURRENT, FROM_POSITION, FROM_URL, FROM_TAG]
+MODES = [FROM_CURRENT, FROM_POSITION, FROM_URL, FROM_LIST, FROM_TAG]
 MAX_RESULTS = 1000
 #: a position whose nearest catalogue galaxy is further than this (degrees) is outside the
 #: survey: no "similar galaxies" from a galaxy that far away (the core only warns)
@@ -44,6 +47,9 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
     mode = param.Selector(default=FROM_CURRENT, objects=MODES, label="Search from")
     position = param.String(default="", label="RA, Dec (degrees or hh:mm:ss +dd:mm:ss)")
     url = param.String(default="", label="Legacy Survey viewer link")
+    positions_text = param.String(default="", label="Positions of known objects, one a line")
+    match_arcsec = param.Number(default=DEFAULT_MATCH_ARCSEC, bounds=(0.1, 3600.0), label="Match radius (arcsec)",
+                                doc="A position matches the nearest catalogue galaxy within this distance.")
     tag = param.Selector(default=None, objects=[], allow_None=True, label="Tag")
     k = param.Integer(default=24, bounds=(1, None), label="Number of results",
                       doc=f"Galaxies to find (at most {MAX_RESULTS}: a larger number is clamped).")
@@ -69,6 +75,12 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             placeholder="https://www.legacysurvey.org/viewer?ra=150.1&dec=2.2&layer=ls-dr10&zoom=16")
         for box in (self._position_box, self._url_box):  # Enter searches, as the button
             box.param.watch(lambda e: self.search(), "enter_pressed")
+        self._list_box = pn.Row(
+            pn.widgets.TextAreaInput.from_param(
+                self.param.positions_text, width=420, height=130,
+                placeholder="150.1 2.2  # a name\n10:00:24 +02:12:00\n... or a table pasted with its "
+                            "header line (name, RA, Dec)"),
+            pn.widgets.FloatInput.from_param(self.param.match_arcsec, width=150, step=1.0), margin=0)
         self._tag_select = pn.widgets.Select.from_param(self.param.tag, width=200)
         self._gallery = Gallery(state=self.state, title="")
         self._search_button = pn.widgets.Button(label="Search", color="primary", width=120,
@@ -127,6 +139,11 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         if kind == "position" and FROM_POSITION in self.param.mode.objects:
             self.param.update(mode=FROM_POSITION, position=value.replace(",", " "))
             return self.search()
+        if kind == "positions" and FROM_LIST in self.param.mode.objects:
+            radius, _, pairs = value.partition(";")
+            self.param.update(mode=FROM_LIST, match_arcsec=float(radius),
+                              positions_text="\n".join(p.replace(",", " ") for p in pairs.split(";")))
+            return self.search()
         if kind == "tag":
             self.mode = FROM_TAG
             if value not in self.param.tag.objects:
@@ -134,7 +151,8 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
                 return None
             self.tag = value
             return self.search()
-        self._fail(f"cannot search by '{query}': expected galaxy:ID, position:RA,Dec or tag:#name")
+        self._fail(f"cannot search by '{query}': expected galaxy:ID, position:RA,Dec, "
+                   "positions:RADIUS;RA,Dec;... or tag:#name")
         return None
 
     def _fail(self, text: str) -> None:
@@ -164,6 +182,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         cat, mask, k = st.catalogue, st.mask, int(self.k)
         index = st.resources.index
         self.warning = ""
+        warning = None
         try:
             if self.mode == FROM_CURRENT:
                 start = st.current if row is None else int(row)
@@ -193,6 +212,9 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
                 note = (f"the nearest catalogue galaxy to RA {ra:.5f}, Dec {dec:+.5f}: "
                         f"{core.angle_text(res.separation_arcsec)} away")
                 link = position_query(ra, dec)
+            elif self.mode == FROM_LIST:
+                res, query, note, warning, link = self._search_list(index, k, mask)
+                what = f"galaxies similar to {note}"
             else:
                 if not self.tag:
                     raise ValueError("no tags yet: add one (e.g. #ring) when you score a galaxy")
@@ -230,7 +252,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             self.result_indices = np.asarray(res.indices, dtype=np.int64)
             self.results = frame
             self.summary = f"{len(frame)} {what}"
-            self.warning = res.warning or ""
+            self.warning = warning or res.warning or ""
             self.query_indices = np.asarray(query, dtype=np.int64)
             self.query_text = note
         self._gallery.param.update(indices=self.result_indices,
@@ -239,6 +261,31 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         self._download.disabled = False
         self._publish(link)
         return res
+
+    def _search_list(self, index, k: int, mask):
+        """The "Known objects" search: the pasted positions cross-matched to the catalogue, and
+        the galaxies most like the matched ones. Returns (result, query rows, what the query is,
+        the unmatched positions or None, the link's search)."""
+        from astroexplore import search as core
+        from astroexplore.crossmatch import crossmatch, position_names, read_positions
+
+        cat = self.state.catalogue
+        if not self.positions_text.strip():
+            raise ValueError("paste the positions of known objects first, one a line (RA Dec)")
+        positions = read_positions(self.positions_text)
+        match = crossmatch(cat, positions["ra"], positions["dec"], radius_arcsec=self.match_arcsec)
+        said = match.summary(position_names(positions))
+        rows = match.galaxy_rows
+        if not rows.size:
+            raise ValueError(f"{said}: no galaxy to search from (a larger match radius? positions "
+                             "in degrees or hh:mm:ss?)")
+        res = core.search_by_ids(cat, index, cat.ids[rows], k, mask=mask)
+        n = len(rows)
+        note = (f"the {n} catalogue galax{'y' if n == 1 else 'ies'} matched to {match.n_matched} of "
+                f"{len(match)} positions (within {self.match_arcsec:g} arcsec)")
+        warning = said if match.n_matched < len(match) else None
+        link = positions_query(match.ra, match.dec, self.match_arcsec) if len(match) <= MAX_LINK_POSITIONS else ""
+        return res, rows, note, warning, link
 
     def _clear(self):
         with param.parameterized.batch_call_watchers(self):
@@ -268,7 +315,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
     def _inputs(self):
         """The input of the chosen mode, and only that one."""
         return {FROM_CURRENT: self._current_line, FROM_POSITION: self._position_box,
-                FROM_URL: self._url_box, FROM_TAG: self._tag_select}[self.mode]
+                FROM_URL: self._url_box, FROM_LIST: self._list_box, FROM_TAG: self._tag_select}[self.mode]
 
     @param.depends("mode", "state.current")
     def _current_thumb(self):

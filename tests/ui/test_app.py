@@ -347,6 +347,29 @@ def test_similarity_search_by_radec(ui_page, served, until, shot):
     page.get_by_text(re.compile(r"(arcsec|arcmin|deg) from RA")).first.wait_for()
 
 
+def test_known_objects_pasted_as_positions(ui_page, served, until, shot):
+    """A list of known objects (a name after #, one far from the survey) pasted into the Known
+    objects box: the matched galaxies are the query, the unmatched one is named, the address holds
+    the list."""
+    page = ui_page
+    cat = served.catalogue
+    lines = [f"{cat.ra[i]:.6f} {cat.dec[i]:.6f}  # known {i}" for i in (5, 17, 29)]
+    lines.append(f"{(cat.ra[5] + 180) % 360:.4f} {-cat.dec[5]:.4f}  # far away")
+    page.get_by_text("Similarity search", exact=True).click()
+    page.get_by_role("button", name="Known objects").click()
+    page.get_by_role("textbox", name="Positions of known objects, one a line").fill("\n".join(lines))
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_text(re.compile(r"^24 galaxies similar to the 3 catalogue galaxies matched to 3 of 4 "
+                                r"positions \(within 5 arcsec\)")).first.wait_for()
+    page.get_by_text(re.compile(r"not matched: far away \(RA ")).wait_for()
+    assert page.get_by_role("listitem").count() == 24
+    query = page.get_by_role("group", name="Query")
+    for i in (5, 17, 29):
+        assert query.get_by_role("img", name=f"galaxy {cat.ids[i]}").count() == 1
+    until(lambda: "search=positions:5;" in page.evaluate("location.search"), what="the list in the address")
+    shot(page, "similarity_known_objects")
+
+
 def test_tag_a_galaxy_then_find_similar_by_tag(ui_page, served, until, shot):
     """The astronomer's flow: tag a galaxy #ring while scoring, then query by that tag."""
     page, state = ui_page, ui_page.app_state

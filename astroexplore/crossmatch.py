@@ -1,0 +1,320 @@
+"""Find a list of known objects in the catalogue by their sky positions.
+
+An astronomer often starts from objects that are not in the catalogue's id system: 40 polar-ring
+galaxies from a paper's table, a NED or SIMBAD query, positions copied from a viewer. This module
+reads such a list (:func:`read_positions`: a CSV / Parquet / FITS table with RA and Dec columns, or
+text with one position per line) and matches each position to the nearest catalogue galaxy within a
+radius (:func:`crossmatch` -> :class:`CrossMatch`). The matched galaxies' ids then go wherever ids
+go: :func:`astroexplore.search.search_by_ids` ("more like these"), a label import (the matched
+table keeps the list's own columns, so a ``score`` or ``tags`` column there imports as labels).
+
+Positions are ICRS degrees (J2000 tables are read as ICRS: the two differ by far less than a match
+radius). Nothing here imports Panel.
+"""
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from astroexplore.errors import CatalogueError
+from astroexplore.search import angle_text, nearest_galaxies, parse_position
+
+__all__ = ["CrossMatch", "crossmatch", "read_positions", "position_names", "check_positions",
+           "DEFAULT_MATCH_ARCSEC", "RA_NAMES", "DEC_NAMES"]
+
+#: default match radius (arcsec): a literature position and a survey's centroid of the same
+#: galaxy differ by 0.1-2 arcsec; two distinct galaxies are rarely closer than 5 arcsec
+DEFAULT_MATCH_ARCSEC = 5.0
+#: column names read as RA / Dec, case-insensitive (VizieR's, NED's, SDSS's and plain ones)
+RA_NAMES = ("ra", "raj2000", "_raj2000", "ra_icrs", "ra_deg", "radeg", "ra_j2000", "ra2000", "alpha")
+DEC_NAMES = ("dec", "dej2000", "_dej2000", "decj2000", "de_icrs", "dec_icrs", "dec_deg", "decdeg",
+             "dedeg", "dec_j2000", "dec2000", "delta")
+_TABLE_SUFFIXES = (".parquet", ".pq", ".fits", ".fits.gz", ".fit", ".csv", ".csv.gz", ".tsv")
+
+
+@dataclass(frozen=True)
+class CrossMatch:
+    """The catalogue galaxy matched to each of ``n`` positions.
+
+    Attributes
+    ----------
+    rows : ndarray of shape (n,), int64
+        Catalogue row of each position's match; -1 where no galaxy lies within the radius.
+    nearest : ndarray of shape (n,), int64
+        The nearest catalogue galaxy's row, however far (-1 for a catalogue without positions).
+    separation_arcsec : ndarray of shape (n,), float64
+        Great-circle distance from each position to its nearest catalogue galaxy (arcsec).
+    radius_arcsec : float
+        The match radius used.
+    ra, dec : ndarray of shape (n,), float64
+        The positions (degrees).
+    """
+
+    rows: np.ndarray
+    nearest: np.ndarray
+    separation_arcsec: np.ndarray
+    radius_arcsec: float
+    ra: np.ndarray
+    dec: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def matched(self) -> np.ndarray:
+        """(n,) bool: positions with a galaxy within the radius."""
+        return self.rows >= 0
+
+    @property
+    def n_matched(self) -> int:
+        return int(self.matched.sum())
+
+    @property
+    def galaxy_rows(self) -> np.ndarray:
+        """The distinct matched catalogue rows, in the list's order (two positions of one galaxy
+        count once)."""
+        rows = self.rows[self.rows >= 0]
+        _, first = np.unique(rows, return_index=True)
+        return rows[np.sort(first)]
+
+    def summary(self, names: Sequence[str] | None = None, *, shown: int = 5) -> str:
+        """One sentence: how many positions matched, and the first unmatched ones with their
+        nearest galaxy's distance (``names``: how to call each position, default "line i")."""
+        n, m = len(self), self.n_matched
+        text = f"{m:,} of {n:,} positions matched a catalogue galaxy within {self.radius_arcsec:g} arcsec"
+        g = len(self.galaxy_rows)
+        if g < m:
+            text += f" ({g:,} distinct galax{'y' if g == 1 else 'ies'})"
+        missing = np.flatnonzero(~self.matched)
+        if missing.size:
+            def where(i):
+                name = f"line {i + 1}" if names is None else str(names[i])
+                near = ("no galaxy" if self.nearest[i] < 0 else
+                        f"nearest {angle_text(float(self.separation_arcsec[i]))}")
+                return f"{name} (RA {self.ra[i]:.5f}, Dec {self.dec[i]:+.5f}: {near})"
+            more = f", and {missing.size - shown:,} more" if missing.size > shown else ""
+            text += f"; not matched: {', '.join(where(i) for i in missing[:shown])}{more}"
+        return text
+
+    def to_frame(self, catalogue: Any, positions: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The positions' own columns (``positions``, one row per position, e.g. from
+        :func:`read_positions`), then ``id`` (the matched galaxy's, empty where none), its
+        ``galaxy_ra`` / ``galaxy_dec`` (degrees, NaN where none), ``separation_arcsec`` (to the
+        nearest galaxy) and ``matched``. An ``id`` column of the
+        list itself is kept as ``id_list``."""
+        out = pd.DataFrame(index=range(len(self))) if positions is None else positions.reset_index(drop=True).copy()
+        if len(out) != len(self):
+            raise ValueError(f"positions has {len(out)} rows but the match holds {len(self)}")
+        if "id" in out.columns:
+            out = out.rename(columns={"id": "id_list"})
+        ids = np.asarray(catalogue.ids).astype(str)
+        at = np.maximum(self.rows, 0)
+        out["id"] = np.where(self.matched, ids[at], "")
+        for name, values in (("galaxy_ra", catalogue.ra), ("galaxy_dec", catalogue.dec)):
+            out[name] = np.where(self.matched, np.asarray(values, dtype=np.float64)[at], np.nan)
+        out["separation_arcsec"] = self.separation_arcsec
+        out["matched"] = self.matched
+        return out
+
+
+def position_names(positions: pd.DataFrame) -> list[str]:
+    """How to call each row of a :func:`read_positions` table in a message: its ``name`` (or
+    ``Name``, ``NAME``) where it has one, else "line N" (text) or "row N" (a table, 1-based)."""
+    col = _find_column(positions.columns, ("name", "object", "id"))
+    names = [""] * len(positions) if col is None else positions[col].fillna("").astype(str).str.strip().tolist()
+    lines = positions["line"].tolist() if "line" in positions.columns else None
+    return [n or (f"line {lines[i]}" if lines is not None else f"row {i + 1}") for i, n in enumerate(names)]
+
+
+def crossmatch(catalogue: Any, ra: Any, dec: Any, radius_arcsec: float = DEFAULT_MATCH_ARCSEC) -> CrossMatch:
+    """Match each position to the nearest catalogue galaxy within ``radius_arcsec``.
+
+    Parameters
+    ----------
+    catalogue : Catalogue
+        With ``ra``/``dec`` columns (degrees); CatalogueError otherwise.
+    ra, dec : array-like of shape (n,)
+        Positions, ICRS degrees. A non-finite or out-of-range value is a ValueError naming its row.
+    radius_arcsec : float, default 5
+        Largest separation of a match (arcsec), > 0.
+
+    Returns
+    -------
+    CrossMatch
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> cat = SimpleNamespace(ids=np.array(["a", "b"]), ra=np.array([10.0, 20.0]), dec=np.array([0.0, 0.0]))
+    >>> m = crossmatch(cat, [20.0005, 30.0], [0.0, 0.0], radius_arcsec=5)
+    >>> m.rows.tolist(), m.separation_arcsec.round(1).tolist()
+    ([1, -1], [1.8, 36000.0])
+    """
+    radius = float(radius_arcsec)
+    if not (math.isfinite(radius) and radius > 0):
+        raise ValueError(f"the match radius must be a positive number of arcsec, got {radius_arcsec!r}")
+    ra, dec = check_positions(ra, dec)
+    nearest, sep = nearest_galaxies(catalogue, ra, dec)
+    rows = np.where(sep <= radius, nearest, -1).astype(np.int64)
+    return CrossMatch(rows, nearest.astype(np.int64), sep, radius, ra, dec)
+
+
+def check_positions(ra: Any, dec: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``ra``, ``dec`` as 1-D float64 degrees, RA wrapped into [0, 360); ValueError naming the
+    first position (1-based) that is not a sky position."""
+    ra = np.atleast_1d(np.asarray(ra, dtype=np.float64))
+    dec = np.atleast_1d(np.asarray(dec, dtype=np.float64))
+    if ra.shape != dec.shape or ra.ndim != 1:
+        raise ValueError(f"ra and dec must be 1-D and of one length; got shapes {ra.shape} and {dec.shape}")
+    if ra.size == 0:
+        raise ValueError("no positions to match")
+    bad = np.flatnonzero(~(np.isfinite(ra) & np.isfinite(dec)) | (np.abs(dec) > 90) | (np.abs(ra) > 360))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"position {i + 1} (RA {ra[i]}, Dec {dec[i]}) is not a sky position in degrees "
+                         f"(RA 0..360, Dec -90..90)" + (f"; {bad.size} such positions" if bad.size > 1 else ""))
+    return ra % 360.0, dec
+
+
+# ------------------------------------------------------------------------------- reading a list
+def read_positions(source: str | Path) -> pd.DataFrame:
+    """A list of positions as a table with ``ra`` and ``dec`` in degrees (float64), one row per
+    position, the list's other columns kept.
+
+    Parameters
+    ----------
+    source : str or path
+        A file: a CSV (``.csv``, ``.csv.gz``, ``.tsv``), Parquet or FITS table with RA and Dec
+        columns (named as in :data:`RA_NAMES` / :data:`DEC_NAMES`, any case; numbers in degrees,
+        or sexagesimal text such as ``10:00:24``), or any other text file; or text itself (a
+        ``str`` with a line break, or that is not an existing file). Text is read as a table
+        when its first line names RA and Dec columns (separated by commas, tabs or spaces), and
+        otherwise as one position per line in any form the app's RA / Dec box reads
+        (``150.1 2.2``, ``10:00:24 +02:12:00``); ``# name`` after a position names it, and empty
+        lines and lines starting with ``#`` are skipped.
+
+    Returns
+    -------
+    DataFrame
+        ``ra``, ``dec`` (degrees; the list's own RA/Dec columns, if they had other names, are
+        kept beside them) and the list's other columns; text lines give ``line`` (1-based) and
+        ``name`` (empty where none).
+
+    Raises
+    ------
+    CatalogueError
+        Naming the file (or "the positions"), the column and the row of the first unreadable
+        position; or saying which columns were looked for.
+    """
+    path, text = _as_path_or_text(source)
+    where = str(path) if path is not None else None
+    if path is not None and path.name.lower().endswith(_TABLE_SUFFIXES):
+        return _positions_of_table(_read_table(path), where)
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise CatalogueError(f"cannot read the positions: {err}", file=where) from None
+    return _positions_of_text(text, where)
+
+
+def _as_path_or_text(source: str | Path) -> tuple[Path | None, str]:
+    if isinstance(source, Path):
+        if not source.exists():
+            raise CatalogueError("file not found.", file=str(source))
+        return source, ""
+    text = str(source)
+    if "\n" not in text and text.strip() and len(text) < 4096:
+        p = Path(text.strip()).expanduser()
+        if p.is_file():
+            return p, ""
+        if p.suffix.lower() in (".csv", ".parquet", ".fits", ".txt", ".gz", ".tsv"):
+            raise CatalogueError("file not found.", file=str(p))
+    return None, text
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        if name.endswith((".fits", ".fits.gz", ".fit")):
+            from astroexplore.catalogue import _read_fits_table
+            return _read_fits_table(path).to_pandas()
+        return pd.read_csv(path, sep=None, engine="python", dtype=str)  # sniffs , ; tab
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise CatalogueError(f"cannot read the positions table: {err}", file=str(path)) from None
+
+
+def _find_column(columns: Sequence[str], names: Sequence[str]) -> str | None:
+    lower = {str(c).strip().lower(): c for c in columns}
+    return next((lower[n] for n in names if n in lower), None)
+
+
+def _positions_of_table(table: pd.DataFrame, where: str | None) -> pd.DataFrame:
+    ra_col, dec_col = _find_column(table.columns, RA_NAMES), _find_column(table.columns, DEC_NAMES)
+    if ra_col is None or dec_col is None:
+        missing = "RA" if ra_col is None else "Dec"
+        names = RA_NAMES if ra_col is None else DEC_NAMES
+        raise CatalogueError(f"no {missing} column: looked for {', '.join(names)} (any case); the "
+                             f"columns are {', '.join(map(str, table.columns[:20]))}", file=where)
+    if len(table) == 0:
+        raise CatalogueError("the positions table has no rows", file=where)
+    ra, dec = _column_degrees(table[ra_col], table[dec_col], where, ra_col)
+    out = table.copy()
+    out["ra"], out["dec"] = ra, dec
+    return out[["ra", "dec", *[c for c in table.columns if c not in ("ra", "dec")]]]
+
+
+def _column_degrees(ra_col: pd.Series, dec_col: pd.Series, where, ra_name) -> tuple[np.ndarray, np.ndarray]:
+    """Degrees from two columns: numbers as they are, text through :func:`parse_position`."""
+    ra_num = pd.to_numeric(ra_col, errors="coerce").to_numpy(np.float64)
+    dec_num = pd.to_numeric(dec_col, errors="coerce").to_numpy(np.float64)
+    ra, dec = ra_num.copy(), dec_num.copy()
+    for i in np.flatnonzero(~(np.isfinite(ra_num) & np.isfinite(dec_num))):
+        text = f"{ra_col.iloc[i]} {dec_col.iloc[i]}"
+        try:
+            ra[i], dec[i] = parse_position(text)
+        except ValueError as err:
+            raise CatalogueError(f"row {i + 1}: cannot read '{text}' as a position ({err})",
+                                 file=where, column=str(ra_name), rows=[i]) from None
+    try:
+        check_positions(ra, dec)
+    except ValueError as err:
+        raise CatalogueError(str(err).replace("position ", "row ", 1), file=where, column=str(ra_name)) from None
+    return ra % 360.0, dec
+
+
+def _positions_of_text(text: str, where: str | None) -> pd.DataFrame:
+    lines = text.splitlines()
+    first = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
+    header = [h.lower() for h in re.split(r"[,;\t ]+", first.strip())]
+    if any(h in RA_NAMES for h in header) and any(h in DEC_NAMES for h in header):
+        try:
+            sep = "," if "," in first else ";" if ";" in first else r"\s+"
+            table = pd.read_csv(io.StringIO(text), sep=sep, engine="python", dtype=str, comment=None)
+        except (ValueError, pd.errors.ParserError) as err:
+            raise CatalogueError(f"cannot read the positions as a table: {err}", file=where) from None
+        return _positions_of_table(table, where)
+    rows = []
+    for n, raw in enumerate(lines, start=1):
+        body, _, name = raw.partition("#")
+        if not body.strip():
+            continue
+        try:
+            ra, dec = parse_position(body.strip())
+        except ValueError as err:
+            raise CatalogueError(f"line {n}: {err}", file=where or "the positions", rows=[n - 1]) from None
+        rows.append({"ra": ra % 360.0, "dec": dec, "line": n, "name": name.strip()})
+    if not rows:
+        raise CatalogueError("no positions: give one per line, e.g. '150.1 2.2' or "
+                             "'10:00:24 +02:12:00'", file=where or "the positions")
+    return pd.DataFrame(rows)

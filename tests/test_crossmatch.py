@@ -1,0 +1,153 @@
+"""Cross-matching a list of known objects' positions to the catalogue (astroexplore.crossmatch)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord, match_coordinates_sky
+from astropy.table import Table
+
+from astroexplore.catalogue import Catalogue
+from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC, crossmatch, read_positions
+from astroexplore.errors import CatalogueError
+from astroexplore.search import search_by_ids
+
+
+@pytest.fixture(scope="module")
+def cat():
+    rng = np.random.default_rng(3)
+    n = 5000
+    table = pd.DataFrame({"id": [f"g{i}" for i in range(n)], "ra": rng.uniform(359.0, 361.0, n) % 360,
+                          "dec": rng.uniform(-1.0, 1.0, n)})
+    return Catalogue.from_arrays(rng.normal(size=(n, 8)).astype(np.float32), table=table)
+
+
+def _offset(ra, dec, east_arcsec, north_arcsec):
+    c = SkyCoord(ra * u.deg, dec * u.deg).spherical_offsets_by(east_arcsec * u.arcsec, north_arcsec * u.arcsec)
+    return c.ra.deg, c.dec.deg
+
+
+def test_crossmatch_agrees_with_astropy(cat):
+    """Every position, near a galaxy or not, across RA = 0: the same nearest galaxy and separation
+    as astropy's match_coordinates_sky, and a match exactly where that separation <= the radius."""
+    rng = np.random.default_rng(0)
+    rows = rng.choice(cat.n_galaxies, 300, replace=False)
+    ra, dec = _offset(cat.ra[rows], cat.dec[rows], rng.normal(0, 4, 300), rng.normal(0, 4, 300))
+    m = crossmatch(cat, ra, dec, radius_arcsec=5)
+    idx, sep, _ = match_coordinates_sky(SkyCoord(ra * u.deg, dec * u.deg), SkyCoord(cat.ra * u.deg, cat.dec * u.deg))
+    np.testing.assert_array_equal(m.nearest, idx)
+    np.testing.assert_allclose(m.separation_arcsec, sep.arcsec, rtol=1e-7, atol=1e-6)
+    np.testing.assert_array_equal(m.rows, np.where(sep.arcsec <= 5, idx, -1))
+    assert 0 < m.n_matched < 300  # the offsets put some positions outside 5 arcsec
+    assert (m.ra >= 0).all() and (m.ra < 360).all()
+
+
+def test_galaxy_rows_count_a_galaxy_once_in_list_order(cat):
+    ra = cat.ra[[7, 3, 7, 9]]
+    dec = cat.dec[[7, 3, 7, 9]]
+    m = crossmatch(cat, np.r_[ra, 10.0], np.r_[dec, 0.0])
+    assert m.rows.tolist() == [7, 3, 7, 9, -1]
+    assert m.galaxy_rows.tolist() == [7, 3, 9]
+    text = m.summary(["A", "B", "C", "D", "far one"])
+    assert text.startswith(f"4 of 5 positions matched a catalogue galaxy within {DEFAULT_MATCH_ARCSEC:g} arcsec "
+                           "(3 distinct galaxies); not matched: far one (RA 10.00000, Dec +0.00000: nearest ")
+    assert "deg)" in text
+
+
+def test_matched_galaxies_search_like_their_ids(cat):
+    rows = np.array([11, 22, 33])
+    ra, dec = _offset(cat.ra[rows], cat.dec[rows], 1.0, -1.0)
+    m = crossmatch(cat, ra, dec)
+    by_position = search_by_ids(cat, None, cat.ids[m.galaxy_rows], k=10)
+    by_id = search_by_ids(cat, None, cat.ids[rows], k=10)
+    np.testing.assert_array_equal(by_position.indices, by_id.indices)
+
+
+def test_to_frame_keeps_the_list_columns(cat):
+    positions = pd.DataFrame({"name": ["x", "y"], "id": ["L1", "L2"], "score": [5, 4],
+                              "ra": [cat.ra[5], 10.0], "dec": [cat.dec[5], 0.0]})
+    m = crossmatch(cat, positions["ra"], positions["dec"])
+    out = m.to_frame(cat, positions)
+    assert list(out.columns) == ["name", "id_list", "score", "ra", "dec", "id", "galaxy_ra", "galaxy_dec",
+                                 "separation_arcsec", "matched"]
+    assert out["id"].tolist() == ["g5", ""] and out["matched"].tolist() == [True, False]
+    assert out["separation_arcsec"][0] == pytest.approx(0.0, abs=1e-6)
+    assert out["galaxy_ra"][0] == cat.ra[5] and np.isnan(out["galaxy_dec"][1])
+
+
+@pytest.mark.parametrize("ra, dec, message", [
+    ([1.0, np.nan], [0.0, 0.0], "position 2"),
+    ([1.0], [95.0], "position 1"),
+    ([1.0, 2.0], [0.0], "one length"),
+    ([], [], "no positions"),
+])
+def test_bad_positions_are_named(cat, ra, dec, message):
+    with pytest.raises(ValueError, match=message):
+        crossmatch(cat, ra, dec)
+
+
+def test_bad_radius_and_no_coordinates(cat):
+    with pytest.raises(ValueError, match="radius"):
+        crossmatch(cat, [1.0], [0.0], radius_arcsec=0)
+    with pytest.raises(CatalogueError, match="ra"):
+        crossmatch(Catalogue.from_arrays(np.zeros((3, 2))), [1.0], [0.0])
+
+
+# ------------------------------------------------------------------------------- read_positions
+def test_text_lines_in_any_form_with_names():
+    text = ("# known rings\n150.1 2.2  # NGC A\n\n10:00:24 +02:12:00\n"
+            "10h00m24s, +02d12m00s # B\n150.1,-2.2\n")
+    p = read_positions(text)
+    assert p["line"].tolist() == [2, 4, 5, 6]
+    assert p["name"].tolist() == ["NGC A", "", "B", ""]
+    np.testing.assert_allclose(p["ra"], [150.1] * 4, atol=1e-9)
+    np.testing.assert_allclose(p["dec"], [2.2, 2.2, 2.2, -2.2], atol=1e-9)
+
+
+def test_text_line_that_is_no_position_names_its_line():
+    with pytest.raises(CatalogueError, match=r"the positions: line 3: cannot read a sky position from 'abc'"):
+        read_positions("150.1 2.2\n\nabc\n")
+    with pytest.raises(CatalogueError, match="no positions"):
+        read_positions("# only a comment\n\n")
+
+
+def test_text_with_a_header_is_a_table():
+    p = read_positions("name\tRAJ2000\tDEJ2000\nA\t150.1\t2.2\nB\t10:00:24\t-02:12:00\n")
+    assert p.columns.tolist()[:2] == ["ra", "dec"] and p["name"].tolist() == ["A", "B"]
+    np.testing.assert_allclose(p["ra"], [150.1, 150.1], atol=1e-9)
+    np.testing.assert_allclose(p["dec"], [2.2, -2.2], atol=1e-9)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".fits"])
+def test_table_files(tmp_path, suffix):
+    table = pd.DataFrame({"Name": ["A", "B", "C"], "RA_ICRS": [150.1, 359.9, 0.5],
+                          "DE_ICRS": [2.2, -0.5, 0.25], "score": [5, 4, 3]})
+    path = tmp_path / f"known{suffix}"
+    if suffix == ".csv":
+        table.to_csv(path, index=False)
+    elif suffix == ".parquet":
+        table.to_parquet(path)
+    else:
+        Table.from_pandas(table).write(path)
+    p = read_positions(path)
+    np.testing.assert_allclose(p["ra"], [150.1, 359.9, 0.5])
+    np.testing.assert_allclose(p["dec"], [2.2, -0.5, 0.25])
+    assert p["Name"].tolist() == ["A", "B", "C"] and "RA_ICRS" in p.columns
+    assert read_positions(str(path))["ra"].tolist() == p["ra"].tolist()  # a path given as text
+
+
+def test_table_errors_name_file_column_and_row(tmp_path):
+    path = tmp_path / "known.csv"
+    pd.DataFrame({"name": ["A"], "x": [1.0], "y": [2.0]}).to_csv(path, index=False)
+    with pytest.raises(CatalogueError, match=r"known.csv: no RA column: looked for ra, raj2000.*the columns are name, x, y"):
+        read_positions(path)
+    pd.DataFrame({"ra": ["150.1", "oops", "3"], "dec": ["2.2", "1", "95"]}).to_csv(path, index=False)
+    with pytest.raises(CatalogueError, match=r"known.csv: row 2: cannot read 'oops 1' as a position") as err:
+        read_positions(path)
+    assert err.value.column == "ra" and err.value.rows == [1]
+    pd.DataFrame({"ra": [150.1, 3.0], "dec": [2.2, 95.0]}).to_csv(path, index=False)
+    with pytest.raises(CatalogueError, match=r"known.csv: row 2 \(RA 3.0, Dec 95.0\)"):
+        read_positions(path)
+    with pytest.raises(CatalogueError, match="missing.csv: file not found"):
+        read_positions(str(tmp_path / "missing.csv"))
