@@ -266,6 +266,7 @@ def _positions_of_table(table: pd.DataFrame, where: str | None) -> pd.DataFrame:
         names = RA_NAMES if ra_col is None else DEC_NAMES
         raise CatalogueError(f"no {missing} column: looked for {', '.join(names)} (any case); the "
                              f"columns are {', '.join(map(str, table.columns[:20]))}", file=where)
+    table = _without_unit_rows(table, ra_col, dec_col)
     if len(table) == 0:
         raise CatalogueError("the positions table has no rows", file=where)
     ra, dec = _column_degrees(table[ra_col], table[dec_col], where, ra_col)
@@ -275,22 +276,74 @@ def _positions_of_table(table: pd.DataFrame, where: str | None) -> pd.DataFrame:
 
 
 def _column_degrees(ra_col: pd.Series, dec_col: pd.Series, where, ra_name) -> tuple[np.ndarray, np.ndarray]:
-    """Degrees from two columns: numbers as they are, text through :func:`parse_position`."""
+    """Degrees from two columns: numbers as they are; sexagesimal text (RA in hours) read by
+    astropy, all rows at once (a row it cannot read is then found and named by
+    :func:`parse_position`)."""
     ra_num = pd.to_numeric(ra_col, errors="coerce").to_numpy(np.float64)
     dec_num = pd.to_numeric(dec_col, errors="coerce").to_numpy(np.float64)
     ra, dec = ra_num.copy(), dec_num.copy()
-    for i in np.flatnonzero(~(np.isfinite(ra_num) & np.isfinite(dec_num))):
-        text = f"{ra_col.iloc[i]} {dec_col.iloc[i]}"
-        try:
-            ra[i], dec[i] = parse_position(text)
-        except ValueError as err:
-            raise CatalogueError(f"row {i + 1}: cannot read '{text}' as a position ({err})",
-                                 file=where, column=str(ra_name), rows=[i]) from None
+    text_rows = np.flatnonzero(~(np.isfinite(ra_num) & np.isfinite(dec_num)))
+    if text_rows.size:
+        ra[text_rows], dec[text_rows] = _sexagesimal(ra_col.iloc[text_rows], dec_col.iloc[text_rows], where, ra_name)
     try:
         check_positions(ra, dec)
     except ValueError as err:
         raise CatalogueError(str(err).replace("position ", "row ", 1), file=where, column=str(ra_name)) from None
     return ra % 360.0, dec
+
+
+def _named_position(text: str) -> tuple[tuple[float, float], str]:
+    """A line's position, and the name written before or after it without a ``#``
+    (``NGC 4650A 12:44:49 -40:42:52``): words holding a letter, taken off the line's start or end
+    until the rest is a position. Only words with a letter are taken, so three numbers never lose
+    one to a "name"."""
+    try:
+        return parse_position(text), ""
+    except ValueError as err:
+        first_error = err
+    words = text.split()
+    for k in range(1, len(words) - 1):
+        for name, rest in ((words[:k], words[k:]), (words[-k:], words[:-k])):
+            if any(re.search(r"[a-zA-Z]", w) for w in name):
+                try:
+                    return parse_position(" ".join(rest)), " ".join(name)
+                except ValueError:
+                    pass
+    raise first_error
+
+
+def _sexagesimal(ra_text: pd.Series, dec_text: pd.Series, where, ra_name) -> tuple[np.ndarray, np.ndarray]:
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    try:
+        c = SkyCoord(ra_text.astype(str).str.strip().to_numpy(), dec_text.astype(str).str.strip().to_numpy(),
+                     unit=(u.hourangle, u.deg))
+        return c.ra.deg, c.dec.deg
+    except Exception:  # noqa: BLE001  (astropy raises several types) -- find the row that fails
+        pass
+    out = np.empty((2, len(ra_text)))
+    for j, (i, r, d) in enumerate(zip(ra_text.index, ra_text, dec_text)):
+        text = f"{r} {d}"
+        try:
+            out[:, j] = parse_position(text)
+        except ValueError as err:
+            raise CatalogueError(f"row {i + 1}: cannot read '{text}' as a position ({err})",
+                                 file=where, column=str(ra_name), rows=[int(i)]) from None
+    return out[0], out[1]
+
+
+def _without_unit_rows(table: pd.DataFrame, ra_col, dec_col) -> pd.DataFrame:
+    """A VizieR table as saved or pasted (tab-separated values): the header is followed by a
+    row of units (``deg``, ``"h:m:s"``) and a row of dashes; those rows are not positions."""
+    def unit_like(v) -> bool:
+        v = str(v).strip().strip('"').lower()
+        return v == "" or set(v) <= {"-"} or v in _UNIT_WORDS
+    drop = [i for i in table.index[:2] if unit_like(table.at[i, ra_col]) and unit_like(table.at[i, dec_col])]
+    return table.drop(index=drop).reset_index(drop=True) if drop else table
+
+
+_UNIT_WORDS = {"deg", "degree", "degrees", "h:m:s", "d:m:s", "hms", "dms", "hh:mm:ss", "dd:mm:ss", "[deg]"}
 
 
 def _positions_of_text(text: str, where: str | None) -> pd.DataFrame:
@@ -299,8 +352,9 @@ def _positions_of_text(text: str, where: str | None) -> pd.DataFrame:
     header = [h.lower() for h in re.split(r"[,;\t ]+", first.strip())]
     if any(h in RA_NAMES for h in header) and any(h in DEC_NAMES for h in header):
         try:
-            sep = "," if "," in first else ";" if ";" in first else r"\s+"
-            table = pd.read_csv(io.StringIO(text), sep=sep, engine="python", dtype=str, comment=None)
+            sep = next((c for c in ("\t", ",", ";") if c in first), r"\s+")
+            body = "\n".join(lines[lines.index(first):])  # from the header on: '#' lines above it are notes
+            table = pd.read_csv(io.StringIO(body), sep=sep, engine="python", dtype=str)
         except (ValueError, pd.errors.ParserError) as err:
             raise CatalogueError(f"cannot read the positions as a table: {err}", file=where) from None
         return _positions_of_table(table, where)
@@ -310,10 +364,10 @@ def _positions_of_text(text: str, where: str | None) -> pd.DataFrame:
         if not body.strip():
             continue
         try:
-            ra, dec = parse_position(body.strip())
+            (ra, dec), named = _named_position(body.strip())
         except ValueError as err:
             raise CatalogueError(f"line {n}: {err}", file=where or "the positions", rows=[n - 1]) from None
-        rows.append({"ra": ra % 360.0, "dec": dec, "line": n, "name": name.strip()})
+        rows.append({"ra": ra % 360.0, "dec": dec, "line": n, "name": name.strip() or named})
     if not rows:
         raise CatalogueError("no positions: give one per line, e.g. '150.1 2.2' or "
                              "'10:00:24 +02:12:00'", file=where or "the positions")

@@ -151,3 +151,39 @@ def test_table_errors_name_file_column_and_row(tmp_path):
         read_positions(path)
     with pytest.raises(CatalogueError, match="missing.csv: file not found"):
         read_positions(str(tmp_path / "missing.csv"))
+
+
+def test_names_before_or_after_a_position_without_a_hash():
+    p = read_positions("NGC 4650A 12:44:49 -40:42:52\n12:44:49 -40:42:52 NGC 4650A\n"
+                       "2MASX J12445000-4042000 191.2 -40.7\n191.2 -40.7\n")
+    assert p["name"].tolist() == ["NGC 4650A", "NGC 4650A", "2MASX J12445000-4042000", ""]
+    np.testing.assert_allclose(p["ra"][:2], [191.204167] * 2, atol=1e-6)
+    with pytest.raises(CatalogueError, match="line 1: cannot read a sky position from '150.1 2.2 3.3'"):
+        read_positions("150.1 2.2 3.3\n")  # three numbers: no word is taken as a name
+
+
+def test_a_vizier_table_pasted_with_notes_units_and_dashes():
+    text = ("#RESOURCE=yCat_J_MNRAS_418_244\n#Name: J/MNRAS/418/244\n\n_RAJ2000\t_DEJ2000\tName\n"
+            '"h:m:s"\t"d:m:s"\t\n------------\t------------\t----\n'
+            "12 44 49.0\t-40 42 52\tNGC 4650A\n00 36 36.2\t+00 40 51\tUGC 00353\n")
+    p = read_positions(text)
+    assert p["Name"].tolist() == ["NGC 4650A", "UGC 00353"]
+    c = SkyCoord(["12 44 49.0 -40 42 52", "00 36 36.2 +00 40 51"], unit=(u.hourangle, u.deg))
+    np.testing.assert_allclose(p["ra"], c.ra.deg, atol=1e-9)
+    np.testing.assert_allclose(p["dec"], c.dec.deg, atol=1e-9)
+
+
+def test_sexagesimal_columns_read_at_once_and_a_bad_row_named(tmp_path):
+    rng = np.random.default_rng(2)
+    c = SkyCoord(rng.uniform(0, 360, 500) * u.deg, rng.uniform(-80, 80, 500) * u.deg)
+    ra_text = c.ra.to_string(u.hourangle, sep=":", precision=3)
+    dec_text = c.dec.to_string(sep=":", precision=2, alwayssign=True)
+    path = tmp_path / "sx.csv"
+    pd.DataFrame({"RAJ2000": ra_text, "DEJ2000": dec_text}).to_csv(path, index=False)
+    p = read_positions(path)
+    assert np.abs(p["ra"] - c.ra.deg).max() * 3600 < 0.01 and np.abs(p["dec"] - c.dec.deg).max() * 3600 < 0.01
+    ra_text[321] = "25:99:00"
+    pd.DataFrame({"RAJ2000": ra_text, "DEJ2000": dec_text}).to_csv(path, index=False)
+    with pytest.raises(CatalogueError, match=r"row 322: cannot read '25:99:00 ") as err:
+        read_positions(path)
+    assert err.value.rows == [321]
