@@ -292,6 +292,29 @@ def _column_degrees(ra_col: pd.Series, dec_col: pd.Series, where, ra_name) -> tu
     return ra % 360.0, dec
 
 
+def _colon_positions(lines: Sequence[str]) -> dict[int, tuple[float, float]]:
+    """The lines written ``hh:mm:ss.s +dd:mm:ss.s`` (before any ``#``), read by astropy in one call
+    (a line at a time costs ~1 ms): {line index: (ra, dec) degrees}; {} where astropy refuses any
+    of them (they are then read line by line, which names the bad one)."""
+    at, ras, decs = [], [], []
+    for i, raw in enumerate(lines):
+        words = raw.partition("#")[0].split()
+        if len(words) == 2 and words[0].count(":") == 2 and words[1].count(":") == 2:
+            at.append(i)
+            ras.append(words[0])
+            decs.append(words[1])
+    if len(at) < 2:
+        return {}
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    try:
+        c = SkyCoord(ras, decs, unit=(u.hourangle, u.deg))
+    except Exception:  # noqa: BLE001  (astropy raises several types)
+        return {}
+    return dict(zip(at, zip(c.ra.deg.tolist(), c.dec.deg.tolist())))
+
+
 def _named_position(text: str) -> tuple[tuple[float, float], str]:
     """A line's position, and the name written before or after it without a ``#``
     (``NGC 4650A 12:44:49 -40:42:52``): words holding a letter, taken off the line's start or end
@@ -359,12 +382,13 @@ def _positions_of_text(text: str, where: str | None) -> pd.DataFrame:
             raise CatalogueError(f"cannot read the positions as a table: {err}", file=where) from None
         return _positions_of_table(table, where)
     rows = []
+    known = _colon_positions(lines)
     for n, raw in enumerate(lines, start=1):
         body, _, name = raw.partition("#")
         if not body.strip():
             continue
         try:
-            (ra, dec), named = _named_position(body.strip())
+            (ra, dec), named = (known[n - 1], "") if n - 1 in known else _named_position(body.strip())
         except ValueError as err:
             raise CatalogueError(f"line {n}: {err}", file=where or "the positions", rows=[n - 1]) from None
         rows.append({"ra": ra % 360.0, "dec": dec, "line": n, "name": name.strip() or named})

@@ -112,6 +112,21 @@ def test_text_line_that_is_no_position_names_its_line():
         read_positions("# only a comment\n\n")
 
 
+def test_colon_lines_read_at_once_equal_line_by_line_and_a_bad_one_is_named():
+    from astroexplore.search import parse_position
+
+    rng = np.random.default_rng(4)
+    c = SkyCoord(rng.uniform(0, 360, 300) * u.deg, rng.uniform(-85, 85, 300) * u.deg)
+    lines = [f"{t}  # g{i}" for i, t in enumerate(c.to_string("hmsdms", sep=":", precision=3))]
+    p = read_positions("\n".join(lines))
+    expected = np.array([parse_position(t.partition("#")[0].strip()) for t in lines])
+    np.testing.assert_array_equal(p[["ra", "dec"]].to_numpy(), expected)
+    assert p["name"].tolist() == [f"g{i}" for i in range(300)]
+    lines[123] = "12:61:00 +10:00:00"
+    with pytest.raises(CatalogueError, match="line 124: cannot read a sky position from '12:61:00 "):
+        read_positions("\n".join(lines))
+
+
 def test_text_with_a_header_is_a_table():
     p = read_positions("name\tRAJ2000\tDEJ2000\nA\t150.1\t2.2\nB\t10:00:24\t-02:12:00\n")
     assert p.columns.tolist()[:2] == ["ra", "dec"] and p["name"].tolist() == ["A", "B"]
@@ -187,3 +202,45 @@ def test_sexagesimal_columns_read_at_once_and_a_bad_row_named(tmp_path):
     with pytest.raises(CatalogueError, match=r"row 322: cannot read '25:99:00 ") as err:
         read_positions(path)
     assert err.value.rows == [321]
+
+
+# ------------------------------------------------------------------------------- real data
+def test_decals_rings_found_in_gz2_stripe82_by_their_iau_names(shared_data, tmp_path, capsys):
+    """The DECaLS ring set's galaxies are named by position (J000411.19+020924.0); those in Stripe 82
+    are found in the GZ2 Stripe 82 catalogue (Willett et al. 2013) through a positions list, as
+    astropy matches them, and GZ2's volunteers saw rings in the matched rings far more than in the
+    matched non-rings, which says the matches are the same galaxies."""
+    import re
+
+    from astroexplore.catalogue import load_catalogue
+    from astroexplore.cli import main
+    from astroexplore.crossmatch import position_names
+
+    rings = pd.read_csv(shared_data / "decals_rings" / "catalog.csv")
+    parts = rings["iauname"].str.extract(r"J(\d\d)(\d\d)(\d\d\.\d+)([+-]\d\d)(\d\d)(\d\d\.\d+)")
+    lines = [f"{a}:{b}:{c} {d}:{e}:{f}  # {name}" for (a, b, c, d, e, f), name
+             in zip(parts.itertuples(index=False), rings["iauname"])]
+    positions = read_positions("\n".join(lines))
+    assert position_names(positions) == rings["iauname"].tolist()
+    gz2_path = shared_data / "gz2_stripe82" / "gz2_stripe82_table5.csv.gz"
+    gz2 = load_catalogue(gz2_path, embedding_columns="*_debiased")
+    m = crossmatch(gz2, positions["ra"], positions["dec"], radius_arcsec=5)
+    reference = match_coordinates_sky(SkyCoord(positions["ra"].to_numpy() * u.deg, positions["dec"].to_numpy() * u.deg),
+                                      SkyCoord(gz2.ra * u.deg, gz2.dec * u.deg))
+    np.testing.assert_array_equal(m.rows, np.where(reference[1].arcsec <= 5, reference[0], -1))
+    assert m.n_matched >= 30  # the Stripe 82 strip holds a few dozen of the 470
+    ring_fraction = gz2.table["t08_odd_feature_a19_ring_debiased"].to_numpy()
+    is_ring = rings["ring"].to_numpy() == 1
+    in_rings = ring_fraction[m.rows[m.matched & is_ring]]
+    in_others = ring_fraction[m.rows[m.matched & ~is_ring]]
+    assert len(in_rings) >= 10 and len(in_others) >= 5
+    assert np.nanmean(in_rings) > np.nanmean(in_others) + 0.2 > np.nanmean(ring_fraction) + 0.2
+    # the command line gives the same matches
+    text = tmp_path / "rings.txt"
+    text.write_text("\n".join(lines))
+    out = tmp_path / "rings_in_gz2.csv"
+    assert main(["match", str(gz2_path), str(text), str(out), "--embedding-columns", "*_debiased"]) == 0
+    said = capsys.readouterr().out
+    assert re.match(rf"{m.n_matched} of 470 positions matched a catalogue galaxy within 5 arcsec", said)
+    table = pd.read_csv(out, dtype={"id": str}, keep_default_na=False)
+    assert table.loc[table["matched"], "id"].tolist() == [str(gz2.ids[r]) for r in m.rows[m.matched]]
