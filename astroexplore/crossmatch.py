@@ -37,7 +37,9 @@ DEFAULT_MATCH_ARCSEC = 5.0
 RA_NAMES = ("ra", "raj2000", "_raj2000", "ra_icrs", "ra_deg", "radeg", "ra_j2000", "ra2000", "alpha")
 DEC_NAMES = ("dec", "dej2000", "_dej2000", "decj2000", "de_icrs", "dec_icrs", "dec_deg", "decdeg",
              "dedeg", "dec_j2000", "dec2000", "delta")
-_TABLE_SUFFIXES = (".parquet", ".pq", ".fits", ".fits.gz", ".fit", ".csv", ".csv.gz", ".tsv")
+#: files read as tables; any other file is text (a CSV with a header naming RA and Dec is read as
+#: a table from there, a headerless one as one position a line)
+_BINARY_SUFFIXES = (".parquet", ".pq", ".fits", ".fits.gz", ".fit", ".gz")
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,7 @@ def read_positions(source: str | Path) -> pd.DataFrame:
     """
     path, text = _as_path_or_text(source)
     where = str(path) if path is not None else None
-    if path is not None and path.name.lower().endswith(_TABLE_SUFFIXES):
+    if path is not None and path.name.lower().endswith(_BINARY_SUFFIXES):
         return _positions_of_table(_read_table(path), where)
     if path is not None:
         try:
@@ -249,7 +251,7 @@ def _read_table(path: Path) -> pd.DataFrame:
         if name.endswith((".fits", ".fits.gz", ".fit")):
             from astroexplore.catalogue import _read_fits_table
             return _read_fits_table(path).to_pandas()
-        return pd.read_csv(path, sep=None, engine="python", dtype=str)  # sniffs , ; tab
+        return pd.read_csv(path, sep=None, engine="python", dtype=str)  # .csv.gz: sniffs , ; tab
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise CatalogueError(f"cannot read the positions table: {err}", file=str(path)) from None
 
@@ -290,6 +292,18 @@ def _column_degrees(ra_col: pd.Series, dec_col: pd.Series, where, ra_name) -> tu
     except ValueError as err:
         raise CatalogueError(str(err).replace("position ", "row ", 1), file=where, column=str(ra_name)) from None
     return ra % 360.0, dec
+
+
+def _other_header(line: str) -> bool:
+    """A first line of column names without RA and Dec (``name,x,y``): read as a table, whose
+    error then lists the columns looked for (not "line 1 is no position")."""
+    if not (re.search(r"[,;\t]", line) and re.search(r"[a-zA-Z]", line.partition("#")[0])):
+        return False
+    try:
+        _named_position(line.partition("#")[0].strip())
+    except ValueError:
+        return True
+    return False
 
 
 def _colon_positions(lines: Sequence[str]) -> dict[int, tuple[float, float]]:
@@ -373,7 +387,7 @@ def _positions_of_text(text: str, where: str | None) -> pd.DataFrame:
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
     header = [h.lower() for h in re.split(r"[,;\t ]+", first.strip())]
-    if any(h in RA_NAMES for h in header) and any(h in DEC_NAMES for h in header):
+    if (any(h in RA_NAMES for h in header) and any(h in DEC_NAMES for h in header)) or _other_header(first):
         try:
             sep = next((c for c in ("\t", ",", ";") if c in first), r"\s+")
             body = "\n".join(lines[lines.index(first):])  # from the header on: '#' lines above it are notes

@@ -244,3 +244,14 @@ def test_decals_rings_found_in_gz2_stripe82_by_their_iau_names(shared_data, tmp_
     assert re.match(rf"{m.n_matched} of 470 positions matched a catalogue galaxy within 5 arcsec", said)
     table = pd.read_csv(out, dtype={"id": str}, keep_default_na=False)
     assert table.loc[table["matched"], "id"].tolist() == [str(gz2.ids[r]) for r in m.rows[m.matched]]
+
+
+def test_a_csv_without_a_header_is_one_position_a_line(tmp_path):
+    path = tmp_path / "known.csv"
+    path.write_text("150.1,2.2\n10:00:24,+02:12:00\n")
+    p = read_positions(path)
+    np.testing.assert_allclose(p["ra"], [150.1, 150.1], atol=1e-9)
+    assert p["line"].tolist() == [1, 2]
+    gz = tmp_path / "known.csv.gz"
+    pd.DataFrame({"ra": [150.1], "dec": [2.2]}).to_csv(gz, index=False)
+    assert read_positions(gz)["dec"].tolist() == [2.2]
