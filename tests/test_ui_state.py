@@ -1744,3 +1744,26 @@ def test_filter_tab_keeps_a_second_answer_of_a_question_it_cannot_show(state):
     assert set(state.filter.conditions) >= {Condition("smooth-or-featured", "smooth", 0.0, 0.2), featured}
     row.answer = ANY
     assert state.filter is None
+
+
+def test_the_map_marks_the_similarity_search_shown(state):
+    """A search in the Similarity tab puts its query galaxies (stars) and results (rings) on the
+    latent map, at their map coordinates; a failed search takes them away."""
+    from astroexplore.ui.app import load_extensions
+    from astroexplore.ui.latent_map import MapView
+    from astroexplore.ui.similarity import FROM_LIST, SimilarityView
+
+    load_extensions()
+    view, search = MapView(state=state), SimilarityView(state=state)
+    cat, xy = state.catalogue, state.resources.projection
+    search.param.update(mode=FROM_LIST, positions_text=f"{cat.ra[3]} {cat.dec[3]}\n{cat.ra[8]} {cat.dec[8]}", k=7)
+    assert search.search() is not None
+    found, query = view._search_marks(state.search_rows, state.found_rows)
+    assert query.data["id"].tolist() == [str(cat.ids[3]), str(cat.ids[8])]
+    np.testing.assert_array_equal(query.data[["x", "y"]].to_numpy(), xy[[3, 8]])
+    assert found.data["id"].tolist() == [str(cat.ids[i]) for i in search.result_indices] and len(found.data) == 7
+    assert query.opts.get("style").kwargs["marker"] == "star"
+    search.positions_text = "no position here"
+    assert search.search() is None and state.search_rows is None and state.found_rows is None
+    found, query = view._search_marks(state.search_rows, state.found_rows)
+    assert len(found.data) == len(query.data) == 0

@@ -35,6 +35,8 @@ N_GALLERY = 48
 #: Classes the map colours apart (Bokeh's Category10 without its grey, kept for "other"): a
 #: column with more shows its 8 most frequent and "other".
 MAX_CLASSES = 9
+#: the similarity search shown, on the map: its query galaxies (stars) and the galaxies found (rings)
+QUERY_COLOUR, FOUND_COLOUR = "#ffd400", "#ff4fd8"
 _CHROME_PX = 121  # the colour bar (with its ticks and title) and the toolbar right of the map (measured)
 _PANE_MARGIN_PX = 20  # the plot pane's margins inside the map column
 #: the aggregated column's name, whatever "Colour by" shows: datashader compiles its kernels per
@@ -454,6 +456,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask),
                                  cache_size=1)
         marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point, self.param.box), cache_size=1)
+        search = hv.DynamicMap(pn.bind(self._search_marks, st.param.search_rows, st.param.found_rows),
+                               cache_size=1)
         # Bokeh's box-select overlay vanishes when the drag ends: the box is drawn from ``box``, in
         # data coordinates, so it stays over the region the gallery shows through zoom and pan
         outline = hv.DynamicMap(pn.bind(self._outline, self.param.box), cache_size=1)
@@ -463,7 +467,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         self._bounds = hv.streams.BoundsXY(source=shaded, bounds=None, transient=True)
         self._tap.add_subscriber(self._tapped)
         self._bounds.add_subscriber(self._boxed)
-        return shaded * labelled * marker * outline
+        return shaded * labelled * search * marker * outline
 
     @staticmethod
     def _hover_opts(color_by: str, classes: Sequence[str] = ()) -> dict:
@@ -524,6 +528,23 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
     def _pane_width(self) -> int:
         """Largest width of the plot pane, in pixels: the map (``width``), its colour bar and toolbar."""
         return self.width + _CHROME_PX
+
+    def _search_marks(self, query_rows, found_rows):
+        """The similarity search shown (Similarity tab): the galaxies found as pink rings, its query
+        galaxies (the one searched from, a tag's, the known objects') as yellow stars; their ids on
+        hover. Where do my known objects, and what looks like them, lie on the map?"""
+        hv = _hv()
+        xy, ids = self.state.resources.projection, np.asarray(self.state.catalogue.ids)
+
+        def points(rows):
+            rows = np.zeros(0, np.int64) if rows is None else np.asarray(rows, np.int64)
+            return hv.Points(pd.DataFrame({"x": xy[rows, 0], "y": xy[rows, 1], "id": ids[rows].astype(str)}),
+                             kdims=["x", "y"], vdims=["id"])
+        found = points(found_rows).opts(marker="circle", size=11, fill_alpha=0, line_color=FOUND_COLOUR,
+                                        line_width=2, tools=["hover"])
+        query = points(query_rows).opts(marker="star", size=18, color=QUERY_COLOUR, line_color="black",
+                                        line_width=1, tools=["hover"])
+        return found * query
 
     def _marker(self, point, box=None):
         """A cross at the last tap, while the gallery shows its nearest galaxies (not a box's)."""
@@ -677,7 +698,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             "Tap anywhere for the nearest galaxies; use the box-select tool for a region; the "
             "hover tool (toolbar) reads a pixel: how many galaxies, their mean value or their classes. "
             "Labelled galaxies are the outlined dots (blue = 0 ... red = 5; coloured by labels, the "
-            "other galaxies are grey). Click a thumbnail to score it.", styles={"color": "#555"}, sizing_mode="stretch_width")
+            "other galaxies are grey). The similarity search shown in its tab is marked too: its "
+            "query as yellow stars, the galaxies it found as pink rings. Click a thumbnail to score it.", styles={"color": "#555"}, sizing_mode="stretch_width")
         # a FlexBox, not a Row: on a laptop screen the gallery wraps under the map instead of
         # being cut off at the right edge; the map keeps its width while the gallery fits beside
         # it, and narrows (its toolbar in view) where the window has less room than the map

@@ -255,6 +255,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             self.warning = warning or res.warning or ""
             self.query_indices = np.asarray(query, dtype=np.int64)
             self.query_text = note
+        st.param.update(search_rows=self.query_indices, found_rows=self.result_indices)  # the map marks them
         self._gallery.param.update(indices=self.result_indices,
                                    captions=[f"d = {d:.3f}" for d in frame["distance"]],
                                    title=self.summary)
@@ -294,6 +295,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             self.summary = ""
             self.query_indices = None
             self.query_text = ""
+        self.state.param.update(search_rows=None, found_rows=None)
         self._gallery.param.update(indices=None, captions=[], title="")
         self._download.disabled = True
 

@@ -326,9 +326,15 @@ class AppState(param.Parameterized):
     map_classes = param.List(default=[], item_type=str, doc="The classes the map colours, coloured by a "
                              "class column ([] = its default ones: the most frequent).")
     similarity_query = param.String(default="", doc="The similarity search shown, as the page's address "
-                                    "writes it: 'galaxy:ID', 'position:RA,Dec' (degrees) or 'tag:#ring' "
+                                    "writes it: 'galaxy:ID', 'position:RA,Dec' (degrees), "
+                                    "'positions:RADIUS;RA,Dec;...' (known objects) or 'tag:#ring' "
                                     "(see astroexplore.ui.address); '' = none. Set elsewhere, the "
                                     "Similarity search tab runs it.")
+    search_rows = param.Array(default=None, doc="Catalogue rows of the similarity search's query: the "
+                              "galaxy searched from, or a tag's or the known objects' galaxies; None = no "
+                              "search shown. The latent map marks them.")
+    found_rows = param.Array(default=None, doc="Catalogue rows of that search's results, nearest first; "
+                             "None = none. The latent map marks them.")
     similarity_k = param.Integer(default=24, bounds=(1, None), doc="How many galaxies that search returns.")
     finds = param.String(default="", doc="The Labelled tab's choices, as the page's address writes them: "
                          "'4' (your labels scored 4 or more, the default), '3,everyone', '4,everyone,#ring'.")

@@ -368,6 +368,29 @@ def test_known_objects_pasted_as_positions(ui_page, served, until, shot):
         assert query.get_by_role("img", name=f"galaxy {cat.ids[i]}").count() == 1
     until(lambda: "search=positions:5;" in page.evaluate("location.search"), what="the list in the address")
     shot(page, "similarity_known_objects")
+    # the latent map marks the search: the known objects as stars, the galaxies found as rings
+    page.get_by_text("Latent map", exact=True).click()
+    page.get_by_text("Tap anywhere for the nearest galaxies").wait_for()
+    until(lambda: sorted(_scatter_ids(page).get("star", [])) == sorted(str(cat.ids[i]) for i in (5, 17, 29)),
+          what="the map's stars at the known objects")
+    rings = [ids for marker, ids in _scatter_ids(page, every=True) if marker == "circle" and len(ids) == 24]
+    assert len(rings) == 1, "the 24 galaxies found are one set of rings on the map"
+    shot(page, "map_known_objects")
+
+
+_SCATTER_JS = """() => { const out = [];
+  for (const doc of Bokeh.documents) for (const m of doc.all_models) {
+    if (m.glyph && m.glyph.constructor.__name__ === 'Scatter') {
+      const d = m.data_source.data;
+      out.push([String(m.glyph.marker?.value ?? m.glyph.marker), Array.from((d instanceof Map ? d.get('id') : d.id) ?? [])]);
+    } }
+  return out; }"""
+
+
+def _scatter_ids(page, every=False):
+    """The ids of the map's Scatter glyphs, by marker (``every``: a list of (marker, ids) pairs)."""
+    pairs = [(marker, [str(i) for i in ids]) for marker, ids in page.evaluate(_SCATTER_JS)]
+    return pairs if every else dict(pairs)
 
 
 def test_tag_a_galaxy_then_find_similar_by_tag(ui_page, served, until, shot):
