@@ -356,6 +356,8 @@ def test_known_objects_problems_are_warnings(view, state):
                                    "line 1 (RA ") and "no galaxy to search from" in view.warning
     view.match_arcsec = 40  # a larger radius takes it
     assert view.search() is not None and view.query_indices.tolist() == [3] and not view.warning
+    for bad in ("positions:abc;1,2", "positions:0;1,2"):  # a script's query, not checked as a link's is
+        assert view.run_query(bad) is None and "the match radius" in view.warning and view.results is None
 
 
 def test_known_objects_links_are_checked(state):

@@ -141,8 +141,13 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             return self.search()
         if kind == "positions" and FROM_LIST in self.param.mode.objects:
             radius, _, pairs = value.partition(";")
-            self.param.update(mode=FROM_LIST, match_arcsec=float(radius),
-                              positions_text="\n".join(p.replace(",", " ") for p in pairs.split(";")))
+            try:
+                self.param.update(mode=FROM_LIST, match_arcsec=float(radius),
+                                  positions_text="\n".join(p.replace(",", " ") for p in pairs.split(";")))
+            except ValueError:  # not a number, or outside the radius' bounds
+                self._fail(f"cannot search by '{query}': the match radius '{radius}' is not a number of "
+                           "arcsec from 0.1 to 3600")
+                return None
             return self.search()
         if kind == "tag":
             self.mode = FROM_TAG
