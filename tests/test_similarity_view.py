@@ -356,8 +356,11 @@ def test_known_objects_problems_are_warnings(view, state):
                                    "line 1 (RA ") and "no galaxy to search from" in view.warning
     view.match_arcsec = 40  # a larger radius takes it
     assert view.search() is not None and view.query_indices.tolist() == [3] and not view.warning
-    for bad in ("positions:abc;1,2", "positions:0;1,2"):  # a script's query, not checked as a link's is
-        assert view.run_query(bad) is None and "the match radius" in view.warning and view.results is None
+    for bad, said in [("positions:abc;1,2", "the match radius 'abc' is not a number"),
+                      ("positions:0;1,2", "the match radius is 0 arcsec: give 0.1 to 3600 arcsec")]:
+        assert view.run_query(bad) is None and said in view.warning and view.results is None  # a script's query
+    view.param.update(positions_text=f"{cat.ra[3]} {cat.dec[3]}", match_arcsec=None)  # an emptied box
+    assert view.search() is None and view.warning == "the match radius is empty: give 0.1 to 3600 arcsec"
 
 
 def test_known_objects_links_are_checked(state):

@@ -30,6 +30,9 @@ FROM_LIST = "Known objects"
 FROM_TAG = "Tag"
 MODES = [FROM_CURRENT, FROM_POSITION, FROM_URL, FROM_LIST, FROM_TAG]
 MAX_RESULTS = 1000
+#: the match radii the Known objects search takes (arcsec); what the box shows is what is used,
+#: so a radius outside them is a warning, not a silently kept earlier value
+MIN_MATCH_ARCSEC, MAX_MATCH_ARCSEC = 0.1, 3600.0
 #: a position whose nearest catalogue galaxy is further than this (degrees) is outside the
 #: survey: no "similar galaxies" from a galaxy that far away (the core only warns)
 MAX_QUERY_SEPARATION_DEG = 5.0
@@ -48,8 +51,9 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
     position = param.String(default="", label="RA, Dec (degrees or hh:mm:ss +dd:mm:ss)")
     url = param.String(default="", label="Legacy Survey viewer link")
     positions_text = param.String(default="", label="Positions of known objects, one a line")
-    match_arcsec = param.Number(default=DEFAULT_MATCH_ARCSEC, bounds=(0.1, 3600.0), label="Match radius (arcsec)",
-                                doc="A position matches the nearest catalogue galaxy within this distance.")
+    match_arcsec = param.Number(default=DEFAULT_MATCH_ARCSEC, allow_None=True, label="Match radius (arcsec)",
+                                doc="A position matches the nearest catalogue galaxy within this distance "
+                                    f"({MIN_MATCH_ARCSEC:g} to {MAX_MATCH_ARCSEC:g} arcsec).")
     tag = param.Selector(default=None, objects=[], allow_None=True, label="Tag")
     k = param.Integer(default=24, bounds=(1, None), label="Number of results",
                       doc=f"Galaxies to find (at most {MAX_RESULTS}: a larger number is clamped).")
@@ -142,12 +146,12 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         if kind == "positions" and FROM_LIST in self.param.mode.objects:
             radius, _, pairs = value.partition(";")
             try:
-                self.param.update(mode=FROM_LIST, match_arcsec=float(radius),
-                                  positions_text="\n".join(p.replace(",", " ") for p in pairs.split(";")))
-            except ValueError:  # not a number, or outside the radius' bounds
-                self._fail(f"cannot search by '{query}': the match radius '{radius}' is not a number of "
-                           "arcsec from 0.1 to 3600")
+                radius = float(radius)
+            except ValueError:
+                self._fail(f"cannot search by '{query}': the match radius '{radius}' is not a number")
                 return None
+            self.param.update(mode=FROM_LIST, match_arcsec=radius,
+                              positions_text="\n".join(p.replace(",", " ") for p in pairs.split(";")))
             return self.search()
         if kind == "tag":
             self.mode = FROM_TAG
@@ -278,8 +282,12 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         cat = self.state.catalogue
         if not self.positions_text.strip():
             raise ValueError("paste the positions of known objects first, one a line (RA Dec)")
+        radius = self.match_arcsec
+        if radius is None or not MIN_MATCH_ARCSEC <= radius <= MAX_MATCH_ARCSEC:
+            raise ValueError(f"the match radius is {'empty' if radius is None else f'{radius:g} arcsec'}: "
+                             f"give {MIN_MATCH_ARCSEC:g} to {MAX_MATCH_ARCSEC:g} arcsec")
         positions = read_positions(self.positions_text)
-        match = crossmatch(cat, positions["ra"], positions["dec"], radius_arcsec=self.match_arcsec)
+        match = crossmatch(cat, positions["ra"], positions["dec"], radius_arcsec=radius)
         said = match.summary(position_names(positions))
         rows = match.galaxy_rows
         if not rows.size:
@@ -288,9 +296,9 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         res = core.search_by_ids(cat, index, cat.ids[rows], k, mask=mask)
         n = len(rows)
         note = (f"the {n} catalogue galax{'y' if n == 1 else 'ies'} matched to {match.n_matched} of "
-                f"{len(match)} positions (within {self.match_arcsec:g} arcsec)")
+                f"{len(match)} positions (within {radius:g} arcsec)")
         warning = said if match.n_matched < len(match) else None
-        link = positions_query(match.ra, match.dec, self.match_arcsec) if len(match) <= MAX_LINK_POSITIONS else ""
+        link = positions_query(match.ra, match.dec, radius) if len(match) <= MAX_LINK_POSITIONS else ""
         return res, rows, note, warning, link
 
     def _clear(self):
