@@ -50,6 +50,9 @@ __all__ = [
 
 #: search_by_coords warns when the nearest catalogue galaxy is further than this (arcsec).
 WARN_SEPARATION_ARCSEC = 20.0
+#: A position whose nearest catalogue galaxy is further than this (degrees) is outside the survey:
+#: the app neither searches from nor opens a galaxy that far away (the core only warns).
+OUTSIDE_SURVEY_DEG = 5.0
 #: Results closer than this to the query or to an earlier result are the same object (arcsec).
 SAME_OBJECT_ARCSEC = 3.0
 

@@ -180,6 +180,27 @@ def test_search_by_id_forgives_case_and_suggests_a_close_id(open_window):
     assert window.current == 17 and "is not in" in window.message and "Did you mean" in window.message
 
 
+def test_search_by_position_opens_the_nearest_galaxy(open_window):
+    """The box takes a sky position too (an astronomer has coordinates more often than our ids)."""
+    window = open_window()
+    cat = window.catalogue
+    ra, dec = float(cat.ra[23]), float(cat.dec[23]) + 2 / 3600
+    d = np.hypot((cat.ra - ra) * np.cos(np.radians(dec)), cat.dec - dec)
+    assert int(np.argmin(d)) == 23
+    assert window.goto_id(f"{ra:.6f} {dec:+.6f}") and window.current == 23
+    assert window.message == (f"Showing {cat.ids[23]}, the nearest galaxy to RA {ra:.5f}, Dec {dec:+.5f}: "
+                              "2.0 arcsec away.")
+    far = dec + 30 / 3600  # 32 arcsec north: still opened, with a word of caution
+    assert int(np.argmin(np.hypot((cat.ra - ra) * np.cos(np.radians(far)), cat.dec - far))) == 23
+    assert window.goto_id(f"{ra:.6f} {far:+.6f}") and window.current == 23
+    assert "32.0 arcsec away (further than the position's galaxy would be: check it)." in window.message
+    window.goto(0)
+    assert not window.goto_id(f"{(ra + 180) % 360:.4f} {-dec:.4f}")  # the other side of the sky
+    assert window.current == 0 and "is outside the survey: the nearest galaxy" in window.message
+    assert not window.goto_id("not an id 1 2")
+    assert "is not in" in window.message  # neither an id nor a position: the id's message
+
+
 def test_going_through_a_box_goes_through_all_of_it_and_says_what(open_window):
     """The banner said "Going through 300 galaxies in the box" while Forward went through the 48
     cards shown ("of 48"); a box of 1,242 could only be gone through 48 at a time."""

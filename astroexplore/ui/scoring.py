@@ -288,7 +288,7 @@ class ScoringView(ShownAsIpywidget, pn.viewable.Viewer):
         s.param.watch(lambda *e: setattr(self._position, "value", self._rank()),
                       ["position", "off_list", "nothing_listed"])
         self._position.param.watch(self._on_rank, "value")
-        self._search = pn.widgets.TextInput(placeholder="galaxy id", width=160, label="Search by id")
+        self._search = pn.widgets.TextInput(placeholder="galaxy id, or RA Dec", width=160, label="Search by id or RA, Dec")
         self._go = pn.widgets.Button(label="Go", width=50, align="end")
         self._go.on_click(lambda e: s.goto_id(self._search.value))
         # Enter, also on the same id again (a value watcher fires only when the text changes)

@@ -17,6 +17,7 @@ import param
 
 from astroexplore.catalogue import with_catalogue_columns
 from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC
+from astroexplore.search import OUTSIDE_SURVEY_DEG
 from astroexplore.ui.address import MAX_LINK_POSITIONS, position_query, positions_query
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import AppState, with_labels
@@ -35,7 +36,7 @@ MAX_RESULTS = 1000
 MIN_MATCH_ARCSEC, MAX_MATCH_ARCSEC = 0.1, 3600.0
 #: a position whose nearest catalogue galaxy is further than this (degrees) is outside the
 #: survey: no "similar galaxies" from a galaxy that far away (the core only warns)
-MAX_QUERY_SEPARATION_DEG = 5.0
+MAX_QUERY_SEPARATION_DEG = OUTSIDE_SURVEY_DEG
 QUERY_THUMBS = 8  # tagged galaxies shown as the query of a tag search
 QUERY_SIZE, TAG_SIZE, CURRENT_SIZE = 112, 64, 48  # thumbnail sizes (pixels)
 # narrowest gallery (3 thumbnails across) and table (the titles of 6 columns read whole) side by

@@ -821,19 +821,46 @@ class AppState(param.Parameterized):
             self.show_top()
 
     def goto_id(self, galaxy_id: str) -> bool:
-        """Show the galaxy with id ``galaxy_id``; False (and a message) when unknown."""
+        """Show the galaxy with id ``galaxy_id`` or, where no id is that and the catalogue has
+        positions, the galaxy nearest to that sky position ("150.1 2.2", "10:00:24 +02:12:00", a
+        Legacy Survey link: as the Similarity tab's RA / Dec box reads them); False (and a message)
+        when neither."""
         typed = str(galaxy_id).strip()
         i = self.catalogue.row_of_typed_id(typed)  # forgiving case: ids are copied by hand
         if i is None:
-            try:
-                self.catalogue.index_of(typed)
-            except KeyError as err:  # its message suggests a close id where there is one
-                text = str(err.args[0])
-                self.message = text[:1].upper() + text[1:]
+            return self._goto_position(typed)
+        self.goto(int(i))
+        self.message = f"Showing {self.current_id}." + self._off_list_note()
+        return True
+
+    def _off_list_note(self) -> str:
+        return " It is not in the list (the morphology filter hides it)." if self.off_list else ""
+
+    def _goto_position(self, typed: str) -> bool:
+        """:meth:`goto_id` for text that is no id: the nearest galaxy to it as a sky position."""
+        from astroexplore.search import (OUTSIDE_SURVEY_DEG, WARN_SEPARATION_ARCSEC, angle_text, nearest_galaxy,
+                                         parse_position)
+
+        try:
+            self.catalogue.index_of(typed)
+        except KeyError as err:  # its message suggests a close id where there is one
+            not_an_id = str(err.args[0])
+        try:
+            if not self.catalogue.has_coordinates:
+                raise ValueError("no positions")
+            ra, dec = parse_position(typed)
+        except ValueError:
+            self.message = not_an_id[:1].upper() + not_an_id[1:]
+            return False
+        i, sep = nearest_galaxy(self.catalogue, ra, dec)
+        if sep > OUTSIDE_SURVEY_DEG * 3600:
+            self.message = (f"RA {ra:.5f}, Dec {dec:+.5f} is outside the survey: the nearest galaxy, "
+                            f"{self.catalogue.ids[i]}, is {angle_text(sep)} away.")
             return False
         self.goto(int(i))
-        self.message = (f"Showing {self.current_id}." + (" It is not in the list (the morphology "
-                                                         "filter hides it)." if self.off_list else ""))
+        far = " (further than the position's galaxy would be: check it)" if sep > WARN_SEPARATION_ARCSEC else ""
+        self.message = (f"Showing {self.current_id}, the nearest galaxy to RA {ra:.5f}, Dec {dec:+.5f}: "
+                        f"{angle_text(sep)} away{far}." + self._off_list_note())
         return True
 
     # labelling --------------------------------------------------------------------------------
