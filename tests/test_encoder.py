@@ -567,3 +567,36 @@ def test_an_exported_checkpoint_embeds_and_is_reused_but_cannot_train_further(tm
     assert resumed == [2] and len(again.metadata["history"]) == 2  # finished: nothing to train, reused
     with pytest.raises(ValueError, match=r"lean.pt: this checkpoint holds no optimiser state.*2 epochs"):
         train_encoder(imgs, epochs=3, **{**kw, "checkpoint": out})
+
+
+def test_adapt_batch_norm_takes_the_new_images_statistics_and_nothing_else():
+    """AdaBN: after a pass over other images, each batch-norm layer's running mean is those images'
+    mean activation (the input layer's: their mean pixel per channel), the weights are unchanged,
+    the encoder is back in eval mode with its momentum, and the embeddings change."""
+    from astroexplore.encoder.model import ConvEncoder
+
+    torch.manual_seed(0)
+    enc = Encoder.from_module(ConvEncoder(representation_dim=16, width=4), image_size=32, device="cpu")
+    rng = np.random.default_rng(0)
+    first = rng.uniform(0, 0.5, size=(40, 32, 32, 3)).astype(np.float32)
+    enc.adapt_batch_norm(first)
+    other = np.clip(rng.normal(0.6, 0.2, size=(50, 32, 32, 3)), 0, 1).astype(np.float32)  # a brighter survey
+    weights = {k: v.clone() for k, v in enc.module.state_dict().items() if "running" not in k and "num_batches" not in k}
+    before = enc.embed(other)
+    assert enc.adapt_batch_norm(other, batch_size=16) == sum(
+        isinstance(m, torch.nn.BatchNorm2d) for m in enc.module.modules())
+    bn = enc.module.input_norm
+    # batches of 16, 16, 16, 2: the running mean is the mean of the four batch means
+    batch_means = [other[i:i + 16].mean(axis=(0, 1, 2)) for i in range(0, 50, 16)]
+    np.testing.assert_allclose(bn.running_mean.numpy(), np.mean(batch_means, axis=0), atol=1e-5)
+    assert not enc.module.training and all(m.momentum == 0.1 for m in enc.module.modules()
+                                           if isinstance(m, torch.nn.BatchNorm2d))
+    after_state = enc.module.state_dict()
+    assert all(torch.equal(after_state[k], v) for k, v in weights.items())
+    assert np.abs(enc.embed(other) - before).max() > 1e-3
+    assert enc.metadata["batch_norm_adapted_to"] == 50
+    with pytest.raises(ValueError, match="at least 2 images"):
+        enc.adapt_batch_norm(other[:1])
+    plain = Encoder.from_module(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32 * 32 * 3, 4)),
+                                image_size=32, device="cpu")
+    assert plain.adapt_batch_norm(other) == 0

@@ -165,6 +165,50 @@ class Encoder:
         """
         return self._finish(self._raw_embeddings(images, batch_size, tta=tta, progress=progress))
 
+    @torch.no_grad()
+    def adapt_batch_norm(self, images, batch_size: int = 256, *, progress: bool = False) -> int:
+        """Re-estimate every batch-norm layer's statistics on ``images`` (AdaBN, Li et al. 2016).
+
+        An encoder trained on one survey normalises each layer's activations with that survey's
+        means and variances; another survey's images (other bands, depth, pixel scale) give other
+        activations. One pass over ``images`` (no labels, no gradient, weights unchanged) replaces
+        the running means and variances with these images' own (exact averages over the batches),
+        before :meth:`embed`. The encoder changes in place: load it again to undo.
+
+        Parameters
+        ----------
+        images : as :meth:`embed`
+            The images to be embedded (or a sample of them: a few thousand are plenty).
+        batch_size : int
+            Images per forward pass; each batch's statistics are averaged with equal weight.
+
+        Returns
+        -------
+        int
+            The number of batch-norm layers re-estimated (0: the module has none; nothing changes).
+        """
+        norms = [m for m in self.module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return 0
+        if len(images) < 2:
+            raise ValueError(f"adapting batch norm needs at least 2 images (got {len(images)}): one image "
+                             "has no spread to estimate")
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches, not an exponential one
+            m.train()
+        try:
+            for xb in self._batches(images, batch_size, progress, "adapting batch norm"):
+                if len(xb) > 1:  # one image has no variance to learn from
+                    self.module(xb)
+        finally:
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
+            self.module.eval()
+        self.metadata["batch_norm_adapted_to"] = int(len(images))
+        return len(norms)
+
     def _finish(self, raw: np.ndarray) -> np.ndarray:
         """Raw representations -> embeddings (unit length when :attr:`unit_vectors`)."""
         if self.unit_vectors and len(raw):
