@@ -178,12 +178,17 @@ def check_positions(ra: Any, dec: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"ra and dec must be 1-D and of one length; got shapes {ra.shape} and {dec.shape}")
     if ra.size == 0:
         raise ValueError("no positions to match")
-    bad = np.flatnonzero(~(np.isfinite(ra) & np.isfinite(dec)) | (np.abs(dec) > 90) | (np.abs(ra) > 360))
+    bad = np.flatnonzero(_not_sky(ra, dec))
     if bad.size:
         i = int(bad[0])
         raise ValueError(f"position {i + 1} (RA {ra[i]}, Dec {dec[i]}) is not a sky position in degrees "
                          f"(RA 0..360, Dec -90..90)" + (f"; {bad.size} such positions" if bad.size > 1 else ""))
     return ra % 360.0, dec
+
+
+def _not_sky(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """(n,) bool: positions that are not sky positions in degrees (non-finite, |Dec| > 90, |RA| > 360)."""
+    return ~(np.isfinite(ra) & np.isfinite(dec)) | (np.abs(dec) > 90) | (np.abs(ra) > 360)
 
 
 # ------------------------------------------------------------------------------- reading a list
@@ -213,13 +218,15 @@ def read_positions(source: str | Path) -> pd.DataFrame:
     Raises
     ------
     CatalogueError
-        Naming the file (or "the positions"), the column and the row of the first unreadable
-        position; or saying which columns were looked for.
+        Naming the file (or "the positions"), the column and where the first unreadable position
+        is: the line of text or CSV as an editor counts it (the header is line 1), the 0-based row
+        of a Parquet / FITS table (``rows``: its 0-based row among the positions); or saying
+        which columns were looked for.
     """
     path, text = _as_path_or_text(source)
     where = str(path) if path is not None else None
     if path is not None and path.name.lower().endswith(_BINARY_SUFFIXES):
-        return _positions_of_table(_read_table(path), where)
+        return _positions_of_table(_read_table(path), where, _table_row)
     if path is not None:
         try:
             text = path.read_text(encoding="utf-8")
@@ -261,7 +268,16 @@ def _find_column(columns: Sequence[str], names: Sequence[str]) -> str | None:
     return next((lower[n] for n in names if n in lower), None)
 
 
-def _positions_of_table(table: pd.DataFrame, where: str | None) -> pd.DataFrame:
+def _table_row(label: int) -> str:
+    """A Parquet / FITS table's row in an error: 0-based, as pandas and pyarrow count."""
+    return f"row {label} (0-based)"
+
+
+def _positions_of_table(table: pd.DataFrame, where: str | None, row_name) -> pd.DataFrame:
+    """``table``'s positions in degrees (see :func:`read_positions`). ``row_name``: how an error
+    names the row of a label of ``table``'s index (a text table's line as an editor counts it, a
+    binary table's 0-based row); rows dropped before (VizieR's unit rows, blank lines) keep the
+    others' labels."""
     ra_col, dec_col = _find_column(table.columns, RA_NAMES), _find_column(table.columns, DEC_NAMES)
     if ra_col is None or dec_col is None:
         missing = "RA" if ra_col is None else "Dec"
@@ -271,26 +287,31 @@ def _positions_of_table(table: pd.DataFrame, where: str | None) -> pd.DataFrame:
     table = _without_unit_rows(table, ra_col, dec_col)
     if len(table) == 0:
         raise CatalogueError("the positions table has no rows", file=where)
-    ra, dec = _column_degrees(table[ra_col], table[dec_col], where, ra_col)
-    out = table.copy()
+    ra, dec = _column_degrees(table[ra_col], table[dec_col], where, ra_col, row_name)
+    out = table.reset_index(drop=True)
     out["ra"], out["dec"] = ra, dec
     return out[["ra", "dec", *[c for c in table.columns if c not in ("ra", "dec")]]]
 
 
-def _column_degrees(ra_col: pd.Series, dec_col: pd.Series, where, ra_name) -> tuple[np.ndarray, np.ndarray]:
+def _column_degrees(ra_col: pd.Series, dec_col: pd.Series, where, ra_name, row_name) -> tuple[np.ndarray, np.ndarray]:
     """Degrees from two columns: numbers as they are; sexagesimal text (RA in hours) read by
     astropy, all rows at once (a row it cannot read is then found and named by
     :func:`parse_position`)."""
     ra_num = pd.to_numeric(ra_col, errors="coerce").to_numpy(np.float64)
     dec_num = pd.to_numeric(dec_col, errors="coerce").to_numpy(np.float64)
     ra, dec = ra_num.copy(), dec_num.copy()
+
+    def fail(label, message: str):
+        raise CatalogueError(f"{row_name(label)}: {message}", file=where, column=str(ra_name),
+                             rows=[int(ra_col.index.get_loc(label))])
+
     text_rows = np.flatnonzero(~(np.isfinite(ra_num) & np.isfinite(dec_num)))
     if text_rows.size:
-        ra[text_rows], dec[text_rows] = _sexagesimal(ra_col.iloc[text_rows], dec_col.iloc[text_rows], where, ra_name)
-    try:
-        check_positions(ra, dec)
-    except ValueError as err:
-        raise CatalogueError(str(err).replace("position ", "row ", 1), file=where, column=str(ra_name)) from None
+        ra[text_rows], dec[text_rows] = _sexagesimal(ra_col.iloc[text_rows], dec_col.iloc[text_rows], fail)
+    bad = np.flatnonzero(_not_sky(ra, dec))
+    if bad.size:
+        fail(ra_col.index[bad[0]], f"RA {ra[bad[0]]}, Dec {dec[bad[0]]} is not a sky position in degrees "
+                                   f"(RA 0..360, Dec -90..90)" + (f"; {bad.size} such rows" if bad.size > 1 else ""))
     return ra % 360.0, dec
 
 
@@ -349,7 +370,9 @@ def _named_position(text: str) -> tuple[tuple[float, float], str]:
     raise first_error
 
 
-def _sexagesimal(ra_text: pd.Series, dec_text: pd.Series, where, ra_name) -> tuple[np.ndarray, np.ndarray]:
+def _sexagesimal(ra_text: pd.Series, dec_text: pd.Series, fail) -> tuple[np.ndarray, np.ndarray]:
+    """Degrees of sexagesimal text (RA in hours), all rows in one astropy call; where astropy
+    refuses, the first row :func:`parse_position` cannot read goes to ``fail(label, message)``."""
     from astropy import units as u
     from astropy.coordinates import SkyCoord
 
@@ -365,8 +388,7 @@ def _sexagesimal(ra_text: pd.Series, dec_text: pd.Series, where, ra_name) -> tup
         try:
             out[:, j] = parse_position(text)
         except ValueError as err:
-            raise CatalogueError(f"row {i + 1}: cannot read '{text}' as a position ({err})",
-                                 file=where, column=str(ra_name), rows=[int(i)]) from None
+            fail(i, f"cannot read '{text}' as a position ({err})")
     return out[0], out[1]
 
 
@@ -377,7 +399,7 @@ def _without_unit_rows(table: pd.DataFrame, ra_col, dec_col) -> pd.DataFrame:
         v = str(v).strip().strip('"').lower()
         return v == "" or set(v) <= {"-"} or v in _UNIT_WORDS
     drop = [i for i in table.index[:2] if unit_like(table.at[i, ra_col]) and unit_like(table.at[i, dec_col])]
-    return table.drop(index=drop).reset_index(drop=True) if drop else table
+    return table.drop(index=drop) if drop else table
 
 
 _UNIT_WORDS = {"deg", "degree", "degrees", "h:m:s", "d:m:s", "hms", "dms", "hh:mm:ss", "dd:mm:ss", "[deg]"}
@@ -390,11 +412,13 @@ def _positions_of_text(text: str, where: str | None) -> pd.DataFrame:
     if (any(h in RA_NAMES for h in header) and any(h in DEC_NAMES for h in header)) or _other_header(first):
         try:
             sep = next((c for c in ("\t", ",", ";") if c in first), r"\s+")
-            body = "\n".join(lines[lines.index(first):])  # from the header on: '#' lines above it are notes
-            table = pd.read_csv(io.StringIO(body), sep=sep, engine="python", dtype=str)
+            header_line = lines.index(first)  # 0-based: '#' lines above the header are notes
+            table = pd.read_csv(io.StringIO("\n".join(lines[header_line:])), sep=sep, engine="python",
+                                dtype=str, skip_blank_lines=False)  # row i is line header_line + 2 + i
         except (ValueError, pd.errors.ParserError) as err:
             raise CatalogueError(f"cannot read the positions as a table: {err}", file=where) from None
-        return _positions_of_table(table, where)
+        table = table[table.notna().any(axis=1)]  # blank lines, keeping the others' labels
+        return _positions_of_table(table, where, lambda label: f"line {header_line + 2 + label}")
     rows = []
     known = _colon_positions(lines)
     for n, raw in enumerate(lines, start=1):

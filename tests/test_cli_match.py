@@ -73,7 +73,7 @@ def test_text_list_to_fits(survey, tmp_path, capsys):
 
 @pytest.mark.parametrize("content, argv_extra, message", [
     ("a,b\n1,2\n", [], "no RA column"),
-    ("ra,dec\n150,2\nnot,here\n", [], "row 2: cannot read 'not here' as a position"),
+    ("ra,dec\n150,2\nnot,here\n", [], "line 3: cannot read 'not here' as a position"),
     ("ra,dec\n150,2\n", ["--out-suffix"], None),
 ])
 def test_bad_lists_are_one_error_line(survey, tmp_path, capsys, content, argv_extra, message):

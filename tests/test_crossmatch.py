@@ -157,13 +157,21 @@ def test_table_errors_name_file_column_and_row(tmp_path):
     pd.DataFrame({"name": ["A"], "x": [1.0], "y": [2.0]}).to_csv(path, index=False)
     with pytest.raises(CatalogueError, match=r"known.csv: no RA column: looked for ra, raj2000.*the columns are name, x, y"):
         read_positions(path)
-    pd.DataFrame({"ra": ["150.1", "oops", "3"], "dec": ["2.2", "1", "95"]}).to_csv(path, index=False)
-    with pytest.raises(CatalogueError, match=r"known.csv: row 2: cannot read 'oops 1' as a position") as err:
+    # a CSV is named by its lines as an editor counts them (a note, the header, a blank line above)
+    path.write_text("# polar rings, Whitmore et al. 1990\nra,dec\n150.1,2.2\n\noops,1\n3,95\n")
+    with pytest.raises(CatalogueError, match=r"known.csv: line 5: cannot read 'oops 1' as a position") as err:
         read_positions(path)
     assert err.value.column == "ra" and err.value.rows == [1]
-    pd.DataFrame({"ra": [150.1, 3.0], "dec": [2.2, 95.0]}).to_csv(path, index=False)
-    with pytest.raises(CatalogueError, match=r"known.csv: row 2 \(RA 3.0, Dec 95.0\)"):
+    path.write_text("ra,dec\n150.1,2.2\n\n3.0,95.0\n")
+    with pytest.raises(CatalogueError, match=r"known.csv: line 4: RA 3.0, Dec 95.0 is not a sky position") as err:
         read_positions(path)
+    assert err.value.rows == [1]
+    # a Parquet table by its 0-based row, as pandas and pyarrow count
+    pq = tmp_path / "known.parquet"
+    pd.DataFrame({"RAJ2000": [150.1, 3.0, 4.0], "DEJ2000": [2.2, 95.0, 91.0]}).to_parquet(pq)
+    with pytest.raises(CatalogueError, match=r"known.parquet: row 1 \(0-based\): RA 3.0, Dec 95.0 .*; 2 such rows") as err:
+        read_positions(pq)
+    assert err.value.column == "RAJ2000" and err.value.rows == [1]
     with pytest.raises(CatalogueError, match="missing.csv: file not found"):
         read_positions(str(tmp_path / "missing.csv"))
 
@@ -199,7 +207,7 @@ def test_sexagesimal_columns_read_at_once_and_a_bad_row_named(tmp_path):
     assert np.abs(p["ra"] - c.ra.deg).max() * 3600 < 0.01 and np.abs(p["dec"] - c.dec.deg).max() * 3600 < 0.01
     ra_text[321] = "25:99:00"
     pd.DataFrame({"RAJ2000": ra_text, "DEJ2000": dec_text}).to_csv(path, index=False)
-    with pytest.raises(CatalogueError, match=r"row 322: cannot read '25:99:00 ") as err:
+    with pytest.raises(CatalogueError, match=r"line 323: cannot read '25:99:00 ") as err:
         read_positions(path)
     assert err.value.rows == [321]
 
