@@ -31,9 +31,52 @@ from . import ranking as _rk
 from .constants import DETECTORS, MAX_SCORE, MIN_SCORE, RankingMethod
 from .errors import CatalogueError, LabelError, check_count, did_you_mean
 
-__all__ = ["Explorer", "Retrained", "run_loop", "check_method", "shared_arrays"]
+__all__ = ["Explorer", "LabelledMany", "Retrained", "run_loop", "check_method", "shared_arrays"]
 
 _RETRAIN_NUMBERS = itertools.count(1)  # orders every retrain of the process
+
+
+@dataclass(frozen=True)
+class LabelledMany:
+    """What :meth:`Explorer.label_many` stored.
+
+    Attributes
+    ----------
+    events : tuple of LabelEvent
+        The label events written, in the order of the ids given (their ``event_id`` undo them:
+        :meth:`Explorer.undo_many`).
+    new : tuple of str
+        Galaxies this user had not scored: stored with the score given.
+    kept : tuple of str
+        Galaxies this user had scored: their score and note kept, the tags added to theirs.
+    unchanged : tuple of str
+        Galaxies that already had this user's score and every tag given: nothing written.
+    score : int
+        The score given to the new ones.
+    tags : tuple of str
+        The tags given (normalised, ``#ring``).
+    """
+
+    events: tuple
+    new: tuple[str, ...]
+    kept: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    score: int
+    tags: tuple[str, ...]
+
+    def summary(self) -> str:
+        """One sentence for a status line: how many were stored, as what."""
+        tags = f" {' '.join(self.tags)}" if self.tags else ""
+        parts = []
+        if self.new:
+            parts.append(f"{len(self.new):,} scored {self.score}{tags}")
+        if self.kept:
+            parts.append(f"{len(self.kept):,} you had scored keep their score"
+                         + (f", {' '.join(self.tags)} added" if self.tags else ""))
+        if self.unchanged:
+            parts.append(f"{len(self.unchanged):,} already labelled so")
+        n = len(self.events)
+        return f"Stored {n:,} label{'' if n == 1 else 's'}: " + "; ".join(parts) + "."
 
 
 @dataclass(frozen=True)
@@ -617,6 +660,63 @@ class Explorer:
         """Cancel this user's latest label (or their label ``event_id``); returns the undo event or
         None (nothing to undo)."""
         return self.store.undo(self.user, event_id)
+
+    def label_many(self, galaxy_ids: Iterable[str], score, *, tags: Iterable[str] | str = (),
+                   note: str | None = None) -> LabelledMany:
+        """Label a set of galaxies at once, such as known objects found by their positions
+        (:func:`astroexplore.crossmatch.crossmatch`): all in one transaction, on disk when this
+        returns, or none if an id is not in the catalogue.
+
+        A galaxy this user has not scored gets ``score`` (int 0-5), ``tags`` and ``note``. One
+        they have scored keeps its score and note, and gets ``tags`` added to its own (a new
+        label event: undo brings the old one back): a look at one galaxy outweighs a list.
+        Repeated ids count once.
+
+        Returns
+        -------
+        LabelledMany
+            The events written and which galaxies were new, kept their score, or unchanged.
+
+        Raises
+        ------
+        LabelError
+            A score that is not a whole number 0-5, an unknown galaxy id (the first is named,
+            with the count), or no id at all.
+        """
+        from .labels import _normalise_tags
+
+        ids = list(dict.fromkeys(str(g) for g in galaxy_ids))
+        if not ids:
+            raise LabelError("no galaxies to label")
+        unknown = [g for g, ok in zip(ids, self.catalogue.known_rows(ids)[1]) if not ok]
+        if unknown:
+            raise LabelError(f"galaxy id {unknown[0]!r} is not in the catalogue"
+                             + (f" ({len(unknown)} such ids)" if len(unknown) > 1 else "")
+                             + "; nothing was stored")
+        value, wanted = _check_score(score, ids[0]), _normalise_tags(tags)
+        mine = self.store.latest(user=self.user).set_index("id")
+        rows, new, kept, unchanged = [], [], [], []
+        for gid in ids:
+            if gid not in mine.index:
+                new.append(gid)
+                rows.append({"id": gid, "score": value, "tags": wanted, "note": note})
+                continue
+            old = mine.loc[gid]
+            merged = tuple(dict.fromkeys((*old["tags"], *wanted)))
+            if merged == tuple(old["tags"]):
+                unchanged.append(gid)
+                continue
+            kept.append(gid)
+            rows.append({"id": gid, "score": int(old["score"]), "tags": merged, "note": old["note"]})
+        events = self.store.add_events(rows, user=self.user)
+        return LabelledMany(tuple(events), tuple(new), tuple(kept), tuple(unchanged), value, wanted)
+
+    def undo_many(self, events: Iterable) -> list:
+        """Cancel this user's labels ``events`` (LabelEvents or their ``event_id``, as
+        :meth:`label_many` returned them) in one transaction; those no longer in effect are passed
+        over. Returns the undo events."""
+        ids = [getattr(e, "event_id", e) for e in events]
+        return self.store.undo_many(self.user, ids)
 
     def labels_table(self, *, user: str | None = None):
         """Every current label with the galaxy's position: the CSV the app's sidebar downloads.

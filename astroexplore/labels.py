@@ -461,13 +461,20 @@ class LabelStore:
         2
         >>> store.close(); folder.cleanup()
         """
+        return len(self.add_events(rows, user=user))
+
+    def add_events(self, rows: Iterable[Mapping[str, Any] | tuple], *,
+                   user: str = "anonymous") -> list[LabelEvent]:
+        """:meth:`add_many`, returning the label events as committed (their ``event_id`` for
+        :meth:`undo_many`): all of them on disk when this returns, or none if any row is bad."""
         records = []
         for i, row in enumerate(rows):
             try:
                 records.append(self._record_from_row(row, user))
             except LabelError as err:
                 raise LabelError(f"row {i}: {_sentence(err)} Nothing was added.") from None
-        return self._insert_records(records)
+        ids = self._write(lambda conn: _insert(conn, records)) if records else []
+        return [_event_from_record(i, r) for i, r in zip(ids, records)]
 
     def undo(self, user: str, event_id: int | None = None) -> LabelEvent | None:
         """Cancel ``user``'s latest still-effective label (or label ``event_id``) by appending an
@@ -495,24 +502,23 @@ class LabelStore:
             sql, params = ("SELECT event_id, galaxy_id FROM effective_labels WHERE user = ? "
                            "ORDER BY event_id DESC LIMIT 1"), (user,)
         else:
-            if isinstance(event_id, bool) or not isinstance(event_id, numbers.Integral):
-                raise LabelError(f"event_id must be the int that add() returned in "
-                                 f"LabelEvent.event_id, got {event_id!r}")
             sql, params = ("SELECT event_id, galaxy_id FROM effective_labels WHERE user = ? "
-                           "AND event_id = ?"), (user, int(event_id))
+                           "AND event_id = ?"), (user, _check_event_id(event_id))
+        return self._write(lambda conn: _undo_row(conn, conn.execute(sql, params).fetchone(), user))
 
-        def work(conn: sqlite3.Connection) -> LabelEvent | None:
-            row = conn.execute(sql, params).fetchone()
-            if row is None:
-                return None
-            stamp = _now()
-            cur = conn.execute(
-                "INSERT INTO events (kind, galaxy_id, user, timestamp, undoes) "
-                "VALUES ('undo', ?, ?, ?, ?)", (row[1], user, stamp, row[0]))
-            return LabelEvent(cur.lastrowid, row[1], None, user, datetime.fromisoformat(stamp),
-                              kind="undo", undoes=row[0])
+    def undo_many(self, user: str, event_ids: Iterable[int]) -> list[LabelEvent]:
+        """Cancel ``user``'s labels ``event_ids`` (those :meth:`add_events` returned) in one
+        transaction, newest first; a label no longer in effect (undone already, or not
+        ``user``'s) is passed over. Returns the undo events appended."""
+        user = _check_user(user)
+        wanted = sorted({_check_event_id(e) for e in event_ids}, reverse=True)
+        sql = "SELECT event_id, galaxy_id FROM effective_labels WHERE user = ? AND event_id = ?"
 
-        return self._write(work)
+        def work(conn: sqlite3.Connection) -> list[LabelEvent]:
+            done = [_undo_row(conn, conn.execute(sql, (user, e)).fetchone(), user) for e in wanted]
+            return [d for d in done if d is not None]
+
+        return self._write(work) if wanted else []
 
     def _record(self, galaxy_id: Any, score: Any, *, user: Any, tags: Any = (),
                 note: Any = None, timestamp: Any = None, hint: bool = True) -> _Record:
@@ -1178,6 +1184,25 @@ def _retry(action, deadline: float, path: Path):
                 raise
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 1.5, 0.02)
+
+
+def _check_event_id(event_id: Any) -> int:
+    if isinstance(event_id, bool) or not isinstance(event_id, numbers.Integral):
+        raise LabelError(f"event_id must be the int that add() returned in "
+                         f"LabelEvent.event_id, got {event_id!r}")
+    return int(event_id)
+
+
+def _undo_row(conn: sqlite3.Connection, row: tuple | None, user: str) -> LabelEvent | None:
+    """Append the undo of label ``row`` (event_id, galaxy_id), inside the caller's transaction;
+    None where there is no such label in effect."""
+    if row is None:
+        return None
+    stamp = _now()
+    cur = conn.execute("INSERT INTO events (kind, galaxy_id, user, timestamp, undoes) "
+                       "VALUES ('undo', ?, ?, ?, ?)", (row[1], user, stamp, row[0]))
+    return LabelEvent(cur.lastrowid, row[1], None, user, datetime.fromisoformat(stamp),
+                      kind="undo", undoes=row[0])
 
 
 def _insert(conn: sqlite3.Connection, records: list[_Record]) -> list[int]:

@@ -552,3 +552,42 @@ def test_discovery_curve_counts_finds_in_the_order_galaxies_were_first_labelled(
     assert ada.discovery_curve(user="ada", tag="#ring")["found"].tolist() == [True, False, False]
     assert ada.discovery_curve(min_score=0)["n_found"].iloc[-1] == 4
     assert ada.discovery_curve(user="carol").empty
+
+
+def test_label_many_scores_new_galaxies_and_adds_tags_to_scored_ones(blobs, tmp_path):
+    cat, _ = blobs
+    path = tmp_path / "l.sqlite"
+    ex = Explorer(cat, LabelStore(path, valid_ids=cat.ids), user="ada", detector="knn", cache=False)
+    ex.label(cat.ids[1], 2, tags=["#bar"], note="looked at it")
+    ex.label(cat.ids[2], 4, tags=["#ring"])
+    Explorer(cat, ex.store, user="bob", detector="knn", cache=False).label(cat.ids[3], 1)
+    ids = [cat.ids[i] for i in (0, 1, 2, 3, 0)]  # galaxy 0 twice
+    done = ex.label_many(ids, 5, tags="#Ring", note="Whitmore 1990")
+    assert done.new == (cat.ids[0], cat.ids[3]) and done.kept == (cat.ids[1],) and done.unchanged == (cat.ids[2],)
+    assert [e.galaxy_id for e in done.events] == [cat.ids[0], cat.ids[1], cat.ids[3]]
+    assert done.summary() == ("Stored 3 labels: 2 scored 5 #ring; 1 you had scored keep their score, "
+                              "#ring added; 1 already labelled so.")
+    # on disk: another connection reads them
+    mine = LabelStore(path, read_only=True).latest(user="ada").set_index("id")
+    assert mine.loc[cat.ids[0], "score"] == 5 and mine.loc[cat.ids[0], "note"] == "Whitmore 1990"
+    assert mine.loc[cat.ids[1], "score"] == 2 and mine.loc[cat.ids[1], "tags"] == ("#bar", "#ring")
+    assert mine.loc[cat.ids[1], "note"] == "looked at it"
+    assert mine.loc[cat.ids[3], "score"] == 5  # bob's label is bob's: ada had not scored it
+    assert sorted(ex.store.tagged("#ring")) == sorted(cat.ids[i] for i in (0, 1, 2, 3))
+
+    undone = ex.undo_many(done.events)
+    assert sorted(u.undoes for u in undone) == sorted(e.event_id for e in done.events)
+    mine = ex.store.latest(user="ada").set_index("id")
+    assert set(mine.index) == {cat.ids[1], cat.ids[2]} and mine.loc[cat.ids[1], "tags"] == ("#bar",)
+    assert ex.undo_many(done.events) == []  # no longer in effect: passed over
+
+
+def test_label_many_stores_nothing_when_an_id_or_the_score_is_bad(explorer, blobs):
+    cat, _ = blobs
+    with pytest.raises(LabelError, match=r"galaxy id 'nope' is not in the catalogue \(2 such ids\); nothing was stored"):
+        explorer.label_many([cat.ids[0], "nope", "nada"], 5)
+    with pytest.raises(LabelError, match="outside 0-5"):
+        explorer.label_many([cat.ids[0]], 6)
+    with pytest.raises(LabelError, match="no galaxies to label"):
+        explorer.label_many([], 5)
+    assert explorer.store.count() == 0

@@ -684,3 +684,18 @@ def test_first_labelled_orders_galaxies_by_their_first_label_in_force(tmp_path):
     assert first["first_event"].is_unique
     assert store.first_labelled(user="ada")["id"].tolist() == ["a", "d"]
     assert store.first_labelled(user="nobody").empty
+
+
+def test_add_events_and_undo_many_in_one_go(tmp_path):
+    store = LabelStore(tmp_path / "s.sqlite")
+    first = store.add("g1", 1, user="ada")
+    events = store.add_events([("g1", 4), {"id": "g2", "score": 5, "tags": "#ring"}], user="ada")
+    bob = store.add("g3", 2, user="bob")
+    assert [e.galaxy_id for e in events] == ["g1", "g2"] and events[1].tags == ("#ring",)
+    assert [e.event_id for e in events] == sorted(e.event_id for e in events) > [first.event_id]
+    undone = store.undo_many("ada", [e.event_id for e in events] + [bob.event_id])
+    assert [u.undoes for u in undone] == [events[1].event_id, events[0].event_id]  # newest first; bob's not ada's
+    assert store.scores().to_dict() == {"g1": 1.0, "g3": 2.0}  # g1 back to its earlier label
+    with pytest.raises(LabelError, match=r"row 1: .*outside 0-5\. Nothing was added"):
+        store.add_events([("g4", 3), ("g5", 9)], user="ada")
+    assert store.count() == 2

@@ -376,3 +376,54 @@ def test_known_objects_links_are_checked(state):
                       ("positions:5;1,2,3", "expected 2 numbers")]:
         result, problems = decode_search({"search": bad}, state)
         assert result is None and len(problems) == 1 and said in problems[0], (bad, problems)
+
+
+def test_the_matched_known_objects_are_labelled_at_once_and_undone(view, state):
+    """'Label N galaxies' stores the score and tags for every matched galaxy (one scored before
+    keeps its score and gets the tags), says so after the store has them, refreshes the counts,
+    the tag list and the results' labels; 'Undo these labels' takes them all back; the row is
+    only there for a Known objects search."""
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.similarity import FROM_CURRENT, FROM_LIST, FROM_TAG
+
+    cat = state.catalogue
+    assert view._label_row().objects == []  # no search yet
+    state.goto(7)
+    state.tags = "#bar"
+    state.label(2)  # galaxy 7 scored before, in the Scoring tab
+    state.goto(0)
+    text = "\n".join(f"{cat.ra[i]:.6f} {cat.dec[i]:.6f}" for i in (7, 4, 12))
+    view.param.update(mode=FROM_LIST, positions_text=text, k=10)
+    view.search()
+    row = view._label_row()
+    assert "Label the 3 matched galaxies" in row.objects[0].objects[0].object
+    assert view._label_button.label == "Label 3 galaxies" and view._undo_button.disabled
+    n_before = state.n_labelled
+    view.param.update(label_score=5, label_tags="polar-ring")
+    done = view.label_matched()
+    assert view.label_message == ("Stored 3 labels: 2 scored 5 #polar-ring; 1 you had scored keep their "
+                                  "score, #polar-ring added. Retrain to learn from them.")
+    on_disk = LabelStore(state.store.path, read_only=True).latest(user="ada").set_index("id")
+    assert on_disk.loc[cat.ids[4], "score"] == 5 and on_disk.loc[cat.ids[12], "tags"] == ("#polar-ring",)
+    assert on_disk.loc[cat.ids[7], "score"] == 2 and on_disk.loc[cat.ids[7], "tags"] == ("#bar", "#polar-ring")
+    assert state.n_labelled == n_before + 2 and "#polar-ring" in view.param.tag.objects
+    assert "4 labels stored" in state.retrain_message  # galaxy 7's first label, and these 3
+    found = view.results.set_index("id")
+    for i in view.result_indices[:3]:  # the results show the labels as stored
+        if int(i) in (4, 12):
+            assert found.loc[cat.ids[i], "your_score"] == 5
+    assert len(done.events) == 3 and not view._undo_button.disabled
+
+    assert view.undo_labelled() == 3
+    assert view.label_message == "Undid 3 labels of the matched galaxies." and view._undo_button.disabled
+    mine = state.store.latest(user="ada").set_index("id")
+    assert list(mine.index) == [cat.ids[7]] and mine.loc[cat.ids[7], "tags"] == ("#bar",)
+    assert state.n_labelled == n_before and "#polar-ring" not in view.param.tag.objects
+
+    view.param.update(label_score=5, label_tags="#a b#")  # a bad tag: nothing stored, said why
+    assert view.label_matched() is None and view.label_message.startswith("Not stored: ")
+    assert state.store.count() == 1
+    view.mode = FROM_CURRENT
+    view.search()
+    assert view._label_row().objects == [] and not view.known_matched
+    view.mode = FROM_TAG

@@ -20,7 +20,7 @@ from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC
 from astroexplore.search import OUTSIDE_SURVEY_DEG
 from astroexplore.ui.address import MAX_LINK_POSITIONS, position_query, positions_query
 from astroexplore.ui.gallery import Gallery
-from astroexplore.ui.state import AppState, with_labels
+from astroexplore.ui.state import ANONYMOUS, AppState, with_labels
 from astroexplore.ui.notebook import ShownAsIpywidget
 from astroexplore.ui.widgets import csv_buffer, flex_column
 
@@ -65,6 +65,13 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
     query_indices = param.Array(default=None, doc="Rows of the last search's query galaxies (one "
                                 "galaxy, or the tagged galaxies of a tag search); None before.")
     query_text = param.String(default="", doc="What the last query was, shown with its thumbnails.")
+    known_matched = param.Boolean(default=False, doc="The query shown is a Known objects search's "
+                                  "matched galaxies, which can be labelled at once.")
+    label_score = param.Selector(default=5, objects=[5, 4, 3, 2, 1, 0], label="Score",
+                                 doc="Interest score for the matched galaxies you have not scored.")
+    label_tags = param.String(default="", label="Tags", doc="Tags for every matched galaxy (#polar-ring); "
+                              "one you have scored keeps its score and gets these tags.")
+    label_message = param.String(default="", doc="What the last Label / Undo of the matched galaxies did.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -90,6 +97,14 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         self._gallery = Gallery(state=self.state, title="")
         self._search_button = pn.widgets.Button(label="Search", color="primary", width=120,
                                                 on_click=lambda e: self.search())
+        self._labelled = None  # the last LabelledMany of the matched galaxies, for its Undo
+        self._label_button = pn.widgets.Button(
+            label="Label them", color="success", width=150, on_click=lambda e: self.label_matched())
+        self._undo_button = pn.widgets.Button(label="Undo these labels", width=150, disabled=True,
+                                              on_click=lambda e: self.undo_labelled())
+        self._label_inputs = (pn.widgets.Select.from_param(self.param.label_score, width=80),
+                              pn.widgets.TextInput.from_param(self.param.label_tags, width=220,
+                                                              placeholder="#polar-ring"))
         self._download = pn.widgets.FileDownload(
             callback=self._csv, filename="similar_galaxies.csv", label="Download results as CSV",
             disabled=True, width=220)
@@ -265,6 +280,10 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             self.warning = warning or res.warning or ""
             self.query_indices = np.asarray(query, dtype=np.int64)
             self.query_text = note
+            self.known_matched = self.mode == FROM_LIST
+            self.label_message = ""
+        self._labelled = None  # Undo takes back the labels of the matched galaxies shown, not a former list's
+        self._undo_button.disabled = True
         st.param.update(search_rows=self.query_indices, found_rows=self.result_indices)  # the map marks them
         self._gallery.param.update(indices=self.result_indices,
                                    captions=[f"d = {d:.3f}" for d in frame["distance"]],
@@ -309,9 +328,68 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             self.summary = ""
             self.query_indices = None
             self.query_text = ""
+            self.known_matched = False
+            self.label_message = ""
         self.state.param.update(search_rows=None, found_rows=None)
         self._gallery.param.update(indices=None, captions=[], title="")
         self._download.disabled = True
+
+    # labelling the known objects ------------------------------------------------------------------
+    def label_matched(self):
+        """Store :attr:`label_score` and :attr:`label_tags` for the galaxies the Known objects
+        search matched (:meth:`AppState.label_many`: one you have scored keeps its score and gets
+        the tags). The message says what was stored once it is on disk; errors go there too.
+        Returns the :class:`~astroexplore.explorer.LabelledMany`, or None."""
+        from astroexplore.errors import LabelError
+
+        if not self.known_matched or self.query_indices is None:
+            self.label_message = "Search from a list of known objects first: their matched galaxies are labelled."
+            return None
+        try:
+            done = self.state.label_many(self.query_indices, self.label_score, self.label_tags)
+        except (LabelError, ValueError) as err:
+            self.label_message = f"Not stored: {err}"
+            return None
+        self._labelled = done if done.events else None
+        self._undo_button.disabled = self._labelled is None
+        anonymous = bool(done.events) and done.events[0].user == ANONYMOUS
+        self.label_message = (done.summary() + (" Retrain to learn from them." if done.events else "")
+                              + (f" Stored as {ANONYMOUS}: type your name in the sidebar to sign your labels."
+                                 if anonymous else ""))
+        return done
+
+    def undo_labelled(self) -> int:
+        """Cancel the labels the last :meth:`label_matched` stored (those still in effect)."""
+        if self._labelled is None:
+            return 0
+        n = self.state.undo_many(self._labelled.events)
+        self._labelled = None
+        self._undo_button.disabled = True
+        self.label_message = f"Undid {n:,} label{'' if n == 1 else 's'} of the matched galaxies."
+        return n
+
+    @param.depends("known_matched", "query_indices")
+    def _label_row(self):
+        """Below a Known objects search's query: score and tag its matched galaxies at once."""
+        if not self.known_matched or self.query_indices is None:
+            return pn.Column(height=0, margin=0)
+        n = len(self.query_indices)
+        self._label_button.label = f"Label {n:,} galax{'y' if n == 1 else 'ies'}"
+        intro = pn.pane.HTML(f"<b>Label the {n:,} matched galax{'y' if n == 1 else 'ies'}</b>",
+                             margin=(14, 5, 5, 10))
+        row = pn.FlexBox(intro, *self._label_inputs, pn.Column(self._label_button, align="end"),
+                         pn.Column(self._undo_button, align="end"), flex_wrap="wrap", align_items="flex-end")
+        return pn.Column(row, self._label_said, sizing_mode="stretch_width")
+
+    @param.depends("label_message")
+    def _label_said(self):
+        """What the last Label / Undo stored (said once it is on disk), or why nothing was."""
+        if not self.label_message:
+            return pn.pane.HTML("", margin=0)
+        colour = "#8a1c1c" if self.label_message.startswith("Not stored") else "#1b5e20"
+        return pn.pane.HTML(f"<div class='ae-label-many' role='status' style='color:{colour};"
+                            f"padding:2px 12px'>{html.escape(self.label_message)}</div>",
+                            sizing_mode="stretch_width", margin=0)
 
     def _csv(self):
         """The download's bytes: the results with the galaxies' catalogue columns."""
@@ -415,6 +493,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
                        self._download, flex_wrap="wrap", align_items="flex-end"),
             self._messages,
             self._query,
+            self._label_row,
             # a FlexBox, not a Row: beside the gallery the table keeps the room its column titles
             # need (in a notebook's output they were cut to "di..."), or goes under it
             pn.FlexBox(flex_column(self._gallery, min_width=GALLERY_MIN_PX),

@@ -904,10 +904,43 @@ class AppState(param.Parameterized):
             self.next()  # the last galaxy of the list stays
         return event
 
-    def _count_new_label(self) -> None:
+    def label_many(self, rows, score: int, tags: str = "", note: str | None = None):
+        """Store ``score`` (0-5) with ``tags`` (a tags box's text) for the catalogue ``rows`` at
+        once, as :meth:`Explorer.label_many` does (galaxies this user scored keep their score and
+        get the tags). Returns its :class:`~astroexplore.explorer.LabelledMany` once every label is
+        committed; only then do the counts, the retrain line and the label views change. The
+        Scoring tab's Undo takes them back one at a time, :meth:`undo_many` all at once."""
+        ids = np.asarray(self.catalogue.ids)[np.asarray(rows, dtype=np.int64)]
+        done = self.explorer.label_many(ids, int(score), tags=parse_tags(tags), note=note or None)
+        self._written.extend((e.user, e.event_id) for e in done.events)
+        with param.parameterized.batch_call_watchers(self):
+            self._update_counts()
+            self._sync_current()  # the galaxy on screen may be one of them
+            self.labels_version += 1
+            self._count_new_label(len(done.events))
+        return done
+
+    def undo_many(self, events) -> int:
+        """Cancel the labels ``events`` (as :meth:`label_many` returned them) that are still in
+        effect, in one transaction; returns how many were."""
+        by_user: dict[str, list[int]] = {}  # under the name they were stored with
+        for e in events:
+            by_user.setdefault(e.user, []).append(e.event_id)
+        undone = [u for user, ids in by_user.items() for u in self.store.undo_many(user, ids)]
+        gone = {(e.user, e.event_id) for e in events}
+        self._written = [w for w in self._written if w not in gone]
+        with param.parameterized.batch_call_watchers(self):
+            self._update_counts()
+            self._sync_current()
+            self.labels_version += 1
+        return len(undone)
+
+    def _count_new_label(self, n: int = 1) -> None:
         """The retrain line says how many labels the ranking has not learnt yet (the "Retrained on
         N labels" of an earlier retrain stayed up, however many were scored after it)."""
-        self._new_labels += 1
+        if n <= 0:
+            return
+        self._new_labels += n
         if self.retraining:
             return
         k = self._new_labels

@@ -376,6 +376,18 @@ def test_known_objects_pasted_as_positions(ui_page, served, until, shot):
     rings = [ids for marker, ids in _scatter_ids(page, every=True) if marker == "circle" and len(ids) == 24]
     assert len(rings) == 1, "the 24 galaxies found are one set of rings on the map"
     shot(page, "map_known_objects")
+    # the known objects labelled at once, on disk before the page says so; then undone
+    page.get_by_text("Similarity search", exact=True).click()
+    page.get_by_text("Label the 3 matched galaxies").wait_for()
+    page.get_by_placeholder("#polar-ring").fill("#polar-ring")
+    page.get_by_role("button", name="Label 3 galaxies").click()
+    page.get_by_text(re.compile(r"^Stored 3 labels: 3 scored 5 #polar-ring. Retrain to learn from them. "
+                                r"Stored as anonymous: type your name")).wait_for()
+    assert sorted(served.store.tagged("#polar-ring")) == sorted(str(cat.ids[i]) for i in (5, 17, 29))
+    shot(page, "similarity_known_objects_labelled")
+    page.get_by_role("button", name="Undo these labels").click()
+    page.get_by_text("Undid 3 labels of the matched galaxies.").wait_for()
+    assert served.store.tagged("#polar-ring") == []
 
 
 _SCATTER_JS = """() => { const out = [];
