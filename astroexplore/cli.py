@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from astroexplore.constants import RankingMethod
+from astroexplore.constants import ANONYMOUS, RankingMethod
 
 DEFAULT_DEMO_DIR = Path("data") / "demo"
 #: what the commands that write a table (rank, labels finds) write, by the output's suffix
@@ -277,6 +277,12 @@ def _cmd_match(args: argparse.Namespace) -> int:
     from astroexplore.catalogue import load_catalogue
     from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC, crossmatch, position_names, read_positions
 
+    if args.label is None:
+        given = [f"--{name}" for name in ("tags", "user", "labels") if getattr(args, name) is not None]
+        if given:
+            from astroexplore.errors import LabelError
+            raise LabelError(f"{', '.join(given)} go{'es' if len(given) == 1 else ''} with --label SCORE "
+                             "(which labels the matched galaxies)")
     out = _table_out(args.out, "the matches")
     positions = read_positions(Path(args.positions))
     catalogue = load_catalogue(args.path, **load_options(args))
@@ -284,7 +290,26 @@ def _cmd_match(args: argparse.Namespace) -> int:
     match = crossmatch(catalogue, positions["ra"], positions["dec"], radius_arcsec=radius)
     _write_table(match.to_frame(catalogue, positions), out)
     print(f"{match.summary(position_names(positions))}. Wrote {len(match):,} rows to {out}")
+    if args.label is not None:
+        _label_matched(args, catalogue, match)
     return 0
+
+
+def _label_matched(args: argparse.Namespace, catalogue, match) -> None:
+    """``match --label``: the matched galaxies labelled at once (:meth:`Explorer.label_many`, as
+    the app's "Label N galaxies") in the store beside the catalogue, or ``--labels``."""
+    from astroexplore.errors import LabelError
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore, _normalise_tags, default_store_path
+
+    if not match.n_matched:
+        raise LabelError("no position matched a galaxy: nothing to label")
+    _normalise_tags(args.tags)  # a bad tag is said before a store is made
+    store_path = Path(args.labels) if args.labels else default_store_path(args.path)
+    with LabelStore(store_path, valid_ids=catalogue.ids) as store:
+        done = Explorer(catalogue, store, user=args.user or ANONYMOUS, cache=False).label_many(
+            catalogue.ids[match.galaxy_rows], args.label, tags=args.tags or ())
+    print(f"{done.summary()} (in {store_path}, as {args.user or ANONYMOUS})")
 
 
 def _cmd_project(args: argparse.Namespace) -> int:
@@ -458,6 +483,13 @@ def build_parser() -> argparse.ArgumentParser:
                                "galaxy_dec, separation_arcsec, matched")
     p.add_argument("--radius", type=_positive_number, default=None, metavar="ARCSEC",
                    help="largest separation of a match, arcsec (default 5)")
+    p.add_argument("--label", type=int, choices=range(6), default=None, metavar="SCORE",
+                   help="also label the matched galaxies with this score 0-5 (the app's 'Label N "
+                        "galaxies'; one the user scored keeps its score and gets --tags)")
+    p.add_argument("--tags", default=None, help="with --label: tags for every matched galaxy ('#polar-ring')")
+    p.add_argument("--user", default=None, help=f"with --label: whose labels (default {ANONYMOUS})")
+    p.add_argument("--labels", default=None,
+                   help="with --label: the label store (default: <catalogue>.labels.sqlite beside the catalogue)")
     p.set_defaults(func=_cmd_match)
 
     p = sub.add_parser("project", help="compute and cache the 2-D map projection (UMAP is slow: offline)")

@@ -93,3 +93,37 @@ def test_radius_must_be_positive(survey, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["match", str(survey), "x.csv", "y.csv", "--radius", "0"])
     assert "must be a number > 0" in capsys.readouterr().err
+
+
+def test_match_label_scores_the_matched_galaxies_in_the_store_beside_the_catalogue(survey, tmp_path, capsys):
+    from astroexplore.labels import default_store_path
+
+    cat = load_catalogue(survey)
+    positions = tmp_path / "known.txt"
+    positions.write_text("".join(f"{cat.ra[i]:.6f} {cat.dec[i]:.6f}  # ring {i}\n" for i in (3, 9, 3)) + "200 -30\n")
+    with LabelStore(default_store_path(survey), valid_ids=cat.ids) as s:
+        s.add("obj0009", 2, user="ada", tags="#bar")
+    out = tmp_path / "m.csv"
+    argv = ["match", str(survey), str(positions), str(out), "--label", "5", "--tags", "#polar-ring", "--user", "ada"]
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert said.splitlines()[-1] == (f"Stored 2 labels: 1 scored 5 #polar-ring; 1 you had scored keep their score, "
+                                     f"#polar-ring added. (in {default_store_path(survey)}, as ada)")
+    with LabelStore(default_store_path(survey), read_only=True) as s:
+        mine = s.latest(user="ada").set_index("id")
+        assert mine.loc["obj0003", "score"] == 5 and mine.loc["obj0009", "score"] == 2
+        assert sorted(s.tagged("#polar-ring")) == ["obj0003", "obj0009"]
+    # the options of --label without it are an error, before anything is written
+    other = tmp_path / "other.csv"
+    assert main(["match", str(survey), str(positions), str(other), "--tags", "#x"]) == 1
+    assert "--tags goes with --label SCORE" in capsys.readouterr().err and not other.exists()
+    with pytest.raises(SystemExit):  # argparse: 0-5
+        main(["match", str(survey), str(positions), str(other), "--label", "7"])
+    assert "invalid choice: 7 (choose from 0, 1, 2, 3, 4, 5)" in capsys.readouterr().err
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("200 -30\n")
+    assert main(["match", str(survey), str(elsewhere), str(other), "--label", "4"]) == 1
+    assert "no position matched a galaxy: nothing to label" in capsys.readouterr().err
+    assert main(["match", str(survey), str(positions), str(other), "--label", "4", "--tags", "#a#b",
+                 "--labels", str(tmp_path / "new.sqlite")]) == 1
+    assert "tag" in capsys.readouterr().err and not (tmp_path / "new.sqlite").exists()
