@@ -306,7 +306,7 @@ def _label_matched(args: argparse.Namespace, catalogue, match) -> None:
         raise LabelError("no position matched a galaxy: nothing to label")
     _normalise_tags(args.tags)  # a bad tag is said before a store is made
     store_path = Path(args.labels) if args.labels else default_store_path(args.path)
-    with LabelStore(store_path, valid_ids=catalogue.ids) as store:
+    with LabelStore(store_path) as store:  # label_many checks the ids against the catalogue
         done = Explorer(catalogue, store, user=args.user or ANONYMOUS, cache=False).label_many(
             catalogue.ids[match.galaxy_rows], args.label, tags=args.tags or ())
     print(f"{done.summary()} (in {store_path}, as {args.user or ANONYMOUS})")

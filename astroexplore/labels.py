@@ -473,8 +473,7 @@ class LabelStore:
                 records.append(self._record_from_row(row, user))
             except LabelError as err:
                 raise LabelError(f"row {i}: {_sentence(err)} Nothing was added.") from None
-        ids = self._write(lambda conn: _insert(conn, records)) if records else []
-        return [_event_from_record(i, r) for i, r in zip(ids, records)]
+        return [_event_from_record(i, r) for i, r in self._insert_records(records)]
 
     def undo(self, user: str, event_id: int | None = None) -> LabelEvent | None:
         """Cancel ``user``'s latest still-effective label (or label ``event_id``) by appending an
@@ -549,18 +548,17 @@ class LabelStore:
             raise LabelError(f"galaxy id {galaxy_id!r} is not in the catalogue.{close}")
         return galaxy_id
 
-    def _insert_records(self, records: list[_Record], *, skip_stored: bool = False) -> int:
-        """Insert ``records`` in one transaction; return how many were inserted.
+    def _insert_records(self, records: list[_Record], *, skip_stored: bool = False) -> list[tuple[int, _Record]]:
+        """Insert ``records`` in one transaction; return the (event_id, record) pairs inserted.
 
         ``skip_stored``: leave out records identical to a label event already in the store
         (same galaxy, user, timestamp, score, tags and note), so that an import is idempotent.
         """
-        def work(conn: sqlite3.Connection) -> int:
+        def work(conn: sqlite3.Connection) -> list[tuple[int, _Record]]:
             todo = [r for r in records if not (skip_stored and _is_stored(conn, r))]
-            _insert(conn, todo)
-            return len(todo)
+            return list(zip(_insert(conn, todo), todo))
 
-        return self._write(work) if records else 0
+        return self._write(work) if records else []
 
     # -- reading
 
@@ -789,7 +787,7 @@ class LabelStore:
     def _import(self, read, path, user: str | None) -> int:
         """``read(path, user)`` -> records, inserted in one transaction (import_csv / import_parquet)."""
         records = read(Path(path), "anonymous" if user is None else _check_user(user))
-        return self._insert_records(records, skip_stored=True)
+        return len(self._insert_records(records, skip_stored=True))
 
     def _read_parquet(self, path: Path, user: str) -> list[_Record]:
         import pyarrow.parquet as pq
