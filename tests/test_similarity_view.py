@@ -384,7 +384,7 @@ def test_the_matched_known_objects_are_labelled_at_once_and_undone(view, state):
     the tag list and the results' labels; 'Undo these labels' takes them all back; the row is
     only there for a Known objects search."""
     from astroexplore.labels import LabelStore
-    from astroexplore.ui.similarity import FROM_CURRENT, FROM_LIST, FROM_TAG
+    from astroexplore.ui.similarity import FROM_CURRENT, FROM_LIST, FROM_POSITION, FROM_TAG
 
     cat = state.catalogue
     assert view._label_row().objects == []  # no search yet
@@ -423,7 +423,15 @@ def test_the_matched_known_objects_are_labelled_at_once_and_undone(view, state):
     view.param.update(label_score=5, label_tags="#a b#")  # a bad tag: nothing stored, said why
     assert view.label_matched() is None and view.label_message.startswith("Not stored: ")
     assert state.store.count() == 1
+    view.label_tags = "#polar-ring"
+    assert view.label_matched().events and not view._undo_button.disabled
     view.mode = FROM_CURRENT
-    view.search()
+    view.search()  # another search: its Undo is not this one's, and the row goes
     assert view._label_row().objects == [] and not view.known_matched
+    assert view.labelled is None and view._undo_button.disabled and not view._download.disabled
+    assert view.undo_labelled() == 0 and "#polar-ring" in view.param.tag.objects
+    view.position = "nowhere"
+    view.mode = FROM_POSITION
+    view.search()  # a failed search: nothing to download
+    assert view.results is None and view._download.disabled
     view.mode = FROM_TAG

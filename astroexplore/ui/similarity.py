@@ -72,6 +72,8 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
     label_tags = param.String(default="", label="Tags", doc="Tags for every matched galaxy (#polar-ring); "
                               "one you have scored keeps its score and gets these tags.")
     label_message = param.String(default="", doc="What the last Label / Undo of the matched galaxies did.")
+    labelled = param.Parameter(default=None, doc="The LabelledMany the last Label of the matched galaxies "
+                               "stored, which Undo takes back; None when there is nothing to undo.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -97,17 +99,19 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         self._gallery = Gallery(state=self.state, title="")
         self._search_button = pn.widgets.Button(label="Search", color="primary", width=120,
                                                 on_click=lambda e: self.search())
-        self._labelled = None  # the last LabelledMany of the matched galaxies, for its Undo
+        # the buttons follow the view's parameters: the number matched, whether there is an Undo
         self._label_button = pn.widgets.Button(
-            label="Label them", color="success", width=150, on_click=lambda e: self.label_matched())
-        self._undo_button = pn.widgets.Button(label="Undo these labels", width=150, disabled=True,
+            label=pn.bind(_label_button_text, self.param.query_indices), color="success", width=150,
+            on_click=lambda e: self.label_matched())
+        self._undo_button = pn.widgets.Button(label="Undo these labels", width=150,
+                                              disabled=self.param.labelled.rx.is_(None),
                                               on_click=lambda e: self.undo_labelled())
         self._label_inputs = (pn.widgets.Select.from_param(self.param.label_score, width=80),
                               pn.widgets.TextInput.from_param(self.param.label_tags, width=220,
                                                               placeholder="#polar-ring"))
         self._download = pn.widgets.FileDownload(
             callback=self._csv, filename="similar_galaxies.csv", label="Download results as CSV",
-            disabled=True, width=220)
+            disabled=self.param.results.rx.is_(None), width=220)
         self._refresh_tags()
         self.state.param.watch(lambda e: self._refresh_tags(), "labels_version")
         self.state.param.watch(lambda e: self._refresh_labels(), ["labels_version", "user"])
@@ -282,13 +286,11 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             self.query_text = note
             self.known_matched = self.mode == FROM_LIST
             self.label_message = ""
-        self._labelled = None  # Undo takes back the labels of the matched galaxies shown, not a former list's
-        self._undo_button.disabled = True
+            self.labelled = None  # Undo takes back the labels of the matched galaxies shown, not a former list's
         st.param.update(search_rows=self.query_indices, found_rows=self.result_indices)  # the map marks them
         self._gallery.param.update(indices=self.result_indices,
                                    captions=[f"d = {d:.3f}" for d in frame["distance"]],
                                    title=self.summary)
-        self._download.disabled = False
         self._publish(link)
         return res
 
@@ -330,9 +332,9 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             self.query_text = ""
             self.known_matched = False
             self.label_message = ""
+            self.labelled = None
         self.state.param.update(search_rows=None, found_rows=None)
         self._gallery.param.update(indices=None, captions=[], title="")
-        self._download.disabled = True
 
     # labelling the known objects ------------------------------------------------------------------
     def label_matched(self):
@@ -350,22 +352,19 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         except (LabelError, ValueError) as err:
             self.label_message = f"Not stored: {err}"
             return None
-        self._labelled = done if done.events else None
-        self._undo_button.disabled = self._labelled is None
         anonymous = bool(done.events) and done.events[0].user == ANONYMOUS
-        self.label_message = (done.summary() + (" Retrain to learn from them." if done.events else "")
-                              + (f" Stored as {ANONYMOUS}: type your name in the sidebar to sign your labels."
-                                 if anonymous else ""))
+        self.param.update(labelled=done if done.events else None, label_message=(
+            done.summary() + (" Retrain to learn from them." if done.events else "")
+            + (f" Stored as {ANONYMOUS}: type your name in the sidebar to sign your labels." if anonymous else "")))
         return done
 
     def undo_labelled(self) -> int:
         """Cancel the labels the last :meth:`label_matched` stored (those still in effect)."""
-        if self._labelled is None:
+        if self.labelled is None:
             return 0
-        n = self.state.undo_many(self._labelled.events)
-        self._labelled = None
-        self._undo_button.disabled = True
-        self.label_message = f"Undid {n:,} label{'' if n == 1 else 's'} of the matched galaxies."
+        n = self.state.undo_many(self.labelled.events)
+        self.param.update(labelled=None,
+                          label_message=f"Undid {n:,} label{'' if n == 1 else 's'} of the matched galaxies.")
         return n
 
     @param.depends("known_matched", "query_indices")
@@ -374,7 +373,6 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         if not self.known_matched or self.query_indices is None:
             return pn.Column(height=0, margin=0)
         n = len(self.query_indices)
-        self._label_button.label = f"Label {n:,} galax{'y' if n == 1 else 'ies'}"
         intro = pn.pane.HTML(f"<b>Label the {n:,} matched galax{'y' if n == 1 else 'ies'}</b>",
                              margin=(14, 5, 5, 10))
         row = pn.FlexBox(intro, *self._label_inputs, pn.Column(self._label_button, align="end"),
@@ -501,6 +499,12 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
                        flex_wrap="wrap", sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
+
+
+def _label_button_text(rows) -> str:
+    """The Label button's text for the matched galaxies' rows: "Label 3 galaxies"."""
+    n = 0 if rows is None else len(rows)
+    return f"Label {n:,} galax{'y' if n == 1 else 'ies'}"
 
 
 def _number_formats(frame: pd.DataFrame) -> dict:
