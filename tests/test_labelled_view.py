@@ -113,13 +113,13 @@ def test_the_discovery_curve_follows_the_choices_and_says_how_the_finds_came(sta
     cat, ex = state.catalogue, state.explorer
     view = LabelledView(state=state)
     assert view._curve_text.object.startswith("No galaxies you labelled yet")
-    assert not view._curve_plot.visible
+    assert not view._curve_plot.visible and view._download.disabled
     scores = [0, 1, 0, 5, 1, 0, 4, 5, 0, 5, 4, 5]  # 1 find in the first 6, 5 in the last 6
     for i, k in enumerate(scores):
         ex.label(cat.ids[i], k)
     state.labels_version += 1  # as the app does after a label
     view.refresh()
-    assert view._curve_plot.visible
+    assert view._curve_plot.visible and not view._download.disabled
     assert list(view._curve_source.data["n_found"]) == [0, *np.cumsum(np.array(scores) >= 4)]
     assert list(view._curve_source.data["n_labelled"]) == list(range(13))
     assert view._curve_text.object == ("6 finds (scored 4 or more) among 12 galaxies you labelled: "

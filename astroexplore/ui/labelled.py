@@ -69,7 +69,7 @@ class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
                                         styles={"font-size": "13px", "color": "#333"})
         self._download = pn.widgets.FileDownload(
             callback=self._csv, filename="labelled_galaxies.csv", label="Download them as CSV",
-            width=220, color="default")
+            width=220, color="default", disabled=self.param.found.rx.pipe(_nothing_found))
         self._stale = False
         self.state.param.watch(self._on_labels, ["labels_version", "user"])
         self.state.param.watch(self._on_tab, "tab")
@@ -128,7 +128,6 @@ class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
         # a card opened goes on through the whole list, not only the cards shown
         self._gallery.param.update(indices=rows, captions=captions, title=title, through_rows=rows,
                                    through_title=title)
-        self._download.disabled = not len(found)
 
     def _show_curve(self, curve: pd.DataFrame) -> None:
         """The discovery curve (finds against galaxies labelled) and what it says, in words."""
@@ -212,3 +211,8 @@ def _curve_figure():
     fig.x_range.start = fig.y_range.start = 0
     fig.xaxis.axis_label_text_font_size = fig.yaxis.axis_label_text_font_size = "11px"
     return source, fig
+
+
+def _nothing_found(found: pd.DataFrame | None) -> bool:
+    """No labelled galaxy that the choices keep (the download has nothing to give)."""
+    return found is None or not len(found)
