@@ -215,6 +215,14 @@ def scoreboard(tables: dict[str, pd.DataFrame], samples: dict | None = None, z: 
     return pd.DataFrame(rows)
 
 
+def tally(board: pd.DataFrame) -> str:
+    """The scoreboard's verdicts counted, as a sentence: "Ours is ahead on 7 of the 17 figures,
+    level (within 2 SE) on 9, behind on 1." (counted here, so the text cannot drift from the table)."""
+    n = board["ours is"].value_counts()
+    return (f"Ours is ahead on {n.get('ahead', 0)} of the {len(board)} figures, level (within 2 SE) "
+            f"on {n.get('level', 0)}, behind on {n.get('behind', 0)}.")
+
+
 def _paired_se(samples, set_name, rep_a, rep_b, col) -> float | None:
     """Standard error of the mean of paired differences, or None where there are no samples."""
     try:
@@ -650,6 +658,7 @@ def main(argv=None) -> int:
 
     command = " ".join(["benchmarks/real_data.py", *(argv or sys.argv[1:])])
     tagged = ", ".join(f"{t} {n} ({'/'.join(sorted(TAGS[t]))})" for t, n in prevalence.items())
+    board = scoreboard({"gz1": gz1, "rings": rings, "examples": tags}, samples)
     lines += [
         "# Real-data benchmark: our encoder vs pixel baselines", "",
         (f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()} "
@@ -694,7 +703,7 @@ def main(argv=None) -> int:
          "(each of them counted once). 'ahead' or "
          "'behind' means the difference exceeds 2 SE; otherwise the two are 'level'. SE does not "
          "include how much the encoder's training seed moves a figure: the last table shows that."), "",
-        markdown_table(scoreboard({"gz1": gz1, "rings": rings, "examples": tags}, samples)), "",
+        markdown_table(board), "", f"**{tally(board)}**", "",
         "## Figures of each training seed of the distilled gz1 encoder", "",
         *[x for name, df in (("gz1", gz1), ("rings", rings), ("examples", tags)) if per_seed[name]
           for x in (f"{name}:", "", markdown_table(seed_table(per_seed[name])), "")],

@@ -61,6 +61,19 @@ def test_scoreboard_calls_a_difference_within_two_standard_errors_level():
     board = real_data.scoreboard({"s": df}, samples).set_index("figure")
     assert board.loc["small", "ours is"] == "level" and board.loc["large", "ours is"] == "ahead"
     assert board.loc["large", "SE"] == pytest.approx(0.05 / np.sqrt(400), rel=0.2)
+    assert real_data.tally(board.reset_index()) == ("Ours is ahead on 1 of the 2 figures, level (within "
+                                                    "2 SE) on 1, behind on 0.")
+
+
+def test_the_committed_scoreboards_state_their_own_tally():
+    """The sentence under each committed scoreboard is the count of its verdicts (a hand count
+    said 8 / 8 / 1 of a table that holds 7 / 9 / 1)."""
+    for name in ("real_data.md", "real_data_gpu.md"):
+        text = (ROOT / "benchmarks" / "results" / name).read_text()
+        rows = [line.split("|")[1:-1] for line in text.splitlines()
+                if line.startswith(("| gz1 |", "| rings |", "| examples |"))]
+        board = pd.DataFrame({"ours is": [r[-1].strip() for r in rows]})
+        assert len(board) == 17 and f"**{real_data.tally(board)}**" in text, name
 
 
 def test_purity_samples_average_to_the_class_figures():
