@@ -16,6 +16,7 @@ _EXPORTS = {
     "Catalogue": "astroexplore.catalogue",
     "load_catalogue": "astroexplore.catalogue",
     "save_catalogue": "astroexplore.catalogue",
+    "reduce_catalogue": "astroexplore.reduce",
     "LabelStore": "astroexplore.labels",
     "LabelEvent": "astroexplore.labels",
     "Schema": "astroexplore.schemas",

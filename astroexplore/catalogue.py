@@ -53,6 +53,8 @@ PROJECTION_PREFIXES = ("umap_", "pca_", "tsne_", "proj_")
 _NUMBERED_COLUMN = re.compile(r"(.*\D)(\d+)")  # <prefix><n>: feat_pca_12 -> (feat_pca_, 12)
 #: Names preferred for a list-typed embedding column.
 LIST_CANDIDATES = ("embedding", "embeddings", "features", "representation")
+#: Embeddings wider than this get ``astroexplore reduce`` suggested by ``validate`` (Zoobot: 640-1280).
+WIDE_FEATURES = 256
 #: Parquet schema-metadata key holding :attr:`Catalogue.metadata` as JSON.
 METADATA_KEY = b"astroexplore"
 #: Rows per Parquet row group written by save_catalogue (bounds memory when reading back).
@@ -788,14 +790,19 @@ class _TableFile:
         return json.loads(raw) if raw else {}
 
 
-def _metadata_frame(table: pa.Table, id_col: str, ids: pa.Array) -> pd.DataFrame:
-    """The non-embedding columns as pandas, with "id" (str) first."""
+def _metadata_table(table: pa.Table, id_col: str, ids: pa.Array) -> pa.Table:
+    """The non-embedding columns with "id" (str) first, as Arrow."""
     rest = table.drop_columns([id_col]) if id_col in table.column_names else table
     if "id" in rest.column_names:  # a different column was chosen as the id: keep the old one
         rest = rest.rename_columns(["id_original" if c == "id" else c for c in rest.column_names])
     # pandas' own metadata (a DataFrame saved with its index) would make a column the index
     rest = rest.drop_columns([c for c in rest.column_names if c.startswith("__index_level_")])
-    return rest.add_column(0, "id", ids).replace_schema_metadata(None).to_pandas()
+    return rest.add_column(0, "id", ids).replace_schema_metadata(None)
+
+
+def _metadata_frame(table: pa.Table, id_col: str, ids: pa.Array) -> pd.DataFrame:
+    """The non-embedding columns as pandas, with "id" (str) first."""
+    return _metadata_table(table, id_col, ids).to_pandas()
 
 
 def _read_id_table(path: str | Path, id_column: str | None, *,
@@ -1053,8 +1060,9 @@ def _as_float32_matrix(x: np.ndarray, file: str | None) -> np.ndarray:
 
 
 def _check_embeddings(emb: np.ndarray, names: Sequence[str] | None, file: str | None,
-                      ids: Any) -> None:
-    """Raise on an empty matrix, no features or any NaN/inf (scanned in blocks: little memory)."""
+                      ids: Any, offset: int = 0) -> None:
+    """Raise on an empty matrix, no features or any NaN/inf (scanned in blocks: little memory).
+    ``emb`` may be a block of the table's rows starting at row ``offset`` (``ids``: all of them)."""
     if emb.shape[0] == 0:
         raise _empty_error(file)
     if emb.shape[1] == 0:
@@ -1064,6 +1072,8 @@ def _check_embeddings(emb: np.ndarray, names: Sequence[str] | None, file: str | 
     bad = np.concatenate(bad)
     if len(bad):
         j = int(np.flatnonzero(~np.isfinite(emb[bad[0]]))[0])
+        value = emb[bad[0], j]
+        bad = bad + offset
         if names is None or len(names) == 0:
             column = f"embedding[{j}]"
         elif len(names) == emb.shape[1]:
@@ -1071,7 +1081,7 @@ def _check_embeddings(emb: np.ndarray, names: Sequence[str] | None, file: str | 
         else:
             column = f"{names[0]}[{j}]"
         raise _rows_error("NaN or infinite embedding values", bad, file=file, column=column,
-                          ids=ids, detail=f", value {emb[bad[0], j]}")
+                          ids=ids, detail=f", value {value}")
 
 
 # ----------------------------------------------------------------------------- other columns
@@ -1603,6 +1613,14 @@ def describe_catalogue(cat: Catalogue) -> str:
         f"features:     {cat.n_features} ({cat.embeddings.dtype})",
         "ids:          'id' (unique, e.g. " + _short_list(cat.ids[:3], 3) + ")",
     ]
+    if cat.n_features > WIDE_FEATURES:
+        source = shlex.quote(str(cat.path)) if cat.path is not None else "CATALOGUE"
+        narrow = (shlex.quote(str(Path(cat.path).with_name(f"{Path(cat.path).stem}_pca40.parquet")))
+                  if cat.path is not None else "OUT.parquet")
+        lines.append(f"              a wide embedding ({cat.n_features} x {cat.n_galaxies:,} float32: "
+                     f"{cat.embeddings.nbytes / 1e9:.1f} GB in memory). Too slow or too large? "
+                     f"`astroexplore reduce {source} {narrow}` keeps its 40 principal components, read "
+                     "a block of rows at a time (it says how much of the variance they keep)")
     if cat.has_coordinates:
         lines.append(f"coordinates:  ra {_range_text(cat.ra)} deg, dec {_range_text(cat.dec)} deg")
     else:

@@ -324,6 +324,26 @@ def _cmd_project(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reduce(args: argparse.Namespace) -> int:
+    """``reduce``: :func:`~astroexplore.reduce.reduce_catalogue`, then what to run next."""
+    import shlex
+
+    from astroexplore.labels import default_store_path
+    from astroexplore.reduce import reduce_catalogue
+
+    options = load_options(args)
+    done = reduce_catalogue(args.path, args.out, args.components, fit_rows=args.fit_rows, seed=args.seed,
+                            basis=args.basis, ids=options["ids"], id_column=options["id_column"],
+                            embedding_columns=options["embedding_columns"],
+                            embedding_prefix=options["embedding_prefix"], overwrite=args.overwrite)
+    print(done.summary())
+    old_store = default_store_path(args.path)
+    keep = f" --labels {shlex.quote(str(old_store))}" if old_store.exists() else ""
+    print(f"next:      astroexplore serve {shlex.quote(str(done.path))}{keep}"
+          + ("   (the labels given on the wide catalogue: same ids)" if keep else ""))
+    return 0
+
+
 def _add_serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=5006, help="port to serve on (default 5006)")
     p.add_argument("--address", default="localhost",
@@ -496,6 +516,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalogue_arguments(p)
     p.add_argument("--method", choices=["umap", "pca"], default="umap")
     p.set_defaults(func=_cmd_project)
+
+    p = sub.add_parser("reduce", help="write a catalogue with its wide embedding (Zoobot's 1280 floats) "
+                                      "reduced to its principal components, read a block of rows at a time")
+    p.add_argument("path", help="wide catalogue: .parquet (streamed), .csv, FITS, or .npy with --ids")
+    p.add_argument("out", help="reduced catalogue (.parquet); its basis goes beside it as <out>.pca.npz")
+    p.add_argument("--components", type=_at_least(1), default=None,
+                   help="principal components kept (default 40, as Zoobot's catalogues; with --basis, all of its)")
+    p.add_argument("--fit-rows", type=_at_least(2), default=100_000,
+                   help="rows the PCA is fitted on, a random sample (default 100000)")
+    p.add_argument("--seed", type=_at_least(0), default=0, help="seed of the sample (default 0)")
+    p.add_argument("--basis", metavar="PCA_NPZ",
+                   help="apply the basis of an earlier reduction (its .pca.npz) instead of fitting one: "
+                        "the same coordinates as that catalogue")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output and basis")
+    p.add_argument("--ids", help="table holding the ids for a .npy embedding file")
+    p.add_argument("--id-column", help="name of the id column (default: detected)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--embedding-prefix", help="prefix of the embedding columns (default: detected)")
+    which.add_argument("--embedding-columns", metavar="NAMES",
+                       help="the embedding columns, comma-separated, in order; shell-style patterns allowed")
+    p.set_defaults(func=_cmd_reduce, posteriors=None)
 
     p = sub.add_parser("embed", help="train or load an encoder and embed a folder of images")
     try:

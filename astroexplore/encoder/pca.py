@@ -69,11 +69,12 @@ class EmbeddingPCA:
 
     @classmethod
     def fit(cls, X: np.ndarray, n_components: int, *, seed: int = 0, epoch: int | None = None,
-            unit_vectors: bool = False) -> EmbeddingPCA:
-        """Fit ``n_components`` axes (at most ``len(X) - 1`` and ``d``) to the rows of ``X``."""
+            unit_vectors: bool = False, dtype=np.float64) -> EmbeddingPCA:
+        """Fit ``n_components`` axes (at most ``len(X) - 1`` and ``d``) to the rows of ``X``,
+        computed in ``dtype`` (float32 halves the memory of a large sample); stored as float64."""
         from sklearn.decomposition import PCA
 
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X, dtype=dtype)
         k = int(min(n_components, len(X) - 1, X.shape[1]))
         if k < 1:
             raise ValueError(f"PCA needs at least 2 embeddings and 1 component, got {X.shape} and {n_components}")
@@ -94,6 +95,34 @@ class EmbeddingPCA:
         """Share of the fitting images' variance kept by the first ``n_components`` axes."""
         k = self.n_components if n_components is None else int(n_components)
         return float(self.explained_variance_ratio[:k].sum())
+
+    # ------------------------------------------------------------------ a basis of its own file
+    def save_npz(self, path: str | Path) -> Path:
+        """Write the basis to ``path`` (``.npz``; atomic), as :func:`astroexplore.reduce.reduce_catalogue`
+        keeps the basis of a reduced catalogue, so that later tables project into the same axes."""
+        import os
+
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        try:
+            np.savez(tmp, mean=self.mean, components=self.components,
+                     explained_variance=self.explained_variance,
+                     explained_variance_ratio=self.explained_variance_ratio, n_fit=np.int64(self.n_fit))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    @classmethod
+    def load_npz(cls, path: str | Path) -> EmbeddingPCA:
+        """A basis written by :meth:`save_npz`; ``ValueError`` naming the file if it is not one."""
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return cls(*(np.asarray(f[k], dtype=np.float64) for k in
+                             ("mean", "components", "explained_variance", "explained_variance_ratio")),
+                           n_fit=int(f["n_fit"]))
+        except (OSError, KeyError, ValueError) as err:
+            raise ValueError(f"{path}: not a PCA basis written by astroexplore reduce ({err})") from None
 
     # ------------------------------------------------------------------ checkpoint storage
     def to_state(self) -> dict:

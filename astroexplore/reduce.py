@@ -1,0 +1,403 @@
+"""Wide embeddings made narrow: a PCA of a catalogue's embedding, fitted on a sample of its rows
+and applied a block of rows at a time.
+
+Zoobot's representations have 640-1280 floats per galaxy. 8.7 million DESI galaxies x 1280 float32
+is 44 GB, more than a workstation holds, and every step of the app (isolation forest, interest head,
+faiss, map) slows with the width; Zoobot's own published catalogues carry 40 principal components
+(``feat_pca_0..39``) instead. :func:`reduce_catalogue` does that for any catalogue: it fits a PCA to
+a random sample of rows (100,000 by default), then writes every galaxy's first ``n_components``
+coordinates as the ``embedding`` column of a new Parquet catalogue, the table's other columns
+unchanged. The wide embedding is read a block of rows at a time (about 128 MB), so memory is about
+one block, the fitting sample and the other columns, whatever the number of galaxies. The basis is
+written beside the output (``<out stem>.pca.npz``): a later table (the next data release, a deeper
+field) given ``basis=`` lands in the same coordinates.
+
+Reads Parquet (streamed), CSV and FITS tables (read whole, as :func:`~astroexplore.catalogue.load_catalogue`
+does) and ``.npy`` matrices (memory-mapped) with a table of ids. Every embedding value is checked
+as it is read: a NaN, a string or a ragged list is an error naming the file, the column, the row and
+the galaxy's id, raised before anything is written.
+
+>>> import tempfile, os, numpy as np, pandas as pd
+>>> d = tempfile.mkdtemp()
+>>> X = np.random.default_rng(0).normal(size=(300, 50))
+>>> pd.DataFrame({"id": [f"g{i}" for i in range(300)], "mag_r": 17.0,
+...               **{f"feat_{j}": X[:, j] for j in range(50)}}).to_parquet(os.path.join(d, "wide.parquet"))
+>>> done = reduce_catalogue(os.path.join(d, "wide.parquet"), os.path.join(d, "narrow.parquet"), 8)
+>>> done.n_features, done.n_components, done.basis_path.name
+(50, 8, 'narrow.pca.npz')
+>>> from astroexplore.catalogue import load_catalogue
+>>> cat = load_catalogue(done.path)
+>>> cat.embeddings.shape, list(cat.table.columns)
+((300, 8), ['id', 'mag_r'])
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from astroexplore.catalogue import (
+    IMAGE_CANDIDATES, METADATA_KEY, ROW_GROUP_SIZE, _check_embeddings, _check_exists, _check_ids,
+    _check_save_target, _embedding_names, _file_kind, _from_list_column, _ids_from_sequence,
+    _is_fraction_column, _is_list, _metadata_table, _release_arrow_memory, _stack_columns, _TableFile,
+    _validate_columns, find_column,
+)
+from astroexplore.encoder.pca import EmbeddingPCA
+from astroexplore.errors import CatalogueError
+
+__all__ = ["Reduction", "reduce_catalogue", "basis_path_for", "DEFAULT_COMPONENTS", "DEFAULT_FIT_ROWS"]
+
+#: Components kept by default: as Zoobot's published catalogues (``feat_pca_0..39``).
+DEFAULT_COMPONENTS = 40
+#: Rows the PCA is fitted on by default (a seeded random sample; all rows of a smaller catalogue).
+DEFAULT_FIT_ROWS = 100_000
+#: Below this share of the variance kept, the summary warns that much of the embedding is left out.
+LOW_VARIANCE = 0.8
+#: Bytes of float32 embedding read at a time.
+BLOCK_BYTES = 1 << 27
+#: Scalar embedding columns decoded at a time (a row group's worth of rows each).
+_COLUMN_GROUP = 64
+#: Rows projected at a time (the projection works in float64).
+_TRANSFORM_ROWS = 16_384
+#: Suffix of the basis file written beside a reduced catalogue.
+BASIS_SUFFIX = ".pca.npz"
+
+
+def basis_path_for(out: str | Path) -> Path:
+    """Where :func:`reduce_catalogue` writes the basis of the catalogue ``out``:
+    ``narrow.parquet`` -> ``narrow.pca.npz``."""
+    out = Path(out)
+    return out.with_name(out.stem + BASIS_SUFFIX)
+
+
+@dataclass
+class Reduction:
+    """What :func:`reduce_catalogue` wrote.
+
+    Attributes
+    ----------
+    path, basis_path : Path
+        The reduced catalogue (Parquet, ``embedding`` column of ``n_components`` float32) and its
+        PCA basis (``.npz``: mean, components, explained variance).
+    n_galaxies, n_features, n_components : int
+        Rows, the input embedding's width and the output's.
+    variance_kept : float
+        Share of the variance of the rows the basis was fitted on that the components keep.
+    fit_rows : int
+        Rows the basis was fitted on (this run's sample, or the given basis's).
+    fitted : bool
+        False where an existing basis was applied (``basis=``).
+    seconds : float
+        Wall time of the whole reduction.
+    basis_given : Path or None
+        The basis applied, where one was given.
+    """
+
+    path: Path
+    basis_path: Path
+    n_galaxies: int
+    n_features: int
+    n_components: int
+    variance_kept: float
+    fit_rows: int
+    fitted: bool
+    seconds: float
+    basis_given: Path | None = None
+
+    def summary(self) -> str:
+        """What was written, for the command line (and a warning when little variance is kept)."""
+        how = (f"fitted on {self.fit_rows:,} random rows" if self.fitted
+               else f"the basis {self.basis_given}, fitted on {self.fit_rows:,} rows")
+        low = (f"\nwarning:   {self.n_components} components keep only {self.variance_kept:.0%} of the "
+               "variance: neighbours and anomalies along the other directions are lost; more "
+               "components (--components) keep more" if self.variance_kept < LOW_VARIANCE else "")
+        return (f"{self.n_galaxies:,} galaxies: {self.n_features} features -> {self.n_components} principal "
+                f"components ({self.variance_kept:.1%} of the variance; {how}) in {self.seconds:.1f} s\n"
+                f"catalogue: {self.path}\nbasis:     {self.basis_path}{low}")
+
+
+class _Source:
+    """A catalogue file's embedding, a block of rows at a time, and its other columns (whole).
+
+    Attributes: ``file`` (for errors), ``names`` (the embedding's columns), ``ids`` (validated
+    str ids, all rows), ``other`` (the columns kept, with ``id`` first), ``metadata`` (stored
+    :attr:`Catalogue.metadata`), ``image_root`` (where relative image paths start).
+    """
+
+    file: str
+    names: list[str]
+    ids: pa.Array
+    other: pa.Table
+    metadata: dict
+    image_root: Path
+    dims: int | None  # the embedding's width (None until read, for a list column of any length)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.ids)
+
+    def blocks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, (rows, n_features) float32, checked finite), in row order."""
+        raise NotImplementedError
+
+    def _checked(self, X: np.ndarray, offset: int) -> np.ndarray:
+        _check_embeddings(X, self.names, self.file, self.ids, offset)
+        if self.dims is None:
+            self.dims = X.shape[1]
+        elif X.shape[1] != self.dims:  # list columns: a block of another length
+            raise CatalogueError(f"row {offset} (id '{self.ids[offset].as_py()}') has an embedding of length "
+                                 f"{X.shape[1]}, row 0's has {self.dims}.", file=self.file,
+                                 column=self.names[0], rows=[offset])
+        return X
+
+
+class _TableSource(_Source):
+    def __init__(self, path: Path, id_column, embedding_columns, embedding_prefix):
+        self._tf = tf = _TableFile(path, id_column)
+        self.file = tf.file
+        self.names = _embedding_names(tf.schema, tf.file, embedding_columns, embedding_prefix)
+        # as load_catalogue: vote fractions taken as the embedding stay columns too
+        table = tf.read([c for c in tf.schema.names if c not in self.names or _is_fraction_column(c)])
+        self.ids = tf.ids(table)
+        self.other = _metadata_table(table, tf.id_column, self.ids)
+        _validate_columns(self.other.to_pandas(), self.file)  # ra/dec, fractions: before the long passes
+        self.metadata = tf.stored_metadata()
+        self.image_root = Path(self.metadata.get("image_root") or path.resolve().parent)
+        field = tf.schema.field(self.names[0])
+        self._list = len(self.names) == 1 and _is_list(field.type)
+        fixed = pa.types.is_fixed_size_list(field.type)
+        self.dims = (field.type.list_size if fixed else None) if self._list else len(self.names)
+        self._rows = max(1024, BLOCK_BYTES // (4 * (self.dims or 1280)))
+
+    def blocks(self):
+        """Parquet: a row group at a time (Arrow decodes a row group's columns whole, so memory
+        follows the file's row groups), its scalar columns decoded a few at a time into the
+        block (as :func:`~astroexplore.catalogue.load_catalogue`); CSV / FITS: slices of the
+        table read whole."""
+        tf, offset = self._tf, 0
+        if tf.kind == "parquet":
+            tables = ((tf._parquet.read_row_group(i, columns=group) for group in self._groups())
+                      for i in range(tf.num_blocks))
+        else:
+            tables = ((t.select(group) for group in self._groups())
+                      for t in tf._table.slice().to_batches(self._rows))
+        for parts in tables:
+            X = None
+            for j, part in zip(range(0, len(self.names), _COLUMN_GROUP), parts):
+                part = part if isinstance(part, pa.Table) else pa.Table.from_batches([part])
+                if self._list:
+                    X = _from_list_column(part.column(0), self.names[0], self.file, self.ids, offset)
+                    continue
+                if X is None:
+                    X = np.empty((part.num_rows, len(self.names)), dtype=np.float32)
+                _stack_columns(part, part.column_names, self.file, self.ids, X[:, j:j + part.num_columns], offset)
+            if len(X):
+                yield offset, self._checked(X, offset)
+            offset += len(X)
+
+    def _groups(self) -> list[list[str]]:
+        return [self.names[j:j + _COLUMN_GROUP] for j in range(0, len(self.names), _COLUMN_GROUP)]
+
+
+class _NpySource(_Source):
+    def __init__(self, path: Path, ids, id_column):
+        self.file = str(path)
+        self.names = []
+        if ids is None:
+            raise CatalogueError("a .npy embedding needs its ids to be reduced: pass ids= (a table with "
+                                 "an id column; CLI: --ids TABLE), so that labels meet the same galaxies",
+                                 file=self.file)
+        try:
+            self._matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise CatalogueError(f"cannot read as .npy: {err}", file=self.file) from None
+        if self._matrix.ndim != 2 or not np.issubdtype(self._matrix.dtype, np.number):
+            raise CatalogueError(f"expected a 2-D numeric matrix (n_galaxies, n_features), got shape "
+                                 f"{self._matrix.shape} of {self._matrix.dtype}", file=self.file)
+        if isinstance(ids, (str, Path)):
+            tf = _TableFile(ids, id_column)
+            table = tf.read(tf.schema.names)
+            self.ids = tf.ids(table)
+            self.other = _metadata_table(table, tf.id_column, self.ids)
+            _validate_columns(self.other.to_pandas(), tf.file)
+            self.image_root = Path(ids).resolve().parent  # images listed beside the ids
+        else:
+            self.ids = _ids_from_sequence(ids)
+            _check_ids(self.ids, "id", self.file)
+            self.other = pa.table({"id": self.ids})
+            self.image_root = path.resolve().parent
+        if len(self.ids) != self._matrix.shape[0]:
+            first = min(len(self.ids), self._matrix.shape[0])
+            raise CatalogueError(f"{self._matrix.shape[0]} embedding rows but {len(self.ids)} ids "
+                                 f"(first unmatched: row {first}).", file=self.file, rows=[first])
+        self.metadata = {}
+        self.dims = self._matrix.shape[1]
+        self._rows = max(1024, BLOCK_BYTES // (4 * max(self.dims, 1)))
+
+    def blocks(self):
+        for start in range(0, self._matrix.shape[0], self._rows):
+            X = np.asarray(self._matrix[start:start + self._rows], dtype=np.float32)
+            yield start, self._checked(X, start)
+
+
+def _open_source(path: Path, ids, id_column, embedding_columns, embedding_prefix) -> _Source:
+    _check_exists(path)
+    kind = _file_kind(path)
+    if kind == "npy":
+        return _NpySource(path, ids, id_column)
+    if ids is not None:
+        raise CatalogueError("ids= is only for .npy embeddings; this table has its own id column "
+                             "(use id_column= to choose it).", file=str(path))
+    if kind == "hdf5":
+        raise CatalogueError("Zoobot's prediction file holds vote fractions (a few dozen columns), "
+                             "nothing to reduce: load it as it is.", file=str(path))
+    return _TableSource(path, id_column, embedding_columns, embedding_prefix)
+
+
+def _fit(source: _Source, n_components: int, fit_rows: int, seed: int) -> EmbeddingPCA:
+    """A PCA basis of a seeded random sample of ``fit_rows`` rows (every row is read and checked)."""
+    n = source.n_rows
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=min(fit_rows, n), replace=False))
+    parts = []
+    for offset, X in source.blocks():
+        lo, hi = np.searchsorted(rows, [offset, offset + len(X)])
+        parts.append(X[rows[lo:hi] - offset])
+    # float32: the PCA of a 100,000 x 1280 sample in half the memory of float64, same axes to ~1e-6
+    return EmbeddingPCA.fit(np.concatenate(parts), n_components, seed=seed, dtype=np.float32)
+
+
+def _check_width(source: _Source, n_components: int, n_rows: int) -> None:
+    d = source.dims
+    if n_components >= d:
+        raise CatalogueError(f"the embedding has {d} features: nothing to reduce to {n_components} "
+                             "components (the catalogue loads as it is; ask for fewer components)",
+                             file=source.file)
+    if n_components >= n_rows:
+        raise CatalogueError(f"{n_rows} rows to fit {n_components} components on: give at least "
+                             f"{n_components + 1} (fit_rows / --fit-rows)", file=source.file)
+
+
+def reduce_catalogue(path: str | Path, out: str | Path, n_components: int | None = None, *,
+                     fit_rows: int = DEFAULT_FIT_ROWS, seed: int = 0, basis: str | Path | None = None,
+                     ids: Any = None, id_column: str | None = None,
+                     embedding_columns: Sequence[str] | None = None, embedding_prefix: str | None = None,
+                     overwrite: bool = False) -> Reduction:
+    """Write ``path``'s catalogue with its embedding reduced to ``n_components`` principal components.
+
+    Parameters
+    ----------
+    path : str or Path
+        The wide catalogue: Parquet, CSV or FITS table (embedding as prefix columns or one list
+        column, found as :func:`~astroexplore.catalogue.load_catalogue` finds it), or ``.npy``
+        ``(n_galaxies, n_features)`` with ``ids=``.
+    out : str or Path
+        The reduced catalogue (``.parquet``): ``id``, the other columns as they were, and
+        ``embedding`` (fixed-size list of ``n_components`` float32). Its basis goes to
+        :func:`basis_path_for` ``(out)``. Written atomically; never the input itself.
+    n_components : int, optional
+        Principal components kept (fewer than the embedding's features). Default 40, or all of
+        ``basis``'s.
+    fit_rows : int, default 100,000
+        Rows the PCA is fitted on: a random sample (``seed``), or every row of a smaller catalogue.
+    basis : str or Path, optional
+        A ``.pca.npz`` written by an earlier reduction: applied as it is (no fit), so this
+        catalogue's coordinates are that one's (``n_components`` at most its number).
+    ids, id_column, embedding_columns, embedding_prefix
+        As :func:`~astroexplore.catalogue.load_catalogue`.
+    overwrite : bool, default False
+        Replace an existing output catalogue and basis.
+
+    Returns
+    -------
+    Reduction
+
+    Raises
+    ------
+    CatalogueError
+        Bad input (named file, column, row and id), an output that exists (without
+        ``overwrite``), is the input, or is a label store; as many components as features.
+    ValueError
+        ``basis`` is not a basis file, or was fitted on another width.
+    """
+    t0 = time.perf_counter()
+    path, out = Path(path), Path(out)
+    given = None if basis is None else EmbeddingPCA.load_npz(basis)
+    n_components = int(n_components if n_components is not None
+                       else DEFAULT_COMPONENTS if given is None else given.n_components)
+    if n_components < 1 or int(fit_rows) < 2:
+        raise ValueError(f"n_components must be at least 1 and fit_rows at least 2, got {n_components} "
+                         f"and {fit_rows}")
+    if out.resolve() == path.resolve():
+        raise CatalogueError("is the catalogue being reduced: write the reduced one under another "
+                             "name (the wide one stays as it is)", file=str(out))
+    basis_out = basis_path_for(out)
+    _check_save_target(out, True, path)  # a Parquet name, not a folder or a label store
+    for target in (out, basis_out):
+        if target.exists() and not overwrite and not (basis is not None and target == basis_out
+                                                      and Path(basis).resolve() == basis_out.resolve()):
+            raise CatalogueError("exists; pass overwrite=True (--overwrite) to replace it, or choose "
+                                 "another output name", file=str(target))
+    source = _open_source(path, ids, id_column, embedding_columns, embedding_prefix)
+    if "embedding" in source.other.column_names:
+        raise CatalogueError("has a column 'embedding' that is not the embedding; rename it first",
+                             file=source.file, column="embedding")
+    if source.dims is None:  # a list column's width: from its first block
+        next(source.blocks())
+    if basis is None:
+        _check_width(source, n_components, min(int(fit_rows), source.n_rows))
+        pca = _fit(source, n_components, int(fit_rows), int(seed))
+    else:
+        pca = given
+        if pca.dims != source.dims:
+            raise ValueError(f"{basis}: this basis was fitted on {pca.dims} features; {source.file} has "
+                             f"{source.dims}")
+        if n_components > pca.n_components:
+            raise ValueError(f"{basis}: this basis has {pca.n_components} components; ask for at most "
+                             f"that many (or fit a new basis)")
+        _check_width(source, n_components, pca.n_fit or n_components + 1)
+    _release_arrow_memory()
+    metadata = dict(source.metadata)
+    metadata["reduced_from"] = {
+        "file": str(path.resolve()), "n_features": int(pca.dims), "n_components": n_components,
+        "variance_kept": round(pca.variance_kept(n_components), 6), "fit_rows": int(pca.n_fit),
+        "seed": int(seed), "basis": basis_out.name}
+    if out.resolve().parent != source.image_root.resolve() and find_column(source.other.column_names,
+                                                                          IMAGE_CANDIDATES):
+        # relative image paths stay valid
+        metadata["image_root"] = str(source.image_root.resolve())
+    _write(source, pca, n_components, out, metadata)
+    if basis is None or Path(basis).resolve() != basis_out.resolve():
+        pca_out = EmbeddingPCA(pca.mean, pca.components[:n_components], pca.explained_variance[:n_components],
+                               pca.explained_variance_ratio[:n_components], n_fit=pca.n_fit)
+        pca_out.save_npz(basis_out)
+    return Reduction(out, basis_out, source.n_rows, int(pca.dims), n_components,
+                     pca.variance_kept(n_components), int(pca.n_fit), basis is None,
+                     time.perf_counter() - t0, None if basis is None else Path(basis))
+
+
+def _write(source: _Source, pca: EmbeddingPCA, k: int, out: Path, metadata: dict) -> None:
+    """The other columns and the reduced embedding, block by block, to ``out`` (atomically)."""
+    schema = source.other.schema.append(pa.field("embedding", pa.list_(pa.float32(), k)))
+    schema = schema.with_metadata({METADATA_KEY: json.dumps(metadata).encode()})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for offset, X in source.blocks():
+                Z = np.concatenate([pca.transform(X[i:i + _TRANSFORM_ROWS], k)
+                                    for i in range(0, len(X), _TRANSFORM_ROWS)])
+                block = source.other.slice(offset, len(Z)).append_column(
+                    "embedding", pa.FixedSizeListArray.from_arrays(pa.array(Z.reshape(-1)), k))
+                writer.write_table(block.replace_schema_metadata(schema.metadata),
+                                   row_group_size=ROW_GROUP_SIZE)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
