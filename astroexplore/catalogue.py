@@ -1620,7 +1620,7 @@ def describe_catalogue(cat: Catalogue) -> str:
         lines.append(f"              a wide embedding ({cat.n_features} x {cat.n_galaxies:,} float32: "
                      f"{cat.embeddings.nbytes / 1e9:.1f} GB in memory). Too slow or too large? "
                      f"`astroexplore reduce {source} {narrow}` keeps its 40 principal components, read "
-                     "a block of rows at a time (it says how much of the variance they keep)")
+                     "a few columns at a time (it says how much of the variance they keep)")
     if cat.has_coordinates:
         lines.append(f"coordinates:  ra {_range_text(cat.ra)} deg, dec {_range_text(cat.dec)} deg")
     else:

@@ -518,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_project)
 
     p = sub.add_parser("reduce", help="write a catalogue with its wide embedding (Zoobot's 1280 floats) "
-                                      "reduced to its principal components, read a block of rows at a time")
+                                      "reduced to its principal components, read a few columns of a row group at a time")
     p.add_argument("path", help="wide catalogue: .parquet (streamed), .csv, FITS, or .npy with --ids")
     p.add_argument("out", help="reduced catalogue (.parquet); its basis goes beside it as <out>.pca.npz")
     p.add_argument("--components", type=_at_least(1), default=None,

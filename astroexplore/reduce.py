@@ -7,8 +7,10 @@ faiss, map) slows with the width; Zoobot's own published catalogues carry 40 pri
 (``feat_pca_0..39``) instead. :func:`reduce_catalogue` does that for any catalogue: it fits a PCA to
 a random sample of rows (100,000 by default), then writes every galaxy's first ``n_components``
 coordinates as the ``embedding`` column of a new Parquet catalogue, the table's other columns
-unchanged. The wide embedding is read a block of rows at a time (about 128 MB), so memory is about
-one block, the fitting sample and the other columns, whatever the number of galaxies. The basis is
+unchanged. The wide embedding is read a Parquet row group at a time, 64 of its columns at a time,
+and projected a group of columns at a time (the projection is a sum over them), so memory is
+about 64 columns of a row group, the fitting sample and the other columns, whatever the number of
+galaxies and the width. The basis is
 written beside the output (``<out stem>.pca.npz``): a later table (the next data release, a deeper
 field) given ``basis=`` lands in the same coordinates.
 
@@ -125,11 +127,12 @@ class Reduction:
 
 
 class _Source:
-    """A catalogue file's embedding, a block of rows at a time, and its other columns (whole).
+    """A catalogue file's embedding, a block of rows at a time and a few columns at a time, and
+    its other columns (whole).
 
     Attributes: ``file`` (for errors), ``names`` (the embedding's columns), ``ids`` (validated
     str ids, all rows), ``other`` (the columns kept, with ``id`` first), ``metadata`` (stored
-    :attr:`Catalogue.metadata`), ``image_root`` (where relative image paths start).
+    :attr:`Catalogue.metadata`), ``image_root`` (where relative image paths start), ``dims``.
     """
 
     file: str
@@ -144,15 +147,21 @@ class _Source:
     def n_rows(self) -> int:
         return len(self.ids)
 
-    def blocks(self) -> Iterator[tuple[int, np.ndarray]]:
-        """(first row, (rows, n_features) float32, checked finite), in row order."""
+    def blocks(self) -> Iterator[tuple[int, int, Iterator[tuple[int, np.ndarray]]]]:
+        """(first row, rows, parts) in row order; ``parts`` yields (first feature, (rows, w)
+        float32 checked finite): the block's features, a group of columns at a time. Read the
+        parts of a block before the next block."""
         raise NotImplementedError
 
-    def _checked(self, X: np.ndarray, offset: int) -> np.ndarray:
-        _check_embeddings(X, self.names, self.file, self.ids, offset)
+    def _checked(self, X: np.ndarray, offset: int, names: Sequence[str]) -> np.ndarray:
+        _check_embeddings(X, names, self.file, self.ids, offset)
+        return X
+
+    def _width(self, X: np.ndarray, offset: int) -> np.ndarray:
+        """``X`` (a list column's block) after checking its length against the first block's."""
         if self.dims is None:
             self.dims = X.shape[1]
-        elif X.shape[1] != self.dims:  # list columns: a block of another length
+        elif X.shape[1] != self.dims:
             raise CatalogueError(f"row {offset} (id '{self.ids[offset].as_py()}') has an embedding of length "
                                  f"{X.shape[1]}, row 0's has {self.dims}.", file=self.file,
                                  column=self.names[0], rows=[offset])
@@ -178,33 +187,32 @@ class _TableSource(_Source):
         self._rows = max(1024, BLOCK_BYTES // (4 * (self.dims or 1280)))
 
     def blocks(self):
-        """Parquet: a row group at a time (Arrow decodes a row group's columns whole, so memory
-        follows the file's row groups), its scalar columns decoded a few at a time into the
-        block (as :func:`~astroexplore.catalogue.load_catalogue`); CSV / FITS: slices of the
+        """Parquet: a row group at a time, its scalar columns a group of ``_COLUMN_GROUP`` at a
+        time (Arrow decodes a row group's column whole: memory follows the row groups' length,
+        not the embedding's width); a list column's row group whole. CSV / FITS: slices of the
         table read whole."""
-        tf, offset = self._tf, 0
+        tf = self._tf
         if tf.kind == "parquet":
-            tables = ((tf._parquet.read_row_group(i, columns=group) for group in self._groups())
-                      for i in range(tf.num_blocks))
+            starts = np.cumsum([0] + [tf._parquet.metadata.row_group(i).num_rows for i in range(tf.num_blocks)])
+            for i in range(tf.num_blocks):
+                yield int(starts[i]), int(starts[i + 1] - starts[i]), self._parts(
+                    lambda cols, i=i: tf._parquet.read_row_group(i, columns=cols), int(starts[i]))
         else:
-            tables = ((t.select(group) for group in self._groups())
-                      for t in tf._table.slice().to_batches(self._rows))
-        for parts in tables:
-            X = None
-            for j, part in zip(range(0, len(self.names), _COLUMN_GROUP), parts):
-                part = part if isinstance(part, pa.Table) else pa.Table.from_batches([part])
-                if self._list:
-                    X = _from_list_column(part.column(0), self.names[0], self.file, self.ids, offset)
-                    continue
-                if X is None:
-                    X = np.empty((part.num_rows, len(self.names)), dtype=np.float32)
-                _stack_columns(part, part.column_names, self.file, self.ids, X[:, j:j + part.num_columns], offset)
-            if len(X):
-                yield offset, self._checked(X, offset)
-            offset += len(X)
+            for start in range(0, tf.num_rows, self._rows):
+                block = tf._table.slice(start, self._rows)
+                yield start, block.num_rows, self._parts(block.select, start)
 
-    def _groups(self) -> list[list[str]]:
-        return [self.names[j:j + _COLUMN_GROUP] for j in range(0, len(self.names), _COLUMN_GROUP)]
+    def _parts(self, read, offset: int):
+        if self._list:
+            X = _from_list_column(read(self.names).column(0), self.names[0], self.file, self.ids, offset)
+            yield 0, self._width(self._checked(X, offset, self.names), offset)
+            return
+        for j in range(0, len(self.names), _COLUMN_GROUP):
+            group = self.names[j:j + _COLUMN_GROUP]
+            part = read(group)
+            X = np.empty((part.num_rows, len(group)), dtype=np.float32)
+            _stack_columns(part, group, self.file, self.ids, X, offset)
+            yield j, self._checked(X, offset, group)
 
 
 class _NpySource(_Source):
@@ -245,7 +253,7 @@ class _NpySource(_Source):
     def blocks(self):
         for start in range(0, self._matrix.shape[0], self._rows):
             X = np.asarray(self._matrix[start:start + self._rows], dtype=np.float32)
-            yield start, self._checked(X, start)
+            yield start, len(X), iter([(0, self._checked(X, start, []))])
 
 
 def _open_source(path: Path, ids, id_column, embedding_columns, embedding_prefix) -> _Source:
@@ -266,12 +274,15 @@ def _fit(source: _Source, n_components: int, fit_rows: int, seed: int) -> Embedd
     """A PCA basis of a seeded random sample of ``fit_rows`` rows (every row is read and checked)."""
     n = source.n_rows
     rows = np.sort(np.random.default_rng(seed).choice(n, size=min(fit_rows, n), replace=False))
-    parts = []
-    for offset, X in source.blocks():
-        lo, hi = np.searchsorted(rows, [offset, offset + len(X)])
-        parts.append(X[rows[lo:hi] - offset])
+    sample = None
+    for offset, length, parts in source.blocks():
+        lo, hi = np.searchsorted(rows, [offset, offset + length])
+        for j, X in parts:
+            if sample is None:  # a list column's width is known once its first block is read
+                sample = np.empty((len(rows), source.dims), dtype=np.float32)
+            sample[lo:hi, j:j + X.shape[1]] = X[rows[lo:hi] - offset]
     # float32: the PCA of a 100,000 x 1280 sample in half the memory of float64, same axes to ~1e-6
-    return EmbeddingPCA.fit(np.concatenate(parts), n_components, seed=seed, dtype=np.float32)
+    return EmbeddingPCA.fit(sample, n_components, seed=seed, dtype=np.float32)
 
 
 def _check_width(source: _Source, n_components: int, n_rows: int) -> None:
@@ -350,7 +361,7 @@ def reduce_catalogue(path: str | Path, out: str | Path, n_components: int | None
         raise CatalogueError("has a column 'embedding' that is not the embedding; rename it first",
                              file=source.file, column="embedding")
     if source.dims is None:  # a list column's width: from its first block
-        next(source.blocks())
+        next(next(source.blocks())[2])
     if basis is None:
         _check_width(source, n_components, min(int(fit_rows), source.n_rows))
         pca = _fit(source, n_components, int(fit_rows), int(seed))
@@ -391,11 +402,13 @@ def _write(source: _Source, pca: EmbeddingPCA, k: int, out: Path, metadata: dict
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         with pq.ParquetWriter(tmp, schema) as writer:
-            for offset, X in source.blocks():
-                Z = np.concatenate([pca.transform(X[i:i + _TRANSFORM_ROWS], k)
-                                    for i in range(0, len(X), _TRANSFORM_ROWS)])
-                block = source.other.slice(offset, len(Z)).append_column(
-                    "embedding", pa.FixedSizeListArray.from_arrays(pa.array(Z.reshape(-1)), k))
+            for offset, length, parts in source.blocks():
+                Z = np.zeros((length, k))
+                for j, X in parts:  # the projection summed over column groups, in row chunks
+                    for i in range(0, length, _TRANSFORM_ROWS):
+                        Z[i:i + _TRANSFORM_ROWS] += pca.partial_transform(X[i:i + _TRANSFORM_ROWS], j, k)
+                block = source.other.slice(offset, length).append_column(
+                    "embedding", pa.FixedSizeListArray.from_arrays(pa.array(Z.astype(np.float32).reshape(-1)), k))
                 writer.write_table(block.replace_schema_metadata(schema.metadata),
                                    row_group_size=ROW_GROUP_SIZE)
         os.replace(tmp, out)

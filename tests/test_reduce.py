@@ -44,7 +44,16 @@ def _aligned(Z, ref):
     return Z * np.sign(np.sum(Z * ref, axis=0))
 
 
-def test_the_reduced_catalogue_holds_the_principal_components_and_every_other_column(tmp_path):
+@pytest.fixture(params=[64, 7], ids=["one column group", "columns 7 at a time"])
+def column_group(request, monkeypatch):
+    """The embedding read in one group of columns, or in groups of 7 (64 = 9 x 7 + 1)."""
+    from astroexplore import reduce
+
+    monkeypatch.setattr(reduce, "_COLUMN_GROUP", request.param)
+    return request.param
+
+
+def test_the_reduced_catalogue_holds_the_principal_components_and_every_other_column(tmp_path, column_group):
     from sklearn.decomposition import PCA
 
     ids, X, table = _wide()
@@ -108,7 +117,7 @@ def test_a_later_table_lands_in_the_same_coordinates_with_the_basis(tmp_path):
 
 
 @pytest.mark.parametrize("layout", ["list", "fixed_size_list", "npy", "csv"])
-def test_every_layout_of_the_embedding_gives_the_same_catalogue(tmp_path, layout):
+def test_every_layout_of_the_embedding_gives_the_same_catalogue(tmp_path, layout, column_group):
     ids, X, table = _wide(4, n=900)
     reference = reduce_catalogue(_write_columns(tmp_path / "cols.parquet", table, X), tmp_path / "ref.parquet", 4)
     if layout in ("list", "fixed_size_list"):
@@ -133,7 +142,7 @@ def test_every_layout_of_the_embedding_gives_the_same_catalogue(tmp_path, layout
     np.testing.assert_allclose(got.table["dec"], table["dec"])
 
 
-def test_a_bad_value_is_named_before_anything_is_written(tmp_path):
+def test_a_bad_value_is_named_before_anything_is_written(tmp_path, column_group):
     ids, X, table = _wide(5)
     X[2500, 17] = np.nan  # in the fourth row group of 700
     src = _write_columns(tmp_path / "wide.parquet", table, X)

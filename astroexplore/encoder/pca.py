@@ -89,7 +89,16 @@ class EmbeddingPCA:
         if X.ndim != 2 or X.shape[1] != self.dims:
             raise ValueError(f"this PCA was fitted on {self.dims}-d representations, got shape {X.shape}")
         k = self.n_components if n_components is None else int(min(n_components, self.n_components))
-        return ((X - self.mean) @ self.components[:k].T).astype(np.float32)
+        return self.partial_transform(X, 0, k).astype(np.float32)
+
+    def partial_transform(self, X: np.ndarray, start: int, n_components: int) -> np.ndarray:
+        """The share of :meth:`transform` that the features ``start .. start + X.shape[1] - 1``
+        make, float64 ``(n, n_components)``: the transform of a row is the sum of these over
+        any split of its features into column groups (so a wide table is projected a few
+        columns at a time)."""
+        X = np.asarray(X, dtype=np.float64)
+        cols = slice(start, start + X.shape[1])
+        return (X - self.mean[cols]) @ self.components[:n_components, cols].T
 
     def variance_kept(self, n_components: int | None = None) -> float:
         """Share of the fitting images' variance kept by the first ``n_components`` axes."""
