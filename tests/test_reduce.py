@@ -116,7 +116,7 @@ def test_a_later_table_lands_in_the_same_coordinates_with_the_basis(tmp_path):
         reduce_catalogue(later, tmp_path / "y.parquet", basis=later)
 
 
-@pytest.mark.parametrize("layout", ["list", "fixed_size_list", "npy", "csv"])
+@pytest.mark.parametrize("layout", ["list", "fixed_size_list", "npy", "csv", "fits"])
 def test_every_layout_of_the_embedding_gives_the_same_catalogue(tmp_path, layout, column_group):
     ids, X, table = _wide(4, n=900)
     reference = reduce_catalogue(_write_columns(tmp_path / "cols.parquet", table, X), tmp_path / "ref.parquet", 4)
@@ -133,8 +133,13 @@ def test_every_layout_of_the_embedding_gives_the_same_catalogue(tmp_path, layout
         table.to_csv(tmp_path / "ids.csv", index=False)
         done = reduce_catalogue(tmp_path / "emb.npy", tmp_path / "out.parquet", 4, ids=tmp_path / "ids.csv")
     else:
-        src = tmp_path / "wide.csv"
-        pd.concat([table, pd.DataFrame(X, columns=[f"feat_{j}" for j in range(D)])], axis=1).to_csv(src, index=False)
+        frame = pd.concat([table, pd.DataFrame(X, columns=[f"feat_{j}" for j in range(D)])], axis=1)
+        src = tmp_path / f"wide.{layout}"
+        if layout == "csv":
+            frame.to_csv(src, index=False)
+        else:
+            from astropy.table import Table
+            Table.from_pandas(frame).write(src)
         done = reduce_catalogue(src, tmp_path / "out.parquet", 4)
     got, want = load_catalogue(done.path), load_catalogue(reference.path)
     assert got.ids.tolist() == ids
