@@ -794,7 +794,9 @@ def _metadata_table(table: pa.Table, id_col: str, ids: pa.Array) -> pa.Table:
     """The non-embedding columns with "id" (str) first, as Arrow."""
     rest = table.drop_columns([id_col]) if id_col in table.column_names else table
     if "id" in rest.column_names:  # a different column was chosen as the id: keep the old one
-        rest = rest.rename_columns(["id_original" if c == "id" else c for c in rest.column_names])
+        names = itertools.chain(["id_original"], (f"id_original_{i}" for i in itertools.count(2)))
+        kept = next(name for name in names if name not in rest.column_names)
+        rest = rest.rename_columns([kept if c == "id" else c for c in rest.column_names])
     # pandas' own metadata (a DataFrame saved with its index) would make a column the index
     rest = rest.drop_columns([c for c in rest.column_names if c.startswith("__index_level_")])
     return rest.add_column(0, "id", ids).replace_schema_metadata(None)
@@ -987,6 +989,9 @@ def _from_list_column(col: pa.ChunkedArray, name: str, file: str, ids: Any,
                       offset: int = 0) -> np.ndarray:
     """A list / fixed-size-list column as (n, d) float32 (zero-copy when float32 and one chunk)."""
     arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    if len(arr) == 0:  # an empty row group: no rows, the width of a fixed-size list if it says
+        width = arr.type.list_size if pa.types.is_fixed_size_list(arr.type) else 0
+        return np.empty((0, width), dtype=np.float32)
     if arr.null_count:
         rows = np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))
         raise _rows_error("a null embedding", rows + offset, file=file, column=name, ids=ids)
@@ -1019,6 +1024,8 @@ def _read_list_embeddings(tf: _TableFile, name: str, ids: pa.Array) -> np.ndarra
         part = _from_list_column(block.column(0), name, tf.file, ids, row)
         if tf.num_blocks == 1:
             return part
+        if not len(part):  # an empty row group (a writer given an empty slice)
+            continue
         if out is None:
             out = np.empty((tf.num_rows, part.shape[1]), dtype=np.float32)
         elif part.shape[1] != out.shape[1]:
@@ -1584,6 +1591,20 @@ def _range_text(values: np.ndarray) -> str:
     return f"{np.nanmin(values):.3f} .. {np.nanmax(values):.3f}"
 
 
+def _reduce_command(cat: Catalogue) -> str:
+    """``astroexplore reduce`` of this catalogue to ``<name>_pca40.parquet`` beside it."""
+    if cat.path is None:
+        return "astroexplore reduce CATALOGUE OUT.parquet"
+    path = Path(cat.path)
+    name = path.name
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):  # w.csv.gz -> w, J0004.1+02.parquet -> J0004.1+02
+        if name.lower().endswith(suffix):
+            name = name[:-len(suffix)]
+            break
+    ids = " --ids IDS_TABLE" if _file_kind(path) == "npy" else ""
+    return f"astroexplore reduce {shlex.quote(str(path))} {shlex.quote(str(path.with_name(name + '_pca40.parquet')))}{ids}"
+
+
 def describe_catalogue(cat: Catalogue) -> str:
     """Multi-line summary for ``astroexplore validate``.
 
@@ -1614,13 +1635,11 @@ def describe_catalogue(cat: Catalogue) -> str:
         "ids:          'id' (unique, e.g. " + _short_list(cat.ids[:3], 3) + ")",
     ]
     if cat.n_features > WIDE_FEATURES:
-        source = shlex.quote(str(cat.path)) if cat.path is not None else "CATALOGUE"
-        narrow = (shlex.quote(str(Path(cat.path).with_name(f"{Path(cat.path).stem}_pca40.parquet")))
-                  if cat.path is not None else "OUT.parquet")
         lines.append(f"              a wide embedding ({cat.n_features} x {cat.n_galaxies:,} float32: "
                      f"{cat.embeddings.nbytes / 1e9:.1f} GB in memory). Too slow or too large? "
-                     f"`astroexplore reduce {source} {narrow}` keeps its 40 principal components, read "
-                     "a few columns at a time (it says how much of the variance they keep)")
+                     f"`{_reduce_command(cat)}` keeps its 40 principal components, read a few columns at "
+                     "a time (with the --id-column / --embedding-* options this catalogue needed; it says "
+                     "how much of the variance they keep)")
     if cat.has_coordinates:
         lines.append(f"coordinates:  ra {_range_text(cat.ra)} deg, dec {_range_text(cat.dec)} deg")
     else:

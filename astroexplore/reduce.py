@@ -47,15 +47,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from astroexplore.catalogue import (
-    IMAGE_CANDIDATES, METADATA_KEY, ROW_GROUP_SIZE, _check_embeddings, _check_exists, _check_ids,
+    METADATA_KEY, ROW_GROUP_SIZE, _check_embeddings, _check_exists, _check_ids,
     _check_save_target, _embedding_names, _file_kind, _from_list_column, _ids_from_sequence,
-    _is_fraction_column, _is_list, _metadata_table, _release_arrow_memory, _stack_columns, _TableFile,
-    _validate_columns, find_column,
+    _is_fraction_column, _is_list, _metadata_table, _reading, _release_arrow_memory, _stack_columns,
+    _TableFile, _validate_columns,
 )
 from astroexplore.encoder.pca import EmbeddingPCA
 from astroexplore.errors import CatalogueError
 
-__all__ = ["Reduction", "reduce_catalogue", "basis_path_for", "DEFAULT_COMPONENTS", "DEFAULT_FIT_ROWS"]
+__all__ = ["Reduction", "reduce_catalogue", "basis_path_for", "fit_basis", "DEFAULT_COMPONENTS",
+           "DEFAULT_FIT_ROWS"]
 
 #: Components kept by default: as Zoobot's published catalogues (``feat_pca_0..39``).
 DEFAULT_COMPONENTS = 40
@@ -142,6 +143,7 @@ class _Source:
     metadata: dict
     image_root: Path
     dims: int | None  # the embedding's width (None until read, for a list column of any length)
+    columns: list[str] | None = None  # the embedding's scalar columns, in order (None: a list, a matrix)
 
     @property
     def n_rows(self) -> int:
@@ -184,6 +186,7 @@ class _TableSource(_Source):
         self._list = len(self.names) == 1 and _is_list(field.type)
         fixed = pa.types.is_fixed_size_list(field.type)
         self.dims = (field.type.list_size if fixed else None) if self._list else len(self.names)
+        self.columns = None if self._list else list(self.names)
         self._rows = max(1024, BLOCK_BYTES // (4 * (self.dims or 1280)))
 
     def blocks(self):
@@ -195,6 +198,8 @@ class _TableSource(_Source):
         if tf.kind == "parquet":
             starts = np.cumsum([0] + [tf._parquet.metadata.row_group(i).num_rows for i in range(tf.num_blocks)])
             for i in range(tf.num_blocks):
+                if starts[i + 1] == starts[i]:
+                    continue  # an empty row group (a writer given an empty slice)
                 yield int(starts[i]), int(starts[i + 1] - starts[i]), self._parts(
                     lambda cols, i=i: tf._parquet.read_row_group(i, columns=cols), int(starts[i]))
         else:
@@ -203,13 +208,19 @@ class _TableSource(_Source):
                 yield start, block.num_rows, self._parts(block.select, start)
 
     def _parts(self, read, offset: int):
+        tf = self._tf
+
+        def read_named(cols):  # a damaged page: an error naming the file, as load_catalogue's
+            with _reading(tf.path, tf.kind):
+                return read(cols)
+
         if self._list:
-            X = _from_list_column(read(self.names).column(0), self.names[0], self.file, self.ids, offset)
+            X = _from_list_column(read_named(self.names).column(0), self.names[0], self.file, self.ids, offset)
             yield 0, self._width(self._checked(X, offset, self.names), offset)
             return
         for j in range(0, len(self.names), _COLUMN_GROUP):
             group = self.names[j:j + _COLUMN_GROUP]
-            part = read(group)
+            part = read_named(group)
             X = np.empty((part.num_rows, len(group)), dtype=np.float32)
             _stack_columns(part, group, self.file, self.ids, X, offset)
             yield j, self._checked(X, offset, group)
@@ -227,9 +238,10 @@ class _NpySource(_Source):
             self._matrix = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as err:
             raise CatalogueError(f"cannot read as .npy: {err}", file=self.file) from None
-        if self._matrix.ndim != 2 or not np.issubdtype(self._matrix.dtype, np.number):
-            raise CatalogueError(f"expected a 2-D numeric matrix (n_galaxies, n_features), got shape "
-                                 f"{self._matrix.shape} of {self._matrix.dtype}", file=self.file)
+        dtype = self._matrix.dtype
+        if self._matrix.ndim != 2 or not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+            raise CatalogueError(f"expected a 2-D matrix of real numbers (n_galaxies, n_features), got shape "
+                                 f"{self._matrix.shape} of {dtype}", file=self.file)
         if isinstance(ids, (str, Path)):
             tf = _TableFile(ids, id_column)
             table = tf.read(tf.schema.names)
@@ -237,14 +249,16 @@ class _NpySource(_Source):
             self.other = _metadata_table(table, tf.id_column, self.ids)
             _validate_columns(self.other.to_pandas(), tf.file)
             self.image_root = Path(ids).resolve().parent  # images listed beside the ids
+            where = f" in {tf.file} ('{tf.id_column}')"
         else:
             self.ids = _ids_from_sequence(ids)
             _check_ids(self.ids, "id", self.file)
             self.other = pa.table({"id": self.ids})
             self.image_root = path.resolve().parent
+            where = " given"
         if len(self.ids) != self._matrix.shape[0]:
             first = min(len(self.ids), self._matrix.shape[0])
-            raise CatalogueError(f"{self._matrix.shape[0]} embedding rows but {len(self.ids)} ids "
+            raise CatalogueError(f"{self._matrix.shape[0]} embedding rows but {len(self.ids)} ids{where} "
                                  f"(first unmatched: row {first}).", file=self.file, rows=[first])
         self.metadata = {}
         self.dims = self._matrix.shape[1]
@@ -281,8 +295,18 @@ def _fit(source: _Source, n_components: int, fit_rows: int, seed: int) -> Embedd
             if sample is None:  # a list column's width is known once its first block is read
                 sample = np.empty((len(rows), source.dims), dtype=np.float32)
             sample[lo:hi, j:j + X.shape[1]] = X[rows[lo:hi] - offset]
-    # float32: the PCA of a 100,000 x 1280 sample in half the memory of float64, same axes to ~1e-6
-    return EmbeddingPCA.fit(sample, n_components, seed=seed, dtype=np.float32)
+    pca = fit_basis(sample, n_components, seed=seed)
+    pca.columns = None if source.columns is None else tuple(source.columns)
+    return pca
+
+
+def fit_basis(sample: np.ndarray, n_components: int, *, seed: int = 0) -> EmbeddingPCA:
+    """The PCA :func:`reduce_catalogue` fits: on ``sample`` ``(n_rows, n_features)`` in float32
+    (half the memory of float64, the same axes to ~1e-6), exactly (scikit-learn's
+    "covariance_eigh" where there are many more rows than features, else "full": the
+    randomized solver it would pick blurs the trailing components)."""
+    solver = "covariance_eigh" if len(sample) > 2 * sample.shape[1] else "full"
+    return EmbeddingPCA.fit(sample, n_components, seed=seed, dtype=np.float32, solver=solver)
 
 
 def _check_width(source: _Source, n_components: int, n_rows: int) -> None:
@@ -292,8 +316,10 @@ def _check_width(source: _Source, n_components: int, n_rows: int) -> None:
                              "components (the catalogue loads as it is; ask for fewer components)",
                              file=source.file)
     if n_components >= n_rows:
-        raise CatalogueError(f"{n_rows} rows to fit {n_components} components on: give at least "
-                             f"{n_components + 1} (fit_rows / --fit-rows)", file=source.file)
+        raise CatalogueError(
+            f"the catalogue has {n_rows} galaxies: at most {n_rows - 1} components" if n_rows == source.n_rows
+            else f"{n_rows} rows to fit {n_components} components on: give at least {n_components + 1} "
+                 "(fit_rows / --fit-rows)", file=source.file)
 
 
 def reduce_catalogue(path: str | Path, out: str | Path, n_components: int | None = None, *,
@@ -340,66 +366,108 @@ def reduce_catalogue(path: str | Path, out: str | Path, n_components: int | None
     """
     t0 = time.perf_counter()
     path, out = Path(path), Path(out)
+    n_components, fit_rows, seed = _whole("n_components", n_components), _whole("fit_rows", fit_rows), _whole("seed", seed)
     given = None if basis is None else EmbeddingPCA.load_npz(basis)
-    n_components = int(n_components if n_components is not None
-                       else DEFAULT_COMPONENTS if given is None else given.n_components)
-    if n_components < 1 or int(fit_rows) < 2:
+    if n_components is None:
+        n_components = DEFAULT_COMPONENTS if given is None else given.n_components
+    if n_components < 1 or fit_rows < 2:
         raise ValueError(f"n_components must be at least 1 and fit_rows at least 2, got {n_components} "
                          f"and {fit_rows}")
-    if out.resolve() == path.resolve():
-        raise CatalogueError("is the catalogue being reduced: write the reduced one under another "
-                             "name (the wide one stays as it is)", file=str(out))
     basis_out = basis_path_for(out)
-    _check_save_target(out, True, path)  # a Parquet name, not a folder or a label store
-    for target in (out, basis_out):
-        if target.exists() and not overwrite and not (basis is not None and target == basis_out
-                                                      and Path(basis).resolve() == basis_out.resolve()):
-            raise CatalogueError("exists; pass overwrite=True (--overwrite) to replace it, or choose "
-                                 "another output name", file=str(target))
+    keep_basis = basis is not None and Path(basis).resolve() == basis_out.resolve()  # its own basis again
+    inputs = [path] + ([Path(ids)] if isinstance(ids, (str, Path)) else [])
+    _check_targets(out, basis_out, inputs, overwrite, keep_basis)
     source = _open_source(path, ids, id_column, embedding_columns, embedding_prefix)
     if "embedding" in source.other.column_names:
         raise CatalogueError("has a column 'embedding' that is not the embedding; rename it first",
                              file=source.file, column="embedding")
     if source.dims is None:  # a list column's width: from its first block
         next(next(source.blocks())[2])
-    if basis is None:
-        _check_width(source, n_components, min(int(fit_rows), source.n_rows))
-        pca = _fit(source, n_components, int(fit_rows), int(seed))
+    if given is None:
+        _check_width(source, n_components, min(fit_rows, source.n_rows))
+        pca = _fit(source, n_components, fit_rows, seed)
     else:
         pca = given
-        if pca.dims != source.dims:
-            raise ValueError(f"{basis}: this basis was fitted on {pca.dims} features; {source.file} has "
-                             f"{source.dims}")
-        if n_components > pca.n_components:
-            raise ValueError(f"{basis}: this basis has {pca.n_components} components; ask for at most "
-                             f"that many (or fit a new basis)")
-        _check_width(source, n_components, pca.n_fit or n_components + 1)
+        _check_basis(pca, source, basis, n_components)
     _release_arrow_memory()
-    metadata = dict(source.metadata)
-    metadata["reduced_from"] = {
-        "file": str(path.resolve()), "n_features": int(pca.dims), "n_components": n_components,
-        "variance_kept": round(pca.variance_kept(n_components), 6), "fit_rows": int(pca.n_fit),
-        "seed": int(seed), "basis": basis_out.name}
-    if out.resolve().parent != source.image_root.resolve() and find_column(source.other.column_names,
-                                                                          IMAGE_CANDIDATES):
-        # relative image paths stay valid
-        metadata["image_root"] = str(source.image_root.resolve())
-    _write(source, pca, n_components, out, metadata)
-    if basis is None or Path(basis).resolve() != basis_out.resolve():
-        pca_out = EmbeddingPCA(pca.mean, pca.components[:n_components], pca.explained_variance[:n_components],
-                               pca.explained_variance_ratio[:n_components], n_fit=pca.n_fit)
-        pca_out.save_npz(basis_out)
+    _write(source, pca, n_components, out, _output_metadata(source, pca, n_components, path, out, seed),
+           None if keep_basis else basis_out)
     return Reduction(out, basis_out, source.n_rows, int(pca.dims), n_components,
                      pca.variance_kept(n_components), int(pca.n_fit), basis is None,
                      time.perf_counter() - t0, None if basis is None else Path(basis))
 
 
-def _write(source: _Source, pca: EmbeddingPCA, k: int, out: Path, metadata: dict) -> None:
-    """The other columns and the reduced embedding, block by block, to ``out`` (atomically)."""
+def _whole(name: str, value):
+    """``value`` as an int, or None; a ValueError for 2.5 (not silently 2)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not float(value).is_integer():
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def _check_targets(out: Path, basis_out: Path, inputs: list[Path], overwrite: bool, keep_basis: bool) -> None:
+    """Refuse, before any work, an output that would destroy an input, a label store, an existing
+    file (without ``overwrite``) or that cannot be written; create the output's folder."""
+    for target in (out, basis_out):
+        if any(target.resolve() == p.resolve() for p in inputs):
+            raise CatalogueError("is an input of this reduction: write the reduced catalogue under another "
+                                 "name (the inputs stay as they are)", file=str(target))
+    _check_save_target(out, True, None)  # a Parquet name, not a folder or a label store
+    if basis_out.is_dir():
+        raise CatalogueError(f"is a folder, where the basis of {out.name} goes: choose another output name",
+                             file=str(basis_out))
+    for target in (out, basis_out):
+        if target.exists() and not overwrite and not (keep_basis and target == basis_out):
+            raise CatalogueError("exists; pass overwrite=True (--overwrite) to replace it, or choose "
+                                 "another output name", file=str(target))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CatalogueError(f"cannot create its folder: {err.strerror or err}", file=str(out)) from None
+    if not os.access(out.parent, os.W_OK):
+        raise CatalogueError("its folder is not writable: choose another output name", file=str(out))
+
+
+def _check_basis(pca: EmbeddingPCA, source: _Source, basis, n_components: int) -> None:
+    """A given basis applies only to the same features, in the same order."""
+    if pca.dims != source.dims:
+        raise ValueError(f"{basis}: this basis was fitted on {pca.dims} features; {source.file} has "
+                         f"{source.dims}")
+    columns = source.columns
+    if pca.columns is not None and columns is not None and tuple(columns) != pca.columns:
+        i = next(i for i, (a, b) in enumerate(zip(pca.columns, columns)) if a != b)
+        raise ValueError(f"{basis}: this basis was fitted on other columns: feature {i} is "
+                         f"'{pca.columns[i]}' there and '{columns[i]}' in {source.file} (same names, "
+                         "same order: --embedding-columns)")
+    if n_components > pca.n_components:
+        raise ValueError(f"{basis}: this basis has {pca.n_components} components; ask for at most "
+                         f"that many (or fit a new basis)")
+
+
+def _output_metadata(source: _Source, pca: EmbeddingPCA, k: int, path: Path, out: Path, seed: int) -> dict:
+    """The reduced catalogue's metadata: where it came from (the input's own metadata nested, as
+    it describes the wide embedding), and where relative image paths start."""
+    kept = {key: source.metadata[key] for key in ("image_root", "image_template") if key in source.metadata}
+    rest = {key: v for key, v in source.metadata.items() if key not in kept}
+    metadata = {**kept, "reduced_from": {
+        "file": str(path.resolve()), "n_features": int(pca.dims), "n_components": k,
+        "variance_kept": round(pca.variance_kept(k), 6), "fit_rows": int(pca.n_fit), "seed": seed,
+        "basis": basis_path_for(out).name, **({"metadata": rest} if rest else {})}}
+    if out.resolve().parent != source.image_root.resolve():  # relative image paths stay valid
+        metadata["image_root"] = str(source.image_root.resolve())
+    return metadata
+
+
+def _write(source: _Source, pca: EmbeddingPCA, k: int, out: Path, metadata: dict,
+           basis_out: Path | None) -> None:
+    """The other columns and the reduced embedding, block by block, to ``out``, and the basis's
+    first ``k`` components to ``basis_out`` (None: keep the one there): both to temporary files,
+    renamed only once both are written, the catalogue last (never one without its basis)."""
     schema = source.other.schema.append(pa.field("embedding", pa.list_(pa.float32(), k)))
     schema = schema.with_metadata({METADATA_KEY: json.dumps(metadata).encode()})
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp_basis = None if basis_out is None else basis_out.with_name(f".{basis_out.name}.{os.getpid()}.tmp.npz")
     try:
         with pq.ParquetWriter(tmp, schema) as writer:
             for offset, length, parts in source.blocks():
@@ -411,6 +479,12 @@ def _write(source: _Source, pca: EmbeddingPCA, k: int, out: Path, metadata: dict
                     "embedding", pa.FixedSizeListArray.from_arrays(pa.array(Z.astype(np.float32).reshape(-1)), k))
                 writer.write_table(block.replace_schema_metadata(schema.metadata),
                                    row_group_size=ROW_GROUP_SIZE)
+        if basis_out is not None:
+            EmbeddingPCA(pca.mean, pca.components[:k], pca.explained_variance[:k],
+                         pca.explained_variance_ratio[:k], n_fit=pca.n_fit, columns=pca.columns).save_npz(tmp_basis)
+            os.replace(tmp_basis, basis_out)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+        if tmp_basis is not None:
+            tmp_basis.unlink(missing_ok=True)

@@ -130,7 +130,7 @@ def real_representations(npz: str, components: int) -> None:
     """Mergers found by an isolation forest, and kNN purity, before and after the reduction."""
     import pandas as pd
 
-    from astroexplore.encoder.pca import EmbeddingPCA
+    from astroexplore.reduce import fit_basis
     from benchmarks import real_data as rd
 
     table = pd.read_csv(ROOT.parent / "shared" / "data" / "gz1_sdss" / "catalog.csv")
@@ -145,7 +145,7 @@ def real_representations(npz: str, components: int) -> None:
             X = f[name]
             for space, Z in ((f"all {X.shape[1]}, standardised", (X - X.mean(0)) / X.std(0)),
                              (f"reduce: PCA {components}",
-                              EmbeddingPCA.fit(X, components, dtype=np.float32).transform(X))):
+                              fit_basis(X, components).transform(X))):
                 r, p = rd.iforest_recall(Z, is_merger), rd.knn_purity(Z, classes)
                 print(f"{name.replace('_', ' '):<46}{space:<26}{r['iforest recall@115'].mean():>11.3f}"
                       f"{r['iforest recall@500'].mean():>11.3f}{np.mean(p['purity']):>8.3f}{np.mean(p['merger']):>15.3f}")

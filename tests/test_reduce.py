@@ -182,7 +182,7 @@ def test_what_is_refused_is_left_untouched(tmp_path):
     _, X, table = _wide(7, n=300)
     src = _write_columns(tmp_path / "wide.parquet", table, X)
     before = src.read_bytes()
-    with pytest.raises(CatalogueError, match="is the catalogue being reduced"):
+    with pytest.raises(CatalogueError, match="is an input of this reduction"):
         reduce_catalogue(src, src, 4, overwrite=True)
     store = tmp_path / "wide.labels.sqlite"
     with sqlite3.connect(store) as db:
@@ -201,9 +201,96 @@ def test_what_is_refused_is_left_untouched(tmp_path):
         reduce_catalogue(src, tmp_path / "same.parquet", 64)
     with pytest.raises(CatalogueError, match="give at least 11"):
         reduce_catalogue(src, tmp_path / "few.parquet", 10, fit_rows=5)
+    _, X30, table30 = _wide(7, n=30)
+    with pytest.raises(CatalogueError, match="has 30 galaxies: at most 29 components"):
+        reduce_catalogue(_write_columns(tmp_path / "thirty.parquet", table30, X30), tmp_path / "few.parquet", 40)
+    with pytest.raises(ValueError, match="n_components must be a whole number, got 2.5"):
+        reduce_catalogue(src, tmp_path / "few.parquet", 2.5)
     np.save(tmp_path / "e.npy", X)
     with pytest.raises(CatalogueError, match="needs its ids"):
         reduce_catalogue(tmp_path / "e.npy", tmp_path / "e.parquet", 4)
+    ids_table = tmp_path / "ids.parquet"  # an input too: --overwrite does not make it an output
+    table.to_parquet(ids_table)
+    kept = ids_table.read_bytes()
+    with pytest.raises(CatalogueError, match="is an input of this reduction"):
+        reduce_catalogue(tmp_path / "e.npy", ids_table, 4, ids=ids_table, overwrite=True)
+    with pytest.raises(CatalogueError, match=r"300 embedding rows but 299 ids in .*ids\.csv \('id_str'\)"):
+        table.iloc[:299].to_csv(tmp_path / "ids.csv", index=False)
+        reduce_catalogue(tmp_path / "e.npy", tmp_path / "e.parquet", 4, ids=tmp_path / "ids.csv")
+    np.save(tmp_path / "c.npy", X.astype(np.complex64))
+    with pytest.raises(CatalogueError, match="2-D matrix of real numbers"):
+        reduce_catalogue(tmp_path / "c.npy", tmp_path / "c.parquet", 4, ids=ids_table)
+    assert ids_table.read_bytes() == kept
+    (tmp_path / "blocked.pca.npz").mkdir()  # where the basis would go: refused before any work
+    with pytest.raises(CatalogueError, match="is a folder, where the basis of blocked.parquet goes"):
+        reduce_catalogue(src, tmp_path / "blocked.parquet", 4, overwrite=True)
+    assert not (tmp_path / "blocked.parquet").exists()
+
+
+def test_a_failure_while_saving_leaves_the_earlier_catalogue_and_its_basis(tmp_path, monkeypatch):
+    _, X, table = _wide(10, n=300)
+    src = _write_columns(tmp_path / "wide.parquet", table, X)
+    out = tmp_path / "narrow.parquet"
+    reduce_catalogue(src, out, 4)
+    before = out.read_bytes(), basis_path_for(out).read_bytes()
+
+    def broken(self, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(EmbeddingPCA, "save_npz", broken)
+    with pytest.raises(OSError, match="No space left"):
+        reduce_catalogue(src, out, 6, overwrite=True)
+    assert (out.read_bytes(), basis_path_for(out).read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["narrow.parquet", "narrow.pca.npz", "wide.parquet"]
+
+
+def test_empty_row_groups_are_no_rows(tmp_path):
+    """Writers given an empty slice leave row groups of 0 rows; they hold no galaxies, not an error."""
+    from astroexplore.catalogue import load_catalogue
+
+    ids, X, table = _wide(11, n=200)
+    t = pa.Table.from_pandas(table, preserve_index=False)
+    listed = t.append_column("embedding", pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), D))
+    cols = t
+    for j in range(D):
+        cols = cols.append_column(f"feat_{j}", pa.array(X[:, j]))
+    for name, whole in (("listed", listed), ("cols", cols)):
+        path = tmp_path / f"{name}.parquet"
+        with pq.ParquetWriter(path, whole.schema) as writer:
+            for part in (whole.slice(0, 0), whole.slice(0, 120), whole.slice(120, 0), whole.slice(120)):
+                writer.write_table(part)
+        assert pq.ParquetFile(path).metadata.row_group(0).num_rows == 0
+        done = reduce_catalogue(path, tmp_path / f"{name}_pca.parquet", 3)
+        assert load_catalogue(done.path).ids.tolist() == ids and load_catalogue(path).n_galaxies == 200
+
+
+def test_a_basis_applies_only_to_the_same_columns_in_the_same_order(tmp_path):
+    _, X, table = _wide(12, n=300)
+    src = _write_columns(tmp_path / "wide.parquet", table, X)
+    first = reduce_catalogue(src, tmp_path / "first.parquet", 4)
+    assert EmbeddingPCA.load_npz(first.basis_path).columns == tuple(f"feat_{j}" for j in range(D))
+    backwards = tmp_path / "backwards.parquet"
+    t = pa.Table.from_pandas(table, preserve_index=False)
+    for j in reversed(range(D)):
+        t = t.append_column(f"feat_{j}", pa.array(X[:, j]))
+    pq.write_table(t, backwards)
+    with pytest.raises(ValueError, match="fitted on other columns: feature 0 is 'feat_0' there and 'feat_63'"):
+        reduce_catalogue(backwards, tmp_path / "b.parquet", basis=first.basis_path,
+                         embedding_columns=[f"feat_{j}" for j in reversed(range(D))])
+    np.save(tmp_path / "array.npy", X)
+    with pytest.raises(ValueError, match="an array, not its .pca.npz archive"):
+        reduce_catalogue(src, tmp_path / "c.parquet", basis=tmp_path / "array.npy")
+
+
+def test_an_id_original_column_already_there_is_kept_apart(tmp_path):
+    """--id-column objid with columns 'id' and 'id_original' too: the old 'id' becomes 'id_original_2'."""
+    _, X, table = _wide(13, n=100)
+    table = table.assign(objid=np.arange(100) + 10**17, id=[f"x{i}" for i in range(100)], id_original="y")
+    src = _write_columns(tmp_path / "wide.parquet", table, X)
+    done = reduce_catalogue(src, tmp_path / "out.parquet", 3, id_column="objid")
+    cat = load_catalogue(done.path)
+    assert cat.ids[0] == str(10**17) and cat.table["id_original_2"].iloc[1] == "x1"
+    assert (cat.table["id_original"] == "y").all()
 
 
 def test_relative_images_stay_reachable_from_another_folder(tmp_path):
@@ -222,7 +309,7 @@ def test_the_command_reduces_says_what_to_serve_and_validate_suggests_it(tmp_pat
     src = _write_columns(tmp_path / "wide.parquet", table, X)
     assert main(["validate", str(src)]) == 0
     said = capsys.readouterr().out
-    assert f"astroexplore reduce {src} {tmp_path / 'wide_pca40.parquet'}" in said and "(300 x 400 float32: 0.0 GB" in said
+    assert f"astroexplore reduce {src} {tmp_path / 'wide_pca40.parquet'}`" in said and "(300 x 400 float32: 0.0 GB" in said
     (tmp_path / "wide.labels.sqlite").touch()  # labels given on the wide catalogue
     out = tmp_path / "wide_pca40.parquet"
     assert main(["reduce", str(src), str(out), "--components", "12", "--fit-rows", "300"]) == 0

@@ -48,6 +48,9 @@ class EmbeddingPCA:
         Fitted on embeddings of unit length (:attr:`Encoder.unit_vectors
         <astroexplore.encoder.embed.Encoder.unit_vectors>`). A checkpoint's PCA without it was
         fitted on the raw representations of an earlier version and is not reused.
+    columns : tuple of str or None
+        The table columns the features came from, in order, where they were columns (a basis of
+        ``astroexplore reduce``: applied to another table only if its columns are these).
     """
 
     mean: np.ndarray
@@ -57,6 +60,7 @@ class EmbeddingPCA:
     epoch: int | None = None
     n_fit: int = 0
     unit_vectors: bool = False
+    columns: tuple[str, ...] | None = None
 
     @property
     def n_components(self) -> int:
@@ -69,16 +73,18 @@ class EmbeddingPCA:
 
     @classmethod
     def fit(cls, X: np.ndarray, n_components: int, *, seed: int = 0, epoch: int | None = None,
-            unit_vectors: bool = False, dtype=np.float64) -> EmbeddingPCA:
+            unit_vectors: bool = False, dtype=np.float64, solver: str = "auto") -> EmbeddingPCA:
         """Fit ``n_components`` axes (at most ``len(X) - 1`` and ``d``) to the rows of ``X``,
-        computed in ``dtype`` (float32 halves the memory of a large sample); stored as float64."""
+        computed in ``dtype`` (float32 halves the memory of a large sample) with scikit-learn's
+        ``svd_solver`` ``solver`` ("covariance_eigh": exact and fast for many more rows than
+        features; "auto" may pick a randomized one); stored as float64."""
         from sklearn.decomposition import PCA
 
         X = np.asarray(X, dtype=dtype)
         k = int(min(n_components, len(X) - 1, X.shape[1]))
         if k < 1:
             raise ValueError(f"PCA needs at least 2 embeddings and 1 component, got {X.shape} and {n_components}")
-        pca = PCA(k, random_state=seed).fit(X)
+        pca = PCA(k, svd_solver=solver, random_state=seed).fit(X)
         return cls(pca.mean_.astype(np.float64), pca.components_.astype(np.float64),
                    pca.explained_variance_.astype(np.float64), pca.explained_variance_ratio_.astype(np.float64),
                    epoch=epoch, n_fit=len(X), unit_vectors=bool(unit_vectors))
@@ -116,7 +122,8 @@ class EmbeddingPCA:
         try:
             np.savez(tmp, mean=self.mean, components=self.components,
                      explained_variance=self.explained_variance,
-                     explained_variance_ratio=self.explained_variance_ratio, n_fit=np.int64(self.n_fit))
+                     explained_variance_ratio=self.explained_variance_ratio, n_fit=np.int64(self.n_fit),
+                     **({} if self.columns is None else {"columns": np.array(self.columns, dtype=str)}))
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -126,11 +133,19 @@ class EmbeddingPCA:
     def load_npz(cls, path: str | Path) -> EmbeddingPCA:
         """A basis written by :meth:`save_npz`; ``ValueError`` naming the file if it is not one."""
         try:
-            with np.load(path, allow_pickle=False) as f:
+            f = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: not a PCA basis written by astroexplore reduce ({err})") from None
+        if not hasattr(f, "files"):  # a .npy array, not an .npz archive
+            raise ValueError(f"{path}: not a PCA basis written by astroexplore reduce (an array, not "
+                             "its .pca.npz archive)")
+        try:
+            with f:
                 return cls(*(np.asarray(f[k], dtype=np.float64) for k in
                              ("mean", "components", "explained_variance", "explained_variance_ratio")),
-                           n_fit=int(f["n_fit"]))
-        except (OSError, KeyError, ValueError) as err:
+                           n_fit=int(f["n_fit"]),
+                           columns=tuple(str(c) for c in f["columns"]) if "columns" in f.files else None)
+        except (KeyError, ValueError) as err:
             raise ValueError(f"{path}: not a PCA basis written by astroexplore reduce ({err})") from None
 
     # ------------------------------------------------------------------ checkpoint storage
