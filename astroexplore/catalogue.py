@@ -1019,6 +1019,9 @@ def _read_list_embeddings(tf: _TableFile, name: str, ids: pa.Array) -> np.ndarra
     A single row group is returned as is (zero-copy from Arrow for float32 values); several are
     copied once into a preallocated matrix, so peak memory is about one matrix plus a row group.
     """
+    field = tf.schema.field(name).type
+    if pa.types.is_fixed_size_list(field):  # the width is known before anything is read
+        _check_room(tf.num_rows, field.list_size, tf.path)
     out, row = None, 0
     for block in tf.blocks([name]):
         part = _from_list_column(block.column(0), name, tf.file, ids, row)
@@ -1027,6 +1030,7 @@ def _read_list_embeddings(tf: _TableFile, name: str, ids: pa.Array) -> np.ndarra
         if not len(part):  # an empty row group (a writer given an empty slice)
             continue
         if out is None:
+            _check_room(tf.num_rows, part.shape[1], tf.path)
             out = np.empty((tf.num_rows, part.shape[1]), dtype=np.float32)
         elif part.shape[1] != out.shape[1]:
             raise _rows_error(f"an embedding whose length differs from row 0's ({out.shape[1]})",
@@ -1037,6 +1041,30 @@ def _read_list_embeddings(tf: _TableFile, name: str, ids: pa.Array) -> np.ndarra
     return out
 
 
+def _available_memory() -> int | None:
+    """Bytes of memory the system can still give (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_room(n_rows: int, width: int, path: Path) -> None:
+    """A CatalogueError, before the matrix is allocated, when ``n_rows x width`` float32 cannot
+    fit in the memory left (the kernel would kill the process later, with no message)."""
+    need, have = 4 * n_rows * width, _available_memory()
+    if have is not None and need > have:
+        raise CatalogueError(
+            f"the embedding is {need / 1e9:.1f} GB ({n_rows:,} x {width} float32) and {have / 1e9:.1f} GB "
+            f"of memory is available. `{_reduce_command(path)}` writes its principal components "
+            "reading a few columns at a time (it needs a fraction of that); serve the result.",
+            file=str(path))
+
+
 def _read_embeddings(tf: _TableFile, names: Sequence[str], ids: pa.Array) -> np.ndarray:
     """The embedding as one (n, d) float32 C-contiguous matrix.
 
@@ -1045,6 +1073,7 @@ def _read_embeddings(tf: _TableFile, names: Sequence[str], ids: pa.Array) -> np.
     """
     if len(names) == 1 and _is_list(tf.schema.field(names[0]).type):
         return _read_list_embeddings(tf, names[0], ids)
+    _check_room(tf.num_rows, len(names), tf.path)
     out = np.empty((tf.num_rows, len(names)), dtype=np.float32)
     for j in range(0, len(names), _COLUMN_GROUP):
         group = names[j:j + _COLUMN_GROUP]
@@ -1305,6 +1334,12 @@ def _load_npy(path: Path, ids: Any, id_column: str | None,
               ) -> tuple[pd.DataFrame, np.ndarray, dict]:
     """A ``.npy`` matrix plus ids: a table path (its other columns become metadata) or a list."""
     file = str(path)
+    try:
+        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+    except (OSError, ValueError):
+        shape = ()  # np.load below says what is wrong
+    if len(shape) == 2:
+        _check_room(shape[0], shape[1], path)
     try:
         matrix = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
@@ -1591,11 +1626,11 @@ def _range_text(values: np.ndarray) -> str:
     return f"{np.nanmin(values):.3f} .. {np.nanmax(values):.3f}"
 
 
-def _reduce_command(cat: Catalogue) -> str:
-    """``astroexplore reduce`` of this catalogue to ``<name>_pca40.parquet`` beside it."""
-    if cat.path is None:
+def _reduce_command(path: str | Path | None) -> str:
+    """``astroexplore reduce`` of the catalogue ``path`` to ``<name>_pca40.parquet`` beside it."""
+    if path is None:
         return "astroexplore reduce CATALOGUE OUT.parquet"
-    path = Path(cat.path)
+    path = Path(path)
     name = path.name
     for suffix in sorted(_SUFFIXES, key=len, reverse=True):  # w.csv.gz -> w, J0004.1+02.parquet -> J0004.1+02
         if name.lower().endswith(suffix):
@@ -1637,7 +1672,7 @@ def describe_catalogue(cat: Catalogue) -> str:
     if cat.n_features > WIDE_FEATURES:
         lines.append(f"              a wide embedding ({cat.n_features} x {cat.n_galaxies:,} float32: "
                      f"{cat.embeddings.nbytes / 1e9:.1f} GB in memory). Too slow or too large? "
-                     f"`{_reduce_command(cat)}` keeps its 40 principal components, read a few columns at "
+                     f"`{_reduce_command(cat.path)}` keeps its 40 principal components, read a few columns at "
                      "a time (with the --id-column / --embedding-* options this catalogue needed; it says "
                      "how much of the variance they keep)")
     if cat.has_coordinates:

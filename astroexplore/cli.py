@@ -566,6 +566,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CatalogueError, LabelError, SchemaError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except MemoryError:
+        print("error: out of memory (a catalogue larger than this machine's memory? `astroexplore "
+              "reduce` makes a narrower one)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

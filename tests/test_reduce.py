@@ -320,3 +320,31 @@ def test_the_command_reduces_says_what_to_serve_and_validate_suggests_it(tmp_pat
     assert main(["validate", str(out)]) == 0 and "a wide embedding" not in capsys.readouterr().out
     assert main(["reduce", str(src), str(out)]) == 1
     assert capsys.readouterr().err.startswith(f"error: {out}: exists; pass overwrite=True (--overwrite)")
+
+
+@pytest.mark.parametrize("layout", ["columns", "list", "npy"])
+def test_an_embedding_larger_than_the_memory_left_is_refused_with_the_reduce_command(tmp_path, monkeypatch, capsys, layout):
+    """Allocating it would get the process killed later with no message: said before, with the
+    command that makes a catalogue that fits (which itself reads a few columns at a time)."""
+    from astroexplore import catalogue
+
+    ids, X, table = _wide(14, n=500)
+    if layout == "columns":
+        src = _write_columns(tmp_path / "wide.parquet", table, X)
+    elif layout == "list":
+        src = tmp_path / "wide.parquet"
+        t = pa.Table.from_pandas(table, preserve_index=False)
+        pq.write_table(t.append_column("embedding", pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), D)), src)
+    else:
+        src = tmp_path / "wide.npy"
+        np.save(src, X)
+        table.to_csv(tmp_path / "ids.csv", index=False)
+    monkeypatch.setattr(catalogue, "_available_memory", lambda: 100_000)  # 0.1 MB left; the matrix is 0.128 MB
+    argv = ["validate", str(src)] + (["--ids", str(tmp_path / "ids.csv")] if layout == "npy" else [])
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {src}: the embedding is 0.0 GB (500 x 64 float32) and 0.0 GB of memory is available")
+    assert f"`astroexplore reduce {src} {tmp_path / 'wide_pca40.parquet'}" in err
+    done = reduce_catalogue(src, tmp_path / "wide_pca40.parquet", 8,
+                            ids=tmp_path / "ids.csv" if layout == "npy" else None)
+    assert load_catalogue(done.path).n_features == 8  # 500 x 8 fits
