@@ -21,7 +21,7 @@ def load_options(args: argparse.Namespace) -> dict:
     columns = getattr(args, "embedding_columns", None)
     return {"ids": args.ids, "id_column": args.id_column, "embedding_prefix": args.embedding_prefix,
             "embedding_columns": [c.strip() for c in columns.split(",") if c.strip()] if columns else None,
-            "posteriors": args.posteriors, "image_column": getattr(args, "image_column", None),
+            "posteriors": getattr(args, "posteriors", None), "image_column": getattr(args, "image_column", None),
             "image_template": getattr(args, "image_template", None)}
 
 
@@ -382,8 +382,8 @@ def add_catalogue_arguments(p: argparse.ArgumentParser) -> None:
     add_loading_options(p)
 
 
-def add_loading_options(p: argparse.ArgumentParser) -> None:
-    """The options that say how to read a catalogue."""
+def add_embedding_options(p: argparse.ArgumentParser) -> None:
+    """The options that say where a catalogue's ids and embedding are (loading, ``reduce``)."""
     p.add_argument("--ids", help="table holding the ids for a .npy embedding file")
     p.add_argument("--id-column", help="name of the id column (default: detected)")
     which = p.add_mutually_exclusive_group()
@@ -391,6 +391,11 @@ def add_loading_options(p: argparse.ArgumentParser) -> None:
     which.add_argument("--embedding-columns", metavar="NAMES",
                        help="the embedding columns, comma-separated, in order; shell-style patterns "
                             "stand for every matching column ('*_debiased': GZ2's vote fractions)")
+
+
+def add_loading_options(p: argparse.ArgumentParser) -> None:
+    """The options that say how to read a catalogue."""
+    add_embedding_options(p)
     p.add_argument("--posteriors", help="table of morphology posteriors to join on the id")
     images = p.add_mutually_exclusive_group()
     images.add_argument("--image-column", help="column of image paths or URLs (default: detected)")
@@ -530,13 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="apply the basis of an earlier reduction (its .pca.npz) instead of fitting one: "
                         "the same coordinates as that catalogue")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output and basis")
-    p.add_argument("--ids", help="table holding the ids for a .npy embedding file")
-    p.add_argument("--id-column", help="name of the id column (default: detected)")
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("--embedding-prefix", help="prefix of the embedding columns (default: detected)")
-    which.add_argument("--embedding-columns", metavar="NAMES",
-                       help="the embedding columns, comma-separated, in order; shell-style patterns allowed")
-    p.set_defaults(func=_cmd_reduce, posteriors=None)
+    add_embedding_options(p)
+    p.set_defaults(func=_cmd_reduce)
 
     p = sub.add_parser("embed", help="train or load an encoder and embed a folder of images")
     try:

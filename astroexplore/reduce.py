@@ -170,16 +170,28 @@ class _Source:
         return X
 
 
+def _rows_per_block(width: int) -> int:
+    """Rows of ``width`` float32 features that make about :data:`BLOCK_BYTES`."""
+    return max(1024, BLOCK_BYTES // (4 * max(width, 1)))
+
+
+def _kept_columns(tf: _TableFile, table: pa.Table) -> tuple[pa.Array, pa.Table]:
+    """The validated ids of ``table`` (read from ``tf``) and its columns as the output keeps
+    them, "id" first; ra/dec and fractions checked before the long passes."""
+    ids = tf.ids(table)
+    other = _metadata_table(table, tf.id_column, ids)
+    _validate_columns(other.to_pandas(), tf.file)
+    return ids, other
+
+
 class _TableSource(_Source):
     def __init__(self, path: Path, id_column, embedding_columns, embedding_prefix):
         self._tf = tf = _TableFile(path, id_column)
         self.file = tf.file
         self.names = _embedding_names(tf.schema, tf.file, embedding_columns, embedding_prefix)
         # as load_catalogue: vote fractions taken as the embedding stay columns too
-        table = tf.read([c for c in tf.schema.names if c not in self.names or _is_fraction_column(c)])
-        self.ids = tf.ids(table)
-        self.other = _metadata_table(table, tf.id_column, self.ids)
-        _validate_columns(self.other.to_pandas(), self.file)  # ra/dec, fractions: before the long passes
+        self.ids, self.other = _kept_columns(
+            tf, tf.read([c for c in tf.schema.names if c not in self.names or _is_fraction_column(c)]))
         self.metadata = tf.stored_metadata()
         self.image_root = Path(self.metadata.get("image_root") or path.resolve().parent)
         field = tf.schema.field(self.names[0])
@@ -187,7 +199,7 @@ class _TableSource(_Source):
         fixed = pa.types.is_fixed_size_list(field.type)
         self.dims = (field.type.list_size if fixed else None) if self._list else len(self.names)
         self.columns = None if self._list else list(self.names)
-        self._rows = max(1024, BLOCK_BYTES // (4 * (self.dims or 1280)))
+        self._rows = _rows_per_block(self.dims or 1280)
 
     def blocks(self):
         """Parquet: a row group at a time, its scalar columns a group of ``_COLUMN_GROUP`` at a
@@ -244,10 +256,7 @@ class _NpySource(_Source):
                                  f"{self._matrix.shape} of {dtype}", file=self.file)
         if isinstance(ids, (str, Path)):
             tf = _TableFile(ids, id_column)
-            table = tf.read(tf.schema.names)
-            self.ids = tf.ids(table)
-            self.other = _metadata_table(table, tf.id_column, self.ids)
-            _validate_columns(self.other.to_pandas(), tf.file)
+            self.ids, self.other = _kept_columns(tf, tf.read(tf.schema.names))
             self.image_root = Path(ids).resolve().parent  # images listed beside the ids
             where = f" in {tf.file} ('{tf.id_column}')"
         else:
@@ -262,7 +271,7 @@ class _NpySource(_Source):
                                  f"(first unmatched: row {first}).", file=self.file, rows=[first])
         self.metadata = {}
         self.dims = self._matrix.shape[1]
-        self._rows = max(1024, BLOCK_BYTES // (4 * max(self.dims, 1)))
+        self._rows = _rows_per_block(self.dims)
 
     def blocks(self):
         for start in range(0, self._matrix.shape[0], self._rows):
