@@ -11,8 +11,28 @@ import pytest
 pytestmark = pytest.mark.ui
 
 
-def current_id(page) -> str:
-    return page.locator(".ae-card-box h3").first.inner_text().strip()
+def current_id(page, timeout_ms: int = 30_000) -> str:
+    """The galaxy on screen: the card's id, once the image shows the same galaxy.
+
+    The card can arrive before its image (on a loaded machine, more than 300 ms before), and a
+    score key scores the galaxy whose image is shown (``KeyListener``): a test that read the
+    card alone and pressed a key scored the previous galaxy and waited for a label that never came.
+    """
+    card = page.locator(".ae-card-box h3").first
+    image = page.locator("[data-ae-galaxy]")
+    for _ in range(timeout_ms // 50):
+        gid = card.inner_text().strip()
+        if image.count() == 0 or image.first.get_attribute("data-ae-galaxy") == gid:
+            return gid
+        page.wait_for_timeout(50)
+    raise AssertionError(f"the card shows {gid} but the image {image.first.get_attribute('data-ae-galaxy')} "
+                         f"after {timeout_ms / 1000:g} s")
+
+
+def wait_shown(page, gid: str) -> None:
+    """Wait until galaxy ``gid``'s card and its image are on screen (a key scores the image's galaxy)."""
+    page.locator(".ae-card-box h3", has_text=gid).first.wait_for()
+    page.locator(f"[data-ae-galaxy='{gid}']").first.wait_for()
 
 
 def latest_score(store, galaxy_id, user):
@@ -44,11 +64,11 @@ def test_label_by_button_and_by_key(ui_page, served, until, shot):
     # keys: ← goes back, 5 relabels it (and moves on), 1 labels the next one
     page.locator(".ae-card-box h3").first.click()  # focus the page, not a text box
     page.keyboard.press("ArrowLeft")
-    page.locator(".ae-card-box h3", has_text=gid).first.wait_for()
+    wait_shown(page, gid)
     page.keyboard.press("5")
     until(lambda: latest_score(served.store, gid, "button-tester") == 5, what="key label on disk")
     page.get_by_text(f"Stored {gid} = 5").wait_for()
-    page.locator(".ae-card-box h3", has_text=nxt).first.wait_for()
+    wait_shown(page, nxt)
     page.keyboard.press("1")
     until(lambda: latest_score(served.store, nxt, "button-tester") == 1, what="second key label")
     page.locator(".ae-card-box h3", has_not_text=nxt).first.wait_for()
@@ -60,7 +80,7 @@ def test_label_by_button_and_by_key(ui_page, served, until, shot):
     # Undo cancels the last label and shows its galaxy again
     page.get_by_role("button", name="Undo last label").click()
     page.get_by_text("Undid the last label").wait_for()
-    page.locator(".ae-card-box h3", has_text=nxt).first.wait_for()
+    wait_shown(page, nxt)
     assert latest_score(served.store, nxt, "button-tester") is None
 
 
@@ -105,7 +125,7 @@ def test_a_double_click_scores_only_the_galaxy_seen(ui_page, served, until):
         h = served.store.history()
         return int(((h["id"] == gid) & (h["user"] == "double-clicker")).sum())
     until(lambda: n_events() == 2, what="both clicks on disk")
-    page.locator(".ae-card-box h3", has_text=after).first.wait_for()
+    wait_shown(page, after)
     assert latest_score(served.store, gid, "double-clicker") == 2
     assert latest_score(served.store, after, "double-clicker") is None
 
@@ -145,7 +165,7 @@ def test_retrain_reorders_while_labelling_continues(ui_page, served, until, shot
     top = str(served.catalogue.ids[state.order[0 if state.order[0] != state.current else 1]])
     page.locator(".ae-card-box h3").first.click()
     page.keyboard.press("ArrowRight")
-    page.locator(".ae-card-box h3", has_text=top).first.wait_for()
+    wait_shown(page, top)
     page.keyboard.press("ArrowRight")
     until(lambda: state.position in (1, 2), what="next")
     page.get_by_role("button", name="▲ Top").click()
@@ -182,7 +202,7 @@ def test_rank_box_counts_from_one(ui_page, served, until, shot):
     box.fill("5")
     box.press("Enter")
     target = str(served.catalogue.ids[state.order[4]])
-    page.locator(".ae-card-box h3", has_text=target).first.wait_for()
+    wait_shown(page, target)
     assert state.position == 4
     n = len(state.order)
     box.fill(str(n + 50))
@@ -268,7 +288,7 @@ def test_map_tap_gallery_download_and_open(ui_page, served, until, shot, tmp_pat
     first_id = rows[0]["id"]
     page.get_by_role("listitem", name=f"open galaxy {first_id}").click()
     page.get_by_text("How interesting is this object?").wait_for()
-    page.locator(".ae-card-box h3", has_text=first_id).first.wait_for()
+    wait_shown(page, first_id)
     assert state.tab == 0 and state.current_id == first_id
 
 
@@ -488,7 +508,7 @@ def test_scoring_controls_are_not_covered_at_laptop_widths(ui_page, served, widt
     target = str(served.catalogue.ids[17])
     page.get_by_role("textbox", name="Search by id").fill(target)
     go.click(timeout=10_000)
-    page.locator(".ae-card-box h3", has_text=target).first.wait_for()
+    wait_shown(page, target)
     assert state.current_id == target
     shot(page, f"scoring_{width}px")
 
@@ -761,12 +781,14 @@ def test_enter_in_a_box_hands_the_keys_back_and_a_held_key_scores_once(ui_page, 
     assert box.input_value() != "#merger5"
     # the rank box: Enter, then a score key scores the galaxy at that rank
     rank = page.get_by_role("textbox", name="Rank in list")
-    before = current_id(page)
+    # the score moved on: "the galaxy changed" below must be the rank box's doing (a CI run read
+    # the scored galaxy here, took the next one for rank 40, and the key scored the next one)
+    until(lambda: current_id(page) != gid, what="the galaxy after the scored one")
     rank.fill("40")
     rank.press("Enter")
     # (another window's retrain landing may re-sort the list meanwhile: the galaxy shown counts)
-    until(lambda: current_id(page) != before, what="the galaxy at rank 40 on screen")
-    page.wait_for_timeout(300)
+    until(lambda: state.position == 39 and current_id(page) == state.current_id,
+          what="the galaxy at rank 40 on screen")
     at40 = current_id(page)
     page.keyboard.press("3")
     until(lambda: latest_score(served.store, at40, "keys-back") == 3, what="the score after the rank box")
