@@ -1330,6 +1330,16 @@ def _release_arrow_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
+def _check_id_count(n_rows: int, n_ids: int, where: str, file: str, column: str | None) -> None:
+    """CatalogueError unless a ``.npy`` embedding's ``n_rows`` rows have as many ids, naming the
+    first row without a partner; ``where`` says where the ids came from ("in ids.csv ('id')",
+    "given")."""
+    if n_ids != n_rows:
+        first = min(n_ids, n_rows)
+        raise CatalogueError(f"{n_rows} embedding rows but {n_ids} ids {where} (first unmatched: "
+                             f"row {first}).", file=file, column=column, rows=[first])
+
+
 def _load_npy(path: Path, ids: Any, id_column: str | None,
               ) -> tuple[pd.DataFrame, np.ndarray, dict]:
     """A ``.npy`` matrix plus ids: a table path (its other columns become metadata) or a list."""
@@ -1348,7 +1358,7 @@ def _load_npy(path: Path, ids: Any, id_column: str | None,
     meta = {}
     if isinstance(ids, (str, Path)):
         df, id_col = _read_id_table(ids, id_column)
-        id_file = str(ids)
+        where = f"in {ids} ('{id_col}')"
         meta["image_root"] = str(Path(ids).resolve().parent)  # images listed beside the ids
     else:
         if ids is None:  # allowed (a quick look), but said: labels would be keyed by row number
@@ -1359,12 +1369,8 @@ def _load_npy(path: Path, ids: Any, id_column: str | None,
                           UserWarning, stacklevel=3)
         values = _ids_from_sequence(np.arange(emb.shape[0]) if ids is None else ids)
         _check_ids(values, "id", file)
-        df, id_file, id_col = pd.DataFrame({"id": values.to_pandas()}), "ids", "id"
-    if len(df) != emb.shape[0]:
-        first = min(len(df), emb.shape[0])
-        raise CatalogueError(f"{emb.shape[0]} embedding rows but {len(df)} ids in {id_file} "
-                             f"(first unmatched: row {first}).", file=file, column=id_col,
-                             rows=[first])
+        df, where, id_col = pd.DataFrame({"id": values.to_pandas()}), "given", None
+    _check_id_count(emb.shape[0], len(df), where, file, id_col)
     _check_embeddings(emb, None, file, df["id"].to_numpy())
     return df, emb, meta
 

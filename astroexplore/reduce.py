@@ -47,7 +47,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from astroexplore.catalogue import (
-    METADATA_KEY, ROW_GROUP_SIZE, _check_embeddings, _check_exists, _check_ids,
+    METADATA_KEY, ROW_GROUP_SIZE, _check_embeddings, _check_exists, _check_id_count, _check_ids,
     _check_save_target, _embedding_names, _file_kind, _from_list_column, _ids_from_sequence,
     _is_fraction_column, _is_list, _metadata_table, _reading, _release_arrow_memory, _stack_columns,
     _TableFile, _validate_columns,
@@ -258,17 +258,14 @@ class _NpySource(_Source):
             tf = _TableFile(ids, id_column)
             self.ids, self.other = _kept_columns(tf, tf.read(tf.schema.names))
             self.image_root = Path(ids).resolve().parent  # images listed beside the ids
-            where = f" in {tf.file} ('{tf.id_column}')"
+            where, column = f"in {tf.file} ('{tf.id_column}')", tf.id_column
         else:
             self.ids = _ids_from_sequence(ids)
             _check_ids(self.ids, "id", self.file)
             self.other = pa.table({"id": self.ids})
             self.image_root = path.resolve().parent
-            where = " given"
-        if len(self.ids) != self._matrix.shape[0]:
-            first = min(len(self.ids), self._matrix.shape[0])
-            raise CatalogueError(f"{self._matrix.shape[0]} embedding rows but {len(self.ids)} ids{where} "
-                                 f"(first unmatched: row {first}).", file=self.file, rows=[first])
+            where, column = "given", None
+        _check_id_count(self._matrix.shape[0], len(self.ids), where, self.file, column)
         self.metadata = {}
         self.dims = self._matrix.shape[1]
         self._rows = _rows_per_block(self.dims)

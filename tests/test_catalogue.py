@@ -452,9 +452,12 @@ def test_npy_rows_mismatch(tmp_path):
     np.save(tmp_path / "emb.npy", np.ones((5, 3), np.float32))
     write_csv(tmp_path, pd.DataFrame({"id_str": ["a", "b", "c", "d"]}), "ids.csv")
     with pytest.raises(CatalogueError, match=r"emb\.npy: 5 embedding rows but 4 ids in .*ids\.csv "
-                       r"\(first unmatched: row 4\)") as err:
+                       r"\('id_str'\) \(first unmatched: row 4\)") as err:
         load_catalogue(tmp_path / "emb.npy", ids=tmp_path / "ids.csv")
     assert err.value.column == "id_str" and err.value.rows == [4]
+    # ids as a list: said as given (not "4 ids in ids")
+    with pytest.raises(CatalogueError, match=r"5 embedding rows but 6 ids given \(first unmatched: row 5\)"):
+        load_catalogue(tmp_path / "emb.npy", ids=list("abcdef"))
 
 
 def test_prefix_gap(tmp_path):
