@@ -26,6 +26,7 @@ import pandas as pd
 
 from astroexplore.errors import CatalogueError
 from astroexplore.search import angle_text, nearest_galaxies, parse_position
+from astroexplore.wording import counted
 
 __all__ = ["CrossMatch", "crossmatch", "read_positions", "position_names", "check_positions",
            "DEFAULT_MATCH_ARCSEC", "RA_NAMES", "DEC_NAMES"]
@@ -94,7 +95,7 @@ class CrossMatch:
         text = f"{m:,} of {n:,} positions matched a catalogue galaxy within {self.radius_arcsec:g} arcsec"
         g = len(self.galaxy_rows)
         if g < m:
-            text += f" ({g:,} distinct galax{'y' if g == 1 else 'ies'})"
+            text += f" ({counted(g, 'distinct galaxy', 'distinct galaxies')})"
         missing = np.flatnonzero(~self.matched)
         if missing.size:
             def where(i):

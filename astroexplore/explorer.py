@@ -30,6 +30,7 @@ import numpy as np
 from . import ranking as _rk
 from .constants import DETECTORS, MAX_SCORE, MIN_SCORE, RankingMethod
 from .errors import CatalogueError, LabelError, check_count, did_you_mean
+from .wording import counted
 
 __all__ = ["Explorer", "LabelledMany", "Retrained", "run_loop", "check_method", "shared_arrays"]
 
@@ -76,7 +77,7 @@ class LabelledMany:
         if self.unchanged:
             parts.append(f"{len(self.unchanged):,} already labelled so")
         n = len(self.events)
-        return f"Stored {n:,} label{'' if n == 1 else 's'}: " + "; ".join(parts) + "."
+        return f"Stored {counted(n, 'label')}: " + "; ".join(parts) + "."
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING
 from astroexplore.encoder import DEFAULT_WIDTH
 from astroexplore.images import EMBED_IMAGE_COLUMNS as IMAGE_COLUMNS
 from astroexplore.images import is_url
+from astroexplore.wording import counted
 
 if TYPE_CHECKING:
     import numpy as np
@@ -701,9 +702,8 @@ def _train(args: argparse.Namespace, inputs: Inputs, mode: str, vote_cols: list,
     targets = None if args.distill == "none" else args.distill
     what = f"{len(images):,} images" + (f" (a random sample of the {n:,}; --train-max)" if n > args.train_max else "")
     if args.epochs:
-        epochs = f"{args.epochs} epoch" + ("s" if args.epochs != 1 else "")
         print(f"training a {mode} encoder{f' (distilling {targets})' if targets else ''} on {what} "
-              f"for {epochs} (checkpoint {ckpt})", file=sys.stderr)
+              f"for {counted(args.epochs, 'epoch')} (checkpoint {ckpt})", file=sys.stderr)
     else:
         print(f"--epochs 0: using {ckpt} as trained, after checking it was trained on these {what} "
               "with these settings", file=sys.stderr)

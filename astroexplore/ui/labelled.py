@@ -20,6 +20,7 @@ from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.notebook import ShownAsIpywidget
 from astroexplore.ui.state import AppState
 from astroexplore.ui.widgets import csv_buffer
+from astroexplore.wording import counted
 
 YOURS = "Yours"
 EVERYONE = "Everyone's"
@@ -145,8 +146,7 @@ class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
             return f"No galaxies {who} yet: the finds will be counted here as you score."
         what = f"scored {self.min_score} or more" + ("" if self.tag == ANY_TAG else f", tagged {self.tag}")
         total = int(curve["n_found"].iloc[-1])
-        galaxies = f"{n:,} galax{'y' if n == 1 else 'ies'}"
-        text = f"{total:,} find{'' if total == 1 else 's'} ({what}) among {galaxies} {who}"
+        text = f"{counted(total, 'find')} ({what}) among {counted(n, 'galaxy', 'galaxies')} {who}"
         if n < 10:
             return text + "."
         half = n // 2
@@ -165,7 +165,7 @@ class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
         least = f"{self.min_score} or more" if self.min_score > 0 else "0 to 5"
         mean = "" if self.whose == YOURS else " (the mean of everyone's scores)"
         tag = "" if self.tag == ANY_TAG else f", tagged {self.tag}"
-        return f"{n:,} galax{'y' if n == 1 else 'ies'} {who} {least}{mean}{tag}, best first"
+        return f"{counted(n, 'galaxy', 'galaxies')} {who} {least}{mean}{tag}, best first"
 
     def table(self) -> pd.DataFrame:
         """The download: :meth:`Explorer.labelled_table` of the choices (ra/dec, score, labels,

@@ -22,6 +22,7 @@ from astroexplore.ui.address import MAX_LINK_POSITIONS, position_query, position
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import ANONYMOUS, AppState, with_labels
 from astroexplore.ui.notebook import ShownAsIpywidget
+from astroexplore.wording import counted
 from astroexplore.ui.widgets import csv_buffer, flex_column
 
 FROM_CURRENT = "Current galaxy"
@@ -317,7 +318,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
                              "in degrees or hh:mm:ss?)")
         res = core.search_by_ids(cat, index, cat.ids[rows], k, mask=mask)
         n = len(rows)
-        note = (f"the {n} catalogue galax{'y' if n == 1 else 'ies'} matched to {match.n_matched} of "
+        note = (f"the {counted(n, 'catalogue galaxy', 'catalogue galaxies')} matched to {match.n_matched} of "
                 f"{len(match)} positions (within {radius:g} arcsec)")
         warning = said if match.n_matched < len(match) else None
         link = positions_query(match.ra, match.dec, radius) if len(match) <= MAX_LINK_POSITIONS else ""
@@ -364,7 +365,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             return 0
         n = self.state.undo_many(self.labelled.events)
         self.param.update(labelled=None,
-                          label_message=f"Undid {n:,} label{'' if n == 1 else 's'} of the matched galaxies.")
+                          label_message=f"Undid {counted(n, 'label')} of the matched galaxies.")
         return n
 
     @param.depends("known_matched", "query_indices")
@@ -373,7 +374,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         if not self.known_matched or self.query_indices is None:
             return pn.Column(height=0, margin=0)
         n = len(self.query_indices)
-        intro = pn.pane.HTML(f"<b>Label the {n:,} matched galax{'y' if n == 1 else 'ies'}</b>",
+        intro = pn.pane.HTML(f"<b>Label the {counted(n, 'matched galaxy', 'matched galaxies')}</b>",
                              margin=(14, 5, 5, 10))
         row = pn.FlexBox(intro, *self._label_inputs, pn.Column(self._label_button, align="end"),
                          pn.Column(self._undo_button, align="end"), flex_wrap="wrap", align_items="flex-end")
@@ -504,7 +505,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
 def _label_button_text(rows) -> str:
     """The Label button's text for the matched galaxies' rows: "Label 3 galaxies"."""
     n = 0 if rows is None else len(rows)
-    return f"Label {n:,} galax{'y' if n == 1 else 'ies'}"
+    return f"Label {counted(n, 'galaxy', 'galaxies')}"
 
 
 def _number_formats(frame: pd.DataFrame) -> dict:

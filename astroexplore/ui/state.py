@@ -20,6 +20,7 @@ import pandas as pd
 import param
 
 from astroexplore.constants import ANONYMOUS, SCORES, RankingMethod
+from astroexplore.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -385,7 +386,7 @@ class AppState(param.Parameterized):
             return
         self._opened_on = self.current  # left untouched until the retrain lands: show its new top
         self.start_retrain()
-        self.retrain_message = (f"Learning from the {n:,} label{'' if n == 1 else 's'} stored "
+        self.retrain_message = (f"Learning from the {counted(n, 'label')} stored "
                                 "earlier, in the background; the list re-sorts when done.")
 
     def __repr__(self) -> str:  # param's default prints the whole order array
@@ -943,8 +944,7 @@ class AppState(param.Parameterized):
         self._new_labels += n
         if self.retraining:
             return
-        k = self._new_labels
-        what = f"{k:,} label{'' if k == 1 else 's'}"
+        what = counted(self._new_labels, "label")
         self.retrain_message = (f"{what} stored since the last retrain: press Retrain to re-sort the list by them."
                                 if self.explorer.last_retrain is not None
                                 else f"{what} stored: press Retrain to re-sort the list by your scores.")
@@ -1046,7 +1046,7 @@ class AppState(param.Parameterized):
             if skipped:  # no label of this catalogue yet: the ranking is the anomaly score's
                 self.retrain_message = "Nothing to learn from yet: score a few galaxies, then Retrain."
             else:
-                self.retrain_message = (f"Retrained on {n:,} label{'' if n == 1 else 's'} in {seconds:.1f} s; list re-sorted"
+                self.retrain_message = (f"Retrained on {counted(n, 'label')} in {seconds:.1f} s; list re-sorted"
                                         + (f" ({KEPT_ON_SCREEN})."
                                            if keep else ", from the top."))
         self._resort_after_retrain(keep)
