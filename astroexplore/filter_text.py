@@ -12,6 +12,8 @@ a plain name decodes as itself.
 """
 from __future__ import annotations
 
+import math
+
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -33,6 +35,17 @@ def parse_bound(text: str, where: str) -> float | None:
         return float(text)
     except ValueError:
         raise ValueError(f"{where}: '{text}' is not a number") from None
+
+
+def parse_numbers(text: str, n: int, where: str) -> tuple[float, ...]:
+    """``n`` finite numbers separated by commas (``'150.1,2.2'``; ValueError naming ``where``)."""
+    bits = text.split(",")
+    if len(bits) != n:
+        raise ValueError(f"{where}: expected {n} numbers separated by commas")
+    values = tuple(parse_bound(b.strip(), where) for b in bits)
+    if not all(v is not None and math.isfinite(v) for v in values):
+        raise ValueError(f"{where}: expected {n} finite numbers")
+    return values
 
 
 def _split_range(text: str, where: str) -> tuple[float | None, float | None]:

@@ -33,7 +33,6 @@ entry for the page, not one per galaxy scored (Back leaves the app, as before).
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from urllib.parse import quote, unquote, urlencode
 
@@ -42,7 +41,8 @@ from panel.custom import JSComponent
 
 from astroexplore.errors import did_you_mean
 from astroexplore.filter_text import (IN_PLACE, decode_answers, decode_labelled, decode_ranges, encode_answers,
-                                       encode_ranges, number_text, parse_bound, problem_text)
+                                       encode_ranges, parse_numbers)
+from astroexplore.similar import parse_search
 
 #: the ``tab`` value of each of the app's tabs, in :attr:`AppState.TABS` order
 TAB_NAMES = ("scoring", "map", "filter", "similarity", "labelled")
@@ -51,44 +51,9 @@ KEYS = ("galaxy", "tab", "method", "labelled", "answers", "ranges", "search", "k
         "point", "zoom", "finds")
 
 
-#: a "Known objects" search goes into the address with at most this many positions
-MAX_LINK_POSITIONS = 100
-
-
-def positions_query(ra, dec, radius_arcsec: float) -> str:
-    """The ``search`` value of a search from a list of known objects' positions (degrees):
-    ``'positions:5;150.1,2.2;151,-1'`` (match radius in arcsec first). Coordinates to 1e-6 degrees
-    (0.004 arcsec)."""
-    pairs = ";".join(f"{number_text(round(float(r), 6))},{number_text(round(float(d), 6))}" for r, d in zip(ra, dec))
-    return f"positions:{number_text(radius_arcsec)};{pairs}"
-
-
-def _decode_positions(value: str, where: str) -> str:
-    """A link's ``positions:`` value, checked and written as :func:`positions_query` writes it
-    (ValueError naming ``where``)."""
-    from astroexplore.crossmatch import check_positions
-
-    radius_text, _, pairs = value.partition(";")
-    radius = parse_bound(radius_text.strip(), where)
-    if radius is None or not (math.isfinite(radius) and 0.1 <= radius <= 3600):
-        raise ValueError(f"{where}: the match radius '{radius_text}' is not a number of arcsec from 0.1 to 3600")
-    parts = [p for p in pairs.split(";") if p.strip()]
-    if not parts or len(parts) > MAX_LINK_POSITIONS:
-        raise ValueError(f"{where}: expected 1 to {MAX_LINK_POSITIONS} positions 'RA,Dec' after the radius")
-    coords = [_numbers(p, 2, where) for p in parts]
-    ra, dec = check_positions([c[0] for c in coords], [c[1] for c in coords])
-    return positions_query(ra, dec, radius)
-
-
-def position_query(ra: float, dec: float) -> str:
-    """The ``search`` value of a search from a sky position (degrees): ``'position:151.5,2.5'``."""
-    return f"position:{number_text(ra)},{number_text(dec)}"
-
-
 def decode_search(query: Mapping[str, str], state) -> tuple[tuple[str, int] | None, list[str]]:
     """``(similarity_query, k)`` of a link's ``search`` and ``k`` (the galaxy's id as the catalogue
     writes it, the position in degrees), or None, and the problems."""
-    from astroexplore.search import parse_position
     from astroexplore.ui.similarity import MAX_RESULTS
 
     text = str(query.get("search", "") or "").strip()
@@ -101,50 +66,15 @@ def decode_search(query: Mapping[str, str], state) -> tuple[tuple[str, int] | No
             k = int(k_text)
         else:
             problems.append(f"k '{k_text}': the number of results is a whole number from 1 to {MAX_RESULTS}")
-    kind, _, value = text.partition(":")
-    where = f"search '{text}'"
-    if kind == "galaxy":
-        row = state.catalogue.row_of_typed_id(value)
-        if row is None:
-            return None, [*problems, f"{where}: galaxy '{value}' is not in this catalogue"]
-        return (f"galaxy:{state.catalogue.ids[row]}", k), problems
-    if kind == "position":
-        if not state.catalogue.has_coordinates:
-            return None, [*problems, f"{where}: this catalogue has no RA / Dec"]
-        try:
-            ra, dec = parse_position(value)
-        except ValueError as err:
-            return None, [*problems, problem_text(where, err)]
-        return (position_query(ra, dec), k), problems
-    if kind == "positions":
-        if not state.catalogue.has_coordinates:
-            return None, [*problems, f"{where}: this catalogue has no RA / Dec"]
-        try:
-            return (_decode_positions(value, where), k), problems
-        except ValueError as err:
-            return None, [*problems, problem_text(where, err)]
-    if kind == "tag":
-        if value not in state.store.tags():
-            return None, [*problems, f"{where}: no galaxy carries the tag {value}"]
-        return (text, k), problems
-    return None, [*problems, f"{where}: expected galaxy:ID, position:RA,Dec, positions:RADIUS;RA,Dec;... "
-                             "or tag:#name"]
+    try:
+        return (parse_search(text, state.catalogue, state.store), k), problems
+    except ValueError as err:
+        return None, [*problems, str(err)]
 
 
 def _map_coordinates(values) -> str:
     """``'0.125,-1.5'``: map coordinates to 6 digits (a screen pixel is far coarser)."""
     return ",".join(format(float(v), ".6g") for v in values)
-
-
-def _numbers(text: str, n: int, where: str) -> tuple[float, ...]:
-    """``n`` finite numbers separated by commas (ValueError naming ``where``)."""
-    bits = text.split(",")
-    if len(bits) != n:
-        raise ValueError(f"{where}: expected {n} numbers separated by commas")
-    values = tuple(parse_bound(b.strip(), where) for b in bits)
-    if not all(v is not None and math.isfinite(v) for v in values):
-        raise ValueError(f"{where}: expected {n} finite numbers")
-    return values
 
 
 def decode_classes(text: str, colour: str, state) -> tuple[list[str], list[str]]:
@@ -187,7 +117,7 @@ def decode_map(query: Mapping[str, str], state) -> tuple[dict, list[str]]:
         if not text:
             continue
         try:
-            values = _numbers(text, n, f"{key} '{text}'")
+            values = parse_numbers(text, n, f"{key} '{text}'")
         except ValueError as err:
             problems.append(str(err))
             continue

@@ -17,8 +17,7 @@ import param
 
 from astroexplore.catalogue import with_catalogue_columns
 from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC
-from astroexplore.search import OUTSIDE_SURVEY_DEG
-from astroexplore.ui.address import MAX_LINK_POSITIONS, position_query, positions_query
+from astroexplore.similar import MAX_MATCH_ARCSEC, MIN_MATCH_ARCSEC
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import ANONYMOUS, AppState, with_labels
 from astroexplore.ui.notebook import ShownAsIpywidget
@@ -32,12 +31,6 @@ FROM_LIST = "Known objects"
 FROM_TAG = "Tag"
 MODES = [FROM_CURRENT, FROM_POSITION, FROM_URL, FROM_LIST, FROM_TAG]
 MAX_RESULTS = 1000
-#: the match radii the Known objects search takes (arcsec); what the box shows is what is used,
-#: so a radius outside them is a warning, not a silently kept earlier value
-MIN_MATCH_ARCSEC, MAX_MATCH_ARCSEC = 0.1, 3600.0
-#: a position whose nearest catalogue galaxy is further than this (degrees) is outside the
-#: survey: no "similar galaxies" from a galaxy that far away (the core only warns)
-MAX_QUERY_SEPARATION_DEG = OUTSIDE_SURVEY_DEG
 QUERY_THUMBS = 8  # tagged galaxies shown as the query of a tag search
 QUERY_SIZE, TAG_SIZE, CURRENT_SIZE = 112, 64, 48  # thumbnail sizes (pixels)
 # narrowest gallery (3 thumbnails across) and table (the titles of 6 columns read whole) side by
@@ -53,6 +46,8 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
     position = param.String(default="", label="RA, Dec (degrees or hh:mm:ss +dd:mm:ss)")
     url = param.String(default="", label="Legacy Survey viewer link")
     positions_text = param.String(default="", label="Positions of known objects, one a line")
+    # what the box shows is what is used: a radius outside the range is a warning, not a silently
+    # kept earlier value
     match_arcsec = param.Number(default=DEFAULT_MATCH_ARCSEC, allow_None=True, label="Match radius (arcsec)",
                                 doc="A position matches the nearest catalogue galaxy within this distance "
                                     f"({MIN_MATCH_ARCSEC:g} to {MAX_MATCH_ARCSEC:g} arcsec).")
@@ -206,21 +201,19 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             on screen (a link's search).
         """
         from astroexplore import search as core
+        from astroexplore import similar
         st = self.state
         if self.k > MAX_RESULTS:
             self.k = MAX_RESULTS
         cat, mask, k = st.catalogue, st.mask, int(self.k)
         index = st.resources.index
         self.warning = ""
-        warning = None
+        shown_as = None  # the query in words, where the tab says it otherwise than the core
         try:
             if self.mode == FROM_CURRENT:
-                start = st.current if row is None else int(row)
-                res = core.search_by_index(cat, index, start, k, mask=mask)
-                what = f"galaxies similar to {cat.ids[start]}"
-                query, note = [start], ("the galaxy on screen in the Scoring tab when you searched"
-                                        if row is None else "the galaxy the link names")
-                link = f"galaxy:{cat.ids[start]}"
+                found = similar.from_galaxy(cat, index, st.current if row is None else int(row), k, mask=mask)
+                shown_as = ("the galaxy on screen in the Scoring tab when you searched" if row is None
+                            else "the galaxy the link names")
             elif self.mode in (FROM_POSITION, FROM_URL):
                 text = self.position if self.mode == FROM_POSITION else self.url
                 if not text.strip():
@@ -228,45 +221,19 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
                                      else "paste a Legacy Survey viewer link first")
                 ra, dec = (core.parse_position(text) if self.mode == FROM_POSITION
                            else core.parse_legacy_survey_url(text))
-                res = core.search_by_coords(cat, index, ra, dec, k, mask=mask)
-                qid = cat.ids[res.query_index]
-                if res.separation_arcsec > MAX_QUERY_SEPARATION_DEG * 3600:
-                    raise ValueError(
-                        f"RA {ra:.5f}, Dec {dec:+.5f} is outside the survey: no catalogue galaxy within "
-                        f"{MAX_QUERY_SEPARATION_DEG:g} deg (the nearest, {qid}, is "
-                        f"{core.angle_text(res.separation_arcsec)} away). Check the position (RA in "
-                        "degrees, or hh:mm:ss)")
-                what = (f"galaxies similar to {qid}, the nearest catalogue galaxy to RA {ra:.5f}, "
-                        f"Dec {dec:+.5f} ({core.angle_text(res.separation_arcsec)} away)")
-                query = [res.query_index]
-                note = (f"the nearest catalogue galaxy to RA {ra:.5f}, Dec {dec:+.5f}: "
-                        f"{core.angle_text(res.separation_arcsec)} away")
-                link = position_query(ra, dec)
+                found = similar.from_position(cat, index, ra, dec, k, mask=mask)
             elif self.mode == FROM_LIST:
-                res, query, note, warning, link = self._search_list(index, k, mask)
-                what = f"galaxies similar to {note}"
+                if not self.positions_text.strip():
+                    raise ValueError("paste the positions of known objects first, one a line (RA Dec)")
+                from astroexplore.crossmatch import read_positions
+                found = similar.from_known_objects(cat, index, read_positions(self.positions_text),
+                                                   self.match_arcsec, k, mask=mask)
             else:
-                if not self.tag:
-                    raise ValueError("no tags yet: add one (e.g. #ring) when you score a galaxy")
-                tagged = st.store.tagged(self.tag)
-                ids = [gid for gid, ok in zip(tagged, cat.known_rows(tagged)[1]) if ok]
-                if not tagged:  # untagged since the list was read (here or in another window)
-                    tag = self.tag
-                    self._refresh_tags()
-                    raise ValueError(f"no galaxy carries {tag} any more (its labels were changed or "
-                                     "undone); the tag list is up to date again")
-                if not ids:
-                    raise ValueError(f"none of the {len(tagged)} galaxies tagged {self.tag} is in this "
-                                     "catalogue (the label store is shared with another one)")
-                res = core.search_by_ids(cat, index, ids, k, mask=mask)
-                what = f"galaxies similar to the {len(ids)} tagged {self.tag}"
-                query = cat.known_rows(ids)[0]
-                note = f"the {len(ids)} galaxies tagged {self.tag}" if len(ids) > 1 else \
-                    f"the 1 galaxy tagged {self.tag}"
-                link = f"tag:{self.tag}"
+                found = self._search_tag(index, k, mask)
         except (ValueError, KeyError, IndexError) as err:
             self._fail(str(err.args[0] if isinstance(err, KeyError) and err.args else err))
             return None
+        res, what = found.result, found.what
         if mask is not None:  # say so: the nearest galaxies the filter hides are left out
             what += (f", among the {int(st.n_match):,} of {cat.n_galaxies:,} that pass the "
                      "filter")
@@ -282,9 +249,9 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             self.result_indices = np.asarray(res.indices, dtype=np.int64)
             self.results = frame
             self.summary = f"{len(frame)} {what}"
-            self.warning = warning or res.warning or ""
-            self.query_indices = np.asarray(query, dtype=np.int64)
-            self.query_text = note
+            self.warning = found.warning or ""
+            self.query_indices = found.query_rows
+            self.query_text = shown_as or found.query_text
             self.known_matched = self.mode == FROM_LIST
             self.label_message = ""
             self.labelled = None  # Undo takes back the labels of the matched galaxies shown, not a former list's
@@ -292,37 +259,22 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         self._gallery.param.update(indices=self.result_indices,
                                    captions=[f"d = {d:.3f}" for d in frame["distance"]],
                                    title=self.summary)
-        self._publish(link)
+        self._publish(found.search)
         return res
 
-    def _search_list(self, index, k: int, mask):
-        """The "Known objects" search: the pasted positions cross-matched to the catalogue, and
-        the galaxies most like the matched ones. Returns (result, query rows, what the query is,
-        the unmatched positions or None, the link's search)."""
-        from astroexplore import search as core
-        from astroexplore.crossmatch import crossmatch, position_names, read_positions
+    def _search_tag(self, index, k: int, mask):
+        """The "Tag" search; a tag no galaxy carries any more (its labels changed here or in
+        another window) also brings the tag list up to date."""
+        from astroexplore import similar
 
-        cat = self.state.catalogue
-        if not self.positions_text.strip():
-            raise ValueError("paste the positions of known objects first, one a line (RA Dec)")
-        radius = self.match_arcsec
-        if radius is None or not MIN_MATCH_ARCSEC <= radius <= MAX_MATCH_ARCSEC:
-            raise ValueError(f"the match radius is {'empty' if radius is None else f'{radius:g} arcsec'}: "
-                             f"give {MIN_MATCH_ARCSEC:g} to {MAX_MATCH_ARCSEC:g} arcsec")
-        positions = read_positions(self.positions_text)
-        match = crossmatch(cat, positions["ra"], positions["dec"], radius_arcsec=radius)
-        said = match.summary(position_names(positions))
-        rows = match.galaxy_rows
-        if not rows.size:
-            raise ValueError(f"{said}: no galaxy to search from (a larger match radius? positions "
-                             "in degrees or hh:mm:ss?)")
-        res = core.search_by_ids(cat, index, cat.ids[rows], k, mask=mask)
-        n = len(rows)
-        note = (f"the {counted(n, 'catalogue galaxy', 'catalogue galaxies')} matched to {match.n_matched} of "
-                f"{len(match)} positions (within {radius:g} arcsec)")
-        warning = said if match.n_matched < len(match) else None
-        link = positions_query(match.ra, match.dec, radius) if len(match) <= MAX_LINK_POSITIONS else ""
-        return res, rows, note, warning, link
+        if not self.tag:
+            raise ValueError("no tags yet: add one (e.g. #ring) when you score a galaxy")
+        if not self.state.store.tagged(self.tag):
+            tag = self.tag
+            self._refresh_tags()
+            raise ValueError(f"no galaxy carries {tag} any more (its labels were changed or "
+                             "undone); the tag list is up to date again")
+        return similar.from_tag(self.state.catalogue, index, self.state.store, self.tag, k, mask=mask)
 
     def _clear(self):
         with param.parameterized.batch_call_watchers(self):
