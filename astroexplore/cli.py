@@ -166,9 +166,8 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     from astroexplore.constants import DETECTORS
     from astroexplore.errors import CatalogueError
     from astroexplore.explorer import Explorer
-    from astroexplore.filter_text import (decode_answers, decode_labelled, decode_ranges, link_query,
-                                          selection_mask)
-    from astroexplore.labels import LabelStore, default_store_path
+    from astroexplore.filter_text import decode_labelled, link_query
+    from astroexplore.labels import LabelStore
 
     out = _table_out(args.out, "the ranking")
     link = link_query(args.link) if args.link else {}
@@ -181,19 +180,8 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise CatalogueError(f"--link: {err}") from None
     catalogue = _load(args)
-    answers = link.get("answers", "") if args.answers is None else args.answers
-    ranges_text = link.get("ranges", "") if args.ranges is None else args.ranges
-    flt, problems = decode_answers(answers, catalogue.schema)
-    ranges, more = decode_ranges(ranges_text, catalogue)
-    if problems or more:
-        raise CatalogueError(f"{args.path}: " + "; ".join([*problems, *more]))
-    mask = selection_mask(catalogue, flt, ranges)
-    n_match = catalogue.n_galaxies if mask is None else int(mask.sum())
-    if n_match == 0:
-        raise CatalogueError(f"{args.path}: no galaxy passes the filter (--answers / --ranges)")
-    store_path = Path(args.labels) if args.labels else default_store_path(args.path)
-    if args.labels and not store_path.exists():
-        raise CatalogueError(f"{store_path}: no label store here (check --labels)")
+    mask, n_match = _filter_mask(args, catalogue, link)
+    store_path = _labels_to_read(args)
     with contextlib.ExitStack() as stack:
         if store_path.exists():
             store = stack.enter_context(LabelStore(store_path, read_only=True))
@@ -213,6 +201,100 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     _write_table(table, out)
     passing = "" if mask is None else f" ({n_match:,} of {catalogue.n_galaxies:,} pass the filter)"
     print(f"wrote the top {len(table):,} galaxies by {method}{passing}{learnt} to {out}")
+    return 0
+
+
+def _labels_to_read(args: argparse.Namespace) -> Path:
+    """The label store a command reads: ``--labels`` (CatalogueError when there is none there),
+    else the one beside the catalogue, which may not exist yet."""
+    from astroexplore.errors import CatalogueError
+    from astroexplore.labels import default_store_path
+
+    store_path = Path(args.labels) if args.labels else default_store_path(args.path)
+    if args.labels and not store_path.exists():
+        raise CatalogueError(f"{store_path}: no label store here (check --labels)")
+    return store_path
+
+
+def _filter_mask(args: argparse.Namespace, catalogue, link: dict) -> tuple:
+    """(mask or None, number of galaxies passing) of ``--answers`` / ``--ranges``, else of an app
+    link's filter; CatalogueError naming every condition that does not fit, or when none passes."""
+    from astroexplore.errors import CatalogueError
+    from astroexplore.filter_text import decode_answers, decode_ranges, selection_mask
+
+    answers = link.get("answers", "") if args.answers is None else args.answers
+    ranges_text = link.get("ranges", "") if args.ranges is None else args.ranges
+    flt, problems = decode_answers(answers, catalogue.schema)
+    ranges, more = decode_ranges(ranges_text, catalogue)
+    if problems or more:
+        raise CatalogueError(f"{args.path}: " + "; ".join([*problems, *more]))
+    mask = selection_mask(catalogue, flt, ranges)
+    n_match = catalogue.n_galaxies if mask is None else int(mask.sum())
+    if n_match == 0:
+        raise CatalogueError(f"{args.path}: no galaxy passes the filter (--answers / --ranges)")
+    return mask, n_match
+
+
+def _similar_query(args: argparse.Namespace, link: dict) -> str:
+    """The search ``similar`` runs, written as a link writes it, from the one query option given."""
+    from astroexplore.errors import CatalogueError
+    from astroexplore.search import parse_legacy_survey_url, parse_position
+    from astroexplore.similar import position_query
+
+    if args.galaxy is not None:
+        return f"galaxy:{args.galaxy}"
+    if args.position is not None:
+        text = args.position.strip()
+        is_url = text.lower().startswith(("http://", "https://"))
+        return position_query(*(parse_legacy_survey_url(text) if is_url else parse_position(text)))
+    if args.tag is not None:
+        from astroexplore.labels import normalise_tag
+
+        return f"tag:{normalise_tag(args.tag)}"  # as the labels store it: 'Ring' is '#ring'
+    if not link.get("search"):
+        raise CatalogueError("--link: this link holds no similarity search (no 'search=' part): "
+                             "copy it from the Similarity tab after a search")
+    return link["search"]
+
+
+def _cmd_similar(args: argparse.Namespace) -> int:
+    """``similar``: the galaxies most like a galaxy, a sky position, a list of known objects or a
+    tag's galaxies (:mod:`astroexplore.similar`, as the app's Similarity tab), with their catalogue
+    columns, to CSV, Parquet or FITS. Problems are raised (one ``error:`` line, exit status 1)."""
+    import contextlib
+
+    from astroexplore import similar
+    from astroexplore.catalogue import with_catalogue_columns
+    from astroexplore.errors import CatalogueError
+    from astroexplore.filter_text import link_query
+    from astroexplore.labels import LabelStore
+
+    out = _table_out(args.out, "the similar galaxies")
+    link = link_query(args.link) if args.link else {}
+    k = args.k if args.k is not None else int(link["k"]) if link.get("k", "").isdigit() else similar.DEFAULT_K
+    catalogue = _load(args)
+    mask, n_match = _filter_mask(args, catalogue, link)
+    store_path = _labels_to_read(args)
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(LabelStore(store_path, read_only=True)) if store_path.exists() else None
+        try:
+            if args.positions is not None:
+                from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC, read_positions
+
+                radius = DEFAULT_MATCH_ARCSEC if args.radius is None else args.radius
+                found = similar.from_known_objects(catalogue, None, read_positions(Path(args.positions)),
+                                                   radius, k, mask=mask)
+            else:
+                found = similar.run_search(catalogue, None, _similar_query(args, link), k, mask=mask, store=store)
+        except ValueError as err:
+            where = "" if store is not None or args.tag is None else f" (no label store at {store_path})"
+            raise CatalogueError(f"{args.path}: {err}{where}") from None
+    table = with_catalogue_columns(found.result.to_frame(catalogue), catalogue, rows=found.result.indices)
+    _write_table(table, out)
+    passing = "" if mask is None else f", among the {n_match:,} of {catalogue.n_galaxies:,} that pass the filter"
+    print(f"wrote {len(table):,} {found.what}{passing} to {out} (query: {found.search or found.query_text})")
+    if found.warning:
+        print(f"warning: {found.warning}", file=sys.stderr)
     return 0
 
 
@@ -498,6 +580,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rank labelled galaxies among the others (default: unlabelled ones first, "
                         "as in the app)")
     p.set_defaults(func=_cmd_rank)
+
+    p = sub.add_parser("similar", help="write the galaxies most like a galaxy, a sky position, a list of "
+                                       "known objects or a tag's galaxies to CSV, Parquet or FITS (the app's "
+                                       "Similarity tab)")
+    add_catalogue_arguments(p)
+    p.add_argument("out", help="output .csv, .parquet or .fits: id, ra, dec, distance (in the embedding, "
+                               "nearest first), then the galaxies' catalogue columns")
+    query = p.add_mutually_exclusive_group(required=True)
+    query.add_argument("--galaxy", metavar="ID", help="from this galaxy (case and a trailing '.0' forgiven)")
+    query.add_argument("--position", metavar="'RA DEC'",
+                       help="from the catalogue galaxy nearest to this position: degrees or hh:mm:ss "
+                            "+dd:mm:ss, or a Legacy Survey viewer link")
+    query.add_argument("--positions", metavar="TABLE",
+                       help="from the galaxies matched to a list of known objects (as `match` reads it)")
+    query.add_argument("--tag", help="from the galaxies whose labels carry this tag ('#ring'; in --labels)")
+    query.add_argument("--link", metavar="URL",
+                       help="the search of an app link ('Copy link to this view' after a search), with "
+                            "its number of results and filter, which the options below override")
+    p.add_argument("--k", type=_at_least(1), default=None,
+                   help="how many galaxies (default: the link's, else 24 as in the app)")
+    p.add_argument("--radius", type=_positive_number, default=None, metavar="ARCSEC",
+                   help="with --positions: largest separation of a match, arcsec (default 5)")
+    p.add_argument("--labels", default=None,
+                   help="label store of the tags (default: <catalogue>.labels.sqlite beside the catalogue; "
+                        "only read)")
+    p.add_argument("--answers", default=None, metavar="CONDITIONS",
+                   help="only galaxies passing these Galaxy Zoo conditions, as in `rank`")
+    p.add_argument("--ranges", default=None, metavar="RANGES",
+                   help="only galaxies in these catalogue-column ranges, as in `rank`")
+    p.set_defaults(func=_cmd_similar)
 
     p = sub.add_parser("match", help="find a list of known objects (RA/Dec table or text) in the catalogue: "
                                      "each position's nearest galaxy within a radius")

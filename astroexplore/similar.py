@@ -26,9 +26,11 @@ from astroexplore.search import (OUTSIDE_SURVEY_DEG, SearchResult, angle_text, p
 from astroexplore.wording import counted
 
 __all__ = ["Similar", "from_galaxy", "from_position", "from_known_objects", "from_tag", "parse_search",
-           "run_search", "position_query", "positions_query", "MAX_LINK_POSITIONS",
+           "run_search", "position_query", "positions_query", "DEFAULT_K", "MAX_LINK_POSITIONS",
            "MIN_MATCH_ARCSEC", "MAX_MATCH_ARCSEC"]
 
+#: results of a search unless asked otherwise (the app's Similarity tab)
+DEFAULT_K = 24
 #: a "Known objects" search is written in a link with at most this many positions
 MAX_LINK_POSITIONS = 100
 #: the match radii a known-objects search takes (arcsec)

@@ -17,7 +17,7 @@ import param
 
 from astroexplore.catalogue import with_catalogue_columns
 from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC
-from astroexplore.similar import MAX_MATCH_ARCSEC, MIN_MATCH_ARCSEC
+from astroexplore.similar import DEFAULT_K, MAX_MATCH_ARCSEC, MIN_MATCH_ARCSEC
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import ANONYMOUS, AppState, with_labels
 from astroexplore.ui.notebook import ShownAsIpywidget
@@ -52,7 +52,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
                                 doc="A position matches the nearest catalogue galaxy within this distance "
                                     f"({MIN_MATCH_ARCSEC:g} to {MAX_MATCH_ARCSEC:g} arcsec).")
     tag = param.Selector(default=None, objects=[], allow_None=True, label="Tag")
-    k = param.Integer(default=24, bounds=(1, None), label="Number of results",
+    k = param.Integer(default=DEFAULT_K, bounds=(1, None), label="Number of results",
                       doc=f"Galaxies to find (at most {MAX_RESULTS}: a larger number is clamped).")
     results = param.DataFrame(default=None, allow_None=True)
     result_indices = param.Array(default=None)

@@ -20,6 +20,7 @@ import pandas as pd
 import param
 
 from astroexplore.constants import ANONYMOUS, SCORES, RankingMethod
+from astroexplore.similar import DEFAULT_K
 from astroexplore.wording import counted
 
 log = logging.getLogger(__name__)
@@ -336,7 +337,7 @@ class AppState(param.Parameterized):
                               "search shown. The latent map marks them.")
     found_rows = param.Array(default=None, doc="Catalogue rows of that search's results, nearest first; "
                              "None = none. The latent map marks them.")
-    similarity_k = param.Integer(default=24, bounds=(1, None), doc="How many galaxies that search returns.")
+    similarity_k = param.Integer(default=DEFAULT_K, bounds=(1, None), doc="How many galaxies that search returns.")
     finds = param.String(default="", doc="The Labelled tab's choices, as the page's address writes them: "
                          "'4' (your labels scored 4 or more, the default), '3,everyone', '4,everyone,#ring'.")
 

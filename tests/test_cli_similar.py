@@ -1,0 +1,154 @@
+"""`astroexplore similar`: the galaxies most like a galaxy, a position, a list of known objects or a
+tag's galaxies, written with their catalogue columns; a link copied from the app's Similarity tab
+gives the galaxies that tab shows."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from astroexplore.catalogue import load_catalogue
+from astroexplore.cli import main
+from astroexplore.labels import LabelStore, default_store_path
+from astroexplore.search import search_by_coords, search_by_ids, search_by_index
+
+N = 500
+
+
+@pytest.fixture
+def survey(tmp_path):
+    """500 galaxies in a 10 x 10 deg field, three clusters in a 6-d embedding, a magnitude column."""
+    rng = np.random.default_rng(11)
+    centre = rng.integers(0, 3, N)
+    emb = rng.normal(size=(N, 6)) + 4 * np.eye(3, 6)[centre]
+    df = pd.DataFrame({"id": [f"gal{i:04d}" for i in range(N)], "ra": rng.uniform(150, 160, N),
+                       "dec": rng.uniform(-5, 5, N), "mag_r": rng.uniform(14, 18, N).round(2)})
+    for j in range(6):
+        df[f"feat_{j}"] = emb[:, j]
+    path = tmp_path / "survey.parquet"
+    df.to_parquet(path, index=False)
+    return path
+
+
+def _table(path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"id": str}) if str(path).endswith(".csv") else pd.read_parquet(path)
+
+
+def test_from_a_galaxy_it_writes_its_nearest_with_their_catalogue_columns(survey, tmp_path, capsys):
+    cat = load_catalogue(survey)
+    out = tmp_path / "near.csv"
+    assert main(["similar", str(survey), str(out), "--galaxy", "GAL0007", "--k", "12"]) == 0  # case forgiven
+    assert "wrote 12 galaxies similar to gal0007" in capsys.readouterr().out
+    table = _table(out)
+    expected = search_by_index(cat, None, 7, 12)
+    assert table["id"].tolist() == list(cat.ids[expected.indices])
+    assert np.allclose(table["distance"], expected.distances, atol=1e-5)
+    assert list(table.columns[:4]) == ["id", "ra", "dec", "distance"] and "mag_r" in table.columns
+    rows = cat.indices_of(table["id"])
+    assert np.allclose(table["mag_r"], cat.table["mag_r"].to_numpy()[rows])
+    assert "gal0007" not in set(table["id"])
+
+
+def test_from_a_position_in_degrees_sexagesimal_or_a_viewer_link(survey, tmp_path, capsys):
+    cat = load_catalogue(survey)
+    expected = search_by_coords(cat, None, 155.0, 0.5, 24)
+    for text in ["155 0.5", "10:20:00 +00:30:00",
+                 "https://www.legacysurvey.org/viewer?ra=155.0&dec=0.5&layer=ls-dr10&zoom=14"]:
+        out = tmp_path / "near.parquet"
+        assert main(["similar", str(survey), str(out), "--position", text]) == 0
+        said = capsys.readouterr().out
+        assert "the nearest catalogue galaxy to RA 155.00000, Dec +0.50000" in said and "query: position:155,0.5" in said
+        assert _table(out)["id"].tolist() == list(cat.ids[expected.indices])
+    # outside the survey: refused, nothing written
+    out = tmp_path / "far.csv"
+    assert main(["similar", str(survey), str(out), "--position", "10 -80"]) == 1
+    assert "RA 10.00000, Dec -80.00000 is outside the survey: no catalogue galaxy within 5 deg" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_from_a_tag_in_the_label_store(survey, tmp_path, capsys):
+    cat = load_catalogue(survey)
+    out = tmp_path / "rings.csv"
+    assert main(["similar", str(survey), str(out), "--tag", "#ring"]) == 1
+    err = capsys.readouterr().err
+    assert "no galaxy carries the tag #ring" in err and "no label store at" in err
+    with LabelStore(default_store_path(survey)) as store:
+        store.add(cat.ids[3], 5, user="ada", tags=["#ring"])
+        store.add(cat.ids[40], 4, user="bob", tags=["#ring", "#lens"])
+        store.add(cat.ids[41], 2, user="bob", tags=["#lens"])
+    assert main(["similar", str(survey), str(out), "--tag", "Ring", "--k", "10"]) == 0  # as the store writes it
+    assert "similar to the 2 tagged #ring" in capsys.readouterr().out
+    expected = search_by_ids(cat, None, [cat.ids[3], cat.ids[40]], 10)
+    assert _table(out)["id"].tolist() == list(cat.ids[expected.indices])
+    # another store, named
+    other = tmp_path / "other.labels.sqlite"
+    with LabelStore(other) as store:
+        store.add(cat.ids[9], 5, user="ada", tags=["#ring"])
+    assert main(["similar", str(survey), str(out), "--tag", "#ring", "--labels", str(other), "--k", "10"]) == 0
+    assert _table(out)["id"].tolist() == list(cat.ids[search_by_index(cat, None, 9, 10).indices])
+    assert main(["similar", str(survey), str(out), "--tag", "#ring", "--labels", str(tmp_path / "no.sqlite")]) == 1
+    assert "no label store here" in capsys.readouterr().err
+
+
+def test_from_known_objects_the_unmatched_are_named(survey, tmp_path, capsys):
+    cat = load_catalogue(survey)
+    positions = tmp_path / "known.csv"
+    pd.DataFrame({"name": ["NGC 1", "far away"], "ra": [cat.ra[5] + 1e-4, 10.0],
+                  "dec": [cat.dec[5], -80.0]}).to_csv(positions, index=False)
+    out = tmp_path / "near.csv"
+    assert main(["similar", str(survey), str(out), "--positions", str(positions), "--k", "6"]) == 0
+    said = capsys.readouterr()
+    assert "similar to the 1 catalogue galaxy matched to 1 of 2 positions (within 5 arcsec)" in said.out
+    assert "not matched: far away" in said.err
+    assert _table(out)["id"].tolist() == list(cat.ids[search_by_ids(cat, None, [cat.ids[5]], 6).indices])
+
+
+def test_a_link_copied_from_the_similarity_tab_gives_the_galaxies_it_shows(survey, tmp_path, capsys):
+    """The search, its number of results and the filter of an app window's address."""
+    pytest.importorskip("panel")
+    from astroexplore.column_filter import ColumnRange
+    from astroexplore.explorer import Explorer
+    from astroexplore.ui.address import query_string, state_query
+    from astroexplore.ui.similarity import FROM_POSITION, FROM_TAG, SimilarityView
+    from astroexplore.ui.state import AppState
+
+    cat = load_catalogue(survey)
+    with LabelStore(default_store_path(survey)) as store:
+        store.add(cat.ids[12], 5, user="ada", tags=["#ring"])
+        store.add(cat.ids[30], 4, user="ada", tags=["#ring"])
+        state = AppState(explorer=Explorer(cat, store, user="ada"))
+        state.column_ranges = (ColumnRange("mag_r", 15.0, 17.0),)
+        view = SimilarityView(state=state)
+        shown = {}
+        for mode, setting in [(FROM_TAG, {"tag": "#ring"}), (FROM_POSITION, {"position": "156.2 -1.5"})]:
+            view.param.update(mode=mode, k=9, **setting)
+            view.search()
+            link = f"http://localhost:5006/?{query_string(state_query(state))}"
+            shown[link] = view.results["id"].tolist()
+    for link, ids in shown.items():
+        assert "search=" in link and "k=9" in link and "ranges=" in link
+        out = tmp_path / "near.csv"
+        assert main(["similar", str(survey), str(out), "--link", link]) == 0
+        assert "that pass the filter" in capsys.readouterr().out
+        table = _table(out)
+        assert table["id"].tolist() == ids and len(ids) == 9
+        assert table["mag_r"].between(15.0, 17.0).all()
+    # an option beside the link wins: no filter, 4 results
+    assert main(["similar", str(survey), str(out), "--link", link, "--ranges", "", "--k", "4"]) == 0
+    assert len(_table(out)) == 4 and "pass the filter" not in capsys.readouterr().out
+    assert main(["similar", str(survey), str(out), "--link", "http://h/?tab=similarity"]) == 1
+    assert "this link holds no similarity search" in capsys.readouterr().err
+    assert main(["similar", str(survey), str(out), "--link", f"http://h/?search={quote('galaxy:nope')}"]) == 1
+    assert "search 'galaxy:nope': galaxy 'nope' is not in this catalogue" in capsys.readouterr().err
+
+
+def test_one_query_and_a_table_suffix_are_required(survey, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["similar", str(survey), str(tmp_path / "a.csv")])
+    assert "one of the arguments --galaxy --position --positions --tag --link is required" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["similar", str(survey), str(tmp_path / "a.csv"), "--galaxy", "gal0001", "--tag", "#x"])
+    assert main(["similar", str(survey), str(tmp_path / "a.txt"), "--galaxy", "gal0001"]) == 1
+    assert "write the similar galaxies to a .csv, .parquet or .fits file" in capsys.readouterr().err
