@@ -677,7 +677,7 @@ def search_by_coords(catalogue: Any, index: SimilarityIndex | None, ra: float, d
     warning = None
     if sep > warn_arcsec:
         warning = (f"the nearest galaxy in the catalogue ({catalogue.ids[i]}) is {angle_text(sep)} "
-                   f"from RA {ra:.5f}, Dec {dec:.5f} (more than {warn_arcsec:g}\"): the results "
+                   f"from RA {ra:.5f}, Dec {dec:+.5f} (more than {warn_arcsec:g}\"): the results "
                    f"are galaxies similar to it, not to whatever lies at that position")
     cra, cdec = _coords(catalogue)
     query_radec = np.array([[ra, dec], [cra[i], cdec[i]]])
