@@ -289,7 +289,14 @@ def _cmd_similar(args: argparse.Namespace) -> int:
         except ValueError as err:
             where = "" if store is not None or args.tag is None else f" (no label store at {store_path})"
             raise CatalogueError(f"{args.path}: {err}{where}") from None
-    table = with_catalogue_columns(found.result.to_frame(catalogue), catalogue, rows=found.result.indices)
+        table = found.result.to_frame(catalogue)
+        if args.user is not None:  # which of them this user scored already, as the tab's CSV says
+            import pandas as pd
+
+            mine = store.label_columns(table["id"], args.user) if store is not None else \
+                pd.DataFrame({"your_score": pd.array([None] * len(table), dtype="Int64"), "tags": ""})
+            table = pd.concat([table, mine], axis=1)
+    table = with_catalogue_columns(table, catalogue, rows=found.result.indices)
     _write_table(table, out)
     passing = "" if mask is None else f", among the {n_match:,} of {catalogue.n_galaxies:,} that pass the filter"
     print(f"wrote {len(table):,} {found.what}{passing} to {out} (query: {found.search or found.query_text})")
@@ -605,6 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", default=None,
                    help="label store of the tags (default: <catalogue>.labels.sqlite beside the catalogue; "
                         "only read)")
+    p.add_argument("--user", default=None,
+                   help="add this user's score and tags of each galaxy found (your_score, tags), as the "
+                        "tab's download does")
     p.add_argument("--answers", default=None, metavar="CONDITIONS",
                    help="only galaxies passing these Galaxy Zoo conditions, as in `rank`")
     p.add_argument("--ranges", default=None, metavar="RANGES",

@@ -49,6 +49,11 @@ def test_from_a_galaxy_it_writes_its_nearest_with_their_catalogue_columns(survey
     rows = cat.indices_of(table["id"])
     assert np.allclose(table["mag_r"], cat.table["mag_r"].to_numpy()[rows])
     assert "gal0007" not in set(table["id"])
+    # --user with no label store yet: nobody has scored them
+    assert main(["similar", str(survey), str(out), "--galaxy", "gal0007", "--k", "3", "--user", "ada"]) == 0
+    table = _table(out)
+    assert table["your_score"].isna().all() and len(table) == 3
+    assert not default_store_path(survey).exists()  # read only: no store left beside the catalogue
 
 
 def test_from_a_position_in_degrees_sexagesimal_or_a_viewer_link(survey, tmp_path, capsys):
@@ -82,6 +87,14 @@ def test_from_a_tag_in_the_label_store(survey, tmp_path, capsys):
     assert "similar to the 2 tagged #ring" in capsys.readouterr().out
     expected = search_by_ids(cat, None, [cat.ids[3], cat.ids[40]], 10)
     assert _table(out)["id"].tolist() == list(cat.ids[expected.indices])
+    assert "your_score" not in _table(out).columns
+    # --user: which of them that user scored already (bob labels one of the galaxies found)
+    with LabelStore(default_store_path(survey)) as store:
+        store.add(cat.ids[expected.indices[2]], 3, user="bob", tags=["#arc"])
+    assert main(["similar", str(survey), str(out), "--tag", "#ring", "--k", "10", "--user", "bob"]) == 0
+    table = _table(out)
+    assert table["your_score"].notna().sum() == 1 and table["your_score"].iloc[2] == 3
+    assert table["tags"].iloc[2] == "#arc" and list(table.columns[4:6]) == ["your_score", "tags"]
     # another store, named
     other = tmp_path / "other.labels.sqlite"
     with LabelStore(other) as store:
