@@ -287,6 +287,8 @@ def _cmd_similar(args: argparse.Namespace) -> int:
             else:
                 found = similar.run_search(catalogue, None, _similar_query(args, link), k, mask=mask, store=store)
         except ValueError as err:
+            if isinstance(err, CatalogueError) and err.file:
+                raise  # names its file already
             where = "" if store is not None or args.tag is None else f" (no label store at {store_path})"
             raise CatalogueError(f"{args.path}: {err}{where}") from None
         table = found.result.to_frame(catalogue)

@@ -165,3 +165,19 @@ def test_one_query_and_a_table_suffix_are_required(survey, tmp_path, capsys):
         main(["similar", str(survey), str(tmp_path / "a.csv"), "--galaxy", "gal0001", "--tag", "#x"])
     assert main(["similar", str(survey), str(tmp_path / "a.txt"), "--galaxy", "gal0001"]) == 1
     assert "write the similar galaxies to a .csv, .parquet or .fits file" in capsys.readouterr().err
+
+
+def test_a_catalogue_without_positions_says_so_once(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"id": [f"x{i}" for i in range(50)], **{f"feat_{j}": rng.normal(size=50) for j in range(4)}})
+    path = tmp_path / "nosky.parquet"
+    df.to_parquet(path)
+    (tmp_path / "pos.txt").write_text("150.1 2.2\n")
+    out = tmp_path / "a.csv"
+    assert main(["similar", str(path), str(out), "--position", "10 10"]) == 1
+    assert capsys.readouterr().err == f"error: {path}: search 'position:10,10': this catalogue has no RA / Dec\n"
+    assert main(["similar", str(path), str(out), "--positions", str(tmp_path / "pos.txt")]) == 1
+    err = capsys.readouterr().err
+    assert err.count(str(path)) == 1 and "cannot be searched by sky position" in err
+    assert main(["similar", str(path), str(out), "--galaxy", "x1", "--k", "100"]) == 0  # every other galaxy
+    assert list(_table(out).columns) == ["id", "distance"] and len(_table(out)) == 49
