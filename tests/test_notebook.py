@@ -37,6 +37,7 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch):
     assert ("5 of 6 positions matched a catalogue galaxy within 5 arcsec; not matched: outside the survey "
             "(RA 150.00000, Dec +80.00000: nearest") in text, text[-800:]
     assert re.search(r"rings among the 10 most like the known ones: \d+", text)
+    assert "galaxies similar to the 3 tagged #ring (the app's link: search=tag:#ring)" in text
     assert re.search(r"Stored 5 labels: \d scored 5 #known-ring", text), text[-800:]  # the matched, labelled at once
     assert list(tmp_path.glob("astroexplore-quickstart-*/labels.sqlite"))  # its work folder is ours
     # the candidates to follow up: the filtered ranking's top as a table, written as the app writes it
