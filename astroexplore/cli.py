@@ -267,7 +267,7 @@ def _cmd_similar(args: argparse.Namespace) -> int:
     from astroexplore.catalogue import with_catalogue_columns
     from astroexplore.errors import CatalogueError
     from astroexplore.filter_text import link_query
-    from astroexplore.labels import LabelStore
+    from astroexplore.labels import LabelStore, with_user_labels
 
     out = _table_out(args.out, "the similar galaxies")
     link = link_query(args.link) if args.link else {}
@@ -293,11 +293,7 @@ def _cmd_similar(args: argparse.Namespace) -> int:
             raise CatalogueError(f"{args.path}: {err}{where}") from None
         table = found.result.to_frame(catalogue)
         if args.user is not None:  # which of them this user scored already, as the tab's CSV says
-            import pandas as pd
-
-            mine = store.label_columns(table["id"], args.user) if store is not None else \
-                pd.DataFrame({"your_score": pd.array([None] * len(table), dtype="Int64"), "tags": ""})
-            table = pd.concat([table, mine], axis=1)
+            table = with_user_labels(table, store, args.user)
     table = with_catalogue_columns(table, catalogue, rows=found.result.indices)
     _write_table(table, out)
     passing = "" if mask is None else f", among the {n_match:,} of {catalogue.n_galaxies:,} that pass the filter"

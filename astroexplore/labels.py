@@ -44,7 +44,7 @@ from astroexplore.errors import LabelError, did_you_mean
 if TYPE_CHECKING:  # pandas is imported lazily: writers (and the CLI) start faster without it
     import pandas as pd
 
-__all__ = ["LabelEvent", "LabelStore", "default_store_path", "normalise_tag", "SCHEMA_VERSION"]
+__all__ = ["LabelEvent", "LabelStore", "default_store_path", "normalise_tag", "with_user_labels", "SCHEMA_VERSION"]
 
 #: Schema version kept in ``PRAGMA user_version``. 2: the current label of a (galaxy, user) is
 #: the one with the latest timestamp (version 1 took the one written last, so importing an older
@@ -168,6 +168,17 @@ class _Record:
 
 
 # --------------------------------------------------------------------------- validation
+
+
+def with_user_labels(table, store: LabelStore | None, user: str):
+    """``table`` (one row per galaxy, column ``id``) followed by ``user``'s ``your_score`` and
+    ``tags`` of each galaxy (:meth:`LabelStore.label_columns`; missing and empty where there is no
+    ``store`` yet): a download says which galaxies were scored already."""
+    import pandas as pd
+
+    mine = store.label_columns(table["id"], user) if store is not None else \
+        pd.DataFrame({"your_score": pd.array([None] * len(table), dtype="Int64"), "tags": [""] * len(table)})
+    return pd.concat([table.reset_index(drop=True), mine], axis=1)
 
 
 def default_store_path(catalogue_path: str | os.PathLike) -> Path:

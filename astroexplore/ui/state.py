@@ -20,6 +20,7 @@ import pandas as pd
 import param
 
 from astroexplore.constants import ANONYMOUS, SCORES, RankingMethod
+from astroexplore.labels import with_user_labels
 from astroexplore.similar import DEFAULT_K
 from astroexplore.wording import counted
 
@@ -165,8 +166,7 @@ _RESOURCES_LOCK = threading.Lock()
 def with_labels(table: pd.DataFrame, state) -> pd.DataFrame:
     """``table`` (one row per galaxy, column ``id``) with the ``your_score`` and ``tags`` of the
     labels ``state``'s user gave them: a download says which galaxies were scored already."""
-    mine = state.store.label_columns(table["id"], state.user_name)
-    return pd.concat([table.reset_index(drop=True), mine], axis=1)
+    return with_user_labels(table, state.store, state.user_name)
 
 
 def resources_for(catalogue) -> SharedResources:
