@@ -103,7 +103,7 @@ def _cmd_finds(args: argparse.Namespace) -> int:
     from astroexplore.explorer import Explorer
     from astroexplore.labels import LabelStore, default_store_path
 
-    out = _table_out(args.out, "the finds")
+    out = _table_out(args.out, "the finds", args)
     store_path = Path(args.labels) if args.labels else default_store_path(args.catalogue)
     if not store_path.exists():
         raise LabelError(f"{store_path}: no label store here (give it with --labels)")
@@ -119,9 +119,16 @@ def _cmd_finds(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table_out(path: str, what: str) -> Path:
+#: the arguments of the commands that write a table which name files they read, and what they are
+_INPUT_ARGUMENTS = {"path": "catalogue", "catalogue": "catalogue", "ids": "ids table",
+                    "posteriors": "posteriors table", "positions": "list of positions"}
+
+
+def _table_out(path: str, what: str, args: argparse.Namespace | None = None) -> Path:
     """The output of a command that writes a table: a path with one of :data:`TABLE_SUFFIXES`
-    (LabelError otherwise), its folder made if missing (as ``embed --out``), before any work is done."""
+    (LabelError otherwise), not one of the files ``args`` reads (the catalogue, its ids or
+    posteriors, a positions list: written over, they would be lost), its folder made if missing
+    (as ``embed --out``), before any work is done."""
     from astroexplore.errors import LabelError
 
     out = Path(path)
@@ -129,11 +136,23 @@ def _table_out(path: str, what: str) -> Path:
         raise LabelError(f"{out}: write {what} to a .csv, .parquet or .fits file")
     if out.is_dir():
         raise LabelError(f"{out}: a folder; give the file to write {what} to")
+    for name, kind in _INPUT_ARGUMENTS.items():
+        given = getattr(args, name, None)
+        if isinstance(given, str) and _same_file(out, Path(given)):
+            raise LabelError(f"{out}: this is the {kind} this command reads; write {what} to another file")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise LabelError(f"{out}: cannot make its folder {out.parent} ({err.strerror or err})") from None
     return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (through links, ``..`` or another spelling)."""
+    try:
+        return a.exists() and b.exists() and a.samefile(b) or a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def _write_table(table, out: Path) -> None:
@@ -169,7 +188,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     from astroexplore.filter_text import decode_labelled, link_query
     from astroexplore.labels import LabelStore
 
-    out = _table_out(args.out, "the ranking")
+    out = _table_out(args.out, "the ranking", args)
     link = link_query(args.link) if args.link else {}
     method_name = args.method or link.get("method") or RankingMethod.COMBINED.value
     if method_name not in [m.value for m in RankingMethod]:
@@ -236,25 +255,68 @@ def _filter_mask(args: argparse.Namespace, catalogue, link: dict) -> tuple:
 
 
 def _similar_query(args: argparse.Namespace, link: dict) -> str:
-    """The search ``similar`` runs, written as a link writes it, from the one query option given."""
+    """The search ``similar`` runs, written as a link writes it, from the one query option given
+    (``--positions`` aside); CatalogueError naming the option whose value does not fit."""
     from astroexplore.errors import CatalogueError
     from astroexplore.search import parse_legacy_survey_url, parse_position
-    from astroexplore.similar import position_query
+    from astroexplore.similar import MAX_LINK_POSITIONS, position_query
 
     if args.galaxy is not None:
         return f"galaxy:{args.galaxy}"
     if args.position is not None:
         text = args.position.strip()
         is_url = text.lower().startswith(("http://", "https://"))
-        return position_query(*(parse_legacy_survey_url(text) if is_url else parse_position(text)))
+        try:
+            return position_query(*(parse_legacy_survey_url(text) if is_url else parse_position(text)))
+        except ValueError as err:
+            raise CatalogueError(f"--position: {err}") from None
     if args.tag is not None:
         from astroexplore.labels import normalise_tag
 
-        return f"tag:{normalise_tag(args.tag)}"  # as the labels store it: 'Ring' is '#ring'
-    if not link.get("search"):
-        raise CatalogueError("--link: this link holds no similarity search (no 'search=' part): "
-                             "copy it from the Similarity tab after a search")
-    return link["search"]
+        try:
+            return f"tag:{normalise_tag(args.tag)}"  # as the labels store it: 'Ring' is '#ring'
+        except ValueError as err:
+            raise CatalogueError(f"--tag: {err}") from None
+    search = link.get("search", "")
+    if not search:
+        raise CatalogueError("--link: this link holds no similarity search (no 'search=' part): copy it "
+                             "from the Similarity tab after a search (a list of more than "
+                             f"{MAX_LINK_POSITIONS} known objects is not written in links: give it with --positions)")
+    if search.strip() == "tag:":
+        raise CatalogueError("--link: its search 'tag:' names no tag (a '#' in a link is written %23: "
+                             "tag:%23ring)")
+    return search
+
+
+def _similar_k(args: argparse.Namespace, link: dict, n_galaxies: int) -> int:
+    """``--k``, else the link's ``k`` (checked as the app checks it), else the app's default; at
+    most every other galaxy."""
+    from astroexplore.errors import CatalogueError
+    from astroexplore.similar import DEFAULT_K, parse_k
+
+    k = args.k
+    if k is None and link.get("k", "").strip():
+        try:
+            k = parse_k(link["k"])
+        except ValueError as err:
+            raise CatalogueError(f"--link: {err}") from None
+    return max(1, min(DEFAULT_K if k is None else k, n_galaxies - 1))
+
+
+def _check_similar_options(args: argparse.Namespace) -> None:
+    """The options ``similar`` can refuse before reading anything."""
+    from astroexplore.errors import CatalogueError
+
+    if args.radius is not None:
+        if args.positions is None:
+            raise CatalogueError("--radius goes with --positions (the match radius of the known objects)")
+        from astroexplore.similar import check_match_radius
+        try:
+            check_match_radius(args.radius)
+        except ValueError as err:
+            raise CatalogueError(f"--radius: {err}") from None
+    if args.user is not None and not args.user.strip():
+        raise CatalogueError("--user: give a user name (the labels are stored with it)")
 
 
 def _cmd_similar(args: argparse.Namespace) -> int:
@@ -263,37 +325,29 @@ def _cmd_similar(args: argparse.Namespace) -> int:
     columns, to CSV, Parquet or FITS. Problems are raised (one ``error:`` line, exit status 1)."""
     import contextlib
 
-    from astroexplore import similar
     from astroexplore.catalogue import with_catalogue_columns
-    from astroexplore.errors import CatalogueError
     from astroexplore.filter_text import link_query
     from astroexplore.labels import LabelStore, with_user_labels
 
-    out = _table_out(args.out, "the similar galaxies")
+    out = _table_out(args.out, "the similar galaxies", args)
+    _check_similar_options(args)
     link = link_query(args.link) if args.link else {}
-    k = args.k if args.k is not None else int(link["k"]) if link.get("k", "").isdigit() else similar.DEFAULT_K
+    search = None if args.positions is not None else _similar_query(args, link)
     catalogue = _load(args)
+    k = _similar_k(args, link, catalogue.n_galaxies)
     mask, n_match = _filter_mask(args, catalogue, link)
     store_path = _labels_to_read(args)
+    needs_store = args.user is not None or (search or "").startswith("tag:")
     with contextlib.ExitStack() as stack:
-        store = stack.enter_context(LabelStore(store_path, read_only=True)) if store_path.exists() else None
-        try:
-            if args.positions is not None:
-                from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC, read_positions
-
-                radius = DEFAULT_MATCH_ARCSEC if args.radius is None else args.radius
-                found = similar.from_known_objects(catalogue, None, read_positions(Path(args.positions)),
-                                                   radius, k, mask=mask)
-            else:
-                found = similar.run_search(catalogue, None, _similar_query(args, link), k, mask=mask, store=store)
-        except ValueError as err:
-            if isinstance(err, CatalogueError) and err.file:
-                raise  # names its file already
-            where = "" if store is not None or args.tag is None else f" (no label store at {store_path})"
-            raise CatalogueError(f"{args.path}: {err}{where}") from None
+        store = stack.enter_context(LabelStore(store_path, read_only=True)) \
+            if needs_store and store_path.exists() else None
+        found = _run_similar(args, catalogue, search, k, mask, store, store_path)
         table = found.result.to_frame(catalogue)
         if args.user is not None:  # which of them this user scored already, as the tab's CSV says
-            table = with_user_labels(table, store, args.user)
+            table = with_user_labels(table, store, args.user.strip())
+            if not table["your_score"].notna().any() and (store is None or not store.count(args.user.strip())):
+                print(f"warning: {args.user.strip()} has no labels in {store_path} (the user name as the "
+                      "app stores it?)", file=sys.stderr)
     table = with_catalogue_columns(table, catalogue, rows=found.result.indices)
     _write_table(table, out)
     passing = "" if mask is None else f", among the {n_match:,} of {catalogue.n_galaxies:,} that pass the filter"
@@ -301,6 +355,27 @@ def _cmd_similar(args: argparse.Namespace) -> int:
     if found.warning:
         print(f"warning: {found.warning}", file=sys.stderr)
     return 0
+
+
+def _run_similar(args: argparse.Namespace, catalogue, search: str | None, k: int, mask, store, store_path: Path):
+    """The :class:`~astroexplore.similar.Similar` of ``search`` (or of ``--positions``); a problem
+    with the catalogue or the labels is a CatalogueError naming the catalogue."""
+    from astroexplore import similar
+    from astroexplore.errors import CatalogueError
+
+    try:
+        if search is None:
+            from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC, read_positions
+
+            radius = DEFAULT_MATCH_ARCSEC if args.radius is None else args.radius
+            return similar.from_known_objects(catalogue, None, read_positions(Path(args.positions)),
+                                              radius, k, mask=mask)
+        return similar.run_search(catalogue, None, search, k, mask=mask, store=store)
+    except ValueError as err:
+        if isinstance(err, CatalogueError) and err.file:
+            raise  # names its file already
+        hint = f" (no label store at {store_path})" if store is None and "no galaxy carries the tag" in str(err) else ""
+        raise CatalogueError(f"{args.path}: {err}{hint}") from None
 
 
 def _serve(path: Path, args: argparse.Namespace) -> int:
@@ -370,7 +445,7 @@ def _cmd_match(args: argparse.Namespace) -> int:
             from astroexplore.errors import LabelError
             raise LabelError(f"{', '.join(given)} go{'es' if len(given) == 1 else ''} with --label SCORE "
                              "(which labels the matched galaxies)")
-    out = _table_out(args.out, "the matches")
+    out = _table_out(args.out, "the matches", args)
     positions = read_positions(Path(args.positions))
     catalogue = load_catalogue(args.path, **load_options(args))
     radius = DEFAULT_MATCH_ARCSEC if args.radius is None else args.radius

@@ -26,11 +26,12 @@ from astroexplore.search import (OUTSIDE_SURVEY_DEG, SearchResult, angle_text, p
 from astroexplore.wording import counted
 
 __all__ = ["Similar", "from_galaxy", "from_position", "from_known_objects", "from_tag", "parse_search",
-           "run_search", "position_query", "positions_query", "DEFAULT_K", "MAX_LINK_POSITIONS",
+           "run_search", "position_query", "positions_query", "check_match_radius", "parse_k", "DEFAULT_K",
+           "MAX_RESULTS", "MAX_LINK_POSITIONS",
            "MIN_MATCH_ARCSEC", "MAX_MATCH_ARCSEC"]
 
-#: results of a search unless asked otherwise (the app's Similarity tab)
-DEFAULT_K = 24
+#: results of a search unless asked otherwise (the app's Similarity tab), and the most a link asks for
+DEFAULT_K, MAX_RESULTS = 24, 1000
 #: a "Known objects" search is written in a link with at most this many positions
 MAX_LINK_POSITIONS = 100
 #: the match radii a known-objects search takes (arcsec)
@@ -87,6 +88,27 @@ def positions_query(ra, dec, radius_arcsec: float) -> str:
     return f"positions:{number_text(radius_arcsec)};{pairs}"
 
 
+def check_match_radius(radius_arcsec: float | None) -> float:
+    """``radius_arcsec`` when it is a match radius a known-objects search takes, else ValueError."""
+    if radius_arcsec is None or not MIN_MATCH_ARCSEC <= radius_arcsec <= MAX_MATCH_ARCSEC:
+        raise ValueError(f"the match radius is {'empty' if radius_arcsec is None else f'{radius_arcsec:g} arcsec'}: "
+                         f"give {MIN_MATCH_ARCSEC:g} to {MAX_MATCH_ARCSEC:g} arcsec")
+    return float(radius_arcsec)
+
+
+def parse_k(text: str) -> int:
+    """A link's ``k``, the number of results: a whole number from 1 to :data:`MAX_RESULTS`
+    (ValueError naming it otherwise).
+
+    >>> parse_k("48")
+    48
+    """
+    text = str(text).strip()
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_RESULTS):
+        raise ValueError(f"k '{text}': the number of results is a whole number from 1 to {MAX_RESULTS}")
+    return int(text)
+
+
 def from_galaxy(catalogue: Any, index: Any, row: int, k: int, *, mask: Any = None) -> Similar:
     """The ``k`` galaxies most like catalogue row ``row`` (``index``: a
     :class:`~astroexplore.search.SimilarityIndex`, or None to build and cache one)."""
@@ -129,9 +151,7 @@ def from_known_objects(catalogue: Any, index: Any, positions: Any, radius_arcsec
     """
     from astroexplore.crossmatch import crossmatch, position_names
 
-    if radius_arcsec is None or not MIN_MATCH_ARCSEC <= radius_arcsec <= MAX_MATCH_ARCSEC:
-        raise ValueError(f"the match radius is {'empty' if radius_arcsec is None else f'{radius_arcsec:g} arcsec'}: "
-                         f"give {MIN_MATCH_ARCSEC:g} to {MAX_MATCH_ARCSEC:g} arcsec")
+    radius_arcsec = check_match_radius(radius_arcsec)
     match = crossmatch(catalogue, positions["ra"], positions["dec"], radius_arcsec=radius_arcsec)
     said = match.summary(position_names(positions))
     rows = np.asarray(match.galaxy_rows, dtype=np.int64)
@@ -177,7 +197,10 @@ def _decode_positions(value: str, where: str) -> str:
     if not parts or len(parts) > MAX_LINK_POSITIONS:
         raise ValueError(f"{where}: expected 1 to {MAX_LINK_POSITIONS} positions 'RA,Dec' after the radius")
     coords = [parse_numbers(p, 2, where) for p in parts]
-    ra, dec = check_positions([c[0] for c in coords], [c[1] for c in coords])
+    try:
+        ra, dec = check_positions([c[0] for c in coords], [c[1] for c in coords])
+    except ValueError as err:
+        raise ValueError(problem_text(where, err)) from None
     return positions_query(ra, dec, radius)
 
 

@@ -181,3 +181,60 @@ def test_a_catalogue_without_positions_says_so_once(tmp_path, capsys):
     assert err.count(str(path)) == 1 and "cannot be searched by sky position" in err
     assert main(["similar", str(path), str(out), "--galaxy", "x1", "--k", "100"]) == 0  # every other galaxy
     assert list(_table(out).columns) == ["id", "distance"] and len(_table(out)) == 49
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--link", "http://h/?search=galaxy:gal0001&k=5000"],
+     "error: --link: k '5000': the number of results is a whole number from 1 to 1000"),  # as the tab says
+    (["--link", "http://h/?search=galaxy:gal0001&k=%C2%B2"], "error: --link: k '²': the number of results"),
+    (["--link", "http://h/?search=tag:#ring"], "error: --link: its search 'tag:' names no tag (a '#' in a link is written %23"),
+    (["--link", "http://h/?search=positions:5;150,95"],
+     "search 'positions:5;150,95': position 1 (RA 150.0, Dec 95.0) is not a sky position"),
+    (["--position", "abc"], "error: --position: cannot read a sky position from 'abc'"),
+    (["--tag", "#"], "error: --tag: tag '#' is not valid"),
+    (["--galaxy", "gal0001", "--radius", "5"], "error: --radius goes with --positions"),
+    (["--positions", "known.csv", "--radius", "5000"], "error: --radius: the match radius is 5000 arcsec: give 0.1 to 3600"),
+    (["--galaxy", "gal0001", "--user", " "], "error: --user: give a user name"),
+])
+def test_an_option_that_does_not_fit_is_named(survey, tmp_path, capsys, monkeypatch, argv, said):
+    monkeypatch.chdir(tmp_path)
+    pd.DataFrame({"ra": [155.0], "dec": [0.0]}).to_csv("known.csv", index=False)
+    assert main(["similar", str(survey), "out.csv", *argv]) == 1
+    err = capsys.readouterr().err
+    assert said in err and err.count("\n") == 1
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_k_is_at_most_every_other_galaxy_and_an_unknown_user_is_said(survey, tmp_path, capsys):
+    out = tmp_path / "all.csv"
+    assert main(["similar", str(survey), str(out), "--galaxy", "gal0001", "--k", "20000000"]) == 0
+    assert len(_table(out)) == N - 1  # not an array of 20 million rows
+    with LabelStore(default_store_path(survey)) as store:
+        store.add("gal0002", 4, user="ada")
+    assert main(["similar", str(survey), str(out), "--galaxy", "gal0001", "--user", "Ada"]) == 0
+    assert "warning: Ada has no labels in" in capsys.readouterr().err
+    assert main(["similar", str(survey), str(out), "--galaxy", "gal0001", "--user", "ada"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, victim", [
+    (["similar", "{cat}", "{out}", "--galaxy", "gal0001"], "cat"),
+    (["similar", "{cat}", "{out}", "--positions", "{pos}"], "pos"),
+    (["rank", "{cat}", "{out}"], "cat"),
+    (["match", "{cat}", "{pos}", "{out}"], "cat"),
+    (["match", "{cat}", "{pos}", "{out}"], "pos"),
+    (["labels", "finds", "{cat}", "{out}"], "cat"),
+])
+def test_a_table_is_never_written_over_a_file_the_command_reads(survey, tmp_path, capsys, command, victim):
+    """`similar cat.parquet cat.parquet` replaced the catalogue with its 24 rows (so did rank, match
+    and labels finds)."""
+    pos = tmp_path / "known.csv"
+    pd.DataFrame({"ra": [155.0], "dec": [0.0]}).to_csv(pos, index=False)
+    LabelStore(default_store_path(survey)).close()  # labels finds needs a store
+    target = {"cat": survey, "pos": pos}[victim]
+    before = target.read_bytes()
+    spelled = tmp_path / ".." / tmp_path.name / target.name  # another spelling of the same file
+    argv = [a.format(cat=survey, pos=pos, out=spelled) for a in command]
+    assert main(argv) == 1
+    assert "this command reads; write" in capsys.readouterr().err
+    assert target.read_bytes() == before

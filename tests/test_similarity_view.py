@@ -361,6 +361,9 @@ def test_known_objects_problems_are_warnings(view, state):
         assert view.run_query(bad) is None and said in view.warning and view.results is None  # a script's query
     view.param.update(positions_text=f"{cat.ra[3]} {cat.dec[3]}", match_arcsec=None)  # an emptied box
     assert view.search() is None and view.warning == "the match radius is empty: give 0.1 to 3600 arcsec"
+    # the radius is said first, as before the searches moved to astroexplore.similar
+    view.param.update(positions_text="foo bar", match_arcsec=99999)
+    assert view.search() is None and view.warning == "the match radius is 99999 arcsec: give 0.1 to 3600 arcsec"
 
 
 def test_known_objects_links_are_checked(state):
@@ -372,10 +375,15 @@ def test_known_objects_links_are_checked(state):
     assert not problems and k == 5 and query.startswith("positions:3;") and query.count(";") == 2
     for bad, said in [("positions:0;1,2", "the match radius '0' is not a number of arcsec"),
                       ("positions:5;", "expected 1 to 100 positions"),
-                      ("positions:5;1,95", "(RA 1.0, Dec 95.0) is not a sky position"),
+                      ("positions:5;1,95", "search 'positions:5;1,95': position 1 (RA 1.0, Dec 95.0) is not a sky position"),
                       ("positions:5;1,2,3", "expected 2 numbers")]:
         result, problems = decode_search({"search": bad}, state)
         assert result is None and len(problems) == 1 and said in problems[0], (bad, problems)
+    # a k that is not a whole number 1..1000 is a problem, the search still runs with 24 ('²' is a
+    # digit to str.isdigit, and int() refused it: the decoder raised)
+    for k_text in ["²", "0", "5000", "abc"]:
+        (query, k), problems = decode_search({"search": good, "k": k_text}, state)
+        assert k == 24 and problems == [f"k '{k_text}': the number of results is a whole number from 1 to 1000"]
 
 
 def test_the_matched_known_objects_are_labelled_at_once_and_undone(view, state):

@@ -42,7 +42,7 @@ from panel.custom import JSComponent
 from astroexplore.errors import did_you_mean
 from astroexplore.filter_text import (IN_PLACE, decode_answers, decode_labelled, decode_ranges, encode_answers,
                                        encode_ranges, parse_numbers)
-from astroexplore.similar import parse_search
+from astroexplore.similar import parse_k, parse_search
 
 #: the ``tab`` value of each of the app's tabs, in :attr:`AppState.TABS` order
 TAB_NAMES = ("scoring", "map", "filter", "similarity", "labelled")
@@ -54,18 +54,16 @@ KEYS = ("galaxy", "tab", "method", "labelled", "answers", "ranges", "search", "k
 def decode_search(query: Mapping[str, str], state) -> tuple[tuple[str, int] | None, list[str]]:
     """``(similarity_query, k)`` of a link's ``search`` and ``k`` (the galaxy's id as the catalogue
     writes it, the position in degrees), or None, and the problems."""
-    from astroexplore.ui.similarity import MAX_RESULTS
-
     text = str(query.get("search", "") or "").strip()
     k_text = str(query.get("k", "") or "").strip()
     if not text:
         return None, []
     k, problems = state.param.similarity_k.default, []
     if k_text:
-        if k_text.isdigit() and 1 <= int(k_text) <= MAX_RESULTS:
-            k = int(k_text)
-        else:
-            problems.append(f"k '{k_text}': the number of results is a whole number from 1 to {MAX_RESULTS}")
+        try:
+            k = parse_k(k_text)
+        except ValueError as err:
+            problems.append(str(err))
     try:
         return (parse_search(text, state.catalogue, state.store), k), problems
     except ValueError as err:

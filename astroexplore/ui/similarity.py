@@ -17,7 +17,7 @@ import param
 
 from astroexplore.catalogue import with_catalogue_columns
 from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC
-from astroexplore.similar import DEFAULT_K, MAX_MATCH_ARCSEC, MIN_MATCH_ARCSEC
+from astroexplore.similar import DEFAULT_K, MAX_MATCH_ARCSEC, MAX_RESULTS, MIN_MATCH_ARCSEC
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import ANONYMOUS, AppState, with_labels
 from astroexplore.ui.notebook import ShownAsIpywidget
@@ -30,7 +30,6 @@ FROM_URL = "Legacy Survey viewer link"
 FROM_LIST = "Known objects"
 FROM_TAG = "Tag"
 MODES = [FROM_CURRENT, FROM_POSITION, FROM_URL, FROM_LIST, FROM_TAG]
-MAX_RESULTS = 1000
 QUERY_THUMBS = 8  # tagged galaxies shown as the query of a tag search
 QUERY_SIZE, TAG_SIZE, CURRENT_SIZE = 112, 64, 48  # thumbnail sizes (pixels)
 # narrowest gallery (3 thumbnails across) and table (the titles of 6 columns read whole) side by
@@ -226,8 +225,9 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
                 if not self.positions_text.strip():
                     raise ValueError("paste the positions of known objects first, one a line (RA Dec)")
                 from astroexplore.crossmatch import read_positions
+                radius = similar.check_match_radius(self.match_arcsec)  # said before the list's problems
                 found = similar.from_known_objects(cat, index, read_positions(self.positions_text),
-                                                   self.match_arcsec, k, mask=mask)
+                                                   radius, k, mask=mask)
             else:
                 found = self._search_tag(index, k, mask)
         except (ValueError, KeyError, IndexError) as err:
