@@ -1244,9 +1244,10 @@ def with_catalogue_columns(table: pd.DataFrame, catalogue, rows=None) -> pd.Data
     download is a follow-up list without a join. ``rows``: the galaxies' row indices, where the
     caller has them (no lookup by id)."""
     columns = [c for c in describing_columns(catalogue) if c not in table.columns]
-    if not columns or not len(table):
+    if not columns:
         return table
-    rows = catalogue.indices_of(table["id"]) if rows is None else rows
+    # (an empty table gets the columns too: a file of no galaxies reads like the others)
+    rows = ([] if not len(table) else catalogue.indices_of(table["id"])) if rows is None else rows
     extra = catalogue.table[columns].iloc[rows].reset_index(drop=True)
     return pd.concat([table.reset_index(drop=True), extra], axis=1)
 

@@ -238,3 +238,17 @@ def test_a_table_is_never_written_over_a_file_the_command_reads(survey, tmp_path
     assert main(argv) == 1
     assert "this command reads; write" in capsys.readouterr().err
     assert target.read_bytes() == before
+
+
+def test_a_search_that_finds_nothing_writes_the_columns_all_the_same(survey, tmp_path, capsys):
+    """A filter that only the query galaxy passes: no rows, but the file's columns are those of
+    any other search (a script reading several such files concatenates them)."""
+    cat = load_catalogue(survey)
+    mags = cat.table["mag_r"]
+    row = int(np.flatnonzero(~mags.duplicated(keep=False).to_numpy())[0])  # a magnitude no other galaxy has
+    out = tmp_path / "none.parquet"
+    assert main(["similar", str(survey), str(out), "--galaxy", cat.ids[row],
+                 "--ranges", f"mag_r:{mags.iloc[row]}..{mags.iloc[row]}"]) == 0
+    table = _table(out)
+    assert len(table) == 0 and list(table.columns) == ["id", "ra", "dec", "distance", "mag_r"]
+    assert f"wrote 0 galaxies similar to {cat.ids[row]}" in capsys.readouterr().out

@@ -89,8 +89,12 @@ def test_nothing_labelled_yet_gives_an_empty_list_and_a_disabled_download(state)
     view = LabelledView(state=state)
     assert view.found.empty and view._download.disabled
     assert view._gallery.title == "0 galaxies you scored 4 or more, best first"
-    empty = pd.read_csv(view._csv())  # the header still says what a row would hold
-    assert empty.empty and empty.columns.tolist() == ["id", "ra", "dec", "score", "n_labels", "tags", "notes", "last_labelled"]
+    from astroexplore.catalogue import describing_columns
+
+    empty = pd.read_csv(view._csv())  # the header still says what a row would hold, catalogue columns too
+    assert empty.empty and empty.columns.tolist() == ["id", "ra", "dec", "score", "n_labels", "tags", "notes",
+                                                      "last_labelled", *describing_columns(state.catalogue)]
+    assert "redshift" in empty.columns
 
 
 def test_a_card_goes_on_through_more_galaxies_than_the_cards_shown(state):
