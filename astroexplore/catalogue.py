@@ -1247,7 +1247,7 @@ def with_catalogue_columns(table: pd.DataFrame, catalogue, rows=None) -> pd.Data
     if not columns:
         return table
     # (an empty table gets the columns too: a file of no galaxies reads like the others)
-    rows = ([] if not len(table) else catalogue.indices_of(table["id"])) if rows is None else rows
+    rows = catalogue.indices_of(table["id"]) if rows is None else rows
     extra = catalogue.table[columns].iloc[rows].reset_index(drop=True)
     return pd.concat([table.reset_index(drop=True), extra], axis=1)
 

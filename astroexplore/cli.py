@@ -258,16 +258,14 @@ def _similar_query(args: argparse.Namespace, link: dict) -> str:
     """The search ``similar`` runs, written as a link writes it, from the one query option given
     (``--positions`` aside); CatalogueError naming the option whose value does not fit."""
     from astroexplore.errors import CatalogueError
-    from astroexplore.search import parse_legacy_survey_url, parse_position
+    from astroexplore.search import parse_position
     from astroexplore.similar import MAX_LINK_POSITIONS, position_query
 
     if args.galaxy is not None:
         return f"galaxy:{args.galaxy}"
     if args.position is not None:
-        text = args.position.strip()
-        is_url = text.lower().startswith(("http://", "https://"))
-        try:
-            return position_query(*(parse_legacy_survey_url(text) if is_url else parse_position(text)))
+        try:  # also a Legacy Survey viewer link
+            return position_query(*parse_position(args.position))
         except ValueError as err:
             raise CatalogueError(f"--position: {err}") from None
     if args.tag is not None:
@@ -337,17 +335,18 @@ def _cmd_similar(args: argparse.Namespace) -> int:
     k = _similar_k(args, link, catalogue.n_galaxies)
     mask, n_match = _filter_mask(args, catalogue, link)
     store_path = _labels_to_read(args)
-    needs_store = args.user is not None or (search or "").startswith("tag:")
+    user = None if args.user is None else args.user.strip()
+    needs_store = user is not None or (search or "").startswith("tag:")
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(LabelStore(store_path, read_only=True)) \
             if needs_store and store_path.exists() else None
         found = _run_similar(args, catalogue, search, k, mask, store, store_path)
         table = found.result.to_frame(catalogue)
-        if args.user is not None:  # which of them this user scored already, as the tab's CSV says
-            table = with_user_labels(table, store, args.user.strip())
-            if not table["your_score"].notna().any() and (store is None or not store.count(args.user.strip())):
-                print(f"warning: {args.user.strip()} has no labels in {store_path} (the user name as the "
-                      "app stores it?)", file=sys.stderr)
+        if user is not None:  # which of them this user scored already, as the tab's CSV says
+            table = with_user_labels(table, store, user)
+            if store is None or not store.count(user):
+                print(f"warning: {user} has no labels in {store_path} (the user name as the app stores it?)",
+                      file=sys.stderr)
     table = with_catalogue_columns(table, catalogue, rows=found.result.indices)
     _write_table(table, out)
     passing = "" if mask is None else f", among the {n_match:,} of {catalogue.n_galaxies:,} that pass the filter"

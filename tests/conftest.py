@@ -17,6 +17,16 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def read_table():
+    """Reads back a table a command wrote: ``read_table(path)``, CSV (ids kept as text) or Parquet."""
+    import pandas as pd
+
+    def read(path) -> pd.DataFrame:
+        return pd.read_csv(path, dtype={"id": str}) if str(path).endswith(".csv") else pd.read_parquet(path)
+    return read
+
+
 @pytest.fixture
 def read_only_folder(tmp_path):
     """(writable folder, the same folder bind-mounted read-only): a read-only mount, where even

@@ -33,22 +33,18 @@ def survey(tmp_path):
     return path
 
 
-def _table(path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"id": str}) if str(path).endswith(".csv") else pd.read_parquet(path)
-
-
-def test_without_labels_it_writes_the_anomaly_ranking_and_leaves_no_store(survey, tmp_path, capsys):
+def test_without_labels_it_writes_the_anomaly_ranking_and_leaves_no_store(survey, tmp_path, capsys, read_table):
     out = tmp_path / "top.csv"
     assert main(["rank", str(survey), str(out), "--top", "25"]) == 0
     said = capsys.readouterr().out
     assert "wrote the top 25 galaxies by combined, no labels to learn from" in said
-    table = _table(out)
+    table = read_table(out)
     assert table["rank"].tolist() == list(range(1, 26)) and table["predicted_interest"].isna().all()
     assert set(table["id"][:8]) == {f"obj{i:04d}" for i in range(8)}  # the outliers first
     assert not default_store_path(survey).exists()
 
 
-def test_it_learns_from_the_stored_labels_and_applies_the_filter(survey, tmp_path, capsys):
+def test_it_learns_from_the_stored_labels_and_applies_the_filter(survey, tmp_path, capsys, read_table):
     cat = load_catalogue(survey)
     with LabelStore(default_store_path(survey)) as store:
         for i in range(12):
@@ -60,7 +56,7 @@ def test_it_learns_from_the_stored_labels_and_applies_the_filter(survey, tmp_pat
     said = capsys.readouterr().out
     mask = selection_mask(cat, decode_answers(answers, cat.schema)[0], decode_ranges(ranges, cat)[0])
     assert f"({mask.sum():,} of {N} pass the filter), learnt from 12 labels" in said
-    table = _table(out)
+    table = read_table(out)
     assert len(table) == 30 and (table["mag_r"] <= 17.5).all()
     rows = cat.indices_of(table["id"])
     assert (cat.table["smooth-or-featured_featured-or-disk_fraction"].to_numpy()[rows] >= 0.4).all()
@@ -71,12 +67,12 @@ def test_it_learns_from_the_stored_labels_and_applies_the_filter(survey, tmp_pat
         assert table["id"].tolist() == ex.ranking_table(top=30, mask=mask)["id"].tolist()
         # in place, the labelled galaxies take their place in the ranking, with their labels
         assert main(["rank", str(survey), str(out), "--labelled-in-place", "--top", str(N)]) == 0
-        everything = _table(out)
+        everything = read_table(out)
         assert everything["id"].tolist() == [cat.ids[r] for r in ex.ranking("combined")]
         assert everything["n_labels"].sum() == 12
 
 
-def test_a_detector_ranking_still_gives_the_predicted_interest(survey, tmp_path, capsys):
+def test_a_detector_ranking_still_gives_the_predicted_interest(survey, tmp_path, capsys, read_table):
     cat = load_catalogue(survey)
     labels = tmp_path / "elsewhere.sqlite"
     with LabelStore(labels) as store:
@@ -85,7 +81,7 @@ def test_a_detector_ranking_still_gives_the_predicted_interest(survey, tmp_path,
     out = tmp_path / "top.csv"
     assert main(["rank", str(survey), str(out), "--method", "lof", "--labels", str(labels), "--top", "5"]) == 0
     assert "by lof, learnt from 2 labels" in capsys.readouterr().out
-    assert _table(out)["predicted_interest"].notna().all()
+    assert read_table(out)["predicted_interest"].notna().all()
 
 
 @pytest.mark.parametrize("extra, words", [
@@ -111,10 +107,10 @@ def test_the_output_must_be_a_table_and_top_a_positive_count(survey, tmp_path, c
     assert exit_.value.code == 2 and "must be at least 1" in capsys.readouterr().err
 
 
-def test_the_output_folder_is_made_and_a_folder_is_not_a_file(survey, tmp_path, capsys):
+def test_the_output_folder_is_made_and_a_folder_is_not_a_file(survey, tmp_path, capsys, read_table):
     out = tmp_path / "follow-up" / "night1" / "top.csv"
     assert main(["rank", str(survey), str(out), "--top", "3"]) == 0
-    assert len(_table(out)) == 3
+    assert len(read_table(out)) == 3
     (tmp_path / "list.csv").mkdir()
     assert main(["rank", str(survey), str(tmp_path / "list.csv")]) == 1
     assert "list.csv: a folder; give the file to write the ranking to" in capsys.readouterr().err
@@ -123,7 +119,7 @@ def test_the_output_folder_is_made_and_a_folder_is_not_a_file(survey, tmp_path, 
     assert "cannot make its folder" in capsys.readouterr().err
 
 
-def test_a_link_copied_from_the_app_gives_the_list_that_window_shows(survey, tmp_path, capsys):
+def test_a_link_copied_from_the_app_gives_the_list_that_window_shows(survey, tmp_path, capsys, read_table):
     """--link: the method, filter and labelled=in-place of an app window's address, so the list
     a window shows can be written whole (the app's download stops at 100,000)."""
     pytest.importorskip("panel")
@@ -147,17 +143,17 @@ def test_a_link_copied_from_the_app_gives_the_list_that_window_shows(survey, tmp
     out = tmp_path / "top.csv"
     assert main(["rank", str(survey), str(out), "--link", link, "--top", "50"]) == 0
     assert "by ucb (" in capsys.readouterr().out
-    assert _table(out)["id"].tolist() == shown["id"].tolist()
+    assert read_table(out)["id"].tolist() == shown["id"].tolist()
     # an option given beside the link wins over the link's part
     assert main(["rank", str(survey), str(out), "--link", link, "--ranges", "", "--top", "5"]) == 0
-    assert "pass the filter" in capsys.readouterr().out and len(_table(out)) == 5
+    assert "pass the filter" in capsys.readouterr().out and len(read_table(out)) == 5
     assert main(["rank", str(survey), str(out), "--link", "http://h/?method=magic"]) == 1
     assert "--link: method 'magic' is not one of" in capsys.readouterr().err
     assert main(["rank", str(survey), str(out), "--link", "http://h/?labelled=sometimes"]) == 1
     assert "--link: labelled 'sometimes': expected in-place" in capsys.readouterr().err
 
 
-def test_rank_and_finds_write_fits_tables_for_topcat(survey, tmp_path, capsys):
+def test_rank_and_finds_write_fits_tables_for_topcat(survey, tmp_path, capsys, read_table):
     from astropy.table import Table
 
     cat = load_catalogue(survey)
@@ -169,8 +165,8 @@ def test_rank_and_finds_write_fits_tables_for_topcat(survey, tmp_path, capsys):
     fits = Table.read(out)
     csv = tmp_path / "top.csv"
     assert main(["rank", str(survey), str(csv), "--top", "12"]) == 0
-    assert list(fits["id"]) == _table(csv)["id"].tolist()
-    assert str(fits["ra"].unit) == "deg" and fits["ra"][0] == pytest.approx(_table(csv)["ra"][0])
+    assert list(fits["id"]) == read_table(csv)["id"].tolist()
+    assert str(fits["ra"].unit) == "deg" and fits["ra"][0] == pytest.approx(read_table(csv)["ra"][0])
     finds = tmp_path / "finds.fits"
     assert main(["labels", "finds", str(survey), str(finds)]) == 0
     table = Table.read(finds)

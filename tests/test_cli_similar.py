@@ -32,16 +32,12 @@ def survey(tmp_path):
     return path
 
 
-def _table(path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"id": str}) if str(path).endswith(".csv") else pd.read_parquet(path)
-
-
-def test_from_a_galaxy_it_writes_its_nearest_with_their_catalogue_columns(survey, tmp_path, capsys):
+def test_from_a_galaxy_it_writes_its_nearest_with_their_catalogue_columns(survey, tmp_path, capsys, read_table):
     cat = load_catalogue(survey)
     out = tmp_path / "near.csv"
     assert main(["similar", str(survey), str(out), "--galaxy", "GAL0007", "--k", "12"]) == 0  # case forgiven
     assert "wrote 12 galaxies similar to gal0007" in capsys.readouterr().out
-    table = _table(out)
+    table = read_table(out)
     expected = search_by_index(cat, None, 7, 12)
     assert table["id"].tolist() == list(cat.ids[expected.indices])
     assert np.allclose(table["distance"], expected.distances, atol=1e-5)
@@ -51,12 +47,12 @@ def test_from_a_galaxy_it_writes_its_nearest_with_their_catalogue_columns(survey
     assert "gal0007" not in set(table["id"])
     # --user with no label store yet: nobody has scored them
     assert main(["similar", str(survey), str(out), "--galaxy", "gal0007", "--k", "3", "--user", "ada"]) == 0
-    table = _table(out)
+    table = read_table(out)
     assert table["your_score"].isna().all() and len(table) == 3
     assert not default_store_path(survey).exists()  # read only: no store left beside the catalogue
 
 
-def test_from_a_position_in_degrees_sexagesimal_or_a_viewer_link(survey, tmp_path, capsys):
+def test_from_a_position_in_degrees_sexagesimal_or_a_viewer_link(survey, tmp_path, capsys, read_table):
     cat = load_catalogue(survey)
     expected = search_by_coords(cat, None, 155.0, 0.5, 24)
     for text in ["155 0.5", "10:20:00 +00:30:00",
@@ -65,7 +61,7 @@ def test_from_a_position_in_degrees_sexagesimal_or_a_viewer_link(survey, tmp_pat
         assert main(["similar", str(survey), str(out), "--position", text]) == 0
         said = capsys.readouterr().out
         assert "the nearest catalogue galaxy to RA 155.00000, Dec +0.50000" in said and "query: position:155,0.5" in said
-        assert _table(out)["id"].tolist() == list(cat.ids[expected.indices])
+        assert read_table(out)["id"].tolist() == list(cat.ids[expected.indices])
     # outside the survey: refused, nothing written
     out = tmp_path / "far.csv"
     assert main(["similar", str(survey), str(out), "--position", "10 -80"]) == 1
@@ -73,7 +69,7 @@ def test_from_a_position_in_degrees_sexagesimal_or_a_viewer_link(survey, tmp_pat
     assert not out.exists()
 
 
-def test_from_a_tag_in_the_label_store(survey, tmp_path, capsys):
+def test_from_a_tag_in_the_label_store(survey, tmp_path, capsys, read_table):
     cat = load_catalogue(survey)
     out = tmp_path / "rings.csv"
     assert main(["similar", str(survey), str(out), "--tag", "#ring"]) == 1
@@ -86,13 +82,13 @@ def test_from_a_tag_in_the_label_store(survey, tmp_path, capsys):
     assert main(["similar", str(survey), str(out), "--tag", "Ring", "--k", "10"]) == 0  # as the store writes it
     assert "similar to the 2 tagged #ring" in capsys.readouterr().out
     expected = search_by_ids(cat, None, [cat.ids[3], cat.ids[40]], 10)
-    assert _table(out)["id"].tolist() == list(cat.ids[expected.indices])
-    assert "your_score" not in _table(out).columns
+    assert read_table(out)["id"].tolist() == list(cat.ids[expected.indices])
+    assert "your_score" not in read_table(out).columns
     # --user: which of them that user scored already (bob labels one of the galaxies found)
     with LabelStore(default_store_path(survey)) as store:
         store.add(cat.ids[expected.indices[2]], 3, user="bob", tags=["#arc"])
     assert main(["similar", str(survey), str(out), "--tag", "#ring", "--k", "10", "--user", "bob"]) == 0
-    table = _table(out)
+    table = read_table(out)
     assert table["your_score"].notna().sum() == 1 and table["your_score"].iloc[2] == 3
     assert table["tags"].iloc[2] == "#arc" and list(table.columns[4:6]) == ["your_score", "tags"]
     # another store, named
@@ -100,12 +96,12 @@ def test_from_a_tag_in_the_label_store(survey, tmp_path, capsys):
     with LabelStore(other) as store:
         store.add(cat.ids[9], 5, user="ada", tags=["#ring"])
     assert main(["similar", str(survey), str(out), "--tag", "#ring", "--labels", str(other), "--k", "10"]) == 0
-    assert _table(out)["id"].tolist() == list(cat.ids[search_by_index(cat, None, 9, 10).indices])
+    assert read_table(out)["id"].tolist() == list(cat.ids[search_by_index(cat, None, 9, 10).indices])
     assert main(["similar", str(survey), str(out), "--tag", "#ring", "--labels", str(tmp_path / "no.sqlite")]) == 1
     assert "no label store here" in capsys.readouterr().err
 
 
-def test_from_known_objects_the_unmatched_are_named(survey, tmp_path, capsys):
+def test_from_known_objects_the_unmatched_are_named(survey, tmp_path, capsys, read_table):
     cat = load_catalogue(survey)
     positions = tmp_path / "known.csv"
     pd.DataFrame({"name": ["NGC 1", "far away"], "ra": [cat.ra[5] + 1e-4, 10.0],
@@ -115,10 +111,10 @@ def test_from_known_objects_the_unmatched_are_named(survey, tmp_path, capsys):
     said = capsys.readouterr()
     assert "similar to the 1 catalogue galaxy matched to 1 of 2 positions (within 5 arcsec)" in said.out
     assert "not matched: far away" in said.err
-    assert _table(out)["id"].tolist() == list(cat.ids[search_by_ids(cat, None, [cat.ids[5]], 6).indices])
+    assert read_table(out)["id"].tolist() == list(cat.ids[search_by_ids(cat, None, [cat.ids[5]], 6).indices])
 
 
-def test_a_link_copied_from_the_similarity_tab_gives_the_galaxies_it_shows(survey, tmp_path, capsys):
+def test_a_link_copied_from_the_similarity_tab_gives_the_galaxies_it_shows(survey, tmp_path, capsys, read_table):
     """The search, its number of results and the filter of an app window's address."""
     pytest.importorskip("panel")
     from astroexplore.column_filter import ColumnRange
@@ -145,12 +141,12 @@ def test_a_link_copied_from_the_similarity_tab_gives_the_galaxies_it_shows(surve
         out = tmp_path / "near.csv"
         assert main(["similar", str(survey), str(out), "--link", link]) == 0
         assert "that pass the filter" in capsys.readouterr().out
-        table = _table(out)
+        table = read_table(out)
         assert table["id"].tolist() == ids and len(ids) == 9
         assert table["mag_r"].between(15.0, 17.0).all()
     # an option beside the link wins: no filter, 4 results
     assert main(["similar", str(survey), str(out), "--link", link, "--ranges", "", "--k", "4"]) == 0
-    assert len(_table(out)) == 4 and "pass the filter" not in capsys.readouterr().out
+    assert len(read_table(out)) == 4 and "pass the filter" not in capsys.readouterr().out
     assert main(["similar", str(survey), str(out), "--link", "http://h/?tab=similarity"]) == 1
     assert "this link holds no similarity search" in capsys.readouterr().err
     assert main(["similar", str(survey), str(out), "--link", f"http://h/?search={quote('galaxy:nope')}"]) == 1
@@ -167,7 +163,7 @@ def test_one_query_and_a_table_suffix_are_required(survey, tmp_path, capsys):
     assert "write the similar galaxies to a .csv, .parquet or .fits file" in capsys.readouterr().err
 
 
-def test_a_catalogue_without_positions_says_so_once(tmp_path, capsys):
+def test_a_catalogue_without_positions_says_so_once(tmp_path, capsys, read_table):
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"id": [f"x{i}" for i in range(50)], **{f"feat_{j}": rng.normal(size=50) for j in range(4)}})
     path = tmp_path / "nosky.parquet"
@@ -180,7 +176,7 @@ def test_a_catalogue_without_positions_says_so_once(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count(str(path)) == 1 and "cannot be searched by sky position" in err
     assert main(["similar", str(path), str(out), "--galaxy", "x1", "--k", "100"]) == 0  # every other galaxy
-    assert list(_table(out).columns) == ["id", "distance"] and len(_table(out)) == 49
+    assert list(read_table(out).columns) == ["id", "distance"] and len(read_table(out)) == 49
 
 
 @pytest.mark.parametrize("argv, said", [
@@ -205,10 +201,10 @@ def test_an_option_that_does_not_fit_is_named(survey, tmp_path, capsys, monkeypa
     assert not (tmp_path / "out.csv").exists()
 
 
-def test_k_is_at_most_every_other_galaxy_and_an_unknown_user_is_said(survey, tmp_path, capsys):
+def test_k_is_at_most_every_other_galaxy_and_an_unknown_user_is_said(survey, tmp_path, capsys, read_table):
     out = tmp_path / "all.csv"
     assert main(["similar", str(survey), str(out), "--galaxy", "gal0001", "--k", "20000000"]) == 0
-    assert len(_table(out)) == N - 1  # not an array of 20 million rows
+    assert len(read_table(out)) == N - 1  # not an array of 20 million rows
     with LabelStore(default_store_path(survey)) as store:
         store.add("gal0002", 4, user="ada")
     assert main(["similar", str(survey), str(out), "--galaxy", "gal0001", "--user", "Ada"]) == 0
@@ -240,7 +236,7 @@ def test_a_table_is_never_written_over_a_file_the_command_reads(survey, tmp_path
     assert target.read_bytes() == before
 
 
-def test_a_search_that_finds_nothing_writes_the_columns_all_the_same(survey, tmp_path, capsys):
+def test_a_search_that_finds_nothing_writes_the_columns_all_the_same(survey, tmp_path, capsys, read_table):
     """A filter that only the query galaxy passes: no rows, but the file's columns are those of
     any other search (a script reading several such files concatenates them)."""
     cat = load_catalogue(survey)
@@ -249,6 +245,6 @@ def test_a_search_that_finds_nothing_writes_the_columns_all_the_same(survey, tmp
     out = tmp_path / "none.parquet"
     assert main(["similar", str(survey), str(out), "--galaxy", cat.ids[row],
                  "--ranges", f"mag_r:{mags.iloc[row]}..{mags.iloc[row]}"]) == 0
-    table = _table(out)
+    table = read_table(out)
     assert len(table) == 0 and list(table.columns) == ["id", "ra", "dec", "distance", "mag_r"]
     assert f"wrote 0 galaxies similar to {cat.ids[row]}" in capsys.readouterr().out

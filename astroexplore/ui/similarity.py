@@ -267,14 +267,17 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         another window) also brings the tag list up to date."""
         from astroexplore import similar
 
-        if not self.tag:
+        tag = self.tag
+        if not tag:
             raise ValueError("no tags yet: add one (e.g. #ring) when you score a galaxy")
-        if not self.state.store.tagged(self.tag):
-            tag = self.tag
+        try:
+            return similar.from_tag(self.state.catalogue, index, self.state.store, tag, k, mask=mask)
+        except ValueError:
+            if self.state.store.tagged(tag):
+                raise  # tagged galaxies, none of them in this catalogue: said as it is
             self._refresh_tags()
             raise ValueError(f"no galaxy carries {tag} any more (its labels were changed or "
-                             "undone); the tag list is up to date again")
-        return similar.from_tag(self.state.catalogue, index, self.state.store, self.tag, k, mask=mask)
+                             "undone); the tag list is up to date again") from None
 
     def _clear(self):
         with param.parameterized.batch_call_watchers(self):
