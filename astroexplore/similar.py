@@ -254,6 +254,7 @@ def run_search(catalogue: Any, index: Any, search: str, k: int, *, mask: Any = N
     if kind == "positions":
         radius, *pairs = value.split(";")
         coords = np.array([[float(v) for v in p.split(",")] for p in pairs])
-        return from_known_objects(catalogue, index, pd.DataFrame({"ra": coords[:, 0], "dec": coords[:, 1]}),
-                                  float(radius), k, mask=mask)
+        named = pd.DataFrame({"name": [f"position {i + 1}" for i in range(len(coords))],  # as the link orders them
+                              "ra": coords[:, 0], "dec": coords[:, 1]})
+        return from_known_objects(catalogue, index, named, float(radius), k, mask=mask)
     return from_tag(catalogue, index, store, value, k, mask=mask)

@@ -112,6 +112,11 @@ def test_from_known_objects_the_unmatched_are_named(survey, tmp_path, capsys, re
     assert "similar to the 1 catalogue galaxy matched to 1 of 2 positions (within 5 arcsec)" in said.out
     assert "not matched: far away" in said.err
     assert read_table(out)["id"].tolist() == list(cat.ids[search_by_ids(cat, None, [cat.ids[5]], 6).indices])
+    # a link's list has no names: its positions are numbered in the link's order
+    link = f"http://h/?search={quote(f'positions:5;10,-80;{cat.ra[5]},{cat.dec[5]}')}&k=6"
+    assert main(["similar", str(survey), str(out), "--link", link]) == 0
+    assert "not matched: position 1 (RA 10.00000, Dec -80.00000" in capsys.readouterr().err
+    assert read_table(out)["id"].tolist() == list(cat.ids[search_by_ids(cat, None, [cat.ids[5]], 6).indices])
 
 
 def test_a_link_copied_from_the_similarity_tab_gives_the_galaxies_it_shows(survey, tmp_path, capsys, read_table):
