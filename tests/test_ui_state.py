@@ -1767,3 +1767,32 @@ def test_the_map_marks_the_similarity_search_shown(state):
     assert search.search() is None and state.search_rows is None and state.found_rows is None
     found, query = view._search_marks(state.search_rows, state.found_rows)
     assert len(found.data) == len(query.data) == 0
+
+
+def test_an_unzoomed_map_frames_what_the_filter_passes_and_a_users_zoom_is_kept(state):
+    """The map opened under a filter kept that filter's frame after the filter was cleared: most
+    galaxies off screen, and a colour change then wrote the old frame into the link as a zoom."""
+    from astroexplore.ui.latent_map import MapView
+
+    hv = pytest.importorskip("holoviews")
+    view = MapView(state=state)
+    pn.panel(view).get_root()
+    x = state.resources.frame["x"].to_numpy()
+    part = x < np.quantile(x, 0.3)
+    state.mask = part  # a filter before the map was looked at
+    view.color_by = "density"
+    framed = view._data_range(part)
+    assert view._whole == framed
+    assert view._zoom() == {"xlim": framed["x_range"], "ylim": framed["y_range"]}
+    state.mask = None  # the filter cleared: the whole map again
+    whole = view._data_range(None)
+    assert whole["x_range"][1] > framed["x_range"][1]
+    assert view._zoom() == {"xlim": whole["x_range"], "ylim": whole["y_range"]}
+    view.color_by = "isolation_forest"
+    assert view._zoom() == {"xlim": whole["x_range"], "ylim": whole["y_range"]} and state.map_zoom is None
+    ranges = next(s for s in view._rasterized.streams if isinstance(s, hv.streams.RangeXY))
+    ranges.event(x_range=(-1.0, 1.5), y_range=(-2.0, 0.5))  # the user zoomed in
+    assert state.map_zoom == (-1.0, 1.5, -2.0, 0.5)
+    state.mask = part  # a filter keeps the user's zoom, as a colour change does
+    view.color_by = "density"
+    assert view._zoom() == {"xlim": (-1.0, 1.5), "ylim": (-2.0, 0.5)} and state.map_zoom == (-1.0, 1.5, -2.0, 0.5)

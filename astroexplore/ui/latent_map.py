@@ -335,11 +335,18 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         pane = pn.pane.HoloViews(self._overlay(), sizing_mode="stretch_width", max_width=self._pane_width,
                                  height=self.height + 20, linked_axes=False)
         self.param.watch(self._on_colour, "color_by")
+        self.state.param.watch(self._reframe, "mask")
         return pane
 
     def _on_colour(self, _event):
         if self._plot is not None:
             self._plot.object = self._overlay(keep_zoom=True)
+
+    def _reframe(self, _event):
+        """A new filter: a map the user has not zoomed frames the galaxies now passing (the
+        figure's range is fixed when it is built, so it is built again); a zoom is kept."""
+        if self._plot is not None and self.state.map_zoom is None:
+            self._plot.object = self._overlay()
 
     def _colour_ready(self, color_by: str) -> bool:
         """False while the scores ``color_by`` shows are computed in the background (the map shows
@@ -404,7 +411,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         hv = _hv()
         from holoviews.operation.datashader import dynspread, rasterize
         st = self.state
-        zoom = self._zoom() if keep_zoom else {}
+        # only the user's zoom is kept: an unzoomed figure shows the whole of what passes the filter
+        zoom = self._zoom() if keep_zoom and st.map_zoom is not None else {}
         if not zoom and st.map_zoom is not None:  # a link's zoom
             x0, x1, y0, y1 = st.map_zoom
             zoom = {"xlim": (x0, x1), "ylim": (y0, y1)}
