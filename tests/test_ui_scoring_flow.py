@@ -247,6 +247,14 @@ def test_the_retrain_line_counts_the_labels_it_has_not_learnt(open_window):
     assert window.wait_retrain(timeout=120)
     window.label(1)
     assert window.retrain_message.startswith("1 label stored since the last retrain")
+    # an undo takes a new label back: nothing left to learn (it asked for a retrain before)
+    window.undo()
+    assert window.retrain_message == "No label stored since the last retrain: the list is sorted as it learnt."
+    window.undo()  # a label the ranking learnt: now it needs a retrain
+    assert window.retrain_message == ("1 label the ranking learnt undone: press Retrain to re-sort the list "
+                                      "without it.")
+    window.label(2)
+    assert window.retrain_message.startswith("1 label stored since the last retrain")
 
 
 def test_a_galaxy_scored_after_the_list_was_sorted_does_not_come_round_again(open_window):

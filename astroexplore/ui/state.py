@@ -935,6 +935,7 @@ class AppState(param.Parameterized):
             self._update_counts()
             self._sync_current()
             self.labels_version += 1
+            self._count_undone(len(undone))
         return len(undone)
 
     def _count_new_label(self, n: int = 1) -> None:
@@ -943,8 +944,31 @@ class AppState(param.Parameterized):
         if n <= 0:
             return
         self._new_labels += n
+        if not self.retraining:
+            self._say_new_labels()
+
+    def _count_undone(self, n: int = 1) -> None:
+        """``n`` labels of this window undone, the latest first: those stored since the last
+        retrain are no longer new (an undone label did not call for a retrain); older ones, which
+        the ranking learnt, do."""
+        if n <= 0:
+            return
+        new = min(n, self._new_labels)
+        self._new_labels -= new
         if self.retraining:
             return
+        learnt = n - new
+        if learnt and self.explorer.last_retrain is not None:
+            it = "it" if learnt == 1 else "them"
+            self.retrain_message = (f"{counted(learnt, 'label')} the ranking learnt undone: press Retrain to "
+                                    f"re-sort the list without {it}.")
+        elif self._new_labels:
+            self._say_new_labels()
+        else:
+            self.retrain_message = ("No label stored since the last retrain: the list is sorted as it learnt."
+                                    if self.explorer.last_retrain is not None else "")
+
+    def _say_new_labels(self) -> None:
         what = counted(self._new_labels, "label")
         self.retrain_message = (f"{what} stored since the last retrain: press Retrain to re-sort the list by them."
                                 if self.explorer.last_retrain is not None
@@ -964,6 +988,7 @@ class AppState(param.Parameterized):
         with param.parameterized.batch_call_watchers(self):
             self.message = f"Undid the last label ({event.galaxy_id})."
             self.labels_version += 1
+            self._count_undone()
         row = self.catalogue.index_of(event.galaxy_id)
         if int(row) != self.current:  # back to the galaxy whose label was undone, to score it again
             self.goto(int(row), switch_tab=False)
