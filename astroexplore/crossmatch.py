@@ -414,12 +414,20 @@ def _positions_of_text(text: str, where: str | None) -> pd.DataFrame:
         try:
             sep = next((c for c in ("\t", ",", ";") if c in first), r"\s+")
             header_line = lines.index(first)  # 0-based: '#' lines above the header are notes
-            table = pd.read_csv(io.StringIO("\n".join(lines[header_line:])), sep=sep, engine="python",
-                                dtype=str, skip_blank_lines=False)  # row i is line header_line + 2 + i
+            # rows labelled by their line as an editor counts it (blank lines left out here:
+            # pandas skips one after the header whatever it is told)
+            numbered = [(n, ln) for n, ln in enumerate(lines[header_line + 1:], start=header_line + 2) if ln.strip()]
+            table = pd.read_csv(io.StringIO("\n".join([first, *(ln for _, ln in numbered)])), sep=sep,
+                                engine="python", dtype=str)
         except (ValueError, pd.errors.ParserError) as err:
             raise CatalogueError(f"cannot read the positions as a table: {err}", file=where) from None
-        table = table[table.notna().any(axis=1)]  # blank lines, keeping the others' labels
-        return _positions_of_table(table, where, lambda label: f"line {header_line + 2 + label}")
+        if len(table) == len(numbered):  # else a quoted field spans lines: rows counted from the header
+            table.index = [n for n, _ in numbered]
+        else:
+            table.index = table.index + header_line + 2
+        if "line" not in table.columns:  # unmatched positions are named by line, as errors are
+            table["line"] = table.index
+        return _positions_of_table(table, where, lambda label: f"line {label}")
     rows = []
     known = _colon_positions(lines)
     for n, raw in enumerate(lines, start=1):

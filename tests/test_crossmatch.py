@@ -9,7 +9,7 @@ from astropy.coordinates import SkyCoord, match_coordinates_sky
 from astropy.table import Table
 
 from astroexplore.catalogue import Catalogue
-from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC, crossmatch, read_positions
+from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC, crossmatch, position_names, read_positions
 from astroexplore.errors import CatalogueError
 from astroexplore.search import search_by_ids
 
@@ -194,6 +194,17 @@ def test_a_vizier_table_pasted_with_notes_units_and_dashes():
     c = SkyCoord(["12 44 49.0 -40 42 52", "00 36 36.2 +00 40 51"], unit=(u.hourangle, u.deg))
     np.testing.assert_allclose(p["ra"], c.ra.deg, atol=1e-9)
     np.testing.assert_allclose(p["dec"], c.dec.deg, atol=1e-9)
+    assert p["line"].tolist() == [7, 8]  # as an editor counts them, after the notes, units and dashes
+
+
+def test_a_tables_unnamed_positions_are_named_by_their_line_as_its_errors_are(cat):
+    """A pasted table's unmatched position was "row 1" where a bad value on it was "line 2"."""
+    p = read_positions(f"ra,dec\n\n{cat.ra[3]},{cat.dec[3]}\n10,-50\n")
+    assert position_names(p) == ["line 3", "line 4"]
+    said = crossmatch(cat, p["ra"], p["dec"]).summary(position_names(p))
+    assert "not matched: line 4 (RA 10.00000, Dec -50.00000" in said
+    with pytest.raises(CatalogueError, match="line 4: "):
+        read_positions("ra,dec\n\n1,2\nx,y\n")
 
 
 def test_sexagesimal_columns_read_at_once_and_a_bad_row_named(tmp_path):
