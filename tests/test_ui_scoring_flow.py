@@ -199,6 +199,11 @@ def test_search_by_position_opens_the_nearest_galaxy(open_window):
     assert window.current == 0 and "is outside the survey: the nearest galaxy" in window.message
     assert not window.goto_id("not an id 1 2")
     assert "is not in" in window.message  # neither an id nor a position: the id's message
+    # numbers out of range are a position: what is wrong with it, as the Similarity tab says
+    assert not window.goto_id("500 100") and window.message.startswith("Dec must be within [-90, 90] degrees")
+    assert not window.goto_id("10:30:00 +95:00:00") and window.message.startswith("Cannot read a sky position")
+    assert not window.goto_id("587722981741363294")  # one number is an id
+    assert "is not in" in window.message
 
 
 def test_going_through_a_box_goes_through_all_of_it_and_says_what(open_window):

@@ -40,6 +40,10 @@ _SCORES_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1,
 RANKING_METHODS = [m.value for m in RankingMethod]
 
 
+#: two numbers (with signs and sexagesimal marks) and nothing else: a sky position, not an id
+_LOOKS_LIKE_POSITION = re.compile(r"[-+]?\d[\d.hmsd°'\"]*(?:[\s,;:]+[-+]?\d[\d.hmsd°'\"]*)+")
+
+
 def parse_tags(text: str) -> tuple[str, ...]:
     """Split a tags box ("#ring, merger #lens") into normalised tags.
 
@@ -851,8 +855,11 @@ class AppState(param.Parameterized):
             if not self.catalogue.has_coordinates:
                 raise ValueError("no positions")
             ra, dec = parse_position(typed)
-        except ValueError:
-            self.message = not_an_id[:1].upper() + not_an_id[1:]
+        except ValueError as err:
+            # numbers (an RA and a Dec out of range, "500 100"): what is wrong with the position
+            said = str(err) if self.catalogue.has_coordinates and _LOOKS_LIKE_POSITION.fullmatch(typed.strip()) \
+                else not_an_id
+            self.message = said[:1].upper() + said[1:]
             return False
         i, sep = nearest_galaxy(self.catalogue, ra, dec)
         if sep > OUTSIDE_SURVEY_DEG * 3600:
