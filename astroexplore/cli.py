@@ -9,11 +9,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from astroexplore.constants import ANONYMOUS, RankingMethod
+from astroexplore.constants import ANONYMOUS, MAX_SCORE, MIN_SCORE, RankingMethod
 
 DEFAULT_DEMO_DIR = Path("data") / "demo"
 #: what the commands that write a table (rank, labels finds) write, by the output's suffix
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".fits", ".fit")
+#: what ``labels export`` writes, by the output's suffix
+LABEL_EXPORT_SUFFIXES = (".csv", ".parquet", ".pq")
+#: the most trees ``scores --kernel-trees`` caches: 10x the app's 100 (its leaf ids, n_galaxies x
+#: trees int16, are 2 GB for 1M galaxies there; 100M trees ran 41 min and took 22 GB on 3,000)
+MAX_KERNEL_TREES = 1000
+#: the largest seed scikit-learn's detectors take (a numpy RandomState seed)
+MAX_SEED = 2**32 - 1
+MAX_PORT = 65535
 
 
 def load_options(args: argparse.Namespace) -> dict:
@@ -60,16 +68,18 @@ def _cmd_labels(args: argparse.Namespace) -> int:
               f"{args.store} into {args.out}" + (f" ({report['lost']:,} unreadable or invalid, left out)"
                                                  if report["lost"] else ""))
         return 0
+    new_store = not Path(args.store).exists()
+    if args.labels_command == "export":
+        if new_store:
+            raise LabelError(f"{args.store}: no label store here (check the path; "
+                             "usage: astroexplore labels export STORE OUT)")
+        _table_out(args.out, "the labels", args, LABEL_EXPORT_SUFFIXES)
     valid_ids = catalogue = None
     if getattr(args, "catalogue", None):
         from astroexplore.catalogue import load_catalogue
 
         catalogue = load_catalogue(args.catalogue, **load_options(args))
         valid_ids = None if args.labels_command == "export" else catalogue.ids
-    new_store = not Path(args.store).exists()
-    if new_store and args.labels_command == "export":
-        raise LabelError(f"{args.store}: no label store here (check the path; "
-                         "usage: astroexplore labels export STORE OUT)")
     try:
         with LabelStore(args.store, valid_ids=valid_ids,
                         read_only=args.labels_command == "export") as store:
@@ -124,16 +134,18 @@ _INPUT_ARGUMENTS = {"path": "catalogue", "catalogue": "catalogue", "ids": "ids t
                     "posteriors": "posteriors table", "positions": "list of positions"}
 
 
-def _table_out(path: str, what: str, args: argparse.Namespace | None = None) -> Path:
-    """The output of a command that writes a table: a path with one of :data:`TABLE_SUFFIXES`
+def _table_out(path: str, what: str, args: argparse.Namespace | None = None,
+               suffixes: tuple[str, ...] = TABLE_SUFFIXES) -> Path:
+    """The output of a command that writes a table: a path with one of ``suffixes``
     (LabelError otherwise), not one of the files ``args`` reads (the catalogue, its ids or
     posteriors, a positions list: written over, they would be lost), its folder made if missing
     (as ``embed --out``), before any work is done."""
     from astroexplore.errors import LabelError
 
     out = Path(path)
-    if out.suffix.lower() not in TABLE_SUFFIXES:
-        raise LabelError(f"{out}: write {what} to a .csv, .parquet or .fits file")
+    if out.suffix.lower() not in suffixes:
+        kinds = [s for s in suffixes if s not in (".pq", ".fit")]  # their other spellings
+        raise LabelError(f"{out}: write {what} to a {', '.join(kinds[:-1])} or {kinds[-1]} file")
     if out.is_dir():
         raise LabelError(f"{out}: a folder; give the file to write {what} to")
     for name, kind in _INPUT_ARGUMENTS.items():
@@ -506,7 +518,8 @@ def _cmd_reduce(args: argparse.Namespace) -> int:
 
 
 def _add_serve_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=int, default=5006, help="port to serve on (default 5006)")
+    p.add_argument("--port", type=_at_least(0, MAX_PORT), default=5006,
+                   help=f"port to serve on, 0 to {MAX_PORT} (default 5006; 0 picks a free one)")
     p.add_argument("--address", default="localhost",
                    help="address to bind (default localhost; use 0.0.0.0 to share on a network)")
     p.add_argument("--show", action="store_true", help="open a browser tab")
@@ -515,14 +528,30 @@ def _add_serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user", default=None, help="user name for labels (default: ask in the app)")
 
 
-def _at_least(low: int):
-    """argparse type: an int >= ``low``."""
+def _at_least(low: int, high: int | None = None):
+    """argparse type: an int >= ``low`` (and <= ``high``, when given)."""
     def parse(text: str) -> int:
         value = int(text)
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
         return value
-    parse.__name__ = f"int >= {low}"
+    parse.__name__ = f"int >= {low}" if high is None else f"int from {low} to {high}"
+    return parse
+
+
+def _number_between(low: float, high: float):
+    """argparse type: a float from ``low`` to ``high``."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:  # also NaN
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g}, got {text}")
+        return value
+    parse.__name__ = f"number from {low:g} to {high:g}"
     return parse
 
 
@@ -603,8 +632,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("catalogue", help="the catalogue the labels are of")
     f.add_argument("out", help="output .csv, .parquet or .fits")
     f.add_argument("--labels", default=None, help="label store (default: beside the catalogue)")
-    f.add_argument("--min-score", type=float, default=4.0, help="keep galaxies scored at least this "
-                   "(the mean over users, or --user's score; default 4)")
+    f.add_argument("--min-score", type=_number_between(MIN_SCORE, MAX_SCORE), default=4.0,
+                   help=f"keep galaxies scored at least this, {MIN_SCORE} to {MAX_SCORE} (the mean over users, "
+                        "or --user's score; default 4)")
     f.add_argument("--user", default=None, help="only this user's labels (default: every user's)")
     f.add_argument("--tag", default=None, help="only galaxies whose labels carry this tag (e.g. '#ring')")
     add_loading_options(f)
@@ -630,10 +660,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalogue_arguments(p)
     p.add_argument("--method", nargs="+", default=["isolation_forest"],
                    choices=["isolation_forest", "lof", "knn"])
-    p.add_argument("--seed", type=_at_least(0), default=0)
-    p.add_argument("--kernel-trees", type=_at_least(0), default=100,
-                   help="also cache the leaf ids of the isolation-kernel forest the combined "
-                        "ranking learns along (0: skip; the app's default is 100)")
+    p.add_argument("--seed", type=_at_least(0, MAX_SEED), default=0,
+                   help=f"seed of the detectors' randomness, 0 to {MAX_SEED} (default 0)")
+    p.add_argument("--kernel-trees", type=_at_least(0, MAX_KERNEL_TREES), default=100,
+                   help="also cache the leaf ids of the isolation-kernel forest the combined ranking "
+                        f"learns along (0: skip; default 100, the app's); at most {MAX_KERNEL_TREES}: the ids "
+                        f"take 2 bytes per galaxy and tree (2 GB for 1M galaxies at {MAX_KERNEL_TREES}), "
+                        "and the time grows with the trees")
     p.set_defaults(func=_cmd_scores)
 
     p = sub.add_parser("rank", help="write the top N galaxies of a ranking, learnt from the stored "

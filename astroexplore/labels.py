@@ -830,15 +830,24 @@ class LabelStore:
         return self._parse_rows(path, Rows(), _csv_parser(path, header), user, unit="row")
 
     def _read_csv(self, path: Path, user: str) -> list[_Record]:
+        """Comma-separated, or ';' or tab-separated when the header has no comma but them (a
+        spreadsheet's export); UTF-8 (LabelError naming the first line that is not)."""
         try:
             with path.open(newline="", encoding="utf-8-sig") as fh:
                 reader = csv.reader(fh)
                 header = next(reader, None)
                 if header is None:
                     raise LabelError(f"{path}: the file is empty")
+                sep = next((s for s in (";", "\t") if len(header) == 1 and s in header[0]), None)
+                if sep is not None:
+                    fh.seek(0)
+                    reader = csv.reader(fh, delimiter=sep)
+                    header = next(reader)
                 parse = _csv_parser(path, header)
                 return self._parse_rows(path, reader, parse, user)
-        except (OSError, UnicodeDecodeError, csv.Error) as err:
+        except UnicodeDecodeError as err:
+            raise LabelError(f"{path}: {_not_utf8(path, err)}") from None
+        except (OSError, csv.Error) as err:
             raise LabelError(f"{path}: cannot read labels ({err})") from None
 
     def _parse_rows(self, path: Path, reader, parse, user: str, unit: str = "line") -> list[_Record]:
@@ -957,6 +966,7 @@ def recover_store(damaged: str | os.PathLike, out: str | os.PathLike) -> dict:
         raise LabelError(f"{out}: exists; recover into a new file")
     if not damaged.is_file():
         raise LabelError(f"{damaged}: no label store here (check the path)")
+    _check_file_kind(damaged)
     src = sqlite3.connect(f"{damaged.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
     try:
         top = _highest_event_id(src, damaged)
@@ -1326,6 +1336,22 @@ def _new_private_name(path: Path) -> str:
             return str(tmp)
         except FileExistsError:
             continue
+
+
+def _not_utf8(path: Path, err: UnicodeDecodeError) -> str:
+    """What to say of a CSV file that is not UTF-8: its first such line and byte."""
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError:
+        lines = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            byte, text = line[bad.start], line.decode("utf-8", errors="replace").strip()
+            return (f"line {number} is not UTF-8 text (byte 0x{byte:02x} in {text[:60]!r}; Latin-1 or "
+                    "Windows text?): save the file as UTF-8 (a spreadsheet's 'CSV UTF-8') and import it again")
+    return f"the file is not UTF-8 text ({err.reason}): save it as UTF-8 and import it again"
 
 
 def _is_label_export(path: Path) -> bool:

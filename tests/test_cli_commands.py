@@ -53,6 +53,45 @@ def test_impossible_numbers_are_usage_errors(argv, capsys):
     assert exit_.value.code == 2 and "must be at least" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["scores", "x.parquet", "--kernel-trees", "100000000"], "--kernel-trees: must be at most 1000, got 100000000"),
+    (["scores", "x.parquet", "--seed", str(2**32)], f"--seed: must be at most {2**32 - 1}"),
+    (["serve", "x.parquet", "--port", "70000"], "--port: must be at most 65535, got 70000"),
+    (["serve", "x.parquet", "--port", "-1"], "--port: must be at least 0, got -1"),
+    (["demo", "--port", "65536"], "--port: must be at most 65535"),
+])
+def test_counts_past_their_maximum_are_usage_errors(argv, words, capsys):
+    """scores --kernel-trees 100000000 ran 41 min and took 22 GB; serve --port 70000 was a traceback."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_scores_help_says_the_most_kernel_trees_and_why(capsys):
+    with pytest.raises(SystemExit):
+        main(["scores", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "at most 1000: the ids take 2 bytes per galaxy and tree" in help_text
+
+
+def test_serve_on_an_address_it_cannot_resolve_or_bind_names_the_address(z_catalogue, capsys):
+    assert main(["serve", str(z_catalogue), "--address", "no.such.host.invalid", "--embedding-prefix", "z_"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot serve on no.such.host.invalid: the address cannot be resolved")
+    assert "pass another --address" in err and "--port" not in err and err.count("\n") == 1
+    assert main(["serve", str(z_catalogue), "--address", "192.0.2.1", "--embedding-prefix", "z_"]) == 1
+    err = capsys.readouterr().err  # TEST-NET-1: never an address of this machine
+    assert "cannot serve on 192.0.2.1: the address cannot be bound" in err and "--port" not in err
+    assert not (z_catalogue.parent / "z.labels.sqlite").exists()
+
+
+def test_a_script_port_out_of_range_is_a_value_error():
+    from astroexplore.ui.serve import _claim_port
+
+    with pytest.raises(ValueError, match="port 70000: a port is from 0 to 65535"):
+        _claim_port("127.0.0.1", 70000)
+
+
 def test_serve_on_a_port_in_use_fails_before_loading(z_catalogue, capsys):
     with socket.socket() as taken:
         taken.bind(("localhost", 0))

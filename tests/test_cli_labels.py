@@ -74,7 +74,7 @@ def test_export_with_swapped_or_mistyped_paths_loses_nothing(tmp_path, capsys):
     other = tmp_path / "other.labels.sqlite"
     LabelStore(other).close()
     assert main(["labels", "export", str(other), str(store)]) == 1
-    assert "an export written over it would lose its labels" in capsys.readouterr().err
+    assert "project.labels.sqlite: write the labels to a .csv or .parquet file" in capsys.readouterr().err
     with LabelStore(store) as s:
         assert s.scores().to_dict() == {"g1": 5.0, "g2": 1.0}
         with pytest.raises(LabelError, match="the label store being exported"):
@@ -325,3 +325,58 @@ def test_finds_refuses_a_wrong_output_or_a_missing_store(tmp_path, capsys, monke
     pd.DataFrame({"id": ["a", "b"], "feat_0": [0.0, 1.0]}).to_parquet(tmp_path / "c.parquet")
     assert main(["labels", "finds", "c.parquet", *args]) == 1
     assert error in capsys.readouterr().err
+
+
+def test_export_refuses_an_output_it_cannot_write(tmp_path, ml_scores, capsys):
+    """`labels export STORE out.xlsx` wrote CSV into out.xlsx."""
+    store = tmp_path / "s.sqlite"
+    assert main(["labels", "import", str(store), str(ml_scores)]) == 0
+    for name in ("out.xlsx", "out.fits", "out"):
+        assert main(["labels", "export", str(store), str(tmp_path / name)]) == 1
+        assert capsys.readouterr().err == f"error: {tmp_path / name}: write the labels to a .csv or .parquet file\n"
+        assert not (tmp_path / name).exists()
+    assert main(["labels", "export", str(store), str(tmp_path / "new" / "labels.pq")]) == 0
+    assert pq.read_table(tmp_path / "new" / "labels.pq").num_rows == 2
+
+
+@pytest.mark.parametrize("score", ["9", "-9", "5.5", "nan"])
+def test_finds_refuses_a_min_score_outside_the_scores(score, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["labels", "finds", "c.parquet", "out.csv", "--min-score", score])
+    assert exit_.value.code == 2 and f"--min-score: must be from 0 to 5, got {score}" in capsys.readouterr().err
+
+
+def test_recover_of_a_file_that_is_not_a_store_says_so(tmp_path, capsys):
+    """It said 'cannot read how many label events the store held'."""
+    not_a_store = tmp_path / "some.csv"
+    not_a_store.write_text("id,score\ng1,4\n")
+    out = tmp_path / "out.sqlite"
+    assert main(["labels", "recover", str(not_a_store), str(out)]) == 1
+    assert capsys.readouterr().err == (f"error: {not_a_store}: not an astroexplore label store (not a SQLite "
+                                       "database); the file was left untouched\n")
+    assert not out.exists()
+
+
+def test_import_of_latin1_text_names_its_line_and_what_to_do(tmp_path, capsys):
+    """It said "cannot read labels ('utf-8' codec can't decode byte 0xe9 in position 19...)"."""
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("id,score,note\ng1,4,ok\ng2,3,André\n".encode("latin-1"))
+    store = tmp_path / "s.sqlite"
+    assert main(["labels", "import", str(store), str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: line 3 is not UTF-8 text (byte 0xe9 in 'g2,3,Andr")
+    assert err.endswith("save the file as UTF-8 (a spreadsheet's 'CSV UTF-8') and import it again\n")
+    assert err.count("\n") == 1 and not store.exists()
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_import_reads_a_semicolon_or_tab_separated_file(tmp_path, sep, capsys):
+    """A spreadsheet's ';'-separated export got "no column 'id'"."""
+    path = tmp_path / "labels.csv"
+    path.write_text(sep.join(["id", "score", "note"]) + "\n" + sep.join(["g1", "4", "a, b"]) + "\n"
+                    + sep.join(["g2", "1", ""]) + "\n")
+    store = tmp_path / "s.sqlite"
+    assert main(["labels", "import", str(store), str(path)]) == 0
+    with LabelStore(store) as s:
+        assert s.scores().to_dict() == {"g1": 4.0, "g2": 1.0}
+        assert s.latest().set_index("id")["note"]["g1"] == "a, b"

@@ -158,6 +158,7 @@ def _claim_port(address: str, port: int) -> int:
     """The port to serve on: ``port`` when it can be bound on ``address`` (OSError saying so,
     before minutes of loading, when it is taken), or a free one for 0 (so that the printed URL
     and the allowed websocket origins name it)."""
+    import errno
     import socket
     import sys
 
@@ -167,7 +168,17 @@ def _claim_port(address: str, port: int) -> int:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((address, port))
+        except OverflowError:  # the command line refuses it already; a script's port
+            raise ValueError(f"port {port}: a port is from 0 to 65535 (0 picks a free one)") from None
+        except socket.gaierror as err:
+            raise OSError(f"cannot serve on {address}: the address cannot be resolved ({err.strerror}); "
+                          "pass another --address (localhost, 0.0.0.0 for every network, or one of "
+                          "this machine's names or IP addresses)") from None
         except OSError as err:
+            if err.errno == errno.EADDRNOTAVAIL:
+                raise OSError(f"cannot serve on {address}: the address cannot be bound ({err.strerror}: "
+                              "not one of this machine's); pass another --address (localhost, 0.0.0.0 "
+                              "for every network)") from None
             raise OSError(f"cannot serve on {address}:{port} ({err.strerror}); pass another --port "
                           "(0 picks a free one)") from None
         return int(sock.getsockname()[1])
