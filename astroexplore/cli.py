@@ -197,11 +197,11 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     from astroexplore.constants import DETECTORS
     from astroexplore.errors import CatalogueError
     from astroexplore.explorer import Explorer
-    from astroexplore.filter_text import decode_labelled, link_query
+    from astroexplore.filter_text import decode_labelled
     from astroexplore.labels import LabelStore
 
     out = _table_out(args.out, "the ranking", args)
-    link = link_query(args.link) if args.link else {}
+    link = _read_link(args)
     method_name = args.method or link.get("method") or RankingMethod.COMBINED.value
     if method_name not in [m.value for m in RankingMethod]:
         raise CatalogueError(f"--link: method '{method_name}' is not one of "
@@ -233,6 +233,40 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     passing = "" if mask is None else f" ({n_match:,} of {catalogue.n_galaxies:,} pass the filter)"
     print(f"wrote the top {len(table):,} galaxies by {method}{passing}{learnt} to {out}")
     return 0
+
+
+#: the query keys of the app's links (astroexplore.ui.address.KEYS: the core does not import the UI)
+APP_LINK_KEYS = ("galaxy", "tab", "method", "labelled", "answers", "ranges", "search", "k", "colour", "classes",
+                 "box", "point", "zoom", "finds")
+#: the parts of an app link each command that takes --link reads
+LINK_KEYS_READ = {"rank": ("method", "answers", "ranges", "labelled"), "similar": ("search", "k", "answers", "ranges")}
+
+
+def _read_link(args: argparse.Namespace) -> dict:
+    """The query of ``--link`` ({} without one): CatalogueError when none of its parts is one of an
+    app link ('garbage', a mistyped '?mehtod=lof': it would silently give the default), a warning
+    naming those that are not (left out) beside ones that are."""
+    from astroexplore.errors import CatalogueError, did_you_mean
+    from astroexplore.filter_text import link_query
+
+    if not args.link:
+        return {}
+    if "=" not in args.link:  # a path, a word: no query at all
+        raise CatalogueError(f"--link: {args.link!r} is not a link of the app (no '?key=value' part): copy "
+                             "it with the app's 'Copy link to this view'")
+    link = link_query(args.link)
+    unknown = [key for key in link if key not in APP_LINK_KEYS]
+    if not unknown:
+        return link
+    reads = LINK_KEYS_READ[args.command]
+    named = ", ".join(f"'{key}'" for key in unknown)
+    hints = "".join(dict.fromkeys(did_you_mean(key, reads) for key in unknown))
+    what = (f"{named} {'is' if len(unknown) == 1 else 'are'} not part of an app link.{hints} "
+            f"{args.command} reads its {', '.join(reads[:-1])} and {reads[-1]}")
+    if len(unknown) == len(link):
+        raise CatalogueError(f"--link: {what}: copy the link with the app's 'Copy link to this view'")
+    print(f"warning: --link: {what}; left out", file=sys.stderr)
+    return {key: value for key, value in link.items() if key not in unknown}
 
 
 def _labels_to_read(args: argparse.Namespace) -> Path:
@@ -336,12 +370,11 @@ def _cmd_similar(args: argparse.Namespace) -> int:
     import contextlib
 
     from astroexplore.catalogue import with_catalogue_columns
-    from astroexplore.filter_text import link_query
     from astroexplore.labels import LabelStore, with_user_labels
 
     out = _table_out(args.out, "the similar galaxies", args)
     _check_similar_options(args)
-    link = link_query(args.link) if args.link else {}
+    link = _read_link(args)
     search = None if args.positions is not None else _similar_query(args, link)
     catalogue = _load(args)
     k = _similar_k(args, link, catalogue.n_galaxies)

@@ -153,6 +153,43 @@ def test_a_link_copied_from_the_app_gives_the_list_that_window_shows(survey, tmp
     assert "--link: labelled 'sometimes': expected in-place" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("link, said", [
+    ("garbage", "error: --link: 'garbage' is not a link of the app (no '?key=value' part)"),
+    ("http://h/?mehtod=lof", "error: --link: 'mehtod' is not part of an app link. Did you mean 'method'? rank reads "
+                             "its method, answers, ranges and labelled: copy the link"),
+    ("?Ranges=mag_r:..15&x=1", "error: --link: 'Ranges', 'x' are not part of an app link. Did you mean 'ranges'?"),
+])
+def test_a_link_holding_nothing_rank_reads_is_refused(survey, tmp_path, capsys, link, said):
+    """'--link garbage' or a mistyped '?mehtod=lof' wrote the default ranking without a word."""
+    out = tmp_path / "top.csv"
+    assert main(["rank", str(survey), str(out), "--link", link]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(said) and err.count("\n") == 1 and not out.exists()
+
+
+def test_a_link_part_rank_does_not_know_is_said_and_the_rest_used(survey, tmp_path, capsys, read_table):
+    out = tmp_path / "top.csv"
+    link = "http://h/?galaxy=obj0001&method=lof&mehtod=knn"
+    assert main(["rank", str(survey), str(out), "--link", link, "--top", "5"]) == 0
+    captured = capsys.readouterr()
+    assert "by lof" in captured.out and captured.err == (
+        "warning: --link: 'mehtod' is not part of an app link. Did you mean 'method'? rank reads its method, answers, "
+        "ranges and labelled; left out\n")
+    # the app's links, of any view, hold only its keys: no warning
+    assert main(["rank", str(survey), str(out), "--link", "http://h/?galaxy=obj0001&tab=map&zoom=0,1,0,1",
+                 "--top", "5"]) == 0
+    assert capsys.readouterr().err == "" and len(read_table(out)) == 5
+
+
+def test_the_link_keys_the_command_line_knows_are_the_apps():
+    pytest.importorskip("panel")
+    from astroexplore.cli import APP_LINK_KEYS, LINK_KEYS_READ
+    from astroexplore.ui.address import KEYS
+
+    assert set(APP_LINK_KEYS) == set(KEYS)
+    assert all(set(reads) <= set(KEYS) for reads in LINK_KEYS_READ.values())
+
+
 def test_rank_and_finds_write_fits_tables_for_topcat(survey, tmp_path, capsys, read_table):
     from astropy.table import Table
 

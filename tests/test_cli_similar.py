@@ -188,6 +188,9 @@ def test_a_catalogue_without_positions_says_so_once(tmp_path, capsys, read_table
     (["--link", "http://h/?search=galaxy:gal0001&k=5000"],
      "error: --link: k '5000': the number of results is a whole number from 1 to 1000"),  # as the tab says
     (["--link", "http://h/?search=galaxy:gal0001&k=%C2%B2"], "error: --link: k '²': the number of results"),
+    (["--link", "http://h/?search=galaxy:gal0001&k=0"], "error: --link: k '0': the number of results is a whole number"),
+    (["--link", "http://h/?serch=galaxy:gal0001"],
+     "error: --link: 'serch' is not part of an app link. Did you mean 'search'? similar reads its search, k,"),
     (["--link", "http://h/?search=tag:#ring"], "error: --link: its search 'tag:' names no tag (a '#' in a link is written %23"),
     (["--link", "http://h/?search=positions:5;150,95"],
      "search 'positions:5;150,95': position 1 (RA 150.0, Dec 95.0) is not a sky position"),
@@ -204,6 +207,15 @@ def test_an_option_that_does_not_fit_is_named(survey, tmp_path, capsys, monkeypa
     err = capsys.readouterr().err
     assert said in err and err.count("\n") == 1
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_link_part_similar_does_not_know_is_said_and_left_out(survey, tmp_path, capsys, read_table):
+    out = tmp_path / "s.csv"
+    assert main(["similar", str(survey), str(out), "--link", "http://h/?search=galaxy:gal0007&kk=4"]) == 0
+    err = capsys.readouterr().err
+    assert err == ("warning: --link: 'kk' is not part of an app link. Did you mean 'k'? similar reads its "
+                   "search, k, answers and ranges; left out\n")
+    assert len(read_table(out)) == 24
 
 
 def test_k_is_at_most_every_other_galaxy_and_an_unknown_user_is_said(survey, tmp_path, capsys, read_table):
