@@ -220,9 +220,10 @@ class Catalogue:
 
     @staticmethod
     def _id_variants(text: str) -> list[str]:
-        """Ways one id is mistyped: spaces around it, its case, a float's '.0'."""
+        """Ways one id is mistyped: spaces around it, its case, a float's '.0', or both."""
         bare = text.strip()
-        return [bare, bare.lower(), bare.upper(), bare.removesuffix(".0")]
+        return list(dict.fromkeys(variant for base in (bare, bare.removesuffix(".0"))
+                                  for variant in (base, base.lower(), base.upper())))
 
     def row_of_typed_id(self, text: str) -> int | None:
         """Row of an id as a person typed it: exact, else ignoring surrounding spaces, case

@@ -305,6 +305,18 @@ def test_index_of_and_hints(small):
         small.indices_of(["a1", "zz"])
 
 
+def test_a_typed_id_forgives_its_case_and_a_trailing_zero_together(small):
+    """'B2' and 'b2.0' were found, 'B2.0' was not."""
+    assert [small.row_of_typed_id(t) for t in ("b2", "B2", "b2.0", " B2.0 ", "B2.00", "B3.0")] == [1, 1, 1, 1, None, None]
+    with pytest.raises(KeyError, match=r"'B2\.0' is not in small\.csv\. Did you mean 'b2'"):
+        small.index_of("B2.0")
+
+
+def test_an_exact_id_wins_over_a_forgiven_one():
+    cat = Catalogue.from_arrays(np.ones((3, 2), np.float32), ids=["g1", "G1.0", "g1.0"])
+    assert [cat.row_of_typed_id(t) for t in ("G1.0", "g1.0", "G1")] == [1, 2, 0]
+
+
 def test_image_reference(small, tmp_path):
     assert small.image_reference(0) == str(tmp_path / "imgs" / "a1.jpg")
     assert small.image_reference(1) == "https://e.org/b2.png"

@@ -209,6 +209,13 @@ def test_an_option_that_does_not_fit_is_named(survey, tmp_path, capsys, monkeypa
     assert not (tmp_path / "out.csv").exists()
 
 
+def test_a_galaxy_typed_in_another_case_with_a_trailing_zero_is_found(survey, tmp_path, capsys, read_table):
+    """Case alone and '.0' alone were forgiven, both together not."""
+    out = tmp_path / "s.csv"
+    assert main(["similar", str(survey), str(out), "--galaxy", "GAL0007.0", "--k", "3"]) == 0
+    assert "similar to gal0007" in capsys.readouterr().out and len(read_table(out)) == 3
+
+
 def test_a_link_part_similar_does_not_know_is_said_and_left_out(survey, tmp_path, capsys, read_table):
     out = tmp_path / "s.csv"
     assert main(["similar", str(survey), str(out), "--link", "http://h/?search=galaxy:gal0007&kk=4"]) == 0
