@@ -648,8 +648,9 @@ def _reading(path: Path, kind: str) -> Iterator[None]:
     except (pa.ArrowException, OSError) as err:
         hint = _content_hint(path, kind)
         reason = str(err).rstrip(".")
-        if hint:  # the parser's own words on another format's bytes are noise past their start
-            reason = reason[:80].split("\n")[0] + ("..." if len(reason) > 80 else "")
+        if hint:  # the parser's own words on another format's bytes: their first line, without
+            # the row a CSV parser quotes ("Expected 1 columns, got 2: <the bytes>")
+            reason = re.sub(r"(got \d+):.*", r"\1", reason.split("\n")[0]).rstrip(".: ")
         raise CatalogueError(f"cannot read as {_KIND_NAMES[kind]}: {reason}{'; ' + hint if hint else '.'}",
                              file=str(path)) from None
 
@@ -670,16 +671,38 @@ def _content_hint(path: Path, kind: str) -> str:
     found = next(((what, suffix) for magic, what, suffix in _MAGIC if head.startswith(magic)), None)
     if found is None and head:
         try:
-            head.decode("utf-8")
+            text = head.decode("utf-8")
         except UnicodeDecodeError:
             return ""
-        found = ("CSV" if kind != "csv" else "text", ".csv" if kind != "csv" else None)
+        found = ("CSV", ".csv") if kind != "csv" and _looks_like_csv(text, len(head) == 4096) else ("text", None)
+        if found[0] == "text" and kind != "csv":
+            first = text.lstrip("\ufeff").split("\n")[0].strip()[:60]
+            return (f"the file is not {_KIND_NAMES[kind]}: it holds text, not a table"
+                    + (f" (its first line: {first!r})" if first else "") + ".")
     if found is None or found[0] == kind or (kind == "csv" and found[0] == "gzip-compressed data"):
         return ""
     what, suffix = found
     what = _KIND_NAMES.get(what, what)
     return (f"the file holds {what}, not {_KIND_NAMES[kind]}"
             + (f": rename it to {path.stem}{suffix}" if suffix else "") + ".")
+
+
+def _looks_like_csv(text: str, cut: bool) -> bool:
+    """Whether the start of a file (``cut``: its last line may be cut short) reads as a table:
+    a header of two or more cells (separated by commas, ';' or tabs) and rows of as many, or a
+    header of one column name (no spaces) over rows."""
+    import csv
+
+    lines = [line for line in text.lstrip("\ufeff").splitlines() if line.strip()]
+    if cut:
+        lines = lines[:-1]
+    if not lines:
+        return False
+    for sep in (",", ";", "\t"):
+        rows = list(csv.reader(lines[:50], delimiter=sep))
+        if len(rows[0]) > 1 and all(c.strip() for c in rows[0]) and all(len(r) == len(rows[0]) for r in rows):
+            return True
+    return len(lines) > 1 and re.fullmatch(r"[A-Za-z_][\w.\-]*", lines[0].strip()) is not None
 
 
 def _read_fits_table(path: Path) -> pa.Table:

@@ -729,6 +729,28 @@ def test_a_table_named_for_another_format_says_which_it_is(tmp_path, written, na
         load_catalogue(path)
 
 
+@pytest.mark.parametrize("text", ["not a parquet at all", "not a parquet at all\nnor this\n", "hello world\n"])
+def test_text_that_is_no_table_is_not_called_csv(tmp_path, text):
+    """'not a parquet at all' in garbage.parquet was 'the file holds CSV: rename it to
+    garbage.csv', after pyarrow's message cut with '...'."""
+    path = tmp_path / "garbage.parquet"
+    path.write_text(text)
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(path)
+    message = str(err.value)
+    assert "this is not a parquet file; the file is not Parquet: it holds text, not a table" in message
+    assert f"(its first line: {text.splitlines()[0]!r})" in message
+    assert "CSV" not in message and "rename" not in message and "..." not in message
+
+
+@pytest.mark.parametrize("text", ["id,ra,dec\na,1,2\n", "id;ra;dec\na;1;2\n", "id\ng1\ng2\n"])
+def test_a_table_in_csv_text_is_still_called_csv(tmp_path, text):
+    path = tmp_path / "cat.parquet"
+    path.write_text(text)
+    with pytest.raises(CatalogueError, match="the file holds CSV, not Parquet: rename it to cat.csv"):
+        load_catalogue(path)
+
+
 def test_save_catalogue_never_overwrites_a_label_store_and_asks_before_replacing(tmp_path):
     """save_catalogue wrote over anything: a label store given by mistake lost every label, a
     'sub.csv' got Parquet bytes, and the catalogue it was loaded from was replaced silently."""
