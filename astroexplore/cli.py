@@ -601,7 +601,7 @@ def _positive_number(text: str) -> float:
 
 def add_catalogue_arguments(p: argparse.ArgumentParser) -> None:
     """The catalogue argument and the options that say how to read it (every loading command)."""
-    p.add_argument("path", help="catalogue: .parquet, .csv, .npy (with --ids) or Zoobot .h5")
+    p.add_argument("path", help="catalogue: .parquet, .csv, a FITS table (.fits), .npy (with --ids) or Zoobot .h5")
     add_loading_options(p)
 
 
@@ -764,8 +764,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalogue_arguments(p)
     p.add_argument("positions", help="CSV / Parquet / FITS table with RA and Dec columns (ra, RAJ2000, "
                                      "RA_ICRS, ...; degrees or sexagesimal), or a text file, one position a line")
-    p.add_argument("out", help="output .csv, .parquet or .fits: the list's columns, then id, galaxy_ra, "
-                               "galaxy_dec, separation_arcsec, matched")
+    p.add_argument("out", help="output .csv, .parquet or .fits: ra, dec (degrees), the list's other columns, "
+                               "then id, galaxy_ra, galaxy_dec, separation_arcsec, matched")
     p.add_argument("--radius", type=_positive_number, default=None, metavar="ARCSEC",
                    help="largest separation of a match, arcsec (default 5)")
     p.add_argument("--label", type=int, choices=range(6), default=None, metavar="SCORE",

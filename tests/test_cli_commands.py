@@ -183,3 +183,25 @@ def test_image_template_and_column_options(tmp_path, capsys):
     assert "needs column 'pixscale'" in capsys.readouterr().err
     assert main(["validate", str(path), "--image-column", "cutout"]) == 0
     assert "images:       column 'image' (e.g. " + str(tmp_path / "a.png") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["validate", "scores", "rank", "similar", "match", "project", "serve"])
+def test_the_catalogue_help_names_every_format_it_reads(command, capsys):
+    """FITS catalogues load, but the help named only .parquet, .csv, .npy and .h5."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "catalogue: .parquet, .csv, a FITS table (.fits), .npy (with --ids) or Zoobot .h5" in help_text
+
+
+def test_match_help_says_the_columns_as_they_are_written(tmp_path, capsys):
+    """The list's ra and dec come first (in degrees, whatever the list named them), then its other columns."""
+    cat = tmp_path / "c.parquet"
+    pd.DataFrame({"id": ["a", "b", "c"], "ra": [10.0, 20.0, 30.0], "dec": [1.0, 2.0, 3.0],
+                  "feat_0": [0.0, 1.0, 2.0], "feat_1": [1.0, 0.0, 1.0]}).to_parquet(cat)
+    (tmp_path / "list.csv").write_text("name,ra,dec\nx,10.0,1.0\n")
+    assert main(["match", str(cat), str(tmp_path / "list.csv"), str(tmp_path / "m.csv")]) == 0
+    assert pd.read_csv(tmp_path / "m.csv").columns[:5].tolist() == ["ra", "dec", "name", "line", "id"]
+    with pytest.raises(SystemExit):
+        main(["match", "--help"])
+    assert "ra, dec (degrees), the list's other columns, then id," in " ".join(capsys.readouterr().out.split())
