@@ -179,17 +179,17 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
                                               "here; astroexplore rank writes any number)",
                                   css_classes=["ae-top-n"])
 
-        def how_many(value) -> int:  # an emptied box means the default
-            return default if value is None else min(max(int(value), 1), most)
+        def how_many(value, n_match) -> int:  # an emptied box means the default; a filter may pass fewer
+            return min(default if value is None else max(int(value), 1), most, n_match)
 
         def csv():
-            k = how_many(top.value)
-            button.filename = f"top{k}_{s.ranked_by}.csv"
-            return csv_buffer(s.ranking_table(k))
+            table = s.ranking_table(how_many(top.value, s.n_match))
+            button.filename = f"top{len(table)}_{s.ranked_by}.csv"
+            return csv_buffer(table)
 
         button = pn.widgets.FileDownload(
             callback=csv, filename="ranking.csv", color="default", width=140,
-            label=pn.bind(lambda value: f"Top {how_many(value):,} (CSV)", top),
+            label=pn.bind(lambda value, n_match: f"Top {how_many(value, n_match):,} (CSV)", top, s.param.n_match),
             description="Download the first galaxies of the Scoring tab's list, as it is sorted and "
                         "filtered: id, ra/dec, ranking and anomaly scores, predicted interest, labels "
                         "and catalogue columns")

@@ -306,7 +306,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
 
         def span(v):  # a single galaxy (or a line of them): half a unit around it
             lo, hi = float(v.min()), float(v.max())
-            return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+            pad = 0.02 * (hi - lo)  # the outermost galaxies, often the odd ones, not cut by the frame
+            return (lo - pad, hi + pad) if hi > lo else (lo - 0.5, hi + 0.5)
         return {"x_range": span(x), "y_range": span(y)}
 
     def _labelled(self, labels_version, mask):

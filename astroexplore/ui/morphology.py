@@ -216,6 +216,9 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
                 c.param.update(column=NO_COLUMN, low=None, high=None, problem="")
         finally:
             self._updating = False
+        if self._column_box is not None:  # new boxes: a number box set back to None shows "NaN" in
+            # the browser (Bokeh's NumericInput), a new one its "no bound" placeholder
+            self._column_box.objects = [self._column_row(c) for c in self._column_controls]
         self.state.param.update(filter=None, column_ranges=())
 
     def _enabled(self, flt, name):

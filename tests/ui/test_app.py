@@ -260,6 +260,9 @@ def test_a_column_range_filters_the_ranking_and_an_empty_one_says_why(ui_page, s
     shot(page, "column_filter")
     page.get_by_role("button", name="Clear filter").click()
     until(lambda: state.n_match == n and state.column_ranges == (), what="the filter to clear")
+    # the boxes show their "no bound" again (a number box set back to None read "NaN")
+    until(lambda: set(page.get_by_placeholder("no bound").evaluate_all("els => els.map(e => e.value)")) == {""},
+          what="the range boxes to empty")
 
 
 def test_map_tap_gallery_download_and_open(ui_page, served, until, shot, tmp_path):
@@ -1015,11 +1018,18 @@ def test_the_sidebar_downloads_the_top_of_the_list_as_it_is_sorted_and_filtered(
         assert dl.value.suggested_filename == "top7_isolation_forest.csv"
         path = tmp_path / "top.csv"
         dl.value.save_as(path)
-        box.fill("")  # an emptied box: the default, as the button says
+        mask = ColumnRange("mag_r", high=16.8).mask(cat)
+        box.fill("")  # an emptied box: the default, as the button says, or as many as the filter passes
         box.press("Enter")
-        page.get_by_role("button", name="Top 500 (CSV)").wait_for()
+        page.get_by_role("button", name=f"Top {min(500, int(mask.sum())):,} (CSV)").wait_for()
+        box.fill(str(int(mask.sum()) + 50))  # more than pass: the button and the file say how many come
+        box.press("Enter")
+        button = page.get_by_role("button", name=f"Top {int(mask.sum()):,} (CSV)")
+        button.wait_for()
+        with page.expect_download() as dl:
+            button.click()
+        assert dl.value.suggested_filename == f"top{int(mask.sum())}_isolation_forest.csv"
     table = pd.read_csv(path, dtype={"id": str})
-    mask = ColumnRange("mag_r", high=16.8).mask(cat)
     expected = Explorer(cat, served.store).ranking("isolation_forest", mask=mask, unlabelled_first=True)[:7]
     assert table["id"].tolist() == [cat.ids[r] for r in expected]
     assert table["rank"].tolist() == list(range(1, 8)) and (table["mag_r"] <= 16.8).all()
