@@ -205,6 +205,24 @@ def test_after_a_retrain_the_galaxy_kept_on_screen_is_followed_by_the_new_top(st
     assert state.current == int(state.order[state.position]) != kept
 
 
+def test_a_showing_message_goes_when_another_galaxy_is_shown_and_a_stored_one_stays(state):
+    """'Showing demo_000657.' stayed up over whatever galaxy a filter or the Labelled tab opened."""
+    first, other = int(state.order[5]), int(state.order[9])
+    assert state.goto_id(state.catalogue.ids[first]) and state.message == f"Showing {state.catalogue.ids[first]}."
+    state.goto(other)
+    assert state.message == ""
+    assert state.goto_id(state.catalogue.ids[first])
+    state.label(3)  # a label's message is about the galaxy scored: it stays over the next one
+    assert state.current != first and state.message.startswith(f"Stored {state.catalogue.ids[first]} = 3")
+    for _ in range(7):
+        state.label(5)
+    state.start_retrain(poll=False)
+    assert state.wait_retrain() and "(this galaxy stays on screen" in state.retrain_message
+    state.goto(int(state.order[20]))  # the retrain line no longer says it of the next galaxy
+    assert state.retrain_message.startswith("Retrained on 8 labels") and "stays" not in state.retrain_message
+    assert state.retrain_message.endswith("list re-sorted.")
+
+
 def test_morphology_view_disables_child_questions(state):
     from astroexplore.ui.morphology import ANY, MorphologyView
 

@@ -364,6 +364,8 @@ class AppState(param.Parameterized):
         self._loading_annotations = False  # set while the stored tags / note are put in the boxes
         self._left_ranking_at: int | None = None  # the galaxy shown when a gallery was entered
         self._n_unlabelled = 0  # the head of the order nobody had labelled when it was sorted
+        self._message_about: tuple[int, str] | None = None  # a "Showing X" message, and X's row
+        self._kept_row: int | None = None  # the galaxy a retrain kept on screen
         self._new_labels = 0  # labels this window stored since the ranking was last re-learned
         self._new_at_start = 0  # ... when the running retrain started
         # a new window starts from the latest retrain another window made (if its settings match)
@@ -529,6 +531,7 @@ class AppState(param.Parameterized):
             self._seen_model = self.explorer.model_version
             self._new_labels = 0
             keep = self._keeps_galaxy_after_retrain()
+            self._kept_row = self.current
             with param.parameterized.batch_call_watchers(self):
                 self.model_version += 1
                 if elsewhere:
@@ -690,6 +693,7 @@ class AppState(param.Parameterized):
     def _sync_current(self):
         """Show this user's label of the new galaxy as the store has it now (another session
         may have written it), and refresh the counts if anyone labelled meanwhile."""
+        self._forget_stale_messages()
         event = self.store.label_of(self.current_id, self.user_name)
         self.current_score = None if event is None else int(event.score)
         self._loading_annotations = True  # the stored ones shown, not an edit to store
@@ -699,6 +703,23 @@ class AppState(param.Parameterized):
         finally:
             self._loading_annotations = False
         self.refresh_counts()
+
+    def _forget_stale_messages(self) -> None:
+        """Another galaxy on screen: a "Showing X" message about the one before is cleared, and a
+        retrain line's "this galaxy stays on screen" no longer said of it."""
+        about = self._message_about
+        if about is not None and about[0] != self.current:
+            self._message_about = None
+            if self.message == about[1]:  # not replaced since ("Stored X = 3" stays up after Forward)
+                self.message = ""
+        kept = f" ({KEPT_ON_SCREEN})."
+        if kept in self.retrain_message and self._kept_row != self.current:
+            self.retrain_message = self.retrain_message.replace(kept, ".")
+
+    def _say_showing(self, text: str) -> None:
+        """A message about the galaxy now on screen (cleared when another is shown)."""
+        self.message = text
+        self._message_about = (self.current, text)
 
     @param.depends("tags", "note", watch=True)
     def _annotations_edited(self):
@@ -836,7 +857,7 @@ class AppState(param.Parameterized):
         if i is None:
             return self._goto_position(typed)
         self.goto(int(i))
-        self.message = f"Showing {self.current_id}." + self._off_list_note()
+        self._say_showing(f"Showing {self.current_id}." + self._off_list_note())
         return True
 
     def _off_list_note(self) -> str:
@@ -868,8 +889,8 @@ class AppState(param.Parameterized):
             return False
         self.goto(int(i))
         far = " (further than the position's galaxy would be: check it)" if sep > WARN_SEPARATION_ARCSEC else ""
-        self.message = (f"Showing {self.current_id}, the nearest galaxy to RA {ra:.5f}, Dec {dec:+.5f}: "
-                        f"{angle_text(sep)} away{far}." + self._off_list_note())
+        self._say_showing(f"Showing {self.current_id}, the nearest galaxy to RA {ra:.5f}, Dec {dec:+.5f}: "
+                          f"{angle_text(sep)} away{far}." + self._off_list_note())
         return True
 
     # labelling --------------------------------------------------------------------------------
@@ -1071,6 +1092,7 @@ class AppState(param.Parameterized):
         self.resources.publish_retrain(self.explorer.last_retrain)
         n = (report or {}).get("n_labels", self.n_labelled) if isinstance(report, dict) else self.n_labelled
         keep = self._keeps_galaxy_after_retrain()
+        self._kept_row = self.current
         skipped = isinstance(report, dict) and report.get("skipped")
         with param.parameterized.batch_call_watchers(self):
             self.retrain_progress = 1.0
