@@ -1566,10 +1566,10 @@ def test_the_card_places_the_score_among_all_galaxies(state):
     sc = state.scores(state.method)
     state.unlabelled_first = False
     state.show_rank(0)
-    assert f"(#1 of {n:,})" in view._card().object
+    assert f"(#1 of all {n:,} by this score)" in view._card().object
     state.show_rank(9)
     rank = int((sc > sc[state.current]).sum()) + 1
-    assert rank >= 2 and f"(#{rank:,} of {n:,})" in view._card().object
+    assert rank >= 2 and f"(#{rank:,} of all {n:,} by this score)" in view._card().object
 
 
 def test_the_morphology_tab_lists_every_condition_at_its_top(state):

@@ -411,8 +411,9 @@ class ScoringView(ShownAsIpywidget, pn.viewable.Viewer):
         sc = s.scores(s.method)
         if sc is not None:  # its place among all galaxies: each method has its own scale
             rank = int(np.count_nonzero(sc > sc[i])) + 1
-            rows.append((f"score ({s.method})", f"{_fmt(sc[i])} <span class='ae-muted'>(#{rank:,} of "
-                                                f"{len(sc):,})</span>"))
+            # of all galaxies, not the list's rank (filtered, unlabelled first) in the box above
+            rows.append((f"score ({s.method})", f"{_fmt(sc[i])} <span class='ae-muted'>(#{rank:,} of all "
+                                                f"{len(sc):,} by this score)</span>"))
         if s.method != RankingMethod.ISOLATION_FOREST.value:
             try:
                 an = s.explorer.anomaly_scores()
