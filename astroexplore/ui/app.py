@@ -19,7 +19,7 @@ from astroexplore.ui.morphology import MorphologyView
 from astroexplore.ui.scoring import ScoringView
 from astroexplore.ui.similarity import SimilarityView
 from astroexplore.ui.state import AppState
-from astroexplore.ui.widgets import ConnectionNotice, PageScroll, RememberedName, csv_buffer
+from astroexplore.ui.widgets import ConnectionNotice, FoldSidebar, PageScroll, RememberedName, csv_buffer
 from astroexplore.ui.notebook import ShownAsIpywidget
 
 TITLE = "astroexplore"
@@ -261,7 +261,8 @@ def build_app(explorer_or_state, *, template: bool = True, user: str | None = No
     top = PageScroll()  # a tab opened (by its header, or by a gallery card) shows its top
     state.param.watch(lambda e: top.scroll(), "tab")
     page = pn.template.FastListTemplate(
-        title=title, sidebar=[*app.sidebar(), CopyLink(width=225, margin=(5, 10)), top, address], main=[*left_out, app.tabs],
+        title=title, sidebar=[*app.sidebar(), CopyLink(width=225, margin=(5, 10)), top, address, FoldSidebar()],
+        main=[*left_out, app.tabs],
         sidebar_width=260,
         accent_base_color="#0072b5", header_background="#0b3d62", theme_toggle=False,
         design=LocalFast, font=FONT)

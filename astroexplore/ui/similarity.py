@@ -436,7 +436,9 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
     def __panel__(self):
         mode = pn.widgets.RadioButtonGroup.from_param(
             self.param.mode, color="primary", variant="outline",  # the chosen one filled
-            stylesheets=[".bk-btn.bk-active { color: #fff; font-weight: 600; }"])  # and legible
+            stylesheets=[".bk-btn.bk-active { color: #fff; font-weight: 600; }",  # and legible
+                         # in a narrow window the buttons wrap (their labels overlapped)
+                         ".bk-btn-group { flex-wrap: wrap; } .bk-btn { flex: 0 0 auto; }"])
         return pn.Column(
             # FlexBoxes that wrap: in a narrow window (1024 px) the number of results and the
             # download button go to the next line instead of off the right edge

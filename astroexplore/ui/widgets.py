@@ -185,3 +185,20 @@ class PageScroll(JSComponent):
 
     def scroll(self) -> None:
         self.moves += 1
+
+
+class FoldSidebar(JSComponent):
+    """Invisible: closes the page template's sidebar when the window opens narrower than
+    :attr:`below` px (its menu button opens it again). At 800 px the open sidebar left the tabs
+    480 px, and the Filter tab's boxes and sliders ran off the right edge."""
+
+    below = param.Integer(default=1000, doc="Window width (px) under which the sidebar starts closed.")
+
+    _esm = """
+    export function render({ model }) {
+      if (window.innerWidth < model.below && typeof window.closeNav === 'function') window.closeNav();
+      const span = document.createElement('span');
+      span.style.display = 'none';
+      return span;
+    }
+    """

@@ -524,6 +524,35 @@ _OFF_THE_RIGHT_EDGE = (
     ".slice(0, 30)}' ${Math.round(r.right)}`)")
 
 
+def test_an_800px_window_opens_with_the_sidebar_closed_and_nothing_off_its_edge(served, ui_browser, shot):
+    """At 800 px the open sidebar left the tabs 480 px: the Filter tab's 'to' boxes and sliders ran
+    off the right edge and the Similarity tab's 'Search from' buttons overlapped. A window
+    narrower than 1000 px now opens with it closed (its menu button opens it); a wide one with it open."""
+    context = ui_browser.new_context(viewport={"width": 800, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{served.url}?tab=filter")
+        page.get_by_text(re.compile(r"galaxies match")).first.wait_for()
+        page.wait_for_timeout(300)
+        assert page.evaluate("document.getElementById('sidebar').classList.contains('hidden')")
+        controls = page.locator("button, input, select, textarea, .bk-panel-models-markup-HTML")
+        for tab in ("Filter", "Similarity search"):
+            page.get_by_text(tab, exact=True).first.click()
+            page.wait_for_timeout(500)
+            off = controls.evaluate_all(_OFF_THE_RIGHT_EDGE)
+            if off:
+                shot(page, f"off_edge_800px_{tab.split()[0].lower()}")
+            assert not off, f"{tab} at 800 px: controls past the right edge: {off}"
+        page.locator("#sidebar-button").click()  # the menu opens it again
+        page.get_by_text("Download labels (CSV)").wait_for()
+        assert not page.evaluate("document.getElementById('sidebar').classList.contains('hidden')")
+    finally:
+        context.close()
+    with opened(ui_browser, served.url) as wide:  # 1400 px
+        wide.get_by_text("Download labels (CSV)").wait_for()
+        assert not wide.evaluate("document.getElementById('sidebar').classList.contains('hidden')")
+
+
 def test_no_control_leaves_a_1024px_window(ui_page, served, shot):
     """A laptop at 125% zoom is 1024 CSS px wide: the score buttons 3-5, the morphology filter's
     hints, the similarity search's number of results and CSV button were cut off at the right
