@@ -1814,3 +1814,17 @@ def test_an_unzoomed_map_frames_what_the_filter_passes_and_a_users_zoom_is_kept(
     state.mask = part  # a filter keeps the user's zoom, as a colour change does
     view.color_by = "density"
     assert view._zoom() == {"xlim": (-1.0, 1.5), "ylim": (-2.0, 0.5)} and state.map_zoom == (-1.0, 1.5, -2.0, 0.5)
+
+
+def test_the_colour_map_is_disabled_where_the_map_uses_its_own_colours(state):
+    """Coloured by labels (0-5, their own scale), the Colour map choice changed nothing and was not disabled."""
+    from astroexplore.ui.latent_map import LABELS, MapView
+
+    view = MapView(state=state)
+    layout = view.__panel__()
+    cmap = next(w for w in layout.select(pn.widgets.Select) if w.name == view.param.cmap.label)
+    assert not cmap.disabled
+    view.color_by = LABELS
+    assert cmap.disabled
+    view.color_by = "density"
+    assert not cmap.disabled

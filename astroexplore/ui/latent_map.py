@@ -691,9 +691,10 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         if self._plot is None:
             self._plot = self._build_plot()
         showing_classes = pn.bind(lambda c: c in self._classes, self.param.color_by)
+        own_colours = pn.bind(lambda c: c in self._classes or c == LABELS, self.param.color_by)
         controls = pn.Row(pn.widgets.Select.from_param(self.param.color_by, width=260),
-                          pn.widgets.Select.from_param(self.param.cmap, width=120,
-                                                       disabled=showing_classes),  # classes: their own colours
+                          pn.widgets.Select.from_param(self.param.cmap, width=120,  # classes and labels:
+                                                       disabled=own_colours),  # their own colours
                           self._found_line())
         notice = pn.pane.Markdown(self.param.notice, styles={"color": "#9a6700"}, sizing_mode="stretch_width",
                                   visible=self.param.notice.rx.bool())
