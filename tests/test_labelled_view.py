@@ -130,3 +130,5 @@ def test_the_discovery_curve_follows_the_choices_and_says_how_the_finds_came(sta
                                        "1 in the first 6 (17%), 5 in the last 6 (83%).")
     view.param.update(whose=EVERYONE, min_score=5)
     assert view._curve_text.object.startswith("4 finds (scored 5 or more) among 12 galaxies labelled:")
+    view.param.update(min_score=0)  # every label: not "scored 0 or more"
+    assert view._curve_text.object.startswith("12 finds (scored 0 to 5) among 12 galaxies labelled:")

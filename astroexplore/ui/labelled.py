@@ -144,7 +144,8 @@ class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
         who = "you labelled" if self.whose == YOURS else "labelled"
         if not n:
             return f"No galaxies {who} yet: the finds will be counted here as you score."
-        what = f"scored {self.min_score} or more" + ("" if self.tag == ANY_TAG else f", tagged {self.tag}")
+        least = f"{self.min_score} or more" if self.min_score > 0 else "0 to 5"  # as describe() says it
+        what = f"scored {least}" + ("" if self.tag == ANY_TAG else f", tagged {self.tag}")
         total = int(curve["n_found"].iloc[-1])
         text = f"{counted(total, 'find')} ({what}) among {counted(n, 'galaxy', 'galaxies')} {who}"
         if n < 10:
@@ -191,8 +192,8 @@ class LabelledView(ShownAsIpywidget, pn.viewable.Viewer):
             pn.pane.HTML("<b>Discovery curve</b>", margin=(5, 10, 0, 10)), self._curve_text,
             pn.pane.HTML("<span style='color:#555;font-size:12px'>Finds against galaxies labelled, "
                          "in the order they were first scored: the steeper the curve, the more of "
-                         "what was looked at was interesting; the halves compare the start with "
-                         "lately.</span>",
+                         "what was looked at was interesting. From 10 labels on, the line above compares "
+                         "the first half of them with the last.</span>",
                          margin=(0, 10), sizing_mode="stretch_width"),
             sizing_mode="stretch_width"), sizing_mode="stretch_width")
         return pn.Column(controls, curve, hint, self._gallery, sizing_mode="stretch_width")
