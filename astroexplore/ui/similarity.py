@@ -425,7 +425,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         # the columns share the table's width (fitted to their data, the scores ran off a laptop's
         # screen) and show the digits that mean something; the CSV keeps every digit
         return pn.widgets.Tabulator(self.results, show_index=False, pagination="local", page_size=15,
-                                    disabled=True, sizing_mode="stretch_width", height=460,
+                                    disabled=True, sizing_mode="stretch_width", height=510,  # 15 rows, header, pages
                                     layout="fit_columns", formatters=_number_formats(self.results),
                                     widths={"id": "26%"},  # an id is read whole, numbers are short
                                     # beside the gallery: RA/Dec are in the CSV and on the card
