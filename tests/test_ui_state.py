@@ -1828,3 +1828,14 @@ def test_the_colour_map_is_disabled_where_the_map_uses_its_own_colours(state):
     assert cmap.disabled
     view.color_by = "density"
     assert not cmap.disabled
+
+
+def test_a_linked_search_runs_before_its_tab_is_opened_so_the_map_marks_it(state):
+    """After a reload the map showed no query stars or result rings until the Similarity tab was opened."""
+    from astroexplore.ui.app import ExplorerApp
+
+    app = ExplorerApp(state=state)
+    assert "similarity" not in app._views and state.search_rows is None
+    state.similarity_query = f"galaxy:{state.catalogue.ids[7]}"  # as a link's search= sets it
+    assert state.search_rows.tolist() == [7] and len(state.found_rows) == state.similarity_k
+    assert state.tab == 0  # the Scoring tab stays in front

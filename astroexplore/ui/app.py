@@ -83,6 +83,13 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
         self.tabs = pn.Tabs(*zip(s.TABS, self._slots), dynamic=True, sizing_mode="stretch_width")
         self.tabs.link(s, active="tab", bidirectional=True)
         self._fill_tab()
+        s.param.watch(self._run_linked_search, "similarity_query")
+
+    def _run_linked_search(self, event) -> None:
+        """A search set before its tab was opened (a link, a reload): its view is built to run it,
+        so the map marks its query and results at once (they waited for the tab to be opened)."""
+        if event.new and "similarity" not in self._views:
+            self.view("similarity")
 
     def __repr__(self) -> str:  # param's default lists every parameter of the state, order included
         return f"ExplorerApp({self.state!r})"
