@@ -235,9 +235,6 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     return 0
 
 
-#: the query keys of the app's links (astroexplore.ui.address.KEYS: the core does not import the UI)
-APP_LINK_KEYS = ("galaxy", "tab", "method", "labelled", "answers", "ranges", "search", "k", "colour", "classes",
-                 "box", "point", "zoom", "finds")
 #: the parts of an app link each command that takes --link reads
 LINK_KEYS_READ = {"rank": ("method", "answers", "ranges", "labelled"), "similar": ("search", "k", "answers", "ranges")}
 
@@ -247,7 +244,7 @@ def _read_link(args: argparse.Namespace) -> dict:
     app link ('garbage', a mistyped '?mehtod=lof': it would silently give the default), a warning
     naming those that are not (left out) beside ones that are."""
     from astroexplore.errors import CatalogueError, did_you_mean
-    from astroexplore.filter_text import link_query
+    from astroexplore.filter_text import APP_LINK_KEYS, link_query
 
     if not args.link:
         return {}

@@ -139,6 +139,12 @@ def decode_labelled(text: str) -> bool | None:
                      "the list) or first (unlabelled first)")
 
 
+#: the query keys of the app's links (``astroexplore.ui.address`` reads and writes them; the
+#: command line's ``--link`` reads some)
+APP_LINK_KEYS = ("galaxy", "tab", "method", "labelled", "answers", "ranges", "search", "k", "colour", "classes",
+                 "box", "point", "zoom", "finds")
+
+
 def link_query(link: str) -> dict[str, str]:
     """The query of an app link (``http://host:5006/?method=lof&ranges=mag_r:..17``, or only the
     part after ``?``) as the server reads it: ``{"method": "lof", "ranges": "mag_r:..17"}``, names

@@ -40,15 +40,14 @@ import param
 from panel.custom import JSComponent
 
 from astroexplore.errors import did_you_mean
-from astroexplore.filter_text import (IN_PLACE, decode_answers, decode_labelled, decode_ranges, encode_answers,
-                                       encode_ranges, parse_numbers)
+from astroexplore.filter_text import (APP_LINK_KEYS, IN_PLACE, decode_answers, decode_labelled, decode_ranges,
+                                       encode_answers, encode_ranges, parse_numbers)
 from astroexplore.similar import parse_k, parse_search
 
 #: the ``tab`` value of each of the app's tabs, in :attr:`AppState.TABS` order
 TAB_NAMES = ("scoring", "map", "filter", "similarity", "labelled")
 #: the query keys this module reads and writes (others in the address are kept as they are)
-KEYS = ("galaxy", "tab", "method", "labelled", "answers", "ranges", "search", "k", "colour", "classes", "box",
-        "point", "zoom", "finds")
+KEYS = APP_LINK_KEYS
 
 
 def decode_search(query: Mapping[str, str], state) -> tuple[tuple[str, int] | None, list[str]]:
