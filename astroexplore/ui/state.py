@@ -364,8 +364,7 @@ class AppState(param.Parameterized):
         self._loading_annotations = False  # set while the stored tags / note are put in the boxes
         self._left_ranking_at: int | None = None  # the galaxy shown when a gallery was entered
         self._n_unlabelled = 0  # the head of the order nobody had labelled when it was sorted
-        self._message_about: tuple[int, str] | None = None  # a "Showing X" message, and X's row
-        self._kept_row: int | None = None  # the galaxy a retrain kept on screen
+        self._showing = ""  # the "Showing X" message of the galaxy on screen, while it is up
         self._new_labels = 0  # labels this window stored since the ranking was last re-learned
         self._new_at_start = 0  # ... when the running retrain started
         # a new window starts from the latest retrain another window made (if its settings match)
@@ -531,7 +530,6 @@ class AppState(param.Parameterized):
             self._seen_model = self.explorer.model_version
             self._new_labels = 0
             keep = self._keeps_galaxy_after_retrain()
-            self._kept_row = self.current
             with param.parameterized.batch_call_watchers(self):
                 self.model_version += 1
                 if elsewhere:
@@ -693,7 +691,6 @@ class AppState(param.Parameterized):
     def _sync_current(self):
         """Show this user's label of the new galaxy as the store has it now (another session
         may have written it), and refresh the counts if anyone labelled meanwhile."""
-        self._forget_stale_messages()
         event = self.store.label_of(self.current_id, self.user_name)
         self.current_score = None if event is None else int(event.score)
         self._loading_annotations = True  # the stored ones shown, not an edit to store
@@ -704,22 +701,19 @@ class AppState(param.Parameterized):
             self._loading_annotations = False
         self.refresh_counts()
 
+    @param.depends("current", watch=True)
     def _forget_stale_messages(self) -> None:
-        """Another galaxy on screen: a "Showing X" message about the one before is cleared, and a
-        retrain line's "this galaxy stays on screen" no longer said of it."""
-        about = self._message_about
-        if about is not None and about[0] != self.current:
-            self._message_about = None
-            if self.message == about[1]:  # not replaced since ("Stored X = 3" stays up after Forward)
-                self.message = ""
-        kept = f" ({KEPT_ON_SCREEN})."
-        if kept in self.retrain_message and self._kept_row != self.current:
-            self.retrain_message = self.retrain_message.replace(kept, ".")
+        """Another galaxy on screen: a "Showing X" message about the one before is cleared (one
+        that replaced it stays: "Stored X = 3" after Forward), and a retrain line's "this galaxy
+        stays on screen" is no longer said of it (it is set only while that galaxy is current)."""
+        if self._showing and self.message == self._showing:
+            self.message = ""
+        self._showing = ""
+        self.retrain_message = self.retrain_message.replace(f" ({KEPT_ON_SCREEN}).", ".")
 
     def _say_showing(self, text: str) -> None:
         """A message about the galaxy now on screen (cleared when another is shown)."""
-        self.message = text
-        self._message_about = (self.current, text)
+        self.message = self._showing = text
 
     @param.depends("tags", "note", watch=True)
     def _annotations_edited(self):
@@ -1092,7 +1086,6 @@ class AppState(param.Parameterized):
         self.resources.publish_retrain(self.explorer.last_retrain)
         n = (report or {}).get("n_labels", self.n_labelled) if isinstance(report, dict) else self.n_labelled
         keep = self._keeps_galaxy_after_retrain()
-        self._kept_row = self.current
         skipped = isinstance(report, dict) and report.get("skipped")
         with param.parameterized.batch_call_watchers(self):
             self.retrain_progress = 1.0
