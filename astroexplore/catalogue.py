@@ -674,8 +674,11 @@ def _content_hint(path: Path, kind: str) -> str:
             text = head.decode("utf-8")
         except UnicodeDecodeError:
             return ""
-        found = ("CSV", ".csv") if kind != "csv" and _looks_like_csv(text, len(head) == 4096) else ("text", None)
-        if found[0] == "text" and kind != "csv":
+        if kind == "csv":
+            found = ("text", None)
+        elif _looks_like_csv(text, len(head) == 4096):
+            found = ("CSV", ".csv")
+        else:
             first = text.lstrip("\ufeff").split("\n")[0].strip()[:60]
             return (f"the file is not {_KIND_NAMES[kind]}: it holds text, not a table"
                     + (f" (its first line: {first!r})" if first else "") + ".")
