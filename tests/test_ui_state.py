@@ -1787,17 +1787,22 @@ def test_the_map_marks_the_similarity_search_shown(state):
     assert len(found.data) == len(query.data) == 0
 
 
-def test_an_unzoomed_map_frames_what_the_filter_passes_and_a_users_zoom_is_kept(state):
+def test_an_unzoomed_map_frames_what_the_filter_passes_and_a_users_zoom_is_kept(state, monkeypatch):
     """The map opened under a filter kept that filter's frame after the filter was cleared: most
     galaxies off screen, and a colour change then wrote the old frame into the link as a zoom."""
     from astroexplore.ui.latent_map import MapView
 
     hv = pytest.importorskip("holoviews")
+    drawn = []  # each aggregation of the galaxies: once per filter change, zoomed or not
+    points = MapView._points
+    monkeypatch.setattr(MapView, "_points", lambda self, *a: drawn.append(a[1]) or points(self, *a))
     view = MapView(state=state)
     pn.panel(view).get_root()
+    drawn.clear()
     x = state.resources.frame["x"].to_numpy()
     part = x < np.quantile(x, 0.3)
     state.mask = part  # a filter before the map was looked at
+    assert len(drawn) == 1 and drawn[0] is part  # the new frame only (the old figure was redrawn too)
     view.color_by = "density"
     framed = view._data_range(part)
     assert view._whole == framed
@@ -1811,7 +1816,9 @@ def test_an_unzoomed_map_frames_what_the_filter_passes_and_a_users_zoom_is_kept(
     ranges = next(s for s in view._rasterized.streams if isinstance(s, hv.streams.RangeXY))
     ranges.event(x_range=(-1.0, 1.5), y_range=(-2.0, 0.5))  # the user zoomed in
     assert state.map_zoom == (-1.0, 1.5, -2.0, 0.5)
+    drawn.clear()
     state.mask = part  # a filter keeps the user's zoom, as a colour change does
+    assert len(drawn) == 1 and drawn[0] is part  # in place
     view.color_by = "density"
     assert view._zoom() == {"xlim": (-1.0, 1.5), "ylim": (-2.0, 0.5)} and state.map_zoom == (-1.0, 1.5, -2.0, 0.5)
 

@@ -149,10 +149,15 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
     classes = param.ListSelector(default=[], objects=[], label="Classes in colour", doc=(
         "Coloured by a class column: the classes drawn in their own colours (at most MAX_CLASSES; "
         "the others share 'other'). Offered most frequent first; default default_classes()."))
+    drawn_mask = param.Array(default=None, precedence=-1, doc=(
+        "The filter the map's figure draws (state.mask): redrawn in place when the user has zoomed, "
+        "else in a new figure framing what passes (so the galaxies are aggregated once, not twice)."))
 
     def __init__(self, **params):
         super().__init__(**params)
         cat = self.state.catalogue
+        self.drawn_mask = self.state.mask
+        self.state.param.watch(self._reframe, "mask")  # the map follows the filter
         self.param.color_by.objects, self._classes = colour_options(cat)
         self._gallery = Gallery(state=self.state, title="Tap the map or box-select to see galaxies here.")
         self._download = pn.widgets.FileDownload(
@@ -336,18 +341,22 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         pane = pn.pane.HoloViews(self._overlay(), sizing_mode="stretch_width", max_width=self._pane_width,
                                  height=self.height + 20, linked_axes=False)
         self.param.watch(self._on_colour, "color_by")
-        self.state.param.watch(self._reframe, "mask")
         return pane
 
     def _on_colour(self, _event):
         if self._plot is not None:
             self._plot.object = self._overlay(keep_zoom=True)
 
-    def _reframe(self, _event):
+    def _reframe(self, event):
         """A new filter: a map the user has not zoomed frames the galaxies now passing (the
-        figure's range is fixed when it is built, so it is built again); a zoom is kept."""
-        if self._plot is not None and self.state.map_zoom is None:
-            self._plot.object = self._overlay()
+        figure's range is fixed when it is built, so it is built again, the figure before not
+        redrawn first); a zoom is kept, the figure redrawn in place."""
+        if self._plot is None or self.state.map_zoom is not None:
+            self.drawn_mask = event.new  # no figure yet, or redrawn in place at the user's zoom
+            return
+        with param.discard_events(self):
+            self.drawn_mask = event.new
+        self._plot.object = self._overlay()
 
     def _colour_ready(self, color_by: str) -> bool:
         """False while the scores ``color_by`` shows are computed in the background (the map shows
@@ -417,7 +426,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         if not zoom and st.map_zoom is not None:  # a link's zoom
             x0, x1, y0, y1 = st.map_zoom
             zoom = {"xlim": (x0, x1), "ylim": (y0, y1)}
-        whole = self._data_range(st.mask)
+        whole = self._data_range(self.drawn_mask)
         labels = self.color_by == LABELS
         ready = self._colour_ready(self.color_by)
         self._pending = None if ready else self.color_by
@@ -429,7 +438,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         # the colour is bound as a constant: a new "Colour by" builds a new figure (_on_colour), and
         # binding the parameter made the old figure re-aggregate for the new colour first.
         # cache_size=1: each cached frame of 1M points kept ~10 MB per colour change
-        points = hv.DynamicMap(pn.bind(functools.partial(self._points, shown), st.param.mask,
+        points = hv.DynamicMap(pn.bind(functools.partial(self._points, shown), self.param.drawn_mask,
                                        st.param.model_version), cache_size=1)
         # the range stream starts at the range the figure opens on (the zoom kept, or the data's):
         # starting empty, the first render aggregated the 1M points twice (once for the data's
@@ -462,7 +471,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             **self._with_reset_to(whole, self._hover_opts(shown, class_names) if classes else {
                 "clabel": self._colour_label(shown), **self._hover_opts(shown), **self._colorbar_opts(density)}),
             **zoom)
-        labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, st.param.mask),
+        labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, self.param.drawn_mask),
                                  cache_size=1)
         marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point, self.param.box), cache_size=1)
         search = hv.DynamicMap(pn.bind(self._search_marks, st.param.search_rows, st.param.found_rows),
