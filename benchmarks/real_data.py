@@ -386,15 +386,16 @@ def _views_tag() -> str:
 
 def gz1_specs(args) -> dict[str, dict]:
     """The gz1 encoders of this run: name -> train_encoder settings and its (seed, checkpoint tag)
-    runs. The distilled encoder is trained with seeds 0 to ``args.seeds - 1`` (the checkpoint name
-    says every setting; seed 0's has no seed suffix)."""
+    runs. The distilled encoder is trained with seeds ``args.first_seed`` to ``args.first_seed +
+    args.seeds - 1`` (the checkpoint name says every setting; seed 0's has no seed suffix)."""
     e = args.epochs
     specs = {"ours (contrastive)": {"runs": [(0, _checkpoint_tag("gz1", "contrastive", None, args, e))],
                                     "targets": None, "target_weight": 1.0}}
     if args.distill != "none":
         tag = _checkpoint_tag("gz1", "distilled", args.distill, args, e)
         specs[f"ours (contrastive + distilled {args.distill})"] = {
-            "runs": [(s, tag if s == 0 else f"{tag}_s{s}") for s in range(args.seeds)],
+            "runs": [(s, tag if s == 0 else f"{tag}_s{s}")
+                     for s in range(args.first_seed, args.first_seed + args.seeds)],
             "targets": args.distill, "target_weight": args.target_weight}
     return specs
 
@@ -464,10 +465,11 @@ def table(reps: dict[str, list], samples: dict) -> pd.DataFrame:
                          for n in reps])
 
 
-def seed_table(per_seed: dict) -> pd.DataFrame:
-    """One row per encoder seed of each multi-seed representation (its runs are seeds 0, 1, ...)."""
-    return pd.DataFrame([{"representation": n, "seed": seed, **f}
-                         for n, runs in per_seed.items() for seed, f in enumerate(runs)])
+def seed_table(per_seed: dict, first_seed: int = 0) -> pd.DataFrame:
+    """One row per encoder seed of each multi-seed representation (its runs are seeds
+    ``first_seed``, ``first_seed + 1``, ...)."""
+    return pd.DataFrame([{"representation": n, "seed": first_seed + i, **f}
+                         for n, runs in per_seed.items() for i, f in enumerate(runs)])
 
 
 def _checkpoint_tag(prefix: str, label: str, targets, args, epochs: int) -> str:
@@ -532,6 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--discovery-seeds", type=int, default=5, help="seeds of the discovery protocol (default 5)")
     p.add_argument("--seeds", type=int, default=3,
                    help="training seeds of the distilled gz1 encoder; its figures are the mean (default 3)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="the distilled gz1 encoder's first training seed (default 0: seeds 0, 1, 2)")
     p.add_argument("--head-draws", type=int, default=100, help="label draws of each ring head figure (default 100)")
     p.add_argument("--tag-draws", type=int, default=200, help="example draws of each tag query (default 200)")
     return p
@@ -706,7 +710,7 @@ def main(argv=None) -> int:
         markdown_table(board), "", f"**{tally(board)}**", "",
         "## Figures of each training seed of the distilled gz1 encoder", "",
         *[x for name, df in (("gz1", gz1), ("rings", rings), ("examples", tags)) if per_seed[name]
-          for x in (f"{name}:", "", markdown_table(seed_table(per_seed[name])), "")],
+          for x in (f"{name}:", "", markdown_table(seed_table(per_seed[name], args.first_seed)), "")],
         "## Timings (seconds)", "",
         markdown_table(pd.DataFrame([{"step": k, "seconds": v} for k, v in timings.items()])), ""]
     text = "\n".join(lines)

@@ -140,3 +140,26 @@ def test_the_training_jobs_are_the_checkpoints_main_reads():
     assert all(by_tag[t]["settings"]["epochs"] == 9 and by_tag[t]["settings"]["batch_size"] == real_data.SMALL_BATCH
                for t in small)
     assert gz1[2].endswith("_e7_s1") and small[0] == "rings_contrastive_width24_e9"
+
+
+def test_first_seed_names_new_checkpoints_and_the_seed_table_says_which():
+    """--first-seed 3 trains seeds 3, 4, 5 under names of their own (a replication on seeds that
+    chose nothing), and the per-seed table numbers them as trained."""
+    args = real_data.build_parser().parse_args(["--first-seed", "3"])
+    runs = real_data.gz1_specs(args)["ours (contrastive + distilled features)"]["runs"]
+    default = real_data.gz1_specs(real_data.build_parser().parse_args([]))
+    assert [s for s, _ in runs] == [3, 4, 5]
+    assert all(tag.endswith(f"_s{s}") for s, tag in runs)
+    assert not {t for _, t in runs} & {t for sp in default.values() for _, t in sp["runs"]}
+    table = real_data.seed_table({"x": [{"a": 0.1}, {"a": 0.2}]}, first_seed=3)
+    assert table["seed"].tolist() == [3, 4]
+
+
+def test_transfer_variant_reads_its_variants_and_refuses_others():
+    from benchmarks import transfer_variant
+
+    assert transfer_variant.parse_variant("adabn") == ("adabn", None)
+    assert transfer_variant.parse_variant("crop=1.0") == ("crop", 1.0)
+    for bad in ("crop=0", "crop=1.5", "crop=x", "crop", "tta"):
+        with pytest.raises(SystemExit, match="adabn' or 'crop=F"):
+            transfer_variant.parse_variant(bad)
