@@ -896,6 +896,23 @@ def parse_legacy_survey_url(url: str) -> tuple[float, float]:
     return ra, dec
 
 
+#: two or more numbers (with signs and sexagesimal marks) and nothing else
+_POSITION_SHAPE = re.compile(r"[-+]?\d[\d.hmsd°'\"]*(?:[\s,;:]+[-+]?\d[\d.hmsd°'\"]*)+")
+
+
+def looks_like_position(text: str) -> bool:
+    """Whether ``text`` has the shape of a sky position (numbers only, with signs and sexagesimal
+    marks), so that :func:`parse_position`'s error about it (an RA or Dec out of range) is the one
+    to show, rather than "no such galaxy id".
+
+    >>> looks_like_position("500 100"), looks_like_position("10:00:24 +95:00:00")
+    (True, True)
+    >>> looks_like_position("DEMO_000005"), looks_like_position("150")
+    (False, False)
+    """
+    return bool(_POSITION_SHAPE.fullmatch(str(text).strip()))
+
+
 def parse_position(text: str) -> tuple[float, float]:
     """RA and Dec (degrees) from a search box: a Legacy Survey link, ``"150.1 2.2"``,
     ``"150.1, 2.2"`` or sexagesimal ``"10h00m24s +02d12m00s"`` (astropy).

@@ -119,9 +119,16 @@ def test_column_rows_filter_the_ranking_with_the_morphology_conditions(state, ca
     assert state.n_match == (both & ColumnRange("mag_r", 17, 18).mask(cat)).sum()
     row.column = "mag_r"  # another column: its bounds start empty
     assert (row.low, row.high) == (None, None)
+    old_rows = list(view._column_controls)
     view.clear()
     assert state.column_ranges == () and state.filter is None and state.n_match == cat.n_galaxies
     assert all(c.column == NO_COLUMN for c in view._column_controls)
+    # Clear gives new, empty rows (as many), which drive the filter; the old ones are let go
+    assert len(view._column_controls) == len(old_rows)
+    assert not {id(c) for c in old_rows} & {id(c) for c in view._column_controls}
+    view._column_controls[0].column = "mag_r"
+    view._column_controls[0].high = 16.0
+    assert state.column_ranges == (ColumnRange("mag_r", high=16.0),)
 
 
 def test_column_summary_gives_the_range_and_the_missing():

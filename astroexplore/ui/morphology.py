@@ -133,10 +133,14 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
                 self._controls[q.name] = c
         self._show_state()
 
-    def _add_column_control(self) -> ColumnControl:
-        """One more column row (on the page too, once it is drawn)."""
+    def _new_column_control(self) -> ColumnControl:
         c = ColumnControl(self._columns)
         c.param.watch(self._apply_ranges, ["column", "low", "high"])
+        return c
+
+    def _add_column_control(self) -> ColumnControl:
+        """One more column row (on the page too, once it is drawn)."""
+        c = self._new_column_control()
         self._column_controls.append(c)
         if self._column_box is not None:
             self._column_box.append(self._column_row(c))
@@ -212,12 +216,13 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
             for c in self._controls.values():
                 c.answer = ANY
                 c.fraction = (0.5, 1.0)
-            for c in self._column_controls:
-                c.param.update(column=NO_COLUMN, low=None, high=None, problem="")
         finally:
             self._updating = False
-        if self._column_box is not None:  # new boxes: a number box set back to None shows "NaN" in
-            # the browser (Bokeh's NumericInput), a new one its "no bound" placeholder
+        # as many new, empty column rows: a number box set back to None shows "NaN" in the browser
+        # (Bokeh's NumericInput), a new one its "no bound" placeholder; the old rows' controls go
+        # with their boxes (setting the old ones back and drawing new boxes kept both linked)
+        self._column_controls = [self._new_column_control() for _ in self._column_controls]
+        if self._column_box is not None:
             self._column_box.objects = [self._column_row(c) for c in self._column_controls]
         self.state.param.update(filter=None, column_ranges=())
 

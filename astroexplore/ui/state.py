@@ -40,10 +40,6 @@ _SCORES_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1,
 RANKING_METHODS = [m.value for m in RankingMethod]
 
 
-#: two numbers (with signs and sexagesimal marks) and nothing else: a sky position, not an id
-_LOOKS_LIKE_POSITION = re.compile(r"[-+]?\d[\d.hmsd°'\"]*(?:[\s,;:]+[-+]?\d[\d.hmsd°'\"]*)+")
-
-
 def parse_tags(text: str) -> tuple[str, ...]:
     """Split a tags box ("#ring, merger #lens") into normalised tags.
 
@@ -859,8 +855,8 @@ class AppState(param.Parameterized):
 
     def _goto_position(self, typed: str) -> bool:
         """:meth:`goto_id` for text that is no id: the nearest galaxy to it as a sky position."""
-        from astroexplore.search import (OUTSIDE_SURVEY_DEG, WARN_SEPARATION_ARCSEC, angle_text, nearest_galaxy,
-                                         parse_position)
+        from astroexplore.search import (OUTSIDE_SURVEY_DEG, WARN_SEPARATION_ARCSEC, angle_text, looks_like_position,
+                                         nearest_galaxy, parse_position)
 
         try:
             self.catalogue.index_of(typed)
@@ -872,7 +868,7 @@ class AppState(param.Parameterized):
             ra, dec = parse_position(typed)
         except ValueError as err:
             # numbers (an RA and a Dec out of range, "500 100"): what is wrong with the position
-            said = str(err) if self.catalogue.has_coordinates and _LOOKS_LIKE_POSITION.fullmatch(typed.strip()) \
+            said = str(err) if self.catalogue.has_coordinates and looks_like_position(typed) \
                 else not_an_id
             self.message = said[:1].upper() + said[1:]
             return False

@@ -263,6 +263,11 @@ def test_a_column_range_filters_the_ranking_and_an_empty_one_says_why(ui_page, s
     # the boxes show their "no bound" again (a number box set back to None read "NaN")
     until(lambda: set(page.get_by_placeholder("no bound").evaluate_all("els => els.map(e => e.value)")) == {""},
           what="the range boxes to empty")
+    # the new rows filter as the first ones did
+    page.get_by_role("combobox", name="Column").first.select_option("mag_r")
+    page.get_by_placeholder("no bound").nth(1).fill("16.5")
+    page.get_by_placeholder("no bound").nth(1).press("Enter")
+    until(lambda: state.n_match == expected.sum(), what="a range on a row made by Clear to reach the state")
 
 
 def test_map_tap_gallery_download_and_open(ui_page, served, until, shot, tmp_path):
