@@ -648,11 +648,36 @@ def _reading(path: Path, kind: str) -> Iterator[None]:
     except (pa.ArrowException, OSError) as err:
         hint = _content_hint(path, kind)
         reason = str(err).rstrip(".")
-        if hint:  # the parser's own words on another format's bytes: their first line, without
-            # the row a CSV parser quotes ("Expected 1 columns, got 2: <the bytes>")
+        if hint and kind != "csv":  # what the bytes are says it: the parser's words on them
+            # ("Parquet magic bytes not found in footer. Either the file is corrupted or ...") only repeat it
+            raise CatalogueError(f"cannot read as {_KIND_NAMES[kind]}: {hint}", file=str(path)) from None
+        if hint:  # the CSV parser's own words on another format's bytes: their first line, without
+            # the row it quotes ("Expected 1 columns, got 2: <the bytes>")
             reason = re.sub(r"(got \d+):.*", r"\1", reason.split("\n")[0]).rstrip(".: ")
+        elif kind == "csv" and "columns, got" in reason and (ragged := _ragged_csv_line(path)):
+            line, n, n_header = ragged  # pyarrow quotes the row but does not say where it is
+            reason = f"line {line} has {n} values where the header has {n_header} ({reason})"
         raise CatalogueError(f"cannot read as {_KIND_NAMES[kind]}: {reason}{'; ' + hint if hint else '.'}",
                              file=str(path)) from None
+
+
+def _ragged_csv_line(path: Path) -> tuple[int, int, int] | None:
+    """(line, values, header's values) of the first row of a CSV whose number of values differs
+    from its header's (blank lines skipped, as pyarrow does), or None."""
+    import csv
+    import gzip
+
+    try:
+        with (gzip.open if path.name.lower().endswith(".gz") else open)(path, "rt", newline="",
+                                                                       errors="replace") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            for row in reader:
+                if row and len(row) != len(header):
+                    return reader.line_num, len(row), len(header)
+    except (OSError, csv.Error):
+        pass
+    return None
 
 
 _MAGIC = ((b"PAR1", "parquet", ".parquet"), (b"\x89HDF", "hdf5", ".h5"), (b"\x93NUMPY", "npy", ".npy"),
@@ -675,12 +700,12 @@ def _content_hint(path: Path, kind: str) -> str:
         except UnicodeDecodeError:
             return ""
         if kind == "csv":
-            found = ("text", None)
-        elif _looks_like_csv(text, len(head) == 4096):
+            return ""  # text read as CSV: the CSV parser's own error (a ragged row) says what is wrong
+        if _looks_like_csv(text, len(head) == 4096):
             found = ("CSV", ".csv")
         else:
             first = text.lstrip("\ufeff").split("\n")[0].strip()[:60]
-            return (f"the file is not {_KIND_NAMES[kind]}: it holds text, not a table"
+            return ("it holds text, not a table"
                     + (f" (its first line: {first!r})" if first else "") + ".")
     if found is None or found[0] == kind or (kind == "csv" and found[0] == "gzip-compressed data"):
         return ""

@@ -738,7 +738,8 @@ def test_text_that_is_no_table_is_not_called_csv(tmp_path, text):
     with pytest.raises(CatalogueError) as err:
         load_catalogue(path)
     message = str(err.value)
-    assert "this is not a parquet file; the file is not Parquet: it holds text, not a table" in message
+    assert "garbage.parquet: cannot read as Parquet: it holds text, not a table" in message
+    assert "magic bytes" not in message  # pyarrow's words only repeated it ("... not a parquet file")
     assert f"(its first line: {text.splitlines()[0]!r})" in message
     assert "CSV" not in message and "rename" not in message and "..." not in message
 
@@ -866,3 +867,20 @@ def test_describe_shows_an_image_path_relative_to_the_table_without_dot_dots(tmp
     cat = load_catalogue(path)
     assert ".." in cat.image_reference(0)  # resolved against the table's folder, as written
     assert f"(e.g. {tmp_path / 'cutouts' / 'a.jpg'})" in describe_catalogue(cat)
+
+
+@pytest.mark.parametrize("name", ["cat.csv", "cat.csv.gz"])
+def test_a_ragged_csv_row_is_named_by_its_line(tmp_path, name):
+    """pyarrow quotes the row ('Expected 2 columns, got 3: 5,6,7') but not where it is, and the
+    message went on 'the file holds text, not CSV'. Lines count as an editor does: a quoted cell
+    over two lines and a blank line included."""
+    import gzip
+
+    text = 'id,b\n"a\nb",2\n\n3,4\n5,6,7\n8,9\n'
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(path)
+    message = str(err.value)
+    assert f"{name}: cannot read as CSV: line 6 has 3 values where the header has 2" in message
+    assert "holds text" not in message
