@@ -176,6 +176,32 @@ def test_catalogues_from_one_encoder_share_the_pca_basis(tmp_path, capsys):
     assert load_encoder(ckpt).pca.unit_vectors is True
 
 
+def test_an_encoder_embeds_another_surveys_cutouts_at_the_crop_given(tmp_path, capsys):
+    """--crop with --encoder was ignored ("using the encoder's ... crop"): the central fraction it
+    was trained on suits its own survey, not one whose galaxies fill more of the frame."""
+    _write_pngs(tmp_path / "a", n=8)
+    ckpt = tmp_path / "a.encoder.pt"
+    assert embed(tmp_path / "a", tmp_path / "a.parquet", "--crop", "0.5") == 0
+    capsys.readouterr()
+    assert embed(tmp_path / "a", tmp_path / "same.parquet", "--encoder", str(ckpt)) == 0
+    assert "embedding the central 0.5 of each cutout, as the encoder was trained" in capsys.readouterr().err
+    same = load_catalogue(tmp_path / "same.parquet")
+    assert same.metadata["encoder"]["crop"] == 0.5 and "trained_crop" not in same.metadata["encoder"]
+    assert embed(tmp_path / "a", tmp_path / "whole.parquet", "--encoder", str(ckpt), "--crop", "1") == 0
+    assert "embedding the central 1 of each cutout (the encoder was trained on the central 0.5)" \
+        in capsys.readouterr().err
+    whole = load_catalogue(tmp_path / "whole.parquet")
+    assert (whole.metadata["encoder"]["crop"], whole.metadata["encoder"]["trained_crop"]) == (1.0, 0.5)
+    enc = load_encoder(ckpt)
+    enc.crop = 1.0
+    files = sorted((tmp_path / "a").glob("*.png"))
+    direct = dict(zip([f.stem for f in files], enc.embed_files(files).embeddings))
+    got = np.stack(whole.table["embedding_full"])
+    off = np.abs(got - np.stack([direct[g] for g in whole.ids.tolist()])).max()
+    # a one-epoch width-8 encoder's embeddings barely vary, so "different" is against the match
+    assert np.abs(got - np.stack(same.table["embedding_full"])).max() > 10 * off
+
+
 # ------------------------------------------------------------------ 5. option values
 @pytest.mark.parametrize("option, value, says", [
     ("--batch-size", "0", "must be at least 2"), ("--width", "0", "must be at least 1"),

@@ -162,9 +162,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=_int_at_least(MIN_IMAGE_SIZE, " pixels"), default=64,
                         help="side in pixels of the square the encoder sees: images are centre-cropped to "
                              f"square and resized to it (default 64; at least {MIN_IMAGE_SIZE})")
-    parser.add_argument("--crop", type=float, default=1.0,
+    parser.add_argument("--crop", type=float, default=None,
                         help="keep the central fraction of each cutout before resizing "
-                             "(default 1; 0.5 suits SDSS GZ1-style cutouts with small galaxies)")
+                             "(default 1; 0.5 suits SDSS GZ1-style cutouts with small galaxies). With "
+                             "--encoder, default the crop it was trained with; give one for another "
+                             "survey's cutouts, where galaxies fill more or less of the frame")
     parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=False,
                         help="average embeddings over the 8 rotations/flips by 90 degrees: exactly "
                              "invariant to them, 8x slower (default no: on GZ1 it changed nothing)")
@@ -751,6 +753,20 @@ def _ignored_training_options(args: argparse.Namespace) -> list[str]:
             if getattr(args, k, v) != v]
 
 
+def _set_crop(encoder, crop: float | None) -> None:
+    """Embed with ``crop`` (the central fraction of each cutout) where given, else with the crop
+    the encoder was trained with; says which, and the catalogue's metadata records both."""
+    trained = encoder.crop
+    if crop is None or crop == trained:
+        print(f"embedding the central {trained:g} of each cutout, as the encoder was trained "
+              "(--crop to change it)", file=sys.stderr)
+        return
+    encoder.crop = crop
+    encoder.metadata.update(crop=crop, trained_crop=trained)
+    print(f"embedding the central {crop:g} of each cutout (the encoder was trained on the central "
+          f"{trained:g})", file=sys.stderr)
+
+
 # ----------------------------------------------------------------------------- the PCA
 def _reduce(args: argparse.Namespace, encoder, full: np.ndarray, pca_path: Path, out_dir: Path):
     """(``embedding`` column, metadata) for the representations ``full``: projected on the PCA
@@ -824,6 +840,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".parquet":
         return _err(f"{out}: --out must end in .parquet")
+    crop_given, args.crop = args.crop, 1.0 if args.crop is None else args.crop
     if not 0 < args.crop <= 1:
         return _err(f"--crop must be a fraction in (0, 1], got {args.crop}")
     if args.train_max < 2:
@@ -856,9 +873,9 @@ def run(args: argparse.Namespace) -> int:
         return _err(str(err))
     try:
         if encoder is not None:
-            if (encoder.image_size, encoder.crop) != (args.image_size, args.crop):
-                print(f"using the encoder's image size {encoder.image_size} and crop {encoder.crop}",
-                      file=sys.stderr)
+            _set_crop(encoder, crop_given)
+            if encoder.image_size != args.image_size:
+                print(f"using the encoder's image size, {encoder.image_size} pixels", file=sys.stderr)
         else:
             encoder = _train(args, inputs, mode, vote_cols, ckpt)
     except ImageError as err:
