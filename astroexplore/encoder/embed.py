@@ -75,7 +75,9 @@ class Encoder:
         ``S``: images of another size are centre-cropped to square and resized (see
         :mod:`astroexplore.encoder.data`).
     crop : float
-        Central fraction of each image kept before resizing (1 = whole image).
+        Central fraction of each image kept before resizing (1 = whole image). It may be set
+        after loading (``encoder.crop = 1.0``) for another survey's cutouts, which frame their
+        galaxies differently (``astroexplore embed --encoder ... --crop``).
     vote_head : nn.Module or None
         ``(B, d)`` -> ``(B, n_answers)`` Dirichlet concentrations (our hybrid/supervised models).
     questions : list of list of int, optional
