@@ -92,9 +92,14 @@ def _cmd_labels(args: argparse.Namespace) -> int:
             else:
                 read = store.import_parquet if Path(args.csv).suffix.lower() in (".parquet", ".pq") \
                     else store.import_csv
-                n = read(args.csv, user=args.user)
+                n = read(args.csv, user=args.user, catalogue=catalogue)
                 where = f"the new label store {args.store}" if new_store else str(args.store)
-                print(f"imported {n} labels from {args.csv} into {where}")
+                print(f"imported {n} label{'' if n == 1 else 's'} from {args.csv} into {where}"
+                      + ("" if n else " (nothing new: every row is already in the store)"))
+                if catalogue is None:
+                    print("note: no --catalogue: the ids were not checked to be galaxies of your catalogue "
+                          "(nor their ra/dec, where the file has them); labels for ids it lacks are kept "
+                          "but never used", file=sys.stderr)
     except BaseException:
         # a failed import leaves no empty store behind (a mistyped path would hide), but never
         # removes one that another process (the app) has written to meanwhile
@@ -653,8 +658,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("store")
     i.add_argument("csv")
     i.add_argument("--user", default=None, help="user name for rows that have none")
-    i.add_argument("--catalogue", default=None, help="reject ids not in this catalogue (read with "
-                   "the options below)")
+    i.add_argument("--catalogue", default=None, help="reject ids not in this catalogue, and rows whose "
+                   "ra/dec (an export written with --catalogue) are not where that id's galaxy is: labels "
+                   "of another catalogue that uses the same ids (read with the options below)")
     add_loading_options(i)
     i.set_defaults(func=_cmd_labels)
     f = lsub.add_parser("finds", help="write the galaxies scored so far, best first (the app's Labelled "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import math
 import numbers
 import os
 import random
@@ -62,6 +63,8 @@ _BUSY_TIMEOUT_MS = 2
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _TAG_RE = re.compile(r"#[a-z0-9][a-z0-9_-]{0,63}")
 _LATEST_COLUMNS = [ID_COLUMN, "score", "user", "timestamp", "tags", "note"]
+#: Bad rows of an import named in its error (the count says how many in all).
+SHOW_BAD_ROWS = 5
 _HISTORY_COLUMNS = ["event_id", "kind", ID_COLUMN, "score", "user", "timestamp", "tags", "note",
                     "undoes"]
 _HOW = ("mean", "max", "min", "median")
@@ -751,7 +754,7 @@ class LabelStore:
 
     # -- import and export
 
-    def import_csv(self, path: str | os.PathLike, *, user: str | None = None) -> int:
+    def import_csv(self, path: str | os.PathLike, *, user: str | None = None, catalogue=None) -> int:
         """Import labels from a CSV file in one transaction: every row, or nothing.
 
         Two formats are recognised by their header:
@@ -768,6 +771,11 @@ class LabelStore:
             The CSV file.
         user : str, optional
             User for rows that name none (default "anonymous").
+        catalogue : Catalogue, optional
+            Where given, every id must be one of its galaxies, and a row that has ``ra`` and
+            ``dec`` (an export written with a catalogue) must lie within
+            :data:`~astroexplore.search.SAME_OBJECT_ARCSEC` of the galaxy with that id: labels
+            made on another catalogue whose ids name other galaxies are refused, not put on them.
 
         Returns
         -------
@@ -782,25 +790,27 @@ class LabelStore:
         Raises
         ------
         LabelError
-            Naming the file and the line of the first bad row (unknown id, bad score, ...);
-            nothing is imported.
+            Naming the file and the lines of the bad rows (unknown id, bad score, another
+            galaxy's position, ...; the first few, and how many in all); nothing is imported.
         """
-        return self._import(self._read_csv, path, user)
+        return self._import(self._read_csv, path, user, catalogue)
 
-    def import_parquet(self, path: str | os.PathLike, *, user: str | None = None) -> int:
+    def import_parquet(self, path: str | os.PathLike, *, user: str | None = None, catalogue=None) -> int:
         """Import labels from a Parquet file written by :meth:`export_parquet` (columns ``id``,
         ``score`` and optionally ``user``, ``timestamp``, ``tags`` as a list or a space-separated
         string, ``note``), with the rules of :meth:`import_csv`: every row or nothing, a row
         already stored is skipped. Errors name the file and the row, 0-based
         (as pandas and pyarrow count, and as catalogue errors name table rows)."""
-        return self._import(self._read_parquet, path, user)
+        return self._import(self._read_parquet, path, user, catalogue)
 
-    def _import(self, read, path, user: str | None) -> int:
-        """``read(path, user)`` -> records, inserted in one transaction (import_csv / import_parquet)."""
-        records = read(Path(path), "anonymous" if user is None else _check_user(user))
+    def _import(self, read, path, user: str | None, catalogue) -> int:
+        """``read(path, user, check)`` -> records, inserted in one transaction (import_csv /
+        import_parquet); ``check`` validates each row against ``catalogue`` (None: no check)."""
+        check = None if catalogue is None else _CatalogueCheck(catalogue)
+        records = read(Path(path), "anonymous" if user is None else _check_user(user), check)
         return len(self._insert_records(records, skip_stored=True))
 
-    def _read_parquet(self, path: Path, user: str) -> list[_Record]:
+    def _read_parquet(self, path: Path, user: str, check=None) -> list[_Record]:
         import pyarrow.parquet as pq
 
         try:
@@ -827,9 +837,9 @@ class LabelStore:
                     self.line_num = i  # 0-based, as catalogue and embed errors name table rows
                     yield [text(v) for v in row]
 
-        return self._parse_rows(path, Rows(), _csv_parser(path, header), user, unit="row")
+        return self._parse_rows(path, Rows(), _csv_parser(path, header), user, check, unit="row")
 
-    def _read_csv(self, path: Path, user: str) -> list[_Record]:
+    def _read_csv(self, path: Path, user: str, check=None) -> list[_Record]:
         """Comma-separated, or ';' or tab-separated when the header has no comma but them (a
         spreadsheet's export); UTF-8 (LabelError naming the first line that is not)."""
         try:
@@ -844,13 +854,16 @@ class LabelStore:
                     reader = csv.reader(fh, delimiter=sep)
                     header = next(reader)
                 parse = _csv_parser(path, header)
-                return self._parse_rows(path, reader, parse, user)
+                return self._parse_rows(path, reader, parse, user, check)
         except UnicodeDecodeError as err:
             raise LabelError(f"{path}: {_not_utf8(path, err)}") from None
         except (OSError, csv.Error) as err:
             raise LabelError(f"{path}: cannot read labels ({err})") from None
 
-    def _parse_rows(self, path: Path, reader, parse, user: str, unit: str = "line") -> list[_Record]:
+    def _parse_rows(self, path: Path, reader, parse, user: str, check=None, unit: str = "line") -> list[_Record]:
+        """The file's rows as records; LabelError naming the first :data:`SHOW_BAD_ROWS` bad ones
+        (and how many in all) where any is bad. No "did you mean" for an unknown id: a close id
+        is another galaxy."""
         records, bad = [], []
         for row in reader:
             if not any(cell.strip() for cell in row):
@@ -858,15 +871,16 @@ class LabelStore:
             try:
                 fields = parse(row)
                 if fields is not None:
+                    position = fields.pop("ra", None), fields.pop("dec", None)
                     fields.setdefault("user", user)
-                    records.append(self._record(**fields, hint=not bad))
+                    record = self._record(**fields, hint=False)
+                    if check is not None:
+                        check(record.galaxy_id, *position)
+                    records.append(record)
             except LabelError as err:
                 bad.append((reader.line_num, err))
         if bad:
-            line, err = bad[0]
-            where = f"row {line} (0-based)" if unit == "row" else f"{unit} {line}"
-            raise LabelError(f"{path}: {where}: {_sentence(err)} {len(bad)} bad row(s) in "
-                             "all; nothing was imported.")
+            raise _bad_rows_error(path, bad, "row {} (0-based)" if unit == "row" else unit + " {}")
         return records
 
     def export_csv(self, path: str | os.PathLike, *, catalogue=None) -> Path:
@@ -1287,7 +1301,7 @@ def _csv_parser(path: Path, header: list[str]):
             raise LabelError(f"{path}: no column {required!r} (expected our export format with "
                              f"id, score[, user, timestamp, tags, note] or Astronomaly's "
                              f"ml_scores.csv with human_label).{did_you_mean(required, names)}")
-    at = {name: names.index(name) for name in _LATEST_COLUMNS if name in names}
+    at = {name: names.index(name) for name in [*_LATEST_COLUMNS, "ra", "dec"] if name in names}
     return _own_row(at)
 
 
@@ -1321,8 +1335,58 @@ def _own_row(at: dict[str, int]):
             fields["user"] = cells["user"]
         if cells.get("timestamp"):
             fields["timestamp"] = cells["timestamp"]
+        for name in ("ra", "dec"):
+            if cells.get(name):
+                fields[name] = _csv_score(cells[name])  # a number, or the text (refused by the check)
         return fields
     return parse
+
+
+class _ElsewhereError(LabelError):
+    """An imported row's ra/dec are not where the galaxy of its id is."""
+
+
+def _bad_rows_error(path: Path, bad: list[tuple[int, LabelError]], where: str) -> LabelError:
+    """One error for an import's bad rows ((line or row, error) pairs): one line for one, else
+    the first :data:`SHOW_BAD_ROWS` on lines of their own and how many in all."""
+    n_elsewhere = sum(isinstance(e, _ElsewhereError) for _, e in bad)
+    elsewhere = "" if not n_elsewhere else (
+        "\nThe labels were given on another catalogue, where "
+        + ("this id names another galaxy" if n_elsewhere == 1 else "these ids name other galaxies")
+        + ": import them into that catalogue's store.")
+    if len(bad) == 1:
+        line, err = bad[0]
+        return LabelError(f"{path}: {where.format(line)}: {_sentence(err)} Nothing was imported.{elsewhere}")
+    shown = "".join(f"\n  {where.format(line)}: {_sentence(err)}" for line, err in bad[:SHOW_BAD_ROWS])
+    more = f"\n  ... and {len(bad) - SHOW_BAD_ROWS:,} more" if len(bad) > SHOW_BAD_ROWS else ""
+    return LabelError(f"{path}: {len(bad):,} bad rows; nothing was imported:{shown}{more}{elsewhere}")
+
+
+class _CatalogueCheck:
+    """An imported row against a catalogue: its id must be a galaxy of it and, where the row has
+    ``ra`` and ``dec`` (an export written with a catalogue), that galaxy must be within
+    :data:`~astroexplore.search.SAME_OBJECT_ARCSEC` of them."""
+
+    def __init__(self, catalogue):
+        self.catalogue = catalogue
+
+    def __call__(self, galaxy_id: str, ra: Any = None, dec: Any = None) -> None:
+        try:
+            row = self.catalogue.index_of(galaxy_id)
+        except KeyError:
+            raise LabelError(f"galaxy id {galaxy_id!r} is not in the catalogue") from None
+        if ra is None or dec is None or not self.catalogue.has_coordinates:
+            return
+        from astroexplore.search import SAME_OBJECT_ARCSEC, angle_text, separation_deg
+
+        if not all(isinstance(v, float) and math.isfinite(v) for v in (ra, dec)):
+            raise LabelError(f"ra/dec of galaxy {galaxy_id!r} are not numbers ({ra!r}, {dec!r})")
+        cat_ra, cat_dec = float(self.catalogue.ra[row]), float(self.catalogue.dec[row])
+        sep = float(separation_deg(ra, dec, cat_ra, cat_dec)) * 3600.0
+        if sep > SAME_OBJECT_ARCSEC:
+            raise _ElsewhereError(
+                f"galaxy {galaxy_id!r} is {angle_text(sep)} from where the file puts it (file: RA "
+                f"{ra:.5f}, Dec {dec:+.5f}; catalogue: RA {cat_ra:.5f}, Dec {cat_dec:+.5f})")
 
 
 def _new_private_name(path: Path) -> str:

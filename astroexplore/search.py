@@ -611,7 +611,7 @@ def nearest_galaxies(catalogue: Any, ra: Any, dec: Any) -> tuple[np.ndarray, np.
     _, j = tree.query(_unit_vectors(ra, dec), k=1)
     idx = rows[np.asarray(j, dtype=np.int64)]
     cra, cdec = _coords(catalogue)
-    return idx.astype(np.int64), _separation_deg(ra, dec, cra[idx], cdec[idx]) * 3600.0
+    return idx.astype(np.int64), separation_deg(ra, dec, cra[idx], cdec[idx]) * 3600.0
 
 
 def nearest_galaxy(catalogue: Any, ra: float, dec: float) -> tuple[int, float]:
@@ -747,7 +747,7 @@ def search_by_ids(catalogue: Any, index: SimilarityIndex | None, ids: Iterable[s
 
 
 # ------------------------------------------------------------------------------- same object
-def _separation_deg(ra1, dec1, ra2, dec2) -> np.ndarray:
+def separation_deg(ra1, dec1, ra2, dec2) -> np.ndarray:
     """Great-circle distance in degrees (Vincenty formula, as astropy), broadcasting."""
     ra1, dec1, ra2, dec2 = (np.radians(np.asarray(a, dtype=np.float64)) for a in (ra1, dec1, ra2, dec2))
     dra = ra2 - ra1
@@ -768,13 +768,13 @@ def _same_object_keep(ra: np.ndarray, dec: np.ndarray, indices: np.ndarray, quer
         qs = np.asarray(query_radec, dtype=np.float64).reshape(-1, 2)
         for qra, qdec in qs:
             with np.errstate(invalid="ignore"):
-                keep &= ~(_separation_deg(qra, qdec, r_ra, r_dec) <= radius)
+                keep &= ~(separation_deg(qra, qdec, r_ra, r_dec) <= radius)
     for j in range(indices.size):
         if not keep[j] or not (np.isfinite(r_ra[j]) and np.isfinite(r_dec[j])):
             continue
         later = np.arange(j + 1, indices.size)
         with np.errstate(invalid="ignore"):
-            close = _separation_deg(r_ra[j], r_dec[j], r_ra[later], r_dec[later]) <= radius
+            close = separation_deg(r_ra[j], r_dec[j], r_ra[later], r_dec[later]) <= radius
         keep[later[close]] = False
     return keep
 

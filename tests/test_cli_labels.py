@@ -331,6 +331,7 @@ def test_export_refuses_an_output_it_cannot_write(tmp_path, ml_scores, capsys):
     """`labels export STORE out.xlsx` wrote CSV into out.xlsx."""
     store = tmp_path / "s.sqlite"
     assert main(["labels", "import", str(store), str(ml_scores)]) == 0
+    assert capsys.readouterr().err.startswith("note: no --catalogue: the ids were not checked")
     for name in ("out.xlsx", "out.fits", "out"):
         assert main(["labels", "export", str(store), str(tmp_path / name)]) == 1
         assert capsys.readouterr().err == f"error: {tmp_path / name}: write the labels to a .csv or .parquet file\n"

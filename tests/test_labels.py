@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import astroexplore
+from astroexplore.catalogue import Catalogue
 from astroexplore.errors import LabelError
 from astroexplore.labels import (SCHEMA_VERSION, LabelEvent, LabelStore, default_store_path,
                                  normalise_tag)
@@ -485,8 +486,8 @@ def test_bad_import_row_imports_nothing(store, tmp_path):
     with pytest.raises(LabelError) as info:
         store.import_csv(path)
     message = str(info.value)
-    assert "ml_scores.csv: line 3" in message and "score 7" in message and "'g2'" in message
-    assert "2 bad row(s)" in message and "nothing was imported" in message
+    assert "ml_scores.csv: 2 bad rows; nothing was imported:\n  line 3: " in message
+    assert "score 7" in message and "'g2'" in message and "\n  line 4: " in message and "'g9'" in message
     assert store.history().empty
 
 
@@ -699,3 +700,44 @@ def test_add_events_and_undo_many_in_one_go(tmp_path):
     with pytest.raises(LabelError, match=r"row 1: .*outside 0-5\. Nothing was added"):
         store.add_events([("g4", 3), ("g5", 9)], user="ada")
     assert store.count() == 2
+
+
+def test_an_import_lists_the_first_bad_rows_and_suggests_no_other_galaxy(store, tmp_path):
+    """Only the first bad row was named (fix, rerun, once per row), and an unknown id got "Did
+    you mean" a close id: another galaxy, which following it would mislabel."""
+    path = tmp_path / "many.csv"
+    path.write_text("id,score\n" + "".join(f"g{i}0,3\n" for i in range(1, 8)) + "g1,9\n")
+    with pytest.raises(LabelError) as info:
+        store.import_csv(path)
+    lines = str(info.value).splitlines()
+    assert lines[0] == f"{path}: 8 bad rows; nothing was imported:"
+    assert [line.split(":")[0] for line in lines[1:6]] == [f"  line {n}" for n in range(2, 7)]
+    assert lines[6] == "  ... and 3 more" and "Did you mean" not in str(info.value)
+    assert store.history().empty
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_import_refuses_labels_of_another_catalogue_that_uses_the_same_ids(tmp_path, suffix):
+    """An export carries ra/dec (written with a catalogue); imported into a store of another
+    catalogue whose ids name other galaxies, its labels went onto those galaxies, silently."""
+    ids = ["g1", "g2", "g3"]
+    here = Catalogue.from_arrays(np.eye(3, dtype=np.float32), ids=ids,
+                                 table=pd.DataFrame({"id": ids, "ra": [150.0, 151.0, 152.0], "dec": [2.0, 2.0, 2.0]}))
+    other = Catalogue.from_arrays(np.eye(3, dtype=np.float32), ids=ids,
+                                  table=pd.DataFrame({"id": ids, "ra": [150.0, 160.0, 152.0 + 2 / 3600],
+                                                      "dec": [2.0, 2.0, 2.0]}))
+    src = LabelStore(tmp_path / "src.sqlite", valid_ids=ids)
+    for gid, score in zip(ids, (5, 4, 3)):
+        src.add(gid, score, user="ada")
+    export = tmp_path / f"labels{suffix}"
+    (src.export_parquet if suffix == ".parquet" else src.export_csv)(export, catalogue=here)
+    read = "import_parquet" if suffix == ".parquet" else "import_csv"
+    dst = LabelStore(tmp_path / "dst.sqlite")
+    with pytest.raises(LabelError) as info:
+        getattr(dst, read)(export, catalogue=other)
+    message = str(info.value)
+    assert "'g2' is 8.99 deg from where the file puts it" in message and "Nothing was imported" in message
+    assert "'g1'" not in message and "'g3'" not in message  # same place; 2 arcsec off is the same object
+    assert "where this id names another galaxy" in message and dst.history().empty
+    assert getattr(dst, read)(export, catalogue=here) == 3  # its own catalogue
+    assert getattr(LabelStore(tmp_path / "unchecked.sqlite"), read)(export) == 3  # no catalogue: no check
