@@ -94,6 +94,8 @@ class Retrained:
     model: object | None
 
 _METHODS = [m.value for m in RankingMethod]
+#: Rankings that learn nothing from labels (no "not learnt yet" warning for them).
+_PRIOR_ONLY = frozenset([*(str(d) for d in DETECTORS), RankingMethod.RANDOM.value])
 #: InterestHead parameters the Explorer uses unless ``head_params`` overrides them: 8 members of
 #: 20 hidden units instead of the head's own 5 x 32 -- the same 160 hidden units, so the same cost
 #: (warm retrain on 200 labels ~0.1 s; predicting 1M x 40 0.26-0.36 s vs 0.28-0.38 s for 5 x 32,
@@ -414,6 +416,9 @@ class Explorer:
         #: Bumped each time a retrain replaces the model (views compare it to know they are stale).
         self.model_version = 0
         self.last_report: dict | None = None  # what the latest retrain() returned (see there)
+        #: Warn (once) when a ranking that learns from labels is asked for before any retrain
+        #: although the store holds labels; the app, which retrains on open and says so, sets False.
+        self.warn_unlearnt = True
         self._retrained: Retrained | None = None
 
     # ------------------------------------------------------------------ basics
@@ -612,6 +617,42 @@ class Explorer:
         """How many labels of this catalogue the next :meth:`retrain` learns from (one per
         galaxy and user of ``score_users``)."""
         return int(self._labels()[0].size)
+
+    def labels_not_in_catalogue(self) -> list[str]:
+        """Ids with a stored label (by ``score_users``) that are not galaxies of this catalogue:
+        kept in the store (another catalogue sharing it, an older version of this one), never
+        learnt or ranked here."""
+        series = self.store.scores(user=self.score_users)
+        if len(series) == 0:
+            return []
+        known = self.catalogue.known_rows(series.index)[1]
+        return [str(i) for i in series.index[~known]]
+
+    def unlearnt_labels(self) -> int:
+        """How many of this catalogue's training labels the ranking has not learnt: galaxies
+        scored (by ``score_users``) since the model was trained, by anyone or any process, those
+        whose score changed and those whose label was undone; every one before the first
+        :meth:`retrain` (the rankings then use the anomaly prior alone)."""
+        rows, y = self._labels()
+        model = self._model
+        learnt = {} if model is None else model.learnt
+        now = dict(zip(rows.tolist(), y.tolist()))
+        return sum(learnt.get(r) != v for r, v in now.items()) + sum(r not in now for r in learnt)
+
+    def _warn_unlearnt(self, method, stacklevel: int = 3) -> None:
+        """Once per Explorer: a ranking that learns from labels, asked for before any retrain
+        while the store holds labels of this catalogue (a script on a store of an earlier day),
+        says that it is the anomaly prior until :meth:`retrain`."""
+        if not self.warn_unlearnt or self._model is not None or check_method(method).value in _PRIOR_ONLY:
+            return
+        n = self.n_training_labels
+        if n:
+            import warnings
+
+            self.warn_unlearnt = False
+            warnings.warn(f"{n:,} stored label{'s are' if n != 1 else ' is'} not learnt yet: call retrain() "
+                          f"first; until then the {check_method(method).value!r} ranking is the anomaly "
+                          "prior alone", UserWarning, stacklevel=stacklevel)
 
     @property
     def labelled_mask(self) -> np.ndarray:
@@ -904,6 +945,7 @@ class Explorer:
                 if progress is not None:
                     progress(1.0)
                 return report
+            self._warn_labels_not_in_catalogue(rows.size)
             with self._lock:
                 current = self._model
             warm = warm_start and current is not None
@@ -917,7 +959,7 @@ class Explorer:
             t2 = time.perf_counter()
             refined = self._fit_kernel(rows, y)
             t3 = time.perf_counter()
-            model = _Model(head, int(rows.size), refined, emb, side)
+            model = _Model(head, int(rows.size), refined, emb, side, dict(zip(rows.tolist(), y.tolist())))
             if predict_head or (predict_head is None and refined is None):
                 model.predictions()
             t4 = time.perf_counter()
@@ -930,6 +972,16 @@ class Explorer:
             if progress is not None:
                 progress(1.0)
             return report
+
+    def _warn_labels_not_in_catalogue(self, n_learnt: int) -> None:
+        """A retrain that leaves out labels of galaxies this catalogue lacks says how many."""
+        missing = self.labels_not_in_catalogue()
+        if missing:
+            import warnings
+
+            warnings.warn(f"{len(missing):,} of the {len(missing) + n_learnt:,} labelled galaxies are not in this "
+                          f"catalogue (e.g. {missing[0]!r}): their labels stay in the store, unused here; "
+                          f"retrained on the other {n_learnt:,}", UserWarning, stacklevel=3)
 
     def _warn_no_labels_matched(self) -> None:
         """A retrain with nothing to learn from, although the store holds labels, says why:
@@ -1079,6 +1131,7 @@ class Explorer:
 
     def _ranked(self, method, mask, unlabelled_first: bool) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`ranking`'s row indices and the scores they were sorted by (one computation)."""
+        self._warn_unlearnt(method, stacklevel=4)  # the caller of ranking / ranking_table
         method = check_method(method)
         mask = self._check_mask(mask)
         scores = self.scores(method)
@@ -1153,6 +1206,7 @@ class Explorer:
         -------
         ndarray of shape (<= n,), int64 row indices, best first (empty when all are labelled)
         """
+        self._warn_unlearnt(method)
         method = check_method(method)
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise ValueError(f"n must be a non-negative int; got {n!r}.")
@@ -1192,8 +1246,9 @@ class _Model:
     prior (None without the kernel) and the head's predictions over every galaxy, computed once
     on first use (under a lock of their own, so two rankings never predict twice)."""
 
-    def __init__(self, head, n_labels: int, refined, embeddings, side):
+    def __init__(self, head, n_labels: int, refined, embeddings, side, learnt: dict[int, float] | None = None):
         self.head, self.n_labels, self.refined = head, n_labels, refined
+        self.learnt = learnt or {}  # row -> the score it learnt (Explorer.unlearnt_labels)
         self._inputs = (embeddings, side)
         self._pred: tuple[np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()

@@ -1846,3 +1846,79 @@ def test_a_linked_search_runs_before_its_tab_is_opened_so_the_map_marks_it(state
     state.similarity_query = f"galaxy:{state.catalogue.ids[7]}"  # as a link's search= sets it
     assert state.search_rows.tolist() == [7] and len(state.found_rows) == state.similarity_k
     assert state.tab == 0  # the Scoring tab stays in front
+
+
+def test_the_retrain_line_counts_labels_stored_elsewhere_and_the_sidebar_those_of_other_galaxies(demo, tmp_path):
+    """The retrain line counted only the window's own labels ("1 label stored since the last
+    retrain" after a script stored 150), and a window that took another window's retrain said
+    nothing of the labels stored since; labels of galaxies this catalogue lacks were counted as
+    "Labelled" with no word on why a retrain learnt fewer."""
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.app import ExplorerApp
+    from astroexplore.ui.state import AppState
+
+    cat, _ = demo
+    path = tmp_path / "shared.sqlite"
+    a = AppState(Explorer(cat, LabelStore(path, valid_ids=cat.ids), user="ada"))
+    a.goto(7)
+    a.label(4)
+    a.start_retrain(poll=False)
+    assert a.wait_retrain()
+    with LabelStore(path) as script:  # a script (another connection) stores 5 labels, 1 of another survey
+        script.add_many([(gid, 3) for gid in cat.ids[20:24]] + [("other_survey_1", 5)], user="bot")
+    a.goto(8)
+    a.label(2)  # this window's own, after the script's (its count update reads theirs too)
+    assert a.retrain_message.startswith("5 labels stored since the last retrain")  # 4 + 1, not 1
+    assert a.n_labelled == 7 and a.n_labelled_elsewhere == 1
+    summary = ExplorerApp(state=a)._summary().object
+    assert "Labelled: **7**" in summary and "1 of them not in this catalogue: kept, not learnt" in summary
+    with pytest.warns(UserWarning, match=r"1 of the 7 labelled galaxies are not in this catalogue "
+                                          r"\(e.g. 'other_survey_1'\).*retrained on the other 6"):
+        a.explorer.retrain()
+    assert a.explorer.unlearnt_labels() == 0
+    # a new window takes that retrain; a label stored after it is counted there at once
+    with LabelStore(path) as script:
+        script.add(cat.ids[30], 5, user="bot")
+    b = AppState(Explorer(cat, LabelStore(path, valid_ids=cat.ids), user="bo"))
+    b.resources.publish_retrain(a.explorer.last_retrain)
+    c = AppState(Explorer(cat, LabelStore(path, valid_ids=cat.ids), user="cy"))
+    assert c.explorer.last_retrain is a.explorer.last_retrain
+    assert c.retrain_message.startswith("1 label stored since the last retrain")
+    # a window that only watches: the script's labels reach its retrain line at the next sync
+    with LabelStore(path) as script:
+        script.add_many([(gid, 1) for gid in cat.ids[40:42]], user="bot")
+    assert c.sync() and c.retrain_message.startswith("3 labels stored since the last retrain")
+    for s in (a, b, c):
+        s.store.close()
+
+
+def test_explorer_counts_unlearnt_labels_and_warns_a_script_that_ranks_before_retraining(demo, tmp_path):
+    """A day-2 script ranked by 'combined' on a store of 29 labels and got the anomaly prior,
+    with no word (the app and `astroexplore rank` retrain first)."""
+    import warnings
+
+    from astroexplore.explorer import Explorer
+    from astroexplore.labels import LabelStore
+
+    cat, _ = demo
+    store = LabelStore(tmp_path / "day1.sqlite", valid_ids=cat.ids)
+    store.add_many([(gid, s) for gid, s in zip(cat.ids[:6], [5, 4, 0, 1, 5, 3])], user="ada")
+    ex = Explorer(cat, store, user="ada")
+    assert ex.unlearnt_labels() == 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex.ranking("isolation_forest")  # learns nothing from labels: no warning
+    with pytest.warns(UserWarning, match=r"6 stored labels are not learnt yet: call retrain\(\) first") as rec:
+        ex.ranking_table("combined", top=5)
+    assert rec[0].filename == __file__  # points at the script's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex.ranking("ucb")  # once per Explorer
+        ex.retrain()
+    assert ex.unlearnt_labels() == 0
+    ex.label(cat.ids[0], 2)   # a changed score
+    ex.label(cat.ids[10], 4)  # a new galaxy
+    store.undo("ada", store.label_of(cat.ids[1], "ada").event_id)  # an undone label
+    assert ex.unlearnt_labels() == 3
+    store.close()

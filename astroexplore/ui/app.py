@@ -129,13 +129,15 @@ class ExplorerApp(ShownAsIpywidget, pn.viewable.Viewer):
         if not slot.objects:
             slot.append(self.view(self._VIEWS[k][0]))
 
-    @param.depends("state.n_match", "state.n_labelled", "state.n_labelled_user")
+    @param.depends("state.n_match", "state.n_labelled", "state.n_labelled_user", "state.n_labelled_elsewhere")
     def _summary(self):
         s = self.state
         n = s.catalogue.n_galaxies
         flt = "" if s.n_match == n else f"  \nFilter: **{s.n_match:,}** of {n:,} match"
+        elsewhere = (f"  \n{s.n_labelled_elsewhere:,} of them not in this catalogue: kept, not learnt"
+                     if s.n_labelled_elsewhere else "")
         return pn.pane.Markdown(
-            f"**{n:,}** galaxies{flt}  \nLabelled: **{s.n_labelled:,}** (you: {s.n_labelled_user:,})",
+            f"**{n:,}** galaxies{flt}  \nLabelled: **{s.n_labelled:,}** (you: {s.n_labelled_user:,}){elsewhere}",
             width=200)  # not stretched: in a notebook the sidebar's items share a wrapping row
 
     def _remembered_name(self) -> RememberedName:

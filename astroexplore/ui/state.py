@@ -308,6 +308,8 @@ class AppState(param.Parameterized):
     n_match = param.Integer(default=0, doc="How many galaxies pass the filter and the column ranges.")
     n_labelled = param.Integer(default=0, doc="Galaxies with a current label (all users).")
     n_labelled_user = param.Integer(default=0, doc="Galaxies this user labelled.")
+    n_labelled_elsewhere = param.Integer(default=0, doc="Of n_labelled, galaxies this catalogue lacks "
+                                         "(another catalogue sharing the store, an older version): not learnt.")
     labels_version = param.Integer(default=0, doc="Bumped after each label / undo.")
     model_version = param.Integer(default=0, doc="Bumped after each retrain.")
     scores_version = param.Integer(default=0, doc="Bumped when scores computed in the background are ready.")
@@ -365,6 +367,7 @@ class AppState(param.Parameterized):
         self._new_at_start = 0  # ... when the running retrain started
         # a new window starts from the latest retrain another window made (if its settings match)
         self.explorer.adopt(self.resources.latest_retrain(self.explorer.model_key))
+        self.explorer.warn_unlearnt = False  # the page says what the ranking has learnt
         self._seen_model = self.explorer.model_version
         self._syncer = None
         self._computing: dict[str, concurrent.futures.Future] = {}  # method -> its background scores
@@ -375,13 +378,18 @@ class AppState(param.Parameterized):
         self._opened_since_method = False
         self.n_match = self.catalogue.n_galaxies
         self._sync_user()
+        self.n_labelled_elsewhere = len(self.explorer.labels_not_in_catalogue())
         self.refresh_order(keep_current=False)
         self._learn_stored_labels()
 
     def _learn_stored_labels(self) -> None:
         """Retrain on the labels already in the store when this Explorer has no model yet, so a
-        restarted server ranks by what was scored before it (in the background, as Retrain)."""
-        if not self.learn_on_open or self.explorer.last_retrain is not None:
+        restarted server ranks by what was scored before it (in the background, as Retrain). A
+        window that took another window's retrain says how many labels that one did not learn."""
+        if self.explorer.last_retrain is not None:
+            self._say_unlearnt()
+            return
+        if not self.learn_on_open:
             return
         n = self.explorer.n_training_labels
         if n == 0:
@@ -503,8 +511,17 @@ class AppState(param.Parameterized):
             return False
         with param.parameterized.batch_call_watchers(self):
             self._update_counts()
+            self._take_outside_labels()
             self.labels_version += 1  # the label views (map, tags) follow what others stored
         return True
+
+    def _take_outside_labels(self) -> None:
+        """Labels stored elsewhere (another window, a script): those of galaxies this catalogue
+        lacks are counted apart (this window stores only its own galaxies'), and those the
+        ranking has not learnt join the retrain line's count."""
+        self.n_labelled_elsewhere = len(self.explorer.labels_not_in_catalogue())
+        if self.explorer.last_retrain is not None:
+            self._say_unlearnt()
 
     def sync(self) -> bool:
         """Catch up with changes made outside this session: labels stored by another window,
@@ -909,6 +926,7 @@ class AppState(param.Parameterized):
         else:  # another galaxy (the screen lagged behind the server): keep its own tags and note
             stored = self.store.label_of(galaxy_id, self.user_name)
             tags, note = (stored.tags, stored.note) if stored else ((), None)
+        outside = self.store.revision != self._seen_revision  # stored elsewhere since the counts were read
         event = self.explorer.label(galaxy_id, int(score), tags=tags, note=note)
         self._written.append((event.user, event.event_id))
         with param.parameterized.batch_call_watchers(self):
@@ -920,6 +938,8 @@ class AppState(param.Parameterized):
                                if event.user == ANONYMOUS else ""))
             self.labels_version += 1
             self._count_new_label()
+            if outside:
+                self._take_outside_labels()
         if i == self.current and self.advance and not self.off_list and not self.nothing_listed:
             self.next()  # the last galaxy of the list stays
         return event
@@ -985,6 +1005,14 @@ class AppState(param.Parameterized):
         else:
             self.retrain_message = ("No label stored since the last retrain: the list is sorted as it learnt."
                                     if self.explorer.last_retrain is not None else "")
+
+    def _say_unlearnt(self) -> None:
+        """Labels the ranking has not learnt that this window did not store (another window, a
+        script) join the retrain line's count: it counted only this window's own."""
+        n = self.explorer.unlearnt_labels()
+        if n > self._new_labels and not self.retraining:
+            self._new_labels = n
+            self._say_new_labels()
 
     def _say_new_labels(self) -> None:
         what = counted(self._new_labels, "label")
