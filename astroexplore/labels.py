@@ -39,8 +39,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from astroexplore.constants import ID_COLUMN, MAX_SCORE, MIN_SCORE
+from astroexplore.constants import ANONYMOUS, ID_COLUMN, MAX_SCORE, MIN_SCORE
 from astroexplore.errors import LabelError, did_you_mean
+from astroexplore.wording import counted
 
 if TYPE_CHECKING:  # pandas is imported lazily: writers (and the CLI) start faster without it
     import pandas as pd
@@ -888,7 +889,9 @@ class LabelStore:
 
         Columns ``id, score, user, timestamp`` (ISO 8601 UTC), ``tags`` (space-separated) and
         ``note``; one row per (galaxy, user); with a ``catalogue``, each galaxy's ``ra``/``dec``
-        after its id (a follow-up list; the import ignores them). The file is replaced atomically.
+        after its id (a follow-up list; an import with a catalogue checks them). The file is
+        replaced atomically; an earlier export there is replaced only if every label it holds is
+        in this store (one edited by hand would lose its edits: LabelError).
 
         Returns
         -------
@@ -896,10 +899,31 @@ class LabelStore:
             ``path``.
         """
         path = _check_export_suffix(Path(path), "csv")
+        self._check_replaceable(path)
         frame = self.export_frame(catalogue=catalogue)
         with _atomic_output(path, self.path) as tmp:
             frame.to_csv(tmp, index=False)
         return path
+
+    def _check_replaceable(self, path: Path) -> None:
+        """Refuse to replace an earlier export that holds labels this store lacks (edited by hand:
+        a changed score, added rows), which writing over it would lose."""
+        if not path.is_file() or path.stat().st_size == 0 or not _is_label_export(path):
+            return  # nothing there, or not an export (refused by _atomic_output)
+        read = self._read_parquet if path.suffix.lower() in (".parquet", ".pq") else self._read_csv
+        fix = (f"import it first (astroexplore labels import {self.path} {path}) or give another path")
+        try:
+            records = read(path, ANONYMOUS)
+        except LabelError as err:
+            raise LabelError(f"{path}: the export there has rows that are not labels of this store "
+                             f"(edited by hand?), and writing over it would lose them: {err}. Give "
+                             "another path, or fix the file and import it first") from None
+        with self._connection() as conn:
+            new = [r for r in records if not _is_stored(conn, r)]
+        if new:
+            raise LabelError(f"{path}: the export there holds {counted(len(new), 'label')} this store does not "
+                             f"have (edited by hand? e.g. {new[0].galaxy_id!r} = {new[0].score}); writing over "
+                             f"the file would lose {'that label' if len(new) == 1 else 'them'}: {fix}")
 
     def export_frame(self, user: str | None = None, *, catalogue=None) -> pd.DataFrame:
         """The rows :meth:`export_csv` writes, as text-ready columns: ``id``, ``ra``, ``dec``
@@ -931,6 +955,7 @@ class LabelStore:
         import pyarrow.parquet as pq
 
         path = _check_export_suffix(Path(path), "parquet")
+        self._check_replaceable(path)
         rows = self._current()
         schema = pa.schema([(ID_COLUMN, pa.string()), ("score", pa.int8()), ("user", pa.string()),
                             ("timestamp", pa.timestamp("us", tz="UTC")),
@@ -1420,7 +1445,8 @@ def _not_utf8(path: Path, err: UnicodeDecodeError) -> str:
 
 def _is_label_export(path: Path) -> bool:
     """Whether ``path`` (an existing file) is an earlier export: its columns start with ``id, score``
-    (CSV header or Parquet schema), or it is empty."""
+    or, written with a catalogue, ``id, ra, dec, score`` (CSV header or Parquet schema), or it is
+    empty."""
     try:
         if path.stat().st_size == 0:
             return True
@@ -1433,7 +1459,8 @@ def _is_label_export(path: Path) -> bool:
                 names = next(csv.reader(fh), [])
     except (OSError, UnicodeDecodeError, csv.Error, ValueError, ImportError):
         return False
-    return [str(n).strip() for n in names[:2]] == [ID_COLUMN, "score"]
+    names = [str(n).strip() for n in names[:4]]
+    return names[:2] == [ID_COLUMN, "score"] or names == [ID_COLUMN, "ra", "dec", "score"]
 
 
 _EXPORT_SUFFIXES = {"csv": (".csv", ".csv.gz", ".tsv", ".txt"), "parquet": (".parquet", ".pq")}

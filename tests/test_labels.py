@@ -404,9 +404,10 @@ def test_export_csv_import_round_trip(filled, tmp_path):
 
 def test_export_overwrites_atomically(filled, tmp_path):
     out = tmp_path / "labels.csv"
-    out.write_text("id,score,user\ng9,1,old\n")  # an earlier export
+    filled.export_csv(out)  # an earlier export
+    filled.add("g3", 1, user="new")
     filled.export_csv(out)
-    assert out.read_text().startswith("id,score") and "g9" not in out.read_text()
+    assert out.read_text().startswith("id,score") and "g3,1,new" in out.read_text()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
@@ -741,3 +742,31 @@ def test_an_import_refuses_labels_of_another_catalogue_that_uses_the_same_ids(tm
     assert "where this id names another galaxy" in message and dst.history().empty
     assert getattr(dst, read)(export, catalogue=here) == 3  # its own catalogue
     assert getattr(LabelStore(tmp_path / "unchecked.sqlite"), read)(export) == 3  # no catalogue: no check
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_export_edited_by_hand_is_not_written_over(tmp_path, suffix):
+    """Export, edit, export again lost the edits; and an export written with a catalogue (id, ra,
+    dec, score, ...) was not recognised as one, so it could not be refreshed at all."""
+    ids = ["g1", "g2", "g3"]
+    cat = Catalogue.from_arrays(np.eye(3, dtype=np.float32), ids=ids,
+                                table=pd.DataFrame({"id": ids, "ra": [150.0, 151.0, 152.0], "dec": [2.0] * 3}))
+    store = LabelStore(tmp_path / "s.sqlite", valid_ids=ids)
+    store.add("g1", 5, user="ada")
+    out = tmp_path / f"labels{suffix}"
+    write = store.export_parquet if suffix == ".parquet" else store.export_csv
+    write(out, catalogue=cat)
+    store.add("g2", 1, user="ada")
+    write(out, catalogue=cat)  # an earlier export with positions is refreshed
+    frame = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
+    assert list(frame.columns[:4]) == ["id", "ra", "dec", "score"] and len(frame) == 2
+    frame.loc[frame["id"] == "g2", "score"] = 4  # the user's edit
+    frame.to_parquet(out) if suffix == ".parquet" else frame.to_csv(out, index=False)
+    with pytest.raises(LabelError, match=r"holds 1 label this store does not have \(edited by hand\? "
+                                         r"e\.g\. 'g2' = 4\); writing over the file would lose that label"):
+        write(out)
+    kept = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
+    assert kept.loc[kept["id"] == "g2", "score"].item() == 4
+    (store.import_parquet if suffix == ".parquet" else store.import_csv)(out, catalogue=cat)
+    write(out)  # imported: nothing to lose
+    assert store.label_of("g2", "ada").score == 4
