@@ -95,7 +95,8 @@ def _cmd_labels(args: argparse.Namespace) -> int:
                 n = read(args.csv, user=args.user, catalogue=catalogue)
                 where = f"the new label store {args.store}" if new_store else str(args.store)
                 print(f"imported {n} label{'' if n == 1 else 's'} from {args.csv} into {where}"
-                      + ("" if n else " (nothing new: every row is already in the store)"))
+                      + ("" if n else " (nothing new: every row is already in the store; an import never takes back a "
+                                    "later label: to change a score, score the galaxy again)"))
                 if catalogue is None:
                     print("note: no --catalogue: the ids were not checked to be galaxies of your catalogue "
                           "(nor their ra/dec, where the file has them); labels for ids it lacks are kept "

@@ -30,7 +30,8 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch):
     assert "application/vnd.holoviews_exec.v0+json" not in app_mimes, app_mimes
     text = "".join(o.get("text", "") for o in outputs)
     assert "Stored demo_" in text and "labelled: 1" in text
-    assert re.search(r"discovery curve: \d+ finds in the first 15 labels, \d+ in the last 15", text), text[-800:]
+    assert re.search(r"discovery curve: \d+ finds? in the first 15 labels, \d+ in the last 15", text), text[-800:]
+    assert "spiral-arm-count can be filtered on" in text  # the decision tree, said in words
     # the app shown at the top followed the script's labels and retrains (state.sync)
     assert "the app shows 31 labelled galaxies, ranking version 1" in text, text[-500:]
     # known objects by position: five matched, the one outside the survey named
