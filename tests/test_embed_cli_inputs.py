@@ -277,3 +277,20 @@ def test_only_galaxies_without_any_vote_get_predicted_fractions(tmp_path, capsys
     assert t["fractions_predicted"].tolist() == [False] * 5 + [True] * 3
     assert cat.metadata["encoder"]["fractions_filled"] == int(t["fractions_predicted"].sum()) == 3
     assert "3 galaxies had no votes" in capsys.readouterr().err
+
+
+def test_predictions_no_better_than_the_mean_vote_are_not_filled_in(tmp_path, capsys):
+    """After 2 training steps every predicted fraction was ~0.5 and went into the vote columns of
+    the galaxies without votes, with no word on how good they were. Votes all equal to their
+    mean: no prediction can beat it, so nothing is filled in, and the run says why."""
+    a = [0.5] * 5 + [np.nan] * 3
+    src = _table(tmp_path, a_yes_fraction=a)
+    assert embed(src, tmp_path / "c.parquet") == 0
+    err = capsys.readouterr().err
+    assert "note: 8 images at --batch-size 4 make 2 training steps an epoch, 2 in all: too few" in err
+    assert "warning: the predicted fractions fit the votes worse than each answer's mean vote does " \
+           "(mean absolute error " in err and "against 0.000" in err
+    cat = load_catalogue(tmp_path / "c.parquet")
+    assert not cat.table["fractions_predicted"].any() and np.isnan(cat.table["a_yes_fraction"][5:]).all()
+    fit = cat.metadata["encoder"]["fractions_fit"]
+    assert fit["mae_mean_vote"] == 0 and fit["mae_predicted"] > 0 and cat.metadata["encoder"]["fractions_filled"] == 0

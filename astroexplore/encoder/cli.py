@@ -647,6 +647,32 @@ def usable_vote_columns(table) -> tuple[list[str], list[str]]:
     return [c for c, h in zip(cols, has) if h], [c for c, h in zip(cols, has) if not h]
 
 
+def prediction_fit(table, vote_columns) -> tuple[float, float] | None:
+    """(mean absolute error of the predicted fractions ``{column}_pred``, that of each column's
+    mean vote) over the finite votes of the ``*_fraction`` columns among ``vote_columns``; None
+    where there is no vote. The predictions were fitted to these votes, so they should do much
+    better than the mean: an encoder that does not has not learnt them (too few steps).
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"a_yes_fraction": [0.2, 0.8, float("nan")],
+    ...                   "a_yes_fraction_pred": [0.3, 0.7, 0.5]})
+    >>> prediction_fit(t, ["a_yes_fraction"])
+    (0.1, 0.3)
+    """
+    import numpy as np
+
+    errors, baseline = [], []
+    for col in (c for c in vote_columns if str(c).endswith("_fraction") and c in table.columns):
+        votes = table[col].to_numpy(dtype=float)
+        ok = np.isfinite(votes)
+        if ok.any():
+            errors.append(np.abs(table[f"{col}_pred"].to_numpy(dtype=float)[ok] - votes[ok]))
+            baseline.append(np.abs(votes[ok].mean() - votes[ok]))
+    if not errors:
+        return None
+    return round(float(np.concatenate(errors).mean()), 4), round(float(np.concatenate(baseline).mean()), 4)
+
+
 def fill_missing_fractions(table, vote_columns) -> np.ndarray:
     """Give galaxies without any vote the encoder's predicted fractions (``{column}_pred``).
 
@@ -706,6 +732,7 @@ def _train(args: argparse.Namespace, inputs: Inputs, mode: str, vote_cols: list,
     if args.epochs:
         print(f"training a {mode} encoder{f' (distilling {targets})' if targets else ''} on {what} "
               f"for {counted(args.epochs, 'epoch')} (checkpoint {ckpt})", file=sys.stderr)
+        _note_few_steps(len(images), args.batch_size, args.epochs)
     else:
         print(f"--epochs 0: using {ckpt} as trained, after checking it was trained on these {what} "
               "with these settings", file=sys.stderr)
@@ -721,6 +748,26 @@ def _train(args: argparse.Namespace, inputs: Inputs, mode: str, vote_cols: list,
                          checkpoint=ckpt, resume=args.resume, progress=args.progress, log_epochs=False,
                          seed=args.seed, on_epoch_end=log,
                          on_resume=lambda done: _say_resumed(done, args.epochs, ckpt))
+
+
+#: Fewer optimisation steps than this in all get a note: an encoder trained so little has learnt
+#: little (the benchmark's encoders train 800-1,000 steps).
+FEW_STEPS = 100
+
+
+def _note_few_steps(n_images: int, batch_size: int, epochs: int) -> None:
+    """Say so when the images, batch size and epochs make fewer than :data:`FEW_STEPS` steps."""
+    from astroexplore.encoder.train import steps_per_epoch
+
+    per_epoch = steps_per_epoch(n_images, batch_size)
+    if per_epoch * epochs >= FEW_STEPS:
+        return
+    smaller = max(8, 1 << max(3, (n_images // 10).bit_length() - 1))  # ~10 steps an epoch
+    hint = (f"a smaller --batch-size (e.g. {smaller}: {steps_per_epoch(n_images, smaller)} steps an epoch) or "
+            if smaller < batch_size else "")
+    print(f"note: {n_images:,} images at --batch-size {batch_size} make {counted(per_epoch, 'training step')} "
+          f"an epoch, {per_epoch * epochs:,} in all: too few for the encoder to learn much (it needs a few "
+          f"hundred); {hint}more --epochs give it more", file=sys.stderr)
 
 
 def _say_resumed(done: int, epochs: int, ckpt: Path) -> None:
@@ -919,13 +966,24 @@ def run(args: argparse.Namespace) -> int:
         for j, col in enumerate(encoder.vote_columns):
             table[f"{col}_pred"] = result.posterior_mean[:, j]
             table[f"{col}_pred_std"] = result.posterior_std[:, j]
-        if args.fill_fractions:
+        fit = prediction_fit(table, encoder.vote_columns)
+        if fit is not None:
+            info["fractions_fit"] = {"mae_predicted": fit[0], "mae_mean_vote": fit[1]}
+        if args.fill_fractions and fit is not None and fit[0] >= fit[1]:
+            table["fractions_predicted"] = False
+            info["fractions_filled"] = 0
+            print(f"warning: the predicted fractions fit the votes worse than each answer's mean vote does "
+                  f"(mean absolute error {fit[0]:.3f} against {fit[1]:.3f}, on the galaxies with votes): they "
+                  "are not written into the vote columns of galaxies without votes (the '*_pred' columns "
+                  "keep them). Train longer (--epochs) or with a smaller --batch-size", file=sys.stderr)
+        elif args.fill_fractions:
             filled = fill_missing_fractions(table, encoder.vote_columns)
             info["fractions_filled"] = int(filled.sum())
             if filled.any():
                 print(f"{int(filled.sum()):,} galaxies had no votes: predicted fractions fill their vote "
-                      "columns (column 'fractions_predicted'; --no-fill-fractions keeps only the votes)",
-                      file=sys.stderr)
+                      "columns (column 'fractions_predicted'; --no-fill-fractions keeps only the votes). "
+                      + ("" if fit is None else f"On the galaxies with votes they are off by {fit[0]:.3f} on "
+                         f"average, against {fit[1]:.3f} for each answer's mean vote."), file=sys.stderr)
     table["embedding_full"] = list(full)
     try:
         cat = Catalogue.from_arrays(emb, ids=table["id"].tolist(), table=table, schema=None, metadata=meta)

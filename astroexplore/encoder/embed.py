@@ -64,6 +64,32 @@ class FileEmbedding:
     posterior_std: np.ndarray | None = None
 
 
+@torch.no_grad()
+def recompute_batch_norm(module: nn.Module, batches) -> int:
+    """Replace the running mean and variance of every batch-norm layer of ``module`` with exact
+    averages over ``batches`` (iterable of ``(B, 3, S, S)`` float tensors in [0, 1], on the
+    module's device): one forward pass, no gradient, weights unchanged; the module is left in
+    eval mode. Returns the number of layers (0: none, nothing changes)."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    momenta = [m.momentum for m in norms]
+    module.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches, not an exponential one
+        m.train()
+    try:
+        for xb in batches:
+            if len(xb) > 1:  # one image has no variance to learn from
+                module(xb)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        module.eval()
+    return len(norms)
+
+
 class Encoder:
     """An image -> vector map with batching, device handling and optional vote posteriors.
 
@@ -193,27 +219,13 @@ class Encoder:
         int
             The number of batch-norm layers re-estimated (0: the module has none; nothing changes).
         """
-        norms = [m for m in self.module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        if not norms:
-            return 0
         if len(images) < 2:
             raise ValueError(f"adapting batch norm needs at least 2 images (got {len(images)}): one image "
                              "has no spread to estimate")
-        momenta = [m.momentum for m in norms]
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the batches, not an exponential one
-            m.train()
-        try:
-            for xb in self._batches(images, batch_size, progress, "adapting batch norm"):
-                if len(xb) > 1:  # one image has no variance to learn from
-                    self.module(xb)
-        finally:
-            for m, momentum in zip(norms, momenta):
-                m.momentum = momentum
-            self.module.eval()
-        self.metadata["batch_norm_adapted_to"] = int(len(images))
-        return len(norms)
+        n = recompute_batch_norm(self.module, self._batches(images, batch_size, progress, "adapting batch norm"))
+        if n:
+            self.metadata["batch_norm_adapted_to"] = int(len(images))
+        return n
 
     def _finish(self, raw: np.ndarray) -> np.ndarray:
         """Raw representations -> embeddings (unit length when :attr:`unit_vectors`)."""
