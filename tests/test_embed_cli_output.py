@@ -186,9 +186,9 @@ def test_an_encoder_embeds_another_surveys_cutouts_at_the_crop_given(tmp_path, c
     assert embed(tmp_path / "a", tmp_path / "same.parquet", "--encoder", str(ckpt)) == 0
     assert "embedding the central 0.5 of each cutout, as the encoder was trained" in capsys.readouterr().err
     same = load_catalogue(tmp_path / "same.parquet")
-    assert same.metadata["encoder"]["crop"] == 0.5 and "trained_crop" not in same.metadata["encoder"]
+    assert same.metadata["encoder"]["crop"] == same.metadata["encoder"]["trained_crop"] == 0.5
     assert embed(tmp_path / "a", tmp_path / "whole.parquet", "--encoder", str(ckpt), "--crop", "1") == 0
-    assert "embedding the central 1 of each cutout (the encoder was trained on the central 0.5)" \
+    assert "embedding the whole of each cutout (the encoder was trained on the central 0.5 of each cutout)" \
         in capsys.readouterr().err
     whole = load_catalogue(tmp_path / "whole.parquet")
     assert (whole.metadata["encoder"]["crop"], whole.metadata["encoder"]["trained_crop"]) == (1.0, 0.5)
@@ -302,3 +302,27 @@ def test_help_explains_units_and_what_encoder_ignores(capsys):
 @pytest.mark.skipif(os.name != "posix", reason="POSIX paths")
 def test_stored_path_is_lexical():
     assert stored_path("/a/b/../c/x.png", "/a/out") == "../c/x.png"
+
+
+def test_ctrl_c_says_the_finished_epochs_are_saved_and_a_rerun_resumes(tmp_path):
+    """Ctrl-C during training printed only 'interrupted' (the checkpoint was kept, unsaid)."""
+    import signal
+    import subprocess
+    import sys
+
+    _write_pngs(tmp_path / "a", n=8)
+    out = tmp_path / "a.parquet"
+    cmd = [sys.executable, "-m", "astroexplore", "embed", str(tmp_path / "a"), "--out", str(out),
+           *FAST[:FAST.index("--epochs")], "--epochs", "500", *FAST[FAST.index("--epochs") + 2:]]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:  # wait until an epoch is saved
+        lines.append(line)
+        if line.startswith("epoch 2/500"):
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, "".join(lines) + rest
+    assert f"interrupted: the epochs finished so far are saved in {tmp_path / 'a.encoder.pt'}: run the same " \
+           "command again to resume" in rest
+    assert not out.exists()

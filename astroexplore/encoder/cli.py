@@ -804,14 +804,17 @@ def _set_crop(encoder, crop: float | None) -> None:
     """Embed with ``crop`` (the central fraction of each cutout) where given, else with the crop
     the encoder was trained with; says which, and the catalogue's metadata records both."""
     trained = encoder.crop
+    encoder.metadata["trained_crop"] = trained
     if crop is None or crop == trained:
-        print(f"embedding the central {trained:g} of each cutout, as the encoder was trained "
-              "(--crop to change it)", file=sys.stderr)
+        print(f"embedding {_crop_text(trained)}, as the encoder was trained (--crop to change it)", file=sys.stderr)
         return
     encoder.crop = crop
-    encoder.metadata.update(crop=crop, trained_crop=trained)
-    print(f"embedding the central {crop:g} of each cutout (the encoder was trained on the central "
-          f"{trained:g})", file=sys.stderr)
+    encoder.metadata["crop"] = crop
+    print(f"embedding {_crop_text(crop)} (the encoder was trained on {_crop_text(trained)})", file=sys.stderr)
+
+
+def _crop_text(crop: float) -> str:
+    return "the whole of each cutout" if crop == 1 else f"the central {crop:g} of each cutout"
 
 
 # ----------------------------------------------------------------------------- the PCA
@@ -924,7 +927,13 @@ def run(args: argparse.Namespace) -> int:
             if encoder.image_size != args.image_size:
                 print(f"using the encoder's image size, {encoder.image_size} pixels", file=sys.stderr)
         else:
-            encoder = _train(args, inputs, mode, vote_cols, ckpt)
+            try:
+                encoder = _train(args, inputs, mode, vote_cols, ckpt)
+            except KeyboardInterrupt:
+                saved = (f"the epochs finished so far are saved in {ckpt}: run the same command again to "
+                         "resume" if ckpt.is_file() else "no epoch had finished, so nothing was saved")
+                print(f"interrupted: {saved}", file=sys.stderr)
+                return 130
     except ImageError as err:
         return _err(f"{err}\n(pass --skip-bad to leave unreadable images out)")
     except (ValueError, FileNotFoundError) as err:
