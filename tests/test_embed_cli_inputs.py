@@ -294,3 +294,23 @@ def test_predictions_no_better_than_the_mean_vote_are_not_filled_in(tmp_path, ca
     assert not cat.table["fractions_predicted"].any() and np.isnan(cat.table["a_yes_fraction"][5:]).all()
     fit = cat.metadata["encoder"]["fractions_fit"]
     assert fit["mae_mean_vote"] == 0 and fit["mae_predicted"] > 0 and cat.metadata["encoder"]["fractions_filled"] == 0
+
+
+def test_a_folder_names_a_broken_link_and_what_it_does_not_read(tmp_path, capsys):
+    """A link to a missing file (an unmounted disk) was dropped without a word, as were a .tif
+    and a subfolder: the catalogue silently held fewer galaxies."""
+    from test_encoder import _write_pngs
+
+    folder = tmp_path / "cutouts"
+    _write_pngs(folder, n=6)
+    (folder / "gone.png").symlink_to(tmp_path / "unmounted" / "gone.png")
+    (folder / "scan.tif").write_bytes(b"II*\x00")
+    (folder / "more").mkdir()
+    assert embed(folder, tmp_path / "c.parquet") == 1
+    err = capsys.readouterr().err
+    assert f"note: {folder}: " in err and "left out 1 file that is not jpg/png/FITS (e.g. scan.tif) and " \
+                                          "1 subfolder (not searched)" in err
+    assert f"error: {folder / 'gone.png'}: image file not found" in err
+    assert embed(folder, tmp_path / "c.parquet", "--skip-bad") == 0
+    assert "file gone.png (id gone): " in capsys.readouterr().err
+    assert "gone" not in load_catalogue(tmp_path / "c.parquet").ids.tolist()

@@ -306,11 +306,32 @@ def _folder_inputs(folder: Path) -> Inputs:
         subs = sum(p.is_dir() for p in folder.iterdir())
         note = f" (subfolders are not searched; found {subs} subfolder{'s' * (subs != 1)})" if subs else ""
         raise CatalogueError(f"no jpg/png/FITS images in this folder{note}.", file=str(folder))
+    _note_left_out(folder, len(files))
     names = [f.name for f in files]
     ids = pd.Series([image_id(f) for f in files], dtype=object)
     _check_ids(ids, folder, "id (the file name without its image suffix)", "file", names)
     table = pd.DataFrame({"id": ids.to_numpy(), "image": [str(f) for f in files]})
     return Inputs(table, files, "file", names)
+
+
+def _note_left_out(folder: Path, n_images: int) -> None:
+    """Say what in ``folder`` is not read besides its ``n_images`` cutouts: other files (a .tif)
+    and subfolders (not searched); hidden files are not counted."""
+    from astroexplore.encoder.data import image_suffix
+
+    others, subs = [], 0
+    for p in folder.iterdir():
+        if p.name.startswith("."):
+            continue
+        if p.is_dir():
+            subs += 1
+        elif not image_suffix(p.name):
+            others.append(p.name)
+    parts = ([f"{counted(len(others), 'file')} that {'is' if len(others) == 1 else 'are'} not jpg/png/FITS "
+              f"(e.g. {sorted(others)[0]})"] if others else []) + \
+        ([f"{counted(subs, 'subfolder')} (not searched)"] if subs else [])
+    if parts:
+        print(f"note: {folder}: {n_images:,} images read; left out " + " and ".join(parts), file=sys.stderr)
 
 
 def _read_table(source: Path):

@@ -32,7 +32,7 @@ def no_bar(progress: bool) -> bool | None:
     return None if progress else True
 
 
-def _image_suffix(name: str) -> str:
+def image_suffix(name: str) -> str:
     """The longest of :data:`IMAGE_SUFFIXES` ``name`` ends with (any case), or ``""``."""
     low = name.lower()
     return max((s for s in IMAGE_SUFFIXES if low.endswith(s)), key=len, default="")
@@ -48,10 +48,10 @@ def image_id(path: str | Path) -> str:
     ('J000411.19+020924.0', 'a.b', 'x.tif')
     """
     name = Path(path).name
-    suffix = _image_suffix(name)
+    suffix = image_suffix(name)
     stem = name[:len(name) - len(suffix)]
     if suffix == ".fz":
-        stem = stem[:len(stem) - len(_image_suffix(stem))]
+        stem = stem[:len(stem) - len(image_suffix(stem))]
     return stem
 
 
@@ -59,11 +59,12 @@ def list_image_files(folder: str | Path) -> list[Path]:
     """Image files (:data:`IMAGE_SUFFIXES`) directly in ``folder``, sorted by name.
 
     Subfolders are not searched, and hidden files (names starting with ".", such as macOS
-    ``._name.jpg`` resource forks) are skipped.
+    ``._name.jpg`` resource forks) are skipped. A link whose target is missing is listed (reading
+    it says so), not dropped: a folder of links to an unmounted disk would lose galaxies unsaid.
     """
     folder = Path(folder)
     return sorted(p for p in folder.iterdir()
-                  if not p.name.startswith(".") and _image_suffix(p.name) and p.is_file())
+                  if not p.name.startswith(".") and image_suffix(p.name) and not p.is_dir())
 
 
 def read_image(path: str | Path) -> np.ndarray:
