@@ -326,3 +326,24 @@ def test_ctrl_c_says_the_finished_epochs_are_saved_and_a_rerun_resumes(tmp_path)
     assert f"interrupted: the epochs finished so far are saved in {tmp_path / 'a.encoder.pt'}: run the same " \
            "command again to resume" in rest
     assert not out.exists()
+
+
+def test_a_tables_absolute_image_paths_stay_absolute(tmp_path, capsys):
+    """Absolute paths to a shared data area were written as '../../..' paths, which a catalogue
+    copied to a folder at another depth lost; a table's relative paths stay relative."""
+    src = _table(tmp_path / "proj")  # proj/t.csv listing imgs/gal_*.png (relative)
+    t = pd.read_csv(src)
+    shared = tmp_path / "shared" / "cutouts"
+    shared.mkdir(parents=True)
+    shutil.copy(tmp_path / "proj" / t.loc[0, "file"], shared / "far.png")
+    t.loc[0, "file"] = str(shared / "far.png")
+    t.to_csv(src, index=False)
+    out = tmp_path / "proj" / "out" / "cat.parquet"
+    assert embed(src, out) == 0, capsys.readouterr().err
+    images = load_catalogue(out).table["image"].tolist()
+    assert images[0] == str(shared / "far.png") and images[1] == "../imgs/gal_01.png"
+    elsewhere = tmp_path / "a" / "b" / "c"
+    elsewhere.mkdir(parents=True)
+    shutil.copy(out, elsewhere / "cat.parquet")  # the catalogue moved alone
+    moved = load_catalogue(elsewhere / "cat.parquet")
+    assert image_for(moved, 0) is not None

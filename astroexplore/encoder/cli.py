@@ -246,17 +246,22 @@ class Inputs:
         Each row's line number, row number or file name in the input.
     skipped : list of dict
         Rows left out (``skip_bad``): ``where``, ``id``, ``image``, ``reason``.
+    absolute : list of bool
+        Whether each row's image was given as an absolute path (a table's cell; False for a
+        folder's cutouts): the output keeps those absolute.
     """
 
-    def __init__(self, table, files, kind: str, places, skipped=None):
+    def __init__(self, table, files, kind: str, places, skipped=None, absolute=None):
         self.table, self.files, self.kind, self.places = table, list(files), kind, list(places)
         self.skipped = list(skipped or [])
+        self.absolute = list(absolute) if absolute is not None else [False] * len(self.files)
 
     def keep(self, rows) -> None:
         """Keep only ``rows`` (positions), in that order."""
         self.table = self.table.iloc[list(rows)].reset_index(drop=True)
         self.files = [self.files[i] for i in rows]
         self.places = [self.places[i] for i in rows]
+        self.absolute = [self.absolute[i] for i in rows]
 
     def skip(self, rows, reasons) -> None:
         """Record ``rows`` (positions) as left out with ``reasons``; :meth:`keep` drops them."""
@@ -408,9 +413,12 @@ def _table_inputs(source: Path, skip_bad: bool) -> Inputs:
     root = _table_image_root(source)
     refs = table[img_col].astype(object).where(table[img_col].notna(), "").astype(str).str.strip()
     files = [ref if is_url(ref) else Path(ref).expanduser() for ref in refs]
+    absolute = [not is_url(f) and f.is_absolute() for f in files]
     files = [f if is_url(f) or f.is_absolute() else root / f for f in files]
     id_col = find_column(table.columns, ID_COLUMNS)
     if id_col is None:
+        print(f"note: {source}: no id column (one of {', '.join(ID_COLUMNS)}): the ids are the image file "
+              "names without their suffix", file=sys.stderr)
         ids = pd.Series([image_id(f) for f in files], dtype=object)
     else:
         ids = table[id_col].astype(str).where(table[id_col].notna())
@@ -418,7 +426,7 @@ def _table_inputs(source: Path, skip_bad: bool) -> Inputs:
     out.insert(0, "id", ids.to_numpy())
     if img_col != "image" and "image" not in out.columns:
         out = out.rename(columns={img_col: "image"})
-    inputs = Inputs(out, files, kind, places)
+    inputs = Inputs(out, files, kind, places, absolute=absolute)
 
     # rows without an image path, then local files that do not exist (a stat each; URLs are not
     # fetched here), bad ids and values: all found now, before any image is read or trained on,
@@ -978,7 +986,10 @@ def run(args: argparse.Namespace) -> int:
     table = inputs.table
     out_dir = out.absolute().parent
     cache: dict = {}
-    table["image"] = [stored_path(f, out_dir, cache) for f in inputs.files]
+    # a table's absolute paths stay absolute (cutouts in a shared data area: the catalogue can be
+    # moved alone); its relative ones and a folder's cutouts are written relative to the catalogue
+    table["image"] = [str(f) if absolute else stored_path(f, out_dir, cache)
+                      for f, absolute in zip(inputs.files, inputs.absolute)]
     full = result.embeddings
     info = {k: v for k, v in encoder.metadata.items() if k != "history"}
     info.update({"tta": bool(args.tta), "full_column": "embedding_full", "full_dims": int(full.shape[1]),
