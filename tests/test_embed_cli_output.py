@@ -347,3 +347,10 @@ def test_a_tables_absolute_image_paths_stay_absolute(tmp_path, capsys):
     shutil.copy(out, elsewhere / "cat.parquet")  # the catalogue moved alone
     moved = load_catalogue(elsewhere / "cat.parquet")
     assert image_for(moved, 0) is not None
+
+
+def test_a_pca_as_wide_as_the_representation_says_it_reduces_nothing(tmp_path, capsys):
+    _write_pngs(tmp_path / "a", n=6)
+    assert embed(tmp_path / "a", tmp_path / "a.parquet", "--pca", "500") == 0
+    assert "note: --pca 500 is not below the representation's 128 dimensions" in capsys.readouterr().err
+    assert load_catalogue(tmp_path / "a.parquet").embeddings.shape[1] == 128

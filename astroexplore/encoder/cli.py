@@ -854,6 +854,9 @@ def _reduce(args: argparse.Namespace, encoder, full: np.ndarray, pca_path: Path,
     from astroexplore.encoder.pca import EmbeddingPCA, read_pca, save_pca
 
     if not args.pca or args.pca >= full.shape[1]:
+        if args.pca:
+            print(f"note: --pca {args.pca} is not below the representation's {full.shape[1]} dimensions: "
+                  "'embedding' is the whole representation, not reduced", file=sys.stderr)
         return full, {}
     pca = encoder.pca if args.encoder else (read_pca(pca_path) if pca_path.is_file() else None)
     if pca is not None and pca.dims != full.shape[1]:
