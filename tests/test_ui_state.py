@@ -444,6 +444,11 @@ def test_posterior_bars_name_answers_as_the_morphology_filter_does():
     bars = posterior_bars_html(SimpleNamespace(schema=GZ2, table=table), 0)
     assert ">Smooth<" in bars and ">Features or disk<" in bars and "0.60" in bars
     assert "a02_" not in bars
+    # the other questions have no column here: absent from the catalogue, not "not asked"
+    assert "not asked" not in bars
+    q2 = GZ2.questions[1]
+    table[q2.answers[0].column] = [float("nan")]  # a question in the catalogue, unanswered for this galaxy
+    assert "1 follow-up question(s) not asked" in posterior_bars_html(SimpleNamespace(schema=GZ2, table=table), 0)
 
 
 # ----------------------------------------------------------------------------- review fixes (2026-12-02)

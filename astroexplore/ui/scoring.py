@@ -189,6 +189,8 @@ def posterior_bars_html(catalogue, i: int, max_questions: int = 12) -> str:
     parts = []
     not_asked = 0
     for q in list(schema.questions)[:max_questions]:
+        if not any(a.column in table.columns for a in q.answers):
+            continue  # a question the catalogue has no column for: absent, not "not asked"
         rows = []
         values = [float(table[a.column].iat[i]) if a.column in table.columns else math.nan
                   for a in q.answers]
