@@ -606,6 +606,19 @@ class LabelStore:
         event_id, gid, score, who, stamp, tags, note = rows[0]
         return LabelEvent(event_id, gid, score, who, datetime.fromisoformat(stamp), _tags_from_json(tags), note)
 
+    def labels_of(self, galaxy_id: str) -> list[LabelEvent]:
+        """Every user's current label of ``galaxy_id`` (each user's latest), by user name; one
+        indexed query."""
+        rows = self._query(
+            "SELECT event_id, galaxy_id, score, user, timestamp, tags, note FROM effective_labels "
+            "WHERE galaxy_id = ? ORDER BY user, timestamp DESC, event_id DESC", (str(galaxy_id),))
+        latest: dict[str, LabelEvent] = {}
+        for event_id, gid, score, who, stamp, tags, note in rows:
+            if who not in latest:
+                latest[who] = LabelEvent(event_id, gid, score, who, datetime.fromisoformat(stamp),
+                                         _tags_from_json(tags), note)
+        return list(latest.values())
+
     def latest(self, user: str | None = None) -> pd.DataFrame:
         """Return the current label of each (galaxy, user) pair.
 

@@ -1927,3 +1927,24 @@ def test_explorer_counts_unlearnt_labels_and_warns_a_script_that_ranks_before_re
     store.undo("ada", store.label_of(cat.ids[1], "ada").event_id)  # an undone label
     assert ex.unlearnt_labels() == 3
     store.close()
+
+
+def test_the_card_shows_others_scores_of_the_galaxy(state):
+    """A galaxy a colleague (or a script) had scored showed only 'your score –': scored again unseen."""
+    from astroexplore.labels import LabelStore
+    from astroexplore.ui.scoring import ScoringView
+
+    gid = state.current_id
+    view = ScoringView(state=state)
+    assert "others' scores" not in view._card().object
+    with LabelStore(state.store.path) as other:
+        for user, score in (("bo", 5), ("cy", 2), ("di", 4), ("ed", 1)):
+            other.add(gid, score, user=user)
+        other.add(gid, 3, user="bo")  # bo changed their mind: the latest counts
+    state.sync()
+    card = view._card().object
+    assert "<td class='ae-muted'>others&#x27; scores</td><td>3 (bo), 2 (cy), 4 (di) +1 more</td>" in card
+    state.label(0)  # this user's own score is not among the others'
+    state.previous()
+    assert "your score</td><td>0</td>" in view._card().object
+    assert [e.user for e in state.store.labels_of(gid)] == ["ada", "bo", "cy", "di", "ed"]

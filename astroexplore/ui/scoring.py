@@ -220,6 +220,7 @@ STATUS_HEIGHT = 56  # px: three lines of the status above the image (counts, a m
 RETRAIN_MESSAGE_WIDTH = 330  # px: beside the Retrain button, within a 1280 px wide window
 OF_N_WIDTH = 100  # px: "of 8,700,000" in the navigation row
 CARD_COLUMNS = 8  # catalogue columns the card shows (redshift, magnitudes, a class), the first in the table
+OTHERS_SHOWN = 3  # other users' scores the card names (then "+N more")
 CARD_WIDTH = 420  # px: the column of score buttons and galaxy card beside the image
 
 CARD_CSS = """
@@ -428,6 +429,11 @@ class ScoringView(ShownAsIpywidget, pn.viewable.Viewer):
             rows.append(("predicted interest", f"{_fmt(mean[i], 2)} ± {_fmt(std[i], 2)}"))
         mine = s.my_score(gid)
         rows.append(("your score", "–" if mine is None else str(mine)))
+        others = [e for e in s.store.labels_of(gid) if e.user != s.user_name]
+        if others:  # a colleague's or a script's label: no need to score it again unseen
+            shown = ", ".join(f"{e.score} ({html.escape(e.user)})" for e in others[:OTHERS_SHOWN])
+            more = f" +{len(others) - OTHERS_SHOWN} more" if len(others) > OTHERS_SHOWN else ""
+            rows.append(("others' scores", shown + more))
         rows += [(c, _value_text(cat.table[c].iat[i])) for c in self._describing[:CARD_COLUMNS]]
         if len(self._describing) > CARD_COLUMNS:
             rows.append(("", f"<span class='ae-muted'>+{len(self._describing) - CARD_COLUMNS} more columns "
