@@ -117,7 +117,9 @@ def _read_fits(source, name: str) -> np.ndarray:
             cube = cube[::-1]
         rgb = np.moveaxis(_asinh_stretch(cube, name), 0, -1)
     else:
-        raise ImageError(f"FITS image of shape {data.shape} is neither 2-D nor a 3-plane cube (3, H, W).",
+        hint = (" Write 3 of its planes (e.g. the g, r, z bands) as a (3, H, W) cube, or one as a 2-D image."
+                if data.ndim == 3 else "")
+        raise ImageError(f"FITS image of shape {data.shape} is neither 2-D nor a 3-plane cube (3, H, W).{hint}",
                          file=name)
     # FITS row 0 is the bottom of the image; flip so the array reads top-down like a JPEG.
     return np.ascontiguousarray((rgb[::-1] * 255 + 0.5).astype(np.uint8))

@@ -314,3 +314,11 @@ def test_a_folder_names_a_broken_link_and_what_it_does_not_read(tmp_path, capsys
     assert embed(folder, tmp_path / "c.parquet", "--skip-bad") == 0
     assert "file gone.png (id gone): " in capsys.readouterr().err
     assert "gone" not in load_catalogue(tmp_path / "c.parquet").ids.tolist()
+
+
+def test_a_table_without_an_image_column_names_its_columns(tmp_path, capsys):
+    src = tmp_path / "t.csv"
+    pd.DataFrame({"objid": ["a", "b"], "jpeg_path": ["a.jpg", "b.jpg"]}).to_csv(src, index=False)
+    assert embed(src, tmp_path / "c.parquet") == 1
+    err = capsys.readouterr().err
+    assert "no image column (one of image, " in err and "its columns: objid, jpeg_path. Rename the one" in err

@@ -405,8 +405,10 @@ def _table_inputs(source: Path, skip_bad: bool) -> Inputs:
     img_col = find_column(table.columns, IMAGE_COLUMNS)
     if img_col is None:
         hint = did_you_mean("image", list(table.columns))
-        raise CatalogueError(f"no image column (one of {', '.join(IMAGE_COLUMNS)}).{hint}",
-                             file=str(source))
+        raise CatalogueError(f"no image column (one of {', '.join(IMAGE_COLUMNS)}); its columns: "
+                             f"{', '.join(map(str, list(table.columns)[:20]))}"
+                             f"{' ...' if len(table.columns) > 20 else ''}. Rename the one that holds the "
+                             f"image paths.{hint}", file=str(source))
     lines = _csv_line_numbers(source, len(table)) if source.suffix.lower() == ".csv" else None
     kind, places = ("line", lines) if lines is not None else ("row", list(range(len(table))))
 
