@@ -54,7 +54,9 @@ def test_resume_refuses_other_images_or_settings_and_says_what_it_reuses(tmp_pat
     assert embed(tmp_path / "a", out, "--epochs", "2") == 0
     assert f"resuming at epoch 2 of 2 from {ckpt}" in capsys.readouterr().err
     assert embed(tmp_path / "a", out, "--epochs", "2") == 0
-    assert f"{ckpt} already trained 2 epochs: reusing it" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{ckpt} already trained 2 epochs: reusing it" in err
+    assert "training a " not in err  # it does not say it trains first
     assert embed(tmp_path / "a", out, "--epochs", "3", "--batch-size", "2", "--seed", "7") == 1
     err = capsys.readouterr().err
     assert "batch_size=4 (this run: 2)" in err and "seed=0 (this run: 7)" in err

@@ -760,7 +760,7 @@ def _train(args: argparse.Namespace, inputs: Inputs, mode: str, vote_cols: list,
     rows = rows[good]
     targets = None if args.distill == "none" else args.distill
     what = f"{len(images):,} images" + (f" (a random sample of the {n:,}; --train-max)" if n > args.train_max else "")
-    if args.epochs:
+    if args.epochs and _epochs_done(ckpt, args.resume) < args.epochs:  # (a finished one: "reusing it")
         print(f"training a {mode} encoder{f' (distilling {targets})' if targets else ''} on {what} "
               f"for {counted(args.epochs, 'epoch')} (checkpoint {ckpt})", file=sys.stderr)
         _note_few_steps(len(images), args.batch_size, args.epochs)
@@ -799,6 +799,18 @@ def _note_few_steps(n_images: int, batch_size: int, epochs: int) -> None:
     print(f"note: {n_images:,} images at --batch-size {batch_size} make {counted(per_epoch, 'training step')} "
           f"an epoch, {per_epoch * epochs:,} in all: too few for the encoder to learn much (it needs a few "
           f"hundred); {hint}more --epochs give it more", file=sys.stderr)
+
+
+def _epochs_done(ckpt: Path, resume: bool) -> int:
+    """Epochs the checkpoint a run would resume holds (0: none, or unreadable: training says why)."""
+    if not resume or not ckpt.is_file():
+        return 0
+    from astroexplore.encoder.embed import read_checkpoint
+
+    try:
+        return int(read_checkpoint(ckpt).get("epoch", 0))
+    except (OSError, ValueError, RuntimeError):
+        return 0
 
 
 def _say_resumed(done: int, epochs: int, ckpt: Path) -> None:
