@@ -399,6 +399,7 @@ class Explorer:
         self.cache = cache
         self._lock = threading.RLock()          # guards the swap of model state and caches
         self._labelled_cache = None              # (key, labelled_mask), see labelled_mask
+        self._scores_cache = None                # (key, stored scores), see _stored_scores
         self._retrain_lock = threading.Lock()   # one retrain at a time
         # read-only arrays that depend only on the catalogue and the settings, shared by every
         # Explorer of this catalogue in the process (computed once, one lock per key: computing
@@ -603,9 +604,18 @@ class Explorer:
         return known
 
     # ------------------------------------------------------------------ labels
+    def _stored_scores(self):
+        """``store.scores(user=score_users)``, read again only after a label was committed (by
+        any connection: :attr:`LabelStore.revision`): the app asks for it on every change."""
+        key = (self.store.revision, repr(self.score_users))
+        cached = self._scores_cache
+        if cached is None or cached[0] != key:
+            cached = self._scores_cache = (key, self.store.scores(user=self.score_users))
+        return cached[1]
+
     def _labels(self) -> tuple[np.ndarray, np.ndarray]:
         """Snapshot of the training labels: rows (m,) int64 and scores (m,) float64."""
-        series = self.store.scores(user=self.score_users)
+        series = self._stored_scores()
         if len(series) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         # labels for galaxies not in this catalogue (another file sharing the store) are skipped
@@ -622,7 +632,7 @@ class Explorer:
         """Ids with a stored label (by ``score_users``) that are not galaxies of this catalogue:
         kept in the store (another catalogue sharing it, an older version of this one), never
         learnt or ranked here."""
-        series = self.store.scores(user=self.score_users)
+        series = self._stored_scores()
         if len(series) == 0:
             return []
         known = self.catalogue.known_rows(series.index)[1]

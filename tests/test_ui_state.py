@@ -1926,6 +1926,11 @@ def test_explorer_counts_unlearnt_labels_and_warns_a_script_that_ranks_before_re
     ex.label(cat.ids[10], 4)  # a new galaxy
     store.undo("ada", store.label_of(cat.ids[1], "ada").event_id)  # an undone label
     assert ex.unlearnt_labels() == 3
+    # the stored scores are read once per commit (the app asks on every change, in every window)
+    assert ex._stored_scores() is ex._stored_scores()
+    with LabelStore(store.path) as other:  # another connection's commit is seen
+        other.add(cat.ids[11], 5, user="bo")
+    assert ex.unlearnt_labels() == 4
     store.close()
 
 
