@@ -59,7 +59,7 @@ def test_resume_refuses_other_images_or_settings_and_says_what_it_reuses(tmp_pat
     assert "training a " not in err  # it does not say it trains first
     assert embed(tmp_path / "a", out, "--epochs", "3", "--batch-size", "2", "--seed", "7") == 1
     err = capsys.readouterr().err
-    assert "batch_size=4 (this run: 2)" in err and "seed=0 (this run: 7)" in err
+    assert "batch_size=4 (this run: 2; CLI: --batch-size)" in err and "seed=0 (this run: 7; CLI: --seed)" in err
     assert torch.load(ckpt, weights_only=True)["epoch"] == 2  # the refused runs left it alone
 
     # a checkpoint written before the fingerprints existed still resumes

@@ -50,6 +50,10 @@ RESUME_KEYS = ("mode", "targets", "target_weight", "image_size", "crop", "batch_
                "weight_decay", "temperature", "supervised_weight", "votes_per_galaxy", "seed", "model",
                "augment", "n_images", "vote_columns", "images_sha", "votes_sha")
 _DATA_KEYS = {"images_sha": "the training images (as cropped and resized)", "votes_sha": "the votes"}
+#: The ``astroexplore embed`` option behind each setting, named beside it in a refusal.
+_OPTIONS = {"mode": "--mode", "targets": "--distill", "model.n_targets": "--distill", "image_size": "--image-size",
+            "crop": "--crop", "batch_size": "--batch-size", "seed": "--seed", "model.width": "--width",
+            "model.n_answers": "the vote columns", "n_images": "the images or --train-max"}
 
 
 def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
@@ -102,7 +106,8 @@ def _difference(key: str, old, new) -> str:
     if isinstance(old, dict) and isinstance(new, dict):
         return "; ".join(_difference(f"{key}.{k}", old.get(k), new.get(k))
                          for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k))
-    return f"{key}={old!r} (this run: {new!r})"
+    option = _OPTIONS.get(key) or ("--distill, which sets the augmentations" if key.startswith("augment.") else None)
+    return f"{key}={old!r} (this run: {new!r}{f'; CLI: {option}' if option else ''})"
 
 
 def _resume_mismatches(old: dict, new: dict) -> list[str]:
