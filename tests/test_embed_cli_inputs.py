@@ -324,3 +324,19 @@ def test_a_table_without_an_image_column_names_its_columns(tmp_path, capsys):
     assert embed(src, tmp_path / "c.parquet") == 1
     err = capsys.readouterr().err
     assert "no image column (one of image, " in err and "its columns: objid, jpeg_path. Rename the one" in err
+
+
+def test_a_cutout_enlarged_more_than_twice_is_said(tmp_path, capsys):
+    """An 8x8 file was blown up to the encoder's size without a word (a thumbnail, a wrong file)."""
+    from PIL import Image
+    from test_encoder import _write_pngs
+
+    folder = tmp_path / "cutouts"
+    _write_pngs(folder, n=6)  # 40 px, read at 32: no note
+    assert embed(folder, tmp_path / "c.parquet") == 0
+    assert "enlarged more than twice" not in capsys.readouterr().err
+    Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(folder / "thumb.png")
+    assert embed(folder, tmp_path / "d.parquet") == 0
+    err = capsys.readouterr().err
+    assert f"warning: 1 image enlarged more than twice to 32 px (e.g. {folder / 'thumb.png'}: 8x8 px)" in err
+    assert err.count("enlarged more than twice") == 1

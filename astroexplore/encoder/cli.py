@@ -754,7 +754,7 @@ def _train(args: argparse.Namespace, inputs: Inputs, mode: str, vote_cols: list,
         rows = np.sort(np.random.default_rng(args.seed).choice(n, args.train_max, replace=False))
     # read at the size whose central crop is image_size; the encoder crops (and remembers it)
     images, good, _ = load_images([files[i] for i in rows], load_size(args.image_size, args.crop),
-                                  skip_bad=args.skip_bad, progress=args.progress)
+                                  skip_bad=args.skip_bad, progress=args.progress, warn_small=True)
     if len(images) < 2:
         raise ValueError(f"{args.images}: need at least 2 readable images to train, found {len(images)}")
     rows = rows[good]

@@ -140,8 +140,12 @@ def to_chw_uint8(image: np.ndarray, image_size: int, *, source: str = "image",
 
 
 def load_images(paths: Sequence[str | Path], image_size: int, *, skip_bad: bool = False,
-                progress: bool = False, crop: float = 1.0) -> tuple[torch.Tensor, list[int], list[str]]:
+                progress: bool = False, crop: float = 1.0,
+                warn_small: bool = False) -> tuple[torch.Tensor, list[int], list[str]]:
     """Read and convert files to a ``(n, 3, S, S)`` uint8 tensor.
+
+    ``warn_small``: one UserWarning when images are enlarged more than twice (an 8 px file read
+    at 64 px: probably not the cutout meant), with their count and the first.
 
     Returns
     -------
@@ -153,15 +157,25 @@ def load_images(paths: Sequence[str | Path], image_size: int, *, skip_bad: bool 
     """
     from tqdm.auto import tqdm
 
-    out, good, errors = [], [], []
+    out, good, errors, small = [], [], [], []
     for i, p in enumerate(tqdm(list(paths), desc="reading images", disable=no_bar(progress), unit="img")):
         try:
-            out.append(to_chw_uint8(read_image(p), image_size, source=str(p), crop=crop))
+            img = read_image(p)
+            out.append(to_chw_uint8(img, image_size, source=str(p), crop=crop))
             good.append(i)
+            if warn_small and min(img.shape[:2]) * crop < image_size / 2:  # enlarged more than twice
+                small.append((p, img.shape[:2]))
         except ImageError as err:
             if not skip_bad:
                 raise
             errors.append(str(err))
+    if small:
+        import warnings
+
+        (p, (h, w)), n = small[0], len(small)
+        warnings.warn(f"{n:,} image{'s' if n != 1 else ''} enlarged more than twice to {image_size} px (e.g. "
+                      f"{p}: {w}x{h} px): check they are the cutouts meant (or use a smaller image size)",
+                      UserWarning, stacklevel=2)
     if not out:
         return torch.zeros(0, 3, image_size, image_size, dtype=torch.uint8), good, errors
     return torch.stack(out), good, errors
