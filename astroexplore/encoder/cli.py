@@ -322,16 +322,19 @@ def _folder_inputs(folder: Path) -> Inputs:
 def _note_left_out(folder: Path, n_images: int) -> None:
     """Say what in ``folder`` is not read besides its ``n_images`` cutouts: other files (a .tif)
     and subfolders (not searched); hidden files are not counted."""
+    import os
+
     from astroexplore.encoder.data import image_suffix
 
     others, subs = [], 0
-    for p in folder.iterdir():
-        if p.name.startswith("."):
-            continue
-        if p.is_dir():
-            subs += 1
-        elif not image_suffix(p.name):
-            others.append(p.name)
+    with os.scandir(folder) as entries:  # each entry's kind from the listing: no stat of every cutout
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                subs += 1
+            elif not image_suffix(entry.name):
+                others.append(entry.name)
     parts = ([f"{counted(len(others), 'file')} that {'is' if len(others) == 1 else 'are'} not jpg/png/FITS "
               f"(e.g. {sorted(others)[0]})"] if others else []) + \
         ([f"{counted(subs, 'subfolder')} (not searched)"] if subs else [])

@@ -350,6 +350,14 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
     n_q = len(questions) if questions else 1
     n_views = 1 if mode == "supervised" else 2  # augmented views per image and step
 
+    def save() -> None:
+        """The checkpoint of the epochs in ``history`` (after each, and after precise BN)."""
+        if ckpt is not None:
+            _save_atomic({"format": CHECKPOINT_FORMAT, "version": 1, "config": config,
+                          "model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "epoch": len(history), "history": history, "questions": questions,
+                          "vote_columns": vote_columns, "rng": _rng_state()}, ckpt)
+
     for epoch in range(start_epoch, int(epochs)):
         model.train()
         t0, c0 = time.perf_counter(), time.process_time()
@@ -393,11 +401,7 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
                         **{k: float(np.mean(v)) for k, v in parts.items()},
                         "seconds": round(time.perf_counter() - t0, 2),
                         "cpu_seconds": round(time.process_time() - c0, 2)})
-        if ckpt is not None:
-            _save_atomic({"format": CHECKPOINT_FORMAT, "version": 1, "config": config,
-                          "model": model.state_dict(), "optimizer": opt.state_dict(),
-                          "epoch": epoch + 1, "history": history, "questions": questions,
-                          "vote_columns": vote_columns, "rng": _rng_state()}, ckpt)
+        save()
         if on_epoch_end is not None:
             on_epoch_end(dict(history[-1]))
         if progress if log_epochs is None else log_epochs:
@@ -407,11 +411,7 @@ def train_encoder(images_or_dataset, *, mode: str = "contrastive", votes=None, s
     trained_here = len(history) > start_epoch  # epochs trained by this call, not only resumed
     if trained_here and per_epoch * len(history) < PRECISE_BN_STEPS:
         _precise_batch_norm(model, x_all, bs, device)
-        if ckpt is not None:
-            _save_atomic({"format": CHECKPOINT_FORMAT, "version": 1, "config": config,
-                          "model": model.state_dict(), "optimizer": opt.state_dict(),
-                          "epoch": len(history), "history": history, "questions": questions,
-                          "vote_columns": vote_columns, "rng": _rng_state()}, ckpt)
+        save()
     model.eval()
     state = {"config": config, "epoch": max(start_epoch, int(epochs)) if history else 0,
              "history": history, "vote_columns": vote_columns}

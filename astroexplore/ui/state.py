@@ -378,18 +378,14 @@ class AppState(param.Parameterized):
         self._opened_since_method = False
         self.n_match = self.catalogue.n_galaxies
         self._sync_user()
-        self.n_labelled_elsewhere = len(self.explorer.labels_not_in_catalogue())
+        self._take_outside_labels()  # a store shared with another catalogue; a retrain taken above
         self.refresh_order(keep_current=False)
         self._learn_stored_labels()
 
     def _learn_stored_labels(self) -> None:
         """Retrain on the labels already in the store when this Explorer has no model yet, so a
-        restarted server ranks by what was scored before it (in the background, as Retrain). A
-        window that took another window's retrain says how many labels that one did not learn."""
-        if self.explorer.last_retrain is not None:
-            self._say_unlearnt()
-            return
-        if not self.learn_on_open:
+        restarted server ranks by what was scored before it (in the background, as Retrain)."""
+        if not self.learn_on_open or self.explorer.last_retrain is not None:
             return
         n = self.explorer.n_training_labels
         if n == 0:
