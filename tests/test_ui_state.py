@@ -428,6 +428,28 @@ def test_posterior_bars_say_when_fractions_were_predicted():
     voted, predicted = posterior_bars_html(cat, 0), posterior_bars_html(cat, 1)
     assert "Predicted by the encoder" not in voted and "0.80" in voted
     assert "Predicted by the encoder" in predicted and "0.70" in predicted
+    assert " ±0" not in predicted  # no *_pred_std columns: no spread to show
+
+
+def test_posterior_bars_give_the_spread_of_predicted_fractions():
+    """Where ``embed`` filled a galaxy's fractions in, the card gives each one's MC-dropout spread."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from astroexplore.schemas import GZ_DECALS
+    from astroexplore.ui.scoring import posterior_bars_html
+
+    featured, smooth = ("smooth-or-featured_featured-or-disk_fraction", "smooth-or-featured_smooth_fraction")
+    table = pd.DataFrame({featured: [0.8, 0.3], smooth: [0.2, 0.7],
+                          f"{featured}_pred": [0.6, 0.3], f"{smooth}_pred": [0.4, 0.7],
+                          f"{featured}_pred_std": [0.05, 0.12], f"{smooth}_pred_std": [0.05, float("nan")],
+                          "fractions_predicted": [False, True]})
+    cat = SimpleNamespace(schema=GZ_DECALS, table=table)
+    voted, predicted = posterior_bars_html(cat, 0), posterior_bars_html(cat, 1)
+    assert "±" not in voted  # the volunteers' own fractions carry no model spread
+    assert "0.30<span class='ae-muted'> ±0.12</span>" in predicted
+    assert predicted.count("±") == 2  # the one spread, and the sentence that explains it
 
 
 def test_posterior_bars_name_answers_as_the_morphology_filter_does():

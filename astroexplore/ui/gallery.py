@@ -47,8 +47,9 @@ class GalleryGrid(pn.reactive.ReactiveHTML):
     .ae-card:hover { border-color: #0072b5; box-shadow: 0 0 0 2px #0072b533; }
     .ae-card img { width: 96px; height: 96px; object-fit: contain; background: #000;
                    border-radius: 4px; }
-    .ae-card .ae-id { font-weight: 600; max-width: 104px; overflow: hidden; text-overflow: ellipsis;
-                      white-space: nowrap; }
+    .ae-card .ae-id { font-weight: 600; max-width: 104px; text-align: center; overflow-wrap: anywhere;
+                      overflow: hidden; display: -webkit-box; -webkit-box-orient: vertical;
+                      -webkit-line-clamp: 3; }
     .ae-card .ae-cap { color: #555; }
     .ae-empty { grid-column: 1 / -1; color: #666; font: 13px system-ui, sans-serif; padding: 8px; }
     """

@@ -180,6 +180,15 @@ def _fmt(x, digits=3) -> str:
     return f"{xf:.{digits}f}"
 
 
+def _spread_html(table, column: str, i: int) -> str:
+    """' ±0.08': the predictive spread (``{column}_pred_std``, the standard deviation of the encoder's
+    MC-dropout passes) of a predicted fraction, or '' where the catalogue has none."""
+    std_column = f"{column}_pred_std"
+    if std_column not in table.columns or pd.isna(table[std_column].iat[i]):
+        return ""
+    return f"<span class='ae-muted'> ±{_fmt(table[std_column].iat[i], 2)}</span>"
+
+
 def posterior_bars_html(catalogue, i: int, max_questions: int = 12) -> str:
     """HTML horizontal bars of the morphology posteriors of row ``i`` (like the Zoobot demo)."""
     schema = getattr(catalogue, "schema", None)
@@ -188,6 +197,7 @@ def posterior_bars_html(catalogue, i: int, max_questions: int = 12) -> str:
         return "<p class='ae-muted'>No morphology posteriors in this catalogue.</p>"
     parts = []
     not_asked = 0
+    predicted = "fractions_predicted" in table.columns and bool(table["fractions_predicted"].iat[i])
     for q in list(schema.questions)[:max_questions]:
         if not any(a.column in table.columns for a in q.answers):
             continue  # a question the catalogue has no column for: absent, not "not asked"
@@ -204,15 +214,16 @@ def posterior_bars_html(catalogue, i: int, max_questions: int = 12) -> str:
             rows.append(
                 f"<div class='ae-bar-row'><span class='ae-bar-label'>{html.escape(a.label or a.name)}</span>"
                 f"<span class='ae-bar'><span style='width:{w:.0f}%'></span></span>"
-                f"<span class='ae-bar-val'>{_fmt(v, 2)}</span></div>")
+                f"<span class='ae-bar-val'>{_fmt(v, 2)}{_spread_html(table, a.column, i) if predicted else ''}"
+                f"</span></div>")
         if rows:
             label = getattr(q, "label", None) or q.name
             parts.append(f"<div class='ae-q'><div class='ae-q-label'>{html.escape(label)}</div>{''.join(rows)}</div>")
     if not_asked and parts:
         parts.append(f"<p class='ae-muted'>{not_asked} follow-up question(s) not asked for this galaxy.</p>")
-    if parts and "fractions_predicted" in table.columns and bool(table["fractions_predicted"].iat[i]):
+    if parts and predicted:
         parts.insert(0, "<p class='ae-muted'>Predicted by the encoder where this galaxy had no votes "
-                        "(<code>astroexplore embed</code>).</p>")
+                        "(<code>astroexplore embed</code>; ± the spread of its MC-dropout passes).</p>")
     return "".join(parts) or "<p class='ae-muted'>No morphology posteriors for this galaxy.</p>"
 
 
@@ -236,7 +247,7 @@ CARD_CSS = """
 .ae-bar-label { width: 130px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .ae-bar { flex: 1; height: 10px; background: #eef1f4; border-radius: 3px; max-width: 180px; }
 .ae-bar > span { display: block; height: 100%; background: #3b7dd8; border-radius: 3px; }
-.ae-bar-val { width: 34px; text-align: right; color: #444; }
+.ae-bar-val { min-width: 34px; white-space: nowrap; text-align: right; color: #444; }
 """
 
 

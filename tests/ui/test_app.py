@@ -1068,3 +1068,35 @@ def test_the_sidebar_downloads_the_top_of_the_list_as_it_is_sorted_and_filtered(
     assert table["id"].tolist() == [cat.ids[r] for r in expected]
     assert table["rank"].tolist() == list(range(1, 8)) and (table["mag_r"] <= 16.8).all()
     assert {"ra", "dec", "ranking_score", "anomaly_score", "predicted_interest", "your_score"} <= set(table.columns)
+
+
+def test_gallery_cards_show_long_survey_ids_whole(ui_browser, free_port, listening):
+    """SDSS objids (19 digits) and IAU names were cut to '1237648720693…' under each thumbnail:
+    the id is what an astronomer copies into SIMBAD or a query, so the card wraps it instead."""
+    pn = pytest.importorskip("panel")
+    from astroexplore.ui.gallery import GalleryGrid
+    from astroexplore.ui.state import placeholder_uri
+
+    ids = ["1237648720693755918", "J123049.42+122328.0", "demo_0001", "DESI-39627835576420141-x"]
+
+    def make():
+        grid = GalleryGrid(width=600, min_height=130)
+        grid.items = [{"i": k, "id": gid, "src": placeholder_uri(96), "caption": "0.12"}
+                      for k, gid in enumerate(ids)]
+        return grid
+
+    server = pn.serve(make, port=free_port, address="localhost", show=False, threaded=True,
+                      websocket_origin=[f"localhost:{free_port}"], verbose=False)
+    try:
+        listening(free_port)
+        page = ui_browser.new_page()
+        page.goto(f"http://localhost:{free_port}/")
+        shown = page.locator(".ae-id")
+        shown.nth(len(ids) - 1).wait_for()
+        for k, gid in enumerate(ids):
+            box = shown.nth(k).evaluate(
+                "e => [e.textContent, e.scrollWidth - e.clientWidth, e.scrollHeight - e.clientHeight]")
+            assert box[0] == gid and box[1] <= 1 and box[2] <= 1, (gid, box)  # nothing cut off
+        page.close()
+    finally:
+        server.stop()
