@@ -6,6 +6,7 @@ reach the session's state through ``served.states`` to check what the browser sh
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import time
@@ -112,6 +113,24 @@ def ui_page(served, ui_browser):
     context.close()
     pn.state.clear_caches()  # nothing cached by one test leaks into the next
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@contextlib.contextmanager
+def page_of(make, port: int, browser):
+    """A page open in ``browser`` on ``make`` (a Panel app factory) served on ``port`` in a
+    thread; the page is closed and the server stopped afterwards."""
+    import panel as pn
+
+    server = pn.serve(make, port=port, address="localhost", show=False, threaded=True,
+                      websocket_origin=[f"localhost:{port}"], verbose=False)
+    try:
+        wait_listening(port)
+        page = browser.new_page()
+        page.goto(f"http://localhost:{port}/")
+        yield page
+        page.close()
+    finally:
+        server.stop()
 
 
 def wait_listening(port: int, timeout: float = 60.0) -> None:

@@ -8,6 +8,8 @@ import re
 import numpy as np
 import pytest
 
+from conftest import page_of
+
 pytestmark = pytest.mark.ui
 
 
@@ -633,7 +635,7 @@ def test_map_gallery_and_download_fit_the_window(ui_page, served, width, shot):
     shot(page, f"latent_map_{width}px")
 
 
-def test_two_scoring_views_on_one_page_act_once_per_key(served, ui_browser, free_port, listening, until):
+def test_two_scoring_views_on_one_page_act_once_per_key(served, ui_browser, free_port, until):
     """The notebook shows the app and the scoring view again: every rendering listens to the page's
     keys, and each sent its own message, so one '3' stored two labels and one → moved two places."""
     import panel as pn
@@ -649,12 +651,7 @@ def test_two_scoring_views_on_one_page_act_once_per_key(served, ui_browser, free
         pn.panel(app.view("scoring")).server_doc(pn.state.curdoc)  # a second root, as in a notebook
         return app
 
-    server = pn.serve(make, port=free_port, address="localhost", show=False, threaded=True,
-                      websocket_origin=[f"localhost:{free_port}"], verbose=False)
-    try:
-        listening(free_port)
-        page = ui_browser.new_page()
-        page.goto(f"http://localhost:{free_port}/")
+    with page_of(make, free_port, ui_browser) as page:
         page.get_by_text("How interesting is this object?").first.wait_for()
         assert page.get_by_text("How interesting is this object?").count() == 2
         state = states[-1]
@@ -673,9 +670,6 @@ def test_two_scoring_views_on_one_page_act_once_per_key(served, ui_browser, free
         until(lambda: len(served.store.history()) >= n_events + 2, what="the button's label")
         page.wait_for_timeout(1500)
         assert len(served.store.history()) == n_events + 2 and state.position == 3
-        page.close()
-    finally:
-        server.stop()
 
 
 def test_an_idle_page_shows_no_busy_spinner(ui_page, until):
@@ -1070,10 +1064,9 @@ def test_the_sidebar_downloads_the_top_of_the_list_as_it_is_sorted_and_filtered(
     assert {"ra", "dec", "ranking_score", "anomaly_score", "predicted_interest", "your_score"} <= set(table.columns)
 
 
-def test_gallery_cards_show_long_survey_ids_whole(ui_browser, free_port, listening):
+def test_gallery_cards_show_long_survey_ids_whole(ui_browser, free_port):
     """SDSS objids (19 digits) and IAU names were cut to '1237648720693…' under each thumbnail:
     the id is what an astronomer copies into SIMBAD or a query, so the card wraps it instead."""
-    pn = pytest.importorskip("panel")
     from astroexplore.ui.gallery import GalleryGrid
     from astroexplore.ui.state import placeholder_uri
 
@@ -1085,18 +1078,10 @@ def test_gallery_cards_show_long_survey_ids_whole(ui_browser, free_port, listeni
                       for k, gid in enumerate(ids)]
         return grid
 
-    server = pn.serve(make, port=free_port, address="localhost", show=False, threaded=True,
-                      websocket_origin=[f"localhost:{free_port}"], verbose=False)
-    try:
-        listening(free_port)
-        page = ui_browser.new_page()
-        page.goto(f"http://localhost:{free_port}/")
+    with page_of(make, free_port, ui_browser) as page:
         shown = page.locator(".ae-id")
         shown.nth(len(ids) - 1).wait_for()
         for k, gid in enumerate(ids):
             box = shown.nth(k).evaluate(
                 "e => [e.textContent, e.scrollWidth - e.clientWidth, e.scrollHeight - e.clientHeight]")
             assert box[0] == gid and box[1] <= 1 and box[2] <= 1, (gid, box)  # nothing cut off
-        page.close()
-    finally:
-        server.stop()
