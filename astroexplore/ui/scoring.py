@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import Tooltip
 from panel.custom import JSComponent
 
 from astroexplore.catalogue import describing_columns
@@ -282,7 +283,10 @@ class ScoringView(ShownAsIpywidget, pn.viewable.Viewer):
         # second click before its image arrived would score a galaxy the user has not seen)
         self._buttons = [
             pn.widgets.Button(
-                label=str(k), width=56, height=40, description=SCORE_HINTS[k],
+                label=str(k), width=56, height=40,
+                # above the row, not at the right (Panel's default for a text description), where
+                # it covered the next button while the pointer rested on the one just clicked
+                description=Tooltip(content=SCORE_HINTS[k], position="top"),
                 css_classes=[f"ae-score-{k}", f"ae-view-{view}"],
                 # outlined, filled when it is the galaxy's score: visible on a notebook's white too
                 color="primary",

@@ -1085,3 +1085,23 @@ def test_gallery_cards_show_long_survey_ids_whole(ui_browser, free_port):
             box = shown.nth(k).evaluate(
                 "e => [e.textContent, e.scrollWidth - e.clientWidth, e.scrollHeight - e.clientHeight]")
             assert box[0] == gid and box[1] <= 1 and box[2] <= 1, (gid, box)  # nothing cut off
+
+
+def test_a_score_buttons_hint_leaves_the_other_buttons_clear(ui_page):
+    """The hint of the button under the pointer (Panel puts a text description at its right)
+    covered the next button after a click: score 3's 'interesting' hid button 4."""
+    from astroexplore.ui.scoring import SCORE_HINTS
+
+    page = ui_page
+    buttons = [page.get_by_role("button", name=str(k), exact=True) for k in range(6)]
+    buttons[3].hover()
+    hint = page.get_by_text(SCORE_HINTS[3], exact=True)
+    hint.wait_for()
+    tip = hint.bounding_box()
+
+    def overlaps(a, b):
+        return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+                and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
+
+    for k in (2, 4):
+        assert not overlaps(tip, buttons[k].bounding_box()), k
