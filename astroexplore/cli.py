@@ -775,7 +775,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", type=int, choices=range(6), default=None, metavar="SCORE",
                    help="also label the matched galaxies with this score 0-5 (the app's 'Label N "
                         "galaxies'; one the user scored keeps its score and gets --tags)")
-    p.add_argument("--tags", default=None, help="with --label: tags for every matched galaxy ('#polar-ring')")
+    p.add_argument("--tags", default=None, help="with --label: tags for every matched galaxy ('#polar-ring'; two tags: '#polar-ring #lens')")
     p.add_argument("--user", default=None, help=f"with --label: whose labels (default {ANONYMOUS})")
     p.add_argument("--labels", default=None,
                    help="with --label: the label store (default: <catalogue>.labels.sqlite beside the catalogue)")

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from astroexplore.errors import CatalogueError
-from astroexplore.search import angle_text, nearest_galaxies, parse_position
+from astroexplore.search import MINUS_SIGNS, angle_text, nearest_galaxies, parse_position
 from astroexplore.wording import counted
 
 __all__ = ["CrossMatch", "crossmatch", "read_positions", "position_names", "check_positions",
@@ -297,7 +297,9 @@ def _positions_of_table(table: pd.DataFrame, where: str | None, row_name) -> pd.
 def _column_degrees(ra_col: pd.Series, dec_col: pd.Series, where, ra_name, row_name) -> tuple[np.ndarray, np.ndarray]:
     """Degrees from two columns: numbers as they are; sexagesimal text (RA in hours) read by
     astropy, all rows at once (a row it cannot read is then found and named by
-    :func:`parse_position`)."""
+    :func:`parse_position`). A row whose RA is a number and whose Dec is text (``-00 12 48.1``)
+    keeps its RA in degrees. Minus signs copied from a PDF or a web page (U+2212) are read as '-'."""
+    ra_col, dec_col = _plain_minus(ra_col), _plain_minus(dec_col)
     ra_num = pd.to_numeric(ra_col, errors="coerce").to_numpy(np.float64)
     dec_num = pd.to_numeric(dec_col, errors="coerce").to_numpy(np.float64)
     ra, dec = ra_num.copy(), dec_num.copy()
@@ -306,7 +308,10 @@ def _column_degrees(ra_col: pd.Series, dec_col: pd.Series, where, ra_name, row_n
         raise CatalogueError(f"{row_name(label)}: {message}", file=where, column=str(ra_name),
                              rows=[int(ra_col.index.get_loc(label))])
 
-    text_rows = np.flatnonzero(~(np.isfinite(ra_num) & np.isfinite(dec_num)))
+    dec_text = np.flatnonzero(np.isfinite(ra_num) & ~np.isfinite(dec_num))
+    if dec_text.size:
+        dec[dec_text] = _dec_degrees(dec_col.iloc[dec_text], fail)
+    text_rows = np.flatnonzero(~np.isfinite(ra_num))
     if text_rows.size:
         ra[text_rows], dec[text_rows] = _sexagesimal(ra_col.iloc[text_rows], dec_col.iloc[text_rows], fail)
     bad = np.flatnonzero(_not_sky(ra, dec))
@@ -316,10 +321,35 @@ def _column_degrees(ra_col: pd.Series, dec_col: pd.Series, where, ra_name, row_n
     return ra % 360.0, dec
 
 
+def _plain_minus(column: pd.Series) -> pd.Series:
+    """A text column with every minus sign written '-' (a number column as it is)."""
+    if column.dtype.kind in "biuf":
+        return column
+    return column.map(lambda v: v.translate(MINUS_SIGNS) if isinstance(v, str) else v)
+
+
+def _dec_degrees(dec_text: pd.Series, fail) -> np.ndarray:
+    """Degrees of Dec text (``-00 12 48.1``, ``+03:32:46.5``, ``3d32m``), all rows in one astropy
+    call; where astropy refuses, the first row it cannot read goes to ``fail(label, message)``."""
+    from astropy import units as u
+    from astropy.coordinates import Angle
+
+    try:
+        return Angle(dec_text.astype(str).str.strip().to_numpy(), unit=u.deg).deg
+    except Exception:  # noqa: BLE001  (astropy raises several types) -- find the row that fails
+        pass
+    for label, text in dec_text.items():
+        try:
+            Angle(str(text).strip(), unit=u.deg)
+        except Exception as err:  # noqa: BLE001
+            fail(label, f"cannot read the Dec '{text}' ({err})")
+    raise AssertionError("unreachable: astropy refused the column but no row")
+
+
 def _other_header(line: str) -> bool:
     """A first line of column names without RA and Dec (``name,x,y``): read as a table, whose
     error then lists the columns looked for (not "line 1 is no position")."""
-    if not (re.search(r"[,;\t]", line) and re.search(r"[a-zA-Z]", line.partition("#")[0])):
+    if not (re.search(r"[,;\t|]", line) and re.search(r"[a-zA-Z]", line.partition("#")[0])):
         return False
     try:
         _named_position(line.partition("#")[0].strip())
@@ -409,10 +439,10 @@ _UNIT_WORDS = {"deg", "degree", "degrees", "h:m:s", "d:m:s", "hms", "dms", "hh:m
 def _positions_of_text(text: str, where: str | None) -> pd.DataFrame:
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
-    header = [h.lower() for h in re.split(r"[,;\t ]+", first.strip())]
+    header = [h.strip().lower() for h in re.split(r"[,;\t|]+|(?<![,;\t|]) (?![,;\t|])", first.strip().strip("|"))]
     if (any(h in RA_NAMES for h in header) and any(h in DEC_NAMES for h in header)) or _other_header(first):
         try:
-            sep = next((c for c in ("\t", ",", ";") if c in first), r"\s+")
+            sep = next((c for c in ("\t", ",", ";", "|") if c in first), r"\s+")
             header_line = lines.index(first)  # 0-based: '#' lines above the header are notes
             # rows labelled by their line as an editor counts it (blank lines left out here:
             # pandas skips one after the header whatever it is told)
@@ -428,6 +458,9 @@ def _positions_of_text(text: str, where: str | None) -> pd.DataFrame:
         if "line" not in table.columns:  # unmatched positions are named by line, as errors are
             table["line"] = table.index
         return _positions_of_table(table, where, lambda label: f"line {label}")
+    # SIMBAD's and NED's ASCII output separate a row's fields with '|': spaces here, so that a
+    # name's last field never takes the RA's hours with it ('A1|10 55 18.22 +03 32 46.5')
+    lines = [ln.replace("|", " ") for ln in lines]
     rows = []
     known = _colon_positions(lines)
     for n, raw in enumerate(lines, start=1):

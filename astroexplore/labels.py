@@ -230,11 +230,26 @@ def normalise_tag(tag: str) -> str:
 
 
 def _normalise_tags(tags: str | Iterable[str] | None) -> tuple[str, ...]:
-    """Normalise a tag list (or one string of tags split on spaces/commas), dropping repeats."""
+    """Normalise a tag list (or one string of tags split on commas, or on spaces between words
+    that each start with ``#``), dropping repeats.
+
+    Words without ``#`` between spaces are refused: ``"Polar Ring"`` may be one tag or two, and
+    read as two it put those galaxies among the #ring ones.
+
+    >>> _normalise_tags("#ring #Merger, lens")
+    ('#ring', '#merger', '#lens')
+    """
     if tags is None:
         return ()
     if isinstance(tags, str):
-        tags = [t for t in re.split(r"[\s,;]+", tags) if t]
+        pieces = [p.split() for p in re.split(r"[,;]", tags)]
+        for words in pieces:
+            if len(words) > 1 and not all(w.startswith("#") for w in words):
+                n = {2: "two", 3: "three"}.get(len(words), str(len(words)))
+                raise LabelError(f"tags {' '.join(words)!r}: one tag or {n}? A tag has no spaces: write "
+                                 f"'#{'-'.join(w.lstrip('#') for w in words).lower()}' for one tag, or "
+                                 f"'{' '.join('#' + w.lstrip('#').lower() for w in words)}' for {n}")
+        tags = [w for words in pieces for w in words]
     return tuple(dict.fromkeys(normalise_tag(t) for t in tags))
 
 
@@ -424,7 +439,9 @@ class LabelStore:
         user : str, default "anonymous"
             Non-empty user name.
         tags : str or iterable of str, optional
-            Free tags such as ``"#ring"``; lower-cased, ``#`` added. A string is split on spaces.
+            Free tags such as ``"#ring"``; lower-cased, ``#`` added. A string is split on commas, and
+            on spaces between words that each start with ``#`` ("#ring #merger"); words without
+            ``#`` between spaces ("polar ring") are refused as ambiguous.
         note : str, optional
             Free text.
 

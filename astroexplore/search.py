@@ -913,6 +913,29 @@ def looks_like_position(text: str) -> bool:
     return bool(_POSITION_SHAPE.fullmatch(str(text).strip()))
 
 
+#: minus signs that text copied from a PDF, arXiv's HTML or a web page holds instead of '-'
+MINUS_SIGNS = str.maketrans({c: "-" for c in "\u2212\u2012\u2013\u2014\u2010\u2011\ufe63\uff0d"})
+
+
+def _degrees_before_spaced_dec(s: str) -> tuple[float, float] | None:
+    """``"163.825932 +03 32 46.5"``: one number, then a Dec written as 2 or 3 space-separated
+    fields (signed, or after a decimal RA). A lone RA is degrees, as for two numbers; astropy took
+    it for hours, wrapped at 24 h, and searched 300 deg away. None for any other shape."""
+    fields = re.split(r"\s*[,;]\s*|\s+", s)
+    if not 3 <= len(fields) <= 4 or not all(re.fullmatch(_FLOAT, f) for f in fields):
+        return None
+    if not (fields[1][0] in "+-" or "." in fields[0]) or any(f[0] in "+-" for f in fields[2:]):
+        return None  # "10 55 18.22 +03 ...", "10 20 55 3": hours first, for astropy
+    from astropy import units as u
+    from astropy.coordinates import Angle
+
+    try:
+        dec = Angle(":".join(fields[1:]), unit=u.deg).deg
+    except ValueError:
+        return None  # minutes of 75 and the like: astropy's own error below
+    return _check_radec(float(fields[0]), float(dec))
+
+
 def parse_position(text: str) -> tuple[float, float]:
     """RA and Dec (degrees) from a search box: a Legacy Survey link, ``"150.1 2.2"``,
     ``"150.1, 2.2"`` or sexagesimal ``"10h00m24s +02d12m00s"`` (astropy).
@@ -928,8 +951,12 @@ def parse_position(text: str) -> tuple[float, float]:
     [150.1, 2.2]
     >>> parse_position("152.2 +3d00m")  # a decimal RA is degrees, whatever the Dec
     (152.2, 3.0)
+    >>> [round(x, 5) for x in parse_position("163.825932 +03 32 46.5")]  # so is one before spaced fields
+    [163.82593, 3.54625]
+    >>> parse_position("30.5 \u221212.5")  # the minus sign of a PDF or a web page
+    (30.5, -12.5)
     """
-    s = str(text).strip()
+    s = str(text).translate(MINUS_SIGNS).strip()
     if "legacysurvey" in s.lower() or "://" in s or s.lower().startswith("www."):
         return parse_legacy_survey_url(s)
     # two decimal numbers are degrees, whatever separates them (comma, spaces, a tab pasted from
@@ -947,6 +974,12 @@ def parse_position(text: str) -> tuple[float, float]:
             return _check_radec(float(m.group(1)), float(Angle(m.group(2).replace(" ", ""), unit=u.deg).deg))
         except ValueError:
             pass  # not a Dec astropy reads: the general parser below says what is wrong
+    radec = _degrees_before_spaced_dec(s)
+    if radec is not None:
+        return radec
+    if s.startswith("-"):
+        raise ValueError(f"cannot read a sky position from {text!r}: an RA in hours is not negative "
+                         "(in degrees, a negative RA wraps: '-0.5 2.2')")
     sexagesimal = re.search(r"[:hdms]", s.lower()) or len(re.findall(r"\d+(?:\.\d*)?", s)) > 2
     if sexagesimal and len(re.findall(r"[,;]", s)) == 1:
         s = re.sub(r"\s*[,;]\s*", " ", s)  # "10:00:24, +02:12:00": astropy wants no comma

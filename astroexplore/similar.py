@@ -25,7 +25,7 @@ from astroexplore.search import (OUTSIDE_SURVEY_DEG, SearchResult, angle_text, p
                                  search_by_ids, search_by_index)
 from astroexplore.wording import counted
 
-__all__ = ["Similar", "from_galaxy", "from_position", "from_known_objects", "from_tag", "parse_search",
+__all__ = ["Similar", "checked_tag", "from_galaxy", "from_position", "from_known_objects", "from_tag", "parse_search",
            "run_search", "position_query", "positions_query", "check_match_radius", "parse_k", "DEFAULT_K",
            "MAX_RESULTS", "MAX_LINK_POSITIONS",
            "MIN_MATCH_ARCSEC", "MAX_MATCH_ARCSEC"]
@@ -166,13 +166,32 @@ def from_known_objects(catalogue: Any, index: Any, positions: Any, radius_arcsec
                    said if match.n_matched < len(match) else res.warning)
 
 
+def checked_tag(text: str, tags: list[str]) -> str:
+    """``text`` as a tag (``"Ring"`` -> ``"#ring"``, as the label store writes it), if it is one of
+    ``tags``; ValueError otherwise, naming the tags there are.
+
+    >>> checked_tag("Ring", ["#merger", "#ring"])
+    '#ring'
+    >>> checked_tag("#lens", ["#merger", "#ring"])
+    Traceback (most recent call last):
+    ...
+    ValueError: no galaxy carries the tag #lens (the tags in the label store: #merger, #ring)
+    """
+    from astroexplore.labels import normalise_tag
+
+    tag = normalise_tag(text)
+    if tag not in tags:
+        there = f"the tags in the label store: {', '.join(tags)}" if tags else "no galaxy carries a tag yet"
+        raise ValueError(f"no galaxy carries the tag {tag} ({there})")
+    return tag
+
+
 def from_tag(catalogue: Any, index: Any, store: Any, tag: str, k: int, *, mask: Any = None) -> Similar:
     """The ``k`` galaxies most like those whose current label (by anyone) in ``store`` (a
-    :class:`~astroexplore.labels.LabelStore`) carries ``tag``; ValueError when none of them is in
-    this catalogue."""
+    :class:`~astroexplore.labels.LabelStore`) carries ``tag`` (``"Ring"`` or ``"#ring"``);
+    ValueError when none of them is in this catalogue."""
+    tag = checked_tag(tag, store.tags())
     tagged = store.tagged(tag)
-    if not tagged:
-        raise ValueError(f"no galaxy carries the tag {tag}")
     rows, known = catalogue.known_rows(tagged)
     if not rows.size:
         raise ValueError(f"none of the {len(tagged)} galaxies tagged {tag} is in this catalogue (the "
@@ -232,9 +251,10 @@ def parse_search(text: str, catalogue: Any, store: Any = None) -> str:
     if kind == "positions":
         return _decode_positions(value, where)
     if kind == "tag":
-        if store is None or value not in store.tags():
-            raise ValueError(f"{where}: no galaxy carries the tag {value}")
-        return text
+        try:
+            return f"tag:{checked_tag(value, [] if store is None else store.tags())}"
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
     raise ValueError(f"{where}: expected {_KINDS}")
 
 

@@ -176,6 +176,26 @@ def test_table_errors_name_file_column_and_row(tmp_path):
         read_positions(str(tmp_path / "missing.csv"))
 
 
+def test_simbad_and_ned_rows_with_bars_keep_the_ras_hours():
+    """'A1|10 55 18.22 +03 32 46.5' named the galaxy 'A1|10 55' and searched RA 273.3 deg."""
+    text = "A1|10 55 18.22 +03 32 46.5\n1|NGC 4650A |G |12 44 49.0 -40 42 52 |\n"
+    got = read_positions(text)
+    assert got["ra"].tolist() == pytest.approx([163.8259167, 191.2041667])
+    assert got["dec"].tolist() == pytest.approx([3.54625, -40.7144444])
+    assert got["name"].tolist() == ["A1", "1 NGC 4650A G"]
+    ned = read_positions("Object Name|RA|DEC|Type\nNGC 4650A|195.3|-40.7|G\nA1|10:55:18.22|+03:32:46.5|G\n")
+    assert ned["ra"].tolist() == pytest.approx([195.3, 163.8259167]) and ned["Object Name"].tolist() == ["NGC 4650A", "A1"]
+
+
+def test_a_table_with_ra_in_degrees_and_dec_as_text_keeps_the_degrees():
+    """A numeric RA beside a sexagesimal (or U+2212) Dec went to astropy as hours."""
+    got = read_positions("RA,Dec\n155.232841,\u221200 12 48.1\n163.8259,+03:32:46.5\n150.1,\u22122.2\n")
+    assert got["ra"].tolist() == pytest.approx([155.232841, 163.8259, 150.1])
+    assert got["dec"].tolist() == pytest.approx([-0.2133611, 3.54625, -2.2])
+    with pytest.raises(CatalogueError, match="line 3: cannot read the Dec 'abc'"):
+        read_positions("RA,Dec\n155.2,-00 12 48.1\n163.8,abc\n")
+
+
 def test_names_before_or_after_a_position_without_a_hash():
     p = read_positions("NGC 4650A 12:44:49 -40:42:52\n12:44:49 -40:42:52 NGC 4650A\n"
                        "2MASX J12445000-4042000 191.2 -40.7\n191.2 -40.7\n")

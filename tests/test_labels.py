@@ -104,9 +104,19 @@ def test_user_is_stripped(store):
 
 
 def test_tags_normalised_and_deduplicated(store):
-    event = store.add("g1", 3, tags="Ring, #RING #tidal-tail merger_2")
+    event = store.add("g1", 3, tags="Ring, #RING #tidal-tail; merger_2")
     assert event.tags == ("#ring", "#tidal-tail", "#merger_2")
     assert normalise_tag(" #Lens ") == "#lens"
+
+
+@pytest.mark.parametrize("text, one, two", [("Polar Ring", "#polar-ring", "#polar #ring"),
+                                            ("#ring merger", "#ring-merger", "#ring #merger")])
+def test_words_without_hash_between_spaces_are_refused_as_ambiguous(store, text, one, two):
+    """'Polar Ring' was stored as #polar and #ring: the polar rings joined every #ring query."""
+    store.add("g2", 5, tags="#ring")
+    with pytest.raises(LabelError, match=f"one tag or two.*'{one}' for one tag, or '{two}' for two"):
+        store.add("g1", 5, tags=text)
+    assert store.tagged("#ring") == ["g2"] and store.count() == 1  # nothing stored
 
 
 @pytest.mark.parametrize("tag", ["ring galaxy!", "##ring", "#", "#é", "-ring", "x" * 65, 5])

@@ -315,6 +315,27 @@ def test_parse_position_out_of_range(text, match):
         parse_position(text)
 
 
+@pytest.mark.parametrize("text, ra, dec", [
+    ("163.825932 +03 32 46.5", 163.825932, 3.54625),      # decimal RA, Dec in spaced fields
+    ("312.80673 -0 0 1.9", 312.80673, -1.9 / 3600),        # Stripe 82: was read as 12.1 deg
+    ("155.232841 -00 12 48.1", 155.232841, -(12 / 60 + 48.1 / 3600)),
+    ("150 +02 12", 150.0, 2.2),
+    ("155.232841 \u22120.213358", 155.232841, -0.213358),  # U+2212, copied from a PDF or arXiv
+    ("30.5 \u201312.5", 30.5, -12.5),                      # an en dash
+    ("10 20 55.88 \u221200 12 48.1", 155.2328333, -0.2133611),  # hours first: still hours
+    ("10 55 18.22 +03 32 46.5", 163.8259167, 3.54625),
+])
+def test_a_decimal_ra_is_degrees_whatever_the_dec_and_any_minus_sign_is_one(text, ra, dec):
+    """astropy read a lone RA before a spaced Dec (or a Dec with U+2212) as hours, wrapped at 24 h:
+    the search ran from a galaxy 300 deg away, with a warning of a few arcmin."""
+    assert parse_position(text) == pytest.approx((ra, dec), abs=1e-6)
+
+
+def test_a_negative_ra_in_hours_is_refused():
+    with pytest.raises(ValueError, match="an RA in hours is not negative"):
+        parse_position("-00:00:30 -00:30")
+
+
 def test_parse_position_negative_ra_wraps():
     assert parse_position("-10 5") == (350.0, 5.0)
 

@@ -198,6 +198,23 @@ def test_tag_query_shows_the_count_and_the_first_tagged_galaxies(view, state):
     assert alts(markup) == [str(state.catalogue.ids[rows[0]])]
 
 
+def test_a_tag_in_a_link_or_a_written_search_is_read_as_the_store_writes_it(view, state):
+    """'tag:#Ring' in a link, or run_search('tag:ring'), found no galaxy although #ring had some."""
+    from astroexplore.similar import parse_search, run_search
+
+    rows = [int(i) for i in state.order[:4]]
+    tag_galaxies(state, rows, "#ring")
+    assert view.run_query("tag:#Ring") is not None and view.tag == "#ring" and not view.warning
+    assert sorted(view.query_indices.tolist()) == sorted(rows)
+    cat, store = state.catalogue, state.store
+    assert parse_search("tag:Ring", cat, store) == "tag:#ring"
+    found = run_search(cat, None, "tag:ring", 5, store=store)
+    assert found.search == "tag:#ring" and sorted(found.query_rows.tolist()) == sorted(rows)
+    with pytest.raises(ValueError, match=r"no galaxy carries the tag #lens \(the tags in the label store: #ring"):
+        run_search(cat, None, "tag:lens", 5, store=store)
+    assert view.run_query("tag:lens") is None and "the tags in the label store: #ring" in view.warning
+
+
 def test_a_failed_search_takes_the_query_away(view):
     from astroexplore.ui.similarity import FROM_POSITION
 

@@ -526,8 +526,8 @@ class ScoringView(ShownAsIpywidget, pn.viewable.Viewer):
             pn.Row(*self._buttons),
             pn.Row(pn.widgets.TextInput.from_param(
                 s.param.tags, placeholder="#ring #merger", width=195,
-                description="Tags for the next score: each word is one tag (spaces or commas between "
-                            "them); join words with a hyphen for one tag, #polar-ring"),
+                description="Tags for the next score: '#ring #merger' or 'ring, merger' for two tags; "
+                            "join words with a hyphen for one tag, #polar-ring"),
                    pn.widgets.TextInput.from_param(s.param.note, placeholder="optional note", width=195)),
             pn.Row(self._undo, pn.pane.Markdown("Keys: **0-5** score, **← →** previous / next.",
                                                 styles={"color": "#666"}, margin=(8, 10), width=250)),

@@ -17,7 +17,7 @@ import param
 
 from astroexplore.catalogue import with_catalogue_columns
 from astroexplore.crossmatch import DEFAULT_MATCH_ARCSEC
-from astroexplore.similar import DEFAULT_K, MAX_MATCH_ARCSEC, MAX_RESULTS, MIN_MATCH_ARCSEC
+from astroexplore.similar import DEFAULT_K, MAX_MATCH_ARCSEC, MAX_RESULTS, MIN_MATCH_ARCSEC, checked_tag
 from astroexplore.ui.gallery import Gallery
 from astroexplore.ui.state import ANONYMOUS, AppState, with_labels
 from astroexplore.ui.notebook import ShownAsIpywidget
@@ -170,10 +170,11 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             return self.search()
         if kind == "tag":
             self.mode = FROM_TAG
-            if value not in self.param.tag.objects:
-                self._fail(f"no galaxy carries the tag {value}")
+            try:
+                self.tag = checked_tag(value, self.param.tag.objects)
+            except ValueError as err:
+                self._fail(str(err))
                 return None
-            self.tag = value
             return self.search()
         self._fail(f"cannot search by '{query}': expected galaxy:ID, position:RA,Dec, "
                    "positions:RADIUS;RA,Dec;... or tag:#name")
