@@ -61,6 +61,33 @@ def filterable_columns(catalogue: Any) -> list[str]:
     return [c for c in table.columns if isinstance(c, str) and c not in skip and is_numeric_column(table[c])]
 
 
+def why_not_filterable(catalogue: Any, column: str, columns: list[str] | None = None) -> str:
+    """Why ``column`` is not among :func:`filterable_columns` (``columns``, if already known): a
+    sentence for an error that names what to do instead."""
+    from .errors import did_you_mean
+    from .projection import projection_columns
+
+    table = catalogue.table
+    columns = filterable_columns(catalogue) if columns is None else columns
+    if column not in table.columns:
+        return f"the catalogue has no column '{column}'.{did_you_mean(column, columns)}"
+    schema = getattr(catalogue, "schema", None)
+    if schema is not None and column in schema.columns:
+        question, answer = next((q.name, a.name) for q in schema.questions for a in q.answers if a.column == column)
+        return (f"'{column}' is a Galaxy Zoo vote fraction: filter it by its answer, which keeps to the "
+                f"decision tree (answers '{question}:{answer}:low..high'; CLI --answers; the Filter tab's "
+                "morphology questions)")
+    if column == "id":
+        return "'id' is the galaxy id, not a property to filter on"
+    if column in (projection_columns(catalogue) or ()):
+        return f"'{column}' is one of the map's coordinates, not a property to filter on"
+    dtype = table[column].dtype
+    textual = pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype) \
+        or isinstance(dtype, pd.CategoricalDtype)
+    kind = "text (names or classes)" if textual else f"values of type {dtype}"
+    return f"column '{column}' holds {kind}, not numbers: only numeric columns take a range"
+
+
 @dataclass(frozen=True)
 class ColumnRange:
     """Require ``low <= catalogue[column] <= high``; None leaves that side open.

@@ -85,8 +85,9 @@ def decode_answers(text: str, schema) -> tuple[object | None, list[str]]:
         return None, []
     if schema is None:
         return None, [f"answers '{text}': this catalogue has no Galaxy Zoo vote fractions"]
-    flt, problems = MorphologyFilter(schema), []
-    for part in parts:
+    problems: dict[int, str] = {}  # by the part's place in the text
+    pending = []
+    for k, part in enumerate(parts):
         where = f"answers '{unquote(part)}'"
         try:
             bits = part.split(":")
@@ -94,18 +95,34 @@ def decode_answers(text: str, schema) -> tuple[object | None, list[str]]:
                 raise ValueError(f"{where}: expected question:answer:low..high")
             question, answer, bounds = bits
             low, high = _split_range(bounds, where)
-            condition = Condition(unquote(question), unquote(answer),
-                                  0.0 if low is None else low, 1.0 if high is None else high)
-            flt = flt.with_condition(condition)  # SchemaError: unknown, or its parent not required
-        except ValueError as err:  # SchemaError is a ValueError
-            problems.append(problem_text(where, err))
-    return (flt if flt.conditions else None), problems
+            pending.append((k, where, Condition(unquote(question), unquote(answer),
+                                                0.0 if low is None else low, 1.0 if high is None else high)))
+        except ValueError as err:
+            problems[k] = problem_text(where, err)
+    # the conditions are one set, in any order: each is added once its parents are (a child written
+    # first was refused for want of the parents written after it)
+    flt = MorphologyFilter(schema)
+    while pending:
+        left = []
+        for k, where, condition in pending:
+            try:
+                flt = flt.with_condition(condition)  # SchemaError: unknown, or its parent not required
+            except ValueError as err:  # SchemaError is a ValueError
+                left.append((k, where, condition))
+                problems[k] = problem_text(where, err)
+        if len(left) == len(pending):
+            break
+        for k, _, _ in pending:
+            if all(k != j for j, _, _ in left):
+                problems.pop(k, None)
+        pending = left
+    return (flt if flt.conditions else None), [problems[k] for k in sorted(problems)]
 
 
 def decode_ranges(text: str, catalogue) -> tuple[tuple, list[str]]:
     """The column ranges a ``ranges`` text asks for, on ``catalogue``'s filterable columns, and the
     problems of those left out."""
-    from .column_filter import ColumnRange, filterable_columns
+    from .column_filter import ColumnRange, filterable_columns, why_not_filterable
 
     columns = filterable_columns(catalogue)
     ranges, problems = [], []
@@ -117,8 +134,7 @@ def decode_ranges(text: str, catalogue) -> tuple[tuple, list[str]]:
             if not sep:
                 raise ValueError(f"{where}: expected column:low..high")
             if column not in columns:
-                raise ValueError(f"{where}: the catalogue has no numeric column '{column}'."
-                                 f"{did_you_mean(column, columns)}")
+                raise ValueError(f"{where}: {why_not_filterable(catalogue, column, columns)}")
             ranges.append(ColumnRange(column, *_split_range(bounds, where)))
         except ValueError as err:
             problems.append(problem_text(where, err))

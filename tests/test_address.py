@@ -113,7 +113,7 @@ def test_parts_that_do_not_fit_are_left_out_naming_them_and_the_rest_applies(mak
                  "method 'magic' is not one of", "answers 'disk-edge-on:no:0.5..1': cannot filter on disk-edge-on",
                  "answers 'smooth-or-featured:smooth:x..1': 'x' is not a number",
                  "answers 'bad': expected question:answer:low..high",
-                 "ranges 'mag_x:..3': the catalogue has no numeric column 'mag_x'. Did you mean 'mag_r'?",
+                 "ranges 'mag_x:..3': the catalogue has no column 'mag_x'. Did you mean 'mag_r'?",
                  "ranges 'dec:3..1': the range on column 'dec' is empty: from 3 to 1",
                  "ranges 'ra:1-2': the bounds should read low..high", "ranges 'ra': expected column:low..high"):
         assert part in text, part

@@ -85,7 +85,7 @@ def test_a_detector_ranking_still_gives_the_predicted_interest(survey, tmp_path,
 
 
 @pytest.mark.parametrize("extra, words", [
-    (["--ranges", "mag:..17"], "ranges 'mag:..17': the catalogue has no numeric column 'mag'. Did you mean 'mag_r'?"),
+    (["--ranges", "mag:..17"], "ranges 'mag:..17': the catalogue has no column 'mag'. Did you mean 'mag_r'?"),
     (["--ranges", "mag_r:a..17"], "'a' is not a number"),
     (["--answers", "has-spiral-arms:yes:0.5.."], "cannot filter on has-spiral-arms = yes"),
     (["--ranges", "mag_r:..3"], "no galaxy passes the filter"),

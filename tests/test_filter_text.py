@@ -49,3 +49,33 @@ def test_selection_mask_is_every_condition_and_range_at_once(cat):
     np.testing.assert_array_equal(selection_mask(cat, None, ranges), ((table["mag_r"] >= 15) & (table["mag_r"] <= 17)).to_numpy())
     np.testing.assert_array_equal(selection_mask(cat, flt), (table["smooth-or-featured_smooth_fraction"] >= 0.5).to_numpy())
     assert selection_mask(cat) is None and selection_mask(cat, MorphologyFilter(GZ_DECALS)) is None
+
+
+def test_answers_are_one_set_in_any_order():
+    """A child written before its parents was refused, with a message asking for the parents the
+    text went on to give (the CLI's --answers and a link's answers=)."""
+    ordered = ("smooth-or-featured:featured-or-disk:0.5..;disk-edge-on:no:0.5..;has-spiral-arms:yes:0.5..;"
+               "spiral-arm-count:2:0.5..")
+    parts = ordered.split(";")
+    expected, problems = decode_answers(ordered, GZ_DECALS)
+    assert not problems and len(expected.conditions) == 4
+    for shuffled in (parts[::-1], [parts[2], parts[0], parts[3], parts[1]]):
+        flt, problems = decode_answers(";".join(shuffled), GZ_DECALS)
+        assert not problems and set(flt.conditions) == set(expected.conditions)
+    # a child whose parent is not in the set at all is still refused, and said in the text's order
+    flt, problems = decode_answers("has-spiral-arms:yes:0.5..;bar:x:..;smooth-or-featured:featured-or-disk:0.5..",
+                                   GZ_DECALS)
+    assert [c.question for c in flt.conditions] == ["smooth-or-featured"]
+    assert len(problems) == 2 and problems[0].startswith("answers 'has-spiral-arms:yes:0.5..'")
+    assert 'require "Edge-on disk?" = "No"' in problems[0] and problems[1].startswith("answers 'bar:x:..'")
+
+
+def test_a_range_on_a_column_that_takes_none_says_why(cat):
+    cat.table["survey"] = ["DECaLS"] * N
+    problems = {t: decode_ranges(t, cat)[1][0] for t in
+                ("survey:1..", "smooth-or-featured_smooth_fraction:0.5..", "id:1..", "mag_R:..17")}
+    assert "column 'survey' holds text (names or classes), not numbers" in problems["survey:1.."]
+    assert ("is a Galaxy Zoo vote fraction: filter it by its answer, which keeps to the decision tree "
+            "(answers 'smooth-or-featured:smooth:low..high'") in problems["smooth-or-featured_smooth_fraction:0.5.."]
+    assert "'id' is the galaxy id" in problems["id:1.."]
+    assert problems["mag_R:..17"].endswith("the catalogue has no column 'mag_R'. Did you mean 'mag_r'?")
