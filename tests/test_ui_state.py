@@ -234,10 +234,34 @@ def test_morphology_view_disables_child_questions(state):
     n_two = state.n_match
     view._controls["has-spiral-arms"].answer = "yes"
     assert state.n_match <= n_two
-    # removing the root condition drops the descendants too
+    # removing the root condition takes the descendants out of force too (kept on their rows)
     view._controls["smooth-or-featured"].answer = ANY
-    assert view._controls["has-spiral-arms"].answer == ANY
+    assert view._controls["has-spiral-arms"].answer == "yes"
     assert state.filter is None and state.n_match == state.catalogue.n_galaxies
+    assert view.suspended(state.filter) == ["Edge-on disk? No", "Has spiral arms? Yes"]
+    view.clear()
+    assert view._controls["has-spiral-arms"].answer == ANY and view.suspended(state.filter) == []
+
+
+def test_a_parent_nudged_below_half_and_back_keeps_the_conditions_below_it(state):
+    """One step of 'Smooth or featured?' to 0.45 set every row below it to (any): 202 galaxies
+    became 1,570, and moving back to 0.50 brought only the parent back."""
+    from astroexplore.ui.morphology import MorphologyView
+
+    view = MorphologyView(state=state)
+    root = view._controls["smooth-or-featured"]
+    for name, answer in (("smooth-or-featured", "featured-or-disk"), ("disk-edge-on", "no"),
+                         ("has-spiral-arms", "yes")):
+        view._controls[name].answer = answer
+    chain, n_chain = state.filter, state.n_match
+    assert len(chain.conditions) == 3 and view.suspended(chain) == []
+    root.fraction = (0.45, 1.0)
+    assert [c.question for c in state.filter.conditions] == ["smooth-or-featured"]  # the rest out of force
+    assert view.suspended(state.filter) == ["Edge-on disk? No", "Has spiral arms? Yes"]
+    assert "Not in force until their parent answer is back at 0.5 or more: Edge-on disk? No; Has spiral arms? Yes" \
+        in view._conditions_html(state.filter, ())
+    root.fraction = (0.5, 1.0)
+    assert state.filter.conditions == chain.conditions and state.n_match == n_chain
 
 
 def test_map_tap_nearest_and_csv(state):

@@ -186,7 +186,9 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
                 if c.answer == ANY:
                     continue  # (with any other answer of it a link or a script asked for)
                 if not flt.enabled(name)[0]:
-                    c.answer = ANY  # its parent condition was removed
+                    # its parent's condition is gone or below 0.5: out of force, but kept on its row
+                    # (and back in force with the parent); a slider nudged to 0.45 and back lost
+                    # every condition below it
                     continue
                 lo, hi = c.fraction
                 flt = flt.with_condition(Condition(name, c.answer, float(lo), float(hi)))
@@ -249,13 +251,30 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
             parts.append(f"{getattr(q, 'label', None) or q.name} {answer} {span}")
         return "; ".join(parts)
 
+    def suspended(self, flt) -> list[str]:
+        """The answers chosen on rows whose parent answer ``flt`` no longer requires at 0.5 or
+        more ("Has spiral arms? Yes"): kept on their rows, not in force until it does again."""
+        out = []
+        for name, c in self._controls.items():
+            if c.answer != ANY and not self._enabled(flt, name)[0]:
+                q = self._schema.question(name)
+                answer = next((a.label or a.name for a in q.answers if a.name == c.answer), c.answer)
+                out.append(f"{getattr(q, 'label', None) or q.name} {answer}")
+        return out
+
+    def _conditions_html(self, flt, ranges) -> str:
+        text = self.conditions_text(flt, ranges)
+        out = f"Conditions: {html.escape(text)}" if text else "No condition: every galaxy."
+        if waiting := self.suspended(flt):
+            out += ("<br><span style='color:#8a6d3b'>Not in force until their parent answer is back at "
+                    f"0.5 or more: {html.escape('; '.join(waiting))}</span>")
+        return out
+
     def _conditions(self) -> pn.pane.HTML:
         """Every condition in force, at the top: one set far down the list (below a laptop's
-        fold) could explain "0 of 20,000 galaxies match" out of sight."""
+        fold) could explain "0 of 20,000 galaxies match" out of sight; and those out of force."""
         return pn.pane.HTML(
-            pn.bind(lambda f, r: (f"Conditions: {html.escape(text)}" if (text := self.conditions_text(f, r))
-                                  else "No condition: every galaxy."),
-                    self.state.param.filter, self.state.param.column_ranges),
+            pn.bind(self._conditions_html, self.state.param.filter, self.state.param.column_ranges),
             styles={"font-size": "13px", "color": "#0b3d62"}, sizing_mode="stretch_width", margin=(0, 10))
 
     def _column_row(self, c: ColumnControl) -> pn.Row:
@@ -313,8 +332,9 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
         rows = []
         for name, c in self._controls.items():
             off = pn.bind(lambda f, name=name: not self._enabled(f, name)[0], s.param.filter)
-            why = pn.bind(lambda f, name=name: "<span style='color:#8a6d3b;font-size:12px'>"
-                          + html.escape(self._enabled(f, name)[1]) + "</span>", s.param.filter)
+            why = pn.bind(lambda f, answer, name=name: "<span style='color:#8a6d3b;font-size:12px'>"
+                          + ("not in force: " if answer != ANY and self._enabled(f, name)[1] else "")
+                          + html.escape(self._enabled(f, name)[1]) + "</span>", s.param.filter, c.param.answer)
             rows.append(pn.Row(
                 pn.widgets.Select.from_param(c.param.answer, width=260, disabled=off),
                 pn.widgets.RangeSlider.from_param(c.param.fraction, step=0.05, width=220, disabled=off),
