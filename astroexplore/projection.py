@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["PROJECTION_PAIRS", "projection_columns", "projection", "compute_pca", "compute_umap",
+__all__ = ["PROJECTION_PAIRS", "projection_columns", "projection", "map_axes", "compute_pca", "compute_umap",
            "cache_path"]
 
 #: Column pairs recognised as a precomputed 2-D projection, in order of preference. Bare
@@ -173,13 +173,25 @@ def projection(catalogue: Any, method: str = "auto") -> np.ndarray:
     array([[1., 3.],
            [2., 4.]], dtype=float32)
     """
+    kind, cols, xy = _layout(catalogue, method)
+    if xy is not None:
+        return xy
+    if kind == "columns":
+        return _columns_xy(catalogue.table, cols)
+    xy = compute_pca(catalogue.embeddings, seed=0)
+    _save(cache_path(catalogue, "pca"), xy)
+    return xy
+
+
+def _layout(catalogue: Any, method: str) -> tuple[str, tuple[str, str] | None, np.ndarray | None]:
+    """Which layout :func:`projection` gives: ``("columns", (x, y), None)``, ``("umap", None,
+    xy)`` (cached), or ``("pca", None, xy or None)`` (None: not cached yet)."""
     if method not in _METHODS:
         raise ValueError(f"unknown projection method {method!r}; choose from {', '.join(_METHODS)}")
-    table = catalogue.table
-    n = len(table)
+    n = len(catalogue.table)
     cols = projection_columns(catalogue) if method in ("auto", "precomputed") else None
     if cols is not None and (method == "precomputed" or _is_nonlinear_layout(catalogue, cols)):
-        return _columns_xy(table, cols)
+        return "columns", cols, None
     if method == "precomputed":
         raise ValueError(
             "the catalogue has no precomputed projection columns (looked for "
@@ -188,20 +200,41 @@ def projection(catalogue: Any, method: str = "auto") -> np.ndarray:
         umap_path = cache_path(catalogue, "umap")
         xy = _load_cached(umap_path, n)
         if xy is not None:
-            return xy
+            return "umap", None, xy
         if cols is not None:
-            return _columns_xy(table, cols)
+            return "columns", cols, None
         if method == "umap":
             where = getattr(catalogue, "path", None) or "CATALOGUE"
             raise FileNotFoundError(
                 f"no UMAP projection cached at {umap_path}; compute it offline with "
                 f"`astroexplore project {where} --method umap` (or projection.compute_umap)")
-    pca_path = cache_path(catalogue, "pca")
-    xy = _load_cached(pca_path, n)
-    if xy is None:
-        xy = compute_pca(catalogue.embeddings, seed=0)
-        _save(pca_path, xy)
-    return xy
+    return "pca", None, _load_cached(cache_path(catalogue, "pca"), n)
+
+
+#: rows read to estimate the share of the embedding's variance a PCA map keeps
+VARIANCE_SAMPLE = 200_000
+
+
+def map_axes(catalogue: Any, xy: np.ndarray) -> tuple[str, str, str]:
+    """What the map's axes are, for its reader: (x label, y label, one sentence), for the
+    layout :func:`projection` gives (``xy``, its output).
+
+    PCA axes carry the share of the embedding's variance each keeps (estimated on at most
+    :data:`VARIANCE_SAMPLE` rows): a map that keeps 46% of it puts galaxies side by side that
+    the full embedding holds apart, so the sentence says where the most similar ones are found.
+    """
+    kind, cols, _ = _layout(catalogue, "auto")
+    if kind == "columns":
+        return str(cols[0]), str(cols[1]), f"The map is the catalogue's own projection ({cols[0]}, {cols[1]})."
+    if kind == "umap":
+        return "UMAP 1", "UMAP 2", "The map is a UMAP of the embedding (astroexplore project)."
+    emb = catalogue.embeddings
+    step = max(1, len(xy) // VARIANCE_SAMPLE)
+    total = float(np.var(np.asarray(emb[::step], dtype=np.float64), axis=0).sum())
+    shares = np.var(np.asarray(xy[::step], dtype=np.float64), axis=0) / total if total > 0 else np.zeros(2)
+    return (f"PC 1 ({shares[0]:.0%} of the variance)", f"PC 2 ({shares[1]:.0%})",
+            f"The map is the embedding's first two principal components, {shares.sum():.0%} of its "
+            "variance: galaxies near each other here are not always alike.")
 
 
 def compute_umap(catalogue: Any, out_path: str | Path | None = None, progress: bool = True, *,

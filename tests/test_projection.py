@@ -136,3 +136,18 @@ def test_umap_install_hint(monkeypatch):
 def test_bad_method():
     with pytest.raises(ValueError, match="unknown projection method"):
         proj.projection(_cat(n=5), method="tsne")
+
+
+def test_map_axes_say_what_the_map_is_and_what_pca_keeps(saved_cat, monkeypatch):
+    """The map had no axes: nothing said it was two principal components keeping a third of the
+    variance, so the galaxies nearest a tap read as the most similar ones."""
+    from sklearn.decomposition import PCA
+
+    x, y, sentence = proj.map_axes(saved_cat, proj.projection(saved_cat))
+    share = PCA(n_components=2).fit(np.asarray(saved_cat.embeddings, dtype=np.float64)).explained_variance_ratio_
+    assert x == f"PC 1 ({share[0]:.0%} of the variance)" and y == f"PC 2 ({share[1]:.0%})"
+    assert f"first two principal components, {share.sum():.0%} of its variance" in sentence
+    monkeypatch.setattr(proj, "VARIANCE_SAMPLE", 50)  # a sample of the rows: the same share, near enough
+    assert proj.map_axes(saved_cat, proj.projection(saved_cat))[0][:6] == "PC 1 ("
+    t = pd.DataFrame({"umap_0": np.arange(20.0), "umap_1": np.arange(20.0)})
+    assert proj.map_axes(_cat(n=20, table=t), None)[:2] == ("umap_0", "umap_1")

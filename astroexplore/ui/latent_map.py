@@ -465,7 +465,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         shaded = shaded.opts(
             responsive=True, height=self.height, min_width=self.min_width + _CHROME_PX,
             max_width=self._pane_width, tools=["tap", "box_select", "hover"],
-            active_tools=["wheel_zoom"], colorbar=not (labels or classes), xaxis=None, yaxis=None,
+            active_tools=["wheel_zoom"], colorbar=not (labels or classes),
+            xlabel=st.resources.map_axes[0], ylabel=st.resources.map_axes[1],
             bgcolor="#111", title="", default_tools=["pan", "wheel_zoom", "reset", "save"],
             cnorm="eq_hist" if density or classes else "linear",
             **self._with_reset_to(whole, self._hover_opts(shown, class_names) if classes else {
@@ -714,7 +715,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             description=f"The classes drawn in their own colours (at most {MAX_CLASSES}); the others "
                         "share 'other'")
         help_ = pn.pane.Markdown(
-            "Tap anywhere for the nearest galaxies; use the box-select tool for a region; the "
+            f"{self.state.resources.map_axes[2]} Tap anywhere for the nearest galaxies on the map (for those "
+            "most alike in the whole embedding, use Similarity search); use the box-select tool for a region; the "
             "hover tool (toolbar) reads a pixel: how many galaxies, their mean value or their classes. "
             "Labelled galaxies are the outlined dots (blue = 0 ... red = 5; coloured by labels, the "
             "other galaxies are grey). The similarity search shown in its tab is marked too: its "

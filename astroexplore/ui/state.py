@@ -74,6 +74,7 @@ class SharedResources:
         self.catalogue = catalogue
         self._lock = threading.RLock()
         self._projection = None
+        self._map_axes = None
         self._map_index = None
         self._index = None
         self._frame = None
@@ -106,6 +107,15 @@ class SharedResources:
                 from astroexplore.projection import projection
                 self._projection = np.ascontiguousarray(projection(self.catalogue), dtype=np.float32)
             return self._projection
+
+    @property
+    def map_axes(self) -> tuple[str, str, str]:
+        """The map's (x label, y label, sentence) (:func:`astroexplore.projection.map_axes`)."""
+        with self._lock:
+            if self._map_axes is None:
+                from astroexplore.projection import map_axes
+                self._map_axes = map_axes(self.catalogue, self.projection)
+            return self._map_axes
 
     @property
     def frame(self) -> pd.DataFrame:
