@@ -6,6 +6,7 @@ Heavy modules are imported inside the handlers so ``astroexplore --help`` is ins
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -173,6 +174,26 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _fits_names(columns) -> dict[str, str]:
+    """New names for the columns that FITS would take for an earlier one (it compares names
+    without regard to case: a list's own 'RA' beside our 'ra' made astropy's readers fail with
+    "Ambiguous key name"): the later one gets '_2' (TOPCAT's way), '_3', ...
+
+    >>> _fits_names(["ra", "dec", "RA", "Dec", "name"])
+    {'RA': 'RA_2', 'Dec': 'Dec_2'}
+    """
+    seen, renamed = set(), {}
+    for name in map(str, columns):
+        new, k = name, 1
+        while new.lower() in seen:
+            k += 1
+            new = f"{name}_{k}"
+        seen.add(new.lower())
+        if new != name:
+            renamed[name] = new
+    return renamed
+
+
 def _write_table(table, out: Path) -> None:
     """``table`` as CSV, Parquet or a FITS binary table (ra/dec in degrees, for TOPCAT or Aladin),
     by ``out``'s suffix."""
@@ -182,10 +203,12 @@ def _write_table(table, out: Path) -> None:
     elif suffix in (".fits", ".fit"):
         from astropy.table import Table
 
-        fits = Table.from_pandas(table)
+        fits = Table.from_pandas(table.rename(columns=_fits_names(table.columns)))
         for name in ("ra", "dec", "galaxy_ra", "galaxy_dec"):
             if name in fits.colnames:
                 fits[name].unit = "deg"
+        if "separation_arcsec" in fits.colnames:
+            fits["separation_arcsec"].unit = "arcsec"
         fits.write(out, format="fits", overwrite=True)
     else:
         table.to_parquet(out, index=False)
@@ -398,7 +421,8 @@ def _cmd_similar(args: argparse.Namespace) -> int:
     table = with_catalogue_columns(table, catalogue, rows=found.result.indices)
     _write_table(table, out)
     passing = "" if mask is None else f", among the {n_match:,} of {catalogue.n_galaxies:,} that pass the filter"
-    print(f"wrote {len(table):,} {found.what}{passing} to {out} (query: {found.search or found.query_text})")
+    what = re.sub(r"^galaxies\b", "galaxy", found.what) if len(table) == 1 else found.what
+    print(f"wrote {len(table):,} {what}{passing} to {out} (query: {found.search or found.query_text})")
     if found.warning:
         print(f"warning: {found.warning}", file=sys.stderr)
     return 0

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from astroexplore.errors import CatalogueError
-from astroexplore.search import MINUS_SIGNS, angle_text, nearest_galaxies, parse_position
+from astroexplore.search import MINUS_SIGNS, angle_text, galaxies_within, nearest_galaxies, parse_position
 from astroexplore.wording import counted
 
 __all__ = ["CrossMatch", "crossmatch", "read_positions", "position_names", "check_positions",
@@ -59,6 +59,9 @@ class CrossMatch:
         The match radius used.
     ra, dec : ndarray of shape (n,), float64
         The positions (degrees).
+    n_within : ndarray of shape (n,), int64
+        How many catalogue galaxies lie within the radius of each position: above 1, the match
+        (the nearest) is worth a look before it is labelled.
     """
 
     rows: np.ndarray
@@ -67,6 +70,7 @@ class CrossMatch:
     radius_arcsec: float
     ra: np.ndarray
     dec: np.ndarray
+    n_within: np.ndarray
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -96,6 +100,12 @@ class CrossMatch:
         g = len(self.galaxy_rows)
         if g < m:
             text += f" ({counted(g, 'distinct galaxy', 'distinct galaxies')})"
+        crowded = np.flatnonzero(self.n_within > 1)
+        if crowded.size:
+            name = (lambda i: f"line {i + 1}") if names is None else (lambda i: str(names[i]))
+            text += (f"; {counted(crowded.size, 'position has', 'positions have')} more than one galaxy within "
+                     f"the radius, matched to the nearest (n_within_radius; check before labelling): "
+                     + ", ".join(name(i) for i in crowded[:shown]) + (", ..." if crowded.size > shown else ""))
         missing = np.flatnonzero(~self.matched)
         if missing.size:
             def where(i):
@@ -111,7 +121,8 @@ class CrossMatch:
         """The positions' own columns (``positions``, one row per position, e.g. from
         :func:`read_positions`), then ``id`` (the matched galaxy's, empty where none), its
         ``galaxy_ra`` / ``galaxy_dec`` (degrees, NaN where none), ``separation_arcsec`` (to the
-        nearest galaxy) and ``matched``. An ``id`` column of the
+        nearest galaxy), ``n_within_radius`` (the galaxies within the radius: above 1, a doubtful
+        match) and ``matched``. An ``id`` column of the
         list itself is kept as ``id_list``."""
         out = pd.DataFrame(index=range(len(self))) if positions is None else positions.reset_index(drop=True).copy()
         if len(out) != len(self):
@@ -124,6 +135,7 @@ class CrossMatch:
         for name, values in (("galaxy_ra", catalogue.ra), ("galaxy_dec", catalogue.dec)):
             out[name] = np.where(self.matched, np.asarray(values, dtype=np.float64)[at], np.nan)
         out["separation_arcsec"] = self.separation_arcsec
+        out["n_within_radius"] = self.n_within
         out["matched"] = self.matched
         return out
 
@@ -167,7 +179,8 @@ def crossmatch(catalogue: Any, ra: Any, dec: Any, radius_arcsec: float = DEFAULT
     ra, dec = check_positions(ra, dec)
     nearest, sep = nearest_galaxies(catalogue, ra, dec)
     rows = np.where(sep <= radius, nearest, -1).astype(np.int64)
-    return CrossMatch(rows, nearest.astype(np.int64), sep, radius, ra, dec)
+    return CrossMatch(rows, nearest.astype(np.int64), sep, radius, ra, dec,
+                      galaxies_within(catalogue, ra, dec, radius))
 
 
 def check_positions(ra: Any, dec: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -614,6 +614,16 @@ def nearest_galaxies(catalogue: Any, ra: Any, dec: Any) -> tuple[np.ndarray, np.
     return idx.astype(np.int64), separation_deg(ra, dec, cra[idx], cdec[idx]) * 3600.0
 
 
+def galaxies_within(catalogue: Any, ra: Any, dec: Any, radius_arcsec: float) -> np.ndarray:
+    """(n,) int64: how many catalogue galaxies lie within ``radius_arcsec`` of each position
+    (degrees, finite, checked by the caller): more than one makes a match by position doubtful."""
+    ra = np.atleast_1d(np.asarray(ra, dtype=np.float64))
+    dec = np.atleast_1d(np.asarray(dec, dtype=np.float64))
+    tree, _ = _sky_tree(catalogue)
+    chord = 2.0 * np.sin(np.radians(radius_arcsec / 3600.0) / 2.0)  # the tree holds unit vectors
+    return np.asarray(tree.query_ball_point(_unit_vectors(ra, dec), chord, return_length=True), dtype=np.int64)
+
+
 def nearest_galaxy(catalogue: Any, ra: float, dec: float) -> tuple[int, float]:
     """The catalogue galaxy nearest to a sky position.
 

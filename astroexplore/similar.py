@@ -111,7 +111,11 @@ def parse_k(text: str) -> int:
 
 def from_galaxy(catalogue: Any, index: Any, row: int, k: int, *, mask: Any = None) -> Similar:
     """The ``k`` galaxies most like catalogue row ``row`` (``index``: a
-    :class:`~astroexplore.search.SimilarityIndex`, or None to build and cache one)."""
+    :class:`~astroexplore.search.SimilarityIndex`, or None to build and cache one). ``row`` is a
+    row number: a galaxy's id goes through ``catalogue.index_of(id)`` first."""
+    if isinstance(row, str):
+        raise TypeError(f"from_galaxy takes a row number, got the text {row!r}: for a galaxy id, "
+                        f"pass catalogue.index_of({row!r}) (or run_search(..., 'galaxy:{row}', ...))")
     res = search_by_index(catalogue, index, int(row), k, mask=mask)
     gid = catalogue.ids[int(row)]
     return Similar(res, np.array([int(row)], dtype=np.int64), f"galaxies similar to {gid}", str(gid),

@@ -71,6 +71,24 @@ def test_text_list_to_fits(survey, tmp_path, capsys):
     assert "2 of 2 positions matched a catalogue galaxy within 1 arcsec." in capsys.readouterr().out
 
 
+def test_a_lists_own_ra_dec_columns_do_not_clash_with_ours_in_fits(survey, tmp_path):
+    """FITS compares column names without regard to case: the list's 'RA' beside our 'ra' made
+    astropy's readers fail ("Ambiguous key name"); the separation had no unit."""
+    from astropy.io import fits as pyfits
+
+    cat = load_catalogue(survey)
+    positions = tmp_path / "known.csv"
+    pd.DataFrame({"Name": ["a"], "RA": [cat.ra[3]], "Dec": [cat.dec[3]]}).to_csv(positions, index=False)
+    out = tmp_path / "known.fits"
+    assert main(["match", str(survey), str(positions), str(out)]) == 0
+    with pyfits.open(out) as hdus:
+        data, columns = hdus[1].data, hdus[1].columns
+        assert data.field("ra")[0] == pytest.approx(cat.ra[3]) and float(data.field("RA_2")[0]) == pytest.approx(cat.ra[3])
+        assert columns["separation_arcsec"].unit == "arcsec" and columns["ra"].unit == "deg"
+        names = [n.lower() for n in columns.names]
+        assert len(names) == len(set(names))
+
+
 @pytest.mark.parametrize("content, argv_extra, message", [
     ("a,b\n1,2\n", [], "no RA column"),
     ("ra,dec\n150,2\nnot,here\n", [], "line 3: cannot read 'not here' as a position"),

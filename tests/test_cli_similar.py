@@ -50,6 +50,12 @@ def test_from_a_galaxy_it_writes_its_nearest_with_their_catalogue_columns(survey
     table = read_table(out)
     assert table["your_score"].isna().all() and len(table) == 3
     assert not default_store_path(survey).exists()  # read only: no store left beside the catalogue
+    assert main(["similar", str(survey), str(out), "--galaxy", "gal0007", "--k", "1"]) == 0
+    assert "wrote 1 galaxy similar to gal0007" in capsys.readouterr().out  # not "1 galaxies"
+    from astroexplore.similar import from_galaxy
+
+    with pytest.raises(TypeError, match=r"pass catalogue.index_of\('gal0007'\)"):
+        from_galaxy(cat, None, "gal0007", 3)
 
 
 def test_from_a_position_in_degrees_sexagesimal_or_a_viewer_link(survey, tmp_path, capsys, read_table):

@@ -70,7 +70,7 @@ def test_to_frame_keeps_the_list_columns(cat):
     m = crossmatch(cat, positions["ra"], positions["dec"])
     out = m.to_frame(cat, positions)
     assert list(out.columns) == ["name", "id_list", "score", "ra", "dec", "id", "galaxy_ra", "galaxy_dec",
-                                 "separation_arcsec", "matched"]
+                                 "separation_arcsec", "n_within_radius", "matched"]
     assert out["id"].tolist() == ["g5", ""] and out["matched"].tolist() == [True, False]
     assert out["separation_arcsec"][0] == pytest.approx(0.0, abs=1e-6)
     assert out["galaxy_ra"][0] == cat.ra[5] and np.isnan(out["galaxy_dec"][1])
@@ -174,6 +174,21 @@ def test_table_errors_name_file_column_and_row(tmp_path):
     assert err.value.column == "RAJ2000" and err.value.rows == [1]
     with pytest.raises(CatalogueError, match="missing.csv: file not found"):
         read_positions(str(tmp_path / "missing.csv"))
+
+
+def test_a_position_with_two_galaxies_within_the_radius_is_flagged():
+    """Halfway between two galaxies 12 arcsec apart, a position was matched to one of them and
+    nothing said the other was as near."""
+    table = pd.DataFrame({"id": ["a", "b", "c"], "ra": [150.0, 150.0, 151.0],
+                          "dec": [2.0, 2.0 + 12 / 3600, 2.0]})
+    two = Catalogue.from_arrays(np.zeros((3, 2), dtype=np.float32), table=table)
+    m = crossmatch(two, [150.0, 150.0, 151.0], [2.0 + 6.1 / 3600, 2.0 + 1 / 3600, 2.0], radius_arcsec=12)
+    assert m.n_within.tolist() == [2, 2, 1] and m.rows.tolist() == [1, 0, 2]
+    assert m.to_frame(two)["n_within_radius"].tolist() == [2, 2, 1]
+    said = m.summary(["mid", "near a", "c"])
+    assert "2 positions have more than one galaxy within the radius, matched to the nearest" in said
+    assert said.endswith("check before labelling): mid, near a")
+    assert crossmatch(two, [150.0], [2.0], radius_arcsec=5).n_within.tolist() == [1]
 
 
 def test_simbad_and_ned_rows_with_bars_keep_the_ras_hours():
