@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from astroexplore.constants import DEC_NAMES, RA_NAMES
 from astroexplore.errors import CatalogueError, did_you_mean
 from astroexplore.images import EMBED_IMAGE_COLUMNS, IMAGE_SUFFIXES, is_url
 
@@ -1198,10 +1199,23 @@ def _check_range(df: pd.DataFrame, name: str, file: str | None, ok: np.ndarray,
                           detail=f", value {_show(df[name].iat[bad[0]])}", hint=hint)
 
 
+def _coordinate_aliases(columns) -> tuple[Any, Any] | None:
+    """The RA and Dec columns of a table without ``ra``/``dec`` under another usual name
+    (VizieR's ``RAJ2000``/``DEJ2000``, ``RA_ICRS``, ``ra_deg``, ...; not the bare alpha/delta),
+    both or neither."""
+    ra = find_column(columns, [n for n in RA_NAMES if n not in ("ra", "alpha")])
+    dec = find_column(columns, [n for n in DEC_NAMES if n not in ("dec", "delta")])
+    return (ra, dec) if ra is not None and dec is not None else None
+
+
 def _validate_coordinates(df: pd.DataFrame, file: str | None) -> pd.DataFrame:
-    """Rename RA/Dec columns to ``ra``/``dec`` (float64) and check their ranges."""
+    """Rename RA/Dec columns to ``ra``/``dec`` (float64: a catalogue with neither, under another
+    usual name that holds numbers, too) and check their ranges."""
     for name in ("ra", "dec"):
         df = _rename_case_insensitive(df, name)
+    aliases = None if "ra" in df or "dec" in df else _coordinate_aliases(df.columns)
+    if aliases is not None and all(pd.api.types.is_numeric_dtype(df[c]) for c in aliases):
+        df = df.rename(columns=dict(zip(aliases, ("ra", "dec"))))
     if "ra" in df:
         ra = _numeric_column(df, "ra", file)
         _check_range(df, "ra", file, ~np.isnan(ra), "a missing (NaN or empty) ra")
@@ -1736,6 +1750,9 @@ def describe_catalogue(cat: Catalogue) -> str:
                      "how much of the variance they keep)")
     if cat.has_coordinates:
         lines.append(f"coordinates:  ra {_range_text(cat.ra)} deg, dec {_range_text(cat.dec)} deg")
+    elif (aliases := _coordinate_aliases(t.columns)) is not None:
+        lines.append(f"coordinates:  none: {aliases[0]}/{aliases[1]} hold text, not degrees (convert them to "
+                     "degrees in columns ra/dec, e.g. with astropy's SkyCoord(..., unit=(u.hourangle, u.deg)))")
     else:
         lines.append("coordinates:  none (no ra/dec columns)")
     if "image" in t:

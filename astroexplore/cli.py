@@ -756,7 +756,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("similar", help="write the galaxies most like a galaxy, a sky position, a list of "
                                        "known objects or a tag's galaxies to CSV, Parquet or FITS (the app's "
-                                       "Similarity tab)")
+                                       "Similarity tab)",
+                       description="Write the galaxies most like a query, nearest first. 'distance' is the "
+                                   "Euclidean distance in the embedding space (not a distance on the sky); the "
+                                   "query galaxies, and any result within 3 arcsec of one of them or of an "
+                                   "earlier result (the same object twice), are left out.")
     add_catalogue_arguments(p)
     p.add_argument("out", help="output .csv, .parquet or .fits: id, ra, dec, distance (in the embedding, "
                                "nearest first), then the galaxies' catalogue columns")

@@ -35,3 +35,9 @@ DETECTORS = (RankingMethod.ISOLATION_FOREST, RankingMethod.LOF, RankingMethod.KN
 
 #: Column name for the galaxy id in every table astroexplore writes.
 ID_COLUMN = "id"
+
+#: column names read as RA / Dec, case-insensitive (VizieR's, NED's, SDSS's and plain ones): a
+#: list of positions may use any of them; a catalogue without 'ra'/'dec' any but alpha/delta
+RA_NAMES = ("ra", "raj2000", "_raj2000", "ra_icrs", "ra_deg", "radeg", "ra_j2000", "ra2000", "alpha")
+DEC_NAMES = ("dec", "dej2000", "_dej2000", "decj2000", "de_icrs", "dec_icrs", "dec_deg", "decdeg",
+             "dedeg", "dec_j2000", "dec2000", "delta")

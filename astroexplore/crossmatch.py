@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from astroexplore.constants import DEC_NAMES, RA_NAMES
 from astroexplore.errors import CatalogueError
 from astroexplore.search import MINUS_SIGNS, angle_text, galaxies_within, nearest_galaxies, parse_position
 from astroexplore.wording import counted
@@ -34,10 +35,6 @@ __all__ = ["CrossMatch", "crossmatch", "read_positions", "position_names", "chec
 #: default match radius (arcsec): a literature position and a survey's centroid of the same
 #: galaxy differ by 0.1-2 arcsec; two distinct galaxies are rarely closer than 5 arcsec
 DEFAULT_MATCH_ARCSEC = 5.0
-#: column names read as RA / Dec, case-insensitive (VizieR's, NED's, SDSS's and plain ones)
-RA_NAMES = ("ra", "raj2000", "_raj2000", "ra_icrs", "ra_deg", "radeg", "ra_j2000", "ra2000", "alpha")
-DEC_NAMES = ("dec", "dej2000", "_dej2000", "decj2000", "de_icrs", "dec_icrs", "dec_deg", "decdeg",
-             "dedeg", "dec_j2000", "dec2000", "delta")
 #: files read as tables; any other file is text (a CSV with a header naming RA and Dec is read as
 #: a table from there, a headerless one as one position a line)
 _BINARY_SUFFIXES = (".parquet", ".pq", ".fits", ".fits.gz", ".fit", ".gz")

@@ -663,6 +663,29 @@ def test_coordinate_messages(tmp_path):
         load_catalogue(negative)
 
 
+@pytest.mark.parametrize("ra, dec", [("RAJ2000", "DEJ2000"), ("ra_deg", "dec_deg"), ("RA_ICRS", "DE_ICRS")])
+def test_vizier_and_other_usual_coordinate_names_are_the_catalogues_ra_dec(tmp_path, ra, dec):
+    """A VizieR table's RAJ2000/DEJ2000 were ignored: the catalogue had no coordinates, and its
+    position searches and Known objects were gone."""
+    path = tmp_path / "vizier.csv"
+    _three(ra=[10.0, 20.0, 30.0], dec=[0.0, 1.0, -2.0]).rename(columns={"ra": ra, "dec": dec}).to_csv(path, index=False)
+    cat = load_catalogue(path)
+    assert cat.has_coordinates and cat.ra.tolist() == [10.0, 20.0, 30.0] and cat.dec.tolist() == [0.0, 1.0, -2.0]
+
+
+def test_coordinates_as_text_under_a_usual_name_are_named_in_the_summary(tmp_path):
+    path = tmp_path / "sexagesimal.csv"
+    _three(ra=["00 40 00", "01 20 00", "02 00 00"], dec=["+00 00 00", "+01 00 00", "-02 00 00"]).rename(
+        columns={"ra": "RAJ2000", "dec": "DEJ2000"}).to_csv(path, index=False)
+    cat = load_catalogue(path)
+    assert not cat.has_coordinates
+    assert "coordinates:  none: RAJ2000/DEJ2000 hold text, not degrees" in describe_catalogue(cat)
+    alpha = tmp_path / "alpha.csv"  # too common a name elsewhere (a spectral index) to be taken
+    _three(ra=[10.0, 20.0, 30.0], dec=[0.0, 1.0, -2.0]).rename(columns={"ra": "alpha", "dec": "delta"}).to_csv(
+        alpha, index=False)
+    assert not load_catalogue(alpha).has_coordinates
+
+
 def test_folder_and_one_dimensional_npy_messages(tmp_path):
     folder = tmp_path / "a folder"
     folder.mkdir()
