@@ -264,6 +264,27 @@ def test_a_parent_nudged_below_half_and_back_keeps_the_conditions_below_it(state
     assert state.filter.conditions == chain.conditions and state.n_match == n_chain
 
 
+def test_a_map_coloured_by_a_fraction_draws_the_galaxies_without_one_in_grey(state):
+    """Coloured by has-spiral-arms_yes_fraction, the third of the galaxies never asked the question
+    were not drawn at all (the mean of no value is an empty pixel), and the hover said "no galaxies"."""
+    from astroexplore.ui.latent_map import MapView
+
+    col = "has-spiral-arms_yes_fraction"
+    missing = state.catalogue.table[col].isna().to_numpy()
+    assert 0 < missing.sum() < len(missing)
+    view = MapView(state=state)
+    view.color_by = col
+    grey = view._missing_points(col, None, 0)
+    assert len(grey) == missing.sum()
+    assert np.allclose(grey.data[["x", "y"]].to_numpy(), state.resources.projection[missing])
+    mask = np.zeros(len(missing), dtype=bool)
+    mask[::2] = True  # a filter: only the galaxies it keeps
+    assert len(view._missing_points(col, mask, 0)) == (missing & mask).sum()
+    view._build_plot()  # with its grey layer
+    hover = MapView._hover_opts(col)["hover_tooltips"]
+    assert hover[1][0] == f"{col} (mean) of its galaxies"
+
+
 def test_map_tap_nearest_and_csv(state):
     from astroexplore.ui.latent_map import MapView
 

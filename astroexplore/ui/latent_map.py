@@ -37,6 +37,23 @@ N_GALLERY = 48
 MAX_CLASSES = 9
 #: the similarity search shown, on the map: its query galaxies (stars) and the galaxies found (rings)
 QUERY_COLOUR, FOUND_COLOUR = "#ffd400", "#ff4fd8"
+def value_colours(name: str) -> str | list[str]:
+    """The colour map ``name`` for a value map: colorcet's that start near black (fire, gray,
+    kbc) without their darkest fifth, as a list; the others by name. A value of 0 (a vote
+    fraction nobody gave) was black on the map's #111 background.
+
+    >>> value_colours("fire")[0], len(value_colours("fire")), value_colours("viridis")
+    ('#680100', 205, 'viridis')
+    """
+    import colorcet as cc
+
+    if name not in ("fire", "gray", "kbc"):
+        return name
+    colours = list(cc.palette[name])
+    return colours[len(colours) // 5:]
+
+
+MISSING_GREY = "#5a5a5a"  # galaxies without a value of the quantity the map is coloured by
 _CHROME_PX = 121  # the colour bar (with its ticks and title) and the toolbar right of the map (measured)
 _PANE_MARGIN_PX = 20  # the plot pane's margins inside the map column
 #: the aggregated column's name, whatever "Colour by" shows: datashader compiles its kernels per
@@ -271,6 +288,26 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             data = data.rename(columns={col: _VALUE})
         return hv.Points(data, kdims=["x", "y"], vdims=[_VALUE] if col else [])
 
+    def _missing_points(self, color_by, mask, model_version):
+        """The galaxies (passing ``mask``) without a value of ``color_by``: x, y."""
+        frame = self.state.resources.frame
+        missing = frame[self._column(color_by)].isna().to_numpy()
+        keep = missing if mask is None else missing & np.asarray(mask, dtype=bool)
+        return _hv().Points(frame.loc[keep, ["x", "y"]], kdims=["x", "y"])
+
+    def _without_value(self, color_by, ranges):
+        """Grey pixels where the galaxies have no value of ``color_by`` (rasterized on the map's
+        own range stream, so they follow its zoom)."""
+        import datashader as ds
+        from holoviews.operation.datashader import dynspread, rasterize
+
+        points = _hv().DynamicMap(pn.bind(functools.partial(self._missing_points, color_by), self.param.drawn_mask,
+                                          self.state.param.model_version), cache_size=1)
+        grey = rasterize(points, aggregator=ds.count(), streams=[ranges, _hv().streams.PlotSize(**self._drawn_size())])
+        return dynspread(grey, threshold=0.6, max_px=3, how="max").opts(
+            cmap=[MISSING_GREY, MISSING_GREY], colorbar=False, responsive=True, height=self.height,
+            tools=[], default_tools=[])
+
     def _aggregator(self, color_by):
         import datashader as ds
         col = None if color_by == DENSITY else self._column(color_by)
@@ -461,7 +498,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         if classes:  # one colour per class, blended by the counts of each pixel's galaxies
             shaded = shaded.opts(cmap=class_colours(class_names))
         else:
-            shaded = shaded.apply.opts(cmap=["#1c1c1c", "#9a9a9a"] if labels else self.param.cmap)
+            shaded = shaded.apply.opts(cmap=["#1c1c1c", "#9a9a9a"] if labels else
+                                       self.param.cmap if density else pn.bind(value_colours, self.param.cmap))
         shaded = shaded.opts(
             responsive=True, height=self.height, min_width=self.min_width + _CHROME_PX,
             max_width=self._pane_width, tools=["tap", "box_select", "hover"],
@@ -472,6 +510,9 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             **self._with_reset_to(whole, self._hover_opts(shown, class_names) if classes else {
                 "clabel": self._colour_label(shown), **self._hover_opts(shown), **self._colorbar_opts(density)}),
             **zoom)
+        if not (density or classes):  # under the values, grey: the galaxies without one (a vote
+            # fraction of a question they were not asked), which the mean left out of the map
+            shaded = self._without_value(shown, ranges) * shaded
         labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, self.param.drawn_mask),
                                  cache_size=1)
         marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point, self.param.box), cache_size=1)
@@ -503,7 +544,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             name = MapView._colour_label(color_by)
             if name == "vote fraction (mean)":
                 name = f"{color_by} (mean)"
-            name, empty, count = f"{name} of its galaxies", "no galaxies in this pixel", False
+            name, empty, count = f"{name} of its galaxies", "none here (grey: galaxies without a value)", False
 
         def hook(plot, element):
             from bokeh.models import CustomJSHover
@@ -718,6 +759,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             f"{self.state.resources.map_axes[2]} Tap anywhere for the nearest galaxies on the map (for those "
             "most alike in the whole embedding, use Similarity search); use the box-select tool for a region; the "
             "hover tool (toolbar) reads a pixel: how many galaxies, their mean value or their classes. "
+            "Coloured by a value, the galaxies without one (a question they were not asked) are grey. "
             "Labelled galaxies are the outlined dots (blue = 0 ... red = 5; coloured by labels, the "
             "other galaxies are grey). The similarity search shown in its tab is marked too: its "
             "query as yellow stars, the galaxies it found as pink rings. Click a thumbnail to score it.", styles={"color": "#555"}, sizing_mode="stretch_width")

@@ -14,13 +14,12 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import Tooltip
 from panel.custom import JSComponent
 
 from astroexplore.catalogue import describing_columns
 from astroexplore.constants import SCORES, RankingMethod
 from astroexplore.ui.state import AppState, image_src, placeholder_uri
-from astroexplore.ui.widgets import labelled_checkbox
+from astroexplore.ui.widgets import HintAboveButton, labelled_checkbox
 from astroexplore.ui.notebook import ShownAsIpywidget
 
 SCORE_HINTS = {0: "artefact / nothing", 1: "boring", 2: "a little", 3: "interesting",
@@ -282,11 +281,8 @@ class ScoringView(ShownAsIpywidget, pn.viewable.Viewer):
         # on screen (not through on_click: after a score the server shows the next galaxy, and a
         # second click before its image arrived would score a galaxy the user has not seen)
         self._buttons = [
-            pn.widgets.Button(
-                label=str(k), width=56, height=40,
-                # above the row, not at the right (Panel's default for a text description), where
-                # it covered the next button while the pointer rested on the one just clicked
-                description=Tooltip(content=SCORE_HINTS[k], position="top"),
+            HintAboveButton(  # the hint at the right covered the next button after a click
+                label=str(k), width=56, height=40, description=SCORE_HINTS[k],
                 css_classes=[f"ae-score-{k}", f"ae-view-{view}"],
                 # outlined, filled when it is the galaxy's score: visible on a notebook's white too
                 color="primary",

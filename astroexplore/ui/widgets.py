@@ -27,6 +27,19 @@ def labelled_checkbox(obj: param.Parameterized, name: str, **kwargs) -> pn.widge
     return box
 
 
+class HintAboveButton(pn.widgets.Button):
+    """A button whose text ``description`` shows above it, not at its right (Panel's default),
+    where a row of buttons' hint covered the next button. A new Bokeh tooltip for each rendering:
+    one model shared by two (a notebook's second output) is refused by Bokeh."""
+
+    def _process_param_change(self, params):
+        from bokeh.models import Tooltip
+
+        if isinstance(params.get("description"), str):
+            params["description"] = Tooltip(content=params["description"], position="top")
+        return super()._process_param_change(params)
+
+
 def csv_buffer(frame) -> "io.BytesIO":
     """A table as CSV bytes for a ``FileDownload`` callback. pyarrow's writer: a box over half of
     1M galaxies took 6.9 s through pandas, in the event loop every window shares (~8x faster)."""
