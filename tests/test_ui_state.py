@@ -264,7 +264,7 @@ def test_a_parent_nudged_below_half_and_back_keeps_the_conditions_below_it(state
     assert state.filter.conditions == chain.conditions and state.n_match == n_chain
 
 
-def test_a_map_coloured_by_a_fraction_draws_the_galaxies_without_one_in_grey(state):
+def test_the_map_draws_galaxies_without_a_value_and_those_filtered_out_in_grey(state):
     """Coloured by has-spiral-arms_yes_fraction, the third of the galaxies never asked the question
     were not drawn at all (the mean of no value is an empty pixel), and the hover said "no galaxies"."""
     from astroexplore.ui.latent_map import MapView
@@ -281,6 +281,11 @@ def test_a_map_coloured_by_a_fraction_draws_the_galaxies_without_one_in_grey(sta
     mask[::2] = True  # a filter: only the galaxies it keeps
     assert len(view._missing_points(col, mask, 0)) == (missing & mask).sum()
     view._build_plot()  # with its grey layer
+    # with a filter, the galaxies it leaves out are a faint layer under those that pass (they were
+    # not drawn at all, and the map framed the others alone)
+    assert len(view._filtered_out_points(None)) == 0
+    out = view._filtered_out_points(mask)
+    assert np.allclose(out.data[["x", "y"]].to_numpy(), state.resources.projection[~mask])
     hover = MapView._hover_opts(col)["hover_tooltips"]
     assert hover[1][0] == f"{col} (mean) of its galaxies"
 
@@ -1133,6 +1138,11 @@ def test_browsing_shows_other_windows_labels_in_the_label_views(state):
     assert state.sync() is False
 
 
+def map_image(view):
+    """The map's own image, rendered: the layer above the grey ones under it."""
+    return view._overlay()[()].get(view.n_under)
+
+
 def test_map_of_a_fraction_stays_within_zero_and_one(state):
     """Spreading sparse pixels added neighbouring means: a vote-fraction map reached 2.7-3.8 on
     its (linear) colour bar."""
@@ -1142,7 +1152,7 @@ def test_map_of_a_fraction_stays_within_zero_and_one(state):
     load_extensions()
     view = MapView(state=state)
     view.color_by = next(c for c in view.param.color_by.objects if c.endswith("_fraction"))
-    image = view._overlay()[()].get(0)
+    image = map_image(view)
     values = image.dimension_values(2)
     assert np.nanmax(values) <= 1.0 + 1e-6 and np.isfinite(values).any()
 
@@ -1451,7 +1461,7 @@ def test_map_pixel_tooltip_names_what_it_shows_and_never_says_nan(state):
 
     for color_by, label, empty in (("density", "galaxies in this pixel", "none"),
                                    ("isolation_forest", "isolation_forest (mean) of its galaxies",
-                                    "no galaxies in this pixel")):
+                                    "none here (grey: galaxies without a value)")):
         view.color_by = color_by
         hover = pixel_hover()
         tips = dict(hover.tooltips)
@@ -1483,7 +1493,7 @@ def test_map_density_colour_bar_ticks_are_whole_counts_of_unspread_pixels(state)
     assert type(bar.formatter).__name__ == "NumeralTickFormatter"
     # the image the bar colours holds true per-pixel counts: those of the aggregate before
     # spreading (adding spread pixels made new, larger counts)
-    image = view._overlay()[()].get(0)
+    image = map_image(view)
     shown = image.dimension_values(2, flat=False)
     unspread = view._rasterized[()].dimension_values(2, flat=False)
     assert np.isfinite(shown).sum() > np.isfinite(unspread).sum()  # sparse pixels were spread
@@ -1522,7 +1532,7 @@ def test_map_recolour_aggregates_once(state, monkeypatch):
         state.mask = mask
         view.color_by = "density"
         view.color_by = "isolation_forest"
-        assert view._overlay()[()].get(0) is not None
+        assert map_image(view) is not None
 
 
 def test_a_different_score_before_the_next_galaxy_shows_does_not_replace_the_first(state):

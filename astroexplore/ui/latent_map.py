@@ -54,6 +54,7 @@ def value_colours(name: str) -> str | list[str]:
 
 
 MISSING_GREY = "#5a5a5a"  # galaxies without a value of the quantity the map is coloured by
+FILTERED_OUT_GREY = "#2c2c2c"  # galaxies the filter leaves out, faint on the map's #111
 _CHROME_PX = 121  # the colour bar (with its ticks and title) and the toolbar right of the map (measured)
 _PANE_MARGIN_PX = 20  # the plot pane's margins inside the map column
 #: the aggregated column's name, whatever "Colour by" shows: datashader compiles its kernels per
@@ -295,18 +296,34 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         keep = missing if mask is None else missing & np.asarray(mask, dtype=bool)
         return _hv().Points(frame.loc[keep, ["x", "y"]], kdims=["x", "y"])
 
+    def _filtered_out_points(self, mask):
+        """The galaxies the filter leaves out (none without a filter): x, y."""
+        frame = self.state.resources.frame
+        out = np.zeros(len(frame), dtype=bool) if mask is None else ~np.asarray(mask, dtype=bool)
+        return _hv().Points(frame.loc[out, ["x", "y"]], kdims=["x", "y"])
+
     def _without_value(self, color_by, ranges):
         """Grey pixels where the galaxies have no value of ``color_by`` (rasterized on the map's
         own range stream, so they follow its zoom)."""
+        points = functools.partial(self._missing_points, color_by)
+        return self._one_colour(pn.bind(points, self.param.drawn_mask, self.state.param.model_version),
+                                MISSING_GREY, ranges)
+
+    def _filtered_out(self, ranges):
+        """Faint pixels where the galaxies are that the filter leaves out: the population around
+        the galaxies that pass (a filtered map drew those alone, in an empty frame)."""
+        return self._one_colour(pn.bind(self._filtered_out_points, self.param.drawn_mask), FILTERED_OUT_GREY, ranges)
+
+    def _one_colour(self, points, colour: str, ranges):
         import datashader as ds
         from holoviews.operation.datashader import dynspread, rasterize
 
-        points = _hv().DynamicMap(pn.bind(functools.partial(self._missing_points, color_by), self.param.drawn_mask,
-                                          self.state.param.model_version), cache_size=1)
-        grey = rasterize(points, aggregator=ds.count(), streams=[ranges, _hv().streams.PlotSize(**self._drawn_size())])
-        return dynspread(grey, threshold=0.6, max_px=3, how="max").opts(
-            cmap=[MISSING_GREY, MISSING_GREY], colorbar=False, responsive=True, height=self.height,
-            tools=[], default_tools=[])
+        hv = _hv()
+        layer = rasterize(hv.DynamicMap(points, cache_size=1), aggregator=ds.count(),
+                          streams=[ranges, hv.streams.PlotSize(**self._drawn_size())])
+        return dynspread(layer, threshold=0.6, max_px=3, how="max").opts(
+            cmap=[colour, colour], colorbar=False, responsive=True, height=self.height, tools=[],
+            default_tools=[])
 
     def _aggregator(self, color_by):
         import datashader as ds
@@ -510,9 +527,13 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             **self._with_reset_to(whole, self._hover_opts(shown, class_names) if classes else {
                 "clabel": self._colour_label(shown), **self._hover_opts(shown), **self._colorbar_opts(density)}),
             **zoom)
-        if not (density or classes):  # under the values, grey: the galaxies without one (a vote
-            # fraction of a question they were not asked), which the mean left out of the map
-            shaded = self._without_value(shown, ranges) * shaded
+        # under the map, faint: the galaxies the filter leaves out; grey: those without a value
+        # (a vote fraction of a question they were not asked), which the mean left off the map
+        under = self._filtered_out(ranges)
+        self.n_under = 1  # the layers under the map's own image (its place in the overlay)
+        if not (density or classes):
+            under = under * self._without_value(shown, ranges)
+            self.n_under = 2
         labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, self.param.drawn_mask),
                                  cache_size=1)
         marker = hv.DynamicMap(pn.bind(self._marker, st.param.map_point, self.param.box), cache_size=1)
@@ -527,7 +548,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         self._bounds = hv.streams.BoundsXY(source=shaded, bounds=None, transient=True)
         self._tap.add_subscriber(self._tapped)
         self._bounds.add_subscriber(self._boxed)
-        return shaded * labelled * search * marker * outline
+        return under * shaded * labelled * search * marker * outline
 
     @staticmethod
     def _hover_opts(color_by: str, classes: Sequence[str] = ()) -> dict:
@@ -759,7 +780,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             f"{self.state.resources.map_axes[2]} Tap anywhere for the nearest galaxies on the map (for those "
             "most alike in the whole embedding, use Similarity search); use the box-select tool for a region; the "
             "hover tool (toolbar) reads a pixel: how many galaxies, their mean value or their classes. "
-            "Coloured by a value, the galaxies without one (a question they were not asked) are grey. "
+            "Coloured by a value, the galaxies without one (a question they were not asked) are grey; "
+            "with a filter, those it leaves out are faint grey. "
             "Labelled galaxies are the outlined dots (blue = 0 ... red = 5; coloured by labels, the "
             "other galaxies are grey). The similarity search shown in its tab is marked too: its "
             "query as yellow stars, the galaxies it found as pink rings. Click a thumbnail to score it.", styles={"color": "#555"}, sizing_mode="stretch_width")
