@@ -494,7 +494,7 @@ class Catalogue:
         df = df.drop(columns="id", errors="ignore")
         df.insert(0, "id", ids.to_pandas())
         df = _validate_columns(df, None)
-        return cls(df, emb, None, _resolve_schema(schema, df.columns), dict(metadata or {}))
+        return cls(df, emb, None, _schema_of(schema, df), dict(metadata or {}))
 
 
 class _RowValues(dict):
@@ -1377,6 +1377,15 @@ def _resolve_schema(schema: Any, columns: Iterable[str]) -> Any:
     return schema
 
 
+def _schema_of(schema: Any, df: pd.DataFrame) -> Any:
+    """The catalogue's schema (:func:`_resolve_schema`), with the fractions of questions nobody
+    answered for a galaxy (GZ2: 0.0, with 0 votes) made NaN in ``df``, in place."""
+    schema = _resolve_schema(schema, df.columns)
+    if schema is not None and hasattr(schema, "blank_not_asked"):
+        schema.blank_not_asked(df)
+    return schema
+
+
 # ----------------------------------------------------------------------------- loaders
 def _load_table(path: Path, id_column: str | None, embedding_columns: Sequence[str] | None,
                 embedding_prefix: str | None) -> tuple[pd.DataFrame, np.ndarray, dict]:
@@ -1607,7 +1616,7 @@ def load_catalogue(path: str | Path, *, ids: Any = None, id_column: str | None =
     if image_template is not None:
         meta["image_template"] = image_template
     _release_arrow_memory()
-    cat = Catalogue(df, emb, path, _resolve_schema(schema, df.columns), meta)
+    cat = Catalogue(df, emb, path, _schema_of(schema, df), meta)
     if meta.get("image_template") and cat.n_galaxies:
         cat._fill_template(meta["image_template"], 0)  # one that cannot be filled fails here, naming itself
     return cat

@@ -45,6 +45,16 @@ __all__ = [
 GZ2_FLAVOURS = ("fraction", "weighted_fraction", "debiased")
 
 
+#: the suffixes of an answer's vote fraction: GZ2's raw, weighted and debiased, GZ DECaLS' one
+_FRACTION_FLAVOURS = ("_weighted_fraction", "_fraction", "_debiased")
+
+
+def _answer_base(column: str) -> str:
+    """An answer's column without its fraction suffix: ``t03_bar_a06_bar_debiased`` ->
+    ``t03_bar_a06_bar``."""
+    return next((column[: -len(f)] for f in _FRACTION_FLAVOURS if column.endswith(f)), column)
+
+
 def _default_label(name: str) -> str:
     """Human text for an answer or question name: ``"cant-tell"`` -> ``"Can't tell"``."""
     special = {"cant-tell": "Can't tell", "cant_tell": "Can't tell"}
@@ -371,6 +381,47 @@ class Schema:
                 f"column '{column}' ({question} = {answer} of schema '{self.name}') is not in the "
                 f"catalogue.{did_you_mean(column, [str(c) for c in df.columns])}")
         return pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=np.float64, copy=True)
+
+    def blank_not_asked(self, table: pd.DataFrame) -> dict[str, int]:
+        """Set the fractions of a question nobody answered for a galaxy to NaN, in place.
+
+        GZ2's tables write 0.0 for every answer of a question no volunteer reached (and 0 in its
+        ``*_count`` columns): read as a fraction, "no bar 0.0" passed a filter on few no-bar votes
+        and the card showed two empty bars. A question's votes are its answers' ``*_count``
+        columns (GZ2) or its ``{question}_total-votes`` column (GZ DECaLS); every flavour of an
+        answer's fraction (``_fraction``, ``_weighted_fraction``, ``_debiased``) is blanked.
+
+        Returns
+        -------
+        dict
+            ``{question: galaxies blanked}`` for the questions with any.
+
+        Examples
+        --------
+        >>> t = pd.DataFrame({"bar_strong_fraction": [0.2, 0.0], "bar_weak_fraction": [0.3, 0.0],
+        ...                   "bar_no_fraction": [0.5, 0.0], "bar_total-votes": [10, 0]})
+        >>> GZ_DECALS.blank_not_asked(t), t["bar_no_fraction"].tolist()
+        ({'bar': 1}, [0.5, nan])
+        """
+        blanked = {}
+        for q in self.questions:
+            bases = [_answer_base(a.column) for a in q.answers]
+            total = None
+            if f"{q.name}_total-votes" in table.columns:
+                total = pd.to_numeric(table[f"{q.name}_total-votes"], errors="coerce")
+            elif bases and all(f"{b}_count" in table.columns for b in bases):
+                total = sum(pd.to_numeric(table[f"{b}_count"], errors="coerce") for b in bases)
+            if total is None:
+                continue
+            unasked = (total.fillna(0) == 0).to_numpy()
+            columns = [f"{b}{f}" for b in bases for f in _FRACTION_FLAVOURS if f"{b}{f}" in table.columns]
+            if not unasked.any() or not columns:
+                continue
+            newly = unasked & table[columns].notna().any(axis=1).to_numpy()
+            if newly.any():
+                table.loc[unasked, columns] = np.nan
+                blanked[q.name] = int(newly.sum())
+        return blanked
 
     def p_asked(self, table: Any, question: str) -> np.ndarray:
         """Probability that ``question`` was asked: product of the parent answers' fractions.

@@ -219,3 +219,27 @@ def test_dataclasses_are_frozen():
     q = Question("q", (a,))
     assert q.label == "Q?" and a.label == "Yes"
     assert hash(GZ_DECALS) == hash(gz_decals_schema())
+
+
+def test_gz2_questions_nobody_answered_are_nan_not_zero(gz2_table, shared_data):
+    """GZ2 writes 0.0 for every answer of a question no volunteer reached: 2,195 Stripe 82
+    galaxies were read as 'no bar 0.0', and passed a filter on a low no-bar fraction."""
+    from astroexplore.catalogue import load_catalogue
+    from astroexplore.filters import Condition, MorphologyFilter
+
+    table = gz2_table.copy()
+    bar_votes = table["t03_bar_a06_bar_count"] + table["t03_bar_a07_no_bar_count"]
+    unasked = (bar_votes == 0).to_numpy()
+    assert unasked.sum() == 2195 and (table.loc[unasked, "t03_bar_a07_no_bar_fraction"] == 0).all()
+    blanked = GZ2.blank_not_asked(table)
+    assert blanked["t03_bar"] == 2195
+    for column in ("t03_bar_a07_no_bar_fraction", "t03_bar_a07_no_bar_weighted_fraction", "t03_bar_a07_no_bar_debiased"):
+        assert table[column].isna().to_numpy().tolist() == unasked.tolist()
+    assert GZ2.blank_not_asked(table) == {}  # once is enough
+    # a catalogue loaded from the file reads them so, and a filter no longer takes them
+    cat = load_catalogue(shared_data / "gz2_stripe82" / "gz2_stripe82_table5.csv.gz", embedding_columns="*_debiased")
+    assert np.isnan(cat.table["t03_bar_a07_no_bar_fraction"].to_numpy()[unasked]).all()
+    few_no_bar = MorphologyFilter(cat.schema, [Condition("t01_smooth_or_features", "a02_features_or_disk", 0.5, 1),
+                                               Condition("t02_edgeon", "a05_no", 0.5, 1),
+                                               Condition("t03_bar", "a07_no_bar", 0.0, 0.2)]).mask(cat.table)
+    assert not (few_no_bar & unasked).any()
