@@ -1380,7 +1380,11 @@ def _resolve_schema(schema: Any, columns: Iterable[str]) -> Any:
 def _schema_of(schema: Any, df: pd.DataFrame) -> Any:
     """The catalogue's schema (:func:`_resolve_schema`), with the fractions of questions nobody
     answered for a galaxy (GZ2: 0.0, with 0 votes) made NaN in ``df``, in place."""
+    given = not (isinstance(schema, str) and schema == "auto")
     schema = _resolve_schema(schema, df.columns)
+    if given and schema is not None and not any(c in df.columns for c in schema.columns):
+        raise CatalogueError(f"schema '{schema.name}': none of its vote columns (e.g. "
+                             f"'{schema.columns[0]}') is in the catalogue.{did_you_mean(schema.columns[0], map(str, df.columns))}")
     if schema is not None and hasattr(schema, "blank_not_asked"):
         schema.blank_not_asked(df)
     return schema

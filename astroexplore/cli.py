@@ -31,7 +31,17 @@ def load_options(args: argparse.Namespace) -> dict:
     return {"ids": args.ids, "id_column": args.id_column, "embedding_prefix": args.embedding_prefix,
             "embedding_columns": [c.strip() for c in columns.split(",") if c.strip()] if columns else None,
             "posteriors": getattr(args, "posteriors", None), "image_column": getattr(args, "image_column", None),
-            "image_template": getattr(args, "image_template", None)}
+            "image_template": getattr(args, "image_template", None), **_gz2_schema(args)}
+
+
+def _gz2_schema(args: argparse.Namespace) -> dict:
+    """``{"schema": ...}`` for ``--gz2-fractions`` (GZ2's tree reading that flavour), or {}."""
+    flavour = getattr(args, "gz2_fractions", None)
+    if flavour is None:
+        return {}
+    from astroexplore.schemas import gz2_schema
+
+    return {"schema": gz2_schema(flavour)}
 
 
 def _load(args: argparse.Namespace):
@@ -647,6 +657,10 @@ def add_loading_options(p: argparse.ArgumentParser) -> None:
     """The options that say how to read a catalogue."""
     add_embedding_options(p)
     p.add_argument("--posteriors", help="table of morphology posteriors to join on the id")
+    p.add_argument("--gz2-fractions", choices=("fraction", "weighted_fraction", "debiased"), default=None,
+                   help="which of GZ2's vote fractions the morphology filter, the card and the map read "
+                        "(default: the raw '*_fraction'; Willett et al. 2013 advise the debiased ones "
+                        "for morphology samples)")
     images = p.add_mutually_exclusive_group()
     images.add_argument("--image-column", help="column of image paths or URLs (default: detected)")
     images.add_argument("--image-template", metavar="TEMPLATE",

@@ -89,3 +89,27 @@ def test_npy_without_ids_warns_that_ids_are_row_numbers(tmp_path, capsys):
     from astroexplore.catalogue import load_catalogue
     with pytest.warns(UserWarning, match="no ids given"):
         load_catalogue(tmp_path / "emb.npy")
+
+
+@pytest.mark.shared_data
+def test_gz2_fractions_chooses_the_flavour_the_filter_reads(shared_data, tmp_path, capsys):
+    """GZ2's debiased fractions (Willett et al. 2013's advice for morphology samples) could be
+    chosen in Python only: the CLI and the app always filtered on the raw ones."""
+    table = shared_data / "gz2_stripe82" / "gz2_stripe82_table5.csv.gz"
+    base = [str(table), "--embedding-columns", "*_debiased"]
+    assert main(["validate", *base, "--gz2-fractions", "debiased"]) == 0
+    assert "schema:       GZ2 (debiased)" in capsys.readouterr().out
+    out = tmp_path / "featured.csv"
+    counts = {}
+    for flavour in ("fraction", "debiased"):
+        assert main(["rank", *base, str(out), "--gz2-fractions", flavour, "--top", "20000",
+                     "--answers", "t01_smooth_or_features:a02_features_or_disk:0.5.."]) == 0
+        counts[flavour] = len(pd.read_csv(out))
+    raw = pd.read_csv(table, usecols=["t01_smooth_or_features_a02_features_or_disk_fraction",
+                                      "t01_smooth_or_features_a02_features_or_disk_debiased"])
+    assert counts == {"fraction": int((raw.iloc[:, 0] >= 0.5).sum()), "debiased": int((raw.iloc[:, 1] >= 0.5).sum())}
+    assert counts["fraction"] != counts["debiased"]
+    demo = tmp_path / "demo.csv"
+    pd.DataFrame({"id": ["a", "b"], "f_0": [1.0, 2.0], "f_1": [0.0, 1.0]}).to_csv(demo, index=False)
+    assert main(["validate", str(demo), "--gz2-fractions", "debiased"]) == 1
+    assert "schema 'GZ2 (debiased)': none of its vote columns" in capsys.readouterr().err
