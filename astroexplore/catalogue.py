@@ -1269,7 +1269,7 @@ def describing_columns(catalogue: Any) -> list[str]:
     skip = {"id", "image", "ra", "dec", "fractions_predicted", *truth, *(projection_columns(catalogue) or ())}
 
     def vote_side(name: str) -> bool:
-        if name.endswith(_PREDICTED_SUFFIXES):
+        if name.endswith(_PREDICTED_SUFFIXES) or name.endswith("_total-votes"):
             return True
         stem = next((name[:-len(s)] for s in _VOTE_SIDE_SUFFIXES if name.endswith(s)), None)
         return stem is not None and f"{stem}_fraction" in fractions
@@ -1386,6 +1386,7 @@ def _schema_of(schema: Any, df: pd.DataFrame) -> Any:
         raise CatalogueError(f"schema '{schema.name}': none of its vote columns (e.g. "
                              f"'{schema.columns[0]}') is in the catalogue.{did_you_mean(schema.columns[0], map(str, df.columns))}")
     if schema is not None and hasattr(schema, "blank_not_asked"):
+        schema.add_vote_totals(df)
         schema.blank_not_asked(df)
     return schema
 
@@ -1789,6 +1790,11 @@ def describe_catalogue(cat: Catalogue) -> str:
         n_nan = int(t[fractions].isna().to_numpy().any(axis=1).sum())
         lines.append(f"posteriors:   {len(fractions)} fraction columns ({n_nan:,} galaxies with "
                      "NaN: question not asked, or no votes)")
+        totals = [f"{q.name}_total-votes" for q in cat.schema.questions
+                  if f"{q.name}_total-votes" in t.columns] if cat.schema is not None else []
+        if totals:
+            lines.append(f"              votes per question in {len(totals)} '{{question}}_total-votes' columns: "
+                         f"a range keeps the galaxies with enough, e.g. --ranges '{totals[min(2, len(totals) - 1)]}:20..'")
         joined = cat.metadata.get("posteriors")
         if isinstance(joined, dict):
             lines.append(f"              joined from {joined['file']}: {joined['matched']:,} galaxies "

@@ -382,14 +382,34 @@ class Schema:
                 f"catalogue.{did_you_mean(column, [str(c) for c in df.columns])}")
         return pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=np.float64, copy=True)
 
+    def add_vote_totals(self, table: pd.DataFrame) -> list[str]:
+        """Add each question's ``{question}_total-votes`` (GZ DECaLS' name) where the table has
+        its answers' ``*_count`` columns (GZ2) but no total, in place: a column range on it keeps
+        the galaxies with enough votes on that question (Galaxy Zoo practice: a bar or arm-count
+        fraction from 4 volunteers is not one from 40). Returns the columns added.
+
+        >>> t = pd.DataFrame({"t03_bar_a06_bar_count": [3, 0], "t03_bar_a07_no_bar_count": [17, 0]})
+        >>> GZ2.add_vote_totals(t), t["t03_bar_total-votes"].tolist()
+        (['t03_bar_total-votes'], [20, 0])
+        """
+        added = []
+        for q in self.questions:
+            counts = [f"{_answer_base(a.column)}_count" for a in q.answers]
+            total = f"{q.name}_total-votes"
+            if total not in table.columns and counts and all(c in table.columns for c in counts):
+                table[total] = sum(pd.to_numeric(table[c], errors="coerce") for c in counts)
+                added.append(total)
+        return added
+
     def blank_not_asked(self, table: pd.DataFrame) -> dict[str, int]:
         """Set the fractions of a question nobody answered for a galaxy to NaN, in place.
 
         GZ2's tables write 0.0 for every answer of a question no volunteer reached (and 0 in its
         ``*_count`` columns): read as a fraction, "no bar 0.0" passed a filter on few no-bar votes
-        and the card showed two empty bars. A question's votes are its answers' ``*_count``
-        columns (GZ2) or its ``{question}_total-votes`` column (GZ DECaLS); every flavour of an
-        answer's fraction (``_fraction``, ``_weighted_fraction``, ``_debiased``) is blanked.
+        and the card showed two empty bars. A question's votes are its ``{question}_total-votes``
+        column (GZ DECaLS; for GZ2 added from its ``*_count`` columns by :meth:`add_vote_totals`);
+        every flavour of an answer's fraction (``_fraction``, ``_weighted_fraction``,
+        ``_debiased``) is blanked.
 
         Returns
         -------
@@ -406,13 +426,9 @@ class Schema:
         blanked = {}
         for q in self.questions:
             bases = [_answer_base(a.column) for a in q.answers]
-            total = None
-            if f"{q.name}_total-votes" in table.columns:
-                total = pd.to_numeric(table[f"{q.name}_total-votes"], errors="coerce")
-            elif bases and all(f"{b}_count" in table.columns for b in bases):
-                total = sum(pd.to_numeric(table[f"{b}_count"], errors="coerce") for b in bases)
-            if total is None:
-                continue
+            if f"{q.name}_total-votes" not in table.columns:
+                continue  # no votes to tell (GZ2's counts become one: add_vote_totals)
+            total = pd.to_numeric(table[f"{q.name}_total-votes"], errors="coerce")
             unasked = (total.fillna(0) == 0).to_numpy()
             columns = [f"{b}{f}" for b in bases for f in _FRACTION_FLAVOURS if f"{b}{f}" in table.columns]
             if not unasked.any() or not columns:

@@ -231,6 +231,10 @@ def test_gz2_questions_nobody_answered_are_nan_not_zero(gz2_table, shared_data):
     bar_votes = table["t03_bar_a06_bar_count"] + table["t03_bar_a07_no_bar_count"]
     unasked = (bar_votes == 0).to_numpy()
     assert unasked.sum() == 2195 and (table.loc[unasked, "t03_bar_a07_no_bar_fraction"] == 0).all()
+    assert GZ2.blank_not_asked(table) == {}  # no vote totals yet: nothing to tell by
+    added = GZ2.add_vote_totals(table)
+    assert len(added) == len(GZ2.questions) and "t03_bar_total-votes" in added
+    assert table["t03_bar_total-votes"].tolist() == bar_votes.tolist()
     blanked = GZ2.blank_not_asked(table)
     assert blanked["t03_bar"] == 2195
     for column in ("t03_bar_a07_no_bar_fraction", "t03_bar_a07_no_bar_weighted_fraction", "t03_bar_a07_no_bar_debiased"):
@@ -243,3 +247,12 @@ def test_gz2_questions_nobody_answered_are_nan_not_zero(gz2_table, shared_data):
                                                Condition("t02_edgeon", "a05_no", 0.5, 1),
                                                Condition("t03_bar", "a07_no_bar", 0.0, 0.2)]).mask(cat.table)
     assert not (few_no_bar & unasked).any()
+    # a question's vote total is a column a range takes: Galaxy Zoo's "enough votes" cut
+    from astroexplore.column_filter import filterable_columns
+    from astroexplore.filter_text import decode_ranges, selection_mask
+
+    assert "t03_bar_total-votes" in filterable_columns(cat)
+    ranges, problems = decode_ranges("t03_bar_total-votes:20..", cat)
+    assert not problems
+    enough = selection_mask(cat, None, ranges)
+    assert enough.tolist() == (bar_votes >= 20).tolist()
