@@ -1304,12 +1304,15 @@ def position_columns(catalogue, ids, rows=None) -> list:
     return out
 
 
-def with_catalogue_columns(table: pd.DataFrame, catalogue, rows=None) -> pd.DataFrame:
+def with_catalogue_columns(table: pd.DataFrame, catalogue, rows=None, also: Sequence[str] = ()) -> pd.DataFrame:
     """``table`` (one row per galaxy, column ``id``) followed by the galaxies' own catalogue
     columns (:func:`~astroexplore.catalogue.describing_columns`: redshift, magnitudes, a class): a
     download is a follow-up list without a join. ``rows``: the galaxies' row indices, where the
-    caller has them (no lookup by id)."""
-    columns = [c for c in describing_columns(catalogue) if c not in table.columns]
+    caller has them (no lookup by id). ``also``: more columns of the catalogue to add after them
+    (the vote fractions and columns a filter selected on:
+    :func:`~astroexplore.filter_text.selection_columns`)."""
+    columns = [c for c in dict.fromkeys([*describing_columns(catalogue), *also])
+               if c not in table.columns and c in catalogue.table.columns]
     if not columns:
         return table
     # (an empty table gets the columns too: a file of no galaxies reads like the others)

@@ -250,7 +250,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise CatalogueError(f"--link: {err}") from None
     catalogue = _load(args)
-    mask, n_match = _filter_mask(args, catalogue, link)
+    mask, n_match, read = _filter_mask(args, catalogue, link)
     store_path = _labels_to_read(args)
     with contextlib.ExitStack() as stack:
         if store_path.exists():
@@ -267,7 +267,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
         else:
             learnt = "" if method in DETECTORS or method is RankingMethod.RANDOM else \
                 ", no labels to learn from (the anomaly score alone)"
-        table = ex.ranking_table(method, top=args.top, mask=mask, unlabelled_first=not in_place)
+        table = ex.ranking_table(method, top=args.top, mask=mask, unlabelled_first=not in_place, columns=read)
     _write_table(table, out)
     passing = "" if mask is None else f" ({n_match:,} of {catalogue.n_galaxies:,} pass the filter)"
     print(f"wrote the top {len(table):,} galaxies by {method}{passing}{learnt} to {out}")
@@ -318,10 +318,11 @@ def _labels_to_read(args: argparse.Namespace) -> Path:
 
 
 def _filter_mask(args: argparse.Namespace, catalogue, link: dict) -> tuple:
-    """(mask or None, number of galaxies passing) of ``--answers`` / ``--ranges``, else of an app
-    link's filter; CatalogueError naming every condition that does not fit, or when none passes."""
+    """(mask or None, number of galaxies passing, the columns the filter reads) of ``--answers`` /
+    ``--ranges``, else of an app link's filter; CatalogueError naming every condition that does
+    not fit, or when none passes."""
     from astroexplore.errors import CatalogueError
-    from astroexplore.filter_text import decode_answers, decode_ranges, selection_mask
+    from astroexplore.filter_text import decode_answers, decode_ranges, selection_columns, selection_mask
 
     answers = link.get("answers", "") if args.answers is None else args.answers
     ranges_text = link.get("ranges", "") if args.ranges is None else args.ranges
@@ -333,7 +334,7 @@ def _filter_mask(args: argparse.Namespace, catalogue, link: dict) -> tuple:
     n_match = catalogue.n_galaxies if mask is None else int(mask.sum())
     if n_match == 0:
         raise CatalogueError(f"{args.path}: no galaxy passes the filter (--answers / --ranges)")
-    return mask, n_match
+    return mask, n_match, selection_columns(flt, ranges)
 
 
 def _similar_query(args: argparse.Namespace, link: dict) -> str:
@@ -414,7 +415,7 @@ def _cmd_similar(args: argparse.Namespace) -> int:
     search = None if args.positions is not None else _similar_query(args, link)
     catalogue = _load(args)
     k = _similar_k(args, link, catalogue.n_galaxies)
-    mask, n_match = _filter_mask(args, catalogue, link)
+    mask, n_match, read = _filter_mask(args, catalogue, link)
     store_path = _labels_to_read(args)
     user = None if args.user is None else args.user.strip()
     needs_store = user is not None or (search or "").startswith("tag:")
@@ -428,7 +429,7 @@ def _cmd_similar(args: argparse.Namespace) -> int:
             if store is None or not store.count(user):
                 print(f"warning: {user} has no labels in {store_path} (the user name as the app stores it?)",
                       file=sys.stderr)
-    table = with_catalogue_columns(table, catalogue, rows=found.result.indices)
+    table = with_catalogue_columns(table, catalogue, rows=found.result.indices, also=read)
     _write_table(table, out)
     passing = "" if mask is None else f", among the {n_match:,} of {catalogue.n_galaxies:,} that pass the filter"
     what = re.sub(r"^galaxies\b", "galaxy", found.what) if len(table) == 1 else found.what

@@ -1149,7 +1149,7 @@ class Explorer:
         return _rk.rank(scores, mask=mask, labelled=labelled, unlabelled_first=unlabelled_first), scores
 
     def ranking_table(self, method="combined", *, top: int = 500, mask=None,
-                      unlabelled_first: bool = True):
+                      unlabelled_first: bool = True, columns=()):
         """The first ``top`` galaxies of :meth:`ranking` as a follow-up list: the app's "Top N
         (CSV)" and ``astroexplore rank``.
 
@@ -1162,6 +1162,9 @@ class Explorer:
             The galaxies allowed (a filter's, :func:`astroexplore.filter_text.selection_mask`).
         unlabelled_first : bool, default True
             The galaxies nobody labelled come first, as in the app's list.
+        columns : sequence of str, optional
+            More catalogue columns to add after the describing ones (those ``mask``'s filter read:
+            :func:`astroexplore.filter_text.selection_columns`).
 
         Returns
         -------
@@ -1196,7 +1199,7 @@ class Explorer:
         per_row = pd.Series(labels["score"].to_numpy(np.float64)[known]).groupby(where)
         out["labelled_score"] = per_row.mean().reindex(rows).to_numpy(np.float64)
         out["n_labels"] = per_row.size().reindex(rows).fillna(0).to_numpy(np.int64)
-        return with_catalogue_columns(out, self.catalogue, rows)
+        return with_catalogue_columns(out, self.catalogue, rows, also=columns)
 
     def next_batch(self, n: int = 10, method="ucb", *, mask=None,
                    min_distance: float | None = None) -> np.ndarray:

@@ -174,6 +174,21 @@ def link_query(link: str) -> dict[str, str]:
     return {k: v for k, v in parse_qsl(query, keep_blank_values=True)}
 
 
+def selection_columns(flt=None, ranges=()) -> list[str]:
+    """The catalogue columns a selection reads: each condition's vote fraction, then each range's
+    column, for a download to carry (a morphology filter's list lacked the fractions it was cut on).
+
+    >>> from astroexplore.column_filter import ColumnRange
+    >>> from astroexplore.filters import Condition, MorphologyFilter
+    >>> from astroexplore.schemas import GZ_DECALS
+    >>> flt = MorphologyFilter(GZ_DECALS, [Condition("smooth-or-featured", "featured-or-disk", 0.5)])
+    >>> selection_columns(flt, (ColumnRange("mag_r", high=17.0),))
+    ['smooth-or-featured_featured-or-disk_fraction', 'mag_r']
+    """
+    answers = [] if flt is None else [flt.schema.answer_column(c.question, c.answer) for c in flt.conditions]
+    return list(dict.fromkeys([*answers, *(r.column for r in ranges)]))
+
+
 def selection_mask(catalogue: Any, flt=None, ranges=()) -> np.ndarray | None:
     """(n_galaxies,) bool: the galaxies passing the morphology filter ``flt`` (or None) and every
     column range; None when nothing is asked (every galaxy passes)."""

@@ -60,6 +60,9 @@ def test_it_learns_from_the_stored_labels_and_applies_the_filter(survey, tmp_pat
     assert len(table) == 30 and (table["mag_r"] <= 17.5).all()
     rows = cat.indices_of(table["id"])
     assert (cat.table["smooth-or-featured_featured-or-disk_fraction"].to_numpy()[rows] >= 0.4).all()
+    # the list carries the vote fraction it was cut on (a follow-up list lacked it)
+    assert (table["smooth-or-featured_featured-or-disk_fraction"] >= 0.4).all()
+    assert "smooth-or-featured_smooth_fraction" not in table.columns  # only what the filter read
     assert table["predicted_interest"].notna().all() and (table["n_labels"] == 0).all()  # unlabelled first
     with LabelStore(default_store_path(survey), read_only=True) as store:
         ex = Explorer(cat, store, cache=False)

@@ -302,6 +302,19 @@ def test_map_tap_nearest_and_csv(state):
     assert "nearest" in state.selection_title
     table = pd.read_csv(view._selection_csv())
     assert len(table) == min(1000, state.catalogue.n_galaxies)
+    assert not any(c.endswith("_fraction") for c in table.columns)  # no filter: no vote columns
+    # with a filter, the download carries the fractions and columns it was cut on
+    from astroexplore.column_filter import ColumnRange
+    from astroexplore.filters import Condition, MorphologyFilter
+
+    featured = "smooth-or-featured_featured-or-disk_fraction"
+    state.filter = MorphologyFilter(state.catalogue.schema, [Condition("smooth-or-featured", "featured-or-disk", 0.5)])
+    state.column_ranges = (ColumnRange("mag_r", high=17.5),)
+    view._tapped(x=x, y=y)
+    cut = pd.read_csv(view._selection_csv())
+    assert (cut[featured] >= 0.5).all() and (cut["mag_r"] <= 17.5).all()
+    assert featured in state.ranking_table(5).columns
+    state.param.update(filter=None, column_ranges=())
     assert table["id"].iloc[0] == state.catalogue.ids[17]
     assert table["map_distance"].is_monotonic_increasing
     view._boxed(bounds=(x - 0.5, y - 0.5, x + 0.5, y + 0.5))

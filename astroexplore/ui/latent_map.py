@@ -732,7 +732,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         """The download: every galaxy of the last box selection, or the galaxies nearest the tap,
         with their catalogue columns."""
         table = self._table(self.in_box(), distances=False) if self.box is not None else self.nearest_table()
-        return with_catalogue_columns(table, self.state.catalogue)
+        return with_catalogue_columns(table, self.state.catalogue, also=self.state.selection_columns())
 
     def _table(self, idx: np.ndarray, *, distances: bool) -> pd.DataFrame:
         st = self.state

@@ -350,7 +350,8 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         """The download's bytes: the results with the galaxies' catalogue columns."""
         if self.results is None:
             return csv_buffer(pd.DataFrame())
-        return csv_buffer(with_catalogue_columns(self.results, self.state.catalogue))
+        return csv_buffer(with_catalogue_columns(self.results, self.state.catalogue,
+                                                 also=self.state.selection_columns()))
 
     # rendering ------------------------------------------------------------------------------------
     def _current_html(self, current: int) -> str:

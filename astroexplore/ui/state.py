@@ -677,12 +677,20 @@ class AppState(param.Parameterized):
         are computed in the background."""
         return self._ranked_by or self.method
 
+    def selection_columns(self) -> list[str]:
+        """The catalogue columns the filter reads (its vote fractions, its column ranges): the
+        downloads carry them."""
+        from astroexplore.filter_text import selection_columns
+
+        return selection_columns(self.filter, self.column_ranges)
+
     def ranking_table(self, top: int) -> pd.DataFrame:
         """The first ``top`` galaxies of the ranking the list follows (its method, the filter and
         "Show unlabelled first"): :meth:`Explorer.ranking_table` with the user's ``your_score`` and
         ``tags``, as the other downloads carry them: the sidebar's "Top N (CSV)"."""
         table = self.explorer.ranking_table(self.ranked_by, top=top, mask=self.mask,
-                                            unlabelled_first=self.unlabelled_first)
+                                            unlabelled_first=self.unlabelled_first,
+                                            columns=self.selection_columns())
         return with_labels(table, self)
 
     @param.depends("position", watch=True)
