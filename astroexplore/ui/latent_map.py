@@ -572,6 +572,9 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
 
             hover, source = plot.handles.get("hover"), plot.handles.get("source")
             if hover is not None and source is not None and "$index" not in hover.formatters:  # once
+                # this image's pixels only: the grey layers under it have their own (their $index
+                # read this image's values, "1" over a pixel with no galaxy of its own)
+                hover.renderers = [plot.handles["glyph_renderer"]]
                 hover.formatters = {"$index": CustomJSHover(
                     code=_PIXEL_JS, args={"source": source, "empty": empty, "count": count,
                                           "classes": list(classes)})}
