@@ -757,20 +757,25 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         show = pn.widgets.Button(label="Show them ↓", width=120, align="center",
                                  on_click=lambda e: scroller.scroll(),
                                  visible=pn.bind(lambda sel: sel is not None and len(sel) > 0, st.param.selection))
-        caption = pn.pane.HTML(pn.bind(lambda t: f"<b>{html.escape(re.sub(r' [(]showing .*[)]$', '', t))}</b>",
-                                       st.param.selection_title),
-                               styles={"font-size": "13px"}, width=300, align="center", margin=(18, 5, 0, 10))
-        return pn.Row(caption, show, scroller, visible=pn.bind(lambda sel: sel is not None, st.param.selection))
+        caption = pn.pane.HTML(pn.bind(lambda t, sel: (
+            f"<b>{html.escape(re.sub(r' [(]showing .*[)]$', '', t))}</b>" if sel is not None else
+            "<span style='color:#666'>Tap the map for the galaxies nearest a point, or box-select a region.</span>"),
+            st.param.selection_title, st.param.selection),
+            styles={"font-size": "13px"}, width=300, align="center", margin=(0, 5, 0, 10))
+        return pn.Row(caption, show, scroller, height=40)
 
     def __panel__(self):
         if self._plot is None:
             self._plot = self._build_plot()
         showing_classes = pn.bind(lambda c: c in self._classes, self.param.color_by)
         own_colours = pn.bind(lambda c: c in self._classes or c == LABELS, self.param.color_by)
-        controls = pn.Row(pn.widgets.Select.from_param(self.param.color_by, width=260),
-                          pn.widgets.Select.from_param(self.param.cmap, width=120,  # classes and labels:
-                                                       disabled=own_colours),  # their own colours
-                          self._found_line())
+        # what a tap found on a line of its own, there from the start: beside the selects, its
+        # "Show them" button was cut off at the edge of a 900 px window, and a line that appeared
+        # with the first tap would push the map down under the pointer
+        controls = pn.Column(pn.Row(pn.widgets.Select.from_param(self.param.color_by, width=260),
+                                    pn.widgets.Select.from_param(self.param.cmap, width=120,  # classes and labels:
+                                                                 disabled=own_colours)),  # their own colours
+                             self._found_line(), sizing_mode="stretch_width")
         notice = pn.pane.Markdown(self.param.notice, styles={"color": "#9a6700"}, sizing_mode="stretch_width",
                                   visible=self.param.notice.rx.bool())
         legend = pn.pane.HTML(pn.bind(lambda c, _k: self._legend_html(c), self.param.color_by, self.param.classes),
