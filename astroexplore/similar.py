@@ -58,6 +58,9 @@ class Similar:
         :data:`MAX_LINK_POSITIONS` positions).
     warning : str or None
         Something to say beside the results (positions left unmatched, a far nearest galaxy).
+    matches : DataFrame or None
+        A Known objects search's positions, one row each, with the galaxy each matched
+        (:meth:`astroexplore.crossmatch.CrossMatch.to_frame`: what ``astroexplore match`` writes).
     """
 
     result: SearchResult
@@ -66,6 +69,7 @@ class Similar:
     query_text: str
     search: str
     warning: str | None = None
+    matches: Any = None
 
 
 def position_query(ra: float, dec: float) -> str:
@@ -166,8 +170,9 @@ def from_known_objects(catalogue: Any, index: Any, positions: Any, radius_arcsec
     note = (f"the {counted(len(rows), 'catalogue galaxy', 'catalogue galaxies')} matched to "
             f"{match.n_matched} of {len(match)} positions (within {radius_arcsec:g} arcsec)")
     search = positions_query(match.ra, match.dec, radius_arcsec) if len(match) <= MAX_LINK_POSITIONS else ""
+    doubtful = match.n_matched < len(match) or bool((match.n_within > 1).any())
     return Similar(res, rows, f"galaxies similar to {note}", note, search,
-                   said if match.n_matched < len(match) else res.warning)
+                   said if doubtful else res.warning, match.to_frame(catalogue, positions))
 
 
 def checked_tag(text: str, tags: list[str]) -> str:

@@ -8,6 +8,7 @@ import re
 from urllib.parse import urlencode
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pn = pytest.importorskip("panel")
@@ -352,6 +353,11 @@ def test_known_objects_search_from_the_matched_galaxies(view, state):
     assert view.warning.startswith("2 of 3 positions matched a catalogue galaxy within 5 arcsec; "
                                    "not matched: far away (RA ")
     assert state.similarity_query.startswith("positions:5;") and state.similarity_query.count(";") == 3
+    # the list's positions with the galaxy each matched, as `astroexplore match` writes them
+    matches = pd.read_csv(view._matches_download.callback(), dtype={"id": str}, keep_default_na=False)
+    assert matches["id"].tolist() == [str(cat.ids[7]), str(cat.ids[4]), ""]
+    assert matches["name"].tolist() == ["NGC one", "", "far away"] and matches["matched"].tolist() == [True, True, False]
+    assert {"separation_arcsec", "n_within_radius", "line"} <= set(matches.columns)
     # the link's search gives the same results in a new view (names are not in the link)
     from astroexplore.ui.similarity import SimilarityView
     other = SimilarityView(state=state)

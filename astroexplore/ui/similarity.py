@@ -107,6 +107,12 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         self._download = pn.widgets.FileDownload(
             callback=self._csv, filename="similar_galaxies.csv", label="Download results as CSV",
             disabled=self.param.results.rx.is_(None), width=220)
+        self._matches = None  # a Known objects search's positions and the galaxy each matched
+        self._matches_download = pn.widgets.FileDownload(
+            callback=lambda: csv_buffer(self._matches if self._matches is not None else pd.DataFrame()),
+            filename="known_objects_matched.csv", label="Download the matches as CSV", width=230,
+            description="Each position of the list with the galaxy it matched, its separation (arcsec) "
+                        "and how many galaxies lie within the radius: what `astroexplore match` writes")
         self._refresh_tags()
         self.state.param.watch(lambda e: self._refresh_tags(), "labels_version")
         self.state.param.watch(lambda e: self._refresh_labels(), ["labels_version", "user"])
@@ -253,6 +259,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
             self.warning = found.warning or ""
             self.query_indices = found.query_rows
             self.query_text = shown_as or found.query_text
+            self._matches = found.matches
             self.known_matched = self.mode == FROM_LIST
             self.label_message = ""
             self.labelled = None  # Undo takes back the labels of the matched galaxies shown, not a former list's
@@ -333,7 +340,8 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         intro = pn.pane.HTML(f"<b>Label the {counted(n, 'matched galaxy', 'matched galaxies')}</b>",
                              margin=(14, 5, 5, 10))
         row = pn.FlexBox(intro, *self._label_inputs, pn.Column(self._label_button, align="end"),
-                         pn.Column(self._undo_button, align="end"), flex_wrap="wrap", align_items="flex-end")
+                         pn.Column(self._undo_button, align="end"), pn.Column(self._matches_download, align="end"),
+                         flex_wrap="wrap", align_items="flex-end")
         return pn.Column(row, self._label_said, sizing_mode="stretch_width")
 
     @param.depends("label_message")
