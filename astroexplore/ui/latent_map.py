@@ -103,6 +103,18 @@ def colour_options(cat) -> tuple[list[str], set[str]]:
     return options + classes, set(classes)
 
 
+def colour_name(cat, option: str) -> str:
+    """How "Colour by" names an option: a vote fraction in the tree's words, as the Filter tab
+    does ("Has spiral arms? Yes (vote fraction)"; the column name was cut off in the menu), others
+    as they are."""
+    schema = getattr(cat, "schema", None)
+    for q in () if schema is None else schema.questions:
+        for a in q.answers:
+            if a.column == option:
+                return f"{getattr(q, 'label', None) or q.name} {a.label or a.name} (vote fraction)"
+    return option
+
+
 def _class_columns(cat, skip) -> list[str]:
     """Text columns of the catalogue that hold classes (gz1_class, a survey name): at most
     ``MAX_CLASSES * 5`` distinct values among the first 10,000 rows (not ids, paths or notes).
@@ -176,7 +188,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         cat = self.state.catalogue
         self.drawn_mask = self.state.mask
         self.state.param.watch(self._reframe, "mask")  # the map follows the filter
-        self.param.color_by.objects, self._classes = colour_options(cat)
+        options, self._classes = colour_options(cat)
+        self.param.color_by.objects = {colour_name(cat, c): c for c in options}  # the tree's words
         self._gallery = Gallery(state=self.state, title="Tap the map or box-select to see galaxies here.")
         self._download = pn.widgets.FileDownload(
             callback=self._selection_csv, filename="nearest.csv", color="primary",
