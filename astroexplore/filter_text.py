@@ -13,6 +13,7 @@ a plain name decodes as itself.
 from __future__ import annotations
 
 import math
+import re
 
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -46,6 +47,15 @@ def parse_numbers(text: str, n: int, where: str) -> tuple[float, ...]:
     if not all(v is not None and math.isfinite(v) for v in values):
         raise ValueError(f"{where}: expected {n} finite numbers")
     return values
+
+
+def _bool_bounds(text: str) -> str:
+    """A boolean column's bounds with ``true``/``false`` (any case) as 1/0.
+
+    >>> _bool_bounds("True..true"), _bool_bounds("false.."), _bool_bounds("0.5..1")
+    ('1..1', '0..', '0.5..1')
+    """
+    return re.sub(r"(?i)\b(true|false)\b", lambda m: "1" if m.group(1).lower() == "true" else "0", text)
 
 
 def _split_range(text: str, where: str) -> tuple[float | None, float | None]:
@@ -135,6 +145,8 @@ def decode_ranges(text: str, catalogue) -> tuple[tuple, list[str]]:
                 raise ValueError(f"{where}: expected column:low..high")
             if column not in columns:
                 raise ValueError(f"{where}: {why_not_filterable(catalogue, column, columns)}")
+            if catalogue.table[column].dtype.kind == "b" or str(catalogue.table[column].dtype) == "boolean":
+                bounds = _bool_bounds(bounds)  # 'is_agn:true..true': a flag's True is 1
             ranges.append(ColumnRange(column, *_split_range(bounds, where)))
         except ValueError as err:
             problems.append(problem_text(where, err))

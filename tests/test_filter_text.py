@@ -79,3 +79,14 @@ def test_a_range_on_a_column_that_takes_none_says_why(cat):
             "(answers 'smooth-or-featured:smooth:low..high'") in problems["smooth-or-featured_smooth_fraction:0.5.."]
     assert "'id' is the galaxy id" in problems["id:1.."]
     assert problems["mag_R:..17"].endswith("the catalogue has no column 'mag_R'. Did you mean 'mag_r'?")
+
+
+def test_a_flag_column_takes_true_and_false_as_bounds():
+    """'is_agn:true..true' was refused ('true' is not a number): a flag's True is 1."""
+    table = pd.DataFrame({"is_agn": [True, False, True], "flag": pd.array([True, None, False], dtype="boolean")})
+    flags = Catalogue.from_arrays(np.zeros((3, 2), np.float32), table=table)
+    for text, expected in (("is_agn:true..true", [True, False, True]), ("is_agn:..False", [False, True, False]),
+                           ("flag:false..false", [False, False, True])):
+        ranges, problems = decode_ranges(text, flags)
+        assert not problems and selection_mask(flags, None, ranges).tolist() == expected, text
+    assert decode_ranges("is_agn:yes..", flags)[1] == ["ranges 'is_agn:yes..': 'yes' is not a number"]

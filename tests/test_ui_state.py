@@ -243,6 +243,21 @@ def test_morphology_view_disables_child_questions(state):
     assert view._controls["has-spiral-arms"].answer == ANY and view.suspended(state.filter) == []
 
 
+def test_a_question_row_at_any_answer_has_its_slider_greyed(state):
+    """Rows at "(any)" showed the same live slider as rows in force: the slider did not say which
+    conditions applied."""
+    from astroexplore.ui.morphology import ANY, MorphologyView
+
+    view = MorphologyView(state=state)
+    rows = dict(zip(view._controls, view._question_rows()))
+    slider = rows["smooth-or-featured"][1]
+    assert slider.disabled  # (any): nothing asked
+    view._controls["smooth-or-featured"].answer = "featured-or-disk"
+    assert not slider.disabled
+    view._controls["smooth-or-featured"].answer = ANY
+    assert slider.disabled
+
+
 def test_a_parent_nudged_below_half_and_back_keeps_the_conditions_below_it(state):
     """One step of 'Smooth or featured?' to 0.45 set every row below it to (any): 202 galaxies
     became 1,570, and moving back to 0.50 brought only the parent back."""

@@ -337,7 +337,11 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
                           + html.escape(self._enabled(f, name)[1]) + "</span>", s.param.filter, c.param.answer)
             rows.append(pn.Row(
                 pn.widgets.Select.from_param(c.param.answer, width=260, disabled=off),
-                pn.widgets.RangeSlider.from_param(c.param.fraction, step=0.05, width=220, disabled=off),
+                # greyed where the row asks nothing: a row at "(any)" showed the same live slider
+                # as one in force
+                pn.widgets.RangeSlider.from_param(c.param.fraction, step=0.05, width=220, disabled=pn.bind(
+                    lambda f, answer, name=name: answer == ANY or not self._enabled(f, name)[0],
+                    s.param.filter, c.param.answer)),
                 pn.pane.HTML(why, align="center", sizing_mode="stretch_width", min_width=150),
                 sizing_mode="stretch_width",
             ))
