@@ -366,7 +366,7 @@ class SimilarityView(ShownAsIpywidget, pn.viewable.Viewer):
         """The 'Current galaxy' line: which galaxy a search would start from (HTML-escaped: an id
         is text, never markup)."""
         gid = html.escape(str(self.state.catalogue.ids[current]))
-        return (f"<span style='font-size:15px'>Query: <b>{gid}</b></span> "
+        return (f"<span style='font-size:15px'>Search from: <b>{gid}</b></span> "
                 "<span style='color:#555'>(the galaxy on screen in the Scoring tab)</span>")
 
     @param.depends("mode")
