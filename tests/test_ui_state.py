@@ -303,6 +303,17 @@ def test_the_map_draws_galaxies_without_a_value_and_those_filtered_out_in_grey(s
     assert len(view._filtered_out_points(None)) == 0
     out = view._filtered_out_points(mask)
     assert np.allclose(out.data[["x", "y"]].to_numpy(), state.resources.projection[~mask])
+    # a layer is in the figure only where it has something to draw (each costs a rasterization)
+    shown = MapView(state=state)
+    shown.color_by = "density"
+    pn.panel(shown).get_root()
+    assert shown.n_under == 0  # density, no filter
+    state.mask = mask
+    assert shown.n_under == 1  # the filter came: the figure is built again with its layer
+    state.map_zoom = (-1.0, 1.0, -1.0, 1.0)  # zoomed in, the filter going still rebuilds it
+    state.mask = None
+    assert shown.n_under == 0
+    state.map_zoom = None
     hover = MapView._hover_opts(col)["hover_tooltips"]
     assert hover[1][0] == f"{col} (mean) of its galaxies"
 
