@@ -314,8 +314,9 @@ def test_the_map_draws_galaxies_without_a_value_and_those_filtered_out_in_grey(s
     state.mask = None
     assert shown.n_under == 0
     state.map_zoom = None
-    hover = MapView._hover_opts(col)["hover_tooltips"]
+    hover = MapView._hover_opts(col, missing=True)["hover_tooltips"]
     assert hover[1][0] == f"{col} (mean) of its galaxies"
+    assert view._has_missing(col) and not view._has_missing("isolation_forest")
 
 
 def test_map_tap_nearest_and_csv(state):
@@ -1502,7 +1503,7 @@ def test_map_pixel_tooltip_names_what_it_shows_and_never_says_nan(state):
 
     for color_by, label, empty in (("density", "galaxies in this pixel", "none"),
                                    ("isolation_forest", "isolation_forest (mean) of its galaxies",
-                                    "none here (grey: galaxies without a value)")):
+                                    "no galaxies in this pixel")):
         view.color_by = color_by
         hover = pixel_hover()
         tips = dict(hover.tooltips)

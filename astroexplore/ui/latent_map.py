@@ -311,6 +311,10 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
     def _value_colours(self):
         self.value_cmap = value_colours(self.cmap)
 
+    def _has_missing(self, color_by) -> bool:
+        """Whether some galaxy has no value of ``color_by`` (a value map's column)."""
+        return color_by not in (DENSITY, LABELS) and bool(self.state.resources.frame[self._column(color_by)].isna().any())
+
     def _missing_points(self, color_by, mask, model_version):
         """The galaxies (passing ``mask``) without a value of ``color_by``: x, y."""
         frame = self.state.resources.frame
@@ -549,7 +553,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             bgcolor="#111", title="", default_tools=["pan", "wheel_zoom", "reset", "save"],
             cnorm="eq_hist" if density or classes else "linear",
             **self._with_reset_to(whole, self._hover_opts(shown, class_names) if classes else {
-                "clabel": self._colour_label(shown), **self._hover_opts(shown), **self._colorbar_opts(density)}),
+                "clabel": self._colour_label(shown), **self._hover_opts(shown, missing=self._has_missing(shown)),
+                **self._colorbar_opts(density)}),
             **zoom)
         # under the map, faint: the galaxies the filter leaves out; grey: those without a value
         # (a vote fraction of a question they were not asked), which the mean left off the map
@@ -558,7 +563,7 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         under = []
         if self.drawn_mask is not None:
             under.append(self._filtered_out(ranges))
-        if not (density or classes) and st.resources.frame[self._column(shown)].isna().any():
+        if not (density or classes) and self._has_missing(shown):
             under.append(self._without_value(shown, ranges))
         self.n_under = len(under)  # the layers under the map's own image (its place in the overlay)
         labelled = hv.DynamicMap(pn.bind(self._labelled, st.param.labels_version, self.param.drawn_mask),
@@ -578,12 +583,13 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
         return functools.reduce(operator.mul, [*under, shaded, labelled, search, marker, outline])
 
     @staticmethod
-    def _hover_opts(color_by: str, classes: Sequence[str] = ()) -> dict:
+    def _hover_opts(color_by: str, classes: Sequence[str] = (), missing: bool = False) -> dict:
         """Tooltips of the map's pixels: how many galaxies (density), the mean of the quantity
         shown, by name, or how many of each of ``classes`` (a class column), and "none" over an
         empty pixel. The defaults said "Count: NaN" there, "x_y s_isolation_forest" for a score,
         and ran every class's count into one line; Bokeh prints "NaN" before calling any formatter
-        of the value, so the pixel is read by a formatter of ``$index`` (never NaN) instead."""
+        of the value, so the pixel is read by a formatter of ``$index`` (never NaN) instead.
+        ``missing``: some galaxies have no value, drawn grey under the map (said over an empty pixel)."""
         if color_by == DENSITY:
             name, empty, count = "galaxies in this pixel", "none", True
         elif classes:
@@ -592,7 +598,8 @@ class MapView(ShownAsIpywidget, pn.viewable.Viewer):
             name = MapView._colour_label(color_by)
             if name == "vote fraction (mean)":
                 name = f"{color_by} (mean)"
-            name, empty, count = f"{name} of its galaxies", "none here (grey: galaxies without a value)", False
+            empty = "none here (grey: galaxies without a value)" if missing else "no galaxies in this pixel"
+            name, count = f"{name} of its galaxies", False
 
         def hook(plot, element):
             from bokeh.models import CustomJSHover
