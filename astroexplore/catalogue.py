@@ -1388,7 +1388,7 @@ def _schema_of(schema: Any, df: pd.DataFrame) -> Any:
     if given and schema is not None and not any(c in df.columns for c in schema.columns):
         raise CatalogueError(f"schema '{schema.name}': none of its vote columns (e.g. "
                              f"'{schema.columns[0]}') is in the catalogue.{did_you_mean(schema.columns[0], map(str, df.columns))}")
-    if schema is not None and hasattr(schema, "blank_not_asked"):
+    if schema is not None:
         schema.add_vote_totals(df)
         schema.blank_not_asked(df)
     return schema

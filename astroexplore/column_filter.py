@@ -72,11 +72,11 @@ def why_not_filterable(catalogue: Any, column: str, columns: list[str] | None = 
     if column not in table.columns:
         return f"the catalogue has no column '{column}'.{did_you_mean(column, columns)}"
     schema = getattr(catalogue, "schema", None)
-    if schema is not None and column in schema.columns:
-        question, answer = next((q.name, a.name) for q in schema.questions for a in q.answers if a.column == column)
+    if schema is not None and (found := schema.answer_at(column)) is not None:
+        question, answer = found
         return (f"'{column}' is a Galaxy Zoo vote fraction: filter it by its answer, which keeps to the "
-                f"decision tree (answers '{question}:{answer}:low..high'; CLI --answers; the Filter tab's "
-                "morphology questions)")
+                f"decision tree (answers '{question.name}:{answer.name}:low..high'; CLI --answers; the Filter "
+                "tab's morphology questions)")
     if column == "id":
         return "'id' is the galaxy id, not a property to filter on"
     if column in (projection_columns(catalogue) or ()):

@@ -117,14 +117,12 @@ def decode_answers(text: str, schema) -> tuple[object | None, list[str]]:
         for k, where, condition in pending:
             try:
                 flt = flt.with_condition(condition)  # SchemaError: unknown, or its parent not required
+                problems.pop(k, None)  # refused in an earlier pass, before its parents were in
             except ValueError as err:  # SchemaError is a ValueError
                 left.append((k, where, condition))
                 problems[k] = problem_text(where, err)
         if len(left) == len(pending):
             break
-        for k, _, _ in pending:
-            if all(k != j for j, _, _ in left):
-                problems.pop(k, None)
         pending = left
     return (flt if flt.conditions else None), [problems[k] for k in sorted(problems)]
 
@@ -132,6 +130,8 @@ def decode_answers(text: str, schema) -> tuple[object | None, list[str]]:
 def decode_ranges(text: str, catalogue) -> tuple[tuple, list[str]]:
     """The column ranges a ``ranges`` text asks for, on ``catalogue``'s filterable columns, and the
     problems of those left out."""
+    import pandas as pd
+
     from .column_filter import ColumnRange, filterable_columns, why_not_filterable
 
     columns = filterable_columns(catalogue)
@@ -145,7 +145,7 @@ def decode_ranges(text: str, catalogue) -> tuple[tuple, list[str]]:
                 raise ValueError(f"{where}: expected column:low..high")
             if column not in columns:
                 raise ValueError(f"{where}: {why_not_filterable(catalogue, column, columns)}")
-            if catalogue.table[column].dtype.kind == "b" or str(catalogue.table[column].dtype) == "boolean":
+            if pd.api.types.is_bool_dtype(catalogue.table[column].dtype):
                 bounds = _bool_bounds(bounds)  # 'is_agn:true..true': a flag's True is 1
             ranges.append(ColumnRange(column, *_split_range(bounds, where)))
         except ValueError as err:

@@ -91,16 +91,18 @@ def cache_path(catalogue: Any, method: str) -> Path:
     return Path(catalogue.cache_dir) / f"projection_{method}_{key}.npy"
 
 
-def _load_cached(path: Path, n: int) -> np.ndarray | None:
+def _load_cached(path: Path, n: int, *, header_only: bool = False) -> np.ndarray | None:
+    """The cached (n, 2) layout at ``path``, or None (missing, damaged, another size);
+    ``header_only``: memory-mapped, its values not read (which layout, not what it holds)."""
     if not path.is_file():
         return None
     try:
-        xy = np.load(path, allow_pickle=False)
+        xy = np.load(path, allow_pickle=False, mmap_mode="r" if header_only else None)
     except (OSError, ValueError):
         return None  # a damaged cache is recomputed
     if xy.shape != (n, 2):
         return None
-    return np.ascontiguousarray(xy, dtype=np.float32)
+    return xy if header_only else np.ascontiguousarray(xy, dtype=np.float32)
 
 
 def _save(path: Path, xy: np.ndarray) -> None:
@@ -183,9 +185,11 @@ def projection(catalogue: Any, method: str = "auto") -> np.ndarray:
     return xy
 
 
-def _layout(catalogue: Any, method: str) -> tuple[str, tuple[str, str] | None, np.ndarray | None]:
+def _layout(catalogue: Any, method: str, *, header_only: bool = False
+            ) -> tuple[str, tuple[str, str] | None, np.ndarray | None]:
     """Which layout :func:`projection` gives: ``("columns", (x, y), None)``, ``("umap", None,
-    xy)`` (cached), or ``("pca", None, xy or None)`` (None: not cached yet)."""
+    xy)`` (cached), or ``("pca", None, xy or None)`` (None: not cached yet). ``header_only``: the
+    cached layouts only memory-mapped (:func:`_load_cached`)."""
     if method not in _METHODS:
         raise ValueError(f"unknown projection method {method!r}; choose from {', '.join(_METHODS)}")
     n = len(catalogue.table)
@@ -198,7 +202,7 @@ def _layout(catalogue: Any, method: str) -> tuple[str, tuple[str, str] | None, n
             + ", ".join(f"{a}/{b}" for a, b in PROJECTION_PAIRS[:7]) + ", ...)")
     if method in ("auto", "umap"):
         umap_path = cache_path(catalogue, "umap")
-        xy = _load_cached(umap_path, n)
+        xy = _load_cached(umap_path, n, header_only=header_only)
         if xy is not None:
             return "umap", None, xy
         if cols is not None:
@@ -208,7 +212,7 @@ def _layout(catalogue: Any, method: str) -> tuple[str, tuple[str, str] | None, n
             raise FileNotFoundError(
                 f"no UMAP projection cached at {umap_path}; compute it offline with "
                 f"`astroexplore project {where} --method umap` (or projection.compute_umap)")
-    return "pca", None, _load_cached(cache_path(catalogue, "pca"), n)
+    return "pca", None, _load_cached(cache_path(catalogue, "pca"), n, header_only=header_only)
 
 
 #: rows read to estimate the share of the embedding's variance a PCA map keeps
@@ -223,7 +227,7 @@ def map_axes(catalogue: Any, xy: np.ndarray) -> tuple[str, str, str]:
     :data:`VARIANCE_SAMPLE` rows): a map that keeps 46% of it puts galaxies side by side that
     the full embedding holds apart, so the sentence says where the most similar ones are found.
     """
-    kind, cols, _ = _layout(catalogue, "auto")
+    kind, cols, _ = _layout(catalogue, "auto", header_only=True)  # xy is already read
     if kind == "columns":
         return str(cols[0]), str(cols[1]), f"The map is the catalogue's own projection ({cols[0]}, {cols[1]})."
     if kind == "umap":

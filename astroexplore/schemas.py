@@ -278,6 +278,16 @@ class Schema:
         """Column holding the fraction for ``question = answer``."""
         return self.question(question).answer(answer).column
 
+    def answer_at(self, column: str) -> tuple[Question, Answer] | None:
+        """The question and answer whose fraction ``column`` holds (:meth:`answer_column`'s
+        inverse), or None.
+
+        >>> q, a = GZ_DECALS.answer_at("bar_strong_fraction")
+        >>> q.label, a.label
+        ('Bar?', 'Strong')
+        """
+        return next(((q, a) for q in self.questions for a in q.answers if a.column == column), None)
+
     def ancestors(self, question: str) -> list[tuple[str, str]]:
         """The ``(question, answer)`` pairs leading to ``question``, root first (empty for roots)."""
         chain: list[tuple[str, str]] = []

@@ -109,11 +109,11 @@ def colour_name(cat, option: str) -> str:
     does ("Has spiral arms? Yes (vote fraction)"; the column name was cut off in the menu), others
     as they are."""
     schema = getattr(cat, "schema", None)
-    for q in () if schema is None else schema.questions:
-        for a in q.answers:
-            if a.column == option:
-                return f"{getattr(q, 'label', None) or q.name} {a.label or a.name} (vote fraction)"
-    return option
+    found = None if schema is None else schema.answer_at(option)
+    if found is None:
+        return option
+    q, a = found
+    return f"{q.label or q.name} {a.label or a.name} (vote fraction)"
 
 
 def _class_columns(cat, skip) -> list[str]:

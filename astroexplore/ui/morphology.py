@@ -245,22 +245,21 @@ class MorphologyView(ShownAsIpywidget, pn.viewable.Viewer):
         if flt is None:
             return "; ".join(parts)
         for c in flt.conditions:
-            q = self._schema.question(c.question)
-            answer = next((a.label or a.name for a in q.answers if a.name == c.answer), c.answer)
             span = f"≥ {c.low:.2f}" if c.high >= 1.0 else f"{c.low:.2f} – {c.high:.2f}"
-            parts.append(f"{getattr(q, 'label', None) or q.name} {answer} {span}")
+            parts.append(f"{self._answer_words(c.question, c.answer)} {span}")
         return "; ".join(parts)
+
+    def _answer_words(self, question: str, answer: str) -> str:
+        """'Has spiral arms? Yes': a question and its answer as the rows name them."""
+        q = self._schema.question(question)
+        label = next((a.label or a.name for a in q.answers if a.name == answer), answer)
+        return f"{getattr(q, 'label', None) or q.name} {label}"
 
     def suspended(self, flt) -> list[str]:
         """The answers chosen on rows whose parent answer ``flt`` no longer requires at 0.5 or
         more ("Has spiral arms? Yes"): kept on their rows, not in force until it does again."""
-        out = []
-        for name, c in self._controls.items():
-            if c.answer != ANY and not self._enabled(flt, name)[0]:
-                q = self._schema.question(name)
-                answer = next((a.label or a.name for a in q.answers if a.name == c.answer), c.answer)
-                out.append(f"{getattr(q, 'label', None) or q.name} {answer}")
-        return out
+        return [self._answer_words(name, c.answer) for name, c in self._controls.items()
+                if c.answer != ANY and not self._enabled(flt, name)[0]]
 
     def _conditions_html(self, flt, ranges) -> str:
         text = self.conditions_text(flt, ranges)
